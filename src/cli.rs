@@ -1,0 +1,643 @@
+//! The command line: parse arguments, load the config, run one command, map the result to an
+//! exit status (0 success, 1 runtime failure, 2 bad usage or configuration). This is the only
+//! module that prints for humans; everything it shows comes from the library's plain values.
+
+use crate::config::Config;
+use crate::model::{Kind, Status, match_key};
+use crate::pipeline::Context;
+use crate::shutdown::Shutdown;
+use crate::store::MentionFilter;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+const ABOUT: &str = "backfeed collects the links to your blog's posts — pingbacks, trackbacks, \
+webmentions, and mentions it finds itself in watched feeds, social sites and referrer logs — \
+verifies each one, and publishes them as feeds a site build can pull.";
+
+const AFTER_HELP: &str = "\
+Getting started:
+  backfeed --config config/backfeed.toml serve     run the daemon (HTTP + schedules)
+  backfeed crawl                                   one crawl now, with a summary
+  backfeed submit https://friend.example/post https://blog.example/2024/hello
+  backfeed mentions --status held                  what waits for approval
+  backfeed log --since 1h                          why each candidate was accepted or refused
+  backfeed export --out public/mentions            static feeds for a site build
+
+The config path comes from --config, else $BACKFEED_CONFIG, else config/backfeed.toml.";
+
+#[derive(Parser, Debug)]
+#[command(name = "backfeed", version, about = ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Configuration file (TOML).
+    #[arg(
+        long,
+        global = true,
+        env = "BACKFEED_CONFIG",
+        default_value = "config/backfeed.toml"
+    )]
+    pub config: PathBuf,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the daemon: HTTP receivers and feeds, the verification worker and the cron schedules.
+    /// Stops cleanly on SIGTERM or SIGINT.
+    Serve,
+    /// One full cycle now: refresh own posts, poll every source, verify every pending candidate.
+    Crawl,
+    /// Re-fetch every stored mention now: edits update it, 410 or a lost link deletes it.
+    Reverify,
+    /// Enqueue one candidate by hand and verify it now.
+    Submit {
+        /// The page that links (the source).
+        source: String,
+        /// Your post it links to (the target).
+        target: String,
+    },
+    /// Your own posts, with published mention counts.
+    Posts {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stored mentions, newest first.
+    Mentions {
+        /// Only mentions of this post.
+        #[arg(long)]
+        target: Option<String>,
+        /// pending, verified, held, rejected or deleted.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish a held mention (moderation mode "queue"), or restore a rejected one.
+    Approve { id: i64 },
+    /// Reject a mention by hand; later pings for it stay rejected until approved.
+    Reject { id: i64 },
+    /// Refuse sources on DOMAIN and its subdomains, and hide their mentions (reversible).
+    Block {
+        domain: String,
+        /// Lift the block instead; hidden mentions come back.
+        #[arg(long)]
+        remove: bool,
+        /// List blocked domains.
+        #[arg(long, conflicts_with = "remove")]
+        list: bool,
+    },
+    /// The decision log: each candidate seen and why it was accepted, rejected, updated or deleted.
+    Log {
+        /// How far back: 30s, 15m, 2h, 7d, 2w.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Store counts, queue depth, schedules, failing watched URLs.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the feeds as static files under DIR for a site build.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the tags and headers your pages need so others can ping you.
+    Snippet {
+        /// A post URL, to include its Trackback block.
+        post_url: Option<String>,
+    },
+}
+
+/// A command's failure: the message and the exit status.
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    fn runtime(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
+    }
+
+    fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Self {
+        Failure::runtime(format!("store error: {e}"))
+    }
+}
+
+fn init_tracing(format: LogFormat, default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Parses the command line, runs, and returns the exit status.
+pub fn run() -> i32 {
+    let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Serve | Command::Crawl | Command::Reverify => "backfeed=info",
+        _ => "backfeed=warn",
+    };
+    init_tracing(cli.log_format, default_level);
+    let config = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("backfeed: {e}");
+            return 2;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("backfeed: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command, config)) {
+        Ok(()) => 0,
+        Err(f) => {
+            eprintln!("backfeed: {}", f.message);
+            f.code
+        }
+    }
+}
+
+async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
+    if let Command::Snippet { post_url } = &command {
+        return snippet(&config, post_url.as_deref());
+    }
+    let store_path = config.store.path.clone();
+    let ctx = Context::new(config).map_err(|e| {
+        Failure::runtime(format!(
+            "cannot open the store {}: {e}",
+            store_path.display()
+        ))
+    })?;
+    let ctx = Arc::new(ctx);
+    match command {
+        Command::Serve => serve(ctx).await,
+        Command::Crawl => {
+            let bar = progress_bar("crawl");
+            let summary = crate::crawl::crawl(&ctx, &mut |_| bar.inc(1)).await;
+            bar.finish_and_clear();
+            println!("crawl: {}", summary.line());
+            Ok(())
+        }
+        Command::Reverify => {
+            let bar = progress_bar("reverify");
+            let summary = crate::crawl::reverify(&ctx, 0, &mut |_| bar.inc(1)).await;
+            bar.finish_and_clear();
+            println!("reverify: {}", summary.line());
+            Ok(())
+        }
+        Command::Submit { source, target } => submit(&ctx, &source, &target).await,
+        Command::Posts { json } => posts(&ctx, json),
+        Command::Mentions {
+            target,
+            status,
+            json,
+        } => mentions(&ctx, target, status, json),
+        Command::Approve { id } => moderate(&ctx, id, true),
+        Command::Reject { id } => moderate(&ctx, id, false),
+        Command::Block {
+            domain,
+            remove,
+            list,
+        } => block(&ctx, &domain, remove, list),
+        Command::Log { since, json } => log(&ctx, &since, json),
+        Command::Status { json } => status(&ctx, json),
+        Command::Export { out } => {
+            let c = &ctx.cfg;
+            let summary = crate::publish::export(
+                &ctx.store,
+                &c.site.title,
+                c.site.base_url.as_str(),
+                c.server.public_url.as_str(),
+                &out,
+            )
+            .map_err(|e| Failure::runtime(format!("export to {} failed: {e}", out.display())))?;
+            println!(
+                "exported {} mentions of {} posts in {} files to {}",
+                summary.mentions,
+                summary.posts,
+                summary.files,
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Snippet { .. } => unreachable!("handled before the store is opened"),
+    }
+}
+
+fn progress_bar(what: &str) -> indicatif::ProgressBar {
+    if !std::io::stdout().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg}: {pos} candidates checked ({elapsed})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_message(what.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+async fn serve(ctx: Arc<Context>) -> Result<(), Failure> {
+    let listen = ctx.cfg.server.listen;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        Failure::runtime(format!(
+            "cannot listen on {listen} ({e}); change [server] listen"
+        ))
+    })?;
+    let shutdown = Shutdown::new();
+    let released = ctx.store.release_leases()?;
+    let (depth, _) = ctx.store.queue_depth()?;
+    tracing::info!(%listen, public_url = %ctx.cfg.server.public_url, queued = depth, resumed_leases = released, "serving");
+    let worker = tokio::spawn(crate::pipeline::run_worker(ctx.clone(), shutdown.clone()));
+    let crawl = tokio::spawn(crate::schedule::run(
+        ctx.clone(),
+        crate::schedule::Job::Crawl,
+        shutdown.clone(),
+    ));
+    let reverify = tokio::spawn(crate::schedule::run(
+        ctx.clone(),
+        crate::schedule::Job::Reverify,
+        shutdown.clone(),
+    ));
+    let signals = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing work in flight");
+        signals.trigger();
+    });
+    let served = crate::server::serve(ctx.clone(), listener, shutdown.clone()).await;
+    shutdown.trigger();
+    let _ = tokio::join!(worker, crawl, reverify);
+    tracing::info!("stopped");
+    served.map_err(|e| Failure::runtime(format!("server error: {e}")))
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+async fn submit(ctx: &Context, source: &str, target: &str) -> Result<(), Failure> {
+    let (enqueued, post) = ctx
+        .submit(source, target, Kind::Manual, None)
+        .await
+        .map_err(|r| Failure::runtime(format!("refused: {}", r.reason())))?;
+    let job = match ctx
+        .store
+        .lease_one(enqueued.id, ctx.cfg.fetch.timeout_secs as i64 + 30)?
+    {
+        Some(job) => job,
+        None => {
+            return Err(Failure::runtime(format!(
+                "mention {} is being checked by a running daemon",
+                enqueued.id
+            )));
+        }
+    };
+    let processed = ctx.process(&job).await;
+    let status = processed
+        .status
+        .map(|s| s.as_str())
+        .unwrap_or("pending (will retry)");
+    println!("{} → {}", source, post.url);
+    println!(
+        "outcome: {} ({})",
+        processed.outcome.word(),
+        processed.outcome.reason()
+    );
+    println!("status:  {status}   id: {}", enqueued.id);
+    match processed.status {
+        Some(Status::Verified | Status::Held) => Ok(()),
+        _ => Err(Failure {
+            code: 1,
+            message: format!("not verified: {}", processed.outcome.reason()),
+        }),
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Failure::runtime(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn posts(ctx: &Context, json: bool) -> Result<(), Failure> {
+    let posts = ctx.store.list_posts()?;
+    if json {
+        return print_json(&posts);
+    }
+    if posts.is_empty() {
+        println!("No posts known yet. Set [site] feeds or sitemaps and run `backfeed crawl`.");
+    }
+    for p in posts {
+        println!(
+            "{:>4}  {:<24} {}  {}",
+            p.mentions,
+            p.key,
+            p.url,
+            p.title.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+fn mentions(
+    ctx: &Context,
+    target: Option<String>,
+    status: Option<String>,
+    json: bool,
+) -> Result<(), Failure> {
+    let status = match status.as_deref() {
+        Some(s) => Some(Status::parse(s).ok_or_else(|| {
+            Failure::usage(format!(
+                "--status {s:?}: use pending, verified, held, rejected or deleted"
+            ))
+        })?),
+        None => None,
+    };
+    let target_keys = match target.as_deref() {
+        Some(t) => vec![
+            match_key(t)
+                .ok_or_else(|| Failure::usage(format!("--target {t:?} is not an http(s) URL")))?,
+        ],
+        None => vec![],
+    };
+    let list = ctx.store.mentions(&MentionFilter {
+        status,
+        target_keys,
+        ..Default::default()
+    })?;
+    if json {
+        return print_json(&list);
+    }
+    if list.is_empty() {
+        println!("No mentions match.");
+    }
+    for m in list {
+        println!(
+            "{:>5}  {:<8} {:<10} {:<8} {}\n       → {}  {}",
+            m.id,
+            m.status.as_str(),
+            m.kind.as_str(),
+            m.mention_type.as_str(),
+            m.source,
+            m.target,
+            m.reason
+                .as_deref()
+                .filter(|_| m.status != Status::Verified)
+                .unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
+fn moderate(ctx: &Context, id: i64, approve: bool) -> Result<(), Failure> {
+    let result = if approve {
+        ctx.store.approve(id)?
+    } else {
+        ctx.store.reject(id)?
+    };
+    match result {
+        Some(status) => {
+            println!("mention {id} is now {status}");
+            Ok(())
+        }
+        None => Err(Failure::runtime(format!(
+            "no mention with id {id}; see `backfeed mentions`"
+        ))),
+    }
+}
+
+fn block(ctx: &Context, domain: &str, remove: bool, list: bool) -> Result<(), Failure> {
+    if list {
+        for d in ctx.store.blocked_domains()? {
+            println!("{d}");
+        }
+        for d in &ctx.cfg.moderation.blocked_domains {
+            println!("{d} (config)");
+        }
+        return Ok(());
+    }
+    if domain.contains('/') || domain.contains(' ') || domain.is_empty() {
+        return Err(Failure::usage(format!(
+            "{domain:?} is not a domain name (e.g. spam.example)"
+        )));
+    }
+    if remove {
+        match ctx.store.unblock(domain)? {
+            Some(n) => println!("unblocked {domain}; {n} mentions restored"),
+            None => {
+                return Err(Failure::runtime(format!(
+                    "{domain} was not blocked (see `backfeed block --list x`)"
+                )));
+            }
+        }
+    } else {
+        let n = ctx.store.block(domain)?;
+        println!(
+            "blocked {domain} and its subdomains; {n} mentions hidden (undo: backfeed block --remove {domain})"
+        );
+    }
+    Ok(())
+}
+
+/// `30s`, `15m`, `2h`, `7d`, `2w` as seconds.
+pub fn parse_duration(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = text.split_at(split);
+    let n: i64 = n.parse().ok()?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn log(ctx: &Context, since: &str, json: bool) -> Result<(), Failure> {
+    let secs = parse_duration(since)
+        .ok_or_else(|| Failure::usage(format!("--since {since:?}: use e.g. 30m, 2h, 7d")))?;
+    let from = (chrono::Utc::now() - chrono::Duration::seconds(secs))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for d in ctx.store.decisions_since(&from)? {
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string(&d).map_err(|e| Failure::runtime(e.to_string()))?
+            );
+        } else {
+            println!(
+                "{}  {:<10} {:<9} {} → {}\n      {}",
+                d.at, d.kind, d.outcome, d.source, d.target, d.reason
+            );
+        }
+    }
+    Ok(())
+}
+
+fn status(ctx: &Context, json: bool) -> Result<(), Failure> {
+    let counts = ctx.store.counts()?;
+    let mut schedules = Vec::new();
+    for (name, expr) in [
+        ("crawl", &ctx.cfg.schedule.crawl),
+        ("reverify", &ctx.cfg.schedule.reverify),
+    ] {
+        let get = |what: &str| {
+            ctx.store
+                .kv_get(&format!("schedule:{name}:{what}"))
+                .ok()
+                .flatten()
+        };
+        schedules.push(serde_json::json!({
+            "name": name, "cron": expr, "last_start": get("last_start"), "last_end": get("last_end"),
+            "last_summary": get("last_summary"), "next": crate::schedule::next_run(expr),
+        }));
+    }
+    let failing: Vec<_> = ctx
+        .store
+        .failing_urls(3)?
+        .into_iter()
+        .map(|(url, errors, last_error, last_ok)| serde_json::json!({"url": url, "errors": errors, "last_error": last_error, "last_ok": last_ok}))
+        .collect();
+    if json {
+        return print_json(&serde_json::json!({
+            "posts": counts.posts,
+            "mentions": counts.by_status.iter().map(|(s, n)| (s.clone(), serde_json::json!(n))).collect::<serde_json::Map<_, _>>(),
+            "queue_depth": counts.queue_depth, "queue_due": counts.queue_due, "decisions": counts.decisions,
+            "schedules": schedules, "failing": failing,
+        }));
+    }
+    println!("store:     {}", ctx.cfg.store.path.display());
+    println!("posts:     {}", counts.posts);
+    let by_status: Vec<String> = counts
+        .by_status
+        .iter()
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect();
+    println!(
+        "mentions:  {}",
+        if by_status.is_empty() {
+            "none".into()
+        } else {
+            by_status.join(", ")
+        }
+    );
+    println!(
+        "queue:     {} waiting, {} due now",
+        counts.queue_depth, counts.queue_due
+    );
+    for s in &schedules {
+        println!(
+            "{:<9}  last {} · next {} ({})",
+            s["name"].as_str().unwrap_or(""),
+            s["last_end"].as_str().unwrap_or("never"),
+            s["next"].as_str().unwrap_or("-"),
+            s["cron"].as_str().unwrap_or("")
+        );
+        if let Some(summary) = s["last_summary"].as_str() {
+            println!("           {summary}");
+        }
+    }
+    for f in &failing {
+        println!(
+            "FAILING    {} — {} errors in a row, last: {} (last ok: {})",
+            f["url"].as_str().unwrap_or(""),
+            f["errors"],
+            f["last_error"].as_str().unwrap_or("?"),
+            f["last_ok"].as_str().unwrap_or("never")
+        );
+    }
+    Ok(())
+}
+
+fn snippet(config: &Config, post_url: Option<&str>) -> Result<(), Failure> {
+    let public = &config.server.public_url;
+    let esc = crate::publish::html_escape;
+    println!("<!-- In the <head> of every post: -->");
+    println!(
+        "<link rel=\"pingback\" href=\"{}\">",
+        esc(&format!("{public}xmlrpc"))
+    );
+    println!(
+        "<link rel=\"webmention\" href=\"{}\">",
+        esc(&format!("{public}webmention"))
+    );
+    println!();
+    println!("# Or as HTTP headers:");
+    println!("X-Pingback: {public}xmlrpc");
+    println!("Link: <{public}webmention>; rel=\"webmention\"");
+    if let Some(url) = post_url {
+        let ping = format!(
+            "{public}trackback?target={}",
+            percent_encoding::utf8_percent_encode(url, percent_encoding::NON_ALPHANUMERIC)
+        );
+        println!();
+        println!("<!-- Trackback discovery for this post: -->");
+        println!("<!--\n<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\"");
+        println!("         xmlns:dc=\"http://purl.org/dc/elements/1.1/\"");
+        println!(
+            "         xmlns:trackback=\"http://madskills.com/public/xml/rss/module/trackback/\">"
+        );
+        println!(
+            "  <rdf:Description rdf:about=\"{0}\"\n      dc:identifier=\"{0}\"",
+            esc(url)
+        );
+        println!(
+            "      trackback:ping=\"{}\" />\n</rdf:RDF>\n-->",
+            esc(&ping)
+        );
+        println!("<link rel=\"trackback\" href=\"{}\">", esc(&ping));
+    }
+    Ok(())
+}

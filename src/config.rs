@@ -1,0 +1,428 @@
+//! TOML → a validated [`Config`], in one place.
+//!
+//! Every later layer trusts what it gets from here: URLs are parsed, cron expressions compile,
+//! the listen address is an address. A problem becomes a [`ConfigError`] that names the key, so
+//! `main` can print one line and exit 2. Secrets are never in the file: only the names of the
+//! environment variables that hold them.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use url::Url;
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("config {path}: {key}: {message}")]
+pub struct ConfigError {
+    pub path: String,
+    pub key: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    site: Option<RawSite>,
+    #[serde(default)]
+    store: StoreConfig,
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    schedule: ScheduleConfig,
+    #[serde(default)]
+    fetch: FetchConfig,
+    #[serde(default)]
+    watch: Vec<WatchConfig>,
+    #[serde(default)]
+    sources: SourcesConfig,
+    #[serde(default)]
+    refback: RefbackConfig,
+    #[serde(default)]
+    moderation: ModerationConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    base_url: Option<String>,
+    #[serde(default)]
+    feeds: Vec<String>,
+    #[serde(default)]
+    sitemaps: Vec<String>,
+    title: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<String>,
+    public_url: Option<String>,
+    rate_limit_per_client: Option<u32>,
+    rate_limit_per_source_host: Option<u32>,
+}
+
+/// `[site]`: whose posts we collect mentions for.
+#[derive(Debug, Clone)]
+pub struct SiteConfig {
+    pub base_url: Url,
+    pub feeds: Vec<Url>,
+    pub sitemaps: Vec<Url>,
+    pub title: String,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: PathBuf::from("data/backfeed.db"),
+        }
+    }
+}
+
+/// `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub public_url: Url,
+    /// Receiver requests per minute from one client address (0: no limit).
+    pub rate_limit_per_client: u32,
+    /// Pings per minute naming sources on one host (0: no limit).
+    pub rate_limit_per_source_host: u32,
+}
+
+/// `[schedule]`: cron expressions with seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    pub crawl: String,
+    pub reverify: String,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            crawl: "0 */30 * * * *".into(),
+            reverify: "0 0 4 * * *".into(),
+        }
+    }
+}
+
+/// `[fetch]`: limits on every outbound request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    pub user_agent: String,
+    pub timeout_secs: u64,
+    pub max_bytes: usize,
+    pub max_redirects: usize,
+    pub concurrency: usize,
+    pub per_host: usize,
+    pub allow_private_addresses: bool,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        FetchConfig {
+            user_agent: "backfeed/VERSION (+public_url)".into(),
+            timeout_secs: 10,
+            max_bytes: 2 * 1024 * 1024,
+            max_redirects: 5,
+            concurrency: 32,
+            per_host: 2,
+            allow_private_addresses: false,
+        }
+    }
+}
+
+/// One `[[watch]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchConfig {
+    pub url: String,
+    pub kind: Option<String>,
+}
+
+/// `[sources.*]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourcesConfig {
+    pub hackernews: SocialSource,
+    pub reddit: SocialSource,
+    pub bluesky: SocialSource,
+    pub mastodon: SocialSource,
+}
+
+/// One social source; the union of the keys each source takes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SocialSource {
+    pub enabled: bool,
+    pub api_base: Option<String>,
+    pub identifier: Option<String>,
+    pub password_env: Option<String>,
+    pub account: Option<String>,
+    pub search: bool,
+    pub token_env: Option<String>,
+}
+
+/// `[refback]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RefbackConfig {
+    pub access_logs: Vec<PathBuf>,
+}
+
+/// `[moderation]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModerationConfig {
+    pub mode: String,
+    pub blocked_domains: Vec<String>,
+}
+
+impl Default for ModerationConfig {
+    fn default() -> Self {
+        ModerationConfig {
+            mode: "auto".into(),
+            blocked_domains: Vec::new(),
+        }
+    }
+}
+
+impl ModerationConfig {
+    /// Whether verified mentions wait for approval.
+    pub fn holds(&self) -> bool {
+        self.mode == "queue"
+    }
+}
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub site: SiteConfig,
+    pub store: StoreConfig,
+    pub server: ServerConfig,
+    pub schedule: ScheduleConfig,
+    pub fetch: FetchConfig,
+    pub watch: Vec<WatchConfig>,
+    pub sources: SourcesConfig,
+    pub refback: RefbackConfig,
+    pub moderation: ModerationConfig,
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let err = |key: &str, message: String| ConfigError {
+            path: path.display().to_string(),
+            key: key.to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            err(
+                "(file)",
+                format!("cannot read: {e}; pass --config PATH or set BACKFEED_CONFIG"),
+            )
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Validates TOML text; `path` only names the file in errors and anchors relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let err = |key: &str, message: String| ConfigError {
+            path: path.display().to_string(),
+            key: key.to_string(),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let key = e
+                .message()
+                .split('`')
+                .nth(1)
+                .map(str::to_string)
+                .unwrap_or_else(|| "(syntax)".into());
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+                .map(|n| format!(" (line {n})"))
+                .unwrap_or_default();
+            err(&key, format!("{}{line}", e.message().replace('\n', " ")))
+        })?;
+
+        let raw_site = raw
+            .site
+            .ok_or_else(|| err("site.base_url", "is required".into()))?;
+        let base = raw_site
+            .base_url
+            .ok_or_else(|| err("site.base_url", "is required (your blog's URL)".into()))?;
+        let base_url = parse_http_url(&base).map_err(|m| err("site.base_url", m))?;
+        let parse_list = |key: &str, list: &[String]| -> Result<Vec<Url>, ConfigError> {
+            list.iter()
+                .map(|u| parse_http_url(u).map_err(|m| err(key, format!("{u:?}: {m}"))))
+                .collect()
+        };
+        let site = SiteConfig {
+            feeds: parse_list("site.feeds", &raw_site.feeds)?,
+            sitemaps: parse_list("site.sitemaps", &raw_site.sitemaps)?,
+            title: raw_site
+                .title
+                .unwrap_or_else(|| base_url.host_str().unwrap_or("").to_string()),
+            base_url,
+        };
+
+        let listen_text = raw.server.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen = SocketAddr::from_str(&listen_text).map_err(|e| {
+            err(
+                "server.listen",
+                format!("{listen_text:?} is not HOST:PORT ({e})"),
+            )
+        })?;
+        let public_url = match raw.server.public_url {
+            Some(u) => parse_http_url(&u).map_err(|m| err("server.public_url", m))?,
+            None => Url::parse(&format!("http://{listen}/")).expect("socket address forms a URL"),
+        };
+
+        for (key, expr) in [
+            ("schedule.crawl", &raw.schedule.crawl),
+            ("schedule.reverify", &raw.schedule.reverify),
+        ] {
+            cron::Schedule::from_str(expr).map_err(|e| {
+                err(
+                    key,
+                    format!("{expr:?} is not a cron expression with seconds ({e})"),
+                )
+            })?;
+        }
+
+        let mut fetch = raw.fetch;
+        if fetch.timeout_secs == 0 {
+            return Err(err("fetch.timeout_secs", "must be at least 1".into()));
+        }
+        if fetch.max_bytes < 1024 {
+            return Err(err("fetch.max_bytes", "must be at least 1024".into()));
+        }
+        if fetch.concurrency == 0 {
+            return Err(err("fetch.concurrency", "must be at least 1".into()));
+        }
+        if fetch.per_host == 0 {
+            return Err(err("fetch.per_host", "must be at least 1".into()));
+        }
+        fetch.user_agent = fetch
+            .user_agent
+            .replace("VERSION", env!("CARGO_PKG_VERSION"))
+            .replace("public_url", public_url.as_str());
+
+        for (i, w) in raw.watch.iter().enumerate() {
+            parse_http_url(&w.url).map_err(|m| err(&format!("watch[{i}].url"), m))?;
+            if let Some(kind) = &w.kind
+                && kind != "feed"
+                && kind != "page"
+            {
+                return Err(err(
+                    &format!("watch[{i}].kind"),
+                    format!("{kind:?} is not \"feed\" or \"page\""),
+                ));
+            }
+        }
+        for (name, s) in [
+            ("hackernews", &raw.sources.hackernews),
+            ("reddit", &raw.sources.reddit),
+            ("bluesky", &raw.sources.bluesky),
+            ("mastodon", &raw.sources.mastodon),
+        ] {
+            if let Some(api) = &s.api_base {
+                parse_http_url(api).map_err(|m| err(&format!("sources.{name}.api_base"), m))?;
+            }
+        }
+        if raw.moderation.mode != "auto" && raw.moderation.mode != "queue" {
+            return Err(err(
+                "moderation.mode",
+                format!("{:?} is not \"auto\" or \"queue\"", raw.moderation.mode),
+            ));
+        }
+
+        Ok(Config {
+            path: path.to_path_buf(),
+            site,
+            store: raw.store,
+            server: ServerConfig {
+                listen,
+                public_url,
+                rate_limit_per_client: raw.server.rate_limit_per_client.unwrap_or(120),
+                rate_limit_per_source_host: raw.server.rate_limit_per_source_host.unwrap_or(60),
+            },
+            schedule: raw.schedule,
+            fetch,
+            watch: raw.watch,
+            sources: raw.sources,
+            refback: raw.refback,
+            moderation: raw.moderation,
+        })
+    }
+
+    /// Whether `url` names something under `[site] base_url` (http and https equal).
+    pub fn is_under_site(&self, url: &Url) -> bool {
+        let base = &self.site.base_url;
+        url.host_str().map(str::to_ascii_lowercase) == base.host_str().map(str::to_ascii_lowercase)
+            && url
+                .port_or_known_default()
+                .filter(|p| *p != 80 && *p != 443)
+                == base
+                    .port_or_known_default()
+                    .filter(|p| *p != 80 && *p != 443)
+            && url.path().starts_with(base.path())
+    }
+}
+
+fn parse_http_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("{text:?} is not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("{text:?} is not an http(s) URL"));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = parse("[site]\nbase_url = \"https://blog.example/\"\n").unwrap();
+        assert_eq!(c.fetch.max_bytes, 2_097_152);
+        assert_eq!(c.server.listen.port(), 8080);
+        assert!(c.fetch.user_agent.starts_with("backfeed/"));
+        assert!(c.fetch.user_agent.contains("http://127.0.0.1:8080/"));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        assert_eq!(parse("").unwrap_err().key, "site.base_url");
+        assert_eq!(
+            parse("[site]\nbase_url = \"ftp://x\"").unwrap_err().key,
+            "site.base_url"
+        );
+        let e =
+            parse("[site]\nbase_url = \"https://b.example/\"\n[schedule]\ncrawl = \"every day\"")
+                .unwrap_err();
+        assert_eq!(e.key, "schedule.crawl");
+        let e =
+            parse("[site]\nbase_url = \"https://b.example/\"\n[fetch]\ntimeout = 3").unwrap_err();
+        assert_eq!(e.key, "timeout", "{e}");
+        let e = parse("[site]\nbase_url = \"https://b.example/\"\n[moderation]\nmode = \"x\"")
+            .unwrap_err();
+        assert_eq!(e.key, "moderation.mode");
+    }
+}

@@ -1,0 +1,539 @@
+//! The only outbound HTTP in backfeed, and the place every limit of the contract is enforced.
+//!
+//! - **SSRF guard at connect time.** Untrusted URLs go through a client whose DNS resolver drops
+//!   every non-public address, so the address checked is the address connected to (there is no
+//!   window between a check and a second lookup to rebind in). IP-literal hosts, which never
+//!   reach a resolver, are checked before the request. Redirects are followed by hand, so every
+//!   hop passes the same two checks.
+//! - **Caps.** One deadline for the whole fetch (all hops, headers and body); the body is counted
+//!   while streaming, after decompression, so a gzip bomb stops at `max_bytes`.
+//! - **Politeness.** A global semaphore and one per host, taken where the request is made, so no
+//!   producer — however many pings name one victim — can push more than `per_host` requests at a
+//!   host at once.
+//! - **Conditional GET** from validators the caller passes in; `Retry-After` and `max-age` are
+//!   read back for the caller's scheduling.
+//!
+//! Operator-configured URLs (site feeds, `[[watch]]`, `api_base`) use [`Trust::Configured`] and
+//! skip the address guard, as the contract says; everything from outside uses [`Trust::Outside`].
+
+use crate::config::FetchConfig;
+use futures_util::future::BoxFuture;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use url::Url;
+
+/// Who handed us a URL, and so whether the address guard applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trust {
+    /// Written by the operator in the config: fetched as configured.
+    Configured,
+    /// From outside (pings, referrers, links in crawled pages, redirects): guarded.
+    Outside,
+}
+
+/// A request: the URL, its trust, and validators for a conditional GET.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub url: Url,
+    pub trust: Trust,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub accept: &'static str,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Request {
+    pub fn get(url: Url, trust: Trust) -> Request {
+        Request {
+            url,
+            trust,
+            etag: None,
+            last_modified: None,
+            accept: "text/html,application/xhtml+xml;q=0.9,application/json;q=0.5,*/*;q=0.1",
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// A response that arrived whole (any status).
+#[derive(Clone, Debug)]
+pub struct Fetched {
+    pub status: u16,
+    pub final_url: Url,
+    pub content_type: Option<String>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// Seconds to wait, from `Retry-After` (delta or HTTP date).
+    pub retry_after: Option<u64>,
+    /// `Cache-Control: max-age`, seconds.
+    pub max_age: Option<u64>,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// Why a fetch produced no response.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum FetchError {
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("timed out after {0} s")]
+    Timeout(u64),
+    #[error("body larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("more than {0} redirects")]
+    TooManyRedirects(usize),
+    #[error("network error: {0}")]
+    Network(String),
+}
+
+impl FetchError {
+    /// Whether trying again later may succeed (a refusal or an oversized body will not).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, FetchError::Timeout(_) | FetchError::Network(_))
+    }
+}
+
+/// Whether an address is one the public internet could route to us.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_unspecified()
+                || v4.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64/10 shared address space
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0) // 192.0.0/24 protocol assignments
+                || (o[0] == 198 && (o[1] & 0xfe) == 18) // 198.18/15 benchmarking
+                || o[0] >= 240) // reserved
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link local
+                || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated)
+                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64 may reach private v4
+                || s[0] == 0x2002) // 6to4 may embed a private v4
+        }
+    }
+}
+
+const GUARD_MARK: &str = "backfeed-guard:";
+
+/// A resolver that answers only with public addresses.
+struct GuardedResolver;
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        let fut: BoxFuture<'static, _> = Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })?
+                .collect();
+            let public: Vec<SocketAddr> = addrs
+                .iter()
+                .copied()
+                .filter(|a| is_public(a.ip()))
+                .collect();
+            if public.is_empty() {
+                let shown = addrs
+                    .first()
+                    .map(|a| a.ip().to_string())
+                    .unwrap_or_else(|| "nothing".into());
+                return Err(
+                    format!("{GUARD_MARK} {host} resolves to non-public address {shown}").into(),
+                );
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        });
+        fut
+    }
+}
+
+/// The fetcher; cheap to share behind an `Arc`.
+pub struct Fetcher {
+    guarded: reqwest::Client,
+    trusted: reqwest::Client,
+    allow_private: bool,
+    timeout: Duration,
+    max_bytes: usize,
+    max_redirects: usize,
+    per_host: usize,
+    global: Semaphore,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    errors: std::sync::atomic::AtomicU64,
+}
+
+impl Fetcher {
+    pub fn new(cfg: &FetchConfig) -> Fetcher {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let timeout = Duration::from_secs(cfg.timeout_secs);
+        let build = |guard: bool| {
+            let mut b = reqwest::Client::builder()
+                .user_agent(cfg.user_agent.clone())
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(timeout)
+                .connect_timeout(timeout)
+                .pool_max_idle_per_host(cfg.per_host)
+                .no_proxy();
+            if guard {
+                b = b.dns_resolver(Arc::new(GuardedResolver));
+            }
+            b.build().expect("TLS backend initialises")
+        };
+        Fetcher {
+            guarded: build(!cfg.allow_private_addresses),
+            trusted: build(false),
+            allow_private: cfg.allow_private_addresses,
+            timeout,
+            max_bytes: cfg.max_bytes,
+            max_redirects: cfg.max_redirects,
+            per_host: cfg.per_host,
+            global: Semaphore::new(cfg.concurrency),
+            hosts: Mutex::new(HashMap::new()),
+            errors: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Fetch errors so far (for `/metrics`).
+    pub fn error_count(&self) -> u64 {
+        self.errors.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Checks a URL from outside before any request: scheme, and IP-literal hosts.
+    pub fn precheck(&self, url: &Url, trust: Trust) -> Result<(), FetchError> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(FetchError::Refused(format!(
+                "scheme {:?} is not http(s)",
+                url.scheme()
+            )));
+        }
+        let Some(host) = url.host() else {
+            return Err(FetchError::Refused("URL has no host".into()));
+        };
+        if trust == Trust::Outside && !self.allow_private {
+            let ip = match host {
+                url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+                url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+                url::Host::Domain(d)
+                    if d.eq_ignore_ascii_case("localhost") || d.ends_with(".localhost") =>
+                {
+                    return Err(FetchError::Refused(format!("{d} is a loopback name")));
+                }
+                url::Host::Domain(_) => None,
+            };
+            if let Some(ip) = ip.filter(|ip| !is_public(*ip)) {
+                return Err(FetchError::Refused(format!("{ip} is not a public address")));
+            }
+        }
+        Ok(())
+    }
+
+    fn host_slot(&self, url: &Url) -> Arc<Semaphore> {
+        let key = format!(
+            "{}:{}",
+            url.host_str().unwrap_or(""),
+            url.port_or_known_default().unwrap_or(0)
+        );
+        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        if hosts.len() > 10_000 {
+            // Forget idle hosts so the map cannot grow without bound.
+            hosts.retain(|_, s| Arc::strong_count(s) > 1);
+        }
+        hosts
+            .entry(key)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
+            .clone()
+    }
+
+    /// GETs `req.url`, following up to `max_redirects` redirects (each hop checked), within one
+    /// deadline, reading at most `max_bytes`.
+    pub async fn fetch(&self, req: &Request) -> Result<Fetched, FetchError> {
+        let secs = self.timeout.as_secs();
+        let result = match tokio::time::timeout(self.timeout, self.fetch_hops(req)).await {
+            Ok(r) => r,
+            Err(_) => Err(FetchError::Timeout(secs)),
+        };
+        if result.is_err() {
+            self.errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn fetch_hops(&self, req: &Request) -> Result<Fetched, FetchError> {
+        let mut url = req.url.clone();
+        let mut trust = req.trust;
+        for hop in 0..=self.max_redirects {
+            self.precheck(&url, trust)?;
+            let client = if trust == Trust::Outside {
+                &self.guarded
+            } else {
+                &self.trusted
+            };
+            let mut builder = client.get(url.clone()).header(header::ACCEPT, req.accept);
+            for (name, value) in &req.headers {
+                builder = builder.header(*name, value);
+            }
+            if hop == 0 {
+                if let Some(etag) = &req.etag {
+                    builder = builder.header(header::IF_NONE_MATCH, etag);
+                }
+                if let Some(lm) = &req.last_modified {
+                    builder = builder.header(header::IF_MODIFIED_SINCE, lm);
+                }
+            }
+            let _global = self.global.acquire().await.expect("semaphore never closed");
+            let host_slot = self.host_slot(&url);
+            let _host = host_slot.acquire().await.expect("semaphore never closed");
+            let resp = builder
+                .send()
+                .await
+                .map_err(|e| map_error(&e, self.timeout.as_secs()))?;
+            let status = resp.status().as_u16();
+            if (300..400).contains(&status) && status != 304 {
+                let location = resp
+                    .headers()
+                    .get(header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| {
+                        FetchError::Network(format!("{status} redirect without Location"))
+                    })?;
+                url = url.join(location).map_err(|e| {
+                    FetchError::Refused(format!("bad redirect Location {location:?}: {e}"))
+                })?;
+                // A configured URL that redirects elsewhere leads outside what the operator wrote.
+                if trust == Trust::Configured && url.host_str() != req.url.host_str() {
+                    trust = Trust::Outside;
+                }
+                continue;
+            }
+            return self.read_response(resp, url).await;
+        }
+        Err(FetchError::TooManyRedirects(self.max_redirects))
+    }
+
+    async fn read_response(
+        &self,
+        mut resp: reqwest::Response,
+        final_url: Url,
+    ) -> Result<Fetched, FetchError> {
+        let headers = resp.headers().clone();
+        let text = |name: header::HeaderName| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        if let Some(len) = resp.content_length()
+            && len as usize > self.max_bytes
+            && !headers.contains_key(header::CONTENT_ENCODING)
+        {
+            return Err(FetchError::TooLarge(self.max_bytes));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| map_error(&e, self.timeout.as_secs()))?
+        {
+            if body.len() + chunk.len() > self.max_bytes {
+                return Err(FetchError::TooLarge(self.max_bytes));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Fetched {
+            status: resp.status().as_u16(),
+            content_type: text(header::CONTENT_TYPE),
+            etag: text(header::ETAG),
+            last_modified: text(header::LAST_MODIFIED),
+            retry_after: headers.get(header::RETRY_AFTER).and_then(parse_retry_after),
+            max_age: headers.get(header::CACHE_CONTROL).and_then(parse_max_age),
+            final_url,
+            headers,
+            body,
+        })
+    }
+}
+
+fn map_error(e: &reqwest::Error, secs: u64) -> FetchError {
+    if e.is_timeout() {
+        return FetchError::Timeout(secs);
+    }
+    let mut chain = String::new();
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        chain.push_str(&s.to_string());
+        chain.push_str(": ");
+        source = s.source();
+    }
+    if let Some(at) = chain.find(GUARD_MARK) {
+        let rest = &chain[at + GUARD_MARK.len()..];
+        return FetchError::Refused(rest.split(": ").next().unwrap_or(rest).trim().to_string());
+    }
+    let chain = chain.trim_end_matches(": ").to_string();
+    if chain.contains("decoding response body") || chain.contains("error decoding") {
+        return FetchError::Network(format!("bad body encoding ({chain})"));
+    }
+    FetchError::Network(chain)
+}
+
+/// `Retry-After` as seconds: a delta, or an HTTP date.
+pub fn parse_retry_after(v: &HeaderValue) -> Option<u64> {
+    let s = v.to_str().ok()?.trim();
+    if let Ok(n) = s.parse::<u64>() {
+        return Some(n);
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(s).ok()?;
+    Some((at.timestamp() - chrono::Utc::now().timestamp()).max(0) as u64)
+}
+
+fn parse_max_age(v: &HeaderValue) -> Option<u64> {
+    v.to_str()
+        .ok()?
+        .split(',')
+        .find_map(|d| d.trim().strip_prefix("max-age=")?.trim().parse().ok())
+}
+
+/// Decodes a body to text: charset from the `Content-Type` header, then a BOM, then an HTML
+/// `<meta>` in the first 1024 bytes, else UTF-8 (windows-1252 if that is not valid UTF-8).
+/// Invalid bytes become U+FFFD; this never fails.
+pub fn decode_text(body: &[u8], content_type: Option<&str>) -> String {
+    let from_header = content_type
+        .and_then(charset_param)
+        .and_then(|c| encoding_rs::Encoding::for_label(c.as_bytes()));
+    if let Some((enc, bom_len)) = encoding_rs::Encoding::for_bom(body)
+        && from_header.is_none()
+    {
+        return enc
+            .decode_without_bom_handling(&body[bom_len..])
+            .0
+            .into_owned();
+    }
+    let encoding = from_header
+        .or_else(|| sniff_meta_charset(body))
+        .unwrap_or_else(|| {
+            if std::str::from_utf8(body).is_ok() {
+                encoding_rs::UTF_8
+            } else {
+                encoding_rs::WINDOWS_1252
+            }
+        });
+    // A <meta> claiming UTF-16 in a byte-oriented document is a lie the HTML standard overrides.
+    let encoding = if encoding == encoding_rs::UTF_16LE || encoding == encoding_rs::UTF_16BE {
+        if encoding_rs::Encoding::for_bom(body).is_some() {
+            encoding
+        } else {
+            encoding_rs::UTF_8
+        }
+    } else {
+        encoding
+    };
+    encoding.decode_with_bom_removal(body).0.into_owned()
+}
+
+fn charset_param(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| v.trim().trim_matches(['"', '\'']).to_string())
+    })
+}
+
+fn sniff_meta_charset(body: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+    let head = &body[..body.len().min(1024)];
+    let lower: Vec<u8> = head.iter().map(u8::to_ascii_lowercase).collect();
+    let at = lower.windows(8).position(|w| w == b"charset=")?;
+    let rest = &head[at + 8..];
+    let rest = rest
+        .strip_prefix(b"\"")
+        .or_else(|| rest.strip_prefix(b"'"))
+        .unwrap_or(rest);
+    let end = rest
+        .iter()
+        .position(|b| matches!(b, b'"' | b'\'' | b';' | b'>' | b' ' | b'/'))
+        .unwrap_or(rest.len());
+    encoding_rs::Encoding::for_label(&rest[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_ranges_are_not_public() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fc00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "224.0.0.1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "93.184.216.34",
+            "2606:2800:220:1:248:1893:25c8:1946",
+            "1.1.1.1",
+        ] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn charsets_from_header_bom_and_meta() {
+        let latin1 = b"<p>Gr\xfc\xdfe aus M\xfcnchen</p>";
+        assert_eq!(
+            decode_text(latin1, Some("text/html; charset=ISO-8859-1")),
+            "<p>Grüße aus München</p>"
+        );
+        let meta = b"<meta charset=\"windows-1252\"><p>\x93quoted\x94</p>";
+        assert!(decode_text(meta, None).contains("\u{201c}quoted\u{201d}"));
+        let utf16: Vec<u8> = [0xff, 0xfe]
+            .into_iter()
+            .chain("<p>hé</p>".encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        assert_eq!(decode_text(&utf16, None), "<p>hé</p>");
+        assert_eq!(
+            decode_text(b"ok \xff", Some("text/html; charset=utf-8")),
+            "ok \u{fffd}"
+        );
+    }
+
+    #[test]
+    fn retry_after_reads_seconds() {
+        assert_eq!(
+            parse_retry_after(&HeaderValue::from_static("120")),
+            Some(120)
+        );
+        assert_eq!(
+            parse_max_age(&HeaderValue::from_static("public, max-age=600")),
+            Some(600)
+        );
+    }
+}

@@ -1,0 +1,300 @@
+//! Plain data shared by every layer, with no I/O: the URL matching rules, the words a mention is
+//! described with (kind, type, status) and the value a verification produces.
+//!
+//! Keeping these here lets the verifier and the store agree on meaning without knowing of each
+//! other, and lets the matching rules of the contract ("a trailing slash optional, http and https
+//! equal, utm_* dropped…") live in exactly one function: [`match_key`].
+
+use serde::Serialize;
+use url::Url;
+
+/// The key two URLs share exactly when the contract says they point at the same post:
+/// case-insensitive scheme and host, default port dropped, fragment dropped, `utm_*` parameters
+/// dropped, http and https equal, a trailing slash optional. `None` for anything that is not an
+/// absolute http(s) URL.
+pub fn match_key(raw: &str) -> Option<String> {
+    let url = Url::parse(raw.trim()).ok()?;
+    match_key_of(&url)
+}
+
+/// [`match_key`] for an already parsed URL (relative hrefs are resolved by the caller).
+pub fn match_key_of(url: &Url) -> Option<String> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    let host = url.host_str()?;
+    let mut key = String::with_capacity(64);
+    key.push_str(host);
+    if let Some(port) = url.port() {
+        // `Url` already drops the scheme's own default port; an https URL on :80 (or the reverse)
+        // is the other scheme's default and equal under "http and https equal".
+        if port != 80 && port != 443 {
+            key.push(':');
+            key.push_str(&port.to_string());
+        }
+    }
+    key.push_str(url.path().trim_end_matches('/'));
+    if let Some(query) = url.query() {
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| !pair.is_empty() && !pair.to_ascii_lowercase().starts_with("utm_"))
+            .collect();
+        if !kept.is_empty() {
+            key.push('?');
+            key.push_str(&kept.join("&"));
+        }
+    }
+    Some(key)
+}
+
+/// The host of a URL, lower-cased, or `None`.
+pub fn host_of(raw: &str) -> Option<String> {
+    Url::parse(raw)
+        .ok()?
+        .host_str()
+        .map(str::to_ascii_lowercase)
+}
+
+/// Whether `host` is `domain` or one of its subdomains.
+pub fn host_in_domain(host: &str, domain: &str) -> bool {
+    let domain = domain.trim_start_matches('.').to_ascii_lowercase();
+    host == domain || host.ends_with(&format!(".{domain}"))
+}
+
+macro_rules! word_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $word:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The word used in the store, the CLI and JSON.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $word),+ }
+            }
+
+            /// The value named by `word`, if any.
+            pub fn parse(word: &str) -> Option<Self> {
+                match word { $($word => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+word_enum!(
+    /// How a candidate came to us.
+    Kind {
+        Pingback => "pingback",
+        Trackback => "trackback",
+        Webmention => "webmention",
+        Feed => "feed",
+        Page => "page",
+        Refback => "refback",
+        Hackernews => "hackernews",
+        Reddit => "reddit",
+        Bluesky => "bluesky",
+        Mastodon => "mastodon",
+        Manual => "manual",
+    }
+);
+
+word_enum!(
+    /// What the source does with the post (post type discovery, response types only).
+    MentionType {
+        Mention => "mention",
+        Reply => "reply",
+        Like => "like",
+        Repost => "repost",
+        Bookmark => "bookmark",
+    }
+);
+
+impl MentionType {
+    /// The property name webmention.io uses for this type in JF2 (`wm-property`).
+    pub fn wm_property(self) -> &'static str {
+        match self {
+            MentionType::Mention => "mention-of",
+            MentionType::Reply => "in-reply-to",
+            MentionType::Like => "like-of",
+            MentionType::Repost => "repost-of",
+            MentionType::Bookmark => "bookmark-of",
+        }
+    }
+
+    /// The type named by a webmention.io `wm-property` value.
+    pub fn from_wm_property(property: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|t| t.wm_property() == property)
+    }
+}
+
+word_enum!(
+    /// Where a mention stands.
+    Status {
+        Pending => "pending",
+        Verified => "verified",
+        Held => "held",
+        Rejected => "rejected",
+        Deleted => "deleted",
+    }
+);
+
+/// An author as read from a source; every field optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Author {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub photo: Option<String>,
+}
+
+impl Author {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.url.is_none() && self.photo.is_none()
+    }
+}
+
+/// What a verified source says about its link to the post.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Extracted {
+    pub mention_type: Option<MentionType>,
+    pub title: Option<String>,
+    pub author: Author,
+    /// RFC 3339.
+    pub published: Option<String>,
+    pub excerpt: Option<String>,
+    pub content_html: Option<String>,
+}
+
+/// The result of checking one candidate. A failure to verify is a value with a reason, not an
+/// error: the pipeline decides what each outcome does to the store.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The source links to the post.
+    Verified(Box<Extracted>),
+    /// Fetched fine, but no link to the post (deletes a stored mention).
+    NoLink(String),
+    /// 410 Gone, or a `<meta http-equiv="Status" content="410">` page (deletes a stored mention).
+    Gone(String),
+    /// 404 and other definite "not there" answers (a repeated one deletes a stored mention).
+    NotFound(String),
+    /// Refused before or while fetching: SSRF guard, blocked domain, bad target, too large.
+    Refused(String),
+    /// Timeout, DNS, TLS, 5xx, 429: try again later, never deletes anything.
+    Transient(String),
+    /// A conditional re-fetch answered 304: nothing changed.
+    Unchanged,
+}
+
+impl Outcome {
+    /// The short word the decision log and metrics use.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Outcome::Verified(_) => "verified",
+            Outcome::NoLink(_) => "no_link",
+            Outcome::Gone(_) => "gone",
+            Outcome::NotFound(_) => "not_found",
+            Outcome::Refused(_) => "refused",
+            Outcome::Transient(_) => "transient",
+            Outcome::Unchanged => "unchanged",
+        }
+    }
+
+    /// The human reason.
+    pub fn reason(&self) -> String {
+        match self {
+            Outcome::Verified(_) => "source links to the post".into(),
+            Outcome::Unchanged => "not modified since last check".into(),
+            Outcome::NoLink(r)
+            | Outcome::Gone(r)
+            | Outcome::NotFound(r)
+            | Outcome::Refused(r)
+            | Outcome::Transient(r) => r.clone(),
+        }
+    }
+}
+
+/// A stored mention as read back for listing and publishing.
+#[derive(Clone, Debug, Serialize)]
+pub struct Mention {
+    pub id: i64,
+    pub source: String,
+    pub target: String,
+    pub kind: Kind,
+    #[serde(rename = "type")]
+    pub mention_type: MentionType,
+    pub status: Status,
+    pub title: Option<String>,
+    pub author: Author,
+    pub published: Option<String>,
+    pub excerpt: Option<String>,
+    pub content_html: Option<String>,
+    pub first_seen: String,
+    pub verified_at: Option<String>,
+    #[serde(skip)]
+    pub reason: Option<String>,
+    #[serde(skip)]
+    pub updated_at: String,
+    #[serde(skip)]
+    pub final_url: Option<String>,
+}
+
+/// One of the blogger's own posts.
+#[derive(Clone, Debug, Serialize)]
+pub struct Post {
+    pub url: String,
+    pub title: Option<String>,
+    pub key: String,
+    pub published: Option<String>,
+    pub mentions: i64,
+}
+
+/// Current UTC time in RFC 3339 with a `Z`, second precision; the one format the store keeps.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn match_key_applies_the_contract_rules() {
+        let post = match_key("https://Blog.Example/2024/hello/").unwrap();
+        for variant in [
+            "http://blog.example/2024/hello",
+            "https://blog.example:443/2024/hello#comments",
+            "https://BLOG.example/2024/hello/?utm_source=x&utm_medium=y",
+        ] {
+            assert_eq!(match_key(variant).unwrap(), post, "{variant}");
+        }
+        assert_ne!(
+            match_key("https://blog.example/2024/hello?p=2").unwrap(),
+            post
+        );
+        assert_ne!(
+            match_key("https://blog.example:8080/2024/hello").unwrap(),
+            post
+        );
+        assert_eq!(match_key("mailto:a@b.example"), None);
+        assert_eq!(match_key("not a url"), None);
+    }
+
+    #[test]
+    fn domains_match_subdomains_only_on_dot_boundaries() {
+        assert!(host_in_domain("spam.example", "spam.example"));
+        assert!(host_in_domain("a.b.spam.example", "spam.example"));
+        assert!(!host_in_domain("notspam.example", "spam.example"));
+    }
+}

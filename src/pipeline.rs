@@ -1,0 +1,608 @@
+//! lease → fetch → verify → moderate → store → ack: the spine every producer shares.
+//!
+//! Producers call [`Context::submit`], which validates a candidate synchronously (so receivers
+//! can answer 400 or a fault at once) and commits it to the durable queue. The worker
+//! ([`run_worker`]) and the synchronous paths (`pingback.ping`, `backfeed submit`, `crawl`) all
+//! end in [`Context::process`], which turns one job into an [`Outcome`] and applies it: the
+//! outcome, not the producer, decides what happens to the store, so a webmention and a crawled
+//! feed item that say the same thing are treated the same.
+//!
+//! Rules kept here: a transient failure never deletes (it retries with backoff); only a 410, a
+//! second 404 in a row, or a page fetched fine without the link deletes; a re-sent pair keeps its
+//! moderation state (the store enforces that part).
+
+use crate::config::Config;
+use crate::fetch::{FetchError, Fetcher, Request, Trust};
+use crate::model::{
+    Extracted, Kind, Outcome, Status, host_in_domain, host_of, match_key, now_rfc3339,
+};
+use crate::store::{Decision, Enqueued, Job, PostRef, Store};
+use crate::verify;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::Notify;
+use url::Url;
+
+/// Tries before a never-verified candidate that keeps failing transiently is given up.
+pub const MAX_ATTEMPTS: i64 = 6;
+
+/// Extra facts a producer hands along with a candidate.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Hint {
+    /// Trackback fields, used where the page gives none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excerpt: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blog_name: Option<String>,
+    /// HTML the candidate was found in (a feed item's content): evidence when the page itself
+    /// does not show the link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence_html: Option<String>,
+    /// A social API record already checked by its adapter: the record is the evidence and the
+    /// social site's page is not fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<RecordEvidence>,
+}
+
+/// What a social adapter read from an API record that links to the post.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RecordEvidence {
+    pub mention_type: Option<String>,
+    pub title: Option<String>,
+    pub author_name: Option<String>,
+    pub author_url: Option<String>,
+    pub author_photo: Option<String>,
+    pub published: Option<String>,
+    pub text: Option<String>,
+    pub content_html: Option<String>,
+}
+
+/// Why a candidate was refused before it was queued. Each receiver maps these to its own
+/// protocol's answer (a fault code, a 400, a trackback error).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Rejection {
+    InvalidSource(String),
+    InvalidTarget(String),
+    TargetNotFound(String),
+    SameResource,
+    Blocked(String),
+    Internal(String),
+}
+
+impl Rejection {
+    pub fn reason(&self) -> String {
+        match self {
+            Rejection::InvalidSource(r)
+            | Rejection::InvalidTarget(r)
+            | Rejection::TargetNotFound(r) => r.clone(),
+            Rejection::SameResource => "source and target are the same".into(),
+            Rejection::Blocked(d) => format!("source domain {d} is blocked"),
+            Rejection::Internal(r) => format!("internal error: {r}"),
+        }
+    }
+
+    /// webmention.io's error names.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::InvalidSource(_) => "invalid_source",
+            Rejection::InvalidTarget(_) => "invalid_target",
+            Rejection::TargetNotFound(_) => "target_not_found",
+            Rejection::SameResource => "invalid_request",
+            Rejection::Blocked(_) => "blocked",
+            Rejection::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Rejection {
+    fn from(e: rusqlite::Error) -> Self {
+        Rejection::Internal(e.to_string())
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    pub outcomes: Mutex<BTreeMap<&'static str, u64>>,
+    pub requests: Mutex<BTreeMap<String, u64>>,
+    pub rate_limited: AtomicU64,
+}
+
+impl Metrics {
+    pub fn count_outcome(&self, word: &'static str) {
+        *self
+            .outcomes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(word)
+            .or_default() += 1;
+    }
+
+    pub fn count_request(&self, route: &str, status: u16) {
+        *self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(format!("{route} {status}"))
+            .or_default() += 1;
+    }
+
+    pub fn count_rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Everything a running backfeed shares: config, store, fetcher, the worker's wake-up bell.
+pub struct Context {
+    pub cfg: Config,
+    pub store: Store,
+    pub fetcher: Fetcher,
+    pub wake: Notify,
+    pub metrics: Metrics,
+}
+
+/// The result of processing one job.
+#[derive(Clone, Debug)]
+pub struct Processed {
+    pub outcome: Outcome,
+    /// The mention's status afterwards; `None` while it waits for a retry.
+    pub status: Option<Status>,
+}
+
+impl Context {
+    pub fn new(cfg: Config) -> Result<Context, rusqlite::Error> {
+        let store = Store::open(&cfg.store.path)?;
+        let fetcher = Fetcher::new(&cfg.fetch);
+        Ok(Context {
+            cfg,
+            store,
+            fetcher,
+            wake: Notify::new(),
+            metrics: Metrics::default(),
+        })
+    }
+
+    /// The domain block that covers `url`'s host, from the config or the store.
+    pub fn blocked_domain(&self, url: &str) -> Option<String> {
+        let host = host_of(url)?;
+        let stored = self.store.blocked_domains().unwrap_or_default();
+        self.cfg
+            .moderation
+            .blocked_domains
+            .iter()
+            .chain(stored.iter())
+            .find(|d| host_in_domain(&host, d))
+            .cloned()
+    }
+
+    /// The post a target names: a known post, or a page under the site that exists (learned
+    /// on the spot, so a webmention for a post newer than the last crawl still lands).
+    pub async fn resolve_target(&self, target: &str) -> Result<PostRef, Rejection> {
+        let url = Url::parse(target.trim())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .ok_or_else(|| {
+                Rejection::InvalidTarget(format!("target {target:?} is not an http(s) URL"))
+            })?;
+        if !self.cfg.is_under_site(&url) {
+            return Err(Rejection::InvalidTarget(format!(
+                "target {target} is not under this site ({})",
+                self.cfg.site.base_url
+            )));
+        }
+        let key = match_key(target)
+            .ok_or_else(|| Rejection::InvalidTarget("target has no host".into()))?;
+        if let Some(post) = self.store.post_by_match_key(&key)? {
+            return Ok(post);
+        }
+        if match_key(self.cfg.site.base_url.as_str()).as_deref() == Some(key.as_str()) {
+            return Err(Rejection::InvalidTarget(
+                "the site's home page is not a post".into(),
+            ));
+        }
+        let mut page_url = url.clone();
+        page_url.set_fragment(None);
+        let fetched = self
+            .fetcher
+            .fetch(&Request::get(page_url.clone(), Trust::Configured))
+            .await
+            .map_err(|e| {
+                Rejection::TargetNotFound(format!("target {target} could not be fetched: {e}"))
+            })?;
+        if fetched.status == 404 || fetched.status == 410 {
+            return Err(Rejection::TargetNotFound(format!(
+                "target {target} does not exist ({})",
+                fetched.status
+            )));
+        }
+        if !(200..300).contains(&fetched.status) {
+            return Err(Rejection::TargetNotFound(format!(
+                "target {target} answered {}",
+                fetched.status
+            )));
+        }
+        let html = crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());
+        let page = verify::Page::parse(&html, &fetched.final_url);
+        let title = page.title();
+        self.store
+            .upsert_post(page_url.as_str(), &key, title.as_deref(), None, None)?;
+        self.store
+            .post_by_match_key(&key)?
+            .ok_or_else(|| Rejection::Internal("post vanished".into()))
+    }
+
+    /// Validates a candidate and commits it to the queue. Returns the enqueue result and the
+    /// post. Nothing is fetched from the source here.
+    pub async fn submit(
+        &self,
+        source: &str,
+        target: &str,
+        kind: Kind,
+        hint: Option<&Hint>,
+    ) -> Result<(Enqueued, PostRef), Rejection> {
+        let source = source.trim();
+        let src = Url::parse(source)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .ok_or_else(|| {
+                Rejection::InvalidSource(format!("source {source:?} is not an http(s) URL"))
+            })?;
+        if match_key(source) == match_key(target) {
+            return Err(Rejection::SameResource);
+        }
+        if let Some(domain) = self.blocked_domain(src.as_str()) {
+            self.log(
+                source,
+                target,
+                kind,
+                "refused",
+                &format!("blocked domain {domain}"),
+            );
+            return Err(Rejection::Blocked(domain));
+        }
+        let post = match self.resolve_target(target).await {
+            Ok(post) => post,
+            Err(rejection) => {
+                self.log(source, target, kind, "refused", &rejection.reason());
+                return Err(rejection);
+            }
+        };
+        let post_key = match_key(&post.url).unwrap_or_default();
+        let hint_json = hint.map(|h| serde_json::to_string(h).unwrap_or_default());
+        let enqueued = self.store.enqueue(
+            source,
+            &post.url,
+            &post_key,
+            Some(post.id),
+            kind,
+            hint_json.as_deref(),
+        )?;
+        self.wake.notify_one();
+        Ok((enqueued, post))
+    }
+
+    fn log(&self, source: &str, target: &str, kind: Kind, outcome: &str, reason: &str) {
+        tracing::info!(
+            source,
+            target,
+            kind = kind.as_str(),
+            outcome,
+            reason,
+            "decision"
+        );
+        let d = Decision {
+            at: now_rfc3339(),
+            source: source.into(),
+            target: target.into(),
+            kind: kind.as_str().into(),
+            outcome: outcome.into(),
+            reason: reason.into(),
+        };
+        if let Err(e) = self.store.log_decision(&d) {
+            tracing::error!(error = %e, "could not write the decision log");
+        }
+    }
+
+    /// Fetches, verifies and applies one job. Never panics on input; store errors are logged.
+    pub async fn process(&self, job: &Job) -> Processed {
+        let hint: Hint = job
+            .hint
+            .as_deref()
+            .and_then(|h| serde_json::from_str(h).ok())
+            .unwrap_or_default();
+        let outcome = self.check(job, &hint).await;
+        self.metrics.count_outcome(outcome.word());
+        let reason = outcome.reason();
+        let decision = Decision {
+            at: now_rfc3339(),
+            source: job.source.clone(),
+            target: job.target.clone(),
+            kind: job.kind.as_str().into(),
+            outcome: outcome.word().into(),
+            reason: reason.clone(),
+        };
+        let applied = self.apply(job, &outcome, &decision);
+        let status = match applied {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, mention = job.mention_id, "could not store the outcome; the job stays queued");
+                None
+            }
+        };
+        tracing::info!(
+            source = %job.source, target = %job.target, kind = job.kind.as_str(),
+            outcome = outcome.word(), status = status.map(|s| s.as_str()).unwrap_or("retry"), reason = %reason,
+            "decision"
+        );
+        Processed { outcome, status }
+    }
+
+    fn apply(
+        &self,
+        job: &Job,
+        outcome: &Outcome,
+        decision: &Decision,
+    ) -> rusqlite::Result<Option<Status>> {
+        let store = &self.store;
+        Ok(match outcome {
+            Outcome::Verified(x) => {
+                Some(store.apply_verified(job, x, None, self.cfg.moderation.holds(), decision)?)
+            }
+            Outcome::Gone(_) | Outcome::NoLink(_) => {
+                Some(store.apply_refusal(job, true, decision)?)
+            }
+            Outcome::Refused(_) => Some(store.apply_refusal(job, false, decision)?),
+            Outcome::NotFound(_) if job.ever_verified => {
+                if store.count_not_found(job.mention_id)? >= 2 {
+                    Some(store.apply_refusal(job, true, decision)?)
+                } else {
+                    store.retry_later(job, 3600, decision)?;
+                    None
+                }
+            }
+            Outcome::NotFound(_) => Some(store.apply_refusal(job, false, decision)?),
+            Outcome::Transient(_) if job.attempts + 1 >= MAX_ATTEMPTS => {
+                if job.ever_verified {
+                    store.finish_unchanged(job, decision)?;
+                    store.mention(job.mention_id)?.map(|m| m.status)
+                } else {
+                    let d = Decision {
+                        reason: format!("gave up after {MAX_ATTEMPTS} tries: {}", decision.reason),
+                        ..decision.clone()
+                    };
+                    Some(store.apply_refusal(job, false, &d)?)
+                }
+            }
+            Outcome::Transient(_) => {
+                store.retry_later(job, retry_delay_secs(job.attempts), decision)?;
+                None
+            }
+            Outcome::Unchanged => {
+                store.finish_unchanged(job, decision)?;
+                store.mention(job.mention_id)?.map(|m| m.status)
+            }
+        })
+    }
+
+    async fn check(&self, job: &Job, hint: &Hint) -> Outcome {
+        if let Some(domain) = self.blocked_domain(&job.source) {
+            return Outcome::Refused(format!("blocked domain {domain}"));
+        }
+        let Some(post_key) = match_key(&job.target) else {
+            return Outcome::Refused(format!("target {} is not a URL", job.target));
+        };
+        let keys = vec![post_key];
+        if let Some(record) = &hint.record {
+            return Outcome::Verified(Box::new(record_extracted(record)));
+        }
+        let Ok(url) = Url::parse(&job.source) else {
+            return Outcome::Refused(format!("source {:?} is not a URL", job.source));
+        };
+        let mut req = Request::get(url, Trust::Outside);
+        if job.conditional {
+            let state = self.store.fetch_state(&job.source).unwrap_or_default();
+            req.etag = state.etag;
+            req.last_modified = state.last_modified;
+        }
+        let fetched = match self.fetcher.fetch(&req).await {
+            Ok(f) => f,
+            Err(e @ (FetchError::Timeout(_) | FetchError::Network(_))) => {
+                return Outcome::Transient(format!("fetching source: {e}"));
+            }
+            Err(e) => return Outcome::Refused(format!("fetching source: {e}")),
+        };
+        let status = fetched.status;
+        if job.conditional && status == 304 {
+            return Outcome::Unchanged;
+        }
+        match status {
+            200..=299 => {}
+            410 => return Outcome::Gone("source answers 410 Gone".into()),
+            404 => return Outcome::NotFound("source answers 404 Not Found".into()),
+            429 | 500..=599 => {
+                let wait = fetched
+                    .retry_after
+                    .map(|s| format!(", retry after {s} s"))
+                    .unwrap_or_default();
+                return Outcome::Transient(format!("source answers {status}{wait}"));
+            }
+            _ if job.ever_verified => {
+                return Outcome::Transient(format!("source answers {status}"));
+            }
+            _ => return Outcome::NotFound(format!("source answers {status}")),
+        }
+        if job.conditional && (fetched.etag.is_some() || fetched.last_modified.is_some()) {
+            let mut state = self.store.fetch_state(&job.source).unwrap_or_default();
+            state.etag = fetched.etag.clone();
+            state.last_modified = fetched.last_modified.clone();
+            state.last_ok = Some(now_rfc3339());
+            let _ = self.store.put_fetch_state(&job.source, &state);
+        }
+        let mut outcome = verify_body(&fetched, &keys);
+        if let (Outcome::NoLink(_), Some(evidence)) = (&outcome, &hint.evidence_html) {
+            // The page does not show it, but the feed item we found it in does.
+            let from_item = verify::verify_html(evidence, &fetched.final_url, &keys);
+            if matches!(from_item, Outcome::Verified(_)) {
+                outcome = from_item;
+            }
+        }
+        if let Outcome::Verified(x) = &mut outcome {
+            fill_from_hint(x, hint);
+        }
+        outcome
+    }
+}
+
+/// Backoff for transient failures: 1, 2, 4 … minutes, at most about four hours.
+pub fn retry_delay_secs(attempts: i64) -> i64 {
+    60 * (1 << attempts.clamp(0, 8))
+}
+
+/// Checks a fetched body by its media type.
+pub fn verify_body(fetched: &crate::fetch::Fetched, keys: &[String]) -> Outcome {
+    let media = fetched
+        .content_type
+        .as_deref()
+        .unwrap_or("text/html")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let text = crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());
+    if media.contains("html")
+        || media.ends_with("/xml")
+        || media.ends_with("+xml")
+        || media.is_empty()
+    {
+        return verify::verify_html(&text, &fetched.final_url, keys);
+    }
+    if media == "text/plain" || media.contains("json") {
+        // Plain text and JSON: a URL in the text that normalizes to the post.
+        let linked = text
+            .split(|c: char| c.is_whitespace() || matches!(c, '"' | '<' | '>' | '\'' | '(' | ')'))
+            .filter(|w| w.starts_with("http"))
+            .any(|w| {
+                match_key(w.trim_end_matches(['.', ',', ';'])).is_some_and(|k| keys.contains(&k))
+            });
+        return if linked {
+            Outcome::Verified(Box::new(Extracted {
+                mention_type: Some(crate::model::MentionType::Mention),
+                excerpt: Some(verify::truncate(&verify::collapse(&text), 300)),
+                ..Default::default()
+            }))
+        } else {
+            Outcome::NoLink(format!("no link to the post in the {media} body"))
+        };
+    }
+    Outcome::NoLink(format!("source is {media}, not a page that can link"))
+}
+
+fn fill_from_hint(x: &mut Extracted, hint: &Hint) {
+    if x.title.is_none() {
+        x.title = hint.title.clone();
+    }
+    if x.excerpt.is_none() {
+        x.excerpt = hint.excerpt.clone();
+    }
+    if let Some(blog) = &hint.blog_name
+        && x.author
+            .name
+            .as_deref()
+            .is_none_or(|n| host_of(&format!("http://{n}/")).as_deref() == Some(n))
+    {
+        x.author.name = Some(blog.clone());
+    }
+}
+
+fn record_extracted(r: &RecordEvidence) -> Extracted {
+    Extracted {
+        mention_type: r
+            .mention_type
+            .as_deref()
+            .and_then(crate::model::MentionType::parse),
+        title: r.title.clone(),
+        author: crate::model::Author {
+            name: r.author_name.clone(),
+            url: r.author_url.clone(),
+            photo: r.author_photo.clone(),
+        },
+        published: r.published.clone(),
+        excerpt: r
+            .text
+            .as_deref()
+            .map(|t| verify::truncate(&verify::collapse(t), 300)),
+        content_html: r.content_html.clone(),
+    }
+}
+
+/// Processes every due job now, `concurrency` at a time, calling `progress` after each.
+/// Returns the outcomes. Jobs waiting for a later retry are left for later.
+pub async fn drain(ctx: &Context, mut progress: impl FnMut(&Job, &Processed)) -> Vec<Processed> {
+    let mut results = Vec::new();
+    loop {
+        let jobs = match ctx.store.lease_due(ctx.cfg.fetch.concurrency.max(1), 300) {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot lease jobs");
+                break;
+            }
+        };
+        if jobs.is_empty() {
+            break;
+        }
+        let done = futures_util::future::join_all(jobs.iter().map(|job| ctx.process(job))).await;
+        for (job, processed) in jobs.iter().zip(done) {
+            progress(job, &processed);
+            results.push(processed);
+        }
+    }
+    results
+}
+
+/// The background worker of `serve`: processes due jobs as they come, up to `concurrency` at a
+/// time, until `shutdown` fires; then waits for jobs in flight and releases nothing it finished.
+pub async fn run_worker(ctx: std::sync::Arc<Context>, shutdown: crate::shutdown::Shutdown) {
+    let limit = ctx.cfg.fetch.concurrency.max(1);
+    let mut in_flight = tokio::task::JoinSet::new();
+    loop {
+        let free = limit.saturating_sub(in_flight.len());
+        if free > 0 && !shutdown.is_triggered() {
+            match ctx.store.lease_due(free, 300) {
+                Ok(jobs) => {
+                    for job in jobs {
+                        let ctx = ctx.clone();
+                        in_flight.spawn(async move {
+                            ctx.process(&job).await;
+                        });
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot lease jobs"),
+            }
+        }
+        if shutdown.is_triggered() {
+            break;
+        }
+        tokio::select! {
+            _ = ctx.wake.notified() => {}
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = shutdown.wait() => {}
+        }
+    }
+    // Finish what is in flight (each job has its own fetch deadline), then give back leases of
+    // anything that could not finish: it is due again on the next start.
+    let grace = std::time::Duration::from_secs(ctx.cfg.fetch.timeout_secs + 5);
+    let _ = tokio::time::timeout(grace, async {
+        while in_flight.join_next().await.is_some() {}
+    })
+    .await;
+    in_flight.abort_all();
+    if let Err(e) = ctx.store.release_leases() {
+        tracing::error!(error = %e, "could not release leases");
+    }
+}
