@@ -242,19 +242,19 @@ impl Config {
             key: key.to_string(),
             message,
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let key = e
-                .message()
-                .split('`')
-                .nth(1)
-                .map(str::to_string)
-                .unwrap_or_else(|| "(syntax)".into());
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+        let line_of = |e: &toml::de::Error| {
+            e.span()
+                .map(|sp| text[..sp.start.min(text.len())].lines().count().max(1))
                 .map(|n| format!(" (line {n})"))
-                .unwrap_or_default();
-            err(&key, format!("{}{line}", e.message().replace('\n', " ")))
+                .unwrap_or_default()
+        };
+        let deserializer = toml::Deserializer::parse(text).map_err(|e| {
+            err("(syntax)", format!("{}{}", e.message().replace('\n', " "), line_of(&e)))
+        })?;
+        let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            err(&key, format!("{}{}", inner.message().replace('\n', " "), line_of(&inner)))
         })?;
 
         let raw_site = raw
@@ -420,7 +420,10 @@ mod tests {
         assert_eq!(e.key, "schedule.crawl");
         let e =
             parse("[site]\nbase_url = \"https://b.example/\"\n[fetch]\ntimeout = 3").unwrap_err();
-        assert_eq!(e.key, "timeout", "{e}");
+        assert_eq!(e.key, "fetch.timeout", "{e}");
+        let e = parse("[site]\nbase_url = \"https://b.example/\"\n[fetch]\nmax_bytes = \"x\"").unwrap_err();
+        assert_eq!(e.key, "fetch.max_bytes", "{e}");
+        assert_eq!(parse("[site\n").unwrap_err().key, "(syntax)");
         let e = parse("[site]\nbase_url = \"https://b.example/\"\n[moderation]\nmode = \"x\"")
             .unwrap_err();
         assert_eq!(e.key, "moderation.mode");

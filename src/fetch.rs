@@ -231,11 +231,6 @@ impl Fetcher {
             let ip = match host {
                 url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
                 url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
-                url::Host::Domain(d)
-                    if d.eq_ignore_ascii_case("localhost") || d.ends_with(".localhost") =>
-                {
-                    return Err(FetchError::Refused(format!("{d} is a loopback name")));
-                }
                 url::Host::Domain(_) => None,
             };
             if let Some(ip) = ip.filter(|ip| !is_public(*ip)) {

@@ -1,0 +1,372 @@
+//! Test harness: a fixture web served on 127.0.0.1 by the test itself, a temporary backfeed
+//! home (config + store) and helpers that run the real binary, as a user would.
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, Response, StatusCode};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How the fixture web answers one path.
+#[derive(Clone, Debug)]
+pub struct Fixture {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Send headers and the first bytes, then stall forever.
+    pub stall: bool,
+    /// Answer 304 when If-None-Match equals this.
+    pub etag: Option<String>,
+}
+
+impl Fixture {
+    pub fn html(body: &str) -> Fixture {
+        Fixture::with_type("text/html; charset=utf-8", body.as_bytes())
+    }
+
+    pub fn with_type(content_type: &str, body: &[u8]) -> Fixture {
+        Fixture {
+            status: 200,
+            headers: vec![("content-type".into(), content_type.into())],
+            body: body.to_vec(),
+            stall: false,
+            etag: None,
+        }
+    }
+
+    pub fn status(status: u16) -> Fixture {
+        Fixture { status, ..Fixture::html("") }
+    }
+
+    pub fn redirect(to: &str) -> Fixture {
+        Fixture { status: 302, headers: vec![("location".into(), to.into())], ..Fixture::html("") }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Fixture {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn etag(mut self, etag: &str) -> Fixture {
+        self.etag = Some(etag.into());
+        self
+    }
+}
+
+/// One request the fixture web saw.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct WebState {
+    pages: HashMap<String, Fixture>,
+    seen: Vec<Seen>,
+}
+
+/// A small web of fixture pages on 127.0.0.1.
+#[derive(Clone)]
+pub struct FixtureWeb {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<WebState>>,
+}
+
+impl FixtureWeb {
+    /// Starts serving on an ephemeral port, on its own thread and runtime (so it serves both
+    /// async tests and tests that block on the binary).
+    pub fn start() -> FixtureWeb {
+        let state: Arc<Mutex<WebState>> = Arc::default();
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+                let app = axum::Router::new().fallback(move |req: Request<Body>| answer(shared.clone(), req));
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        FixtureWeb { addr, state }
+    }
+
+    /// `http://127.0.0.1:PORT` + path.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn set(&self, path: &str, fixture: Fixture) {
+        self.state.lock().unwrap().pages.insert(path.to_string(), fixture);
+    }
+
+    pub fn remove(&self, path: &str) {
+        self.state.lock().unwrap().pages.remove(path);
+    }
+
+    /// Requests seen for `path` (query included), oldest first.
+    pub fn seen(&self, path: &str) -> Vec<Seen> {
+        self.state.lock().unwrap().seen.iter().filter(|s| s.path == path).cloned().collect()
+    }
+
+    pub fn hits(&self, path: &str) -> usize {
+        self.seen(path).len()
+    }
+
+    pub fn clear_seen(&self) {
+        self.state.lock().unwrap().seen.clear();
+    }
+}
+
+async fn answer(state: Arc<Mutex<WebState>>, req: Request<Body>) -> Response<Body> {
+    let path = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let fixture = state.lock().unwrap().pages.get(&path).cloned();
+    let Some(f) = fixture else {
+        state.lock().unwrap().seen.push(Seen { path, headers: req.headers().clone(), status: 404 });
+        return Response::builder().status(404).body(Body::from("not found")).unwrap();
+    };
+    let not_modified = f.etag.as_deref().is_some_and(|etag| {
+        req.headers().get("if-none-match").and_then(|v| v.to_str().ok()) == Some(etag)
+    });
+    let status = if not_modified { 304 } else { f.status };
+    state.lock().unwrap().seen.push(Seen { path, headers: req.headers().clone(), status });
+    let mut builder = Response::builder().status(StatusCode::from_u16(status).unwrap());
+    for (k, v) in &f.headers {
+        builder = builder.header(k, v);
+    }
+    if let Some(etag) = &f.etag {
+        builder = builder.header("etag", etag);
+    }
+    if not_modified {
+        return builder.body(Body::empty()).unwrap();
+    }
+    if f.stall {
+        let first = f.body.clone();
+        let stream = futures_util::stream::unfold(Some(first), |state| async move {
+            match state {
+                Some(bytes) => Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(bytes)), None)),
+                None => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    None
+                }
+            }
+        });
+        return builder.body(Body::from_stream(stream)).unwrap();
+    }
+    builder.body(Body::from(f.body)).unwrap()
+}
+
+/// A temporary backfeed home: a config file and a store.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+    pub web: FixtureWeb,
+    pub port: u16,
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub const POST_PATH: &str = "/blog/2024/hello/";
+
+impl Home {
+    /// A home whose site lives on the fixture web at `/blog/`, with one post in its feed, and
+    /// `extra` TOML appended to the config.
+    pub fn new(extra: &str) -> Home {
+        let web = FixtureWeb::start();
+        let home = Home { dir: tempfile::tempdir().unwrap(), web, port: free_port() };
+        home.set_site_feed(&[(POST_PATH, "Hello, world")]);
+        home.web.set(POST_PATH, Fixture::html("<title>Hello, world</title><p>The post.</p>"));
+        home.write_config(extra);
+        home
+    }
+
+    pub fn write_config(&self, extra: &str) {
+        let config = format!(
+            r#"
+[site]
+base_url = "{base}"
+feeds = ["{feed}"]
+title = "Fixture blog"
+
+[store]
+path = "{store}"
+
+[server]
+listen = "127.0.0.1:{port}"
+public_url = "http://127.0.0.1:{port}/"
+{extra}
+"#,
+            base = self.web.url("/blog/"),
+            feed = self.web.url("/blog/feed.xml"),
+            store = self.dir.path().join("backfeed.db").display(),
+            port = self.port,
+        );
+        let config = if config.contains("[fetch]") {
+            config
+        } else {
+            format!("{config}\n[fetch]\nallow_private_addresses = true\ntimeout_secs = 2\n")
+        };
+        std::fs::write(self.config_path(), config).unwrap();
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("backfeed.toml")
+    }
+
+    pub fn post_url(&self) -> String {
+        self.web.url(POST_PATH)
+    }
+
+    /// Serves the site's own RSS feed listing `posts` (path, title).
+    pub fn set_site_feed(&self, posts: &[(&str, &str)]) {
+        let items: String = posts
+            .iter()
+            .map(|(path, title)| {
+                format!("<item><title>{title}</title><link>{}</link><guid>{}</guid><pubDate>Wed, 01 May 2024 08:00:00 GMT</pubDate></item>", self.web.url(path), self.web.url(path))
+            })
+            .collect();
+        let rss = format!(r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Fixture blog</title><link>{}</link><description>d</description>{items}</channel></rss>"#, self.web.url("/blog/"));
+        self.web.set("/blog/feed.xml", Fixture::with_type("application/rss+xml", rss.as_bytes()));
+    }
+
+    /// Serves a source page at `path` whose body is `html`; returns its URL.
+    pub fn source(&self, path: &str, html: &str) -> String {
+        self.web.set(path, Fixture::html(html));
+        self.web.url(path)
+    }
+
+    /// A page that links to the post, WordPress style.
+    pub fn linking_page(&self, path: &str, words: &str) -> String {
+        let html = format!(
+            "<html><head><title>{words}</title></head><body><article><p>{words} — read <a href=\"{}\">this post</a> today.</p></article></body></html>",
+            self.post_url()
+        );
+        self.source(path, &html)
+    }
+
+    /// Runs the real binary with this home's config; returns (exit code, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_backfeed"))
+            .arg("--config")
+            .arg(self.config_path())
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs the binary and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, 0, "backfeed {args:?} failed\nstdout: {out}\nstderr: {err}");
+        out
+    }
+
+    /// `backfeed mentions --json` parsed.
+    pub fn mentions(&self) -> Vec<serde_json::Value> {
+        serde_json::from_str(&self.ok(&["mentions", "--json"])).unwrap()
+    }
+
+    /// `backfeed log --json` parsed.
+    pub fn log(&self) -> Vec<serde_json::Value> {
+        self.ok(&["log", "--json", "--since", "1h"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    /// Starts `backfeed serve`, waiting until /healthz answers.
+    pub fn serve(&self) -> Daemon {
+        let log = std::fs::File::create(self.dir.path().join("serve.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_backfeed"))
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("serve")
+            .env("RUST_LOG", "backfeed=info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let daemon = Daemon { child, base: format!("http://127.0.0.1:{}", self.port), log: self.dir.path().join("serve.log") };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return daemon;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("daemon did not start: {}", std::fs::read_to_string(&daemon.log).unwrap_or_default());
+    }
+}
+
+/// A running `backfeed serve`; killed when dropped.
+pub struct Daemon {
+    pub child: Child,
+    pub base: String,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns the exit code.
+    pub fn terminate(mut self) -> i32 {
+        unsafe_kill(self.child.id(), "TERM");
+        let status = self.child.wait().unwrap();
+        status.code().unwrap_or(-1)
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_kill(pid: u32, signal: &str) {
+    Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap();
+}
+
+/// A blocking HTTP client for tests.
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(30)).build().unwrap()
+}
+
+/// Polls `check` until it returns true or `secs` pass.
+pub fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
