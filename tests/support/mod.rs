@@ -352,6 +352,7 @@ fn unsafe_kill(pid: u32, signal: &str) {
 
 /// A blocking HTTP client for tests.
 pub fn client() -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(30)).build().unwrap()
 }
 
