@@ -334,7 +334,15 @@ pub fn json_feed(meta: &FeedMeta, mentions: &[Mention], posts: &PostInfo) -> Vec
         "feed_url": meta.self_url,
         "items": items,
     });
-    serde_json::to_vec_pretty(&feed).expect("JSON values serialize")
+    json_bytes(&feed)
+}
+
+/// Pretty JSON with `<`, `>` and `&` written as `\u003c`, `\u003e`, `\u0026`: the same value to
+/// any JSON parser, but JSON pasted into an HTML page can never open a tag. (Outside strings,
+/// JSON never contains these characters, so replacing them everywhere is exact.)
+pub fn json_bytes(value: &Value) -> Vec<u8> {
+    let text = serde_json::to_string_pretty(value).expect("JSON values serialize");
+    text.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026").into_bytes()
 }
 
 /// One mention as webmention.io's JF2 API shows it.
@@ -383,7 +391,7 @@ fn strip_tags(html: &str) -> String {
 /// A JF2 feed (`{"type": "feed", "children": [...]}`).
 pub fn jf2_feed(name: &str, mentions: &[Mention]) -> Vec<u8> {
     let feed = json!({"type": "feed", "name": name, "children": mentions.iter().map(jf2_entry).collect::<Vec<_>>()});
-    serde_json::to_vec_pretty(&feed).expect("JSON values serialize")
+    json_bytes(&feed)
 }
 
 /// `{"count": N, "type": {"mention": n, ...}}` for `/api/count.json`.
@@ -391,7 +399,7 @@ pub fn count_json(by_type: &[(String, i64)]) -> Vec<u8> {
     let total: i64 = by_type.iter().map(|(_, n)| n).sum();
     let types: serde_json::Map<String, Value> =
         by_type.iter().map(|(t, n)| (t.clone(), json!(n))).collect();
-    serde_json::to_vec(&json!({"count": total, "type": types})).expect("JSON values serialize")
+    json_bytes(&json!({"count": total, "type": types}))
 }
 
 /// Published mentions, optionally for one target, newest first, at most `limit`.
@@ -528,9 +536,6 @@ pub fn export(
         summary.posts += 1;
     }
     summary.mentions = all.len();
-    write(
-        "index.json",
-        &serde_json::to_vec_pretty(&Value::Object(index))?,
-    )?;
+    write("index.json", &json_bytes(&Value::Object(index)))?;
     Ok(summary)
 }

@@ -623,9 +623,13 @@ pub fn sanitize(html: &str, base: &Url) -> String {
         .to_string()
 }
 
-/// Whitespace collapsed, ends trimmed.
+/// Plain text made tidy: control characters dropped, whitespace collapsed, ends trimmed.
 pub fn collapse(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    s.split_whitespace()
+        .map(|word| word.chars().filter(|c| !c.is_control()).collect::<String>())
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// At most `max` characters, cut at a word where possible, with `…`.
