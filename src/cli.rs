@@ -545,12 +545,7 @@ fn status(ctx: &Context, json: bool) -> Result<(), Failure> {
             "last_summary": get("last_summary"), "next": crate::schedule::next_run(expr),
         }));
     }
-    let failing: Vec<_> = ctx
-        .store
-        .failing_urls(3)?
-        .into_iter()
-        .map(|(url, errors, last_error, last_ok)| serde_json::json!({"url": url, "errors": errors, "last_error": last_error, "last_ok": last_ok}))
-        .collect();
+    let failing = ctx.store.failing_urls(1)?;
     if json {
         return print_json(&serde_json::json!({
             "posts": counts.posts,
@@ -593,10 +588,10 @@ fn status(ctx: &Context, json: bool) -> Result<(), Failure> {
     for f in &failing {
         println!(
             "FAILING    {} — {} errors in a row, last: {} (last ok: {})",
-            f["url"].as_str().unwrap_or(""),
-            f["errors"],
-            f["last_error"].as_str().unwrap_or("?"),
-            f["last_ok"].as_str().unwrap_or("never")
+            f.url,
+            f.errors,
+            f.last_error.as_deref().unwrap_or("?"),
+            f.last_ok.as_deref().unwrap_or("never")
         );
     }
     Ok(())

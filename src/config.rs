@@ -249,12 +249,18 @@ impl Config {
                 .unwrap_or_default()
         };
         let deserializer = toml::Deserializer::parse(text).map_err(|e| {
-            err("(syntax)", format!("{}{}", e.message().replace('\n', " "), line_of(&e)))
+            err(
+                "(syntax)",
+                format!("{}{}", e.message().replace('\n', " "), line_of(&e)),
+            )
         })?;
         let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
-            err(&key, format!("{}{}", inner.message().replace('\n', " "), line_of(&inner)))
+            err(
+                &key,
+                format!("{}{}", inner.message().replace('\n', " "), line_of(&inner)),
+            )
         })?;
 
         let raw_site = raw
@@ -421,7 +427,8 @@ mod tests {
         let e =
             parse("[site]\nbase_url = \"https://b.example/\"\n[fetch]\ntimeout = 3").unwrap_err();
         assert_eq!(e.key, "fetch.timeout", "{e}");
-        let e = parse("[site]\nbase_url = \"https://b.example/\"\n[fetch]\nmax_bytes = \"x\"").unwrap_err();
+        let e = parse("[site]\nbase_url = \"https://b.example/\"\n[fetch]\nmax_bytes = \"x\"")
+            .unwrap_err();
         assert_eq!(e.key, "fetch.max_bytes", "{e}");
         assert_eq!(parse("[site\n").unwrap_err().key, "(syntax)");
         let e = parse("[site]\nbase_url = \"https://b.example/\"\n[moderation]\nmode = \"x\"")

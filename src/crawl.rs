@@ -329,17 +329,18 @@ pub async fn poll_watches(ctx: &Context, summary: &mut Summary) {
             poll_feed(ctx, &url, &fetched, &posts, summary).await;
         } else {
             let html = crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());
-            for post in linked_posts(&html, &fetched.final_url, &posts) {
-                submit_candidate(
-                    ctx,
-                    fetched.final_url.as_str(),
-                    &post,
-                    Kind::Page,
-                    None,
-                    summary,
-                )
-                .await;
+            let linked = linked_posts(&html, &fetched.final_url, &posts);
+            // Pages change for many reasons; only a change in which posts they link to is news.
+            let fingerprint = hex::encode(Sha256::digest(linked.join("\n").as_bytes()));
+            let page_key = format!("page:{url}");
+            if ctx.store.kv_get(&page_key).ok().flatten().as_deref() == Some(fingerprint.as_str()) {
+                continue;
             }
+            for post in &linked {
+                let source = fetched.final_url.as_str();
+                submit_candidate(ctx, source, post, Kind::Page, None, summary).await;
+            }
+            let _ = ctx.store.kv_put(&page_key, &fingerprint);
         }
     }
 }
@@ -373,6 +374,7 @@ async fn poll_feed(
             return;
         }
     };
+    let feed_base = root_xml_base(&fetched.body).and_then(|b| fetched.final_url.join(&b).ok());
     for entry in &feed.entries {
         let Some(link) = entry_link(entry) else {
             continue;
@@ -402,14 +404,15 @@ async fn poll_feed(
         if ctx.store.kv_get(&item_key).ok().flatten().as_deref() == Some(fingerprint.as_str()) {
             continue;
         }
-        // feed-rs resolves xml:base into each entry's base; fall back to the permalink.
-        let base = entry
-            .content
-            .as_ref()
-            .and_then(|c| c.src.as_ref())
-            .and_then(|l| Url::parse(&l.href).ok())
-            .or_else(|| entry.base.as_deref().and_then(|b| Url::parse(b).ok()))
-            .unwrap_or_else(|| permalink.clone());
+        // Relative links in content resolve against the xml:base in scope: the content
+        // element's own (feed-rs keeps it raw), else the feed's, else the permalink.
+        let base = match (&feed_base, entry.base.as_deref()) {
+            (Some(feed_base), Some(own)) => feed_base.join(own).ok(),
+            (None, Some(own)) => fetched.final_url.join(own).ok(),
+            (Some(feed_base), None) => Some(feed_base.clone()),
+            (None, None) => None,
+        }
+        .unwrap_or_else(|| permalink.clone());
         let linked = linked_posts(&html, &base, posts);
         let hint = Hint {
             evidence_html: Some(absolutize_links(&html, &base)),
@@ -430,6 +433,30 @@ async fn poll_feed(
             .await;
         }
         let _ = ctx.store.kv_put(&item_key, &fingerprint);
+    }
+}
+
+/// The `xml:base` attribute of a feed's root element, if any.
+fn root_xml_base(body: &[u8]) -> Option<String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(body);
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf).ok()? {
+            Event::Start(e) | Event::Empty(e) => {
+                let attr = e
+                    .attributes()
+                    .flatten()
+                    .find(|a| a.key.as_ref() == "xml:base")?;
+                return attr
+                    .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                    .ok()
+                    .map(|v| v.into_owned());
+            }
+            Event::Eof => return None,
+            _ => {}
+        }
+        buf.clear();
     }
 }
 

@@ -360,8 +360,8 @@ impl Context {
                 if store.count_not_found(job.mention_id)? >= 2 {
                     Some(store.apply_refusal(job, true, decision)?)
                 } else {
-                    store.retry_later(job, 3600, decision)?;
-                    None
+                    store.finish_kept(job, decision)?;
+                    store.mention(job.mention_id)?.map(|m| m.status)
                 }
             }
             Outcome::NotFound(_) => Some(store.apply_refusal(job, false, decision)?),

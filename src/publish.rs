@@ -342,7 +342,10 @@ pub fn json_feed(meta: &FeedMeta, mentions: &[Mention], posts: &PostInfo) -> Vec
 /// JSON never contains these characters, so replacing them everywhere is exact.)
 pub fn json_bytes(value: &Value) -> Vec<u8> {
     let text = serde_json::to_string_pretty(value).expect("JSON values serialize");
-    text.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026").into_bytes()
+    text.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .into_bytes()
 }
 
 /// One mention as webmention.io's JF2 API shows it.

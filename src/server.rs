@@ -266,7 +266,12 @@ async fn webmention_status(State(state): State<Shared>, Path(id): Path<String>) 
         "source": mention.source,
         "target": mention.target,
     });
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], publish::json_bytes(&body)).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        publish::json_bytes(&body),
+    )
+        .into_response()
 }
 
 // ---- pingback -----------------------------------------------------------------------------

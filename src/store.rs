@@ -202,6 +202,15 @@ pub struct FetchState {
     pub next_try: Option<String>,
 }
 
+/// A fetched URL whose last fetches failed.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FailingUrl {
+    pub url: String,
+    pub errors: i64,
+    pub last_error: Option<String>,
+    pub last_ok: Option<String>,
+}
+
 /// One line of the decision log.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Decision {
@@ -672,6 +681,16 @@ impl Store {
     }
 
     /// Ends a job without changing the mention (304, or a kept mention after giving up).
+    /// A 404 counts towards deletion (the second in a row deletes) but only a later run may
+    /// bring the second, so this one only ends the job.
+    pub fn finish_kept(&self, job: &Job, decision: &Decision) -> Result<()> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            finish(&tx, job.mention_id, decision)?;
+            tx.commit()
+        })
+    }
+
     pub fn finish_unchanged(&self, job: &Job, decision: &Decision) -> Result<()> {
         self.write(|c| {
             let tx = c.transaction()?;
@@ -954,15 +973,15 @@ impl Store {
     }
 
     /// URLs that have failed `min_errors` times or more in a row, with their last error.
-    pub fn failing_urls(
-        &self,
-        min_errors: i64,
-    ) -> Result<Vec<(String, i64, Option<String>, Option<String>)>> {
+    pub fn failing_urls(&self, min_errors: i64) -> Result<Vec<FailingUrl>> {
         self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT url, error_count, last_error, last_ok FROM fetch_state WHERE error_count >= ?1 ORDER BY url",
             )?;
-            stmt.query_map([min_errors], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect()
+            stmt.query_map([min_errors], |r| {
+                Ok(FailingUrl { url: r.get(0)?, errors: r.get(1)?, last_error: r.get(2)?, last_ok: r.get(3)? })
+            })?
+            .collect()
         })
     }
 

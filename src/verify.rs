@@ -128,7 +128,7 @@ impl Page {
                     .then(|| m.value().attr("content"))
                     .flatten()
             })
-            .map(|s| collapse(s))
+            .map(collapse)
             .filter(|s| !s.is_empty())
     }
 }
@@ -165,7 +165,7 @@ fn extract(page: &Page, link: ElementRef<'_>, is_target: &dyn Fn(&Url) -> bool) 
         (&props.in_reply_to, MentionType::Reply),
     ]
     .into_iter()
-    .find(|(urls, _)| urls.iter().any(|u| is_target(u)))
+    .find(|(urls, _)| urls.iter().any(is_target))
     .map_or(MentionType::Mention, |(_, t)| t);
 
     let title = props

@@ -7,8 +7,12 @@ use support::*;
 #[test]
 fn feeds_support_conditional_get_and_filters() {
     let home = Home::new("");
-    home.set_site_feed(&[(POST_PATH, "Hello, world"), ("/blog/2024/second/", "Second")]);
-    home.web.set("/blog/2024/second/", Fixture::html("<title>Second</title>"));
+    home.set_site_feed(&[
+        (POST_PATH, "Hello, world"),
+        ("/blog/2024/second/", "Second"),
+    ]);
+    home.web
+        .set("/blog/2024/second/", Fixture::html("<title>Second</title>"));
     home.ok(&["crawl"]);
     let second = home.web.url("/blog/2024/second/");
     for i in 0..3 {
@@ -31,37 +35,80 @@ fn feeds_support_conditional_get_and_filters() {
     ] {
         let r = c.get(daemon.url(path)).send().unwrap();
         assert_eq!(r.status(), 200);
-        assert!(r.headers()["content-type"].to_str().unwrap().starts_with(ct));
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(ct)
+        );
         let etag = r.headers()["etag"].to_str().unwrap().to_string();
         let last_modified = r.headers()["last-modified"].to_str().unwrap().to_string();
         let body = r.bytes().unwrap();
         if path != "/mentions.jf2" {
-            let feed = feed_rs::parser::parse(body.as_ref()).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let feed =
+                feed_rs::parser::parse(body.as_ref()).unwrap_or_else(|e| panic!("{path}: {e}"));
             assert_eq!(feed.entries.len(), 4, "{path}");
         }
-        let r = c.get(daemon.url(path)).header("if-none-match", &etag).send().unwrap();
+        let r = c
+            .get(daemon.url(path))
+            .header("if-none-match", &etag)
+            .send()
+            .unwrap();
         assert_eq!(r.status(), 304, "{path} If-None-Match");
-        let r = c.get(daemon.url(path)).header("if-modified-since", &last_modified).send().unwrap();
+        let r = c
+            .get(daemon.url(path))
+            .header("if-modified-since", &last_modified)
+            .send()
+            .unwrap();
         assert_eq!(r.status(), 304, "{path} If-Modified-Since");
     }
 
-    let one: serde_json::Value =
-        c.get(daemon.url("/mentions.json")).query(&[("target", second.as_str())]).send().unwrap().json().unwrap();
+    let one: serde_json::Value = c
+        .get(daemon.url("/mentions.json"))
+        .query(&[("target", second.as_str())])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(one["items"].as_array().unwrap().len(), 1);
     assert_eq!(one["items"][0]["url"], reply.as_str());
-    assert!(one["items"][0]["content_html"].as_str().unwrap().contains("<em>post</em>"));
-    let limited = feed_rs::parser::parse(c.get(daemon.url("/mentions.atom?limit=2")).send().unwrap().bytes().unwrap().as_ref()).unwrap();
+    assert!(
+        one["items"][0]["content_html"]
+            .as_str()
+            .unwrap()
+            .contains("<em>post</em>")
+    );
+    let limited = feed_rs::parser::parse(
+        c.get(daemon.url("/mentions.atom?limit=2"))
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap()
+            .as_ref(),
+    )
+    .unwrap();
     assert_eq!(limited.entries.len(), 2);
 
     // webmention.io's API.
-    let api = |q: &[(&str, &str)]| -> serde_json::Value { c.get(daemon.url("/api/mentions.jf2")).query(q).send().unwrap().json().unwrap() };
+    let api = |q: &[(&str, &str)]| -> serde_json::Value {
+        c.get(daemon.url("/api/mentions.jf2"))
+            .query(q)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
     let all = api(&[("token", "ignored")]);
     assert_eq!(all["children"].as_array().unwrap().len(), 4);
     let replies = api(&[("wm-property", "in-reply-to")]);
     assert_eq!(replies["children"].as_array().unwrap().len(), 1);
     assert_eq!(replies["children"][0]["in-reply-to"], second.as_str());
-    assert_eq!(replies["children"][0]["content"]["html"].as_str().unwrap().contains("<em>"), true);
-    let by_target = api(&[("target[]", second.as_str()), ("target[]", home.post_url().as_str())]);
+    let html = replies["children"][0]["content"]["html"].as_str().unwrap();
+    assert!(html.contains("<em>post</em>"), "{html}");
+    let by_target = api(&[
+        ("target[]", second.as_str()),
+        ("target[]", home.post_url().as_str()),
+    ]);
     assert_eq!(by_target["children"].as_array().unwrap().len(), 4);
     let page0 = api(&[("per-page", "3"), ("page", "0"), ("sort-dir", "up")]);
     let page1 = api(&[("per-page", "3"), ("page", "1"), ("sort-dir", "up")]);
@@ -74,18 +121,37 @@ fn feeds_support_conditional_get_and_filters() {
     assert_eq!(domain["children"].as_array().unwrap().len(), 4);
     let future = api(&[("since", "2999-01-01T00:00:00Z")]);
     assert_eq!(future["children"].as_array().unwrap().len(), 0);
-    let bad = c.get(daemon.url("/api/mentions.jf2?since=yesterday")).send().unwrap();
+    let bad = c
+        .get(daemon.url("/api/mentions.jf2?since=yesterday"))
+        .send()
+        .unwrap();
     assert_eq!(bad.status(), 400);
 
-    let count: serde_json::Value =
-        c.get(daemon.url("/api/count.json")).query(&[("target", home.post_url().as_str())]).send().unwrap().json().unwrap();
+    let count: serde_json::Value = c
+        .get(daemon.url("/api/count.json"))
+        .query(&[("target", home.post_url().as_str())])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(count["count"], 3);
     assert_eq!(count["type"]["mention"], 3);
     assert_eq!(c.get(daemon.url("/healthz")).send().unwrap().status(), 200);
-    let metrics = c.get(daemon.url("/metrics")).send().unwrap().text().unwrap();
-    assert!(metrics.contains("backfeed_http_requests_total{route=\"/mentions.atom\",status=\"200\"}"), "{metrics}");
+    let metrics = c
+        .get(daemon.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("backfeed_http_requests_total{route=\"/mentions.atom\",status=\"200\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("backfeed_queue_depth 0"), "{metrics}");
-    assert!(metrics.contains("backfeed_mentions{status=\"verified\"} 4"), "{metrics}");
+    assert!(
+        metrics.contains("backfeed_mentions{status=\"verified\"} 4"),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -102,33 +168,78 @@ fn hostile_markup_never_reaches_a_feed_alive() {
     );
     home.ok(&["submit", &evil, &home.post_url()]);
     let daemon = home.serve();
-    for path in ["/mentions.atom", "/mentions.rss", "/mentions.json", "/mentions.jf2", "/api/mentions.jf2"] {
-        let body = client().get(daemon.url(path)).send().unwrap().text().unwrap();
-        for live in ["<script", "onclick", "onerror", "javascript:", "data:text", "<iframe", "style="] {
+    for path in [
+        "/mentions.atom",
+        "/mentions.rss",
+        "/mentions.json",
+        "/mentions.jf2",
+        "/api/mentions.jf2",
+    ] {
+        let body = client()
+            .get(daemon.url(path))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        for live in [
+            "<script",
+            "onclick",
+            "onerror",
+            "javascript:",
+            "data:text",
+            "<iframe",
+            "style=",
+        ] {
             assert!(!body.contains(live), "{path} carries {live}: {body}");
         }
     }
-    let atom = client().get(daemon.url("/mentions.atom")).send().unwrap().bytes().unwrap();
+    let atom = client()
+        .get(daemon.url("/mentions.atom"))
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
     let feed = feed_rs::parser::parse(atom.as_ref()).unwrap();
-    assert!(feed.entries[0].title.as_ref().unwrap().content.contains("Eve"));
-    let jf2: serde_json::Value = client().get(daemon.url("/mentions.jf2")).send().unwrap().json().unwrap();
-    assert_eq!(jf2["children"][0]["name"], "Evil <script>alert(1)</script>", "titles are plain text, shown as written");
+    assert!(
+        feed.entries[0]
+            .title
+            .as_ref()
+            .unwrap()
+            .content
+            .contains("Eve")
+    );
+    let jf2: serde_json::Value = client()
+        .get(daemon.url("/mentions.jf2"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        jf2["children"][0]["name"], "Evil <script>alert(1)</script>",
+        "titles are plain text, shown as written"
+    );
 }
 
 #[test]
 fn two_hundred_acknowledged_webmentions_survive_sigkill() {
-    let home = Home::new("[fetch]\nallow_private_addresses = true\ntimeout_secs = 5\nper_host = 2\n");
+    let home =
+        Home::new("[fetch]\nallow_private_addresses = true\ntimeout_secs = 5\nper_host = 2\n");
     // Rate limits off for a burst from one client.
-    let config = std::fs::read_to_string(home.config_path()).unwrap().replacen(
-        "public_url",
-        "rate_limit_per_client = 0\nrate_limit_per_source_host = 0\npublic_url",
-        1,
-    );
+    let config = std::fs::read_to_string(home.config_path())
+        .unwrap()
+        .replacen(
+            "public_url",
+            "rate_limit_per_client = 0\nrate_limit_per_source_host = 0\npublic_url",
+            1,
+        );
     std::fs::write(home.config_path(), config).unwrap();
     home.ok(&["crawl"]);
-    let sources: Vec<String> = (0..200).map(|i| home.linking_page(&format!("/burst/{i}"), &format!("Burst {i}"))).collect();
+    let sources: Vec<String> = (0..200)
+        .map(|i| home.linking_page(&format!("/burst/{i}"), &format!("Burst {i}")))
+        .collect();
     let daemon = home.serve();
     let post = home.post_url();
+    home.web.set_delay(100); // slow sources: the kill lands with work queued and in flight
     let accepted = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for chunk in sources.chunks(25) {
@@ -136,7 +247,11 @@ fn two_hundred_acknowledged_webmentions_survive_sigkill() {
             scope.spawn(move || {
                 let c = client();
                 for source in chunk {
-                    let r = c.post(daemon.url("/webmention")).form(&[("source", source.as_str()), ("target", post.as_str())]).send().unwrap();
+                    let r = c
+                        .post(daemon.url("/webmention"))
+                        .form(&[("source", source.as_str()), ("target", post.as_str())])
+                        .send()
+                        .unwrap();
                     assert_eq!(r.status(), 202);
                     accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
@@ -145,20 +260,42 @@ fn two_hundred_acknowledged_webmentions_survive_sigkill() {
     });
     assert_eq!(accepted.into_inner(), 200);
     daemon.kill(); // right after the last 202: no chance to finish or clean up
+    let before = home
+        .mentions()
+        .iter()
+        .filter(|m| m["status"] == "verified")
+        .count();
+    assert!(
+        before < 200,
+        "the kill should land before the work is done ({before} verified)"
+    );
+    home.web.set_delay(0);
 
     let daemon = home.serve();
     assert!(
-        eventually(60, || home.mentions().iter().filter(|m| m["status"] == "verified").count() == 200),
+        eventually(60, || home
+            .mentions()
+            .iter()
+            .filter(|m| m["status"] == "verified")
+            .count()
+            == 200),
         "not all verified: {}",
         home.ok(&["status"])
     );
     drop(daemon);
     let mentions = home.mentions();
     assert_eq!(mentions.len(), 200, "exactly one mention per pair");
-    let mut seen: Vec<&str> = mentions.iter().map(|m| m["source"].as_str().unwrap()).collect();
+    let mut seen: Vec<&str> = mentions
+        .iter()
+        .map(|m| m["source"].as_str().unwrap())
+        .collect();
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 200);
-    let verified_decisions = home.log().iter().filter(|d| d["outcome"] == "verified").count();
+    let verified_decisions = home
+        .log()
+        .iter()
+        .filter(|d| d["outcome"] == "verified")
+        .count();
     assert_eq!(verified_decisions, 200, "each pair verified exactly once");
 }

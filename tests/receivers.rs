@@ -11,7 +11,11 @@ fn status_of(daemon: &Daemon, location: &str) -> serde_json::Value {
 }
 
 fn send_webmention(daemon: &Daemon, source: &str, target: &str) -> reqwest::blocking::Response {
-    client().post(daemon.url("/webmention")).form(&[("source", source), ("target", target)]).send().unwrap()
+    client()
+        .post(daemon.url("/webmention"))
+        .form(&[("source", source), ("target", target)])
+        .send()
+        .unwrap()
 }
 
 #[test]
@@ -25,7 +29,11 @@ fn webmention_lifecycle_accept_verify_update_delete() {
     assert_eq!(r.status(), 202);
     let location = r.headers()["location"].to_str().unwrap().to_string();
     assert!(location.contains("/webmention/"), "{location}");
-    assert!(eventually(10, || status_of(&daemon, &location)["status"] == "verified"), "{:?}", status_of(&daemon, &location));
+    assert!(
+        eventually(10, || status_of(&daemon, &location)["status"] == "verified"),
+        "{:?}",
+        status_of(&daemon, &location)
+    );
     let st = status_of(&daemon, &location);
     assert_eq!(st["source"], source.as_str());
     assert_eq!(st["target"], home.post_url().as_str());
@@ -34,26 +42,50 @@ fn webmention_lifecycle_accept_verify_update_delete() {
     home.linking_page("/alice/1", "Second words");
     let r = send_webmention(&daemon, &source, &home.post_url());
     assert_eq!(r.status(), 202);
-    assert_eq!(r.headers()["location"].to_str().unwrap(), location, "same pair, same status URL");
-    assert!(eventually(10, || home.mentions()[0]["excerpt"].as_str().unwrap_or("").contains("Second words")));
+    assert_eq!(
+        r.headers()["location"].to_str().unwrap(),
+        location,
+        "same pair, same status URL"
+    );
+    assert!(eventually(10, || home.mentions()[0]["excerpt"]
+        .as_str()
+        .unwrap_or("")
+        .contains("Second words")));
     assert_eq!(home.mentions().len(), 1);
 
     // Source now 410 Gone, re-sent: deleted, and the feed drops it.
-    let feed = client().get(daemon.url("/mentions.json")).send().unwrap().text().unwrap();
+    let feed = client()
+        .get(daemon.url("/mentions.json"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(feed.contains(&source));
     home.web.set("/alice/1", Fixture::status(410));
-    assert_eq!(send_webmention(&daemon, &source, &home.post_url()).status(), 202);
+    assert_eq!(
+        send_webmention(&daemon, &source, &home.post_url()).status(),
+        202
+    );
     assert!(eventually(10, || status_of(&daemon, &location)["status"] == "deleted"));
-    let feed = client().get(daemon.url("/mentions.json")).send().unwrap().text().unwrap();
+    let feed = client()
+        .get(daemon.url("/mentions.json"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(!feed.contains(&source), "deleted mentions leave the feeds");
 
     // A source that no longer links also deletes.
     let other = home.linking_page("/alice/2", "Other");
     send_webmention(&daemon, &other, &home.post_url());
-    assert!(eventually(10, || home.mentions().iter().any(|m| m["source"] == other.as_str() && m["status"] == "verified")));
+    assert!(eventually(10, || home.mentions().iter().any(
+        |m| m["source"] == other.as_str() && m["status"] == "verified"
+    )));
     home.source("/alice/2", "<p>link removed</p>");
     send_webmention(&daemon, &other, &home.post_url());
-    assert!(eventually(10, || home.mentions().iter().any(|m| m["source"] == other.as_str() && m["status"] == "deleted")));
+    assert!(eventually(10, || home.mentions().iter().any(
+        |m| m["source"] == other.as_str() && m["status"] == "deleted"
+    )));
     assert_eq!(daemon.terminate(), 0, "SIGTERM stops cleanly");
 }
 
@@ -70,24 +102,54 @@ fn webmention_bad_requests_get_400_with_a_reason() {
         (vec![("target", &post)], "missing source"),
         (vec![("source", &source)], "missing target"),
         (vec![("source", "not a url"), ("target", &post)], "source"),
-        (vec![("source", "ftp://x.example/a"), ("target", &post)], "source"),
+        (
+            vec![("source", "ftp://x.example/a"), ("target", &post)],
+            "source",
+        ),
         (vec![("source", &source), ("target", "junk")], "target"),
         (vec![("source", &post), ("target", &post)], "same"),
-        (vec![("source", &source), ("target", "https://elsewhere.example/p")], "not under this site"),
-        (vec![("source", &source), ("target", &junk_target)], "does not exist"),
-        (vec![("source", &source), ("target", &home_page)], "home page"),
-        (vec![("source", "https://www.spam.example/x"), ("target", &post)], "blocked"),
+        (
+            vec![
+                ("source", &source),
+                ("target", "https://elsewhere.example/p"),
+            ],
+            "not under this site",
+        ),
+        (
+            vec![("source", &source), ("target", &junk_target)],
+            "does not exist",
+        ),
+        (
+            vec![("source", &source), ("target", &home_page)],
+            "home page",
+        ),
+        (
+            vec![("source", "https://www.spam.example/x"), ("target", &post)],
+            "blocked",
+        ),
     ];
     for (form, reason) in cases {
-        let r = client().post(daemon.url("/webmention")).form(&form).send().unwrap();
+        let r = client()
+            .post(daemon.url("/webmention"))
+            .form(&form)
+            .send()
+            .unwrap();
         assert_eq!(r.status(), 400, "{form:?}");
         assert!(r.headers().get("location").is_none());
         let text = r.text().unwrap();
         assert!(text.contains(reason), "{form:?}: {text:?} lacks {reason:?}");
     }
-    let r = client().post(daemon.url("/webmention")).header("content-type", "application/json").body("{}").send().unwrap();
+    let r = client()
+        .post(daemon.url("/webmention"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = client().get(daemon.url("/webmention/999999")).send().unwrap();
+    let r = client()
+        .get(daemon.url("/webmention/999999"))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 404);
 }
 
@@ -100,8 +162,15 @@ try:
 except xmlrpc.client.Fault as f:
     print("FAULT", f.faultCode, f.faultString)
 "#;
-    let out = std::process::Command::new("python3").args(["-c", script, server, source, target]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, server, source, target])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -117,22 +186,29 @@ fn pingback_answers_every_fault_code_to_an_independent_client() {
     let ok = python_pingback(&xmlrpc, &good, &format!("{post}#comments"));
     assert!(ok.starts_with("OK Pingback from"), "{ok}");
     assert_eq!(home.mentions()[0]["kind"], "pingback");
-    assert_eq!(home.mentions()[0]["status"], "verified", "verified synchronously");
+    assert_eq!(
+        home.mentions()[0]["status"],
+        "verified",
+        "verified synchronously"
+    );
 
     let no_link = home.source("/pb/nolink", "<p>nothing</p>");
     let cases = [
-        (good.clone(), post.clone(), 48),                                           // 0x30 already registered
-        (home.web.url("/pb/missing"), post.clone(), 16),                            // 0x10 source 404
-        ("not-a-url".to_string(), post.clone(), 16),                                // 0x10 source invalid
-        (no_link, post.clone(), 17),                                                // 0x11 no link
-        (good.clone(), home.web.url("/blog/gone-post/"), 32),                       // 0x20 target missing
-        (good.clone(), "https://elsewhere.example/p".to_string(), 33),              // 0x21 not a target
-        ("https://x.blocked.example/p".to_string(), post.clone(), 49),              // 0x31 denied
-        (post.clone(), post.clone(), 0),                                            // 0 same resource
+        (good.clone(), post.clone(), 48), // 0x30 already registered
+        (home.web.url("/pb/missing"), post.clone(), 16), // 0x10 source 404
+        ("not-a-url".to_string(), post.clone(), 16), // 0x10 source invalid
+        (no_link, post.clone(), 17),      // 0x11 no link
+        (good.clone(), home.web.url("/blog/gone-post/"), 32), // 0x20 target missing
+        (good.clone(), "https://elsewhere.example/p".to_string(), 33), // 0x21 not a target
+        ("https://x.blocked.example/p".to_string(), post.clone(), 49), // 0x31 denied
+        (post.clone(), post.clone(), 0),  // 0 same resource
     ];
     for (source, target, code) in cases {
         let answer = python_pingback(&xmlrpc, &source, &target);
-        assert!(answer.starts_with(&format!("FAULT {code} ")), "{source} → {target}: {answer}");
+        assert!(
+            answer.starts_with(&format!("FAULT {code} ")),
+            "{source} → {target}: {answer}"
+        );
     }
     let getpb = std::process::Command::new("python3")
         .args(["-c", "import sys,xmlrpc.client as x; print(x.ServerProxy(sys.argv[1]).pingback.extensions.getPingbacks(sys.argv[2]))", &xmlrpc, &post])
@@ -147,26 +223,52 @@ fn xmlrpc_wire_shapes_and_malformed_bodies() {
     home.ok(&["crawl"]);
     let daemon = home.serve();
     let post = |body: &str, content_type: &str| {
-        let r = client().post(daemon.url("/xmlrpc")).header("content-type", content_type).body(body.to_string()).send().unwrap();
+        let r = client()
+            .post(daemon.url("/xmlrpc"))
+            .header("content-type", content_type)
+            .body(body.to_string())
+            .send()
+            .unwrap();
         (r.status().as_u16(), r.text().unwrap())
     };
-    let (status, text) = post("<?xml version=\"1.0\"?><methodCall><methodName>system.listMethods</methodName><params></params></methodCall>", "text/xml");
+    let (status, text) = post(
+        "<?xml version=\"1.0\"?><methodCall><methodName>system.listMethods</methodName><params></params></methodCall>",
+        "text/xml",
+    );
     assert_eq!(status, 200);
     assert!(text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?><methodResponse><params><param><value><array><data>"), "{text}");
     let laughs = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;"><!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">]><methodCall><methodName>&lol2;</methodName></methodCall>"#;
     for (body, ct, code) in [
         ("this is not xml <<", "text/xml", "-32700"),
         (laughs, "application/xml", "-32700"),
-        ("<methodCall><methodName>system.multicall</methodName><params/></methodCall>", "application/x-www-form-urlencoded", "-32601"),
-        ("<methodCall><methodName>pingback.ping</methodName><params><param><value>only one</value></param></params></methodCall>", "text/xml", "-32602"),
+        (
+            "<methodCall><methodName>system.multicall</methodName><params/></methodCall>",
+            "application/x-www-form-urlencoded",
+            "-32601",
+        ),
+        (
+            "<methodCall><methodName>pingback.ping</methodName><params><param><value>only one</value></param></params></methodCall>",
+            "text/xml",
+            "-32602",
+        ),
         ("<methodResponse/>", "text/xml", "-32600"),
     ] {
         let (status, text) = post(body, ct);
         assert_eq!(status, 200, "faults travel in a 200");
-        assert!(text.contains("<fault>") && text.contains(&format!("<int>{code}</int>")), "{body}: {text}");
+        assert!(
+            text.contains("<fault>") && text.contains(&format!("<int>{code}</int>")),
+            "{body}: {text}"
+        );
     }
-    let big = format!("<methodCall><methodName>{}</methodName></methodCall>", "x".repeat(200_000));
-    let r = client().post(daemon.url("/xmlrpc")).body(big).send().unwrap();
+    let big = format!(
+        "<methodCall><methodName>{}</methodName></methodCall>",
+        "x".repeat(200_000)
+    );
+    let r = client()
+        .post(daemon.url("/xmlrpc"))
+        .body(big)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 413, "oversized bodies are refused");
     assert!(daemon.log_text().find("panicked").is_none());
 }
@@ -181,40 +283,75 @@ fn trackback_success_and_failure_xml() {
     let home = Home::new("");
     home.ok(&["crawl"]);
     let daemon = home.serve();
-    let source = home.source("/tb/1", &format!("<p>See <a href=\"{}\">it</a></p>", home.post_url()));
+    let source = home.source(
+        "/tb/1",
+        &format!("<p>See <a href=\"{}\">it</a></p>", home.post_url()),
+    );
     let (status, body) = trackback(
         &daemon.url("/trackback/hello"),
-        &[("url", &source), ("title", "A trackback title"), ("excerpt", "Said <b>this</b>"), ("blog_name", "Bob's Blog")],
+        &[
+            ("url", &source),
+            ("title", "A trackback title"),
+            ("excerpt", "Said <b>this</b>"),
+            ("blog_name", "Bob's Blog"),
+        ],
     );
     assert_eq!(status, 200);
-    assert!(body.contains("<response>") && body.contains("<error>0</error>") && !body.contains("<message>"), "{body}");
-    assert!(eventually(10, || home.mentions().first().is_some_and(|m| m["status"] == "verified")));
+    assert!(
+        body.contains("<response>")
+            && body.contains("<error>0</error>")
+            && !body.contains("<message>"),
+        "{body}"
+    );
+    assert!(eventually(10, || home
+        .mentions()
+        .first()
+        .is_some_and(|m| m["status"] == "verified")));
     let m = &home.mentions()[0];
     assert_eq!(m["kind"], "trackback");
-    assert_eq!(m["title"], "A trackback title", "the ping's title where the page gives none");
+    assert_eq!(
+        m["title"], "A trackback title",
+        "the ping's title where the page gives none"
+    );
     assert_eq!(m["author"]["name"], "Bob's Blog");
 
     let (status, body) = trackback(&daemon.url("/trackback/hello"), &[("title", "no url")]);
     assert_eq!(status, 200);
-    assert!(body.contains("<error>1</error>") && body.contains("<message>the url field is required</message>"), "{body}");
+    assert!(
+        body.contains("<error>1</error>")
+            && body.contains("<message>the url field is required</message>"),
+        "{body}"
+    );
     let (status, body) = trackback(&daemon.url("/trackback/no-such-key"), &[("url", &source)]);
     assert_eq!(status, 404);
     assert!(body.contains("<error>1</error>"), "{body}");
     let by_query = format!("{}?target={}", daemon.url("/trackback"), home.post_url());
     let other = home.source("/tb/2", &format!("<a href=\"{}\">x</a>", home.post_url()));
     let (status, body) = trackback(&by_query, &[("url", &other)]);
-    assert_eq!((status, body.contains("<error>0</error>")), (200, true), "{body}");
+    assert_eq!(
+        (status, body.contains("<error>0</error>")),
+        (200, true),
+        "{body}"
+    );
 
     // A trackback in ISO-8859-1, as the spec allows.
-    let latin = "url=".to_string() + &home.source("/tb/3", &format!("<a href=\"{}\">x</a>", home.post_url())) + "&blog_name=M%FCnchen";
+    let latin = "url=".to_string()
+        + &home.source("/tb/3", &format!("<a href=\"{}\">x</a>", home.post_url()))
+        + "&blog_name=M%FCnchen";
     let r = client()
         .post(daemon.url("/trackback/hello"))
-        .header("content-type", "application/x-www-form-urlencoded; charset=ISO-8859-1")
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=ISO-8859-1",
+        )
         .body(latin)
         .send()
         .unwrap();
     assert!(r.text().unwrap().contains("<error>0</error>"));
-    assert!(eventually(10, || home.mentions().iter().any(|m| m["author"]["name"] == "München")));
+    assert!(eventually(10, || home
+        .mentions()
+        .iter()
+        .any(|m| m["author"]["name"] == "München")));
 }
 
 #[test]
@@ -225,25 +362,53 @@ fn moderation_queue_approve_reject_and_reversible_blocks() {
     let b = home.linking_page("/m/b", "B");
     home.ok(&["submit", &a, &home.post_url()]);
     home.ok(&["submit", &b, &home.post_url()]);
-    let held: Vec<_> = home.mentions().into_iter().filter(|m| m["status"] == "held").collect();
+    let held: Vec<_> = home
+        .mentions()
+        .into_iter()
+        .filter(|m| m["status"] == "held")
+        .collect();
     assert_eq!(held.len(), 2, "queue mode holds verified mentions");
     let daemon = home.serve();
-    let feed = || client().get(daemon.url("/mentions.jf2")).send().unwrap().text().unwrap();
+    let feed = || {
+        client()
+            .get(daemon.url("/mentions.jf2"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
     assert!(!feed().contains("/m/a"), "held mentions are not published");
 
-    let id_a = home.mentions().iter().find(|m| m["source"] == a.as_str()).unwrap()["id"].to_string();
-    let id_b = home.mentions().iter().find(|m| m["source"] == b.as_str()).unwrap()["id"].to_string();
+    let id_a = home
+        .mentions()
+        .iter()
+        .find(|m| m["source"] == a.as_str())
+        .unwrap()["id"]
+        .to_string();
+    let id_b = home
+        .mentions()
+        .iter()
+        .find(|m| m["source"] == b.as_str())
+        .unwrap()["id"]
+        .to_string();
     assert!(home.ok(&["approve", &id_a]).contains("verified"));
     assert!(feed().contains("/m/a"));
     home.ok(&["reject", &id_b]);
     // A re-sent ping keeps the moderator's rejection.
     assert_eq!(send_webmention(&daemon, &b, &home.post_url()).status(), 202);
     std::thread::sleep(std::time::Duration::from_millis(500));
-    assert!(eventually(10, || home.mentions().iter().any(|m| m["source"] == b.as_str() && m["status"] == "rejected")));
+    assert!(eventually(10, || {
+        home.mentions()
+            .iter()
+            .any(|m| m["source"] == b.as_str() && m["status"] == "rejected")
+    }));
     assert!(!feed().contains("/m/b"));
 
     // Blocking 127.0.0.1 hides A and refuses new pings; lifting it brings A back.
-    assert!(home.ok(&["block", "127.0.0.1"]).contains("1 mentions hidden"));
+    assert!(
+        home.ok(&["block", "127.0.0.1"])
+            .contains("1 mentions hidden")
+    );
     assert!(!feed().contains("/m/a"));
     let r = send_webmention(&daemon, &home.linking_page("/m/c", "C"), &home.post_url());
     assert_eq!(r.status(), 400);
@@ -259,21 +424,40 @@ fn rate_limits_answer_429_with_retry_after() {
     let home = Home::new("[server]\nrate_limit_per_client = 3\n");
     // The [server] table above is merged by hand: write the full config instead.
     let config = std::fs::read_to_string(home.config_path()).unwrap();
-    let config = config.replacen("[server]\nrate_limit_per_client = 3\n", "", 1).replacen(
-        "public_url",
-        "rate_limit_per_client = 3\npublic_url",
-        1,
-    );
+    let config = config
+        .replacen("[server]\nrate_limit_per_client = 3\n", "", 1)
+        .replacen("public_url", "rate_limit_per_client = 3\npublic_url", 1);
     std::fs::write(home.config_path(), config).unwrap();
     home.ok(&["crawl"]);
     let daemon = home.serve();
     let source = home.linking_page("/r", "r");
-    let statuses: Vec<u16> = (0..5).map(|_| send_webmention(&daemon, &source, &home.post_url()).status().as_u16()).collect();
+    let statuses: Vec<u16> = (0..5)
+        .map(|_| {
+            send_webmention(&daemon, &source, &home.post_url())
+                .status()
+                .as_u16()
+        })
+        .collect();
     assert_eq!(&statuses[..3], &[202, 202, 202], "{statuses:?}");
     assert_eq!(statuses[4], 429, "{statuses:?}");
     let r = send_webmention(&daemon, &source, &home.post_url());
     assert_eq!(r.status(), 429);
-    assert!(r.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
-    let metrics = client().get(daemon.url("/metrics")).send().unwrap().text().unwrap();
-    assert!(metrics.contains("backfeed_rate_limited_total 3"), "{metrics}");
+    assert!(
+        r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    let metrics = client()
+        .get(daemon.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("backfeed_rate_limited_total 3"),
+        "{metrics}"
+    );
 }

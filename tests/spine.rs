@@ -6,8 +6,15 @@ use support::*;
 
 fn outcome_for(home: &Home, source: &str) -> (String, String) {
     let log = home.log();
-    let d = log.iter().rev().find(|d| d["source"] == source).unwrap_or_else(|| panic!("no decision for {source}: {log:?}"));
-    (d["outcome"].as_str().unwrap().to_string(), d["reason"].as_str().unwrap().to_string())
+    let d = log
+        .iter()
+        .rev()
+        .find(|d| d["source"] == source)
+        .unwrap_or_else(|| panic!("no decision for {source}: {log:?}"));
+    (
+        d["outcome"].as_str().unwrap().to_string(),
+        d["reason"].as_str().unwrap().to_string(),
+    )
 }
 
 #[test]
@@ -22,7 +29,21 @@ fn submit_verifies_and_every_format_publishes_it_with_stable_ids() {
     let mentions = home.mentions();
     assert_eq!(mentions.len(), 1);
     let m = &mentions[0];
-    for key in ["id", "source", "target", "kind", "type", "status", "title", "author", "published", "excerpt", "content_html", "first_seen", "verified_at"] {
+    for key in [
+        "id",
+        "source",
+        "target",
+        "kind",
+        "type",
+        "status",
+        "title",
+        "author",
+        "published",
+        "excerpt",
+        "content_html",
+        "first_seen",
+        "verified_at",
+    ] {
         assert!(m.get(key).is_some(), "mentions --json lacks {key}: {m}");
     }
     assert_eq!(m["source"], source.as_str());
@@ -30,17 +51,35 @@ fn submit_verifies_and_every_format_publishes_it_with_stable_ids() {
     assert_eq!(m["status"], "verified");
     assert_eq!(m["type"], "mention");
     assert_eq!(m["kind"], "manual");
-    assert_eq!(m["title"], "Alice on <b>things</b>", "a <title> is plain text, shown as written");
-    assert!(m["published"].is_null(), "a page without a date gets none, never now");
+    assert_eq!(
+        m["title"], "Alice on <b>things</b>",
+        "a <title> is plain text, shown as written"
+    );
+    assert!(
+        m["published"].is_null(),
+        "a page without a date gets none, never now"
+    );
     assert_eq!(m["author"]["name"], "127.0.0.1");
-    assert!(m["excerpt"].as_str().unwrap().contains("read this post today."), "{m}");
+    assert!(
+        m["excerpt"]
+            .as_str()
+            .unwrap()
+            .contains("read this post today."),
+        "{m}"
+    );
 
-    let posts: Vec<serde_json::Value> = serde_json::from_str(&home.ok(&["posts", "--json"])).unwrap();
+    let posts: Vec<serde_json::Value> =
+        serde_json::from_str(&home.ok(&["posts", "--json"])).unwrap();
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0]["mentions"], 1);
     assert_eq!(posts[0]["key"], "hello");
     assert_eq!(posts[0]["title"], "Hello, world");
-    assert!(posts[0]["published"].as_str().unwrap().starts_with("2024-05-01T08:00:00"));
+    assert!(
+        posts[0]["published"]
+            .as_str()
+            .unwrap()
+            .starts_with("2024-05-01T08:00:00")
+    );
 
     let out1 = home.dir.path().join("export1");
     let out2 = home.dir.path().join("export2");
@@ -56,20 +95,50 @@ fn submit_verifies_and_every_format_publishes_it_with_stable_ids() {
         assert_eq!(feed.entries[0].links[0].href, source);
     }
     let atom_text = read(&out1.join("mentions.atom"));
-    assert!(atom_text.contains(&format!("<thr:in-reply-to ref=\"{0}\" href=\"{0}\"", home.post_url())), "{atom_text}");
-    assert!(atom.entries[0].title.as_ref().unwrap().content.contains("Hello, world"));
-    assert!(atom_text.contains("Alice on &lt;b&gt;things&lt;/b&gt;"), "titles are escaped text: {atom_text}");
-    assert!(!atom_text.contains("<b>"), "no live markup from a source: {atom_text}");
+    assert!(
+        atom_text.contains(&format!(
+            "<thr:in-reply-to ref=\"{0}\" href=\"{0}\"",
+            home.post_url()
+        )),
+        "{atom_text}"
+    );
+    assert!(
+        atom.entries[0]
+            .title
+            .as_ref()
+            .unwrap()
+            .content
+            .contains("Hello, world")
+    );
+    assert!(
+        atom_text.contains("Alice on &lt;b&gt;things&lt;/b&gt;"),
+        "titles are escaped text: {atom_text}"
+    );
+    assert!(
+        !atom_text.contains("<b>"),
+        "no live markup from a source: {atom_text}"
+    );
     let again = feed_rs::parser::parse(read(&out2.join("mentions.atom")).as_bytes()).unwrap();
-    assert_eq!(atom.entries[0].id, again.entries[0].id, "entry id is stable across runs and exports");
-    assert!(atom.entries[0].id.starts_with("tag:127.0.0.1,2026:mention/"));
+    assert_eq!(
+        atom.entries[0].id, again.entries[0].id,
+        "entry id is stable across runs and exports"
+    );
+    assert!(
+        atom.entries[0]
+            .id
+            .starts_with("tag:127.0.0.1,2026:mention/")
+    );
     let rss2 = feed_rs::parser::parse(read(&out2.join("mentions.rss")).as_bytes()).unwrap();
     assert_eq!(rss.entries[0].id, rss2.entries[0].id);
 
     let jf: serde_json::Value = serde_json::from_str(&read(&out1.join("mentions.json"))).unwrap();
     assert_eq!(jf["version"], "https://jsonfeed.org/version/1.1");
-    assert_eq!(jf["items"][0]["id"].as_str(), Some(atom.entries[0].id.as_str()));
-    let jf2: serde_json::Value = serde_json::from_str(&read(&out1.join("mentions.jf2.json"))).unwrap();
+    assert_eq!(
+        jf["items"][0]["id"].as_str(),
+        Some(atom.entries[0].id.as_str())
+    );
+    let jf2: serde_json::Value =
+        serde_json::from_str(&read(&out1.join("mentions.jf2.json"))).unwrap();
     assert_eq!(jf2["type"], "feed");
     let child = &jf2["children"][0];
     assert_eq!(child["type"], "entry");
@@ -83,31 +152,56 @@ fn submit_verifies_and_every_format_publishes_it_with_stable_ids() {
     let entry = &index[home.post_url()];
     assert_eq!(entry["key"], "hello");
     assert_eq!(entry["count"], 1);
-    let per_post: serde_json::Value = serde_json::from_str(&read(&out1.join("posts/hello.json"))).unwrap();
+    let per_post: serde_json::Value =
+        serde_json::from_str(&read(&out1.join("posts/hello.json"))).unwrap();
     assert_eq!(per_post["children"].as_array().unwrap().len(), 1);
     feed_rs::parser::parse(read(&out1.join("posts/hello.atom")).as_bytes()).unwrap();
 }
 
 #[test]
 fn every_bad_input_gets_its_outcome_and_reason_in_the_log() {
-    let home = Home::new("[fetch]\nallow_private_addresses = true\ntimeout_secs = 1\nmax_bytes = 20000\nmax_redirects = 3\n");
+    let home = Home::new(
+        "[fetch]\nallow_private_addresses = true\ntimeout_secs = 1\nmax_bytes = 20000\nmax_redirects = 3\n",
+    );
     home.ok(&["crawl"]);
     let post = home.post_url();
     let web = &home.web;
 
     let cases: Vec<(&str, support::Fixture, &str, &str)> = vec![
-        ("/no-link", Fixture::html("<p>nothing here</p>"), "no_link", "no link"),
+        (
+            "/no-link",
+            Fixture::html("<p>nothing here</p>"),
+            "no_link",
+            "no link",
+        ),
         (
             "/comment-script",
-            Fixture::html(&format!("<!-- <a href=\"{post}\">x</a> --><script>var a = '<a href=\"{post}\">'</script><style>a[href=\"{post}\"]{{}}</style>")),
+            Fixture::html(&format!(
+                "<!-- <a href=\"{post}\">x</a> --><script>var a = '<a href=\"{post}\">'</script><style>a[href=\"{post}\"]{{}}</style>"
+            )),
             "no_link",
             "no link",
         ),
         ("/missing", Fixture::status(404), "not_found", "404"),
         ("/gone", Fixture::status(410), "gone", "410"),
-        ("/loop-a", Fixture::redirect("/loop-b"), "refused", "redirects"),
-        ("/huge", Fixture::html(&format!("<a href=\"{post}\">x</a>{}", "x".repeat(50_000))), "refused", "larger than 20000"),
-        ("/image", Fixture::with_type("image/png", b"\x89PNG\r\n\x1a\n binary"), "no_link", "image/png"),
+        (
+            "/loop-a",
+            Fixture::redirect("/loop-b"),
+            "refused",
+            "redirects",
+        ),
+        (
+            "/huge",
+            Fixture::html(&format!("<a href=\"{post}\">x</a>{}", "x".repeat(50_000))),
+            "refused",
+            "larger than 20000",
+        ),
+        (
+            "/image",
+            Fixture::with_type("image/png", b"\x89PNG\r\n\x1a\n binary"),
+            "no_link",
+            "image/png",
+        ),
     ];
     web.set("/loop-b", Fixture::redirect("/loop-a"));
     for (path, fixture, want, reason_part) in cases {
@@ -117,7 +211,10 @@ fn every_bad_input_gets_its_outcome_and_reason_in_the_log() {
         assert_eq!(code, 1, "{path} must not verify");
         let (outcome, reason) = outcome_for(&home, &source);
         assert_eq!(outcome, want, "{path}: {reason}");
-        assert!(reason.contains(reason_part), "{path}: reason {reason:?} lacks {reason_part:?}");
+        assert!(
+            reason.contains(reason_part),
+            "{path}: reason {reason:?} lacks {reason_part:?}"
+        );
     }
 
     // A gzip bomb: 10 MB of zeros in a few KB; the cap counts decompressed bytes.
@@ -125,11 +222,18 @@ fn every_bad_input_gets_its_outcome_and_reason_in_the_log() {
     std::io::Write::write_all(&mut enc, &vec![b' '; 10_000_000]).unwrap();
     let bomb = enc.finish().unwrap();
     assert!(bomb.len() < 50_000);
-    web.set("/bomb", Fixture::with_type("text/html", &bomb).header("content-encoding", "gzip"));
+    web.set(
+        "/bomb",
+        Fixture::with_type("text/html", &bomb).header("content-encoding", "gzip"),
+    );
     let source = web.url("/bomb");
     assert_eq!(home.run(&["submit", &source, &post]).0, 1);
     let (outcome, reason) = outcome_for(&home, &source);
-    assert_eq!((outcome.as_str(), reason.contains("larger than")), ("refused", true), "{reason}");
+    assert_eq!(
+        (outcome.as_str(), reason.contains("larger than")),
+        ("refused", true),
+        "{reason}"
+    );
 
     // A source that never finishes sending: the whole-request deadline, a transient error.
     let mut stall = Fixture::html(&format!("<a href=\"{post}\">x</a>"));
@@ -138,17 +242,30 @@ fn every_bad_input_gets_its_outcome_and_reason_in_the_log() {
     let source = web.url("/stall");
     let started = std::time::Instant::now();
     assert_eq!(home.run(&["submit", &source, &post]).0, 1);
-    assert!(started.elapsed().as_secs() < 20, "a stalled source must not hang the command");
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "a stalled source must not hang the command"
+    );
     let (outcome, reason) = outcome_for(&home, &source);
     assert_eq!(outcome, "transient", "{reason}");
     assert!(reason.contains("timed out"), "{reason}");
-    let pending = home.mentions().into_iter().find(|m| m["source"] == source.as_str()).unwrap();
-    assert_eq!(pending["status"], "pending", "a transient error waits for a retry");
+    let pending = home
+        .mentions()
+        .into_iter()
+        .find(|m| m["source"] == source.as_str())
+        .unwrap();
+    assert_eq!(
+        pending["status"], "pending",
+        "a transient error waits for a retry"
+    );
 
     // Invalid UTF-8 is replaced, never a failure.
     let mut bytes = format!("<p>caf\u{e9} <a href=\"{post}\">post</a> ").into_bytes();
     bytes.extend_from_slice(b"\xff\xfe broken");
-    web.set("/bad-utf8", Fixture::with_type("text/html; charset=utf-8", &bytes));
+    web.set(
+        "/bad-utf8",
+        Fixture::with_type("text/html; charset=utf-8", &bytes),
+    );
     let out = home.ok(&["submit", &web.url("/bad-utf8"), &post]);
     assert!(out.contains("verified"), "{out}");
 
@@ -169,15 +286,25 @@ fn loopback_sources_are_refused_without_a_fetch_unless_allowed() {
     assert_eq!(code, 1);
     let (outcome, reason) = outcome_for(&home, &source);
     assert_eq!(outcome, "refused");
-    assert!(reason.contains("127.0.0.1 is not a public address"), "{reason}");
-    assert_eq!(home.web.hits("/private"), 0, "refused without being fetched");
+    assert!(
+        reason.contains("127.0.0.1 is not a public address"),
+        "{reason}"
+    );
+    assert_eq!(
+        home.web.hits("/private"),
+        0,
+        "refused without being fetched"
+    );
 
     // A name that resolves to 127.0.0.1: refused by the resolver, at connect time.
     let by_name = source.replace("127.0.0.1", "localhost");
     assert_eq!(home.run(&["submit", &by_name, &home.post_url()]).0, 1);
     let (outcome, reason) = outcome_for(&home, &by_name);
     assert_eq!(outcome, "refused");
-    assert!(reason.contains("resolves to non-public address"), "{reason}");
+    assert!(
+        reason.contains("resolves to non-public address"),
+        "{reason}"
+    );
     assert_eq!(home.web.hits("/private"), 0);
 
     // A public-looking redirect hop to loopback would be refused the same way; a redirect from
@@ -188,7 +315,11 @@ fn loopback_sources_are_refused_without_a_fetch_unless_allowed() {
 #[test]
 fn bad_config_exits_2_naming_the_key() {
     let home = Home::new("");
-    std::fs::write(home.config_path(), "[site]\nbase_url = \"https://b.example/\"\n[fetch]\nmax_bytes = \"lots\"\n").unwrap();
+    std::fs::write(
+        home.config_path(),
+        "[site]\nbase_url = \"https://b.example/\"\n[fetch]\nmax_bytes = \"lots\"\n",
+    )
+    .unwrap();
     let (code, _, err) = home.run(&["status"]);
     assert_eq!(code, 2);
     assert!(err.contains("max_bytes"), "{err}");
@@ -205,7 +336,14 @@ fn bad_config_exits_2_naming_the_key() {
 fn help_teaches() {
     let home = Home::new("");
     let out = home.ok(&["--help"]);
-    for word in ["serve", "crawl", "submit", "mentions", "export", "Getting started"] {
+    for word in [
+        "serve",
+        "crawl",
+        "submit",
+        "mentions",
+        "export",
+        "Getting started",
+    ] {
         assert!(out.contains(word), "--help lacks {word}");
     }
 }

@@ -39,11 +39,18 @@ impl Fixture {
     }
 
     pub fn status(status: u16) -> Fixture {
-        Fixture { status, ..Fixture::html("") }
+        Fixture {
+            status,
+            ..Fixture::html("")
+        }
     }
 
     pub fn redirect(to: &str) -> Fixture {
-        Fixture { status: 302, headers: vec![("location".into(), to.into())], ..Fixture::html("") }
+        Fixture {
+            status: 302,
+            headers: vec![("location".into(), to.into())],
+            ..Fixture::html("")
+        }
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Fixture {
@@ -69,6 +76,7 @@ pub struct Seen {
 struct WebState {
     pages: HashMap<String, Fixture>,
     seen: Vec<Seen>,
+    delay_ms: u64,
 }
 
 /// A small web of fixture pages on 127.0.0.1.
@@ -88,10 +96,15 @@ impl FixtureWeb {
         let addr = std_listener.local_addr().unwrap();
         let shared = state.clone();
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-                let app = axum::Router::new().fallback(move |req: Request<Body>| answer(shared.clone(), req));
+                let app = axum::Router::new()
+                    .fallback(move |req: Request<Body>| answer(shared.clone(), req));
                 axum::serve(listener, app).await.unwrap();
             });
         });
@@ -104,7 +117,11 @@ impl FixtureWeb {
     }
 
     pub fn set(&self, path: &str, fixture: Fixture) {
-        self.state.lock().unwrap().pages.insert(path.to_string(), fixture);
+        self.state
+            .lock()
+            .unwrap()
+            .pages
+            .insert(path.to_string(), fixture);
     }
 
     pub fn remove(&self, path: &str) {
@@ -113,11 +130,23 @@ impl FixtureWeb {
 
     /// Requests seen for `path` (query included), oldest first.
     pub fn seen(&self, path: &str) -> Vec<Seen> {
-        self.state.lock().unwrap().seen.iter().filter(|s| s.path == path).cloned().collect()
+        self.state
+            .lock()
+            .unwrap()
+            .seen
+            .iter()
+            .filter(|s| s.path == path)
+            .cloned()
+            .collect()
     }
 
     pub fn hits(&self, path: &str) -> usize {
         self.seen(path).len()
+    }
+
+    /// Delays every answer by `ms` (a slow web, to catch work in flight).
+    pub fn set_delay(&self, ms: u64) {
+        self.state.lock().unwrap().delay_ms = ms;
     }
 
     pub fn clear_seen(&self) {
@@ -126,17 +155,39 @@ impl FixtureWeb {
 }
 
 async fn answer(state: Arc<Mutex<WebState>>, req: Request<Body>) -> Response<Body> {
-    let path = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let delay = state.lock().unwrap().delay_ms;
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     let fixture = state.lock().unwrap().pages.get(&path).cloned();
     let Some(f) = fixture else {
-        state.lock().unwrap().seen.push(Seen { path, headers: req.headers().clone(), status: 404 });
-        return Response::builder().status(404).body(Body::from("not found")).unwrap();
+        state.lock().unwrap().seen.push(Seen {
+            path,
+            headers: req.headers().clone(),
+            status: 404,
+        });
+        return Response::builder()
+            .status(404)
+            .body(Body::from("not found"))
+            .unwrap();
     };
     let not_modified = f.etag.as_deref().is_some_and(|etag| {
-        req.headers().get("if-none-match").and_then(|v| v.to_str().ok()) == Some(etag)
+        req.headers()
+            .get("if-none-match")
+            .and_then(|v| v.to_str().ok())
+            == Some(etag)
     });
     let status = if not_modified { 304 } else { f.status };
-    state.lock().unwrap().seen.push(Seen { path, headers: req.headers().clone(), status });
+    state.lock().unwrap().seen.push(Seen {
+        path,
+        headers: req.headers().clone(),
+        status,
+    });
     let mut builder = Response::builder().status(StatusCode::from_u16(status).unwrap());
     for (k, v) in &f.headers {
         builder = builder.header(k, v);
@@ -151,7 +202,10 @@ async fn answer(state: Arc<Mutex<WebState>>, req: Request<Body>) -> Response<Bod
         let first = f.body.clone();
         let stream = futures_util::stream::unfold(Some(first), |state| async move {
             match state {
-                Some(bytes) => Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(bytes)), None)),
+                Some(bytes) => Some((
+                    Ok::<_, std::io::Error>(axum::body::Bytes::from(bytes)),
+                    None,
+                )),
                 None => {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                     None
@@ -172,7 +226,11 @@ pub struct Home {
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub const POST_PATH: &str = "/blog/2024/hello/";
@@ -182,9 +240,16 @@ impl Home {
     /// `extra` TOML appended to the config.
     pub fn new(extra: &str) -> Home {
         let web = FixtureWeb::start();
-        let home = Home { dir: tempfile::tempdir().unwrap(), web, port: free_port() };
+        let home = Home {
+            dir: tempfile::tempdir().unwrap(),
+            web,
+            port: free_port(),
+        };
         home.set_site_feed(&[(POST_PATH, "Hello, world")]);
-        home.web.set(POST_PATH, Fixture::html("<title>Hello, world</title><p>The post.</p>"));
+        home.web.set(
+            POST_PATH,
+            Fixture::html("<title>Hello, world</title><p>The post.</p>"),
+        );
         home.write_config(extra);
         home
     }
@@ -234,8 +299,14 @@ public_url = "http://127.0.0.1:{port}/"
                 format!("<item><title>{title}</title><link>{}</link><guid>{}</guid><pubDate>Wed, 01 May 2024 08:00:00 GMT</pubDate></item>", self.web.url(path), self.web.url(path))
             })
             .collect();
-        let rss = format!(r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Fixture blog</title><link>{}</link><description>d</description>{items}</channel></rss>"#, self.web.url("/blog/"));
-        self.web.set("/blog/feed.xml", Fixture::with_type("application/rss+xml", rss.as_bytes()));
+        let rss = format!(
+            r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Fixture blog</title><link>{}</link><description>d</description>{items}</channel></rss>"#,
+            self.web.url("/blog/")
+        );
+        self.web.set(
+            "/blog/feed.xml",
+            Fixture::with_type("application/rss+xml", rss.as_bytes()),
+        );
     }
 
     /// Serves a source page at `path` whose body is `html`; returns its URL.
@@ -272,7 +343,10 @@ public_url = "http://127.0.0.1:{port}/"
     /// Runs the binary and expects success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let (code, out, err) = self.run(args);
-        assert_eq!(code, 0, "backfeed {args:?} failed\nstdout: {out}\nstderr: {err}");
+        assert_eq!(
+            code, 0,
+            "backfeed {args:?} failed\nstdout: {out}\nstderr: {err}"
+        );
         out
     }
 
@@ -283,7 +357,10 @@ public_url = "http://127.0.0.1:{port}/"
 
     /// `backfeed log --json` parsed.
     pub fn log(&self) -> Vec<serde_json::Value> {
-        self.ok(&["log", "--json", "--since", "1h"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        self.ok(&["log", "--json", "--since", "1h"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 
     /// Starts `backfeed serve`, waiting until /healthz answers.
@@ -298,14 +375,21 @@ public_url = "http://127.0.0.1:{port}/"
             .stderr(log)
             .spawn()
             .unwrap();
-        let daemon = Daemon { child, base: format!("http://127.0.0.1:{}", self.port), log: self.dir.path().join("serve.log") };
+        let daemon = Daemon {
+            child,
+            base: format!("http://127.0.0.1:{}", self.port),
+            log: self.dir.path().join("serve.log"),
+        };
         for _ in 0..200 {
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return daemon;
             }
             std::thread::sleep(Duration::from_millis(25));
         }
-        panic!("daemon did not start: {}", std::fs::read_to_string(&daemon.log).unwrap_or_default());
+        panic!(
+            "daemon did not start: {}",
+            std::fs::read_to_string(&daemon.log).unwrap_or_default()
+        );
     }
 }
 
@@ -347,13 +431,21 @@ impl Drop for Daemon {
 }
 
 fn unsafe_kill(pid: u32, signal: &str) {
-    Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap();
+    Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
 }
 
 /// A blocking HTTP client for tests.
 pub fn client() -> reqwest::blocking::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(30)).build().unwrap()
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 /// Polls `check` until it returns true or `secs` pass.
