@@ -1,1 +1,109 @@
-fn main() {}
+//! `cargo bench --bench verify`: verification + extraction throughput on realistic pages
+//! (30 KB and 300 KB, with microformats), and rendering a 10,000-mention Atom feed.
+//! Goals (issues 2 and 6): verify ≥ 100 MB/s of HTML per core for the link check, ≥ 60 MB/s for
+//! verify + extract; render 10,000 entries in < 50 ms.
+
+use backfeed::model::{Author, Kind, Mention, MentionType, Status};
+use backfeed::publish::{self, FeedMeta, PostInfo};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use url::Url;
+
+const TARGET: &str = "https://blog.example/2024/hello/";
+
+/// A blog page of about `size` bytes: header, navigation, many paragraphs with links, comments,
+/// a script, and an h-entry near the end that links to the target.
+pub fn page(size: usize) -> String {
+    let mut html = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>A post about things</title>\
+         <link rel=\"stylesheet\" href=\"/s.css\"><script>window.x = '<a href=\"https://blog.example/\">';</script></head>\
+         <body><header><nav><a href=\"/\">Home</a> <a href=\"/about\">About</a> <a href=\"/archive\">Archive</a></nav></header><main>",
+    );
+    let mut i = 0;
+    while html.len() < size.saturating_sub(1200) {
+        html.push_str(&format!(
+            "<p>Paragraph {i} with some <em>emphasis</em>, a <a href=\"https://other{i}.example/path/{i}\">link to elsewhere</a> \
+             and plain words that make up the bulk of an article, as real posts do.</p><!-- comment {i} -->\n"
+        ));
+        i += 1;
+    }
+    html.push_str(&format!(
+        "<article class=\"h-entry\"><h1 class=\"p-name\">Re: Hello</h1>\
+         <a class=\"p-author h-card\" href=\"https://alice.example/\"><img class=\"u-photo\" src=\"/me.jpg\" alt=\"\">Alice</a>\
+         <time class=\"dt-published\" datetime=\"2024-05-01T10:00:00+02:00\">May 1</time>\
+         <div class=\"e-content\"><p>In reply to <a class=\"u-in-reply-to\" href=\"{TARGET}\">Bob's post</a>: nice work.</p></div>\
+         </article></main><footer>© Alice</footer></body></html>"
+    ));
+    html
+}
+
+fn mention(i: i64) -> Mention {
+    Mention {
+        id: i,
+        source: format!("https://site{}.example/posts/{i}", i % 500),
+        target: format!("https://blog.example/2024/post-{}/", i % 50),
+        kind: Kind::Webmention,
+        mention_type: MentionType::Reply,
+        status: Status::Verified,
+        title: Some(format!("Reply number {i} <with> & markup")),
+        author: Author { name: Some(format!("Author {i}")), url: Some(format!("https://site{i}.example/")), photo: None },
+        published: Some("2024-05-01T10:00:00+02:00".into()),
+        excerpt: Some("[…] some words around the link, about a hundred characters on each side, as WordPress shows […]".into()),
+        content_html: Some("<p>Nice <em>post</em>, <a href=\"https://x.example/\" rel=\"nofollow ugc\">see</a>.</p>".into()),
+        first_seen: "2024-05-01T08:05:12Z".into(),
+        verified_at: Some("2024-05-01T08:05:13Z".into()),
+        reason: None,
+        updated_at: "2024-05-01T08:05:13Z".into(),
+        final_url: None,
+    }
+}
+
+fn bench_verify(c: &mut Criterion) {
+    let page_url = Url::parse("https://alice.example/posts/7").unwrap();
+    let keys = vec![backfeed::model::match_key(TARGET).unwrap()];
+    let mut group = c.benchmark_group("verify");
+    for (name, size) in [("30KB", 30_000), ("300KB", 300_000)] {
+        let html = page(size);
+        assert!(matches!(
+            backfeed::verify::verify_html(&html, &page_url, &keys),
+            backfeed::model::Outcome::Verified(_)
+        ));
+        group.throughput(Throughput::Bytes(html.len() as u64));
+        group.bench_function(format!("verify+extract {name}"), |b| {
+            b.iter(|| backfeed::verify::verify_html(black_box(&html), &page_url, &keys))
+        });
+        group.bench_function(format!("html5ever parse only {name}"), |b| {
+            b.iter(|| scraper::Html::parse_document(black_box(&html)))
+        });
+    }
+    group.finish();
+}
+
+fn bench_render(c: &mut Criterion) {
+    let mentions: Vec<Mention> = (0..10_000).map(mention).collect();
+    let posts = PostInfo {
+        titles: Default::default(),
+    };
+    let meta = FeedMeta {
+        title: "Mentions".into(),
+        self_url: "https://m.example/mentions.atom".into(),
+        home_url: "https://blog.example/".into(),
+        id_host: "blog.example".into(),
+        id_suffix: "mentions".into(),
+    };
+    let mut group = c.benchmark_group("render");
+    group.sample_size(20);
+    group.bench_function("atom 10000 entries", |b| {
+        b.iter(|| publish::atom(&meta, black_box(&mentions), &posts))
+    });
+    group.bench_function("rss 10000 entries", |b| {
+        b.iter(|| publish::rss(&meta, black_box(&mentions), &posts))
+    });
+    group.bench_function("jsonfeed 10000 entries", |b| {
+        b.iter(|| publish::json_feed(&meta, black_box(&mentions), &posts))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_verify, bench_render);
+criterion_main!(benches);

@@ -33,7 +33,7 @@ pub fn match_key_of(url: &Url) -> Option<String> {
             key.push_str(&port.to_string());
         }
     }
-    key.push_str(url.path().trim_end_matches('/'));
+    push_normalized_path(&mut key, url.path().trim_end_matches('/'));
     if let Some(query) = url.query() {
         let kept: Vec<&str> = query
             .split('&')
@@ -45,6 +45,36 @@ pub fn match_key_of(url: &Url) -> Option<String> {
         }
     }
     Some(key)
+}
+
+/// Appends `path` with percent-escapes of unreserved characters decoded and the others'
+/// hex digits upper-cased (RFC 3986 §6.2.2): `/%68ello` and `/hello` are one path.
+fn push_normalized_path(key: &mut String, path: &str) {
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(hi), Some(lo)) = (
+                (bytes[i + 1] as char).to_digit(16),
+                (bytes[i + 2] as char).to_digit(16),
+            )
+        {
+            let byte = (hi * 16 + lo) as u8;
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                key.push(byte as char);
+            } else {
+                key.push('%');
+                key.push(bytes[i + 1].to_ascii_uppercase() as char);
+                key.push(bytes[i + 2].to_ascii_uppercase() as char);
+            }
+            i += 3;
+        } else {
+            let ch = path[i..].chars().next().expect("inside the string");
+            key.push(ch);
+            i += ch.len_utf8();
+        }
+    }
 }
 
 /// The host of a URL, lower-cased, or `None`.

@@ -63,9 +63,9 @@ impl Page {
         self.base.join(raw.trim()).ok()
     }
 
-    /// Every link target in the page (`a`, `area` hrefs; `img`, `video`, `audio`, `source`
-    /// srcs), resolved, in document order, with the element it came from.
-    fn links(&self) -> impl Iterator<Item = (ElementRef<'_>, Url)> + '_ {
+    /// Every link in the page (`a`, `area` hrefs; `img`, `video`, `audio`, `source` srcs) as
+    /// written, in document order, with the element it came from.
+    fn raw_links(&self) -> impl Iterator<Item = (ElementRef<'_>, &str)> + '_ {
         self.doc
             .root_element()
             .descendants()
@@ -76,9 +76,14 @@ impl Page {
                     "img" | "video" | "audio" | "source" => "src",
                     _ => return None,
                 };
-                let url = self.resolve(el.value().attr(attr)?)?;
-                Some((el, url))
+                Some((el, el.value().attr(attr)?))
             })
+    }
+
+    /// [`Page::raw_links`], resolved against the base.
+    fn links(&self) -> impl Iterator<Item = (ElementRef<'_>, Url)> + '_ {
+        self.raw_links()
+            .filter_map(|(el, raw)| Some((el, self.resolve(raw)?)))
     }
 
     /// All distinct http(s) links in the page, for crawling watched pages.
@@ -140,7 +145,43 @@ pub fn verify_page(page: &Page, target_keys: &[String]) -> Outcome {
         return Outcome::Gone("page says 410 Gone in <meta http-equiv=Status>".into());
     }
     let matches = |u: &Url| match_key_of(u).is_some_and(|k| target_keys.contains(&k));
-    let Some((link, _)) = page.links().find(|(_, u)| matches(u)) else {
+    // Resolving every href is most of the cost after parsing, and most links point elsewhere:
+    // skip, exactly, the ones that cannot reach a target host before resolving them.
+    let hosts: Vec<String> = target_keys
+        .iter()
+        .map(|k| {
+            k.split(['/', ':', '?'])
+                .next()
+                .unwrap_or(k)
+                .to_ascii_lowercase()
+        })
+        .collect();
+    let base_on_target = page
+        .base
+        .host_str()
+        .is_some_and(|h| hosts.iter().any(|t| t.eq_ignore_ascii_case(h)));
+    let could_match = |raw: &str| {
+        let raw = raw.trim_start();
+        let has_scheme = raw.find(':').is_some_and(|i| {
+            raw[..i]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+                && i > 0
+        }) || raw.starts_with("//");
+        if !has_scheme {
+            return base_on_target;
+        }
+        if !raw.is_ascii() || raw.contains('%') {
+            return true; // IDN or escaped hosts: let the URL parser decide
+        }
+        let lower = raw.to_ascii_lowercase();
+        hosts.iter().any(|h| lower.contains(h.as_str()))
+    };
+    let found = page
+        .raw_links()
+        .filter(|(_, raw)| could_match(raw))
+        .find_map(|(el, raw)| page.resolve(raw).filter(|u| matches(u)).map(|_| el));
+    let Some(link) = found else {
         return Outcome::NoLink(format!("no link to the post in {}", page.page_url));
     };
     Outcome::Verified(Box::new(extract(page, link, &matches)))
@@ -780,6 +821,28 @@ mod tests {
         let html = r#"<div class="h-entry"><a class="u-in-reply-to" href="https://other.example/">re</a>
             <p class="e-content">see <a href="https://blog.example/2024/hello">this</a></p></div>"#;
         assert_eq!(verified(html).mention_type, Some(MentionType::Mention));
+    }
+
+    #[test]
+    fn the_href_prefilter_never_hides_a_real_link() {
+        for href in [
+            "HTTPS://BLOG.EXAMPLE/2024/hello",
+            "//blog.example/2024/hello/",
+            "  https://blog.example/2024/hello?utm_source=x",
+            "https://blog.example:443/2024/%68ello",
+        ] {
+            verified(&format!("<a href=\"{href}\">x</a>"));
+        }
+        // A page on the post's own host may link relatively.
+        let own = Url::parse("https://blog.example/2024/other/").unwrap();
+        assert!(matches!(
+            verify_html("<a href=\"../hello/\">x</a>", &own, &keys()),
+            Outcome::Verified(_)
+        ));
+        assert!(matches!(
+            verify_html("<a href=\"../hello/\">x</a>", &page_url(), &keys()),
+            Outcome::NoLink(_)
+        ));
     }
 
     #[test]
