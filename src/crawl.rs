@@ -16,6 +16,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
+use std::sync::Arc;
 use url::Url;
 
 /// What one crawl did, for the summary line.
@@ -606,19 +607,19 @@ fn read_new_lines(ctx: &Context, path: &std::path::Path) -> std::io::Result<Stri
 }
 
 /// One full cycle: own posts, every producer, then every due candidate.
-pub async fn crawl(ctx: &Context, progress: &mut (dyn FnMut(&Processed) + Send)) -> Summary {
+pub async fn crawl(ctx: &Arc<Context>, progress: &mut (dyn FnMut(&Processed) + Send)) -> Summary {
     let mut summary = Summary::default();
     refresh_posts(ctx, &mut summary).await;
     poll_watches(ctx, &mut summary).await;
     poll_refback(ctx, &mut summary).await;
-    let processed = crate::pipeline::drain(ctx, |_, p| progress(p)).await;
+    let processed = crate::pipeline::drain(ctx, |p| progress(p)).await;
     summary.add_processed(&processed);
     summary
 }
 
 /// Re-checks every stored mention (conditionally), then exits.
 pub async fn reverify(
-    ctx: &Context,
+    ctx: &Arc<Context>,
     spread_secs: i64,
     progress: &mut (dyn FnMut(&Processed) + Send),
 ) -> Summary {
@@ -628,7 +629,7 @@ pub async fn reverify(
         summary.errors += 1;
         return summary;
     }
-    let processed = crate::pipeline::drain(ctx, |_, p| progress(p)).await;
+    let processed = crate::pipeline::drain(ctx, |p| progress(p)).await;
     summary.add_processed(&processed);
     summary
 }

@@ -20,8 +20,8 @@ use crate::store::{Decision, Enqueued, Job, PostRef, Store};
 use crate::verify;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use url::Url;
 
@@ -540,65 +540,73 @@ fn record_extracted(r: &RecordEvidence) -> Extracted {
     }
 }
 
-/// Processes every due job now, `concurrency` at a time, calling `progress` after each.
-/// Returns the outcomes. Jobs waiting for a later retry are left for later.
-pub async fn drain(ctx: &Context, mut progress: impl FnMut(&Job, &Processed)) -> Vec<Processed> {
+/// Processes every due job now, `concurrency` at a time, calling `progress` after each, and
+/// returns when nothing is due or in flight. Jobs waiting for a later retry are left for later.
+pub async fn drain(ctx: &Arc<Context>, mut progress: impl FnMut(&Processed)) -> Vec<Processed> {
     let mut results = Vec::new();
-    loop {
-        let jobs = match ctx.store.lease_due(ctx.cfg.fetch.concurrency.max(1), 300) {
-            Ok(j) => j,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot lease jobs");
-                break;
-            }
-        };
-        if jobs.is_empty() {
-            break;
-        }
-        let done = futures_util::future::join_all(jobs.iter().map(|job| ctx.process(job))).await;
-        for (job, processed) in jobs.iter().zip(done) {
-            progress(job, &processed);
-            results.push(processed);
-        }
-    }
+    work(ctx, None, |p| {
+        progress(&p);
+        results.push(p);
+    })
+    .await;
     results
 }
 
-/// The background worker of `serve`: processes due jobs as they come, up to `concurrency` at a
-/// time, until `shutdown` fires; then waits for jobs in flight and releases nothing it finished.
-pub async fn run_worker(ctx: std::sync::Arc<Context>, shutdown: crate::shutdown::Shutdown) {
+/// The background worker of `serve`: processes due jobs as they come until `shutdown` fires.
+pub async fn run_worker(ctx: Arc<Context>, shutdown: crate::shutdown::Shutdown) {
+    work(&ctx, Some(shutdown), |_| {}).await;
+}
+
+/// The one job loop behind [`drain`] and [`run_worker`]: each job is its own task (so parsing
+/// uses every core), refilled as soon as one finishes, `concurrency` at most. With a shutdown
+/// signal it runs until the signal, waiting for work; without one it stops when idle. On the
+/// way out, jobs still in flight get their fetch deadline to finish; leases of any that could
+/// not are given back, so they are due again at once on the next start.
+async fn work(
+    ctx: &Arc<Context>,
+    shutdown: Option<crate::shutdown::Shutdown>,
+    mut done: impl FnMut(Processed),
+) {
     let limit = ctx.cfg.fetch.concurrency.max(1);
+    let stopping = || shutdown.as_ref().is_some_and(|s| s.is_triggered());
+    // Leasing is a write transaction: refill in batches rather than one slot at a time.
+    let refill = (limit / 4).max(1);
     let mut in_flight = tokio::task::JoinSet::new();
     loop {
         let free = limit.saturating_sub(in_flight.len());
-        if free > 0 && !shutdown.is_triggered() {
+        if (free >= refill || in_flight.is_empty()) && !stopping() {
             match ctx.store.lease_due(free, 300) {
                 Ok(jobs) => {
                     for job in jobs {
                         let ctx = ctx.clone();
-                        in_flight.spawn(async move {
-                            ctx.process(&job).await;
-                        });
+                        in_flight.spawn(async move { ctx.process(&job).await });
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "cannot lease jobs"),
             }
         }
-        if shutdown.is_triggered() {
+        if stopping() || (shutdown.is_none() && in_flight.is_empty()) {
             break;
         }
+        let idle_wait = std::time::Duration::from_secs(1);
         tokio::select! {
-            _ = ctx.wake.notified() => {}
-            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
-            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-            _ = shutdown.wait() => {}
+            finished = in_flight.join_next(), if !in_flight.is_empty() => {
+                if let Some(Ok(processed)) = finished {
+                    done(processed);
+                }
+            }
+            _ = ctx.wake.notified(), if shutdown.is_some() => {}
+            _ = tokio::time::sleep(idle_wait), if shutdown.is_some() => {}
+            _ = async { if let Some(s) = &shutdown { s.wait().await } }, if shutdown.is_some() => {}
         }
     }
-    // Finish what is in flight (each job has its own fetch deadline), then give back leases of
-    // anything that could not finish: it is due again on the next start.
     let grace = std::time::Duration::from_secs(ctx.cfg.fetch.timeout_secs + 5);
     let _ = tokio::time::timeout(grace, async {
-        while in_flight.join_next().await.is_some() {}
+        while let Some(finished) = in_flight.join_next().await {
+            if let Ok(processed) = finished {
+                done(processed);
+            }
+        }
     })
     .await;
     in_flight.abort_all();

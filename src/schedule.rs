@@ -42,7 +42,7 @@ pub fn next_run(expression: &str) -> Option<String> {
 }
 
 /// Runs one job now and records it.
-pub async fn run_once(ctx: &Context, job: Job) -> crate::crawl::Summary {
+pub async fn run_once(ctx: &Arc<Context>, job: Job) -> crate::crawl::Summary {
     let started = crate::model::now_rfc3339();
     let _ = ctx
         .store
