@@ -16,7 +16,7 @@ use crate::fetch::{FetchError, Fetcher, Request, Trust};
 use crate::model::{
     Extracted, Kind, Outcome, Status, host_in_domain, host_of, match_key, now_rfc3339,
 };
-use crate::store::{Decision, Enqueued, Job, PostRef, Store};
+use crate::store::{Candidate, Decision, Enqueued, GroupCommit, Job, PostRef, Store};
 use crate::verify;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -139,7 +139,9 @@ impl Metrics {
 /// Everything a running backfeed shares: config, store, fetcher, the worker's wake-up bell.
 pub struct Context {
     pub cfg: Config,
-    pub store: Store,
+    pub store: Arc<Store>,
+    /// Receivers' enqueues, committed in groups.
+    pub group_commit: GroupCommit,
     pub fetcher: Fetcher,
     pub wake: Notify,
     pub metrics: Metrics,
@@ -155,11 +157,13 @@ pub struct Processed {
 
 impl Context {
     pub fn new(cfg: Config) -> Result<Context, rusqlite::Error> {
-        let store = Store::open(&cfg.store.path)?;
+        let store = Arc::new(Store::open(&cfg.store.path)?);
+        let group_commit = GroupCommit::start(store.clone());
         let fetcher = Fetcher::new(&cfg.fetch);
         Ok(Context {
             cfg,
             store,
+            group_commit,
             fetcher,
             wake: Notify::new(),
             metrics: Metrics::default(),
@@ -271,16 +275,15 @@ impl Context {
                 return Err(rejection);
             }
         };
-        let post_key = match_key(&post.url).unwrap_or_default();
-        let hint_json = hint.map(|h| serde_json::to_string(h).unwrap_or_default());
-        let enqueued = self.store.enqueue(
-            source,
-            &post.url,
-            &post_key,
-            Some(post.id),
+        let candidate = Candidate {
+            source: source.to_string(),
+            target: post.url.clone(),
+            target_key: match_key(&post.url).unwrap_or_default(),
+            post_id: Some(post.id),
             kind,
-            hint_json.as_deref(),
-        )?;
+            hint: hint.map(|h| serde_json::to_string(h).unwrap_or_default()),
+        };
+        let enqueued = self.group_commit.enqueue(candidate).await?;
         self.wake.notify_one();
         Ok((enqueued, post))
     }
@@ -442,14 +445,29 @@ impl Context {
             state.last_ok = Some(now_rfc3339());
             let _ = self.store.put_fetch_state(&job.source, &state);
         }
-        let mut outcome = verify_body(&fetched, &keys);
-        if let (Outcome::NoLink(_), Some(evidence)) = (&outcome, &hint.evidence_html) {
-            // The page does not show it, but the feed item we found it in does.
-            let from_item = verify::verify_html(evidence, &fetched.final_url, &keys);
-            if matches!(from_item, Outcome::Verified(_)) {
-                outcome = from_item;
+        // Parsing is CPU work (milliseconds for a large page): keep it off the async runtime's
+        // threads, so HTTP handling never waits behind it.
+        let evidence = hint.evidence_html.clone();
+        let verified = tokio::task::spawn_blocking(move || {
+            let outcome = verify_body(&fetched, &keys);
+            match (&outcome, evidence) {
+                // The page does not show it, but the feed item we found it in does.
+                (Outcome::NoLink(_), Some(evidence)) => {
+                    let from_item = verify::verify_html(&evidence, &fetched.final_url, &keys);
+                    if matches!(from_item, Outcome::Verified(_)) {
+                        from_item
+                    } else {
+                        outcome
+                    }
+                }
+                _ => outcome,
             }
-        }
+        })
+        .await;
+        let mut outcome = match verified {
+            Ok(outcome) => outcome,
+            Err(e) => Outcome::Transient(format!("verification task failed: {e}")),
+        };
         if let Outcome::Verified(x) = &mut outcome {
             fill_from_hint(x, hint);
         }

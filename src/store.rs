@@ -398,55 +398,27 @@ impl Store {
     /// Makes (source, target post) a candidate and queues it for verification now. A pair seen
     /// before keeps its row, its status and its moderation; only the job is (re)queued. The row
     /// and the job are committed before this returns: what a receiver acknowledges is durable.
-    pub fn enqueue(
-        &self,
-        source: &str,
-        target: &str,
-        target_key: &str,
-        post_id: Option<i64>,
-        kind: Kind,
-        hint: Option<&str>,
-    ) -> Result<Enqueued> {
+    pub fn enqueue(&self, candidate: &Candidate) -> Result<Enqueued> {
+        let mut results = self.enqueue_many(std::slice::from_ref(candidate))?;
+        results.pop().expect("one result per candidate")
+    }
+
+    /// [`Store::enqueue`] for many candidates in one transaction (group commit), each in its own
+    /// savepoint so one bad row cannot sink the others. The outer error is a failed commit.
+    pub fn enqueue_many(&self, candidates: &[Candidate]) -> Result<Vec<Result<Enqueued>>> {
         self.write(|c| {
-            let tx = c.transaction()?;
-            let now = now_rfc3339();
-            let existing: Option<(i64, String)> = tx
-                .query_row(
-                    "SELECT id, status FROM mentions WHERE source = ?1 AND target_key = ?2",
-                    params![source, target_key],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let (id, new, status) = match existing {
-                Some((id, status)) => {
-                    tx.execute(
-                        "UPDATE mentions SET hint = COALESCE(?2, hint), post_id = COALESCE(?3, post_id),
-                                target = CASE WHEN ?3 IS NOT NULL THEN ?4 ELSE target END
-                         WHERE id = ?1",
-                        params![id, hint, post_id, target],
-                    )?;
-                    (id, false, Status::parse(&status).unwrap_or(Status::Pending))
-                }
-                None => {
-                    tx.execute(
-                        "INSERT INTO mentions (source, target, target_key, post_id, kind, hint, first_seen, updated_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-                        params![source, target, target_key, post_id, kind.as_str(), hint, now],
-                    )?;
-                    (tx.last_insert_rowid(), true, Status::Pending)
-                }
-            };
-            let already_queued = tx
-                .query_row("SELECT 1 FROM queue WHERE mention_id = ?1", [id], |_| Ok(()))
-                .optional()?
-                .is_some();
-            tx.execute(
-                "INSERT INTO queue (mention_id, next_try, attempts, conditional) VALUES (?1, ?2, 0, 0)
-                 ON CONFLICT (mention_id) DO UPDATE SET next_try = MIN(next_try, excluded.next_try), conditional = 0",
-                params![id, now],
-            )?;
+            let mut tx = c.transaction()?;
+            let mut results = Vec::with_capacity(candidates.len());
+            for candidate in candidates {
+                let sp = tx.savepoint()?;
+                let result = enqueue_one(&sp, candidate);
+                if result.is_ok() {
+                    sp.commit()?;
+                } // else: dropping the savepoint rolls it back
+                results.push(result);
+            }
             tx.commit()?;
-            Ok(Enqueued { id, new, already_queued, status })
+            Ok(results)
         })
     }
 
@@ -1023,6 +995,137 @@ impl Store {
     }
 }
 
+/// A candidate for the queue: a (source, target post) pair and how it came.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    pub source: String,
+    /// The post's URL (or the target as given, when no post is known).
+    pub target: String,
+    /// [`crate::model::match_key`] of the target.
+    pub target_key: String,
+    pub post_id: Option<i64>,
+    pub kind: Kind,
+    /// JSON facts from the producer (see `pipeline::Hint`).
+    pub hint: Option<String>,
+}
+
+fn enqueue_one(c: &Connection, cand: &Candidate) -> Result<Enqueued> {
+    let now = now_rfc3339();
+    let existing: Option<(i64, String)> = c
+        .query_row(
+            "SELECT id, status FROM mentions WHERE source = ?1 AND target_key = ?2",
+            params![cand.source, cand.target_key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (id, new, status) = match existing {
+        Some((id, status)) => {
+            c.execute(
+                "UPDATE mentions SET hint = COALESCE(?2, hint), post_id = COALESCE(?3, post_id),
+                        target = CASE WHEN ?3 IS NOT NULL THEN ?4 ELSE target END
+                 WHERE id = ?1",
+                params![id, cand.hint, cand.post_id, cand.target],
+            )?;
+            (id, false, Status::parse(&status).unwrap_or(Status::Pending))
+        }
+        None => {
+            c.execute(
+                "INSERT INTO mentions (source, target, target_key, post_id, kind, hint, first_seen, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                params![cand.source, cand.target, cand.target_key, cand.post_id, cand.kind.as_str(), cand.hint, now],
+            )?;
+            (c.last_insert_rowid(), true, Status::Pending)
+        }
+    };
+    let already_queued = c
+        .query_row(
+            "SELECT 1 FROM queue WHERE mention_id = ?1",
+            [id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    c.execute(
+        "INSERT INTO queue (mention_id, next_try, attempts, conditional) VALUES (?1, ?2, 0, 0)
+         ON CONFLICT (mention_id) DO UPDATE SET next_try = MIN(next_try, excluded.next_try), conditional = 0",
+        params![id, now],
+    )?;
+    Ok(Enqueued {
+        id,
+        new,
+        already_queued,
+        status,
+    })
+}
+
+type EnqueueReply = tokio::sync::oneshot::Sender<Result<Enqueued>>;
+
+/// Group commit for the receivers' hot path: concurrent enqueues are collected by one thread
+/// and committed together, and each caller is answered only after the commit. Under load this
+/// turns N transactions into one, and async callers wait on a channel instead of blocking a
+/// runtime thread on the writer lock.
+pub struct GroupCommit {
+    sender: tokio::sync::mpsc::UnboundedSender<(Candidate, EnqueueReply)>,
+}
+
+impl GroupCommit {
+    /// Most candidates committed in one transaction.
+    const MAX_BATCH: usize = 256;
+
+    pub fn start(store: std::sync::Arc<Store>) -> GroupCommit {
+        let (sender, mut receiver) =
+            tokio::sync::mpsc::unbounded_channel::<(Candidate, EnqueueReply)>();
+        std::thread::Builder::new()
+            .name("backfeed-group-commit".into())
+            .spawn(move || {
+                while let Some(first) = receiver.blocking_recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < Self::MAX_BATCH {
+                        match receiver.try_recv() {
+                            Ok(item) => batch.push(item),
+                            Err(_) => break,
+                        }
+                    }
+                    let (candidates, replies): (Vec<Candidate>, Vec<EnqueueReply>) =
+                        batch.into_iter().unzip();
+                    match store.enqueue_many(&candidates) {
+                        Ok(results) => {
+                            for (reply, result) in replies.into_iter().zip(results) {
+                                let _ = reply.send(result);
+                            }
+                        }
+                        Err(e) => {
+                            let message = e.to_string();
+                            for reply in replies {
+                                let _ = reply.send(Err(commit_failed(&message)));
+                            }
+                        }
+                    }
+                }
+            })
+            .expect("the group-commit thread starts");
+        GroupCommit { sender }
+    }
+
+    /// Enqueues one candidate; resolves once it is committed.
+    pub async fn enqueue(&self, candidate: Candidate) -> Result<Enqueued> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.sender
+            .send((candidate, reply))
+            .map_err(|_| commit_failed("the group-commit thread has stopped"))?;
+        answer
+            .await
+            .map_err(|_| commit_failed("the group-commit thread dropped the request"))?
+    }
+}
+
+fn commit_failed(message: &str) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+        Some(format!("commit failed: {message}")),
+    )
+}
+
 fn ids_on_domain(c: &Connection, domain: &str, condition: &str) -> Result<Vec<i64>> {
     let mut stmt = c.prepare(&format!(
         "SELECT id, source FROM mentions WHERE {condition}"
@@ -1118,26 +1221,16 @@ mod tests {
     fn enqueue_coalesces_a_pair_and_keeps_its_row() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
-        let first = store
-            .enqueue(
-                "https://a.example/x",
-                "https://b.example/p",
-                "b.example/p",
-                None,
-                Kind::Webmention,
-                None,
-            )
-            .unwrap();
-        let second = store
-            .enqueue(
-                "https://a.example/x",
-                "https://b.example/p",
-                "b.example/p",
-                None,
-                Kind::Webmention,
-                None,
-            )
-            .unwrap();
+        let candidate = Candidate {
+            source: "https://a.example/x".into(),
+            target: "https://b.example/p".into(),
+            target_key: "b.example/p".into(),
+            post_id: None,
+            kind: Kind::Webmention,
+            hint: None,
+        };
+        let first = store.enqueue(&candidate).unwrap();
+        let second = store.enqueue(&candidate).unwrap();
         assert!(first.new && !first.already_queued);
         assert_eq!(second.id, first.id);
         assert!(!second.new && second.already_queued);
