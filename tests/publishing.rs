@@ -299,3 +299,48 @@ fn two_hundred_acknowledged_webmentions_survive_sigkill() {
         .count();
     assert_eq!(verified_decisions, 200, "each pair verified exactly once");
 }
+
+#[test]
+fn per_host_limits_hold_under_a_burst() {
+    // 30 webmentions whose sources all live on one host: however many are queued, at most
+    // `per_host` requests reach that host at once.
+    let home =
+        Home::new("[fetch]\nallow_private_addresses = true\nper_host = 2\nconcurrency = 32\n");
+    let config = std::fs::read_to_string(home.config_path())
+        .unwrap()
+        .replacen(
+            "public_url",
+            "rate_limit_per_client = 0\nrate_limit_per_source_host = 0\npublic_url",
+            1,
+        );
+    std::fs::write(home.config_path(), config).unwrap();
+    home.ok(&["crawl"]);
+    let sources: Vec<String> = (0..30)
+        .map(|i| home.linking_page(&format!("/host/{i}"), "x"))
+        .collect();
+    let daemon = home.serve();
+    home.web.set_delay(150);
+    let c = client();
+    for source in &sources {
+        let r = c
+            .post(daemon.url("/webmention"))
+            .form(&[
+                ("source", source.as_str()),
+                ("target", home.post_url().as_str()),
+            ])
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    assert!(eventually(60, || home
+        .mentions()
+        .iter()
+        .filter(|m| m["status"] == "verified")
+        .count()
+        == 30));
+    assert_eq!(
+        home.web.max_in_flight(),
+        2,
+        "per_host = 2 must cap concurrent requests to one host, and use them"
+    );
+}

@@ -77,6 +77,8 @@ struct WebState {
     pages: HashMap<String, Fixture>,
     seen: Vec<Seen>,
     delay_ms: u64,
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 /// A small web of fixture pages on 127.0.0.1.
@@ -144,6 +146,11 @@ impl FixtureWeb {
         self.seen(path).len()
     }
 
+    /// The most requests this web was answering at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().unwrap().max_in_flight
+    }
+
     /// Delays every answer by `ms` (a slow web, to catch work in flight).
     pub fn set_delay(&self, ms: u64) {
         self.state.lock().unwrap().delay_ms = ms;
@@ -160,10 +167,16 @@ async fn answer(state: Arc<Mutex<WebState>>, req: Request<Body>) -> Response<Bod
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
-    let delay = state.lock().unwrap().delay_ms;
+    let delay = {
+        let mut s = state.lock().unwrap();
+        s.in_flight += 1;
+        s.max_in_flight = s.max_in_flight.max(s.in_flight);
+        s.delay_ms
+    };
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
+    state.lock().unwrap().in_flight -= 1;
     let fixture = state.lock().unwrap().pages.get(&path).cloned();
     let Some(f) = fixture else {
         state.lock().unwrap().seen.push(Seen {
