@@ -585,6 +585,17 @@ fn status(ctx: &Context, json: bool) -> Result<(), Failure> {
             println!("           {summary}");
         }
     }
+    for name in ["hackernews", "reddit", "bluesky", "mastodon"] {
+        let problem = ctx
+            .store
+            .kv_get(&format!("social:{name}:error"))
+            .ok()
+            .flatten()
+            .filter(|e| !e.is_empty());
+        if let Some(problem) = problem {
+            println!("SOURCE     {name}: {problem}");
+        }
+    }
     for f in &failing {
         println!(
             "FAILING    {} — {} errors in a row, last: {} (last ok: {})",

@@ -612,6 +612,7 @@ pub async fn crawl(ctx: &Arc<Context>, progress: &mut (dyn FnMut(&Processed) + S
     refresh_posts(ctx, &mut summary).await;
     poll_watches(ctx, &mut summary).await;
     poll_refback(ctx, &mut summary).await;
+    crate::social::poll_all(ctx, &mut summary).await;
     let processed = crate::pipeline::drain(ctx, |p| progress(p)).await;
     summary.add_processed(&processed);
     summary

@@ -44,6 +44,8 @@ pub struct Request {
     pub last_modified: Option<String>,
     pub accept: &'static str,
     pub headers: Vec<(&'static str, String)>,
+    /// A JSON body makes this a POST (API logins); `None` is a GET.
+    pub json_body: Option<String>,
 }
 
 impl Request {
@@ -55,6 +57,7 @@ impl Request {
             last_modified: None,
             accept: "text/html,application/xhtml+xml;q=0.9,application/json;q=0.5,*/*;q=0.1",
             headers: Vec::new(),
+            json_body: None,
         }
     }
 }
@@ -282,7 +285,14 @@ impl Fetcher {
             } else {
                 &self.trusted
             };
-            let mut builder = client.get(url.clone()).header(header::ACCEPT, req.accept);
+            let mut builder = match &req.json_body {
+                Some(body) if hop == 0 => client
+                    .post(url.clone())
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(body.clone()),
+                _ => client.get(url.clone()),
+            }
+            .header(header::ACCEPT, req.accept);
             for (name, value) in &req.headers {
                 builder = builder.header(*name, value);
             }

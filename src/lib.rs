@@ -25,6 +25,7 @@ pub mod publish;
 pub mod schedule;
 pub mod server;
 pub mod shutdown;
+pub mod social;
 pub mod store;
 pub mod verify;
 pub mod xmlrpc;

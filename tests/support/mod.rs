@@ -75,6 +75,7 @@ pub struct Seen {
 #[derive(Default)]
 struct WebState {
     pages: HashMap<String, Fixture>,
+    sequences: HashMap<String, Vec<Fixture>>,
     seen: Vec<Seen>,
     delay_ms: u64,
     in_flight: usize,
@@ -124,6 +125,27 @@ impl FixtureWeb {
             .unwrap()
             .pages
             .insert(path.to_string(), fixture);
+    }
+
+    /// Answers `path` with each fixture in turn, the last one from then on.
+    pub fn set_sequence(&self, path: &str, fixtures: Vec<Fixture>) {
+        self.state
+            .lock()
+            .unwrap()
+            .sequences
+            .insert(path.to_string(), fixtures);
+    }
+
+    /// Requests seen for `path` whatever their query string.
+    pub fn seen_path(&self, path: &str) -> Vec<Seen> {
+        self.state
+            .lock()
+            .unwrap()
+            .seen
+            .iter()
+            .filter(|s| s.path.split('?').next() == Some(path))
+            .cloned()
+            .collect()
     }
 
     pub fn remove(&self, path: &str) {
@@ -177,7 +199,20 @@ async fn answer(state: Arc<Mutex<WebState>>, req: Request<Body>) -> Response<Bod
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     state.lock().unwrap().in_flight -= 1;
-    let fixture = state.lock().unwrap().pages.get(&path).cloned();
+    // An exact path-and-query fixture first, else the path's (APIs vary their queries).
+    let fixture = {
+        let mut s = state.lock().unwrap();
+        let bare = path.split('?').next().unwrap_or("").to_string();
+        let from_sequence = [path.as_str(), bare.as_str()].into_iter().find_map(|key| {
+            let seq = s.sequences.get_mut(key)?;
+            Some(if seq.len() > 1 {
+                seq.remove(0)
+            } else {
+                seq[0].clone()
+            })
+        });
+        from_sequence.or_else(|| s.pages.get(&path).or_else(|| s.pages.get(&bare)).cloned())
+    };
     let Some(f) = fixture else {
         state.lock().unwrap().seen.push(Seen {
             path,
@@ -304,12 +339,17 @@ public_url = "http://127.0.0.1:{port}/"
         self.web.url(POST_PATH)
     }
 
-    /// Serves the site's own RSS feed listing `posts` (path, title).
+    /// Serves the site's own RSS feed listing `posts` (path, title), published 2024-05-01.
     pub fn set_site_feed(&self, posts: &[(&str, &str)]) {
+        self.set_site_feed_dated(posts, "Wed, 01 May 2024 08:00:00 GMT");
+    }
+
+    /// Serves the site's own RSS feed listing `posts` (path, title) published at `date`.
+    pub fn set_site_feed_dated(&self, posts: &[(&str, &str)], date: &str) {
         let items: String = posts
             .iter()
             .map(|(path, title)| {
-                format!("<item><title>{title}</title><link>{}</link><guid>{}</guid><pubDate>Wed, 01 May 2024 08:00:00 GMT</pubDate></item>", self.web.url(path), self.web.url(path))
+                format!("<item><title>{title}</title><link>{}</link><guid>{}</guid><pubDate>{date}</pubDate></item>", self.web.url(path), self.web.url(path))
             })
             .collect();
         let rss = format!(
@@ -339,11 +379,17 @@ public_url = "http://127.0.0.1:{port}/"
 
     /// Runs the real binary with this home's config; returns (exit code, stdout, stderr).
     pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        self.run_env(args, &[])
+    }
+
+    /// [`Home::run`] with extra environment variables (secrets).
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_backfeed"))
             .arg("--config")
             .arg(self.config_path())
             .args(args)
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .output()
             .unwrap();
         (

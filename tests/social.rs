@@ -1,0 +1,327 @@
+//! Each social adapter against a fake API served on 127.0.0.1 in the documented shapes (the
+//! answers live in fixtures/social/): hits for other sites ignored, URL variants, rate limits
+//! honoured and retried later, an expired Bluesky session refreshed, a bad token reported, and a
+//! second crawl that adds no duplicates.
+
+mod support;
+use support::*;
+
+/// A fixture answer from fixtures/social/, with the post's URL filled in.
+fn api(home: &Home, name: &str) -> Fixture {
+    let text = std::fs::read_to_string(format!(
+        "{}/fixtures/social/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let post = home.post_url();
+    let text = text
+        .replace("{POST_HTTP}", post.trim_end_matches('/'))
+        .replace("{POST_HOSTPATH}", post.trim_start_matches("http://"))
+        .replace("{POST}", &post);
+    Fixture::with_type("application/json", text.as_bytes())
+}
+
+/// A home whose post was published just now: new posts are asked about on every crawl.
+fn fresh_home() -> Home {
+    let home = Home::new("");
+    let now = chrono::Utc::now().to_rfc2822();
+    home.set_site_feed_dated(&[(POST_PATH, "Hello, world")], &now);
+    home
+}
+
+fn by_kind(home: &Home, kind: &str) -> Vec<serde_json::Value> {
+    home.mentions()
+        .into_iter()
+        .filter(|m| m["kind"] == kind)
+        .collect()
+}
+
+#[test]
+fn hacker_news_finds_stories_for_the_post_only() {
+    let home = fresh_home();
+    home.write_config(&format!(
+        "[sources.hackernews]\nenabled = true\napi_base = \"{}\"\n",
+        home.web.url("/hn")
+    ));
+    home.web.set("/hn/search", api(&home, "hn_search.json"));
+    let out = home.ok(&["crawl"]);
+    assert!(out.contains("found 1"), "{out}");
+    let found = by_kind(&home, "hackernews");
+    assert_eq!(
+        found.len(),
+        1,
+        "other sites' stories and text posts are ignored: {found:?}"
+    );
+    let m = &found[0];
+    assert_eq!(m["source"], "https://news.ycombinator.com/item?id=40001234");
+    assert_eq!(m["status"], "verified");
+    assert_eq!(m["author"]["name"], "pg");
+    assert_eq!(
+        m["author"]["url"],
+        "https://news.ycombinator.com/user?id=pg"
+    );
+    assert_eq!(m["title"], "Hello, world");
+    assert_eq!(m["published"], "2024-05-01T08:00:00Z");
+    assert!(m["excerpt"].as_str().unwrap().contains("123 points"));
+    let query = &home.web.seen_path("/hn/search")[0].path;
+    assert!(
+        query.contains("restrictSearchableAttributes=url") && query.contains("127.0.0.1"),
+        "{query}"
+    );
+    assert_eq!(
+        home.web.hits("/"),
+        0,
+        "the social page itself is never fetched"
+    );
+
+    // A second crawl: the post is new, so it is asked about again, and nothing is duplicated.
+    let out = home.ok(&["crawl"]);
+    assert!(out.contains("found 0"), "{out}");
+    assert_eq!(
+        home.web.seen_path("/hn/search").len(),
+        2,
+        "a new post is asked about on every crawl"
+    );
+    assert_eq!(by_kind(&home, "hackernews").len(), 1);
+}
+
+#[test]
+fn reddit_asks_every_url_variant_and_honours_429_then_finds_it() {
+    let home = fresh_home();
+    home.write_config(&format!(
+        "[sources.reddit]\nenabled = true\napi_base = \"{}\"\n",
+        home.web.url("/reddit")
+    ));
+    let limited = Fixture {
+        status: 429,
+        ..api(&home, "reddit_info.json")
+    }
+    .header("x-ratelimit-reset", "1")
+    .header("x-ratelimit-remaining", "0");
+    home.web.set_sequence(
+        "/reddit/api/info.json",
+        vec![limited, api(&home, "reddit_info.json")],
+    );
+    let out = home.ok(&["crawl"]);
+    assert!(out.contains("found 0"), "{out}");
+    assert_eq!(
+        home.web.seen_path("/reddit/api/info.json").len(),
+        1,
+        "a 429 stops the source at once, never hammered"
+    );
+    let status = home.ok(&["status"]);
+    assert!(
+        status.contains("reddit") && status.contains("rate limited"),
+        "{status}"
+    );
+
+    // Within the reset window the source is skipped; after it, the next crawl finds the post.
+    home.ok(&["crawl"]);
+    assert_eq!(
+        home.web.seen_path("/reddit/api/info.json").len(),
+        1,
+        "skipped until the reset"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let out = home.ok(&["crawl"]);
+    assert!(out.contains("found 1"), "{out}");
+    let asked: Vec<String> = home
+        .web
+        .seen_path("/reddit/api/info.json")
+        .iter()
+        .skip(1)
+        .map(|s| s.path.clone())
+        .collect();
+    assert_eq!(
+        asked.len(),
+        4,
+        "https/http × with/without trailing slash: {asked:?}"
+    );
+    let m = &by_kind(&home, "reddit")[0];
+    assert_eq!(
+        m["source"],
+        "https://www.reddit.com/r/rust/comments/1abcde/hello_world/"
+    );
+    assert_eq!(m["author"]["name"], "u/someone");
+    assert_eq!(m["published"], "2024-05-01T08:00:00Z");
+    assert!(
+        home.web.seen_path("/reddit/api/info.json")[1].headers["user-agent"]
+            .to_str()
+            .unwrap()
+            .starts_with("backfeed/")
+    );
+}
+
+#[test]
+fn bluesky_logs_in_refreshes_an_expired_session_and_checks_facets() {
+    let home = fresh_home();
+    home.write_config(&format!(
+        "[sources.bluesky]\nenabled = true\napi_base = \"{}\"\nidentifier = \"you.bsky.social\"\npassword_env = \"TEST_BSKY_PASSWORD\"\n",
+        home.web.url("/bsky")
+    ));
+    home.web.set(
+        "/bsky/xrpc/com.atproto.server.createSession",
+        api(&home, "bluesky_session.json"),
+    );
+    let expired = Fixture {
+        status: 400,
+        ..api(&home, "bluesky_expired.json")
+    };
+    home.web.set_sequence(
+        "/bsky/xrpc/app.bsky.feed.searchPosts",
+        vec![
+            api(&home, "bluesky_search.json"),
+            expired,
+            api(&home, "bluesky_search.json"),
+        ],
+    );
+
+    // No password in the environment: reported, not crashed, and nothing else stops.
+    let (code, out, _) = home.run(&["crawl"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("errors 1"), "{out}");
+    assert!(home.ok(&["status"]).contains("TEST_BSKY_PASSWORD"));
+
+    let env = [("TEST_BSKY_PASSWORD", "app-password-secret")];
+    let (code, out, _) = home.run_env(&["crawl"], &env);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("found 1"),
+        "only the post whose facets link counts: {out}"
+    );
+    let login = home.web.seen("/bsky/xrpc/com.atproto.server.createSession");
+    assert_eq!(login.len(), 1);
+    let search = &home.web.seen_path("/bsky/xrpc/app.bsky.feed.searchPosts")[0];
+    assert_eq!(search.headers["authorization"], "Bearer access-token-1");
+    let m = &by_kind(&home, "bluesky")[0];
+    assert_eq!(
+        m["source"],
+        "https://bsky.app/profile/did:plc:abc123/post/3kxyzabc"
+    );
+    assert_eq!(m["author"]["name"], "Alice");
+    assert_eq!(
+        m["author"]["photo"],
+        "https://cdn.bsky.app/img/avatar/alice.jpg"
+    );
+
+    // The stored session has expired: the adapter logs in again and carries on.
+    let (code, out, _) = home.run_env(&["crawl"], &env);
+    assert_eq!(code, 0);
+    assert!(out.contains("errors 0"), "{out}");
+    assert_eq!(
+        home.web
+            .seen("/bsky/xrpc/com.atproto.server.createSession")
+            .len(),
+        2
+    );
+    assert_eq!(by_kind(&home, "bluesky").len(), 1, "no duplicates");
+    let db = std::fs::read(home.dir.path().join("backfeed.db")).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&db).contains("app-password-secret"),
+        "secrets never reach the store"
+    );
+}
+
+#[test]
+fn mastodon_turns_replies_favourites_and_boosts_of_your_toots_into_mentions() {
+    let home = fresh_home();
+    home.write_config(&format!(
+        "[sources.mastodon]\nenabled = true\napi_base = \"{}\"\naccount = \"you\"\nsearch = true\ntoken_env = \"TEST_MASTODON_TOKEN\"\n",
+        home.web.url("/masto")
+    ));
+    home.web.set(
+        "/masto/api/v1/accounts/lookup",
+        api(&home, "mastodon_lookup.json"),
+    );
+    home.web.set(
+        "/masto/api/v1/accounts/109/statuses",
+        api(&home, "mastodon_statuses.json"),
+    );
+    home.web.set(
+        "/masto/api/v1/statuses/110/context",
+        api(&home, "mastodon_context.json"),
+    );
+    home.web.set(
+        "/masto/api/v1/statuses/110/favourited_by",
+        api(&home, "mastodon_favourited_by.json"),
+    );
+    home.web.set(
+        "/masto/api/v1/statuses/110/reblogged_by",
+        api(&home, "mastodon_reblogged_by.json"),
+    );
+    home.web.set(
+        "/masto/api/v2/search",
+        Fixture {
+            status: 401,
+            ..Fixture::with_type(
+                "application/json",
+                b"{\"error\":\"The access token is invalid\"}",
+            )
+        },
+    );
+    let env = [("TEST_MASTODON_TOKEN", "bad-token")];
+    let (_, out, _) = home.run_env(&["crawl"], &env);
+    assert!(out.contains("errors 1"), "the bad token is reported: {out}");
+    let status = home.ok(&["status"]);
+    assert!(
+        status.contains("mastodon") && status.contains("TEST_MASTODON_TOKEN"),
+        "{status}"
+    );
+    assert!(
+        !status.contains("bad-token"),
+        "secrets never reach the log or status"
+    );
+
+    // Without search, the account's toots give three mentions.
+    home.write_config(&format!(
+        "[sources.mastodon]\nenabled = true\napi_base = \"{}\"\naccount = \"you\"\ntoken_env = \"TEST_MASTODON_TOKEN\"\n",
+        home.web.url("/masto")
+    ));
+    let (_, out, _) = home.run_env(&["crawl"], &env);
+    assert!(out.contains("found 3"), "{out}");
+    let found = by_kind(&home, "mastodon");
+    let of = |source: &str| {
+        found
+            .iter()
+            .find(|m| m["source"] == source)
+            .unwrap_or_else(|| panic!("{source}: {found:#?}"))
+    };
+    let reply = of("https://social.example/@carol/120");
+    assert_eq!(reply["type"], "reply");
+    assert_eq!(reply["author"]["name"], "Carol");
+    assert!(
+        !reply["content_html"].as_str().unwrap().contains("script"),
+        "status HTML is sanitized"
+    );
+    assert_eq!(
+        of("https://mastodon.example/@you/110#favourited-by-201")["type"],
+        "like"
+    );
+    assert_eq!(
+        of("https://mastodon.example/@you/110#reblogged-by-202")["type"],
+        "repost"
+    );
+    assert_eq!(
+        home.web
+            .seen_path("/masto/api/v1/statuses/111/context")
+            .len(),
+        0,
+        "toots that do not link are not followed"
+    );
+    let (_, out, _) = home.run_env(&["crawl"], &env);
+    assert!(out.contains("found 0"), "{out}");
+    assert_eq!(by_kind(&home, "mastodon").len(), 3);
+    let jf2 = home.dir.path().join("x");
+    home.ok(&["export", "--out", jf2.to_str().unwrap()]);
+    let feed: serde_json::Value =
+        serde_json::from_str(&read(&jf2.join("mentions.jf2.json"))).unwrap();
+    let properties: Vec<&str> = feed["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["wm-property"].as_str().unwrap())
+        .collect();
+    for p in ["in-reply-to", "like-of", "repost-of"] {
+        assert!(properties.contains(&p), "{properties:?}");
+    }
+}
