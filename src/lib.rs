@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod crawl;
 pub mod fetch;
+pub mod mf2;
 pub mod model;
 pub mod pipeline;
 pub mod publish;

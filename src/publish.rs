@@ -369,7 +369,7 @@ pub fn jf2_entry(m: &Mention) -> Value {
     let text = m.excerpt.clone().or_else(|| {
         m.content_html
             .as_ref()
-            .map(|h| crate::verify::collapse(&strip_tags(h)))
+            .map(|h| crate::verify::collapse(&crate::verify::html_text(h)))
     });
     if text.is_some() || m.content_html.is_some() {
         let html = m
@@ -382,13 +382,6 @@ pub fn jf2_entry(m: &Mention) -> Value {
         entry["name"] = json!(title);
     }
     entry
-}
-
-fn strip_tags(html: &str) -> String {
-    scraper::Html::parse_fragment(html)
-        .root_element()
-        .text()
-        .collect()
 }
 
 /// A JF2 feed (`{"type": "feed", "children": [...]}`).

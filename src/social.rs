@@ -200,8 +200,10 @@ async fn api_json(
     Ok(value)
 }
 
+/// Now + `secs`, rounded up to the next whole second (timestamps are kept at second precision,
+/// and a reset must never end early).
 fn in_secs(secs: u64) -> String {
-    (chrono::Utc::now() + chrono::Duration::seconds(secs.min(7 * DAY as u64) as i64))
+    (chrono::Utc::now() + chrono::Duration::seconds(secs.min(7 * DAY as u64) as i64 + 1))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 

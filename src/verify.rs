@@ -197,7 +197,7 @@ fn extract(page: &Page, link: ElementRef<'_>, is_target: &dyn Fn(&Url) -> bool) 
         .ancestors()
         .filter_map(ElementRef::wrap)
         .find(|e| has_class(e, "h-entry"));
-    let props = entry.map(|e| read_item(page, e)).unwrap_or_default();
+    let props = entry.map(|e| entry_facts(page, e)).unwrap_or_default();
 
     let mention_type = [
         (&props.repost_of, MentionType::Repost),
@@ -212,7 +212,6 @@ fn extract(page: &Page, link: ElementRef<'_>, is_target: &dyn Fn(&Url) -> bool) 
     let title = props
         .name
         .clone()
-        .filter(|_| props.explicit_name)
         .map(|t| truncate(&t, TITLE_MAX))
         .or_else(|| page.title());
 
@@ -245,24 +244,21 @@ fn extract(page: &Page, link: ElementRef<'_>, is_target: &dyn Fn(&Url) -> bool) 
                 .and_then(normalize_date)
         });
 
-    let excerpt = props
-        .summary
-        .clone()
-        .or_else(|| {
-            props
-                .content
-                .as_ref()
-                .map(|(_, text)| text.clone())
-                .filter(|t| t.chars().count() <= EXCERPT_MAX)
-        })
-        .map(|s| truncate(&s, EXCERPT_MAX))
-        .or_else(|| excerpt_around(page, link));
-
     let content_html = props
         .content
         .as_ref()
         .map(|(html, _)| sanitize(html, &page.base))
         .filter(|h| !h.trim().is_empty());
+
+    // The excerpt is plain text of what is published: the summary, else the sanitized
+    // content when short, else the words around the link.
+    let content_text = content_html.as_deref().map(|h| collapse(&html_text(h)));
+    let excerpt = props
+        .summary
+        .clone()
+        .or_else(|| content_text.filter(|t| !t.is_empty() && t.chars().count() <= EXCERPT_MAX))
+        .map(|s| truncate(&s, EXCERPT_MAX))
+        .or_else(|| excerpt_around(page, link));
 
     Extracted {
         mention_type: Some(mention_type),
@@ -274,16 +270,15 @@ fn extract(page: &Page, link: ElementRef<'_>, is_target: &dyn Fn(&Url) -> bool) 
     }
 }
 
-/// The microformats2 properties we read from an h-entry (and its nested h-card author).
+/// The microformats2 facts we use from the h-entry that holds the link.
 #[derive(Default, Debug)]
-struct Item {
+struct EntryFacts {
+    /// A marked-up name (an article's title), not one implied from the text.
     name: Option<String>,
-    explicit_name: bool,
     summary: Option<String>,
+    /// (html, plain text)
     content: Option<(String, String)>,
     published: Option<String>,
-    url: Option<Url>,
-    photo: Option<Url>,
     author: Option<Author>,
     in_reply_to: Vec<Url>,
     like_of: Vec<Url>,
@@ -291,196 +286,65 @@ struct Item {
     bookmark_of: Vec<Url>,
 }
 
-fn class_tokens<'a>(el: &'a ElementRef<'_>) -> impl Iterator<Item = &'a str> {
+fn has_class(el: &ElementRef<'_>, class: &str) -> bool {
     el.value()
         .attr("class")
         .unwrap_or("")
         .split_ascii_whitespace()
+        .any(|c| c == class)
 }
 
-fn has_class(el: &ElementRef<'_>, class: &str) -> bool {
-    class_tokens(el).any(|c| c == class)
-}
-
-fn is_root_class(c: &str) -> bool {
-    c.strip_prefix("h-").is_some_and(|rest| {
-        !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
-    })
-}
-
-/// Reads the properties of the microformat rooted at `root`, without descending into nested
-/// microformats (except to take a nested one as a property value, e.g. `p-author h-card`).
-fn read_item(page: &Page, root: ElementRef<'_>) -> Item {
-    let mut item = Item::default();
-    let mut stack: Vec<ElementRef<'_>> =
-        root.children().filter_map(ElementRef::wrap).rev().collect();
-    while let Some(el) = stack.pop() {
-        let nested = class_tokens(&el).any(is_root_class);
-        for class in class_tokens(&el) {
-            let Some((prefix, prop)) = class.split_once('-') else {
-                continue;
-            };
-            if !matches!(prefix, "p" | "u" | "dt" | "e") {
-                continue;
-            }
-            apply_property(page, &mut item, prefix, prop, el, nested);
-        }
-        if !nested {
-            stack.extend(el.children().filter_map(ElementRef::wrap).rev());
-        }
-    }
-    // Implied properties (mf2 parsing spec), for the h-card case mostly.
-    if item.name.is_none() {
-        item.name = implied_name(&root);
-    }
-    if item.url.is_none() {
-        item.url = implied_attr(&root, &["a", "area"], "href").and_then(|h| page.resolve(&h));
-    }
-    if item.photo.is_none() {
-        item.photo = implied_attr(&root, &["img"], "src").and_then(|s| page.resolve(&s));
-    }
-    item
-}
-
-fn apply_property(
-    page: &Page,
-    item: &mut Item,
-    prefix: &str,
-    prop: &str,
-    el: ElementRef<'_>,
-    nested: bool,
-) {
-    if prop == "author" {
-        if nested && has_class(&el, "h-card") {
-            let card = read_item(page, el);
-            item.author = Some(Author {
-                name: card.name.map(|n| truncate(&n, TITLE_MAX)),
-                url: card.url.map(String::from),
-                photo: card.photo.map(String::from),
-            });
-        } else if item.author.is_none() {
-            let url = (prefix == "u").then(|| url_value(page, el)).flatten();
-            let name = collapse(&el.text().collect::<String>());
-            item.author = Some(Author {
-                name: (!name.is_empty() && url.as_ref().is_none_or(|u| u.as_str() != name))
-                    .then_some(name),
-                url: url.map(String::from),
-                photo: None,
-            });
-        }
-        return;
-    }
-    let url = || {
-        if nested {
-            // An h-cite as in-reply-to: its u-url, else the first link inside.
-            let inner = read_item(page, el);
-            inner.url.or_else(|| url_value(page, el))
-        } else {
-            url_value(page, el)
-        }
+/// Reads an h-entry with the mf2 parser (implied properties and nested h-cite/h-card included).
+fn entry_facts(page: &Page, entry: ElementRef<'_>) -> EntryFacts {
+    let item = crate::mf2::parse_item(entry, &page.base);
+    let text = |name: &str| item.first(name).map(collapse).filter(|t| !t.is_empty());
+    let urls = |name: &str| -> Vec<Url> {
+        item.get(name)
+            .iter()
+            .filter_map(|v| Url::parse(v.text().trim()).ok())
+            .collect()
     };
-    match (prefix, prop) {
-        (_, "in-reply-to") => item.in_reply_to.extend(url()),
-        (_, "like-of") => item.like_of.extend(url()),
-        (_, "repost-of") => item.repost_of.extend(url()),
-        (_, "bookmark-of") => item.bookmark_of.extend(url()),
-        ("u", "url") if item.url.is_none() => item.url = url(),
-        ("u", "photo") if item.photo.is_none() => item.photo = url(),
-        ("p", "name") if item.name.is_none() => {
-            item.name = Some(collapse(&text_value(el)));
-            item.explicit_name = true;
+    let author = item.get("author").first().map(|value| match value {
+        crate::mf2::PropValue::Item(card, _) => Author {
+            name: card
+                .first("name")
+                .map(collapse)
+                .map(|n| truncate(&n, TITLE_MAX)),
+            url: card.first("url").map(str::to_string),
+            photo: card.first("photo").map(str::to_string),
+        },
+        other => {
+            let v = collapse(other.text());
+            match Url::parse(&v) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => Author {
+                    url: Some(v),
+                    ..Default::default()
+                },
+                _ => Author {
+                    name: Some(truncate(&v, TITLE_MAX)),
+                    ..Default::default()
+                },
+            }
         }
-        ("p", "summary") if item.summary.is_none() => {
-            item.summary = Some(collapse(&text_value(el)))
-        }
-        ("e", "content") if item.content.is_none() => {
-            item.content = Some((el.inner_html(), collapse(&visible_text(*el))));
-        }
-        ("dt", "published") if item.published.is_none() => item.published = Some(date_value(el)),
-        _ => {}
+    });
+    let content = item.get("content").first().map(|v| match v {
+        crate::mf2::PropValue::Html { html, value } => (html.clone(), collapse(value)),
+        other => (
+            crate::publish::html_escape(other.text()),
+            collapse(other.text()),
+        ),
+    });
+    EntryFacts {
+        name: text("name").filter(|_| !item.implied_name),
+        summary: text("summary"),
+        content,
+        published: item.first("published").map(str::to_string),
+        author,
+        in_reply_to: urls("in-reply-to"),
+        like_of: urls("like-of"),
+        repost_of: urls("repost-of"),
+        bookmark_of: urls("bookmark-of"),
     }
-}
-
-/// `u-*` value: href/src/data attributes by element, else the text.
-fn url_value(page: &Page, el: ElementRef<'_>) -> Option<Url> {
-    let v = el.value();
-    let raw = match v.name() {
-        "a" | "area" | "link" => v.attr("href"),
-        "img" | "audio" | "video" | "source" | "iframe" => v.attr("src"),
-        "object" => v.attr("data"),
-        _ => None,
-    }
-    .map(str::to_string)
-    .unwrap_or_else(|| text_value(el));
-    page.resolve(&raw)
-        .filter(|u| matches!(u.scheme(), "http" | "https"))
-}
-
-/// `p-*` value: `value`/`title`/`alt` where the parsing spec says, else the text.
-fn text_value(el: ElementRef<'_>) -> String {
-    let v = el.value();
-    match v.name() {
-        "abbr" | "link" if v.attr("title").is_some() => {
-            v.attr("title").unwrap_or_default().to_string()
-        }
-        "data" | "input" if v.attr("value").is_some() => {
-            v.attr("value").unwrap_or_default().to_string()
-        }
-        "img" | "area" if v.attr("alt").is_some() => v.attr("alt").unwrap_or_default().to_string(),
-        _ => visible_text(*el),
-    }
-}
-
-fn date_value(el: ElementRef<'_>) -> String {
-    let v = el.value();
-    match v.name() {
-        "time" | "ins" | "del" if v.attr("datetime").is_some() => {
-            v.attr("datetime").unwrap_or_default()
-        }
-        "abbr" if v.attr("title").is_some() => v.attr("title").unwrap_or_default(),
-        "data" | "input" if v.attr("value").is_some() => v.attr("value").unwrap_or_default(),
-        _ => return collapse(&el.text().collect::<String>()),
-    }
-    .trim()
-    .to_string()
-}
-
-fn implied_name(root: &ElementRef<'_>) -> Option<String> {
-    let v = root.value();
-    if let Some(alt) = v.attr("alt").filter(|_| v.name() == "img") {
-        return Some(alt.to_string());
-    }
-    let name = collapse(&visible_text(**root));
-    (!name.is_empty()).then_some(name)
-}
-
-/// The implied url/photo: the root itself, or its only child of that kind.
-fn implied_attr(root: &ElementRef<'_>, names: &[&str], attr: &str) -> Option<String> {
-    if names.contains(&root.value().name()) {
-        return root.value().attr(attr).map(str::to_string);
-    }
-    fn only<'a>(el: &ElementRef<'a>) -> Option<ElementRef<'a>> {
-        let mut kids = el.children().filter_map(ElementRef::wrap);
-        let first = kids.next()?;
-        kids.next().is_none().then_some(first)
-    }
-    let mut candidates = vec![];
-    for child in root
-        .children()
-        .filter_map(ElementRef::wrap)
-        .filter(|c| names.contains(&c.value().name()))
-    {
-        candidates.push(child);
-    }
-    if candidates.len() == 1 && !class_tokens(&candidates[0]).any(is_root_class) {
-        return candidates[0].value().attr(attr).map(str::to_string);
-    }
-    let child = only(root)?;
-    if class_tokens(&child).any(is_root_class) {
-        return None;
-    }
-    let grand = only(&child).filter(|g| names.contains(&g.value().name()))?;
-    grand.value().attr(attr).map(str::to_string)
 }
 
 fn is_hidden(name: &str) -> bool {
@@ -525,13 +389,6 @@ fn is_block(name: &str) -> bool {
             | "hr"
             | "body"
     )
-}
-
-/// Text of a subtree as a reader sees it: hidden elements skipped, blocks separated.
-fn visible_text(node: NodeRef<'_, Node>) -> String {
-    let mut out = Flat::default();
-    out.walk(node, None);
-    out.text
 }
 
 /// A flattening of the document's text with whitespace collapsed as it is built, remembering
@@ -649,6 +506,11 @@ fn excerpt_around(page: &Page, link: ElementRef<'_>) -> Option<String> {
     }
     let out = collapse(&out);
     (!out.is_empty()).then_some(out)
+}
+
+/// The text of an HTML fragment.
+pub fn html_text(html: &str) -> String {
+    Html::parse_fragment(html).root_element().text().collect()
 }
 
 /// Cleans untrusted HTML for republishing: formatting and links kept, links made absolute and

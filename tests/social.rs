@@ -122,7 +122,7 @@ fn reddit_asks_every_url_variant_and_honours_429_then_finds_it() {
         1,
         "skipped until the reset"
     );
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    std::thread::sleep(std::time::Duration::from_millis(2600));
     let out = home.ok(&["crawl"]);
     assert!(out.contains("found 1"), "{out}");
     let asked: Vec<String> = home
