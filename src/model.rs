@@ -205,6 +205,10 @@ pub struct Extracted {
     pub published: Option<String>,
     pub excerpt: Option<String>,
     pub content_html: Option<String>,
+    /// The author's name from page metadata (or the host), used when neither the entry nor
+    /// the author's own page (authorship algorithm) names the author.
+    #[serde(skip)]
+    pub fallback_author_name: Option<String>,
 }
 
 /// The result of checking one candidate. A failure to verify is a value with a reason, not an

@@ -469,9 +469,41 @@ impl Context {
             Err(e) => Outcome::Transient(format!("verification task failed: {e}")),
         };
         if let Outcome::Verified(x) = &mut outcome {
+            if x.author.name.is_none()
+                && let Some(author_page) = x.author.url.clone()
+            {
+                self.authorship(x, &author_page).await;
+            }
+            if x.author.name.is_none() {
+                x.author.name = x.fallback_author_name.clone();
+            }
             fill_from_hint(x, hint);
         }
         outcome
+    }
+
+    /// The authorship algorithm's last step: the entry named its author only by URL, so that
+    /// page's representative h-card names them. Fetched like any source (guarded, capped).
+    async fn authorship(&self, x: &mut Extracted, author_page: &str) {
+        let Ok(url) = Url::parse(author_page) else {
+            return;
+        };
+        let fetched = match self.fetcher.fetch(&Request::get(url, Trust::Outside)).await {
+            Ok(f) if (200..300).contains(&f.status) => f,
+            _ => return,
+        };
+        let card = tokio::task::spawn_blocking(move || {
+            let html = crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());
+            verify::representative_hcard(&html, &fetched.final_url)
+        })
+        .await
+        .ok()
+        .flatten();
+        if let Some(card) = card {
+            x.author.name = card.name;
+            x.author.photo = x.author.photo.take().or(card.photo);
+            x.author.url = card.url.or(x.author.url.take());
+        }
     }
 }
 
@@ -555,6 +587,7 @@ fn record_extracted(r: &RecordEvidence) -> Extracted {
             .as_deref()
             .map(|t| verify::truncate(&verify::collapse(t), 300)),
         content_html: r.content_html.clone(),
+        fallback_author_name: None,
     }
 }
 

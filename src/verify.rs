@@ -11,7 +11,7 @@
 //! names and excerpts are plain text; content is HTML cleaned by ammonia. Escaping for each output
 //! format is the publisher's job.
 
-use crate::model::{Author, Extracted, MentionType, Outcome, match_key_of};
+use crate::model::{Author, Extracted, MentionType, Outcome, match_key, match_key_of};
 use ego_tree::NodeRef;
 use ego_tree::iter::Edge;
 use scraper::{ElementRef, Html, Node, Selector};
@@ -25,6 +25,10 @@ fn selector(css: &str) -> Selector {
 static BASE: LazyLock<Selector> = LazyLock::new(|| selector("base[href]"));
 static TITLE: LazyLock<Selector> = LazyLock::new(|| selector("title"));
 static META: LazyLock<Selector> = LazyLock::new(|| selector("meta"));
+static JSON_LD: LazyLock<Selector> =
+    LazyLock::new(|| selector("script[type=\"application/ld+json\"]"));
+static REL_ME: LazyLock<Selector> =
+    LazyLock::new(|| selector("a[rel~=me][href], link[rel~=me][href]"));
 static REL_AUTHOR: LazyLock<Selector> =
     LazyLock::new(|| selector("a[rel~=author][href], link[rel~=author][href]"));
 
@@ -105,6 +109,28 @@ impl Page {
             .filter(|t| !t.is_empty())
             .or_else(|| self.meta(&["og:title", "twitter:title"]))
             .map(|t| truncate(&t, TITLE_MAX))
+    }
+
+    /// JSON-LD objects in `<script type="application/ld+json">` (arrays and `@graph` flattened).
+    fn json_ld(&self) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        for script in self.doc.select(&JSON_LD) {
+            let text: String = script.text().collect();
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+                continue;
+            };
+            let mut stack = vec![value];
+            while let Some(v) = stack.pop() {
+                match v {
+                    serde_json::Value::Array(items) => stack.extend(items),
+                    serde_json::Value::Object(ref o) if o.contains_key("@graph") => {
+                        stack.push(o["@graph"].clone())
+                    }
+                    other => out.push(other),
+                }
+            }
+        }
+        out
     }
 
     /// `<meta http-equiv="Status" content="410 Gone">` marks a deleted page (webmention.rocks).
@@ -215,8 +241,10 @@ fn extract(page: &Page, link: ElementRef<'_>, is_target: &dyn Fn(&Url) -> bool) 
         .map(|t| truncate(&t, TITLE_MAX))
         .or_else(|| page.title());
 
+    // Author: the entry's h-card; else a URL to resolve by the authorship algorithm (the
+    // pipeline fetches that page), with page metadata and the host as the last resort.
     let mut author = props.author.clone().unwrap_or_default();
-    if author.url.is_none() {
+    if author.url.is_none() && author.name.is_none() {
         author.url = page
             .doc
             .select(&REL_AUTHOR)
@@ -225,13 +253,15 @@ fn extract(page: &Page, link: ElementRef<'_>, is_target: &dyn Fn(&Url) -> bool) 
             .and_then(|h| page.resolve(h))
             .map(String::from);
     }
-    if author.name.is_none() {
-        author.name = page
-            .meta(&["author", "article:author", "og:site_name"])
-            .filter(|n| !n.starts_with("http"));
-    }
-    if author.name.is_none() {
-        author.name = page.page_url.host_str().map(str::to_string);
+    let json_ld = page.json_ld();
+    let fallback_author_name = page
+        .meta(&["author", "article:author"])
+        .filter(|n| !n.starts_with("http"))
+        .or_else(|| json_ld.iter().find_map(json_ld_author))
+        .or_else(|| page.meta(&["og:site_name"]))
+        .or_else(|| page.page_url.host_str().map(str::to_string));
+    if author.name.is_none() && author.url.is_none() {
+        author.name = fallback_author_name.clone();
     }
 
     let published = props
@@ -242,6 +272,11 @@ fn extract(page: &Page, link: ElementRef<'_>, is_target: &dyn Fn(&Url) -> bool) 
             page.meta(&["article:published_time", "date", "dc.date"])
                 .as_deref()
                 .and_then(normalize_date)
+        })
+        .or_else(|| {
+            json_ld
+                .iter()
+                .find_map(|v| v["datePublished"].as_str().and_then(normalize_date))
         });
 
     let content_html = props
@@ -267,7 +302,66 @@ fn extract(page: &Page, link: ElementRef<'_>, is_target: &dyn Fn(&Url) -> bool) 
         published,
         excerpt,
         content_html,
+        fallback_author_name,
     }
+}
+
+fn json_ld_author(v: &serde_json::Value) -> Option<String> {
+    let author = &v["author"];
+    let first = if author.is_array() {
+        &author[0]
+    } else {
+        author
+    };
+    first
+        .as_str()
+        .or_else(|| first["name"].as_str())
+        .map(collapse)
+        .filter(|n| !n.is_empty() && !n.starts_with("http"))
+}
+
+/// The representative h-card of a page (an author page, a home page): the h-card whose `uid`
+/// and `url` are the page; else one whose `url` is a `rel=me` link of the page; else the only
+/// h-card, if its `url` is the page.
+pub fn representative_hcard(html: &str, page_url: &Url) -> Option<Author> {
+    let doc = Html::parse_document(html);
+    let base = crate::mf2::document_base(&doc, page_url);
+    let mut cards = Vec::new();
+    let mut stack = crate::mf2::parse_items(doc.root_element(), &base);
+    while let Some(item) = stack.pop() {
+        stack.extend(item.children.iter().cloned());
+        if item.has_type("h-card") {
+            cards.push(item);
+        }
+    }
+    cards.reverse();
+    let same = |a: Option<&str>, b: &str| a.and_then(match_key) == match_key(b);
+    let page = page_url.as_str();
+    let rel_me: Vec<String> = doc
+        .select(&REL_ME)
+        .filter_map(|a| a.value().attr("href"))
+        .filter_map(|h| base.join(h).ok())
+        .filter_map(|u| match_key(u.as_str()))
+        .collect();
+    let card = cards
+        .iter()
+        .find(|c| same(c.first("uid"), page) && same(c.first("url"), page))
+        .or_else(|| {
+            cards.iter().find(|c| {
+                c.get("url")
+                    .iter()
+                    .any(|u| match_key(u.text()).is_some_and(|k| rel_me.contains(&k)))
+            })
+        })
+        .or_else(|| (cards.len() == 1 && same(cards[0].first("url"), page)).then(|| &cards[0]))?;
+    Some(Author {
+        name: card
+            .first("name")
+            .map(collapse)
+            .map(|n| truncate(&n, TITLE_MAX)),
+        url: card.first("url").map(str::to_string),
+        photo: card.first("photo").map(str::to_string),
+    })
 }
 
 /// The microformats2 facts we use from the h-entry that holds the link.
@@ -508,9 +602,12 @@ fn excerpt_around(page: &Page, link: ElementRef<'_>) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
-/// The text of an HTML fragment.
+/// The text of an HTML fragment as a reader sees it: blocks separated, hidden elements skipped.
 pub fn html_text(html: &str) -> String {
-    Html::parse_fragment(html).root_element().text().collect()
+    let fragment = Html::parse_fragment(html);
+    let mut flat = Flat::default();
+    flat.walk(*fragment.root_element(), None);
+    flat.text
 }
 
 /// Cleans untrusted HTML for republishing: formatting and links kept, links made absolute and
