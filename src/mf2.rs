@@ -160,19 +160,22 @@ fn children_elements<'a>(el: &ElementRef<'a>) -> impl Iterator<Item = ElementRef
         .filter(|c| c.value().name() != "template")
 }
 
+/// Child elements in reverse, for a stack that pops them in document order.
+fn reversed_children<'a>(el: &ElementRef<'a>) -> Vec<ElementRef<'a>> {
+    let mut children: Vec<ElementRef<'a>> = children_elements(el).collect();
+    children.reverse();
+    children
+}
+
 /// Top-level items of a document or fragment.
 pub fn parse_items(root: ElementRef<'_>, base: &Url) -> Vec<Item> {
     let mut items = Vec::new();
-    let mut stack: Vec<ElementRef<'_>> = children_elements(&root)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    let mut stack: Vec<ElementRef<'_>> = reversed_children(&root);
     while let Some(el) = stack.pop() {
         if !root_types(&el).is_empty() {
             items.push(parse_item(el, base));
         } else {
-            stack.extend(children_elements(&el).collect::<Vec<_>>().into_iter().rev());
+            stack.extend(reversed_children(&el));
         }
     }
     items
@@ -185,11 +188,7 @@ pub fn parse_item(root: ElementRef<'_>, base: &Url) -> Item {
         ..Default::default()
     };
     let mut has_nested = false;
-    let mut stack: Vec<ElementRef<'_>> = children_elements(&root)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    let mut stack: Vec<ElementRef<'_>> = reversed_children(&root);
     while let Some(el) = stack.pop() {
         let props = property_classes(&el);
         let nested = !root_types(&el).is_empty();
@@ -229,7 +228,7 @@ pub fn parse_item(root: ElementRef<'_>, base: &Url) -> Item {
             };
             item.push(name, value);
         }
-        stack.extend(children_elements(&el).collect::<Vec<_>>().into_iter().rev());
+        stack.extend(reversed_children(&el));
     }
     add_implied(&mut item, root, base, has_nested);
     item
@@ -349,11 +348,7 @@ fn implied_name(root: ElementRef<'_>) -> String {
 /// The value-class pattern: the values of `.value` / `.value-title` children, joined.
 fn value_class(el: ElementRef<'_>) -> Option<Vec<String>> {
     let mut found = Vec::new();
-    let mut stack: Vec<ElementRef<'_>> = children_elements(&el)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    let mut stack: Vec<ElementRef<'_>> = reversed_children(&el);
     while let Some(child) = stack.pop() {
         if !root_types(&child).is_empty() {
             continue;

@@ -648,48 +648,47 @@ pub fn truncate(s: &str, max: usize) -> String {
 /// A date in one of the forms pages use, as RFC 3339 (UTC `Z` when the page gave no zone).
 pub fn normalize_date(raw: &str) -> Option<String> {
     let s = raw.trim();
+    let with_zone = |d: chrono::DateTime<chrono::FixedOffset>| {
+        d.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+            .replace("+00:00", "Z")
+    };
+    let utc = |d: chrono::NaiveDateTime| {
+        d.and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
     if let Ok(d) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Some(
-            d.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
-                .replace("+00:00", "Z"),
-        );
+        return Some(with_zone(d));
     }
-    for fmt in [
+    let zoned = [
         "%Y-%m-%d %H:%M:%S%:z",
         "%Y-%m-%dT%H:%M%:z",
         "%Y-%m-%d %H:%M%:z",
         "%Y-%m-%dT%H:%M:%S%z",
-    ] {
-        if let Ok(d) = chrono::DateTime::parse_from_str(s, fmt) {
-            return Some(
-                d.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
-                    .replace("+00:00", "Z"),
-            );
-        }
+    ];
+    if let Some(d) = zoned
+        .iter()
+        .find_map(|f| chrono::DateTime::parse_from_str(s, f).ok())
+    {
+        return Some(with_zone(d));
     }
-    for fmt in [
+    let naive = [
         "%Y-%m-%dT%H:%M:%S",
         "%Y-%m-%d %H:%M:%S",
         "%Y-%m-%dT%H:%M",
         "%Y-%m-%d %H:%M",
-    ] {
-        if let Ok(d) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(
-                d.and_utc()
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            );
-        }
+    ];
+    if let Some(d) = naive
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
+    {
+        return Some(utc(d));
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Some(
-            d.and_hms_opt(0, 0, 0)?
-                .and_utc()
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        );
+        return Some(utc(d.and_hms_opt(0, 0, 0)?));
     }
     chrono::DateTime::parse_from_rfc2822(s)
         .ok()
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .map(|d| utc(d.naive_utc()))
 }
 
 #[cfg(test)]

@@ -224,15 +224,7 @@ fn hostile_markup_never_reaches_a_feed_alive() {
 fn two_hundred_acknowledged_webmentions_survive_sigkill() {
     let home =
         Home::new("[fetch]\nallow_private_addresses = true\ntimeout_secs = 5\nper_host = 2\n");
-    // Rate limits off for a burst from one client.
-    let config = std::fs::read_to_string(home.config_path())
-        .unwrap()
-        .replacen(
-            "public_url",
-            "rate_limit_per_client = 0\nrate_limit_per_source_host = 0\npublic_url",
-            1,
-        );
-    std::fs::write(home.config_path(), config).unwrap();
+    home.without_rate_limits();
     home.ok(&["crawl"]);
     let sources: Vec<String> = (0..200)
         .map(|i| home.linking_page(&format!("/burst/{i}"), &format!("Burst {i}")))
@@ -306,14 +298,7 @@ fn per_host_limits_hold_under_a_burst() {
     // `per_host` requests reach that host at once.
     let home =
         Home::new("[fetch]\nallow_private_addresses = true\nper_host = 2\nconcurrency = 32\n");
-    let config = std::fs::read_to_string(home.config_path())
-        .unwrap()
-        .replacen(
-            "public_url",
-            "rate_limit_per_client = 0\nrate_limit_per_source_host = 0\npublic_url",
-            1,
-        );
-    std::fs::write(home.config_path(), config).unwrap();
+    home.without_rate_limits();
     home.ok(&["crawl"]);
     let sources: Vec<String> = (0..30)
         .map(|i| home.linking_page(&format!("/host/{i}"), "x"))

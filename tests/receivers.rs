@@ -421,13 +421,8 @@ fn moderation_queue_approve_reject_and_reversible_blocks() {
 
 #[test]
 fn rate_limits_answer_429_with_retry_after() {
-    let home = Home::new("[server]\nrate_limit_per_client = 3\n");
-    // The [server] table above is merged by hand: write the full config instead.
-    let config = std::fs::read_to_string(home.config_path()).unwrap();
-    let config = config
-        .replacen("[server]\nrate_limit_per_client = 3\n", "", 1)
-        .replacen("public_url", "rate_limit_per_client = 3\npublic_url", 1);
-    std::fs::write(home.config_path(), config).unwrap();
+    let home = Home::new("");
+    home.server_options("rate_limit_per_client = 3");
     home.ok(&["crawl"]);
     let daemon = home.serve();
     let source = home.linking_page("/r", "r");

@@ -331,6 +331,21 @@ public_url = "http://127.0.0.1:{port}/"
         std::fs::write(self.config_path(), config).unwrap();
     }
 
+    /// Adds `[server]` options (e.g. rate limits) to the current config.
+    pub fn server_options(&self, lines: &str) {
+        let config = std::fs::read_to_string(self.config_path()).unwrap();
+        std::fs::write(
+            self.config_path(),
+            config.replacen("public_url", &format!("{lines}\npublic_url"), 1),
+        )
+        .unwrap();
+    }
+
+    /// Turns the receivers' rate limits off (bursts from one test client).
+    pub fn without_rate_limits(&self) {
+        self.server_options("rate_limit_per_client = 0\nrate_limit_per_source_host = 0");
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("backfeed.toml")
     }

@@ -1,0 +1,7 @@
+//! The XML-RPC decoder: any body gets a call or an error, never a panic.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = backfeed::xmlrpc::parse_call(data);
+});
