@@ -61,6 +61,9 @@ impl Source<'_> {
 }
 
 const DAY: i64 = 86_400;
+/// Result pages asked for at most, per post and crawl (HN pages, Bluesky cursors).
+const HN_MAX_PAGES: i64 = 3;
+const BLUESKY_MAX_PAGES: usize = 3;
 
 /// How often a post is asked about: every crawl while it is new, then rarely.
 fn poll_interval_secs(age_secs: i64) -> i64 {
@@ -226,16 +229,40 @@ async fn hackernews(
     let mut hits = Vec::new();
     for post in posts {
         let key = match_key(&post.url).unwrap_or_default();
-        let mut url = join(&src.api, "/search");
-        // Algolia tokenises URLs: search host+path, then keep only exact matches.
-        let query = key.trim_end_matches('/');
-        url.query_pairs_mut()
-            .append_pair("query", query)
-            .append_pair("restrictSearchableAttributes", "url")
-            .append_pair("tags", "story")
-            .append_pair("hitsPerPage", "50");
-        let answer = api_json(ctx, src, url, None, None).await?;
-        for hit in answer["hits"].as_array().into_iter().flatten() {
+        // Incremental: only stories newer than the newest already seen for this post.
+        let since_key = format!("social:{}:since:{}", src.name, post.key);
+        let since: i64 = ctx
+            .store
+            .kv_get(&since_key)
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut newest = since;
+        let mut all_hits = Vec::new();
+        for page in 0..HN_MAX_PAGES {
+            let mut url = join(&src.api, "/search");
+            // Algolia tokenises URLs: search host+path, then keep only exact matches.
+            let query = key.trim_end_matches('/');
+            url.query_pairs_mut()
+                .append_pair("query", query)
+                .append_pair("restrictSearchableAttributes", "url")
+                .append_pair("tags", "story")
+                .append_pair("hitsPerPage", "50")
+                .append_pair("page", &page.to_string());
+            if since > 0 {
+                url.query_pairs_mut()
+                    .append_pair("numericFilters", &format!("created_at_i>{since}"));
+            }
+            let answer = api_json(ctx, src, url, None, None).await?;
+            all_hits.extend(answer["hits"].as_array().cloned().unwrap_or_default());
+            let answered_page = answer["page"].as_i64().unwrap_or(page);
+            if answer["nbPages"].as_i64().unwrap_or(0) <= answered_page + 1 || src.budget == 0 {
+                break;
+            }
+        }
+        for hit in &all_hits {
+            newest = newest.max(hit["created_at_i"].as_i64().unwrap_or(0));
             let (Some(id), Some(story)) = (str_of(hit, "objectID"), str_of(hit, "url")) else {
                 continue;
             };
@@ -261,6 +288,7 @@ async fn hackernews(
                 },
             });
         }
+        let _ = ctx.store.kv_put(&since_key, &newest.to_string());
         mark_polled(ctx, src.name, post);
     }
     Ok(hits)
@@ -419,25 +447,57 @@ async fn bluesky(
     let mut hits = Vec::new();
     for post in posts {
         let key = match_key(&post.url).unwrap_or_default();
+        // Incremental: posts since the newest already seen for this post, page by page.
+        let since_key = format!("social:{}:since:{}", src.name, post.key);
+        let since = ctx.store.kv_get(&since_key).ok().flatten();
         let api = src.api.clone();
-        let search = |url: &str| {
+        let search = |cursor: Option<&str>| {
             let mut u = join(&api, "/xrpc/app.bsky.feed.searchPosts");
             u.query_pairs_mut()
-                .append_pair("q", url)
-                .append_pair("url", url)
+                .append_pair("q", &post.url)
+                .append_pair("url", &post.url)
                 .append_pair("sort", "latest")
                 .append_pair("limit", "100");
+            if let Some(since) = &since {
+                u.query_pairs_mut().append_pair("since", since);
+            }
+            if let Some(cursor) = cursor {
+                u.query_pairs_mut().append_pair("cursor", cursor);
+            }
             u
         };
-        let answer = match api_json(ctx, src, search(&post.url), Some(&token), None).await {
-            Err(SourceError::Auth(_)) | Err(SourceError::Other(_)) if src.budget > 2 => {
-                // An expired session answers 400 ExpiredToken (or 401): log in again, once.
-                token = bluesky_login(ctx, src).await?;
-                api_json(ctx, src, search(&post.url), Some(&token), None).await?
+        let mut pages = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..BLUESKY_MAX_PAGES {
+            let page = match api_json(ctx, src, search(cursor.as_deref()), Some(&token), None).await
+            {
+                Err(SourceError::Auth(_)) | Err(SourceError::Other(_)) if src.budget > 2 => {
+                    // An expired session answers 400 ExpiredToken (or 401): log in again, once.
+                    token = bluesky_login(ctx, src).await?;
+                    api_json(ctx, src, search(cursor.as_deref()), Some(&token), None).await?
+                }
+                other => other?,
+            };
+            cursor = str_of(&page, "cursor").map(str::to_string);
+            let empty = page["posts"].as_array().is_none_or(|p| p.is_empty());
+            pages.push(page);
+            if cursor.is_none() || empty {
+                break;
             }
-            other => other?,
-        };
-        for p in answer["posts"].as_array().into_iter().flatten() {
+        }
+        let newest = pages
+            .iter()
+            .flat_map(|page| page["posts"].as_array().cloned().unwrap_or_default())
+            .filter_map(|p| str_of(&p["record"], "createdAt").map(str::to_string))
+            .max();
+        if let Some(newest) = newest.filter(|n| since.as_ref().is_none_or(|s| n > s)) {
+            let _ = ctx.store.kv_put(&since_key, &newest);
+        }
+        for p in pages
+            .iter()
+            .flat_map(|page| page["posts"].as_array().cloned().unwrap_or_default())
+        {
+            let p = &p;
             let record = &p["record"];
             if !bluesky_links(record)
                 .iter()

@@ -233,20 +233,21 @@ fn two_hundred_acknowledged_webmentions_survive_sigkill() {
     let post = home.post_url();
     home.web.set_delay(100); // slow sources: the kill lands with work queued and in flight
     let accepted = std::sync::atomic::AtomicUsize::new(0);
+    // 200 clients at once, each with its own connection, released together.
+    let start = std::sync::Barrier::new(sources.len());
     std::thread::scope(|scope| {
-        for chunk in sources.chunks(25) {
-            let (daemon, post, accepted) = (&daemon, &post, &accepted);
+        for source in &sources {
+            let (daemon, post, accepted, start) = (&daemon, &post, &accepted, &start);
             scope.spawn(move || {
                 let c = client();
-                for source in chunk {
-                    let r = c
-                        .post(daemon.url("/webmention"))
-                        .form(&[("source", source.as_str()), ("target", post.as_str())])
-                        .send()
-                        .unwrap();
-                    assert_eq!(r.status(), 202);
-                    accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                }
+                start.wait();
+                let r = c
+                    .post(daemon.url("/webmention"))
+                    .form(&[("source", source.as_str()), ("target", post.as_str())])
+                    .send()
+                    .unwrap();
+                assert_eq!(r.status(), 202);
+                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             });
         }
     });

@@ -456,3 +456,59 @@ fn rate_limits_answer_429_with_retry_after() {
         "{metrics}"
     );
 }
+
+#[test]
+fn pings_naming_one_source_host_are_limited_too() {
+    let home = Home::new("");
+    home.server_options("rate_limit_per_client = 0\nrate_limit_per_source_host = 2");
+    home.ok(&["crawl"]);
+    let daemon = home.serve();
+    let statuses: Vec<u16> = (0..3)
+        .map(|i| {
+            send_webmention(
+                &daemon,
+                &home.linking_page(&format!("/victim/{i}"), "v"),
+                &home.post_url(),
+            )
+            .status()
+            .as_u16()
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [202, 202, 429],
+        "a flood naming one host is cut off, whatever the client"
+    );
+}
+
+#[test]
+fn snippet_prints_what_templates_need() {
+    let home = Home::new("");
+    let out = home.ok(&["snippet", &home.post_url()]);
+    let public = format!("http://127.0.0.1:{}/", home.port);
+    assert!(
+        out.contains(&format!("<link rel=\"pingback\" href=\"{public}xmlrpc\">")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "<link rel=\"webmention\" href=\"{public}webmention\">"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("X-Pingback: {public}xmlrpc")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("Link: <{public}webmention>; rel=\"webmention\"")),
+        "{out}"
+    );
+    assert!(
+        out.contains("trackback:ping=")
+            && out.contains(&format!("dc:identifier=\"{}\"", home.post_url())),
+        "{out}"
+    );
+    // The discovery regex of the Pingback spec must find our tag (rel first, double quotes).
+    assert!(out.contains("<link rel=\"pingback\" href=\""));
+}

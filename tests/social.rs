@@ -43,16 +43,27 @@ fn hacker_news_finds_stories_for_the_post_only() {
         "[sources.hackernews]\nenabled = true\napi_base = \"{}\"\n",
         home.web.url("/hn")
     ));
-    home.web.set("/hn/search", api(&home, "hn_search.json"));
+    let pages = vec![
+        api(&home, "hn_search.json"),
+        api(&home, "hn_search_page1.json"),
+    ];
+    home.web.set_sequence("/hn/search", pages);
     let out = home.ok(&["crawl"]);
-    assert!(out.contains("found 1"), "{out}");
+    assert!(out.contains("found 2"), "{out}");
     let found = by_kind(&home, "hackernews");
     assert_eq!(
         found.len(),
-        1,
+        2,
         "other sites' stories and text posts are ignored: {found:?}"
     );
-    let m = &found[0];
+    assert!(
+        home.web.seen_path("/hn/search")[1].path.contains("page=1"),
+        "the second page is asked for"
+    );
+    let m = found
+        .iter()
+        .find(|m| m["source"] == "https://news.ycombinator.com/item?id=40001234")
+        .unwrap();
     assert_eq!(m["source"], "https://news.ycombinator.com/item?id=40001234");
     assert_eq!(m["status"], "verified");
     assert_eq!(m["author"]["name"], "pg");
@@ -63,7 +74,7 @@ fn hacker_news_finds_stories_for_the_post_only() {
     assert_eq!(m["title"], "Hello, world");
     assert_eq!(m["published"], "2024-05-01T08:00:00Z");
     assert!(m["excerpt"].as_str().unwrap().contains("123 points"));
-    let query = &home.web.seen_path("/hn/search")[0].path;
+    let query = &home.web.seen_path("/hn/search")[0].path.clone();
     assert!(
         query.contains("restrictSearchableAttributes=url") && query.contains("127.0.0.1"),
         "{query}"
@@ -77,12 +88,14 @@ fn hacker_news_finds_stories_for_the_post_only() {
     // A second crawl: the post is new, so it is asked about again, and nothing is duplicated.
     let out = home.ok(&["crawl"]);
     assert!(out.contains("found 0"), "{out}");
-    assert_eq!(
-        home.web.seen_path("/hn/search").len(),
-        2,
-        "a new post is asked about on every crawl"
+    let asked = home.web.seen_path("/hn/search");
+    assert_eq!(asked.len(), 3, "a new post is asked about on every crawl");
+    let last = &asked[2].path;
+    assert!(
+        last.contains("numericFilters=created_at_i%3E1714636800"),
+        "only newer stories: {last}"
     );
-    assert_eq!(by_kind(&home, "hackernews").len(), 1);
+    assert_eq!(by_kind(&home, "hackernews").len(), 2);
 }
 
 #[test]
@@ -171,8 +184,9 @@ fn bluesky_logs_in_refreshes_an_expired_session_and_checks_facets() {
         "/bsky/xrpc/app.bsky.feed.searchPosts",
         vec![
             api(&home, "bluesky_search.json"),
+            api(&home, "bluesky_search_page2.json"),
             expired,
-            api(&home, "bluesky_search.json"),
+            api(&home, "bluesky_search_page2.json"),
         ],
     );
 
@@ -186,14 +200,20 @@ fn bluesky_logs_in_refreshes_an_expired_session_and_checks_facets() {
     let (code, out, _) = home.run_env(&["crawl"], &env);
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("found 1"),
-        "only the post whose facets link counts: {out}"
+        out.contains("found 2"),
+        "the facet link and, on the cursor's next page, the embed link; not the bare text: {out}"
     );
+    let pages = home.web.seen_path("/bsky/xrpc/app.bsky.feed.searchPosts");
+    assert!(pages[1].path.contains("cursor=1"), "{}", pages[1].path);
     let login = home.web.seen("/bsky/xrpc/com.atproto.server.createSession");
     assert_eq!(login.len(), 1);
     let search = &home.web.seen_path("/bsky/xrpc/app.bsky.feed.searchPosts")[0];
     assert_eq!(search.headers["authorization"], "Bearer access-token-1");
-    let m = &by_kind(&home, "bluesky")[0];
+    let found = by_kind(&home, "bluesky");
+    let m = found
+        .iter()
+        .find(|m| m["author"]["name"] == "Alice")
+        .unwrap();
     assert_eq!(
         m["source"],
         "https://bsky.app/profile/did:plc:abc123/post/3kxyzabc"
@@ -214,7 +234,17 @@ fn bluesky_logs_in_refreshes_an_expired_session_and_checks_facets() {
             .len(),
         2
     );
-    assert_eq!(by_kind(&home, "bluesky").len(), 1, "no duplicates");
+    assert_eq!(by_kind(&home, "bluesky").len(), 2, "no duplicates");
+    let last = home
+        .web
+        .seen_path("/bsky/xrpc/app.bsky.feed.searchPosts")
+        .pop()
+        .unwrap();
+    assert!(
+        last.path.contains("since=2024-05-03T08"),
+        "incremental: {}",
+        last.path
+    );
     let db = std::fs::read(home.dir.path().join("backfeed.db")).unwrap();
     assert!(
         !String::from_utf8_lossy(&db).contains("app-password-secret"),
