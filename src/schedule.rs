@@ -72,29 +72,132 @@ pub async fn run(ctx: Arc<Context>, job: Job, shutdown: Shutdown) {
             return;
         }
     };
+    drive(&schedule, job.name(), &shutdown, chrono::Utc::now, || {
+        run_once(&ctx, job)
+    })
+    .await;
+}
+
+/// What a schedule did, for tests and the log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ticks {
+    pub runs: usize,
+    pub skipped: usize,
+}
+
+/// The schedule loop: sleep until the next tick, run, and skip (and log) the ticks that passed
+/// while running, so a run never overlaps itself. `now` is the wall clock; tests pass a clock
+/// driven by tokio's paused time, so hours of schedule pass in milliseconds without sleeps.
+pub async fn drive<R, F>(
+    schedule: &cron::Schedule,
+    name: &str,
+    shutdown: &Shutdown,
+    now: impl Fn() -> chrono::DateTime<chrono::Utc>,
+    mut run: impl FnMut() -> F,
+) -> Ticks
+where
+    F: std::future::Future<Output = R>,
+{
+    let mut ticks = Ticks::default();
     loop {
-        let Some(next) = schedule.upcoming(chrono::Utc).next() else {
-            return;
+        let Some(next) = schedule.after(&now()).next() else {
+            return ticks;
         };
-        let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
+        let wait = (next - now()).to_std().unwrap_or_default();
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.wait() => return,
+            _ = shutdown.wait() => return ticks,
         }
-        let finished_tick = tokio::select! {
-            _ = run_once(&ctx, job) => chrono::Utc::now(),
-            _ = shutdown.wait() => return,
-        };
-        let missed = schedule
-            .after(&next)
-            .take_while(|t| *t < finished_tick)
-            .count();
+        tokio::select! {
+            _ = run() => {}
+            _ = shutdown.wait() => return ticks,
+        }
+        ticks.runs += 1;
+        let finished = now();
+        let missed = schedule.after(&next).take_while(|t| *t <= finished).count();
         if missed > 0 {
+            ticks.skipped += missed;
             tracing::warn!(
-                schedule = job.name(),
+                schedule = name,
                 missed,
                 "run outlasted its interval; missed ticks skipped"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Wall time that moves with tokio's (paused) clock.
+    fn virtual_clock() -> impl Fn() -> chrono::DateTime<chrono::Utc> {
+        let wall = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:30Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let start = tokio::time::Instant::now();
+        move || wall + chrono::Duration::from_std(start.elapsed()).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn runs_on_each_tick_and_never_overlaps_itself() {
+        let schedule = cron::Schedule::from_str("0 * * * * *").unwrap(); // every minute
+        let shutdown = Shutdown::new();
+        let (running, max_running, runs) = (
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+        );
+        let stopper = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(10 * 60 + 5)).await;
+            stopper.trigger();
+        });
+        // Each run takes 90 s: longer than the interval, so every other tick is skipped.
+        let ticks = drive(&schedule, "test", &shutdown, virtual_clock(), || async {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            max_running.fetch_max(now, Ordering::SeqCst);
+            runs.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_secs(90)).await;
+            running.fetch_sub(1, Ordering::SeqCst);
+        })
+        .await;
+        assert_eq!(
+            max_running.load(Ordering::SeqCst),
+            1,
+            "a run never overlaps itself"
+        );
+        // Starting at 0:30, ticks at 1:00, 3:00, 5:00, 7:00 and 9:00 start runs (each ends at
+        // x:30 of the next minute); the ticks at 2:00, 4:00, 6:00, 8:00 and 10:00 pass while a
+        // run is going and are skipped. Shutdown comes at 10:35, before the 11:00 tick.
+        assert_eq!(
+            ticks,
+            Ticks {
+                runs: 5,
+                skipped: 5
+            }
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quick_job_runs_on_every_tick() {
+        let schedule = cron::Schedule::from_str("0 */30 * * * *").unwrap(); // the default crawl
+        let shutdown = Shutdown::new();
+        let stopper = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(24 * 3600)).await;
+            stopper.trigger();
+        });
+        let ticks = drive(&schedule, "test", &shutdown, virtual_clock(), || async {}).await;
+        assert_eq!(
+            ticks,
+            Ticks {
+                runs: 48,
+                skipped: 0
+            },
+            "a day of half-hourly crawls"
+        );
     }
 }
