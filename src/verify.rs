@@ -170,6 +170,15 @@ pub fn verify_page(page: &Page, target_keys: &[String]) -> Outcome {
     if page.says_gone() {
         return Outcome::Gone("page says 410 Gone in <meta http-equiv=Status>".into());
     }
+    let Some(link) = find_link(page, target_keys) else {
+        return Outcome::NoLink(format!("no link to the post in {}", page.page_url));
+    };
+    let matches = |u: &Url| match_key_of(u).is_some_and(|k| target_keys.contains(&k));
+    Outcome::Verified(Box::new(extract(page, link, &matches)))
+}
+
+/// The link check alone: the first element whose link, resolved, is one of the post's URLs.
+pub fn find_link<'a>(page: &'a Page, target_keys: &[String]) -> Option<ElementRef<'a>> {
     let matches = |u: &Url| match_key_of(u).is_some_and(|k| target_keys.contains(&k));
     // Resolving every href is most of the cost after parsing, and most links point elsewhere:
     // skip, exactly, the ones that cannot reach a target host before resolving them.
@@ -189,10 +198,10 @@ pub fn verify_page(page: &Page, target_keys: &[String]) -> Outcome {
     let could_match = |raw: &str| {
         let raw = raw.trim_start();
         let has_scheme = raw.find(':').is_some_and(|i| {
-            raw[..i]
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-                && i > 0
+            i > 0
+                && raw[..i]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
         }) || raw.starts_with("//");
         if !has_scheme {
             return base_on_target;
@@ -203,14 +212,9 @@ pub fn verify_page(page: &Page, target_keys: &[String]) -> Outcome {
         let lower = raw.to_ascii_lowercase();
         hosts.iter().any(|h| lower.contains(h.as_str()))
     };
-    let found = page
-        .raw_links()
+    page.raw_links()
         .filter(|(_, raw)| could_match(raw))
-        .find_map(|(el, raw)| page.resolve(raw).filter(|u| matches(u)).map(|_| el));
-    let Some(link) = found else {
-        return Outcome::NoLink(format!("no link to the post in {}", page.page_url));
-    };
-    Outcome::Verified(Box::new(extract(page, link, &matches)))
+        .find_map(|(el, raw)| page.resolve(raw).filter(|u| matches(u)).map(|_| el))
 }
 
 /// Convenience for tests and benches: parse and verify in one call.
