@@ -209,6 +209,9 @@ pub struct Extracted {
     /// the author's own page (authorship algorithm) names the author.
     #[serde(skip)]
     pub fallback_author_name: Option<String>,
+    /// Where the source redirected to, when it did (kept beside the source for display).
+    #[serde(skip)]
+    pub final_url: Option<String>,
 }
 
 /// The result of checking one candidate. A failure to verify is a value with a reason, not an

@@ -352,9 +352,13 @@ impl Context {
     ) -> rusqlite::Result<Option<Status>> {
         let store = &self.store;
         Ok(match outcome {
-            Outcome::Verified(x) => {
-                Some(store.apply_verified(job, x, None, self.cfg.moderation.holds(), decision)?)
-            }
+            Outcome::Verified(x) => Some(store.apply_verified(
+                job,
+                x,
+                x.final_url.as_deref(),
+                self.cfg.moderation.holds(),
+                decision,
+            )?),
             Outcome::Gone(_) | Outcome::NoLink(_) => {
                 Some(store.apply_refusal(job, true, decision)?)
             }
@@ -445,6 +449,8 @@ impl Context {
             state.last_ok = Some(now_rfc3339());
             let _ = self.store.put_fetch_state(&job.source, &state);
         }
+        let redirected_to =
+            (fetched.final_url.as_str() != job.source).then(|| fetched.final_url.to_string());
         // Parsing is CPU work (milliseconds for a large page): keep it off the async runtime's
         // threads, so HTTP handling never waits behind it.
         let evidence = hint.evidence_html.clone();
@@ -469,6 +475,7 @@ impl Context {
             Err(e) => Outcome::Transient(format!("verification task failed: {e}")),
         };
         if let Outcome::Verified(x) = &mut outcome {
+            x.final_url = redirected_to;
             if x.author.name.is_none()
                 && let Some(author_page) = x.author.url.clone()
             {
@@ -588,6 +595,7 @@ fn record_extracted(r: &RecordEvidence) -> Extracted {
             .map(|t| verify::truncate(&verify::collapse(t), 300)),
         content_html: r.content_html.clone(),
         fallback_author_name: None,
+        final_url: None,
     }
 }
 

@@ -307,6 +307,7 @@ fn extract(page: &Page, link: ElementRef<'_>, is_target: &dyn Fn(&Url) -> bool) 
         excerpt,
         content_html,
         fallback_author_name,
+        final_url: None,
     }
 }
 

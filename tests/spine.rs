@@ -313,6 +313,32 @@ fn loopback_sources_are_refused_without_a_fetch_unless_allowed() {
 }
 
 #[test]
+fn a_redirected_source_keeps_its_url_and_shows_where_it_went() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    home.linking_page("/moved/here", "Moved");
+    home.web.set("/old/path", Fixture::redirect("/moved/here"));
+    let source = home.web.url("/old/path");
+    home.ok(&["submit", &source, &home.post_url()]);
+    let m = &home.mentions()[0];
+    assert_eq!(
+        m["source"],
+        source.as_str(),
+        "the source is stored as given: it is the key"
+    );
+    let out = home.dir.path().join("out");
+    home.ok(&["export", "--out", out.to_str().unwrap()]);
+    let jf2: serde_json::Value =
+        serde_json::from_str(&read(&out.join("mentions.jf2.json"))).unwrap();
+    assert_eq!(jf2["children"][0]["wm-source"], source.as_str());
+    assert_eq!(
+        jf2["children"][0]["url"],
+        home.web.url("/moved/here").as_str(),
+        "the final URL, for display"
+    );
+}
+
+#[test]
 fn bad_config_exits_2_naming_the_key() {
     let home = Home::new("");
     std::fs::write(
