@@ -170,6 +170,11 @@ pub struct SocialSource {
     pub account: Option<String>,
     pub search: bool,
     pub token_env: Option<String>,
+    /// Reddit app-only OAuth (backfeed extension): names of the variables holding the client
+    /// id and secret, and the OAuth API host.
+    pub client_id_env: Option<String>,
+    pub client_secret_env: Option<String>,
+    pub oauth_api_base: Option<String>,
 }
 
 /// `[refback]`.
@@ -344,8 +349,13 @@ impl Config {
             ("bluesky", &raw.sources.bluesky),
             ("mastodon", &raw.sources.mastodon),
         ] {
-            if let Some(api) = &s.api_base {
-                parse_http_url(api).map_err(|m| err(&format!("sources.{name}.api_base"), m))?;
+            for (key, value) in [
+                ("api_base", &s.api_base),
+                ("oauth_api_base", &s.oauth_api_base),
+            ] {
+                if let Some(api) = value {
+                    parse_http_url(api).map_err(|m| err(&format!("sources.{name}.{key}"), m))?;
+                }
             }
         }
         if raw.moderation.mode != "auto" && raw.moderation.mode != "queue" {

@@ -44,8 +44,8 @@ pub struct Request {
     pub last_modified: Option<String>,
     pub accept: &'static str,
     pub headers: Vec<(&'static str, String)>,
-    /// A JSON body makes this a POST (API logins); `None` is a GET.
-    pub json_body: Option<String>,
+    /// A body (content type, text) makes this a POST (API logins); `None` is a GET.
+    pub body: Option<(&'static str, String)>,
 }
 
 impl Request {
@@ -57,7 +57,7 @@ impl Request {
             last_modified: None,
             accept: "text/html,application/xhtml+xml;q=0.9,application/json;q=0.5,*/*;q=0.1",
             headers: Vec::new(),
-            json_body: None,
+            body: None,
         }
     }
 }
@@ -285,10 +285,10 @@ impl Fetcher {
             } else {
                 &self.trusted
             };
-            let mut builder = match &req.json_body {
-                Some(body) if hop == 0 => client
+            let mut builder = match &req.body {
+                Some((content_type, body)) if hop == 0 => client
                     .post(url.clone())
-                    .header(header::CONTENT_TYPE, "application/json")
+                    .header(header::CONTENT_TYPE, *content_type)
                     .body(body.clone()),
                 _ => client.get(url.clone()),
             }

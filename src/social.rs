@@ -144,8 +144,8 @@ async fn api_json(
     ctx: &Context,
     src: &mut Source<'_>,
     url: Url,
-    auth: Option<&str>,
-    body: Option<String>,
+    authorization: Option<&str>,
+    body: Option<(&'static str, String)>,
 ) -> Result<Value, SourceError> {
     if !src.spend(1) {
         return Err(SourceError::Other(
@@ -154,10 +154,9 @@ async fn api_json(
     }
     let mut req = Request::get(url, Trust::Configured);
     req.accept = "application/json";
-    req.json_body = body;
-    if let Some(token) = auth {
-        req.headers
-            .push(("authorization", format!("Bearer {token}")));
+    req.body = body;
+    if let Some(value) = authorization {
+        req.headers.push(("authorization", value.to_string()));
     }
     let fetched = ctx
         .fetcher
@@ -323,11 +322,69 @@ fn url_variants(post: &str) -> Vec<String> {
     out
 }
 
+/// Requests per crawl with app-only OAuth (Reddit allows 100 a minute per client).
+const REDDIT_OAUTH_BUDGET: usize = 90;
+
+/// App-only OAuth, when the client id and secret are in the environment: a client-credentials
+/// token, and the OAuth API's larger budget. `None` means anonymous.
+async fn reddit_oauth(
+    ctx: &Context,
+    src: &mut Source<'_>,
+) -> Result<Option<(Url, String)>, SourceError> {
+    use base64::Engine;
+    let id_var = src
+        .cfg
+        .client_id_env
+        .clone()
+        .unwrap_or_else(|| "BACKFEED_REDDIT_CLIENT_ID".into());
+    let secret_var = src
+        .cfg
+        .client_secret_env
+        .clone()
+        .unwrap_or_else(|| "BACKFEED_REDDIT_CLIENT_SECRET".into());
+    let (Ok(id), Ok(secret)) = (std::env::var(&id_var), std::env::var(&secret_var)) else {
+        return Ok(None);
+    };
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+    let form = (
+        "application/x-www-form-urlencoded",
+        "grant_type=client_credentials".to_string(),
+    );
+    let answer = api_json(
+        ctx,
+        src,
+        join(&src.api, "/api/v1/access_token"),
+        Some(&format!("Basic {basic}")),
+        Some(form),
+    )
+    .await
+    .map_err(|e| match e {
+        SourceError::Auth(_) => SourceError::Auth(format!(
+            "Reddit refused the app credentials: check ${id_var} and ${secret_var}"
+        )),
+        other => other,
+    })?;
+    let token = str_of(&answer, "access_token").ok_or_else(|| {
+        SourceError::Auth(format!(
+            "Reddit gave no token: check ${id_var} and ${secret_var}"
+        ))
+    })?;
+    let base = src
+        .cfg
+        .oauth_api_base
+        .as_deref()
+        .unwrap_or("https://oauth.reddit.com");
+    let base = Url::parse(base).map_err(|e| SourceError::Other(format!("oauth_api_base: {e}")))?;
+    src.budget = REDDIT_OAUTH_BUDGET;
+    Ok(Some((base, token.to_string())))
+}
+
 async fn reddit(
     ctx: &Context,
     src: &mut Source<'_>,
     posts: &[PostRef],
 ) -> Result<Vec<Hit>, SourceError> {
+    let oauth = reddit_oauth(ctx, src).await?;
     let mut hits = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for post in posts {
@@ -336,11 +393,15 @@ async fn reddit(
             break; // the rest waits for a later crawl
         }
         for variant in variants {
-            let mut url = join(&src.api, "/api/info.json");
+            let mut url = match &oauth {
+                Some((base, _)) => join(base, "/api/info"),
+                None => join(&src.api, "/api/info.json"),
+            };
             url.query_pairs_mut()
                 .append_pair("url", &variant)
                 .append_pair("limit", "100");
-            let answer = api_json(ctx, src, url, None, None).await?;
+            let bearer = oauth.as_ref().map(|(_, token)| format!("bearer {token}"));
+            let answer = api_json(ctx, src, url, bearer.as_deref(), None).await?;
             for child in answer["data"]["children"].as_array().into_iter().flatten() {
                 let d = &child["data"];
                 let Some(permalink) = str_of(d, "permalink") else {
@@ -399,7 +460,7 @@ async fn bluesky_login(ctx: &Context, src: &mut Source<'_>) -> Result<String, So
         src,
         join(&src.api, "/xrpc/com.atproto.server.createSession"),
         None,
-        Some(body),
+        Some(("application/json", body)),
     )
     .await
     .map_err(|e| match e {
@@ -469,12 +530,26 @@ async fn bluesky(
         let mut pages = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..BLUESKY_MAX_PAGES {
-            let page = match api_json(ctx, src, search(cursor.as_deref()), Some(&token), None).await
+            let page = match api_json(
+                ctx,
+                src,
+                search(cursor.as_deref()),
+                Some(&format!("Bearer {token}")),
+                None,
+            )
+            .await
             {
                 Err(SourceError::Auth(_)) | Err(SourceError::Other(_)) if src.budget > 2 => {
                     // An expired session answers 400 ExpiredToken (or 401): log in again, once.
                     token = bluesky_login(ctx, src).await?;
-                    api_json(ctx, src, search(cursor.as_deref()), Some(&token), None).await?
+                    api_json(
+                        ctx,
+                        src,
+                        search(cursor.as_deref()),
+                        Some(&format!("Bearer {token}")),
+                        None,
+                    )
+                    .await?
                 }
                 other => other?,
             };
@@ -587,6 +662,7 @@ async fn mastodon(
         .clone()
         .unwrap_or_else(|| "BACKFEED_MASTODON_TOKEN".into());
     let token = std::env::var(&var).ok();
+    let bearer = token.as_ref().map(|t| format!("Bearer {t}"));
     let index: HashMap<String, String> = posts
         .iter()
         .filter_map(|p| Some((match_key(&p.url)?, p.url.clone())))
@@ -599,7 +675,7 @@ async fn mastodon(
     if let Some(account) = src.cfg.account.clone() {
         let mut lookup = join(&src.api, "/api/v1/accounts/lookup");
         lookup.query_pairs_mut().append_pair("acct", &account);
-        let me = api_json(ctx, src, lookup, token.as_deref(), None)
+        let me = api_json(ctx, src, lookup, bearer.as_deref(), None)
             .await
             .map_err(auth_hint)?;
         let id = str_of(&me, "id")
@@ -609,7 +685,7 @@ async fn mastodon(
         list.query_pairs_mut()
             .append_pair("limit", "40")
             .append_pair("exclude_reblogs", "true");
-        let toots = api_json(ctx, src, list, token.as_deref(), None)
+        let toots = api_json(ctx, src, list, bearer.as_deref(), None)
             .await
             .map_err(auth_hint)?;
         for toot in toots.as_array().into_iter().flatten() {
@@ -698,7 +774,7 @@ async fn mastodon(
                 .append_pair("type", "statuses")
                 .append_pair("resolve", "false")
                 .append_pair("limit", "40");
-            let answer = api_json(ctx, src, url, Some(token), None)
+            let answer = api_json(ctx, src, url, Some(&format!("Bearer {token}")), None)
                 .await
                 .map_err(auth_hint)?;
             for status in answer["statuses"].as_array().into_iter().flatten() {

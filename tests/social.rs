@@ -355,3 +355,56 @@ fn mastodon_turns_replies_favourites_and_boosts_of_your_toots_into_mentions() {
         assert!(properties.contains(&p), "{properties:?}");
     }
 }
+
+#[test]
+fn reddit_uses_app_only_oauth_when_credentials_are_in_the_environment() {
+    let home = fresh_home();
+    home.write_config(&format!(
+        "[sources.reddit]\nenabled = true\napi_base = \"{}\"\noauth_api_base = \"{}\"\n",
+        home.web.url("/reddit"),
+        home.web.url("/reddit-oauth")
+    ));
+    home.web.set(
+        "/reddit/api/v1/access_token",
+        api(&home, "reddit_token.json"),
+    );
+    home.web
+        .set("/reddit-oauth/api/info", api(&home, "reddit_info.json"));
+    let env = [
+        ("BACKFEED_REDDIT_CLIENT_ID", "my-id"),
+        ("BACKFEED_REDDIT_CLIENT_SECRET", "my-secret"),
+    ];
+    let (code, out, _) = home.run_env(&["crawl"], &env);
+    assert_eq!(code, 0);
+    assert!(out.contains("found 1"), "{out}");
+    let token_request = &home.web.seen("/reddit/api/v1/access_token")[0];
+    // base64("my-id:my-secret")
+    assert_eq!(
+        token_request.headers["authorization"],
+        "Basic bXktaWQ6bXktc2VjcmV0"
+    );
+    assert_eq!(
+        token_request.headers["content-type"],
+        "application/x-www-form-urlencoded"
+    );
+    let info = home.web.seen_path("/reddit-oauth/api/info");
+    assert_eq!(info.len(), 4);
+    assert_eq!(info[0].headers["authorization"], "bearer app-token-123");
+    assert_eq!(
+        home.web.seen_path("/reddit/api/info.json").len(),
+        0,
+        "the anonymous API is not used"
+    );
+
+    // Refused credentials are reported by name, and nothing else stops.
+    home.web
+        .set("/reddit/api/v1/access_token", Fixture::status(401));
+    let (code, out, _) = home.run_env(&["crawl"], &env);
+    assert_eq!(code, 0);
+    assert!(out.contains("errors 1"), "{out}");
+    let status = home.ok(&["status"]);
+    assert!(
+        status.contains("BACKFEED_REDDIT_CLIENT_ID") && !status.contains("my-secret"),
+        "{status}"
+    );
+}
