@@ -359,14 +359,19 @@ pub fn representative_hcard(html: &str, page_url: &Url) -> Option<Author> {
             })
         })
         .or_else(|| (cards.len() == 1 && same(cards[0].first("url"), page)).then(|| &cards[0]))?;
-    Some(Author {
+    Some(card_author(card))
+}
+
+/// An h-card as an author: name (plain text), url, photo.
+fn card_author(card: &crate::mf2::Item) -> Author {
+    Author {
         name: card
             .first("name")
             .map(collapse)
             .map(|n| truncate(&n, TITLE_MAX)),
         url: card.first("url").map(str::to_string),
         photo: card.first("photo").map(str::to_string),
-    })
+    }
 }
 
 /// The microformats2 facts we use from the h-entry that holds the link.
@@ -404,14 +409,7 @@ fn entry_facts(page: &Page, entry: ElementRef<'_>) -> EntryFacts {
             .collect()
     };
     let author = item.get("author").first().map(|value| match value {
-        crate::mf2::PropValue::Item(card, _) => Author {
-            name: card
-                .first("name")
-                .map(collapse)
-                .map(|n| truncate(&n, TITLE_MAX)),
-            url: card.first("url").map(str::to_string),
-            photo: card.first("photo").map(str::to_string),
-        },
+        crate::mf2::PropValue::Item(card, _) => card_author(card),
         other => {
             let v = collapse(other.text());
             match Url::parse(&v) {

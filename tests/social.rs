@@ -259,26 +259,27 @@ fn mastodon_turns_replies_favourites_and_boosts_of_your_toots_into_mentions() {
         "[sources.mastodon]\nenabled = true\napi_base = \"{}\"\naccount = \"you\"\nsearch = true\ntoken_env = \"TEST_MASTODON_TOKEN\"\n",
         home.web.url("/masto")
     ));
-    home.web.set(
-        "/masto/api/v1/accounts/lookup",
-        api(&home, "mastodon_lookup.json"),
-    );
-    home.web.set(
-        "/masto/api/v1/accounts/109/statuses",
-        api(&home, "mastodon_statuses.json"),
-    );
-    home.web.set(
-        "/masto/api/v1/statuses/110/context",
-        api(&home, "mastodon_context.json"),
-    );
-    home.web.set(
-        "/masto/api/v1/statuses/110/favourited_by",
-        api(&home, "mastodon_favourited_by.json"),
-    );
-    home.web.set(
-        "/masto/api/v1/statuses/110/reblogged_by",
-        api(&home, "mastodon_reblogged_by.json"),
-    );
+    for (path, answer) in [
+        ("/masto/api/v1/accounts/lookup", "mastodon_lookup.json"),
+        (
+            "/masto/api/v1/accounts/109/statuses",
+            "mastodon_statuses.json",
+        ),
+        (
+            "/masto/api/v1/statuses/110/context",
+            "mastodon_context.json",
+        ),
+        (
+            "/masto/api/v1/statuses/110/favourited_by",
+            "mastodon_favourited_by.json",
+        ),
+        (
+            "/masto/api/v1/statuses/110/reblogged_by",
+            "mastodon_reblogged_by.json",
+        ),
+    ] {
+        home.web.set(path, api(&home, answer));
+    }
     home.web.set(
         "/masto/api/v2/search",
         Fixture {
