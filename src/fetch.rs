@@ -286,10 +286,15 @@ impl Fetcher {
                 &self.trusted
             };
             let mut builder = match &req.body {
-                Some((content_type, body)) if hop == 0 => client
-                    .post(url.clone())
-                    .header(header::CONTENT_TYPE, *content_type)
-                    .body(body.clone()),
+                Some((content_type, body)) if hop == 0 => {
+                    let post = client.post(url.clone()).body(body.clone());
+                    // An empty content type means a POST without a body (XRPC procedures).
+                    if content_type.is_empty() {
+                        post
+                    } else {
+                        post.header(header::CONTENT_TYPE, *content_type)
+                    }
+                }
                 _ => client.get(url.clone()),
             }
             .header(header::ACCEPT, req.accept);

@@ -145,6 +145,8 @@ pub struct Context {
     pub fetcher: Fetcher,
     pub wake: Notify,
     pub metrics: Metrics,
+    /// Session tokens of social APIs, kept in memory only: secrets never reach the store.
+    pub credentials: Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// The result of processing one job.
@@ -167,6 +169,7 @@ impl Context {
             fetcher,
             wake: Notify::new(),
             metrics: Metrics::default(),
+            credentials: Mutex::default(),
         })
     }
 

@@ -469,10 +469,38 @@ async fn bluesky_login(ctx: &Context, src: &mut Source<'_>) -> Result<String, So
         )),
         other => other,
     })?;
-    let token = str_of(&answer, "accessJwt")
-        .ok_or_else(|| SourceError::Auth("Bluesky login gave no accessJwt".into()))?;
-    let _ = ctx.store.kv_put("social:bluesky:session", token);
-    Ok(token.to_string())
+    remember_bluesky_session(ctx, &answer)
+}
+
+/// Keeps a Bluesky session's tokens in memory (never in the store) and returns the access token.
+fn remember_bluesky_session(ctx: &Context, answer: &Value) -> Result<String, SourceError> {
+    let access = str_of(answer, "accessJwt")
+        .ok_or_else(|| SourceError::Auth("Bluesky gave no accessJwt".into()))?;
+    let mut credentials = ctx.credentials.lock().unwrap_or_else(|p| p.into_inner());
+    credentials.insert("bluesky:access".into(), access.to_string());
+    if let Some(refresh) = str_of(answer, "refreshJwt") {
+        credentials.insert("bluesky:refresh".into(), refresh.to_string());
+    }
+    Ok(access.to_string())
+}
+
+/// An expired session: `refreshSession` with the refresh token, else a new login.
+async fn bluesky_refresh(ctx: &Context, src: &mut Source<'_>) -> Result<String, SourceError> {
+    let refresh = ctx
+        .credentials
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get("bluesky:refresh")
+        .cloned();
+    if let Some(refresh) = refresh {
+        let url = join(&src.api, "/xrpc/com.atproto.server.refreshSession");
+        let empty = Some(("", String::new()));
+        if let Ok(answer) = api_json(ctx, src, url, Some(&format!("Bearer {refresh}")), empty).await
+        {
+            return remember_bluesky_session(ctx, &answer);
+        }
+    }
+    bluesky_login(ctx, src).await
 }
 
 /// Link URIs a post record carries: rich-text link facets and external embeds (also inside
@@ -501,7 +529,13 @@ async fn bluesky(
     src: &mut Source<'_>,
     posts: &[PostRef],
 ) -> Result<Vec<Hit>, SourceError> {
-    let mut token = match ctx.store.kv_get("social:bluesky:session").ok().flatten() {
+    let session = ctx
+        .credentials
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get("bluesky:access")
+        .cloned();
+    let mut token = match session {
         Some(t) => t,
         None => bluesky_login(ctx, src).await?,
     };
@@ -540,8 +574,8 @@ async fn bluesky(
             .await
             {
                 Err(SourceError::Auth(_)) | Err(SourceError::Other(_)) if src.budget > 2 => {
-                    // An expired session answers 400 ExpiredToken (or 401): log in again, once.
-                    token = bluesky_login(ctx, src).await?;
+                    // An expired session answers 400 ExpiredToken (or 401): refresh it, once.
+                    token = bluesky_refresh(ctx, src).await?;
                     api_json(
                         ctx,
                         src,

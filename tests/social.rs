@@ -176,6 +176,10 @@ fn bluesky_logs_in_refreshes_an_expired_session_and_checks_facets() {
         "/bsky/xrpc/com.atproto.server.createSession",
         api(&home, "bluesky_session.json"),
     );
+    home.web.set(
+        "/bsky/xrpc/com.atproto.server.refreshSession",
+        api(&home, "bluesky_refreshed.json"),
+    );
     let expired = Fixture {
         status: 400,
         ..api(&home, "bluesky_expired.json")
@@ -224,7 +228,8 @@ fn bluesky_logs_in_refreshes_an_expired_session_and_checks_facets() {
         "https://cdn.bsky.app/img/avatar/alice.jpg"
     );
 
-    // The stored session has expired: the adapter logs in again and carries on.
+    // A new process logs in again (sessions live in memory only); this time the access token
+    // has expired by the first search: the adapter refreshes the session and carries on.
     let (code, out, _) = home.run_env(&["crawl"], &env);
     assert_eq!(code, 0);
     assert!(out.contains("errors 0"), "{out}");
@@ -234,6 +239,20 @@ fn bluesky_logs_in_refreshes_an_expired_session_and_checks_facets() {
             .len(),
         2
     );
+    let refresh = home
+        .web
+        .seen("/bsky/xrpc/com.atproto.server.refreshSession");
+    assert_eq!(refresh.len(), 1);
+    assert_eq!(
+        refresh[0].headers["authorization"],
+        "Bearer refresh-token-1"
+    );
+    let retried = home
+        .web
+        .seen_path("/bsky/xrpc/app.bsky.feed.searchPosts")
+        .pop()
+        .unwrap();
+    assert_eq!(retried.headers["authorization"], "Bearer access-token-2");
     assert_eq!(by_kind(&home, "bluesky").len(), 2, "no duplicates");
     let last = home
         .web
@@ -245,11 +264,21 @@ fn bluesky_logs_in_refreshes_an_expired_session_and_checks_facets() {
         "incremental: {}",
         last.path
     );
-    let db = std::fs::read(home.dir.path().join("backfeed.db")).unwrap();
-    assert!(
-        !String::from_utf8_lossy(&db).contains("app-password-secret"),
-        "secrets never reach the store"
-    );
+    // The database and its write-ahead log (recent writes live there until a checkpoint).
+    let mut db = std::fs::read(home.dir.path().join("backfeed.db")).unwrap();
+    db.extend(std::fs::read(home.dir.path().join("backfeed.db-wal")).unwrap_or_default());
+    let db = String::from_utf8_lossy(&db);
+    for secret in [
+        "app-password-secret",
+        "access-token-1",
+        "refresh-token-1",
+        "access-token-2",
+    ] {
+        assert!(
+            !db.contains(secret),
+            "secrets and session tokens never reach the store"
+        );
+    }
 }
 
 #[test]
