@@ -181,8 +181,17 @@ pub fn parse_items(root: ElementRef<'_>, base: &Url) -> Vec<Item> {
     items
 }
 
+/// How deep microformats may nest before deeper ones are read as plain markup. Real pages nest
+/// a handful (entry → author card → org card); a hostile page may nest a hundred thousand, and
+/// parsing nested items recurses.
+const MAX_NESTING: usize = 16;
+
 /// Parses the microformat rooted at `root`.
 pub fn parse_item(root: ElementRef<'_>, base: &Url) -> Item {
+    parse_nested(root, base, 0)
+}
+
+fn parse_nested(root: ElementRef<'_>, base: &Url, depth: usize) -> Item {
     let mut item = Item {
         types: root_types(&root),
         ..Default::default()
@@ -191,10 +200,10 @@ pub fn parse_item(root: ElementRef<'_>, base: &Url) -> Item {
     let mut stack: Vec<ElementRef<'_>> = reversed_children(&root);
     while let Some(el) = stack.pop() {
         let props = property_classes(&el);
-        let nested = !root_types(&el).is_empty();
+        let nested = depth < MAX_NESTING && !root_types(&el).is_empty();
         if nested {
             has_nested = true;
-            let child = parse_item(el, base);
+            let child = parse_nested(el, base, depth + 1);
             if props.is_empty() {
                 item.children.push(child);
                 continue;

@@ -806,6 +806,31 @@ mod tests {
         ));
     }
 
+    /// Regression: 100,000 nested microformats overflowed the stack of a blocking-pool thread
+    /// (2 MiB) while parsing nested items, aborting the whole daemon. 10,000 levels are enough
+    /// to overflow without the nesting cap, and quick in a debug build.
+    #[test]
+    fn deeply_nested_microformats_do_not_overflow_the_stack() {
+        let depth = 10_000;
+        let html = format!(
+            "<div class=\"h-entry\"><a href=\"https://blog.example/2024/hello\">x</a>{}{}</div>",
+            "<div class=\"h-entry p-x\">".repeat(depth),
+            "</div>".repeat(depth)
+        );
+        let verified = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || {
+                matches!(
+                    verify_html(&html, &page_url(), &keys()),
+                    Outcome::Verified(_)
+                )
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(verified);
+    }
+
     #[test]
     fn meta_status_410_means_gone() {
         let html = r#"<meta http-equiv="Status" content="410 Gone"><a href="https://blog.example/2024/hello">x</a>"#;
