@@ -217,8 +217,14 @@ pub fn find_link<'a>(page: &'a Page, target_keys: &[String]) -> Option<ElementRe
         .find_map(|(el, raw)| page.resolve(raw).filter(|u| matches(u)).map(|_| el))
 }
 
-/// Convenience for tests and benches: parse and verify in one call.
+/// Parses and verifies a page; pages nested deeper than [`MAX_NESTING_DEPTH`] are refused
+/// without parsing.
 pub fn verify_html(html: &str, page_url: &Url, target_keys: &[String]) -> Outcome {
+    if nests_deeper_than(html, MAX_NESTING_DEPTH) {
+        return Outcome::Refused(format!(
+            "page nests elements deeper than {MAX_NESTING_DEPTH}; not parsed"
+        ));
+    }
     verify_page(&Page::parse(html, page_url), target_keys)
 }
 
@@ -329,6 +335,9 @@ fn json_ld_author(v: &serde_json::Value) -> Option<String> {
 /// and `url` are the page; else one whose `url` is a `rel=me` link of the page; else the only
 /// h-card, if its `url` is the page.
 pub fn representative_hcard(html: &str, page_url: &Url) -> Option<Author> {
+    if nests_deeper_than(html, MAX_NESTING_DEPTH) {
+        return None;
+    }
     let doc = Html::parse_document(html);
     let base = crate::mf2::document_base(&doc, page_url);
     let mut cards = Vec::new();
@@ -605,6 +614,59 @@ fn excerpt_around(page: &Page, link: ElementRef<'_>) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
+/// Deepest element nesting a page may have before it is refused unparsed. The HTML tree builder
+/// checks scope by walking its stack of open elements, so its cost grows with the square of the
+/// nesting depth: a 2 MB page of nested `<div>`s would take a core for a minute. Browsers cap
+/// the DOM depth at 512; real pages stay far below this.
+pub const MAX_NESTING_DEPTH: usize = 2_000;
+
+/// Whether `html` nests elements deeper than `limit`, by a linear scan of its tags. It counts
+/// only elements that must be closed: void elements and those whose end tag is optional
+/// (`p`, `li`, `td`, …) are left out, so sloppy but ordinary HTML is never refused.
+pub fn nests_deeper_than(html: &str, limit: usize) -> bool {
+    const UNCOUNTED: &[&str] = &[
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr", "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead",
+        "tbody", "tfoot", "rb", "rt", "rp", "colgroup", "caption", "html", "head", "body",
+    ];
+    let bytes = html.as_bytes();
+    let mut depth: usize = 0;
+    let mut i = 0;
+    while let Some(offset) = bytes[i..].iter().position(|&b| b == b'<') {
+        let start = i + offset + 1;
+        let closing = bytes.get(start) == Some(&b'/');
+        let name_start = if closing { start + 1 } else { start };
+        let name_len = bytes[name_start..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        i = name_start + name_len;
+        if name_len == 0 || !bytes[name_start].is_ascii_alphabetic() {
+            continue;
+        }
+        let name = &html[name_start..name_start + name_len];
+        if UNCOUNTED.iter().any(|u| u.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else {
+            let tag_end = bytes[i..]
+                .iter()
+                .position(|&b| b == b'>')
+                .map_or(bytes.len(), |p| i + p);
+            if tag_end > 0 && bytes[tag_end - 1] == b'/' {
+                continue; // self-closing
+            }
+            depth += 1;
+            if depth > limit {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// The text of an HTML fragment as a reader sees it: blocks separated, hidden elements skipped.
 pub fn html_text(html: &str) -> String {
     let fragment = Html::parse_fragment(html);
@@ -806,6 +868,26 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn absurd_nesting_is_refused_unparsed_and_sloppy_html_is_not() {
+        let deep = format!(
+            "{}<a href=\"https://blog.example/2024/hello\">x</a>",
+            "<div>".repeat(5_000)
+        );
+        assert!(
+            matches!(verify_html(&deep, &page_url(), &keys()), Outcome::Refused(r) if r.contains("deeper"))
+        );
+        // Thousands of unclosed paragraphs, list items, cells and void elements are ordinary.
+        let sloppy = format!(
+            "{}<a href=\"https://blog.example/2024/hello\">x</a>",
+            "<p>para <br><img src=x><li>item<td>cell<input/><span/>".repeat(3_000)
+        );
+        assert!(!nests_deeper_than(&sloppy, MAX_NESTING_DEPTH));
+        verified(&sloppy);
+        assert!(nests_deeper_than(&"<DIV class=x>".repeat(11), 10));
+        assert!(!nests_deeper_than(&"<div></div>".repeat(100), 10));
+    }
+
     /// Regression: 100,000 nested microformats overflowed the stack of a blocking-pool thread
     /// (2 MiB) while parsing nested items, aborting the whole daemon. 10,000 levels are enough
     /// to overflow without the nesting cap, and quick in a debug build.
@@ -819,11 +901,10 @@ mod tests {
         );
         let verified = std::thread::Builder::new()
             .stack_size(2 * 1024 * 1024)
+            // verify_page, not verify_html: past the depth pre-scan, straight to the parser.
             .spawn(move || {
-                matches!(
-                    verify_html(&html, &page_url(), &keys()),
-                    Outcome::Verified(_)
-                )
+                let page = Page::parse(&html, &page_url());
+                matches!(verify_page(&page, &keys()), Outcome::Verified(_))
             })
             .unwrap()
             .join()
