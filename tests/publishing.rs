@@ -175,12 +175,7 @@ fn hostile_markup_never_reaches_a_feed_alive() {
         "/mentions.jf2",
         "/api/mentions.jf2",
     ] {
-        let body = client()
-            .get(daemon.url(path))
-            .send()
-            .unwrap()
-            .text()
-            .unwrap();
+        let body = daemon.text(path);
         for live in [
             "<script",
             "onclick",

@@ -54,12 +54,7 @@ fn webmention_lifecycle_accept_verify_update_delete() {
     assert_eq!(home.mentions().len(), 1);
 
     // Source now 410 Gone, re-sent: deleted, and the feed drops it.
-    let feed = client()
-        .get(daemon.url("/mentions.json"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let feed = daemon.text("/mentions.json");
     assert!(feed.contains(&source));
     home.web.set("/alice/1", Fixture::status(410));
     assert_eq!(
@@ -67,12 +62,7 @@ fn webmention_lifecycle_accept_verify_update_delete() {
         202
     );
     assert!(eventually(10, || status_of(&daemon, &location)["status"] == "deleted"));
-    let feed = client()
-        .get(daemon.url("/mentions.json"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let feed = daemon.text("/mentions.json");
     assert!(!feed.contains(&source), "deleted mentions leave the feeds");
 
     // A source that no longer links also deletes.
@@ -369,14 +359,7 @@ fn moderation_queue_approve_reject_and_reversible_blocks() {
         .collect();
     assert_eq!(held.len(), 2, "queue mode holds verified mentions");
     let daemon = home.serve();
-    let feed = || {
-        client()
-            .get(daemon.url("/mentions.jf2"))
-            .send()
-            .unwrap()
-            .text()
-            .unwrap()
-    };
+    let feed = || daemon.text("/mentions.jf2");
     assert!(!feed().contains("/m/a"), "held mentions are not published");
 
     let id_a = home
@@ -445,12 +428,7 @@ fn rate_limits_answer_429_with_retry_after() {
             .unwrap()
             >= 1
     );
-    let metrics = client()
-        .get(daemon.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = daemon.text("/metrics");
     assert!(
         metrics.contains("backfeed_rate_limited_total 3"),
         "{metrics}"

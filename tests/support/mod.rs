@@ -479,6 +479,11 @@ impl Daemon {
         format!("{}{path}", self.base)
     }
 
+    /// GETs `path` from the daemon and returns the body as text.
+    pub fn text(&self, path: &str) -> String {
+        client().get(self.url(path)).send().unwrap().text().unwrap()
+    }
+
     /// Sends SIGTERM and waits for a clean exit; returns the exit code.
     pub fn terminate(mut self) -> i32 {
         unsafe_kill(self.child.id(), "TERM");
