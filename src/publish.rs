@@ -296,56 +296,102 @@ pub fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn author_json(m: &Mention) -> Value {
-    json!({"name": m.author.name, "url": m.author.url, "avatar": m.author.photo})
-}
-
 /// JSON Feed 1.1, newest first.
 pub fn json_feed(meta: &FeedMeta, mentions: &[Mention], posts: &PostInfo) -> Vec<u8> {
-    let items: Vec<Value> = mentions
+    #[derive(serde::Serialize)]
+    struct Feed<'a> {
+        version: &'static str,
+        title: &'a str,
+        home_page_url: &'a str,
+        feed_url: &'a str,
+        items: Vec<Item<'a>>,
+    }
+    #[derive(serde::Serialize)]
+    struct Item<'a> {
+        id: String,
+        url: &'a str,
+        external_url: &'a str,
+        title: String,
+        date_published: &'a str,
+        date_modified: &'a str,
+        authors: [ItemAuthor<'a>; 1],
+        tags: [&'static str; 1],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        content_html: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        content_text: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        summary: Option<&'a str>,
+        _backfeed: Extension<'a>,
+    }
+    #[derive(serde::Serialize)]
+    struct ItemAuthor<'a> {
+        name: Option<&'a str>,
+        url: Option<&'a str>,
+        avatar: Option<&'a str>,
+    }
+    #[derive(serde::Serialize)]
+    struct Extension<'a> {
+        #[serde(rename = "type")]
+        mention_type: &'static str,
+        kind: &'static str,
+        target: &'a str,
+        source: &'a str,
+    }
+    let items = mentions
         .iter()
-        .map(|m| {
-            let mut item = json!({
-                "id": entry_id(&meta.id_host, m),
-                "url": m.source,
-                "external_url": m.target,
-                "title": entry_title(m, posts.title(&m.target)),
-                "date_published": entry_date(m),
-                "date_modified": m.updated_at,
-                "authors": [author_json(m)],
-                "tags": [m.mention_type.as_str()],
-                "_backfeed": {"type": m.mention_type.as_str(), "kind": m.kind.as_str(), "target": m.target, "source": m.source},
-            });
-            match (&m.content_html, &m.excerpt) {
-                (Some(html), _) => item["content_html"] = json!(html),
-                (None, Some(ex)) => item["content_text"] = json!(ex),
-                (None, None) => item["content_text"] = json!(m.source),
-            }
-            if let Some(ex) = &m.excerpt {
-                item["summary"] = json!(ex);
-            }
-            item
+        .map(|m| Item {
+            id: entry_id(&meta.id_host, m),
+            url: &m.source,
+            external_url: &m.target,
+            title: entry_title(m, posts.title(&m.target)),
+            date_published: entry_date(m),
+            date_modified: &m.updated_at,
+            authors: [ItemAuthor {
+                name: m.author.name.as_deref(),
+                url: m.author.url.as_deref(),
+                avatar: m.author.photo.as_deref(),
+            }],
+            tags: [m.mention_type.as_str()],
+            // JSON Feed needs content_html or content_text.
+            content_html: m.content_html.as_deref(),
+            content_text: m
+                .content_html
+                .is_none()
+                .then(|| m.excerpt.as_deref().unwrap_or(&m.source)),
+            summary: m.excerpt.as_deref(),
+            _backfeed: Extension {
+                mention_type: m.mention_type.as_str(),
+                kind: m.kind.as_str(),
+                target: &m.target,
+                source: &m.source,
+            },
         })
         .collect();
-    let feed = json!({
-        "version": "https://jsonfeed.org/version/1.1",
-        "title": meta.title,
-        "home_page_url": meta.home_url,
-        "feed_url": meta.self_url,
-        "items": items,
-    });
-    json_bytes(&feed)
+    json_bytes(&Feed {
+        version: "https://jsonfeed.org/version/1.1",
+        title: &meta.title,
+        home_page_url: &meta.home_url,
+        feed_url: &meta.self_url,
+        items,
+    })
 }
 
 /// Pretty JSON with `<`, `>` and `&` written as `\u003c`, `\u003e`, `\u0026`: the same value to
 /// any JSON parser, but JSON pasted into an HTML page can never open a tag. (Outside strings,
 /// JSON never contains these characters, so replacing them everywhere is exact.)
-pub fn json_bytes(value: &Value) -> Vec<u8> {
-    let text = serde_json::to_string_pretty(value).expect("JSON values serialize");
-    text.replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-        .into_bytes()
+pub fn json_bytes<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    let text = serde_json::to_vec_pretty(value).expect("JSON values serialize");
+    let mut out = Vec::with_capacity(text.len() + text.len() / 16);
+    for byte in text {
+        match byte {
+            b'<' => out.extend_from_slice(b"\\u003c"),
+            b'>' => out.extend_from_slice(b"\\u003e"),
+            b'&' => out.extend_from_slice(b"\\u0026"),
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// One mention as webmention.io's JF2 API shows it.
