@@ -60,7 +60,8 @@ pub enum Command {
     Crawl,
     /// Re-fetch every stored mention now: edits update it, 410 or a lost link deletes it.
     Reverify,
-    /// Enqueue one candidate by hand and verify it now.
+    /// Enqueue one candidate by hand and verify it now (recorded as a webmention: one sent by
+    /// hand).
     Submit {
         /// The page that links (the source).
         source: String,
@@ -89,7 +90,9 @@ pub enum Command {
     Reject { id: i64 },
     /// Refuse sources on DOMAIN and its subdomains, and hide their mentions (reversible).
     Block {
-        domain: String,
+        /// The domain, e.g. spam.example (not needed with --list).
+        #[arg(required_unless_present = "list")]
+        domain: Option<String>,
         /// Lift the block instead; hidden mentions come back.
         #[arg(long)]
         remove: bool,
@@ -239,7 +242,7 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
             domain,
             remove,
             list,
-        } => block(&ctx, &domain, remove, list),
+        } => block(&ctx, domain.as_deref(), remove, list),
         Command::Log { since, json } => log(&ctx, &since, json),
         Command::Status { json } => status(&ctx, json),
         Command::Export { out } => {
@@ -327,7 +330,7 @@ async fn wait_for_signal() {
 
 async fn submit(ctx: &Context, source: &str, target: &str) -> Result<(), Failure> {
     let (enqueued, post) = ctx
-        .submit(source, target, Kind::Manual, None)
+        .submit(source, target, Kind::Webmention, None)
         .await
         .map_err(|r| Failure::runtime(format!("refused: {}", r.reason())))?;
     let job = match ctx
@@ -456,7 +459,7 @@ fn moderate(ctx: &Context, id: i64, approve: bool) -> Result<(), Failure> {
     }
 }
 
-fn block(ctx: &Context, domain: &str, remove: bool, list: bool) -> Result<(), Failure> {
+fn block(ctx: &Context, domain: Option<&str>, remove: bool, list: bool) -> Result<(), Failure> {
     if list {
         for d in ctx.store.blocked_domains()? {
             println!("{d}");
@@ -466,6 +469,7 @@ fn block(ctx: &Context, domain: &str, remove: bool, list: bool) -> Result<(), Fa
         }
         return Ok(());
     }
+    let domain = domain.unwrap_or_default();
     if domain.contains('/') || domain.contains(' ') || domain.is_empty() {
         return Err(Failure::usage(format!(
             "{domain:?} is not a domain name (e.g. spam.example)"
@@ -476,7 +480,7 @@ fn block(ctx: &Context, domain: &str, remove: bool, list: bool) -> Result<(), Fa
             Some(n) => println!("unblocked {domain}; {n} mentions restored"),
             None => {
                 return Err(Failure::runtime(format!(
-                    "{domain} was not blocked (see `backfeed block --list x`)"
+                    "{domain} was not blocked (see `backfeed block --list`)"
                 )));
             }
         }

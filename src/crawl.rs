@@ -416,7 +416,7 @@ async fn poll_feed(
         .unwrap_or_else(|| permalink.clone());
         let linked = linked_posts(&html, &base, posts);
         let hint = Hint {
-            evidence_html: Some(absolutize_links(&html, &base)),
+            evidence_html: Some(with_base(&html, &base)),
             ..Default::default()
         };
         for post in linked {
@@ -461,9 +461,9 @@ fn root_xml_base(body: &[u8]) -> Option<String> {
     }
 }
 
-/// Rewrites relative hrefs of a fragment to absolute ones, so the evidence stays readable
-/// wherever it is parsed later.
-fn absolutize_links(html: &str, base: &Url) -> String {
+/// The fragment with a `<base href>` in front, so its relative links resolve the same wherever
+/// the evidence is parsed later.
+fn with_base(html: &str, base: &Url) -> String {
     format!(
         "<base href=\"{}\">{html}",
         crate::publish::html_escape(base.as_str())

@@ -134,7 +134,6 @@ word_enum!(
         Reddit => "reddit",
         Bluesky => "bluesky",
         Mastodon => "mastodon",
-        Manual => "manual",
     }
 );
 

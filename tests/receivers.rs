@@ -396,8 +396,13 @@ fn moderation_queue_approve_reject_and_reversible_blocks() {
     let r = send_webmention(&daemon, &home.linking_page("/m/c", "C"), &home.post_url());
     assert_eq!(r.status(), 400);
     assert!(r.text().unwrap().contains("blocked"));
-    assert!(home.ok(&["block", "--list", "x"]).contains("127.0.0.1"));
+    assert!(home.ok(&["block", "--list"]).contains("127.0.0.1"));
     home.ok(&["block", "--remove", "127.0.0.1"]);
+    assert_eq!(
+        home.run(&["block"]).0,
+        2,
+        "a domain is required unless --list"
+    );
     assert!(feed().contains("/m/a"));
     assert_eq!(home.run(&["approve", "424242"]).0, 1);
 }

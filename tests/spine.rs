@@ -50,7 +50,10 @@ fn submit_verifies_and_every_format_publishes_it_with_stable_ids() {
     assert_eq!(m["target"], home.post_url().as_str());
     assert_eq!(m["status"], "verified");
     assert_eq!(m["type"], "mention");
-    assert_eq!(m["kind"], "manual");
+    assert_eq!(
+        m["kind"], "webmention",
+        "a hand submission is a webmention sent by hand: kinds stay within the contract's list"
+    );
     assert_eq!(
         m["title"], "Alice on <b>things</b>",
         "a <title> is plain text, shown as written"
