@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Durable POST /webmention accepts per second and latency (issue 3), measured with wrk from
 # the same 2-core machine. Every request names a distinct source (on 50 loopback hosts served
-# by nginx) and the one post; a 202 is sent only after the candidate is committed to SQLite.
+# by nginx) and the one post; a 201 is sent only after the candidate is committed to SQLite.
 # The worker verifies in the background at the same time, as in production.
 # Goal: ≥ 5,000 accepts/s with p99 < 20 ms.
 #   bash benches/webmention_accept.sh        (DURATION=10s CONNECTIONS=32 THREADS=2)

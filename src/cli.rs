@@ -292,7 +292,10 @@ async fn serve(ctx: Arc<Context>) -> Result<(), Failure> {
         ))
     })?;
     let shutdown = Shutdown::new();
-    let released = ctx.store.release_leases()?;
+    // Leases of a daemon that crashed are taken back now; a live process's are left alone.
+    let released = ctx
+        .store
+        .release_orphaned_leases(crate::pipeline::lease_owner_is_gone)?;
     let (depth, _) = ctx.store.queue_depth()?;
     tracing::info!(%listen, public_url = %ctx.cfg.server.public_url, queued = depth, resumed_leases = released, "serving");
     let worker = tokio::spawn(crate::pipeline::run_worker(ctx.clone(), shutdown.clone()));
@@ -333,10 +336,11 @@ async fn submit(ctx: &Context, source: &str, target: &str) -> Result<(), Failure
         .submit(source, target, Kind::Webmention, None)
         .await
         .map_err(|r| Failure::runtime(format!("refused: {}", r.reason())))?;
-    let job = match ctx
-        .store
-        .lease_one(enqueued.id, ctx.cfg.fetch.timeout_secs as i64 + 30)?
-    {
+    let job = match ctx.store.lease_one(
+        enqueued.id,
+        ctx.cfg.fetch.timeout_secs as i64 + 30,
+        &ctx.lease_owner,
+    )? {
         Some(job) => job,
         None => {
             return Err(Failure::runtime(format!(

@@ -414,7 +414,16 @@ async fn poll_feed(
             (None, None) => None,
         }
         .unwrap_or_else(|| permalink.clone());
-        let linked = linked_posts(&html, &base, posts);
+        let mut linked = linked_posts(&html, &base, posts);
+        // A summary-only feed (WordPress's "Summary" setting, most news sites) shows no links:
+        // the article does. Its page is read once per new or changed item; an item whose feed
+        // content already links to a post is not fetched.
+        if linked.is_empty() && !ctx.cfg.is_under_site(&permalink) {
+            match linked_from_page(ctx, &permalink, posts).await {
+                Some(from_page) => linked = from_page,
+                None => continue, // not readable now: the next crawl tries again
+            }
+        }
         let hint = Hint {
             evidence_html: Some(with_base(&html, &base)),
             ..Default::default()
@@ -435,6 +444,36 @@ async fn poll_feed(
         }
         let _ = ctx.store.kv_put(&item_key, &fingerprint);
     }
+}
+
+/// The posts a feed item's own page links to; `None` when the page could not be read now (a
+/// transient failure), so that the item is looked at again on the next crawl.
+async fn linked_from_page(
+    ctx: &Context,
+    page: &Url,
+    posts: &HashMap<String, String>,
+) -> Option<Vec<String>> {
+    let fetched = match ctx
+        .fetcher
+        .fetch(&Request::get(page.clone(), Trust::Outside))
+        .await
+    {
+        Ok(f) if (200..300).contains(&f.status) => f,
+        Ok(f) if f.status == 429 || f.status >= 500 => return None,
+        Ok(_) => return Some(Vec::new()),
+        Err(e) if e.is_transient() => return None,
+        Err(e) => {
+            tracing::info!(url = %page, error = %e, "feed item page refused");
+            return Some(Vec::new());
+        }
+    };
+    let posts = posts.clone();
+    tokio::task::spawn_blocking(move || {
+        let html = crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());
+        linked_posts(&html, &fetched.final_url, &posts)
+    })
+    .await
+    .ok()
 }
 
 /// The `xml:base` attribute of a feed's root element, if any.

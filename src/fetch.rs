@@ -119,7 +119,9 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || o[0] >= 240) // reserved
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d) addresses are judged
+            // by their IPv4 part (`::1` becomes 0.0.0.1, which is not public either).
+            if let Some(v4) = v6.to_ipv4() {
                 return is_public(IpAddr::V4(v4));
             }
             let s = v6.segments();
@@ -136,7 +138,17 @@ pub fn is_public(ip: IpAddr) -> bool {
     }
 }
 
-const GUARD_MARK: &str = "backfeed-guard:";
+/// The resolver's refusal, found again in reqwest's error chain by its type.
+#[derive(Debug)]
+struct NotPublic(String);
+
+impl std::fmt::Display for NotPublic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} is not a public address", self.0)
+    }
+}
+
+impl std::error::Error for NotPublic {}
 
 /// A resolver that answers only with public addresses.
 struct GuardedResolver;
@@ -155,13 +167,10 @@ impl reqwest::dns::Resolve for GuardedResolver {
                 .filter(|a| is_public(a.ip()))
                 .collect();
             if public.is_empty() {
-                let shown = addrs
-                    .first()
-                    .map(|a| a.ip().to_string())
-                    .unwrap_or_else(|| "nothing".into());
-                return Err(
-                    format!("{GUARD_MARK} {host} resolves to non-public address {shown}").into(),
-                );
+                // The address itself stays private: it is internal knowledge, and this text
+                // reaches status pages and pingback faults.
+                let refusal: Box<dyn std::error::Error + Send + Sync> = Box::new(NotPublic(host));
+                return Err(refusal);
             }
             Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
         });
@@ -236,8 +245,8 @@ impl Fetcher {
                 url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
                 url::Host::Domain(_) => None,
             };
-            if let Some(ip) = ip.filter(|ip| !is_public(*ip)) {
-                return Err(FetchError::Refused(format!("{ip} is not a public address")));
+            if ip.is_some_and(|ip| !is_public(ip)) {
+                return Err(FetchError::Refused("not a public address".into()));
             }
         }
         Ok(())
@@ -389,13 +398,12 @@ fn map_error(e: &reqwest::Error, secs: u64) -> FetchError {
     let mut chain = String::new();
     let mut source: Option<&dyn std::error::Error> = Some(e);
     while let Some(s) = source {
+        if let Some(refusal) = s.downcast_ref::<NotPublic>() {
+            return FetchError::Refused(refusal.to_string());
+        }
         chain.push_str(&s.to_string());
         chain.push_str(": ");
         source = s.source();
-    }
-    if let Some(at) = chain.find(GUARD_MARK) {
-        let rest = &chain[at + GUARD_MARK.len()..];
-        return FetchError::Refused(rest.split(": ").next().unwrap_or(rest).trim().to_string());
     }
     let chain = chain.trim_end_matches(": ").to_string();
     if chain.contains("decoding response body") || chain.contains("error decoding") {
@@ -502,6 +510,8 @@ mod tests {
             "fc00::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "::10.9.9.9",
             "224.0.0.1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");

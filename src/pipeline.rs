@@ -147,6 +147,8 @@ pub struct Context {
     pub metrics: Metrics,
     /// Session tokens of social APIs, kept in memory only: secrets never reach the store.
     pub credentials: Mutex<std::collections::HashMap<String, String>>,
+    /// Owner of the leases taken for synchronous checks (pingback, `submit`).
+    pub lease_owner: String,
 }
 
 /// The result of processing one job.
@@ -170,6 +172,7 @@ impl Context {
             wake: Notify::new(),
             metrics: Metrics::default(),
             credentials: Mutex::default(),
+            lease_owner: new_lease_owner(),
         })
     }
 
@@ -260,6 +263,13 @@ impl Context {
             })?;
         if match_key(source) == match_key(target) {
             return Err(Rejection::SameResource);
+        }
+        // An IP literal the trust rules refuse can be answered now; names that resolve to
+        // private addresses are caught when the source is fetched.
+        if let Err(e) = self.fetcher.precheck(&src, Trust::Outside) {
+            let rejection = Rejection::InvalidSource(format!("source {e}"));
+            self.log(source, target, kind, "refused", &rejection.reason());
+            return Err(rejection);
         }
         if let Some(domain) = self.blocked_domain(src.as_str()) {
             self.log(
@@ -517,6 +527,28 @@ impl Context {
     }
 }
 
+/// A lease owner for one job loop: this process's id, so that a restarted daemon can tell a
+/// crashed owner from a live one, and a random part, so that two loops of one process (the
+/// worker and a scheduled crawl's drain in `serve`) never give back each other's leases.
+pub fn new_lease_owner() -> String {
+    let random = getrandom::u64().unwrap_or_else(|_| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    format!("{}-{random:016x}", std::process::id())
+}
+
+/// Whether the process that took a lease has ended (Linux: no `/proc/<pid>`). Where that
+/// cannot be known, the answer is no, and the lease waits for its expiry.
+pub fn lease_owner_is_gone(owner: &str) -> bool {
+    let Some(pid) = owner.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+        return false;
+    };
+    let proc = std::path::Path::new("/proc");
+    pid != std::process::id() && proc.join("self").exists() && !proc.join(pid.to_string()).exists()
+}
+
 /// Backoff for transient failures: 1, 2, 4 … minutes, at most about four hours.
 pub fn retry_delay_secs(attempts: i64) -> i64 {
     60 * (1 << attempts.clamp(0, 8))
@@ -623,7 +655,9 @@ pub async fn run_worker(ctx: Arc<Context>, shutdown: crate::shutdown::Shutdown) 
 /// uses every core), refilled as soon as one finishes, `concurrency` at most. With a shutdown
 /// signal it runs until the signal, waiting for work; without one it stops when idle. On the
 /// way out, jobs still in flight get their fetch deadline to finish; leases of any that could
-/// not are given back, so they are due again at once on the next start.
+/// not are given back, so they are due again at once on the next start. Each loop leases under
+/// its own owner id and gives back only its own leases: a drain that ends never frees a job
+/// another loop is still working on.
 async fn work(
     ctx: &Arc<Context>,
     shutdown: Option<crate::shutdown::Shutdown>,
@@ -633,11 +667,12 @@ async fn work(
     let stopping = || shutdown.as_ref().is_some_and(|s| s.is_triggered());
     // Leasing is a write transaction: refill in batches rather than one slot at a time.
     let refill = (limit / 4).max(1);
+    let owner = new_lease_owner();
     let mut in_flight = tokio::task::JoinSet::new();
     loop {
         let free = limit.saturating_sub(in_flight.len());
         if (free >= refill || in_flight.is_empty()) && !stopping() {
-            match ctx.store.lease_due(free, 300) {
+            match ctx.store.lease_due(free, 300, &owner) {
                 Ok(jobs) => {
                     for job in jobs {
                         let ctx = ctx.clone();
@@ -672,7 +707,7 @@ async fn work(
     })
     .await;
     in_flight.abort_all();
-    if let Err(e) = ctx.store.release_leases() {
+    if let Err(e) = ctx.store.release_leases(&owner) {
         tracing::error!(error = %e, "could not release leases");
     }
 }

@@ -216,9 +216,9 @@ async fn webmention(
         Ok((enqueued, _)) => {
             let location = status_url(ctx, enqueued.id);
             let mut r = plain(
-                StatusCode::ACCEPTED,
+                StatusCode::CREATED,
                 format!(
-                    "Accepted: the source will be checked for a link to the target. Status: {location}\n"
+                    "Created: the source will be checked for a link to the target. Status: {location}\n"
                 ),
             );
             if let Ok(v) = HeaderValue::from_str(&location) {
@@ -352,10 +352,11 @@ async fn pingback(ctx: &Context, source: &str, target: &str) -> Vec<u8> {
         // Re-queued above, so the stored mention is refreshed; the ping itself is a repeat.
         return xmlrpc::fault(FAULT_ALREADY, "the pingback has already been registered");
     }
-    let processed = match ctx
-        .store
-        .lease_one(enqueued.id, ctx.cfg.fetch.timeout_secs as i64 + 30)
-    {
+    let processed = match ctx.store.lease_one(
+        enqueued.id,
+        ctx.cfg.fetch.timeout_secs as i64 + 30,
+        &ctx.lease_owner,
+    ) {
         Ok(Some(job)) => ctx.process(&job).await,
         Ok(None) => return wait_for_worker(ctx, enqueued.id, source, &post.url).await,
         Err(e) => return xmlrpc::fault(0, &format!("internal error: {e}")),

@@ -22,7 +22,8 @@ use std::sync::Mutex;
 
 pub type Result<T> = std::result::Result<T, rusqlite::Error>;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE posts (
     id         INTEGER PRIMARY KEY,
     url        TEXT NOT NULL,
@@ -98,7 +99,14 @@ CREATE TABLE kv (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
-"#];
+"#,
+    r#"
+-- How this job's candidate arrived (the decision log's kind; the mention keeps its first kind).
+ALTER TABLE queue ADD COLUMN arrival TEXT;
+-- Which job loop holds the lease: a loop gives back only its own.
+ALTER TABLE queue ADD COLUMN lease_owner TEXT;
+"#,
+];
 
 const MENTION_COLUMNS: &str = "id, source, target, kind, type, status, title, author_name, author_url, \
      author_photo, published, excerpt, content_html, first_seen, verified_at, reason, updated_at, final_url";
@@ -243,7 +251,7 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // NORMAL in WAL mode: a commit survives a process crash (SIGKILL); only an OS crash or power
-    // loss may lose the last transactions. That is the durability the 202 promises.
+    // loss may lose the last transactions. That is the durability the 201 promises.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
@@ -446,8 +454,9 @@ impl Store {
         })
     }
 
-    /// Leases up to `limit` due jobs for `lease_secs`; an expired lease (a crash) is due again.
-    pub fn lease_due(&self, limit: usize, lease_secs: i64) -> Result<Vec<Job>> {
+    /// Leases up to `limit` due jobs for `lease_secs` to `owner`; an expired lease (a crash) is
+    /// due again.
+    pub fn lease_due(&self, limit: usize, lease_secs: i64, owner: &str) -> Result<Vec<Job>> {
         self.write(|c| {
             let tx = c.transaction()?;
             let now = now_rfc3339();
@@ -455,8 +464,8 @@ impl Store {
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             let jobs: Vec<Job> = {
                 let mut stmt = tx.prepare(
-                    "SELECT q.mention_id, m.source, m.target, m.kind, m.hint, q.attempts, q.conditional,
-                            m.verified_at IS NOT NULL
+                    "SELECT q.mention_id, m.source, m.target, COALESCE(q.arrival, m.kind), m.hint, q.attempts,
+                            q.conditional, m.verified_at IS NOT NULL
                      FROM queue q JOIN mentions m ON m.id = q.mention_id
                      WHERE q.next_try <= ?1 AND (q.lease_until IS NULL OR q.lease_until <= ?1)
                      ORDER BY q.next_try, q.mention_id LIMIT ?2",
@@ -464,7 +473,10 @@ impl Store {
                 stmt.query_map(params![now, limit as i64], job_from_row)?.collect::<Result<_>>()?
             };
             for job in &jobs {
-                tx.execute("UPDATE queue SET lease_until = ?2 WHERE mention_id = ?1", params![job.mention_id, until])?;
+                tx.execute(
+                    "UPDATE queue SET lease_until = ?2, lease_owner = ?3 WHERE mention_id = ?1",
+                    params![job.mention_id, until, owner],
+                )?;
             }
             tx.commit()?;
             Ok(jobs)
@@ -473,20 +485,22 @@ impl Store {
 
     /// Leases one given job for a synchronous check (pingback, `submit`); `None` if another
     /// worker holds it.
-    pub fn lease_one(&self, mention_id: i64, lease_secs: i64) -> Result<Option<Job>> {
+    pub fn lease_one(&self, mention_id: i64, lease_secs: i64, owner: &str) -> Result<Option<Job>> {
         self.write(|c| {
             let now = now_rfc3339();
             let until = (chrono::Utc::now() + chrono::Duration::seconds(lease_secs))
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             let leased = c.execute(
-                "UPDATE queue SET lease_until = ?2 WHERE mention_id = ?1 AND (lease_until IS NULL OR lease_until <= ?3)",
-                params![mention_id, until, now],
+                "UPDATE queue SET lease_until = ?2, lease_owner = ?4
+                 WHERE mention_id = ?1 AND (lease_until IS NULL OR lease_until <= ?3)",
+                params![mention_id, until, now, owner],
             )?;
             if leased == 0 {
                 return Ok(None);
             }
             c.query_row(
-                "SELECT q.mention_id, m.source, m.target, m.kind, m.hint, q.attempts, q.conditional, m.verified_at IS NOT NULL
+                "SELECT q.mention_id, m.source, m.target, COALESCE(q.arrival, m.kind), m.hint, q.attempts, q.conditional,
+                        m.verified_at IS NOT NULL
                  FROM queue q JOIN mentions m ON m.id = q.mention_id WHERE q.mention_id = ?1",
                 [mention_id],
                 job_from_row,
@@ -495,14 +509,32 @@ impl Store {
         })
     }
 
-    /// Gives leased jobs back (clean shutdown): they are due again at once on the next start.
-    pub fn release_leases(&self) -> Result<usize> {
+    /// Gives back the leases `owner` still holds (a loop that stops): those jobs are due again
+    /// at once. Leases of other loops, in this process or another, are left alone.
+    pub fn release_leases(&self, owner: &str) -> Result<usize> {
         self.write(|c| {
             c.execute(
-                "UPDATE queue SET lease_until = NULL WHERE lease_until IS NOT NULL",
-                [],
+                "UPDATE queue SET lease_until = NULL, lease_owner = NULL WHERE lease_owner = ?1",
+                [owner],
             )
         })
+    }
+
+    /// Gives back the unexpired leases whose owner `is_gone` says has stopped (a process that
+    /// crashed), so its jobs need not wait for the leases to expire. Returns how many.
+    pub fn release_orphaned_leases(&self, is_gone: impl Fn(&str) -> bool) -> Result<usize> {
+        let owners: Vec<String> = self.read(|c| {
+            c.prepare(
+                "SELECT DISTINCT lease_owner FROM queue WHERE lease_owner IS NOT NULL AND lease_until > ?1",
+            )?
+            .query_map([now_rfc3339()], |r| r.get(0))?
+            .collect()
+        })?;
+        let mut released = 0;
+        for owner in owners.iter().filter(|o| is_gone(o)) {
+            released += self.release_leases(owner)?;
+        }
+        Ok(released)
     }
 
     /// Jobs in the queue, and how many of them are due now.
@@ -1046,9 +1078,10 @@ fn enqueue_one(c: &Connection, cand: &Candidate) -> Result<Enqueued> {
         .optional()?
         .is_some();
     c.execute(
-        "INSERT INTO queue (mention_id, next_try, attempts, conditional) VALUES (?1, ?2, 0, 0)
-         ON CONFLICT (mention_id) DO UPDATE SET next_try = MIN(next_try, excluded.next_try), conditional = 0",
-        params![id, now],
+        "INSERT INTO queue (mention_id, next_try, attempts, conditional, arrival) VALUES (?1, ?2, 0, 0, ?3)
+         ON CONFLICT (mention_id) DO UPDATE SET next_try = MIN(next_try, excluded.next_try), conditional = 0,
+             arrival = excluded.arrival",
+        params![id, now, cand.kind.as_str()],
     )?;
     Ok(Enqueued {
         id,
@@ -1235,15 +1268,22 @@ mod tests {
         assert_eq!(second.id, first.id);
         assert!(!second.new && second.already_queued);
         assert_eq!(store.queue_depth().unwrap().0, 1);
-        let leased = store.lease_due(10, 60).unwrap();
+        let leased = store.lease_due(10, 60, "a").unwrap();
         assert_eq!(leased.len(), 1);
         assert!(
-            store.lease_due(10, 60).unwrap().is_empty(),
+            store.lease_due(10, 60, "b").unwrap().is_empty(),
             "a leased job is not handed out twice"
         );
-        store.release_leases().unwrap();
         assert_eq!(
-            store.lease_due(10, 60).unwrap().len(),
+            store.release_leases("b").unwrap(),
+            0,
+            "a loop gives back only its own leases"
+        );
+        assert!(store.lease_due(10, 60, "b").unwrap().is_empty());
+        assert_eq!(store.release_orphaned_leases(|o| o == "b").unwrap(), 0);
+        assert_eq!(store.release_orphaned_leases(|o| o == "a").unwrap(), 1);
+        assert_eq!(
+            store.lease_due(10, 60, "b").unwrap().len(),
             1,
             "released leases are due again"
         );

@@ -329,3 +329,67 @@ fn the_schedule_crawls_inside_serve_and_status_reports_it() {
     assert!(json["schedules"][0]["next"].is_string());
     assert_eq!(daemon.terminate(), 0);
 }
+
+#[test]
+fn summary_only_feed_items_are_read_on_their_page_once() {
+    let home = Home::new("");
+    home.write_config(&format!(
+        "[[watch]]\nurl = \"{}\"\nkind = \"feed\"\n",
+        home.web.url("/news/rss.xml")
+    ));
+    let post = home.post_url();
+    let linking = format!("<p>Read <a href=\"{post}\">this</a>.</p>");
+    home.web.set(
+        "/news/rss.xml",
+        Fixture::with_type(
+            "application/rss+xml",
+            &rss(
+                &home,
+                &[
+                    // A summary without links: the article links to the post.
+                    ("/news/summary-only", "<p>A summary of the article.</p>"),
+                    // The feed content shows the link: the page is not needed.
+                    ("/news/full", &linking),
+                    // Neither links.
+                    ("/news/unrelated", "<p>Nothing here.</p>"),
+                ],
+            ),
+        ),
+    );
+    home.linking_page("/news/summary-only", "The whole article");
+    home.linking_page("/news/full", "Full item");
+    home.source("/news/unrelated", "<p>No links at all.</p>");
+    let out = home.ok(&["crawl"]);
+    assert!(out.contains("found 2"), "{out}");
+    let sources: Vec<String> = home
+        .mentions()
+        .iter()
+        .filter(|m| m["status"] == "verified")
+        .map(|m| m["source"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        sources.contains(&home.web.url("/news/summary-only")),
+        "{sources:?}"
+    );
+    assert_eq!(
+        home.web.hits("/news/summary-only"),
+        2,
+        "read once by the crawler, once by the verifier"
+    );
+    assert_eq!(
+        home.web.hits("/news/full"),
+        1,
+        "only the verifier reads an item whose feed content links"
+    );
+    assert_eq!(home.web.hits("/news/unrelated"), 1);
+    home.web.clear_seen();
+    let out = home.ok(&["crawl"]);
+    assert!(out.contains("found 0"), "{out}");
+    for path in ["/news/summary-only", "/news/full", "/news/unrelated"] {
+        assert_eq!(
+            home.web.hits(path),
+            0,
+            "{path}: an unchanged item is not read again"
+        );
+    }
+}

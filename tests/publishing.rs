@@ -241,13 +241,13 @@ fn two_hundred_acknowledged_webmentions_survive_sigkill() {
                     .form(&[("source", source.as_str()), ("target", post.as_str())])
                     .send()
                     .unwrap();
-                assert_eq!(r.status(), 202);
+                assert_eq!(r.status(), 201);
                 accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             });
         }
     });
     assert_eq!(accepted.into_inner(), 200);
-    daemon.kill(); // right after the last 202: no chance to finish or clean up
+    daemon.kill(); // right after the last 201: no chance to finish or clean up
     let before = home
         .mentions()
         .iter()
@@ -311,7 +311,7 @@ fn per_host_limits_hold_under_a_burst() {
             ])
             .send()
             .unwrap();
-        assert_eq!(r.status(), 202);
+        assert_eq!(r.status(), 201);
     }
     assert!(eventually(60, || home
         .mentions()

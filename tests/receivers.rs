@@ -26,7 +26,7 @@ fn webmention_lifecycle_accept_verify_update_delete() {
     let source = home.linking_page("/alice/1", "First words");
 
     let r = send_webmention(&daemon, &source, &home.post_url());
-    assert_eq!(r.status(), 202);
+    assert_eq!(r.status(), 201);
     let location = r.headers()["location"].to_str().unwrap().to_string();
     assert!(location.contains("/webmention/"), "{location}");
     assert!(
@@ -41,7 +41,7 @@ fn webmention_lifecycle_accept_verify_update_delete() {
     // Edited source, re-sent: the same mention is updated.
     home.linking_page("/alice/1", "Second words");
     let r = send_webmention(&daemon, &source, &home.post_url());
-    assert_eq!(r.status(), 202);
+    assert_eq!(r.status(), 201);
     assert_eq!(
         r.headers()["location"].to_str().unwrap(),
         location,
@@ -59,7 +59,7 @@ fn webmention_lifecycle_accept_verify_update_delete() {
     home.web.set("/alice/1", Fixture::status(410));
     assert_eq!(
         send_webmention(&daemon, &source, &home.post_url()).status(),
-        202
+        201
     );
     assert!(eventually(10, || status_of(&daemon, &location)["status"] == "deleted"));
     let feed = daemon.text("/mentions.json");
@@ -378,7 +378,7 @@ fn moderation_queue_approve_reject_and_reversible_blocks() {
     assert!(feed().contains("/m/a"));
     home.ok(&["reject", &id_b]);
     // A re-sent ping keeps the moderator's rejection.
-    assert_eq!(send_webmention(&daemon, &b, &home.post_url()).status(), 202);
+    assert_eq!(send_webmention(&daemon, &b, &home.post_url()).status(), 201);
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert!(eventually(10, || {
         home.mentions()
@@ -421,7 +421,7 @@ fn rate_limits_answer_429_with_retry_after() {
                 .as_u16()
         })
         .collect();
-    assert_eq!(&statuses[..3], &[202, 202, 202], "{statuses:?}");
+    assert_eq!(&statuses[..3], &[201, 201, 201], "{statuses:?}");
     assert_eq!(statuses[4], 429, "{statuses:?}");
     let r = send_webmention(&daemon, &source, &home.post_url());
     assert_eq!(r.status(), 429);
@@ -459,7 +459,7 @@ fn pings_naming_one_source_host_are_limited_too() {
         .collect();
     assert_eq!(
         statuses,
-        [202, 202, 429],
+        [201, 201, 429],
         "a flood naming one host is cut off, whatever the client"
     );
 }
@@ -494,4 +494,57 @@ fn snippet_prints_what_templates_need() {
     );
     // The discovery regex of the Pingback spec must find our tag (rel first, double quotes).
     assert!(out.contains("<link rel=\"pingback\" href=\""));
+}
+
+#[test]
+fn a_trackback_after_a_pingback_is_logged_as_a_trackback() {
+    // WordPress sends both for one post: the log says how each arrived; the mention keeps
+    // its first kind.
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    let daemon = home.serve();
+    let source = home.linking_page("/wp/1", "A WordPress post");
+    let answer = python_pingback(&daemon.url("/xmlrpc"), &source, &home.post_url());
+    assert!(answer.starts_with("OK"), "{answer}");
+    let (status, body) = trackback(&daemon.url("/trackback/hello"), &[("url", &source)]);
+    assert_eq!(status, 200);
+    assert!(body.contains("<error>0</error>"), "{body}");
+    let kinds = || -> Vec<String> {
+        home.log()
+            .iter()
+            .filter(|d| d["source"] == source.as_str() && d["outcome"] == "verified")
+            .map(|d| d["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(eventually(10, || kinds().len() == 2), "{:?}", home.log());
+    assert_eq!(kinds(), ["pingback", "trackback"]);
+    assert_eq!(home.mentions()[0]["kind"], "pingback");
+}
+
+#[test]
+fn private_ip_literal_sources_get_400_at_once() {
+    let home = Home::new("[fetch]\nallow_private_addresses = false\ntimeout_secs = 2\n");
+    home.ok(&["crawl"]); // the site is configured, so it is fetched from loopback as is
+    let daemon = home.serve();
+    for source in [
+        "http://127.0.0.1/a",
+        "http://[::1]/a",
+        "http://10.0.0.1/a",
+        "http://[::127.0.0.1]/a",
+        "http://[::ffff:192.168.1.1]/a",
+        "http://169.254.169.254/latest/meta-data/",
+    ] {
+        let r = send_webmention(&daemon, source, &home.post_url());
+        assert_eq!(r.status(), 400, "{source}");
+        assert!(r.headers().get("location").is_none());
+        let text = r.text().unwrap();
+        assert!(
+            text.starts_with("invalid_source") && text.contains("not a public address"),
+            "{source}: {text}"
+        );
+    }
+    // A name may resolve anywhere: it is accepted now and checked when fetched.
+    let r = send_webmention(&daemon, "http://localhost:9/a", &home.post_url());
+    assert_eq!(r.status(), 201);
+    assert!(home.mentions().is_empty() || home.mentions()[0]["status"] != "verified");
 }

@@ -368,6 +368,18 @@ fn mastodon_turns_replies_favourites_and_boosts_of_your_toots_into_mentions() {
         0,
         "toots that do not link are not followed"
     );
+    for call in ["context", "favourited_by", "reblogged_by"] {
+        let seen = home
+            .web
+            .seen_path(&format!("/masto/api/v1/statuses/110/{call}"));
+        assert!(!seen.is_empty(), "{call} was asked");
+        for request in seen {
+            assert_eq!(
+                request.headers["authorization"], "Bearer bad-token",
+                "{call} carries the account's token"
+            );
+        }
+    }
     let (_, out, _) = home.run_env(&["crawl"], &env);
     assert!(out.contains("found 0"), "{out}");
     assert_eq!(by_kind(&home, "mastodon").len(), 3);
