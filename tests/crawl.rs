@@ -393,3 +393,34 @@ fn summary_only_feed_items_are_read_on_their_page_once() {
         );
     }
 }
+
+#[test]
+fn a_crawl_that_finishes_never_frees_a_job_the_daemon_is_working_on() {
+    let home = Home::new("[fetch]\nallow_private_addresses = true\ntimeout_secs = 10\n");
+    home.ok(&["crawl"]);
+    let daemon = home.serve();
+    let post = home.post_url();
+    home.web.set(
+        "/slow/1",
+        Fixture::html(&format!("<a href=\"{post}\">slow but fine</a>")).delayed(3_000),
+    );
+    let source = home.web.url("/slow/1");
+    let r = client()
+        .post(daemon.url("/webmention"))
+        .form(&[("source", source.as_str()), ("target", post.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    std::thread::sleep(std::time::Duration::from_millis(500)); // the worker has leased it
+    home.ok(&["crawl"]); // its drain ends while the daemon's fetch is in flight
+    let decisions = || {
+        home.log()
+            .iter()
+            .filter(|d| d["source"] == source.as_str())
+            .count()
+    };
+    assert!(eventually(10, || decisions() >= 1));
+    std::thread::sleep(std::time::Duration::from_secs(4)); // room for a second (wrong) run
+    assert_eq!(decisions(), 1, "{:?}", home.log());
+    assert_eq!(home.web.hits("/slow/1"), 1, "the source was fetched once");
+}

@@ -21,6 +21,8 @@ pub struct Fixture {
     pub stall: bool,
     /// Answer 304 when If-None-Match equals this.
     pub etag: Option<String>,
+    /// Wait this long before answering (a slow page, to catch work in flight).
+    pub delay_ms: u64,
 }
 
 impl Fixture {
@@ -35,6 +37,7 @@ impl Fixture {
             body: body.to_vec(),
             stall: false,
             etag: None,
+            delay_ms: 0,
         }
     }
 
@@ -60,6 +63,11 @@ impl Fixture {
 
     pub fn etag(mut self, etag: &str) -> Fixture {
         self.etag = Some(etag.into());
+        self
+    }
+
+    pub fn delayed(mut self, ms: u64) -> Fixture {
+        self.delay_ms = ms;
         self
     }
 }
@@ -224,6 +232,9 @@ async fn answer(state: Arc<Mutex<WebState>>, req: Request<Body>) -> Response<Bod
             .body(Body::from("not found"))
             .unwrap();
     };
+    if f.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(f.delay_ms)).await;
+    }
     let not_modified = f.etag.as_deref().is_some_and(|etag| {
         req.headers()
             .get("if-none-match")
