@@ -246,15 +246,9 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
         Command::Log { since, json } => log(&ctx, &since, json),
         Command::Status { json } => status(&ctx, json),
         Command::Export { out } => {
-            let c = &ctx.cfg;
-            let summary = crate::publish::export(
-                &ctx.store,
-                &c.site.title,
-                c.site.base_url.as_str(),
-                c.server.public_url.as_str(),
-                &out,
-            )
-            .map_err(|e| Failure::runtime(format!("export to {} failed: {e}", out.display())))?;
+            let summary = crate::publish::export(&ctx.store, ctx.site(), &out).map_err(|e| {
+                Failure::runtime(format!("export to {} failed: {e}", out.display()))
+            })?;
             println!(
                 "exported {} mentions of {} posts in {} files to {}",
                 summary.mentions,

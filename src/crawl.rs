@@ -8,6 +8,7 @@
 //! access log (so a log line is read once, across rotations).
 
 use crate::fetch::{Fetched, Request, Trust};
+use crate::model::OrLog;
 use crate::model::{Kind, match_key, now_rfc3339};
 use crate::pipeline::{Context, Hint, Processed};
 use crate::store::FetchState;
@@ -341,7 +342,9 @@ pub async fn poll_watches(ctx: &Context, summary: &mut Summary) {
                 let source = fetched.final_url.as_str();
                 submit_candidate(ctx, source, post, Kind::Page, None, summary).await;
             }
-            let _ = ctx.store.kv_put(&page_key, &fingerprint);
+            ctx.store
+                .kv_put(&page_key, &fingerprint)
+                .or_log("crawl state not kept");
         }
     }
 }
@@ -442,7 +445,9 @@ async fn poll_feed(
             )
             .await;
         }
-        let _ = ctx.store.kv_put(&item_key, &fingerprint);
+        ctx.store
+            .kv_put(&item_key, &fingerprint)
+            .or_log("crawl state not kept");
     }
 }
 
@@ -639,9 +644,9 @@ fn read_new_lines(ctx: &Context, path: &std::path::Path) -> std::io::Result<Stri
     file.take(64 * 1024 * 1024).read_to_end(&mut buf)?;
     let complete = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     buf.truncate(complete);
-    let _ = ctx
-        .store
-        .kv_put(&key, &format!("{inode}:{}", offset + complete as u64));
+    ctx.store
+        .kv_put(&key, &format!("{inode}:{}", offset + complete as u64))
+        .or_log("crawl state not kept");
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 

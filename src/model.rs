@@ -334,3 +334,17 @@ mod tests {
         assert!(!host_in_domain("notspam.example", "spam.example"));
     }
 }
+
+/// For results whose failure must not stop the caller (bookkeeping writes): the failure is
+/// logged, never silently dropped.
+pub trait OrLog {
+    fn or_log(self, what: &str);
+}
+
+impl<T, E: std::fmt::Display> OrLog for Result<T, E> {
+    fn or_log(self, what: &str) {
+        if let Err(e) = self {
+            tracing::warn!(error = %e, "{what}");
+        }
+    }
+}

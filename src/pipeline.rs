@@ -13,6 +13,7 @@
 
 use crate::config::Config;
 use crate::fetch::{FetchError, Fetcher, Request, Trust};
+use crate::model::OrLog;
 use crate::model::{
     Extracted, Kind, Outcome, Status, host_in_domain, host_of, match_key, now_rfc3339,
 };
@@ -176,17 +177,30 @@ impl Context {
         })
     }
 
-    /// The domain block that covers `url`'s host, from the config or the store.
-    pub fn blocked_domain(&self, url: &str) -> Option<String> {
-        let host = host_of(url)?;
-        let stored = self.store.blocked_domains().unwrap_or_default();
-        self.cfg
+    /// The site's names, for feed metadata.
+    pub fn site(&self) -> crate::publish::Site<'_> {
+        crate::publish::Site {
+            title: &self.cfg.site.title,
+            home_url: self.cfg.site.base_url.as_str(),
+            public_url: self.cfg.server.public_url.as_str(),
+        }
+    }
+
+    /// The domain block that covers `url`'s host, from the config or the store. A store that
+    /// cannot answer is an error, never "nothing is blocked": blocks fail closed.
+    pub fn blocked_domain(&self, url: &str) -> Result<Option<String>, rusqlite::Error> {
+        let Some(host) = host_of(url) else {
+            return Ok(None);
+        };
+        let stored = self.store.blocked_domains()?;
+        Ok(self
+            .cfg
             .moderation
             .blocked_domains
             .iter()
             .chain(stored.iter())
             .find(|d| host_in_domain(&host, d))
-            .cloned()
+            .cloned())
     }
 
     /// The post a target names: a known post, or a page under the site that exists (learned
@@ -271,7 +285,10 @@ impl Context {
             self.log(source, target, kind, "refused", &rejection.reason());
             return Err(rejection);
         }
-        if let Some(domain) = self.blocked_domain(src.as_str()) {
+        let blocked = self.blocked_domain(src.as_str()).inspect_err(|e| {
+            tracing::error!(error = %e, "cannot read blocked domains; refusing the candidate for now");
+        })?;
+        if let Some(domain) = blocked {
             self.log(
                 source,
                 target,
@@ -325,11 +342,14 @@ impl Context {
 
     /// Fetches, verifies and applies one job. Never panics on input; store errors are logged.
     pub async fn process(&self, job: &Job) -> Processed {
-        let hint: Hint = job
-            .hint
-            .as_deref()
-            .and_then(|h| serde_json::from_str(h).ok())
-            .unwrap_or_default();
+        let hint: Hint = match job.hint.as_deref().map(serde_json::from_str) {
+            None => Hint::default(),
+            Some(Ok(hint)) => hint,
+            Some(Err(e)) => {
+                tracing::warn!(mention = job.mention_id, error = %e, "stored hint does not decode; checking without it");
+                Hint::default()
+            }
+        };
         let outcome = self.check(job, &hint).await;
         self.metrics.count_outcome(outcome.word());
         let reason = outcome.reason();
@@ -409,8 +429,10 @@ impl Context {
     }
 
     async fn check(&self, job: &Job, hint: &Hint) -> Outcome {
-        if let Some(domain) = self.blocked_domain(&job.source) {
-            return Outcome::Refused(format!("blocked domain {domain}"));
+        match self.blocked_domain(&job.source) {
+            Ok(Some(domain)) => return Outcome::Refused(format!("blocked domain {domain}")),
+            Ok(None) => {}
+            Err(e) => return Outcome::Transient(format!("cannot read blocked domains: {e}")),
         }
         let Some(post_key) = match_key(&job.target) else {
             return Outcome::Refused(format!("target {} is not a URL", job.target));
@@ -460,7 +482,9 @@ impl Context {
             state.etag = fetched.etag.clone();
             state.last_modified = fetched.last_modified.clone();
             state.last_ok = Some(now_rfc3339());
-            let _ = self.store.put_fetch_state(&job.source, &state);
+            self.store
+                .put_fetch_state(&job.source, &state)
+                .or_log("fetch validators not kept");
         }
         let redirected_to =
             (fetched.final_url.as_str() != job.source).then(|| fetched.final_url.to_string());

@@ -30,7 +30,44 @@ pub struct FeedMeta {
     pub id_suffix: String,
 }
 
+/// The site's names every feed's metadata is built from.
+#[derive(Clone, Copy, Debug)]
+pub struct Site<'a> {
+    pub title: &'a str,
+    /// The blog's home page (`[site] base_url`); its host is the `tag:` authority of every id.
+    pub home_url: &'a str,
+    /// Where backfeed is reached (`[server] public_url`), ending in `/`.
+    pub public_url: &'a str,
+}
+
 impl FeedMeta {
+    /// The one builder of feed metadata, served or exported, so a feed has one id wherever it
+    /// is read: the site's feed at `path` (e.g. `mentions.atom`), or, with `post` (its URL and
+    /// title), that post's feed.
+    pub fn new(site: Site<'_>, path: &str, post: Option<(&str, Option<&str>)>) -> FeedMeta {
+        let id_host = crate::model::host_of(site.home_url).unwrap_or_else(|| "localhost".into());
+        match post {
+            None => FeedMeta {
+                title: format!("Mentions of {}", site.title),
+                self_url: format!("{}{path}", site.public_url),
+                home_url: site.home_url.to_string(),
+                id_host,
+                id_suffix: "mentions".into(),
+            },
+            Some((url, title)) => FeedMeta {
+                title: format!("Mentions of {}", title.unwrap_or(url)),
+                self_url: format!(
+                    "{}{path}?target={}",
+                    site.public_url,
+                    percent_encoding::utf8_percent_encode(url, percent_encoding::NON_ALPHANUMERIC)
+                ),
+                home_url: url.to_string(),
+                id_host,
+                id_suffix: format!("mentions/{}", match_key(url).unwrap_or_default()),
+            },
+        }
+    }
+
     fn feed_id(&self) -> String {
         format!("tag:{},2026:{}", self.id_host, self.id_suffix)
     }
@@ -500,12 +537,9 @@ pub struct ExportSummary {
 /// Files are written to a temporary name and renamed, so a site build never reads half a file.
 pub fn export(
     store: &Store,
-    site_title: &str,
-    home_url: &str,
-    public_url: &str,
+    site: Site<'_>,
     dir: &std::path::Path,
 ) -> Result<ExportSummary, Box<dyn std::error::Error>> {
-    let id_host = crate::model::host_of(home_url).unwrap_or_else(|| "localhost".into());
     std::fs::create_dir_all(dir.join("posts"))?;
     let mut summary = ExportSummary::default();
     let mut write = |name: &str, bytes: &[u8]| -> std::io::Result<()> {
@@ -518,13 +552,7 @@ pub fn export(
     };
     let all = published(store, None, i64::MAX)?;
     let posts = PostInfo::load(store, &all);
-    let site_meta = |format: &str| FeedMeta {
-        title: format!("Mentions of {site_title}"),
-        self_url: format!("{public_url}mentions.{format}"),
-        home_url: home_url.to_string(),
-        id_host: id_host.clone(),
-        id_suffix: "mentions".into(),
-    };
+    let site_meta = |format: &str| FeedMeta::new(site, &format!("mentions.{format}"), None);
     write(
         "mentions.atom",
         &Format::Atom.render(&site_meta("atom"), &all, &posts),
@@ -550,13 +578,11 @@ pub fn export(
             .filter(|m| match_key(&m.target).as_deref() == Some(&key_match))
             .cloned()
             .collect();
-        let meta = FeedMeta {
-            title: format!("Mentions of {}", post.title.as_deref().unwrap_or(&post.url)),
-            self_url: format!("{public_url}mentions.atom?target={}", post.url),
-            home_url: post.url.clone(),
-            id_host: id_host.clone(),
-            id_suffix: format!("post/{}", post.key),
-        };
+        let meta = FeedMeta::new(
+            site,
+            "mentions.atom",
+            Some((&post.url, post.title.as_deref())),
+        );
         write(
             &format!("posts/{}.json", post.key),
             &jf2_feed(&meta.title, &mine),

@@ -4,6 +4,7 @@
 //! never overlaps itself; ticks that passed while it ran are skipped and logged. Last start, end
 //! and summary are kept in the store, so `backfeed status` (another process) can show them.
 
+use crate::model::OrLog;
 use crate::pipeline::Context;
 use crate::shutdown::Shutdown;
 use std::str::FromStr;
@@ -44,21 +45,25 @@ pub fn next_run(expression: &str) -> Option<String> {
 /// Runs one job now and records it.
 pub async fn run_once(ctx: &Arc<Context>, job: Job) -> crate::crawl::Summary {
     let started = crate::model::now_rfc3339();
-    let _ = ctx
-        .store
-        .kv_put(&format!("schedule:{}:last_start", job.name()), &started);
+    ctx.store
+        .kv_put(&format!("schedule:{}:last_start", job.name()), &started)
+        .or_log("schedule state not kept");
     let summary = match job {
         Job::Crawl => crate::crawl::crawl(ctx, &mut |_| {}).await,
         Job::Reverify => crate::crawl::reverify(ctx, 3600, &mut |_| {}).await,
     };
-    let _ = ctx.store.kv_put(
-        &format!("schedule:{}:last_end", job.name()),
-        &crate::model::now_rfc3339(),
-    );
-    let _ = ctx.store.kv_put(
-        &format!("schedule:{}:last_summary", job.name()),
-        &summary.line(),
-    );
+    ctx.store
+        .kv_put(
+            &format!("schedule:{}:last_end", job.name()),
+            &crate::model::now_rfc3339(),
+        )
+        .or_log("schedule state not kept");
+    ctx.store
+        .kv_put(
+            &format!("schedule:{}:last_summary", job.name()),
+            &summary.line(),
+        )
+        .or_log("schedule state not kept");
     tracing::info!(schedule = job.name(), summary = %summary.line(), "scheduled run finished");
     summary
 }

@@ -228,10 +228,13 @@ async fn webmention(
         }
         Err(Rejection::Internal(e)) => {
             tracing::error!(error = %e, "webmention not stored");
-            plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
+            let mut r = plain(
+                StatusCode::SERVICE_UNAVAILABLE,
                 "internal_error: could not store the request; try again later\n",
-            )
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            r
         }
         Err(rejection) => plain(
             StatusCode::BAD_REQUEST,
@@ -550,33 +553,6 @@ struct FeedQuery {
     limit: Option<i64>,
 }
 
-fn site_meta(ctx: &Context, path: &str, target: Option<&str>) -> FeedMeta {
-    let home = ctx.cfg.site.base_url.to_string();
-    let mut self_url = format!("{}{path}", ctx.cfg.server.public_url);
-    let mut id_suffix = "mentions".to_string();
-    if let Some(t) = target {
-        self_url.push_str("?target=");
-        self_url.push_str(
-            &percent_encoding::utf8_percent_encode(t, percent_encoding::NON_ALPHANUMERIC)
-                .to_string(),
-        );
-        id_suffix = format!("mentions/{}", match_key(t).unwrap_or_default());
-    }
-    FeedMeta {
-        title: format!("Mentions of {}", ctx.cfg.site.title),
-        self_url,
-        home_url: target.map(str::to_string).unwrap_or(home),
-        id_host: ctx
-            .cfg
-            .site
-            .base_url
-            .host_str()
-            .unwrap_or("localhost")
-            .to_string(),
-        id_suffix,
-    }
-}
-
 /// Answers `body` with a strong ETag and Last-Modified, or 304 when the client has it.
 fn conditional(
     headers: &HeaderMap,
@@ -660,11 +636,20 @@ async fn feed(
         Format::Jf2 => "mentions.jf2",
     };
     let posts = PostInfo::load(&ctx.store, &mentions);
-    let body = format.render(
-        &site_meta(ctx, path, q.target.as_deref()),
-        &mentions,
-        &posts,
-    );
+    // A per-post feed is described by the post it names (as exported), else by the target given.
+    let post = match q.target.as_deref().and_then(match_key) {
+        Some(key) => match ctx.store.post_by_match_key(&key) {
+            Ok(post) => post,
+            Err(e) => return store_error(e),
+        },
+        None => None,
+    };
+    let about = match (&post, q.target.as_deref()) {
+        (Some(p), _) => Some((p.url.as_str(), p.title.as_deref())),
+        (None, Some(target)) => Some((target, None)),
+        (None, None) => None,
+    };
+    let body = format.render(&FeedMeta::new(ctx.site(), path, about), &mentions, &posts);
     let last = mentions.iter().map(|m| m.updated_at.as_str()).max();
     conditional(&headers, format.content_type(), last, body)
 }

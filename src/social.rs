@@ -15,6 +15,7 @@
 
 use crate::config::SocialSource;
 use crate::fetch::{Request, Trust};
+use crate::model::OrLog;
 use crate::model::{Kind, match_key, now_rfc3339};
 use crate::pipeline::{Context, Hint, RecordEvidence};
 use crate::store::PostRef;
@@ -37,6 +38,8 @@ pub enum SourceError {
     RateLimited(u64),
     /// A credential is missing or refused; the message names what to fix.
     Auth(String),
+    /// The API could not be reached (timeout, network): says nothing about credentials.
+    Unreachable(crate::fetch::FetchError),
     Other(String),
 }
 
@@ -105,10 +108,12 @@ fn due_posts(ctx: &Context, source: &str) -> Vec<PostRef> {
 }
 
 fn mark_polled(ctx: &Context, source: &str, post: &PostRef) {
-    let _ = ctx.store.kv_put(
-        &format!("social:{source}:polled:{}", post.key),
-        &now_rfc3339(),
-    );
+    ctx.store
+        .kv_put(
+            &format!("social:{source}:polled:{}", post.key),
+            &now_rfc3339(),
+        )
+        .or_log("social state not kept");
 }
 
 /// Seconds until a reset announced in headers: `Retry-After`, Reddit's seconds, Bluesky's epoch
@@ -162,7 +167,7 @@ async fn api_json(
         .fetcher
         .fetch(&req)
         .await
-        .map_err(|e| SourceError::Other(e.to_string()))?;
+        .map_err(SourceError::Unreachable)?;
     let remaining = fetched
         .headers
         .get("x-ratelimit-remaining")
@@ -193,10 +198,12 @@ async fn api_json(
         .map_err(|e| SourceError::Other(format!("{} sent JSON we cannot read: {e}", src.name)))?;
     if remaining.is_some_and(|r| r < 1.0) {
         // This answer is good, but the next would be refused: stop here, keep what we got.
-        let _ = ctx.store.kv_put(
-            &format!("social:{}:skip_until", src.name),
-            &in_secs(reset_secs(&fetched)),
-        );
+        ctx.store
+            .kv_put(
+                &format!("social:{}:skip_until", src.name),
+                &in_secs(reset_secs(&fetched)),
+            )
+            .or_log("social state not kept");
         src.budget = 0;
     }
     Ok(value)
@@ -287,7 +294,9 @@ async fn hackernews(
                 },
             });
         }
-        let _ = ctx.store.kv_put(&since_key, &newest.to_string());
+        ctx.store
+            .kv_put(&since_key, &newest.to_string())
+            .or_log("social state not kept");
         mark_polled(ctx, src.name, post);
     }
     Ok(hits)
@@ -600,7 +609,9 @@ async fn bluesky(
             .filter_map(|p| str_of(&p["record"], "createdAt").map(str::to_string))
             .max();
         if let Some(newest) = newest.filter(|n| since.as_ref().is_none_or(|s| n > s)) {
-            let _ = ctx.store.kv_put(&since_key, &newest);
+            ctx.store
+                .kv_put(&since_key, &newest)
+                .or_log("social state not kept");
         }
         for p in pages
             .iter()
@@ -877,7 +888,9 @@ pub async fn poll_all(ctx: &Context, summary: &mut crate::crawl::Summary) -> usi
         let error_key = format!("social:{name}:error");
         match result {
             Ok(hits) => {
-                let _ = ctx.store.kv_put(&error_key, "");
+                ctx.store
+                    .kv_put(&error_key, "")
+                    .or_log("social state not kept");
                 for hit in hits {
                     let hint = Hint {
                         record: Some(hit.evidence),
@@ -904,20 +917,33 @@ pub async fn poll_all(ctx: &Context, summary: &mut crate::crawl::Summary) -> usi
                     retry_in_secs = secs,
                     "rate limited: skipping until the reset"
                 );
-                let _ = ctx.store.kv_put(&skip_key, &in_secs(secs));
-                let _ = ctx
-                    .store
-                    .kv_put(&error_key, &format!("rate limited until {}", in_secs(secs)));
+                ctx.store
+                    .kv_put(&skip_key, &in_secs(secs))
+                    .or_log("social state not kept");
+                ctx.store
+                    .kv_put(&error_key, &format!("rate limited until {}", in_secs(secs)))
+                    .or_log("social state not kept");
             }
             Err(SourceError::Auth(message)) => {
                 tracing::error!(source = name, error = %message, "credential refused");
                 summary.errors += 1;
-                let _ = ctx.store.kv_put(&error_key, &message);
+                ctx.store
+                    .kv_put(&error_key, &message)
+                    .or_log("social state not kept");
+            }
+            Err(SourceError::Unreachable(e)) => {
+                tracing::warn!(source = name, error = %e, "source unreachable this crawl");
+                summary.errors += 1;
+                ctx.store
+                    .kv_put(&error_key, &format!("unreachable: {e}"))
+                    .or_log("source error not kept");
             }
             Err(SourceError::Other(message)) => {
                 tracing::warn!(source = name, error = %message, "source failed this crawl");
                 summary.errors += 1;
-                let _ = ctx.store.kv_put(&error_key, &message);
+                ctx.store
+                    .kv_put(&error_key, &message)
+                    .or_log("source error not kept");
             }
         }
     }

@@ -325,3 +325,35 @@ fn per_host_limits_hold_under_a_burst() {
         "per_host = 2 must cap concurrent requests to one host, and use them"
     );
 }
+
+#[test]
+fn a_post_feed_has_one_id_and_title_served_or_exported() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    let source = home.linking_page("/one/1", "One");
+    home.ok(&["submit", &source, &home.post_url()]);
+    let out = home.dir.path().join("site");
+    home.ok(&["export", "--out", out.to_str().unwrap()]);
+    let exported = feed_rs::parser::parse(read(&out.join("posts/hello.atom")).as_bytes()).unwrap();
+    let daemon = home.serve();
+    // The target as a reader might spell it: another scheme-case and no trailing slash.
+    let spelled = home
+        .post_url()
+        .trim_end_matches('/')
+        .replace("http://", "HTTP://");
+    let served_body = client()
+        .get(daemon.url("/mentions.atom"))
+        .query(&[("target", spelled.as_str())])
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    let served = feed_rs::parser::parse(served_body.as_ref()).unwrap();
+    assert_eq!(served.id, exported.id, "one feed, one id");
+    assert_eq!(
+        served.title.map(|t| t.content),
+        exported.title.map(|t| t.content)
+    );
+    assert_eq!(served.entries.len(), 1);
+    assert_eq!(served.entries[0].id, exported.entries[0].id);
+}

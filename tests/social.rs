@@ -450,3 +450,26 @@ fn reddit_uses_app_only_oauth_when_credentials_are_in_the_environment() {
         "{status}"
     );
 }
+
+#[test]
+fn an_unreachable_bluesky_is_not_blamed_on_the_password() {
+    let home = fresh_home();
+    home.write_config(&format!(
+        "[sources.bluesky]\nenabled = true\napi_base = \"{}\"\nidentifier = \"you.bsky.social\"\npassword_env = \"TEST_BSKY_PASSWORD\"\n",
+        home.web.url("/bsky")
+    ));
+    // Slower than the fetch timeout (2 s in tests).
+    home.web.set(
+        "/bsky/xrpc/com.atproto.server.createSession",
+        api(&home, "bluesky_session.json").delayed(3_000),
+    );
+    let env = [("TEST_BSKY_PASSWORD", "app-password-secret")];
+    let (_, out, _) = home.run_env(&["crawl"], &env);
+    assert!(out.contains("errors 1"), "{out}");
+    let status = home.ok(&["status"]);
+    assert!(status.contains("timed out"), "{status}");
+    assert!(
+        !status.contains("check $TEST_BSKY_PASSWORD"),
+        "a timeout says nothing about the password: {status}"
+    );
+}
