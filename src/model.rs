@@ -301,6 +301,20 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// For results whose failure must not stop the caller (bookkeeping writes): the failure is
+/// logged, never silently dropped.
+pub trait OrLog {
+    fn or_log(self, what: &str);
+}
+
+impl<T, E: std::fmt::Display> OrLog for Result<T, E> {
+    fn or_log(self, what: &str) {
+        if let Err(e) = self {
+            tracing::warn!(error = %e, "{what}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,19 +346,5 @@ mod tests {
         assert!(host_in_domain("spam.example", "spam.example"));
         assert!(host_in_domain("a.b.spam.example", "spam.example"));
         assert!(!host_in_domain("notspam.example", "spam.example"));
-    }
-}
-
-/// For results whose failure must not stop the caller (bookkeeping writes): the failure is
-/// logged, never silently dropped.
-pub trait OrLog {
-    fn or_log(self, what: &str);
-}
-
-impl<T, E: std::fmt::Display> OrLog for Result<T, E> {
-    fn or_log(self, what: &str) {
-        if let Err(e) = self {
-            tracing::warn!(error = %e, "{what}");
-        }
     }
 }
