@@ -352,7 +352,9 @@ pub async fn poll_watches(ctx: &Context, summary: &mut Summary) {
 /// The known posts an HTML page or fragment links to, each once. (The parsed tree is not
 /// `Send`, so it lives only inside this function, never across an await.)
 fn linked_posts(html: &str, base: &Url, posts: &HashMap<String, String>) -> Vec<String> {
-    let page = Page::parse(html, base);
+    let Ok(page) = Page::parse(html, base) else {
+        return Vec::new();
+    };
     let mut linked: Vec<String> = page
         .link_urls()
         .iter()

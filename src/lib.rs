@@ -27,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod crawl;
 pub mod fetch;
+pub mod html;
 pub mod mf2;
 pub mod model;
 pub mod pipeline;

@@ -464,13 +464,7 @@ fn join_date_parts(parts: &[String]) -> String {
 /// A URL value: kept as written when already absolute (parsers agree on not re-serialising
 /// it), else resolved against the base.
 fn resolve(base: &Url, raw: &str) -> String {
-    let raw = raw.trim();
-    if Url::parse(raw).is_ok() {
-        return raw.to_string();
-    }
-    base.join(raw)
-        .map(String::from)
-        .unwrap_or_else(|_| raw.to_string())
+    crate::html::resolve_attr(base, raw).into_owned()
 }
 
 /// The base URL of a document: its `<base href>` resolved against `url`, else `url`.
@@ -485,7 +479,9 @@ pub fn document_base(doc: &scraper::Html, url: &Url) -> Url {
 
 /// Parses a whole HTML document fetched from `url`.
 pub fn parse_document(html: &str, url: &Url) -> Vec<Item> {
-    let doc = scraper::Html::parse_document(html);
+    let Ok(doc) = crate::html::parse_document(html) else {
+        return Vec::new();
+    };
     let base = document_base(&doc, url);
     parse_items(doc.root_element(), &base)
 }
@@ -532,31 +528,14 @@ fn text_with_images(el: ElementRef<'_>, base: Option<&Url>) -> String {
     out
 }
 
-/// Inner HTML with relative `href`/`src` made absolute (as e-* values are specified).
+/// Longest e-* HTML value kept, in bytes: cut at an element boundary, well-formed. What a
+/// reader is shown is far shorter; this bounds what one property can hold whatever the page.
+pub const E_HTML_MAX: usize = 32 * 1024;
+
+/// Inner HTML with relative `href`/`src` made absolute (as e-* values are specified), in one
+/// pass over the tree, at most [`E_HTML_MAX`] bytes.
 fn inner_html_resolved(el: ElementRef<'_>, base: &Url) -> String {
-    let html = el.inner_html();
-    if !html.contains("href=") && !html.contains("src=") {
-        return html.trim().to_string();
-    }
-    let fragment = scraper::Html::parse_fragment(&html);
-    let mut out = html.clone();
-    for node in fragment
-        .root_element()
-        .descendants()
-        .filter_map(ElementRef::wrap)
-    {
-        for attr in ["href", "src"] {
-            if let Some(raw) = node.value().attr(attr) {
-                let absolute = resolve(base, raw);
-                if absolute != raw {
-                    out = out.replacen(
-                        &format!("{attr}=\"{raw}\""),
-                        &format!("{attr}=\"{absolute}\""),
-                        1,
-                    );
-                }
-            }
-        }
-    }
-    out.trim().to_string()
+    let mut html = String::new();
+    crate::html::write_inner_html(&mut html, el, Some(base), E_HTML_MAX);
+    html.trim().to_string()
 }

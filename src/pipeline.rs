@@ -150,6 +150,9 @@ pub struct Context {
     pub credentials: Mutex<std::collections::HashMap<String, String>>,
     /// Owner of the leases taken for synchronous checks (pingback, `submit`).
     pub lease_owner: String,
+    /// Pages parsed at once: one per core. Parsing is CPU work, so more at once would not be
+    /// faster, only hold more trees in memory (each bounded by the parser's budget).
+    pub parse_slots: tokio::sync::Semaphore,
 }
 
 /// The result of processing one job.
@@ -174,6 +177,9 @@ impl Context {
             metrics: Metrics::default(),
             credentials: Mutex::default(),
             lease_owner: new_lease_owner(),
+            parse_slots: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
         })
     }
 
@@ -250,8 +256,9 @@ impl Context {
             )));
         }
         let html = crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());
-        let page = verify::Page::parse(&html, &fetched.final_url);
-        let title = page.title();
+        let title = verify::Page::parse(&html, &fetched.final_url)
+            .ok()
+            .and_then(|page| page.title());
         self.store
             .upsert_post(page_url.as_str(), &key, title.as_deref(), None, None)?;
         self.store
@@ -269,6 +276,12 @@ impl Context {
         hint: Option<&Hint>,
     ) -> Result<(Enqueued, PostRef), Rejection> {
         let source = source.trim();
+        // A URL parser drops tabs and newlines silently, but the source is stored as given.
+        if source.chars().any(char::is_control) {
+            return Err(Rejection::InvalidSource(
+                "source contains control characters".into(),
+            ));
+        }
         let src = Url::parse(source)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
@@ -350,7 +363,10 @@ impl Context {
                 Hint::default()
             }
         };
-        let outcome = self.check(job, &hint).await;
+        let mut outcome = self.check(job, &hint).await;
+        if let Outcome::Verified(x) = &mut outcome {
+            verify::bound_extracted(x);
+        }
         self.metrics.count_outcome(outcome.word());
         let reason = outcome.reason();
         let decision = Decision {
@@ -491,6 +507,7 @@ impl Context {
         // Parsing is CPU work (milliseconds for a large page): keep it off the async runtime's
         // threads, so HTTP handling never waits behind it.
         let evidence = hint.evidence_html.clone();
+        let parsing = self.parse_slots.acquire().await;
         let verified = tokio::task::spawn_blocking(move || {
             let outcome = verify_body(&fetched, &keys);
             match (&outcome, evidence) {
@@ -507,6 +524,7 @@ impl Context {
             }
         })
         .await;
+        drop(parsing);
         let mut outcome = match verified {
             Ok(outcome) => outcome,
             Err(e) => Outcome::Transient(format!("verification task failed: {e}")),
@@ -536,6 +554,7 @@ impl Context {
             Ok(f) if (200..300).contains(&f.status) => f,
             _ => return,
         };
+        let _parsing = self.parse_slots.acquire().await;
         let card = tokio::task::spawn_blocking(move || {
             let html = crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());
             verify::representative_hcard(&html, &fetched.final_url)

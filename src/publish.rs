@@ -496,6 +496,38 @@ pub fn published(
     store.mentions(&filter)
 }
 
+/// Most bytes of stored text (content, excerpt, title, names, URLs) one response carries.
+/// Each mention holds at most 32 KiB of content, so a page of 50 always fits; a page of 1,000
+/// long articles stops early (page on with `since_id`, `page` or a smaller `limit`).
+pub const RESPONSE_TEXT_MAX: usize = 8 * 1024 * 1024;
+
+/// The first mentions of `mentions` whose stored text fits in [`RESPONSE_TEXT_MAX`].
+pub fn within_response_budget(mut mentions: Vec<Mention>) -> Vec<Mention> {
+    let mut total = 0usize;
+    let fits = mentions
+        .iter()
+        .take_while(|m| {
+            let size = [
+                &m.content_html,
+                &m.excerpt,
+                &m.title,
+                &m.author.name,
+                &m.author.url,
+                &m.author.photo,
+            ]
+            .iter()
+            .map(|f| f.as_deref().map_or(0, str::len))
+            .sum::<usize>()
+                + m.source.len()
+                + m.target.len();
+            total += size;
+            total <= RESPONSE_TEXT_MAX
+        })
+        .count();
+    mentions.truncate(fits.max(1));
+    mentions
+}
+
 /// The four feed formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {

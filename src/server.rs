@@ -626,7 +626,7 @@ async fn feed(
     let ctx = &state.ctx;
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
     let mentions = match publish::published(&ctx.store, q.target.as_deref(), limit) {
-        Ok(m) => m,
+        Ok(m) => publish::within_response_budget(m),
         Err(e) => return store_error(e),
     };
     let path = match format {
@@ -722,7 +722,7 @@ async fn api_mentions(
     filter.order_by_published = one("sort-by") == Some("published");
     filter.ascending = one("sort-dir") == Some("up");
     let mentions = match state.ctx.store.mentions(&filter) {
-        Ok(m) => m,
+        Ok(m) => publish::within_response_budget(m),
         Err(e) => return store_error(e),
     };
     let body = publish::jf2_feed("Webmentions", &mentions);

@@ -667,12 +667,7 @@ fn status_evidence(status: &Value, mention_type: &str) -> RecordEvidence {
         author_url: str_of(account, "url").map(str::to_string),
         author_photo: str_of(account, "avatar").map(str::to_string),
         published: str_of(status, "created_at").and_then(crate::verify::normalize_date),
-        text: Some(crate::verify::collapse(
-            &scraper::Html::parse_fragment(html)
-                .root_element()
-                .text()
-                .collect::<String>(),
-        )),
+        text: Some(crate::verify::collapse(&crate::verify::html_text(html))),
         content_html: (!content.is_empty()).then_some(content),
         ..Default::default()
     }
@@ -683,9 +678,10 @@ fn status_links(status: &Value, posts: &HashMap<String, String>) -> Vec<String> 
     let base = Url::parse(str_of(status, "url").unwrap_or("https://mastodon.invalid/"))
         .unwrap_or_else(|_| Url::parse("https://mastodon.invalid/").expect("static URL"));
     let html = str_of(status, "content").unwrap_or("");
-    let page = crate::verify::Page::parse(html, &base);
-    let mut linked: Vec<String> = page
-        .link_urls()
+    let links = crate::verify::Page::parse(html, &base)
+        .map(|page| page.link_urls())
+        .unwrap_or_default();
+    let mut linked: Vec<String> = links
         .iter()
         .map(|u| u.to_string())
         .chain(str_of(&status["card"], "url").map(str::to_string))

@@ -11,6 +11,7 @@
 //! names and excerpts are plain text; content is HTML cleaned by ammonia. Escaping for each output
 //! format is the publisher's job.
 
+use crate::html::TooCostly;
 use crate::model::{Author, Extracted, MentionType, Outcome, match_key, match_key_of};
 use ego_tree::NodeRef;
 use ego_tree::iter::Edge;
@@ -46,9 +47,17 @@ pub struct Page {
 }
 
 impl Page {
-    /// Parses `html` fetched from `page_url` (the final URL after redirects).
-    pub fn parse(html: &str, page_url: &Url) -> Page {
-        let doc = Html::parse_document(html);
+    /// Parses `html` fetched from `page_url` (the final URL after redirects), within the
+    /// parser's work budget (see [`crate::html`]).
+    pub fn parse(html: &str, page_url: &Url) -> Result<Page, TooCostly> {
+        Ok(Page::from_tree(
+            crate::html::parse_document(html)?,
+            page_url,
+        ))
+    }
+
+    /// A page over a tree already parsed.
+    pub fn from_tree(doc: Html, page_url: &Url) -> Page {
         let base = doc
             .select(&BASE)
             .next()
@@ -217,15 +226,13 @@ pub fn find_link<'a>(page: &'a Page, target_keys: &[String]) -> Option<ElementRe
         .find_map(|(el, raw)| page.resolve(raw).filter(|u| matches(u)).map(|_| el))
 }
 
-/// Parses and verifies a page; pages nested deeper than [`MAX_NESTING_DEPTH`] are refused
-/// without parsing.
+/// Parses and verifies a page; a page whose markup would cost the parser more than its
+/// budget is refused.
 pub fn verify_html(html: &str, page_url: &Url, target_keys: &[String]) -> Outcome {
-    if nests_deeper_than(html, MAX_NESTING_DEPTH) {
-        return Outcome::Refused(format!(
-            "page nests elements deeper than {MAX_NESTING_DEPTH}; not parsed"
-        ));
+    match Page::parse(html, page_url) {
+        Ok(page) => verify_page(&page, target_keys),
+        Err(e) => Outcome::Refused(format!("page not parsed: {e}")),
     }
-    verify_page(&Page::parse(html, page_url), target_keys)
 }
 
 fn extract(page: &Page, link: ElementRef<'_>, is_target: &dyn Fn(&Url) -> bool) -> Extracted {
@@ -335,10 +342,7 @@ fn json_ld_author(v: &serde_json::Value) -> Option<String> {
 /// and `url` are the page; else one whose `url` is a `rel=me` link of the page; else the only
 /// h-card, if its `url` is the page.
 pub fn representative_hcard(html: &str, page_url: &Url) -> Option<Author> {
-    if nests_deeper_than(html, MAX_NESTING_DEPTH) {
-        return None;
-    }
-    let doc = Html::parse_document(html);
+    let doc = crate::html::parse_document(html).ok()?;
     let base = crate::mf2::document_base(&doc, page_url);
     let mut cards = Vec::new();
     let mut stack = crate::mf2::parse_items(doc.root_element(), &base);
@@ -614,84 +618,95 @@ fn excerpt_around(page: &Page, link: ElementRef<'_>) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
-/// Deepest element nesting a page may have before it is refused unparsed. The HTML tree builder
-/// checks scope by walking its stack of open elements, so its cost grows with the square of the
-/// nesting depth: a 2 MB page of nested `<div>`s would take a core for a minute. Browsers cap
-/// the DOM depth at 512; real pages stay far below this.
-pub const MAX_NESTING_DEPTH: usize = 2_000;
-
-/// Whether `html` nests elements deeper than `limit`, by a linear scan of its tags. It counts
-/// only elements that must be closed: void elements and those whose end tag is optional
-/// (`p`, `li`, `td`, …) are left out, so sloppy but ordinary HTML is never refused.
-pub fn nests_deeper_than(html: &str, limit: usize) -> bool {
-    const UNCOUNTED: &[&str] = &[
-        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-        "track", "wbr", "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead",
-        "tbody", "tfoot", "rb", "rt", "rp", "colgroup", "caption", "html", "head", "body",
-    ];
-    let bytes = html.as_bytes();
-    let mut depth: usize = 0;
-    let mut i = 0;
-    while let Some(offset) = bytes[i..].iter().position(|&b| b == b'<') {
-        let start = i + offset + 1;
-        let closing = bytes.get(start) == Some(&b'/');
-        let name_start = if closing { start + 1 } else { start };
-        let name_len = bytes[name_start..]
-            .iter()
-            .take_while(|b| b.is_ascii_alphanumeric())
-            .count();
-        i = name_start + name_len;
-        if name_len == 0 || !bytes[name_start].is_ascii_alphabetic() {
-            continue;
-        }
-        let name = &html[name_start..name_start + name_len];
-        if UNCOUNTED.iter().any(|u| u.eq_ignore_ascii_case(name)) {
-            continue;
-        }
-        if closing {
-            depth = depth.saturating_sub(1);
-        } else {
-            let tag_end = bytes[i..]
-                .iter()
-                .position(|&b| b == b'>')
-                .map_or(bytes.len(), |p| i + p);
-            if tag_end > 0 && bytes[tag_end - 1] == b'/' {
-                continue; // self-closing
-            }
-            depth += 1;
-            if depth > limit {
-                return true;
-            }
-        }
-    }
-    false
-}
-
 /// The text of an HTML fragment as a reader sees it: blocks separated, hidden elements skipped.
 pub fn html_text(html: &str) -> String {
-    let fragment = Html::parse_fragment(html);
+    let Ok(fragment) = crate::html::parse_fragment(html) else {
+        return String::new();
+    };
     let mut flat = Flat::default();
     flat.walk(*fragment.root_element(), None);
     flat.text
 }
 
+/// Longest content kept for one mention: bytes of sanitized HTML. A reply or a note fits
+/// whole; of a long article, the start is kept (cut at an element boundary, well-formed), and
+/// the excerpt says what the link is about. 100,000 mentions stay within a few GB at worst.
+pub const CONTENT_MAX: usize = 32 * 1024;
+/// Longest excerpt, in characters (two sides of [`EXCERPT_SIDE`] and the link's own text).
+const EXCERPT_STORED_MAX: usize = 2 * EXCERPT_SIDE + 200;
+/// Longest URL kept for an author's page or photo.
+const URL_MAX: usize = 2_048;
+
 /// Cleans untrusted HTML for republishing: formatting and links kept, links made absolute and
 /// `rel="nofollow ugc"`; scripts, styles, event handlers, iframes, `javascript:`/`data:` URLs gone.
+/// At most [`CONTENT_MAX`] bytes go in and come out.
 pub fn sanitize(html: &str, base: &Url) -> String {
-    ammonia::Builder::default()
+    let clean = ammonia::Builder::default()
         .url_relative(ammonia::UrlRelative::RewriteWithBase(base.clone()))
         .link_rel(Some("nofollow ugc"))
         .url_schemes(["http", "https", "mailto"].into_iter().collect())
-        .clean(html)
-        .to_string()
-        .trim()
-        .to_string()
+        .clean(&cut_html(html, CONTENT_MAX))
+        .to_string();
+    // Absolute links and rel attributes make the output a little longer than the input.
+    cut_html(clean.trim(), CONTENT_MAX).into_owned()
 }
 
-/// Plain text made tidy: control characters dropped, whitespace collapsed, ends trimmed.
+/// `html` as is when it fits in `max` bytes; else cut at an element boundary, well-formed.
+pub fn cut_html(html: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if html.len() <= max {
+        return std::borrow::Cow::Borrowed(html);
+    }
+    let mut out = String::new();
+    if let Ok(fragment) = crate::html::parse_fragment(html) {
+        crate::html::write_inner_html(&mut out, fragment.root_element(), None, max);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Holds what a verifier or a social adapter extracted to what is stored and published: plain
+/// text fields cleaned and cut, author links only http(s), content at most [`CONTENT_MAX`].
+/// Every verified mention passes here, whatever produced it.
+pub fn bound_extracted(x: &mut Extracted) {
+    let text = |t: &mut Option<String>, max: usize| {
+        *t = t
+            .take()
+            .map(|v| truncate(&collapse(&v), max))
+            .filter(|v| !v.is_empty());
+    };
+    text(&mut x.title, TITLE_MAX);
+    text(&mut x.author.name, TITLE_MAX);
+    text(&mut x.excerpt, EXCERPT_STORED_MAX);
+    let web_url = |u: &mut Option<String>| {
+        *u = u.take().filter(|v| {
+            v.len() <= URL_MAX
+                && Url::parse(v).is_ok_and(|p| matches!(p.scheme(), "http" | "https"))
+        });
+    };
+    web_url(&mut x.author.url);
+    web_url(&mut x.author.photo);
+    x.published = x.published.take().filter(|p| p.len() <= 40);
+    if let Some(content) = &mut x.content_html
+        && content.len() > CONTENT_MAX
+    {
+        *content = cut_html(content, CONTENT_MAX).into_owned();
+    }
+}
+
+/// Characters that reorder the text around them (bidirectional embeddings, overrides and
+/// isolates): in a name or a title they can make a reader see something else than is there.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Plain text made tidy: control and bidirectional-override characters dropped, whitespace
+/// collapsed, ends trimmed.
 pub fn collapse(s: &str) -> String {
     s.split_whitespace()
-        .map(|word| word.chars().filter(|c| !c.is_control()).collect::<String>())
+        .map(|word| {
+            word.chars()
+                .filter(|&c| !c.is_control() && !is_bidi_control(c))
+                .collect::<String>()
+        })
         .filter(|word| !word.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
@@ -869,23 +884,21 @@ mod tests {
     }
 
     #[test]
-    fn absurd_nesting_is_refused_unparsed_and_sloppy_html_is_not() {
-        let deep = format!(
-            "{}<a href=\"https://blog.example/2024/hello\">x</a>",
-            "<div>".repeat(5_000)
-        );
-        assert!(
-            matches!(verify_html(&deep, &page_url(), &keys()), Outcome::Refused(r) if r.contains("deeper"))
-        );
+    fn absurd_nesting_is_refused_and_sloppy_html_is_not() {
+        let link = "<a href=\"https://blog.example/2024/hello\">x</a>";
+        for unit in ["<div>", "<div/>", "<div></i>"] {
+            let deep = format!("{}{link}", unit.repeat(50_000));
+            assert!(
+                matches!(verify_html(&deep, &page_url(), &keys()), Outcome::Refused(r) if r.contains("not parsed")),
+                "{unit}"
+            );
+        }
         // Thousands of unclosed paragraphs, list items, cells and void elements are ordinary.
         let sloppy = format!(
-            "{}<a href=\"https://blog.example/2024/hello\">x</a>",
+            "{}{link}",
             "<p>para <br><img src=x><li>item<td>cell<input/><span/>".repeat(3_000)
         );
-        assert!(!nests_deeper_than(&sloppy, MAX_NESTING_DEPTH));
         verified(&sloppy);
-        assert!(nests_deeper_than(&"<DIV class=x>".repeat(11), 10));
-        assert!(!nests_deeper_than(&"<div></div>".repeat(100), 10));
     }
 
     /// Regression: 100,000 nested microformats overflowed the stack of a blocking-pool thread
@@ -901,9 +914,9 @@ mod tests {
         );
         let verified = std::thread::Builder::new()
             .stack_size(2 * 1024 * 1024)
-            // verify_page, not verify_html: past the depth pre-scan, straight to the parser.
+            // Parsed without the budget, which would refuse it: the nesting cap must hold alone.
             .spawn(move || {
-                let page = Page::parse(&html, &page_url());
+                let page = Page::from_tree(Html::parse_document(&html), &page_url());
                 matches!(verify_page(&page, &keys()), Outcome::Verified(_))
             })
             .unwrap()

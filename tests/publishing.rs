@@ -357,3 +357,33 @@ fn a_post_feed_has_one_id_and_title_served_or_exported() {
     assert_eq!(served.entries.len(), 1);
     assert_eq!(served.entries[0].id, exported.entries[0].id);
 }
+
+#[test]
+fn stored_text_is_capped_whatever_the_source_sends() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    // 1.8 MB of content in few elements, and a title of 20,000 characters.
+    let words = "many words of a very long article ".repeat(2_000);
+    let body = format!(
+        "<title>{}</title><div class=\"h-entry\"><a class=\"u-in-reply-to\" href=\"{}\">re</a>\
+         <div class=\"e-content\">{}</div></div>",
+        "T".repeat(20_000),
+        home.post_url(),
+        format!("<p>{words}</p>").repeat(26)
+    );
+    assert!(body.len() > 1_700_000);
+    let source = home.source("/huge", &body);
+    home.ok(&["submit", &source, &home.post_url()]);
+    let m = &home.mentions()[0];
+    assert_eq!(m["status"], "verified");
+    let content = m["content_html"].as_str().unwrap();
+    assert!(content.len() <= 32 * 1024, "{}", content.len());
+    assert!(content.ends_with("</p>"), "cut at an element boundary");
+    assert!(m["excerpt"].as_str().unwrap().chars().count() <= 400);
+    assert!(m["title"].as_str().unwrap().chars().count() <= 201);
+    let daemon = home.serve();
+    let atom = daemon.text("/mentions.atom");
+    assert!(atom.len() < 64 * 1024, "{}", atom.len());
+    let api = daemon.text("/api/mentions.jf2?per-page=1000");
+    assert!(api.len() < 64 * 1024, "{}", api.len());
+}
