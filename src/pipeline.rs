@@ -255,12 +255,38 @@ impl Context {
                 fetched.status
             )));
         }
-        let html = crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());
-        let title = verify::Page::parse(&html, &fetched.final_url)
-            .ok()
-            .and_then(|page| page.title());
+        // Outsiders must not grow the posts table: a page not learned from the site's feeds
+        // becomes a post only when the site's own page says it is one.
+        let about = tokio::task::spawn_blocking(move || {
+            let html = crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());
+            verify::Page::parse(&html, &fetched.final_url)
+                .ok()
+                .map(|page| page.post_facts())
+        })
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+        match about.canonical.as_deref().and_then(match_key) {
+            Some(canonical) if canonical == key => {}
+            Some(canonical) => {
+                // A variant of a known post (a query, a tracking path) names that post.
+                return match self.store.post_by_match_key(&canonical)? {
+                    Some(post) => Ok(post),
+                    None => Err(Rejection::InvalidTarget(format!(
+                        "target {target} is not a post of this site (its canonical URL is another page)"
+                    ))),
+                };
+            }
+            None if url.query().is_some() || !about.looks_like_post => {
+                return Err(Rejection::InvalidTarget(format!(
+                    "target {target} is not a known post of this site (posts are learned from its feeds and sitemaps)"
+                )));
+            }
+            None => {}
+        }
         self.store
-            .upsert_post(page_url.as_str(), &key, title.as_deref(), None, None)?;
+            .upsert_post(page_url.as_str(), &key, about.title.as_deref(), None, None)?;
         self.store
             .post_by_match_key(&key)?
             .ok_or_else(|| Rejection::Internal("post vanished".into()))

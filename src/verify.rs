@@ -33,6 +33,17 @@ static REL_ME: LazyLock<Selector> =
 static REL_AUTHOR: LazyLock<Selector> =
     LazyLock::new(|| selector("a[rel~=author][href], link[rel~=author][href]"));
 
+static CANONICAL: LazyLock<Selector> = LazyLock::new(|| selector("link[rel~=canonical][href]"));
+static POSTISH: LazyLock<Selector> = LazyLock::new(|| selector(".h-entry, article"));
+
+/// See [`Page::post_facts`].
+#[derive(Clone, Debug, Default)]
+pub struct PostFacts {
+    pub title: Option<String>,
+    pub canonical: Option<String>,
+    pub looks_like_post: bool,
+}
+
 /// Characters of plain text kept on each side of the link in an excerpt.
 const EXCERPT_SIDE: usize = 100;
 /// The longest excerpt taken from an h-entry's summary or content.
@@ -118,6 +129,30 @@ impl Page {
             .filter(|t| !t.is_empty())
             .or_else(|| self.meta(&["og:title", "twitter:title"]))
             .map(|t| truncate(&t, TITLE_MAX))
+    }
+
+    /// What the page says about itself as a post of its site: its title, its canonical URL
+    /// (`rel=canonical`, else `og:url`), and whether it looks like a post at all (an h-entry,
+    /// an `<article>`, or Open Graph type `article`).
+    pub fn post_facts(&self) -> PostFacts {
+        let canonical = self
+            .doc
+            .select(&CANONICAL)
+            .next()
+            .and_then(|l| l.value().attr("href"))
+            .map(str::to_string)
+            .or_else(|| self.meta(&["og:url"]))
+            .and_then(|href| self.resolve(&href))
+            .map(String::from);
+        let looks_like_post = self.doc.select(&POSTISH).next().is_some()
+            || self
+                .meta(&["og:type"])
+                .is_some_and(|t| t.eq_ignore_ascii_case("article"));
+        PostFacts {
+            title: self.title(),
+            canonical,
+            looks_like_post,
+        }
     }
 
     /// JSON-LD objects in `<script type="application/ld+json">` (arrays and `@graph` flattened).

@@ -548,3 +548,54 @@ fn private_ip_literal_sources_get_400_at_once() {
     assert_eq!(r.status(), 201);
     assert!(home.mentions().is_empty() || home.mentions()[0]["status"] != "verified");
 }
+
+#[test]
+fn outsiders_cannot_create_posts() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    let daemon = home.serve();
+    let source = home.linking_page("/o/1", "words");
+    let posts = || home.ok(&["posts", "--json"]);
+    let before = posts();
+    // Query variants of a known post, a long query, and a page that is no post: 400, no post.
+    home.web.set(
+        "/blog/about/",
+        Fixture::html("<title>About</title><p>Just a page.</p>"),
+    );
+    let long_query = format!("{}?{}", home.post_url(), "q".repeat(5_000));
+    for target in [
+        format!("{}?x=1", home.post_url()),
+        format!("{}?x=2", home.post_url()),
+        long_query,
+        home.web.url("/blog/about/"),
+    ] {
+        let r = send_webmention(&daemon, &source, &target);
+        assert_eq!(r.status(), 400, "{}", &target[..target.len().min(80)]);
+        assert!(r.text().unwrap().contains("not a known post"));
+    }
+    assert_eq!(posts(), before, "the posts table did not grow");
+
+    // A post newer than the last crawl is learned on the spot: its page says it is a post.
+    home.web.set(
+        "/blog/2024/new/",
+        Fixture::html("<title>New</title><article class=\"h-entry\"><p>Fresh.</p></article>"),
+    );
+    let r = send_webmention(&daemon, &source, &home.web.url("/blog/2024/new/"));
+    assert_eq!(r.status(), 201);
+    // A variant whose canonical URL is a known post names that post.
+    home.web.set(
+        "/blog/2024/hello/amp/",
+        Fixture::html(&format!(
+            "<link rel=\"canonical\" href=\"{}\"><p>AMP</p>",
+            home.post_url()
+        )),
+    );
+    let r = send_webmention(
+        &daemon,
+        &home.linking_page("/o/2", "amp"),
+        &home.web.url("/blog/2024/hello/amp/"),
+    );
+    assert_eq!(r.status(), 201);
+    let posts: Vec<serde_json::Value> = serde_json::from_str(&posts()).unwrap();
+    assert_eq!(posts.len(), 2, "{posts:?}");
+}
