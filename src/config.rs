@@ -60,6 +60,10 @@ struct RawServer {
     public_url: Option<String>,
     rate_limit_per_client: Option<u32>,
     rate_limit_per_source_host: Option<u32>,
+    max_connections: Option<usize>,
+    max_connections_per_client: Option<usize>,
+    header_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
 }
 
 /// `[site]`: whose posts we collect mentions for.
@@ -95,6 +99,15 @@ pub struct ServerConfig {
     pub rate_limit_per_client: u32,
     /// Pings per minute naming sources on one host (0: no limit).
     pub rate_limit_per_source_host: u32,
+    /// Open connections at most; more are closed as they arrive.
+    pub max_connections: usize,
+    /// Open connections from one client address at most (0: no limit besides the total).
+    pub max_connections_per_client: usize,
+    /// A request's headers must arrive within this; an idle keep-alive connection is closed
+    /// after it too.
+    pub header_timeout_secs: u64,
+    /// A request's body must arrive within this.
+    pub body_timeout_secs: u64,
 }
 
 /// `[schedule]`: cron expressions with seconds.
@@ -374,6 +387,10 @@ impl Config {
                 public_url,
                 rate_limit_per_client: raw.server.rate_limit_per_client.unwrap_or(120),
                 rate_limit_per_source_host: raw.server.rate_limit_per_source_host.unwrap_or(60),
+                max_connections: raw.server.max_connections.unwrap_or(1_000).max(1),
+                max_connections_per_client: raw.server.max_connections_per_client.unwrap_or(100),
+                header_timeout_secs: raw.server.header_timeout_secs.unwrap_or(10).max(1),
+                body_timeout_secs: raw.server.body_timeout_secs.unwrap_or(10).max(1),
             },
             schedule: raw.schedule,
             fetch,

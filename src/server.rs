@@ -14,9 +14,8 @@ use crate::store::MentionFilter;
 use crate::xmlrpc::{self, Value};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{
-    ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Query, RawQuery, Request, State,
-};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Query, RawQuery, State};
+use axum::http::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -74,7 +73,11 @@ pub fn router(ctx: Arc<Context>) -> Router {
         .with_state(state)
 }
 
-async fn count_requests(State(state): State<Shared>, req: Request, next: Next) -> Response {
+async fn count_requests(
+    State(state): State<Shared>,
+    req: axum::extract::Request,
+    next: Next,
+) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -818,14 +821,117 @@ async fn metrics(State(state): State<Shared>) -> Response {
         .into_response()
 }
 
+/// Who holds the server's connections: one slot each, at most `max_connections` in all and
+/// `max_connections_per_client` from one address. Over either, a connection is closed as it
+/// arrives: idle or half-sent connections can no longer use up the process's file descriptors.
+struct ConnectionSlots {
+    total: Arc<tokio::sync::Semaphore>,
+    per_client: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
+    per_client_max: usize,
+}
+
+/// One admitted connection; dropping it frees the slot.
+struct Slot {
+    slots: Arc<ConnectionSlots>,
+    client: IpAddr,
+    _total: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl ConnectionSlots {
+    fn admit(self: &Arc<Self>, client: IpAddr) -> Option<Slot> {
+        let total = self.total.clone().try_acquire_owned().ok()?;
+        let mut per_client = self.per_client.lock().unwrap_or_else(|p| p.into_inner());
+        let open = per_client.entry(client).or_default();
+        if self.per_client_max > 0 && *open >= self.per_client_max {
+            return None;
+        }
+        *open += 1;
+        Some(Slot {
+            slots: self.clone(),
+            client,
+            _total: total,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut per_client = self
+            .slots
+            .per_client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(open) = per_client.get_mut(&self.client) {
+            *open -= 1;
+            if *open == 0 {
+                per_client.remove(&self.client);
+            }
+        }
+    }
+}
+
 /// Serves until `shutdown` fires, then stops accepting and finishes requests in flight.
+///
+/// The accept loop is our own (on hyper-util) rather than `axum::serve`, for the limits a
+/// public endpoint needs: a header read timeout (which also closes idle keep-alive
+/// connections), a body read timeout, and connection caps in all and per client address.
 pub async fn serve(
     ctx: Arc<Context>,
     listener: tokio::net::TcpListener,
     shutdown: crate::shutdown::Shutdown,
 ) -> std::io::Result<()> {
-    let app = router(ctx).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.wait().await })
-        .await
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let server = &ctx.cfg.server;
+    let app = router(ctx.clone()).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        std::time::Duration::from_secs(server.body_timeout_secs),
+    ));
+    let slots = Arc::new(ConnectionSlots {
+        total: Arc::new(tokio::sync::Semaphore::new(server.max_connections)),
+        per_client: Default::default(),
+        per_client_max: server.max_connections_per_client,
+    });
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(server.header_timeout_secs));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before accept: wait a
+                    // moment rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.wait() => break,
+        };
+        let Some(slot) = slots.admit(peer.ip()) else {
+            ctx.metrics.count_rate_limited();
+            tracing::debug!(client = %peer.ip(), "connection refused: over the connection caps");
+            continue; // dropping the stream closes it
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            tower::ServiceExt::oneshot(app.clone(), req)
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _slot = slot;
+            if let Err(e) = connection.await {
+                tracing::debug!(client = %peer.ip(), error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }

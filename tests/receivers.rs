@@ -599,3 +599,67 @@ fn outsiders_cannot_create_posts() {
     let posts: Vec<serde_json::Value> = serde_json::from_str(&posts()).unwrap();
     assert_eq!(posts.len(), 2, "{posts:?}");
 }
+
+#[test]
+fn slow_and_idle_connections_are_bounded() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+    let home = Home::new("");
+    home.server_options(
+        "max_connections_per_client = 20\nheader_timeout_secs = 1\nbody_timeout_secs = 1",
+    );
+    home.ok(&["crawl"]);
+    let daemon = home.serve();
+    let addr = daemon
+        .base
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let answer = |stream: &mut TcpStream| -> String {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = Vec::new();
+        let _ = stream.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    };
+    // Twenty half-sent requests hold every slot this client has.
+    let mut partial: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut s = TcpStream::connect(&addr).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut one_more = TcpStream::connect(&addr).unwrap();
+    one_more
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap_or(());
+    assert_eq!(
+        answer(&mut one_more),
+        "",
+        "over the per-client cap: closed unanswered"
+    );
+    // The header timeout closes the half-sent ones, and the server answers again.
+    for s in &mut partial {
+        let text = answer(s);
+        assert!(!text.contains("200 OK"), "{text}");
+    }
+    let r = client().get(daemon.url("/healthz")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    // A body that never finishes is answered once the body timeout passes, with the reason.
+    let mut slow_body = TcpStream::connect(&addr).unwrap();
+    slow_body
+        .write_all(
+            b"POST /webmention HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nsource=",
+        )
+        .unwrap();
+    let text = answer(&mut slow_body);
+    assert!(
+        text.starts_with("HTTP/1.1 4") && text.contains("not received within"),
+        "{text}"
+    );
+}

@@ -354,7 +354,9 @@ public_url = "http://127.0.0.1:{port}/"
 
     /// Turns the receivers' rate limits off (bursts from one test client).
     pub fn without_rate_limits(&self) {
-        self.server_options("rate_limit_per_client = 0\nrate_limit_per_source_host = 0");
+        self.server_options(
+            "rate_limit_per_client = 0\nrate_limit_per_source_host = 0\nmax_connections_per_client = 0",
+        );
     }
 
     pub fn config_path(&self) -> PathBuf {
