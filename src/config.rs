@@ -137,6 +137,9 @@ pub struct FetchConfig {
     pub max_redirects: usize,
     pub concurrency: usize,
     pub per_host: usize,
+    /// Fetches of URLs from outside per minute to one host (0: no budget), counted on the host
+    /// actually fetched after every redirect, so no one can aim backfeed at a third party.
+    pub per_host_per_minute: u32,
     pub allow_private_addresses: bool,
 }
 
@@ -149,6 +152,7 @@ impl Default for FetchConfig {
             max_redirects: 5,
             concurrency: 32,
             per_host: 2,
+            per_host_per_minute: 60,
             allow_private_addresses: false,
         }
     }

@@ -91,12 +91,18 @@ pub enum FetchError {
     TooManyRedirects(usize),
     #[error("network error: {0}")]
     Network(String),
+    /// This host's fetch budget for the minute is spent: try again after the seconds given.
+    #[error("{host} has had its share of fetches this minute; due again in {wait_secs} s")]
+    Throttled { host: String, wait_secs: u64 },
 }
 
 impl FetchError {
     /// Whether trying again later may succeed (a refusal or an oversized body will not).
     pub fn is_transient(&self) -> bool {
-        matches!(self, FetchError::Timeout(_) | FetchError::Network(_))
+        matches!(
+            self,
+            FetchError::Timeout(_) | FetchError::Network(_) | FetchError::Throttled { .. }
+        )
     }
 }
 
@@ -189,6 +195,8 @@ pub struct Fetcher {
     per_host: usize,
     global: Semaphore,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Fetches from outside per host per minute, on the host of every hop.
+    host_budget: Option<governor::DefaultKeyedRateLimiter<String>>,
     errors: std::sync::atomic::AtomicU64,
 }
 
@@ -219,6 +227,8 @@ impl Fetcher {
             per_host: cfg.per_host,
             global: Semaphore::new(cfg.concurrency),
             hosts: Mutex::new(HashMap::new()),
+            host_budget: std::num::NonZeroU32::new(cfg.per_host_per_minute)
+                .map(|n| governor::RateLimiter::keyed(governor::Quota::per_minute(n))),
             errors: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -250,6 +260,31 @@ impl Fetcher {
             }
         }
         Ok(())
+    }
+
+    /// Counts one fetch against the host's budget. The key is the host however it was spelled
+    /// (case, a trailing dot and the port do not make another host; IP forms are normalized by
+    /// the URL parser), and it is the host of this hop: a redirect is counted where it leads.
+    fn spend_host_budget(&self, url: &Url) -> Result<(), FetchError> {
+        let Some(budget) = &self.host_budget else {
+            return Ok(());
+        };
+        let host = url
+            .host_str()
+            .unwrap_or("")
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        if budget.len() > 100_000 {
+            budget.retain_recent();
+        }
+        budget.check_key(&host).map_err(|not_until| {
+            use governor::clock::{Clock, DefaultClock};
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            FetchError::Throttled {
+                host,
+                wait_secs: wait.as_secs() + 1,
+            }
+        })
     }
 
     fn host_slot(&self, url: &Url) -> Arc<Semaphore> {
@@ -318,9 +353,13 @@ impl Fetcher {
                     builder = builder.header(header::IF_MODIFIED_SINCE, lm);
                 }
             }
-            let _global = self.global.acquire().await.expect("semaphore never closed");
+            if trust == Trust::Outside {
+                self.spend_host_budget(&url)?;
+            }
+            // The host's slot first: waiting for a slow host must not hold a global slot idle.
             let host_slot = self.host_slot(&url);
             let _host = host_slot.acquire().await.expect("semaphore never closed");
+            let _global = self.global.acquire().await.expect("semaphore never closed");
             let resp = builder
                 .send()
                 .await

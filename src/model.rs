@@ -229,6 +229,9 @@ pub enum Outcome {
     Refused(String),
     /// Timeout, DNS, TLS, 5xx, 429: try again later, never deletes anything.
     Transient(String),
+    /// Not tried: our own budget for the source's host is spent. Due again after the seconds
+    /// given; not an attempt, and not a decision worth a log line each time.
+    Deferred(String, u64),
     /// A conditional re-fetch answered 304: nothing changed.
     Unchanged,
 }
@@ -243,6 +246,7 @@ impl Outcome {
             Outcome::NotFound(_) => "not_found",
             Outcome::Refused(_) => "refused",
             Outcome::Transient(_) => "transient",
+            Outcome::Deferred(..) => "deferred",
             Outcome::Unchanged => "unchanged",
         }
     }
@@ -256,7 +260,8 @@ impl Outcome {
             | Outcome::Gone(r)
             | Outcome::NotFound(r)
             | Outcome::Refused(r)
-            | Outcome::Transient(r) => r.clone(),
+            | Outcome::Transient(r)
+            | Outcome::Deferred(r, _) => r.clone(),
         }
     }
 }

@@ -463,6 +463,10 @@ impl Context {
                 store.retry_later(job, retry_delay_secs(job.attempts), decision)?;
                 None
             }
+            Outcome::Deferred(_, wait_secs) => {
+                store.defer(job, *wait_secs as i64)?;
+                None
+            }
             Outcome::Unchanged => {
                 store.finish_unchanged(job, decision)?;
                 store.mention(job.mention_id)?.map(|m| m.status)
@@ -494,7 +498,10 @@ impl Context {
         }
         let fetched = match self.fetcher.fetch(&req).await {
             Ok(f) => f,
-            Err(e @ (FetchError::Timeout(_) | FetchError::Network(_))) => {
+            Err(FetchError::Throttled { host, wait_secs }) => {
+                return Outcome::Deferred(format!("fetch budget for {host} spent"), wait_secs);
+            }
+            Err(e) if e.is_transient() => {
                 return Outcome::Transient(format!("fetching source: {e}"));
             }
             Err(e) => return Outcome::Refused(format!("fetching source: {e}")),
@@ -737,15 +744,28 @@ async fn work(
     // Leasing is a write transaction: refill in batches rather than one slot at a time.
     let refill = (limit / 4).max(1);
     let owner = new_lease_owner();
+    let per_host = ctx.cfg.fetch.per_host;
     let mut in_flight = tokio::task::JoinSet::new();
+    // Jobs in flight per source host, so leasing stays fair between hosts.
+    let mut hosts: std::collections::HashMap<String, usize> = Default::default();
+    let finished_host = |hosts: &mut std::collections::HashMap<String, usize>, host: &str| {
+        if let Some(n) = hosts.get_mut(host) {
+            *n -= 1;
+            if *n == 0 {
+                hosts.remove(host);
+            }
+        }
+    };
     loop {
         let free = limit.saturating_sub(in_flight.len());
         if (free >= refill || in_flight.is_empty()) && !stopping() {
-            match ctx.store.lease_due(free, 300, &owner) {
+            match ctx.store.lease_due(free, 300, &owner, &hosts, per_host) {
                 Ok(jobs) => {
                     for job in jobs {
                         let ctx = ctx.clone();
-                        in_flight.spawn(async move { ctx.process(&job).await });
+                        let host = job.source_host();
+                        *hosts.entry(host.clone()).or_default() += 1;
+                        in_flight.spawn(async move { (host, ctx.process(&job).await) });
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "cannot lease jobs"),
@@ -757,7 +777,8 @@ async fn work(
         let idle_wait = std::time::Duration::from_secs(1);
         tokio::select! {
             finished = in_flight.join_next(), if !in_flight.is_empty() => {
-                if let Some(Ok(processed)) = finished {
+                if let Some(Ok((host, processed))) = finished {
+                    finished_host(&mut hosts, &host);
                     done(processed);
                 }
             }
@@ -769,7 +790,7 @@ async fn work(
     let grace = std::time::Duration::from_secs(ctx.cfg.fetch.timeout_secs + 5);
     let _ = tokio::time::timeout(grace, async {
         while let Some(finished) = in_flight.join_next().await {
-            if let Ok(processed) = finished {
+            if let Ok((_, processed)) = finished {
                 done(processed);
             }
         }

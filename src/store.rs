@@ -173,6 +173,15 @@ pub struct Job {
     pub ever_verified: bool,
 }
 
+impl Job {
+    /// The source's host as the fetcher counts it (see [`Store::lease_due`]).
+    pub fn source_host(&self) -> String {
+        crate::model::host_of(&self.source)
+            .map(|h| h.trim_end_matches('.').to_string())
+            .unwrap_or_default()
+    }
+}
+
 /// Result of [`Store::enqueue`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Enqueued {
@@ -455,14 +464,25 @@ impl Store {
     }
 
     /// Leases up to `limit` due jobs for `lease_secs` to `owner`; an expired lease (a crash) is
-    /// due again.
-    pub fn lease_due(&self, limit: usize, lease_secs: i64, owner: &str) -> Result<Vec<Job>> {
+    /// due again. Fair between source hosts: a host that already has `per_host` jobs in
+    /// `in_flight` (or chosen in this call) is passed over for now, so that one host's slow or
+    /// hanging pages cannot take every slot from the others. Jobs are looked for in a window
+    /// of the oldest due ones, a few times `limit` long.
+    pub fn lease_due(
+        &self,
+        limit: usize,
+        lease_secs: i64,
+        owner: &str,
+        in_flight: &std::collections::HashMap<String, usize>,
+        per_host: usize,
+    ) -> Result<Vec<Job>> {
+        let window = limit.saturating_mul(8).saturating_add(64);
         self.write(|c| {
             let tx = c.transaction()?;
             let now = now_rfc3339();
             let until = (chrono::Utc::now() + chrono::Duration::seconds(lease_secs))
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            let jobs: Vec<Job> = {
+            let due: Vec<Job> = {
                 let mut stmt = tx.prepare(
                     "SELECT q.mention_id, m.source, m.target, COALESCE(q.arrival, m.kind), m.hint, q.attempts,
                             q.conditional, m.verified_at IS NOT NULL
@@ -470,8 +490,23 @@ impl Store {
                      WHERE q.next_try <= ?1 AND (q.lease_until IS NULL OR q.lease_until <= ?1)
                      ORDER BY q.next_try, q.mention_id LIMIT ?2",
                 )?;
-                stmt.query_map(params![now, limit as i64], job_from_row)?.collect::<Result<_>>()?
+                stmt.query_map(params![now, window as i64], job_from_row)?.collect::<Result<_>>()?
             };
+            let mut chosen: std::collections::HashMap<String, usize> = Default::default();
+            let jobs: Vec<Job> = due
+                .into_iter()
+                .filter(|job| {
+                    let host = job.source_host();
+                    let busy = in_flight.get(&host).copied().unwrap_or(0);
+                    let taken = chosen.entry(host).or_default();
+                    let fits = busy + *taken < per_host.max(1);
+                    if fits {
+                        *taken += 1;
+                    }
+                    fits
+                })
+                .take(limit)
+                .collect();
             for job in &jobs {
                 tx.execute(
                     "UPDATE queue SET lease_until = ?2, lease_owner = ?3 WHERE mention_id = ?1",
@@ -681,6 +716,19 @@ impl Store {
             )?;
             insert_decision(&tx, decision)?;
             tx.commit()
+        })
+    }
+
+    /// Puts a job back untried: due again in `delay_secs`, no attempt counted, nothing logged.
+    pub fn defer(&self, job: &Job, delay_secs: i64) -> Result<()> {
+        let at = (chrono::Utc::now() + chrono::Duration::seconds(delay_secs))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        self.write(|c| {
+            c.execute(
+                "UPDATE queue SET next_try = ?2, lease_until = NULL, lease_owner = NULL WHERE mention_id = ?1",
+                params![job.mention_id, at],
+            )?;
+            Ok(())
         })
     }
 
@@ -1268,10 +1316,11 @@ mod tests {
         assert_eq!(second.id, first.id);
         assert!(!second.new && second.already_queued);
         assert_eq!(store.queue_depth().unwrap().0, 1);
-        let leased = store.lease_due(10, 60, "a").unwrap();
+        let none = std::collections::HashMap::new();
+        let leased = store.lease_due(10, 60, "a", &none, 2).unwrap();
         assert_eq!(leased.len(), 1);
         assert!(
-            store.lease_due(10, 60, "b").unwrap().is_empty(),
+            store.lease_due(10, 60, "b", &none, 2).unwrap().is_empty(),
             "a leased job is not handed out twice"
         );
         assert_eq!(
@@ -1279,11 +1328,11 @@ mod tests {
             0,
             "a loop gives back only its own leases"
         );
-        assert!(store.lease_due(10, 60, "b").unwrap().is_empty());
+        assert!(store.lease_due(10, 60, "b", &none, 2).unwrap().is_empty());
         assert_eq!(store.release_orphaned_leases(|o| o == "b").unwrap(), 0);
         assert_eq!(store.release_orphaned_leases(|o| o == "a").unwrap(), 1);
         assert_eq!(
-            store.lease_due(10, 60, "b").unwrap().len(),
+            store.lease_due(10, 60, "b", &none, 2).unwrap().len(),
             1,
             "released leases are due again"
         );

@@ -217,8 +217,9 @@ fn hostile_markup_never_reaches_a_feed_alive() {
 
 #[test]
 fn two_hundred_acknowledged_webmentions_survive_sigkill() {
-    let home =
-        Home::new("[fetch]\nallow_private_addresses = true\ntimeout_secs = 5\nper_host = 2\n");
+    let home = Home::new(
+        "[fetch]\nallow_private_addresses = true\ntimeout_secs = 5\nper_host = 2\nper_host_per_minute = 0\n",
+    );
     home.without_rate_limits();
     home.ok(&["crawl"]);
     let sources: Vec<String> = (0..200)
@@ -292,8 +293,9 @@ fn two_hundred_acknowledged_webmentions_survive_sigkill() {
 fn per_host_limits_hold_under_a_burst() {
     // 30 webmentions whose sources all live on one host: however many are queued, at most
     // `per_host` requests reach that host at once.
-    let home =
-        Home::new("[fetch]\nallow_private_addresses = true\nper_host = 2\nconcurrency = 32\n");
+    let home = Home::new(
+        "[fetch]\nallow_private_addresses = true\nper_host = 2\nconcurrency = 32\nper_host_per_minute = 0\n",
+    );
     home.without_rate_limits();
     home.ok(&["crawl"]);
     let sources: Vec<String> = (0..30)

@@ -663,3 +663,98 @@ fn slow_and_idle_connections_are_bounded() {
         "{text}"
     );
 }
+
+#[test]
+fn redirects_and_spellings_cannot_aim_fetches_at_one_host() {
+    // Budget: 4 fetches a minute per host, counted where each hop leads.
+    let home = Home::new(
+        "[fetch]\nallow_private_addresses = true\ntimeout_secs = 2\nper_host_per_minute = 4\n",
+    );
+    home.without_rate_limits();
+    home.ok(&["crawl"]);
+    let daemon = home.serve();
+    let port = home.web.addr.port();
+    let post = home.post_url();
+    home.web.set(
+        "/victim",
+        Fixture::html(&format!("<a href=\"{post}\">victim</a>")),
+    );
+    let mut sources = Vec::new();
+    for i in 0..3 {
+        // Sources on one host that redirect to the victim, spelled another way.
+        let path = format!("/r/{i}");
+        home.web.set(
+            &path,
+            Fixture::redirect(&format!("http://LOCALHOST:{port}/victim?{i}")),
+        );
+        sources.push(home.web.url(&path));
+        // And sources on the victim's host itself, in other spellings.
+        let direct = format!("/v/{i}");
+        home.web
+            .set(&direct, Fixture::html(&format!("<a href=\"{post}\">v</a>")));
+        sources.push(format!("http://LocalHost:{port}{direct}"));
+        sources.push(format!("http://localhost:{port}{direct}?again"));
+    }
+    for source in &sources {
+        assert_eq!(send_webmention(&daemon, source, &post).status(), 201);
+    }
+    let settled = || {
+        home.mentions()
+            .iter()
+            .filter(|m| m["status"] == "verified")
+            .count()
+            >= 4
+    };
+    assert!(eventually(10, settled));
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let victim_fetches: usize = ["/victim", "/v/0", "/v/1", "/v/2"]
+        .iter()
+        .map(|p| home.web.seen_path(p).len())
+        .sum();
+    assert_eq!(victim_fetches, 4, "fetches that reached the victim's host");
+    let mentions = home.mentions();
+    assert_eq!(mentions.len(), 9);
+    assert!(
+        mentions.iter().all(|m| m["status"] != "rejected"),
+        "over budget means later, never refused: {mentions:#?}"
+    );
+    assert_eq!(
+        mentions.iter().filter(|m| m["status"] == "pending").count(),
+        5
+    );
+}
+
+#[test]
+fn one_hosts_hanging_pages_do_not_hold_every_fetch_slot() {
+    let home = Home::new(
+        "[fetch]\nallow_private_addresses = true\ntimeout_secs = 2\nper_host = 2\nconcurrency = 8\nper_host_per_minute = 0\n",
+    );
+    home.without_rate_limits();
+    home.ok(&["crawl"]);
+    let daemon = home.serve();
+    let port = home.web.addr.port();
+    let post = home.post_url();
+    // Twenty sources on one host that hang past the fetch timeout...
+    for i in 0..20 {
+        let path = format!("/hang/{i}");
+        home.web.set(
+            &path,
+            Fixture::html(&format!("<a href=\"{post}\">h</a>")).delayed(5_000),
+        );
+        let source = format!("http://localhost:{port}{path}");
+        assert_eq!(send_webmention(&daemon, &source, &post).status(), 201);
+    }
+    // ...then one honest source on another host.
+    let honest = home.linking_page("/honest", "honest");
+    assert_eq!(send_webmention(&daemon, &honest, &post).status(), 201);
+    assert!(eventually(10, || home.mentions().iter().any(
+        |m| m["source"] == honest.as_str() && m["status"] == "verified"
+    )));
+    let decisions = home.log();
+    let first = &decisions[0];
+    assert_eq!(
+        first["source"],
+        honest.as_str(),
+        "the honest source is decided before any hanging one times out: {decisions:#?}"
+    );
+}

@@ -337,7 +337,9 @@ public_url = "http://127.0.0.1:{port}/"
         let config = if config.contains("[fetch]") {
             config
         } else {
-            format!("{config}\n[fetch]\nallow_private_addresses = true\ntimeout_secs = 2\n")
+            format!(
+                "{config}\n[fetch]\nallow_private_addresses = true\ntimeout_secs = 2\nper_host_per_minute = 0\n"
+            )
         };
         std::fs::write(self.config_path(), config).unwrap();
     }
