@@ -624,6 +624,8 @@ fn slow_and_idle_connections_are_bounded() {
         let _ = stream.read_to_end(&mut buf);
         String::from_utf8_lossy(&buf).into_owned()
     };
+    // The readiness check's connection is closing: let it go first.
+    std::thread::sleep(Duration::from_millis(500));
     // Twenty half-sent requests hold every slot this client has.
     let mut partial: Vec<TcpStream> = (0..20)
         .map(|_| {
@@ -638,10 +640,12 @@ fn slow_and_idle_connections_are_bounded() {
     one_more
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap_or(());
+    let got = answer(&mut one_more);
     assert_eq!(
-        answer(&mut one_more),
+        got,
         "",
-        "over the per-client cap: closed unanswered"
+        "over the per-client cap: closed unanswered; {}",
+        daemon.log_text()
     );
     // The header timeout closes the half-sent ones, and the server answers again.
     for s in &mut partial {
