@@ -31,7 +31,7 @@ for f in range(feeds):
     watches.append(f'[[watch]]\nurl = "http://{host}/feeds/{f}.xml"\nkind = "feed"\n')
 open(f"{work}/watches.toml", "w").write("\n".join(watches))
 PY
-write_backfeed_config "$(printf '[fetch]\nallow_private_addresses = true\nconcurrency = 32\nper_host = 2\n\n%s' "$(cat "$WORK/watches.toml")")"
+write_backfeed_config "$(printf '[fetch]\nallow_private_addresses = true\nconcurrency = 32\nper_host = 2\nper_host_per_minute = 0\n\n%s' "$(cat "$WORK/watches.toml")")"
 run_crawl() {
   : > "$WORK/access.log"
   /usr/bin/time -f "%e %M" -o "$WORK/time.txt" ./target/release/backfeed --config "$WORK/backfeed.toml" crawl 2>/dev/null

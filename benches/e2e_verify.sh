@@ -17,7 +17,7 @@ echo "== bare fetch-and-parse loop (concurrency 32, no per-host limit)"
 ./target/release/examples/fetch_parse "$urls" 32
 
 echo "== backfeed: $N webmentions, verified end to end (concurrency 32, per_host 2)"
-write_backfeed_config $'[fetch]\nallow_private_addresses = true\nconcurrency = 32\nper_host = 2'
+write_backfeed_config $'[fetch]\nallow_private_addresses = true\nconcurrency = 32\nper_host = 2\nper_host_per_minute = 0'
 bf() { ./target/release/backfeed --config "$WORK/backfeed.toml" "$@"; }
 bf crawl >/dev/null
 RUST_LOG=backfeed=warn ./target/release/backfeed --config "$WORK/backfeed.toml" serve 2>"$WORK/serve.log" &

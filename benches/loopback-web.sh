@@ -58,6 +58,7 @@ listen = "127.0.0.1:${BACKFEED_PORT:-18090}"
 public_url = "http://127.0.0.1:${BACKFEED_PORT:-18090}/"
 rate_limit_per_client = 0
 rate_limit_per_source_host = 0
+max_connections_per_client = 0
 [schedule]
 crawl = "0 0 0 1 1 *"
 reverify = "0 0 0 1 1 *"

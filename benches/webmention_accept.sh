@@ -15,7 +15,7 @@ cargo build --release --quiet --bin backfeed
 source benches/loopback-web.sh
 # WORKER=off points the sources at a closed port, so the worker's fetches fail at once and the
 # figure is the receiving path alone.
-write_backfeed_config $'[fetch]\nallow_private_addresses = true'
+write_backfeed_config $'[fetch]\nallow_private_addresses = true\nper_host_per_minute = 0'
 ./target/release/backfeed --config "$WORK/backfeed.toml" crawl >/dev/null
 RUST_LOG=backfeed=warn ./target/release/backfeed --config "$WORK/backfeed.toml" serve 2>"$WORK/serve.log" &
 pid=$!

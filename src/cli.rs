@@ -167,6 +167,16 @@ fn init_tracing(format: LogFormat, default: &str) {
     };
 }
 
+/// `backfeed mentions --json | head`: when the reader goes away, end quietly as Unix tools do
+/// (the default SIGPIPE action), instead of panicking on the next `println!`. Only for
+/// commands that print and do no network work, so no socket write can raise the signal.
+fn quiet_on_closed_pipe() {
+    // SAFETY: resets one signal's disposition to its default before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Parses the command line, runs, and returns the exit status.
 pub fn run() -> i32 {
     let cli = Cli::parse();
@@ -175,6 +185,12 @@ pub fn run() -> i32 {
         _ => "backfeed=warn",
     };
     init_tracing(cli.log_format, default_level);
+    if !matches!(
+        cli.command,
+        Command::Serve | Command::Crawl | Command::Reverify | Command::Submit { .. }
+    ) {
+        quiet_on_closed_pipe();
+    }
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {

@@ -179,8 +179,8 @@ fn charset_of(headers: &HeaderMap) -> Option<String> {
     })
 }
 
-fn status_url(ctx: &Context, id: i64) -> String {
-    format!("{}webmention/{id}", ctx.cfg.server.public_url)
+fn status_url(ctx: &Context, token: &str) -> String {
+    format!("{}webmention/{token}", ctx.cfg.server.public_url)
 }
 
 // ---- webmention ---------------------------------------------------------------------------
@@ -217,7 +217,7 @@ async fn webmention(
     }
     match ctx.submit(source, target, Kind::Webmention, None).await {
         Ok((enqueued, _)) => {
-            let location = status_url(ctx, enqueued.id);
+            let location = status_url(ctx, &enqueued.status_token);
             let mut r = plain(
                 StatusCode::CREATED,
                 format!(
@@ -246,19 +246,17 @@ async fn webmention(
     }
 }
 
-async fn webmention_status(State(state): State<Shared>, Path(id): Path<String>) -> Response {
-    let Ok(id) = id.parse::<i64>() else {
-        return plain(StatusCode::NOT_FOUND, "no such webmention\n");
-    };
+async fn webmention_status(State(state): State<Shared>, Path(token): Path<String>) -> Response {
     let ctx = &state.ctx;
-    let (mention, queued) = match (ctx.store.mention(id), ctx.store.is_queued(id)) {
-        (Ok(Some(m)), Ok(q)) => (m, q),
-        (Ok(None), _) => return plain(StatusCode::NOT_FOUND, "no such webmention\n"),
-        (Err(e), _) | (_, Err(e)) => {
-            return plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("store error: {e}\n"),
-            );
+    let found = ctx.store.mention_by_status_token(&token).and_then(|m| {
+        m.map(|m| ctx.store.is_queued(m.id).map(|q| (m, q)))
+            .transpose()
+    });
+    let (mention, queued) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => return plain(StatusCode::NOT_FOUND, "no such webmention\n"),
+        Err(e) => {
+            return store_error(e);
         }
     };
     let status = if queued && mention.status == Status::Pending {
@@ -620,12 +618,26 @@ fn store_error(e: rusqlite::Error) -> Response {
     )
 }
 
+/// A 400 when a parameter carries control characters (they would end up in feed XML, where
+/// most of them cannot be written at all); `None` when all are clean.
+fn with_control_characters<'a>(mut values: impl Iterator<Item = &'a str>) -> Option<Response> {
+    values.any(|v| v.chars().any(char::is_control)).then(|| {
+        plain(
+            StatusCode::BAD_REQUEST,
+            "invalid_request: parameters may not contain control characters\n",
+        )
+    })
+}
+
 async fn feed(
     State(state): State<Shared>,
     Query(q): Query<FeedQuery>,
     headers: HeaderMap,
     format: Format,
 ) -> Response {
+    if let Some(bad) = with_control_characters(q.target.iter().map(String::as_str)) {
+        return bad;
+    }
     let ctx = &state.ctx;
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
     let mentions = match publish::published(&ctx.store, q.target.as_deref(), limit) {
@@ -664,6 +676,9 @@ async fn api_mentions(
     headers: HeaderMap,
 ) -> Response {
     let fields = form_fields(query.as_deref().unwrap_or("").as_bytes(), None);
+    if let Some(bad) = with_control_characters(fields.iter().map(|(_, v)| v.as_str())) {
+        return bad;
+    }
     let all = |name: &str| -> Vec<&str> {
         fields
             .iter()
@@ -721,7 +736,7 @@ async fn api_mentions(
         .unwrap_or(0)
         .max(0);
     filter.limit = Some(per_page);
-    filter.offset = page * per_page;
+    filter.offset = page.saturating_mul(per_page);
     filter.order_by_published = one("sort-by") == Some("published");
     filter.ascending = one("sort-dir") == Some("up");
     let mentions = match state.ctx.store.mentions(&filter) {
@@ -738,6 +753,9 @@ async fn api_count(
     Query(q): Query<FeedQuery>,
     headers: HeaderMap,
 ) -> Response {
+    if let Some(bad) = with_control_characters(q.target.iter().map(String::as_str)) {
+        return bad;
+    }
     let Some(key) = q.target.as_deref().and_then(match_key) else {
         return plain(
             StatusCode::BAD_REQUEST,

@@ -105,6 +105,10 @@ CREATE TABLE kv (
 ALTER TABLE queue ADD COLUMN arrival TEXT;
 -- Which job loop holds the lease: a loop gives back only its own.
 ALTER TABLE queue ADD COLUMN lease_owner TEXT;
+-- The unguessable name of a mention's status page (ids are sequential: anyone could read all).
+ALTER TABLE mentions ADD COLUMN status_token TEXT;
+UPDATE mentions SET status_token = lower(hex(randomblob(16)));
+CREATE UNIQUE INDEX mentions_status_token ON mentions (status_token);
 "#,
 ];
 
@@ -186,6 +190,8 @@ impl Job {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Enqueued {
     pub id: i64,
+    /// Names the status page (`/webmention/<token>`).
+    pub status_token: String,
     pub new: bool,
     /// It was queued already (a repeated ping coalesces into the waiting job).
     pub already_queued: bool,
@@ -313,9 +319,11 @@ impl Store {
         result
     }
 
-    /// Answers when the database does.
+    /// Answers when the database does, for reads and for writes: a store that can no longer
+    /// write (a full disk, a read-only file) cannot keep what receivers acknowledge.
     pub fn health(&self) -> Result<()> {
-        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())))
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())))?;
+        self.kv_put("health:checked_at", &now_rfc3339())
     }
 
     // ---- posts -------------------------------------------------------------------------------
@@ -757,6 +765,18 @@ impl Store {
 
     // ---- reading mentions --------------------------------------------------------------------
 
+    /// The mention whose status page is named `token`.
+    pub fn mention_by_status_token(&self, token: &str) -> Result<Option<Mention>> {
+        self.read(|c| {
+            c.query_row(
+                &format!("SELECT {MENTION_COLUMNS} FROM mentions WHERE status_token = ?1"),
+                [token],
+                mention_from_row,
+            )
+            .optional()
+        })
+    }
+
     pub fn mention(&self, id: i64) -> Result<Option<Mention>> {
         self.read(|c| {
             c.query_row(
@@ -806,10 +826,24 @@ impl Store {
             sql.push(')');
         }
         if let Some(domain) = &filter.domain {
-            // Match the target's host or any subdomain of it.
-            let d = domain.trim().to_ascii_lowercase();
-            arg(format!("{d}%").into(), &mut sql, " AND (target_key LIKE ?");
-            arg(format!("%.{d}%").into(), &mut sql, " OR target_key LIKE ?)");
+            // Match the target's host or any subdomain of it; `%` and `_` in the parameter are
+            // characters, not wildcards.
+            let d = domain
+                .trim()
+                .to_ascii_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            arg(
+                format!("{d}%").into(),
+                &mut sql,
+                " AND (target_key LIKE ? ESCAPE '\\'",
+            );
+            arg(
+                format!("%.{d}%").into(),
+                &mut sql,
+                " OR target_key LIKE ? ESCAPE '\\')",
+            );
         }
         if let Some(since) = &filter.since {
             arg(
@@ -1091,30 +1125,36 @@ pub struct Candidate {
 
 fn enqueue_one(c: &Connection, cand: &Candidate) -> Result<Enqueued> {
     let now = now_rfc3339();
-    let existing: Option<(i64, String)> = c
+    let existing: Option<(i64, String, String)> = c
         .query_row(
-            "SELECT id, status FROM mentions WHERE source = ?1 AND target_key = ?2",
+            "SELECT id, status, status_token FROM mentions WHERE source = ?1 AND target_key = ?2",
             params![cand.source, cand.target_key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    let (id, new, status) = match existing {
-        Some((id, status)) => {
+    let (id, new, status, status_token) = match existing {
+        Some((id, status, token)) => {
             c.execute(
                 "UPDATE mentions SET hint = COALESCE(?2, hint), post_id = COALESCE(?3, post_id),
                         target = CASE WHEN ?3 IS NOT NULL THEN ?4 ELSE target END
                  WHERE id = ?1",
                 params![id, cand.hint, cand.post_id, cand.target],
             )?;
-            (id, false, Status::parse(&status).unwrap_or(Status::Pending))
+            (
+                id,
+                false,
+                Status::parse(&status).unwrap_or(Status::Pending),
+                token,
+            )
         }
         None => {
-            c.execute(
-                "INSERT INTO mentions (source, target, target_key, post_id, kind, hint, first_seen, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+            let token: String = c.query_row(
+                "INSERT INTO mentions (source, target, target_key, post_id, kind, hint, first_seen, updated_at, status_token)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, lower(hex(randomblob(16)))) RETURNING status_token",
                 params![cand.source, cand.target, cand.target_key, cand.post_id, cand.kind.as_str(), cand.hint, now],
+                |r| r.get(0),
             )?;
-            (c.last_insert_rowid(), true, Status::Pending)
+            (c.last_insert_rowid(), true, Status::Pending, token)
         }
     };
     let already_queued = c
@@ -1133,6 +1173,7 @@ fn enqueue_one(c: &Connection, cand: &Candidate) -> Result<Enqueued> {
     )?;
     Ok(Enqueued {
         id,
+        status_token,
         new,
         already_queued,
         status,

@@ -68,8 +68,51 @@ struct Element {
     text: String,
 }
 
+/// The body as UTF-8: a declared `encoding` other than UTF-8 (WordPress installs in
+/// ISO-8859-1 send that) or a UTF-16 byte-order mark is decoded, and the declaration, which
+/// would now be wrong, is dropped.
+fn to_utf8(body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(body)
+        && encoding != encoding_rs::UTF_8
+    {
+        let text = encoding.decode_without_bom_handling(&body[bom..]).0;
+        return std::borrow::Cow::Owned(without_declaration(&text).as_bytes().to_vec());
+    }
+    let head = &body[..body.len().min(256)];
+    let declared = head
+        .strip_prefix(b"<?xml")
+        .and_then(|rest| {
+            let end = rest.windows(2).position(|w| w == b"?>")?;
+            let decl = std::str::from_utf8(&rest[..end]).ok()?;
+            let at = decl.find("encoding")?;
+            let value = decl[at + 8..].trim_start().strip_prefix('=')?.trim_start();
+            let quote = value.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+            let value = &value[1..];
+            Some(value[..value.find(quote)?].to_string())
+        })
+        .and_then(|label| encoding_rs::Encoding::for_label(label.trim().as_bytes()));
+    match declared {
+        Some(encoding) if encoding != encoding_rs::UTF_8 => {
+            let text = encoding.decode_without_bom_handling(body).0;
+            std::borrow::Cow::Owned(without_declaration(&text).as_bytes().to_vec())
+        }
+        _ => std::borrow::Cow::Borrowed(body),
+    }
+}
+
+fn without_declaration(text: &str) -> &str {
+    match text
+        .strip_prefix("<?xml")
+        .and_then(|rest| rest.find("?>").map(|i| &rest[i + 2..]))
+    {
+        Some(rest) => rest,
+        None => text,
+    }
+}
+
 fn parse_tree(body: &[u8]) -> Result<Element, XmlRpcError> {
-    let mut reader = Reader::from_reader(body);
+    let body = to_utf8(body);
+    let mut reader = Reader::from_reader(body.as_ref());
     let config = reader.config_mut();
     config.trim_text(false);
     config.expand_empty_elements = true;
@@ -348,6 +391,25 @@ pub fn call(method: &str, params: &[Value]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn declared_encodings_are_decoded() {
+        let latin1 = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><methodCall><methodName>pingback.ping</methodName><params><param><value><string>http://a.example/M\xfcnchen</string></value></param><param><value>x</value></param></params></methodCall>";
+        let call = parse_call(latin1).unwrap();
+        assert_eq!(
+            call.params[0].as_str(),
+            Some("http://a.example/M\u{fc}nchen")
+        );
+        let utf16: Vec<u8> = [0xff, 0xfe]
+            .into_iter()
+            .chain(
+                "<?xml version=\"1.0\" encoding=\"UTF-16\"?><methodCall><methodName>system.listMethods</methodName></methodCall>"
+                    .encode_utf16()
+                    .flat_map(u16::to_le_bytes),
+            )
+            .collect();
+        assert_eq!(parse_call(&utf16).unwrap().method, "system.listMethods");
+    }
 
     #[test]
     fn decodes_a_pingback_call_with_untyped_and_typed_strings() {

@@ -389,3 +389,85 @@ fn stored_text_is_capped_whatever_the_source_sends() {
     let api = daemon.text("/api/mentions.jf2?per-page=1000");
     assert!(api.len() < 64 * 1024, "{}", api.len());
 }
+
+#[test]
+fn hostile_parameters_get_clear_answers() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    let source = home.linking_page("/p/1", "one");
+    home.ok(&["submit", &source, &home.post_url()]);
+    let daemon = home.serve();
+    let get = |path: &str| {
+        let r = client().get(daemon.url(path)).send().unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    // Control characters in a parameter: 400, never an unparsable feed.
+    for path in [
+        "/mentions.atom?target=%01%02http://x",
+        "/api/mentions.jf2?target=%00",
+        "/api/count.json?target=http://a%0d%0a.example/",
+    ] {
+        let (status, body) = get(path);
+        assert_eq!(status, 400, "{path}");
+        assert!(body.contains("control characters"), "{path}: {body}");
+    }
+    // A page number that would overflow is simply past the end.
+    let (status, body) = get("/api/mentions.jf2?page=9223372036854775807&per-page=20");
+    assert_eq!(status, 200);
+    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["children"].as_array().unwrap().len(), 0, "{body}");
+    // LIKE wildcards are characters: `%` and `_` match no domain.
+    for domain in ["%", "_", "%25"] {
+        let (_, body) = get(&format!("/api/mentions.jf2?domain={domain}"));
+        let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(page["children"].as_array().unwrap().len(), 0, "{domain}");
+    }
+    let (_, body) = get("/api/mentions.jf2?domain=127.0.0.1");
+    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["children"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn status_pages_have_unguessable_names_and_health_checks_writes() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    let daemon = home.serve();
+    let source = home.linking_page("/s/1", "one");
+    let r = client()
+        .post(daemon.url("/webmention"))
+        .form(&[("source", source.as_str()), ("target", &home.post_url())])
+        .send()
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let name = location.rsplit('/').next().unwrap();
+    assert!(name.len() >= 32, "{location}");
+    assert_eq!(client().get(&location).send().unwrap().status(), 200);
+    assert_eq!(
+        client()
+            .get(daemon.url("/webmention/1"))
+            .send()
+            .unwrap()
+            .status(),
+        404,
+        "sequential ids name nothing"
+    );
+    assert_eq!(
+        client()
+            .get(daemon.url("/healthz"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    // A store that can no longer write is not healthy.
+    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
+    db.execute_batch("DROP TABLE kv;").unwrap();
+    assert_eq!(
+        client()
+            .get(daemon.url("/healthz"))
+            .send()
+            .unwrap()
+            .status(),
+        503
+    );
+}

@@ -393,3 +393,26 @@ fn blocks_fail_closed_when_the_store_cannot_say() {
         "nothing published"
     );
 }
+
+#[test]
+fn a_closed_pipe_ends_a_listing_quietly() {
+    use std::process::{Command, Stdio};
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_backfeed"))
+        .args([
+            "--config",
+            home.config_path().to_str().unwrap(),
+            "posts",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader is gone before anything is written
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+}
