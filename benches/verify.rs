@@ -112,5 +112,28 @@ fn bench_render(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_verify, bench_render);
+/// What a hostile page costs before it is refused: markup that nests without closing (the
+/// tree builder's work grows with the square of its length) and a 2 MB page of `<br>`.
+fn bench_hostile(c: &mut Criterion) {
+    let page_url = Url::parse("https://hostile.example/").unwrap();
+    let keys = vec![backfeed::model::match_key(TARGET).unwrap()];
+    let link = format!("<a href=\"{TARGET}\">x</a>");
+    let mut group = c.benchmark_group("hostile");
+    group.sample_size(10);
+    for (name, unit, n) in [
+        ("div/ x50000 (300 KB)", "<div/>", 50_000),
+        ("div/ x350000 (2 MB)", "<div/>", 350_000),
+        ("div-i x50000", "<div></i>", 50_000),
+        ("a-i x50000", "<a><i>", 50_000),
+        ("br x500000 (2 MB)", "<br>", 500_000),
+    ] {
+        let html = format!("{link}{}", unit.repeat(n));
+        group.bench_function(name, |b| {
+            b.iter(|| backfeed::verify::verify_html(black_box(&html), &page_url, &keys))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_verify, bench_render, bench_hostile);
 criterion_main!(benches);
