@@ -328,10 +328,10 @@ pub async fn poll_watches(ctx: &Context, summary: &mut Summary) {
             None => looks_like_feed(&fetched),
         };
         if as_feed {
-            poll_feed(ctx, &url, &fetched, &posts, summary).await;
+            poll_feed(ctx, &url, fetched, &posts, summary).await;
         } else {
-            let html = crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());
-            let linked = linked_posts(&html, &fetched.final_url, &posts);
+            let source = fetched.final_url.to_string();
+            let linked = linked_posts_of_page(fetched, &posts).await;
             // Pages change for many reasons; only a change in which posts they link to is news.
             let fingerprint = hex::encode(Sha256::digest(linked.join("\n").as_bytes()));
             let page_key = format!("page:{url}");
@@ -339,8 +339,7 @@ pub async fn poll_watches(ctx: &Context, summary: &mut Summary) {
                 continue;
             }
             for post in &linked {
-                let source = fetched.final_url.as_str();
-                submit_candidate(ctx, source, post, Kind::Page, None, summary).await;
+                submit_candidate(ctx, &source, post, Kind::Page, None, summary).await;
             }
             ctx.store
                 .kv_put(&page_key, &fingerprint)
@@ -365,22 +364,27 @@ fn linked_posts(html: &str, base: &Url, posts: &HashMap<String, String>) -> Vec<
     linked
 }
 
-async fn poll_feed(
-    ctx: &Context,
+/// One item of a watched feed, read off the async threads.
+struct FeedItem {
+    permalink: Url,
+    /// Where its state is kept, and what it looked like (an unchanged item is skipped).
+    item_key: String,
+    fingerprint: String,
+    html: String,
+    base: Url,
+    /// Known posts its feed content links to.
+    linked: Vec<String>,
+}
+
+/// Parses a watched feed and reads each item's links: CPU work, done on the blocking pool.
+fn read_feed_items(
     feed_url: &Url,
     fetched: &Fetched,
     posts: &HashMap<String, String>,
-    summary: &mut Summary,
-) {
-    let feed = match parse_feed(fetched) {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::warn!(url = %feed_url, error = %e, "watched feed does not parse");
-            summary.errors += 1;
-            return;
-        }
-    };
+) -> Result<Vec<FeedItem>, feed_rs::parser::ParseFeedError> {
+    let feed = parse_feed(fetched)?;
     let feed_base = root_xml_base(&fetched.body).and_then(|b| fetched.final_url.join(&b).ok());
+    let mut items = Vec::new();
     for entry in &feed.entries {
         let Some(link) = entry_link(entry) else {
             continue;
@@ -407,9 +411,6 @@ async fn poll_feed(
                 &entry.id
             }
         );
-        if ctx.store.kv_get(&item_key).ok().flatten().as_deref() == Some(fingerprint.as_str()) {
-            continue;
-        }
         // Relative links in content resolve against the xml:base in scope: the content
         // element's own (feed-rs keeps it raw), else the feed's, else the permalink.
         let base = match (&feed_base, entry.base.as_deref()) {
@@ -419,27 +420,70 @@ async fn poll_feed(
             (None, None) => None,
         }
         .unwrap_or_else(|| permalink.clone());
-        let mut linked = linked_posts(&html, &base, posts);
+        let linked = linked_posts(&html, &base, posts);
+        items.push(FeedItem {
+            permalink,
+            item_key,
+            fingerprint,
+            html,
+            base,
+            linked,
+        });
+    }
+    Ok(items)
+}
+
+async fn poll_feed(
+    ctx: &Context,
+    feed_url: &Url,
+    fetched: Fetched,
+    posts: &HashMap<String, String>,
+    summary: &mut Summary,
+) {
+    let read = {
+        let (feed_url, posts) = (feed_url.clone(), posts.clone());
+        tokio::task::spawn_blocking(move || read_feed_items(&feed_url, &fetched, &posts)).await
+    };
+    let items = match read {
+        Ok(Ok(items)) => items,
+        Ok(Err(e)) => {
+            tracing::warn!(url = %feed_url, error = %e, "watched feed does not parse");
+            summary.errors += 1;
+            return;
+        }
+        Err(e) => {
+            tracing::error!(url = %feed_url, error = %e, "reading a watched feed failed");
+            summary.errors += 1;
+            return;
+        }
+    };
+    for item in items {
+        if ctx.store.kv_get(&item.item_key).ok().flatten().as_deref()
+            == Some(item.fingerprint.as_str())
+        {
+            continue;
+        }
+        let mut linked = item.linked;
         // A summary-only feed (WordPress's "Summary" setting, most news sites) shows no links:
         // the article does. Its page is read once per new or changed item; an item whose feed
         // content already links to a post is not fetched.
-        if linked.is_empty() && !ctx.cfg.is_under_site(&permalink) {
-            match linked_from_page(ctx, &permalink, posts).await {
+        if linked.is_empty() && !ctx.cfg.is_under_site(&item.permalink) {
+            match linked_from_page(ctx, &item.permalink, posts).await {
                 Some(from_page) => linked = from_page,
                 None => continue, // not readable now: the next crawl tries again
             }
         }
         let hint = Hint {
-            evidence_html: Some(with_base(&html, &base)),
+            evidence_html: Some(with_base(&item.html, &item.base)),
             ..Default::default()
         };
         for post in linked {
-            if match_key(permalink.as_str()) == match_key(&post) {
+            if match_key(item.permalink.as_str()) == match_key(&post) {
                 continue;
             }
             submit_candidate(
                 ctx,
-                permalink.as_str(),
+                item.permalink.as_str(),
                 &post,
                 Kind::Feed,
                 Some(&hint),
@@ -448,7 +492,7 @@ async fn poll_feed(
             .await;
         }
         ctx.store
-            .kv_put(&item_key, &fingerprint)
+            .kv_put(&item.item_key, &item.fingerprint)
             .or_log("crawl state not kept");
     }
 }
@@ -474,13 +518,18 @@ async fn linked_from_page(
             return Some(Vec::new());
         }
     };
+    Some(linked_posts_of_page(fetched, posts).await)
+}
+
+/// The known posts a fetched page links to, read on the blocking pool.
+async fn linked_posts_of_page(fetched: Fetched, posts: &HashMap<String, String>) -> Vec<String> {
     let posts = posts.clone();
     tokio::task::spawn_blocking(move || {
         let html = crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());
         linked_posts(&html, &fetched.final_url, &posts)
     })
     .await
-    .ok()
+    .unwrap_or_default()
 }
 
 /// The `xml:base` attribute of a feed's root element, if any.

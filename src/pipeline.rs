@@ -145,6 +145,8 @@ pub struct Context {
     pub group_commit: GroupCommit,
     pub fetcher: Fetcher,
     pub wake: Notify,
+    /// Rung after every processed job, for those waiting on one (a pingback the worker holds).
+    pub job_finished: Notify,
     pub metrics: Metrics,
     /// Session tokens of social APIs, kept in memory only: secrets never reach the store.
     pub credentials: Mutex<std::collections::HashMap<String, String>>,
@@ -174,6 +176,7 @@ impl Context {
             group_commit,
             fetcher,
             wake: Notify::new(),
+            job_finished: Notify::new(),
             metrics: Metrics::default(),
             credentials: Mutex::default(),
             lease_owner: new_lease_owner(),
@@ -411,6 +414,7 @@ impl Context {
                 None
             }
         };
+        self.job_finished.notify_waiters();
         tracing::info!(
             source = %job.source, target = %job.target, kind = job.kind.as_str(),
             outcome = outcome.word(), status = status.map(|s| s.as_str()).unwrap_or("retry"), reason = %reason,
@@ -439,18 +443,12 @@ impl Context {
             }
             Outcome::Refused(_) => Some(store.apply_refusal(job, false, decision)?),
             Outcome::NotFound(_) if job.ever_verified => {
-                if store.count_not_found(job.mention_id)? >= 2 {
-                    Some(store.apply_refusal(job, true, decision)?)
-                } else {
-                    store.finish_kept(job, decision)?;
-                    store.mention(job.mention_id)?.map(|m| m.status)
-                }
+                Some(store.apply_not_found(job, decision)?)
             }
             Outcome::NotFound(_) => Some(store.apply_refusal(job, false, decision)?),
             Outcome::Transient(_) if job.attempts + 1 >= MAX_ATTEMPTS => {
                 if job.ever_verified {
-                    store.finish_unchanged(job, decision)?;
-                    store.mention(job.mention_id)?.map(|m| m.status)
+                    Some(store.finish_unchanged(job, decision)?)
                 } else {
                     let d = Decision {
                         reason: format!("gave up after {MAX_ATTEMPTS} tries: {}", decision.reason),
@@ -467,10 +465,7 @@ impl Context {
                 store.defer(job, *wait_secs as i64)?;
                 None
             }
-            Outcome::Unchanged => {
-                store.finish_unchanged(job, decision)?;
-                store.mention(job.mention_id)?.map(|m| m.status)
-            }
+            Outcome::Unchanged => Some(store.finish_unchanged(job, decision)?),
         })
     }
 

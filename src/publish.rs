@@ -9,6 +9,7 @@
 //! they never change for a pair, whatever its title, author or redirect does.
 
 use crate::model::{Mention, MentionType, match_key};
+use crate::store::PostRef;
 use crate::store::{MentionFilter, Store};
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
@@ -137,19 +138,32 @@ pub struct PostInfo {
 }
 
 impl PostInfo {
+    /// The posts of `mentions`' targets, read in one query. A store error leaves titles out
+    /// (entries then name the target URL) and is logged.
     pub fn load(store: &Store, mentions: &[Mention]) -> PostInfo {
-        let mut titles = std::collections::HashMap::new();
-        for m in mentions {
-            if titles.contains_key(&m.target) {
-                continue;
-            }
-            let post =
-                match_key(&m.target).and_then(|k| store.post_by_match_key(&k).ok().flatten());
-            titles.insert(
-                m.target.clone(),
-                post.map(|p| (p.title, p.atom_id)).unwrap_or_default(),
-            );
-        }
+        let mut keys: Vec<String> = mentions
+            .iter()
+            .filter_map(|m| match_key(&m.target))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let posts: std::collections::HashMap<String, PostRef> = store
+            .posts_by_match_keys(&keys)
+            .inspect_err(|e| tracing::warn!(error = %e, "post titles not read"))
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let titles = mentions
+            .iter()
+            .map(|m| {
+                let post = match_key(&m.target).and_then(|k| posts.get(&k));
+                (
+                    m.target.clone(),
+                    post.map(|p| (p.title.clone(), p.atom_id.clone()))
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
         PostInfo { titles }
     }
 

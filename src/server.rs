@@ -398,6 +398,10 @@ async fn wait_for_worker(ctx: &Context, id: i64, source: &str, target: &str) -> 
     let deadline = tokio::time::Instant::now()
         + std::time::Duration::from_secs(ctx.cfg.fetch.timeout_secs + 5);
     while tokio::time::Instant::now() < deadline {
+        // Listen before looking, so a job finished in between is not missed.
+        let finished = ctx.job_finished.notified();
+        tokio::pin!(finished);
+        finished.as_mut().enable();
         if let Ok(Some(m)) = ctx.store.mention(id)
             && !ctx.store.is_queued(id).unwrap_or(true)
         {
@@ -408,7 +412,7 @@ async fn wait_for_worker(ctx: &Context, id: i64, source: &str, target: &str) -> 
                 _ => xmlrpc::fault(FAULT_NO_LINK, m.reason.as_deref().unwrap_or("not verified")),
             };
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let _ = tokio::time::timeout_at(deadline, finished).await;
     }
     xmlrpc::fault(
         FAULT_SOURCE_MISSING,

@@ -109,6 +109,10 @@ ALTER TABLE queue ADD COLUMN lease_owner TEXT;
 ALTER TABLE mentions ADD COLUMN status_token TEXT;
 UPDATE mentions SET status_token = lower(hex(randomblob(16)));
 CREATE UNIQUE INDEX mentions_status_token ON mentions (status_token);
+-- When the source was last looked at; verified_at and updated_at move only when what is
+-- published changes.
+ALTER TABLE mentions ADD COLUMN checked_at TEXT;
+UPDATE mentions SET checked_at = COALESCE(verified_at, updated_at);
 "#,
 ];
 
@@ -379,6 +383,35 @@ impl Store {
         self.post_where("match_key = ?1", match_key)
     }
 
+    /// The posts with these match keys, in one query (publishing asks for all targets at once).
+    pub fn posts_by_match_keys(&self, keys: &[String]) -> Result<Vec<(String, PostRef)>> {
+        let mut found = Vec::new();
+        // SQLite allows some tens of thousands of parameters; an export may name every post.
+        for chunk in keys.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let rows: Vec<(String, PostRef)> = self.read(|c| {
+                c.prepare(&format!(
+                    "SELECT match_key, id, url, key, title, atom_id FROM posts WHERE match_key IN ({marks})"
+                ))?
+                .query_map(rusqlite::params_from_iter(chunk), |r| {
+                    Ok((
+                        r.get(0)?,
+                        PostRef {
+                            id: r.get(1)?,
+                            url: r.get(2)?,
+                            key: r.get(3)?,
+                            title: r.get(4)?,
+                            atom_id: r.get(5)?,
+                        },
+                    ))
+                })?
+                .collect()
+            })?;
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+
     /// The post with this short key.
     pub fn post_by_key(&self, key: &str) -> Result<Option<PostRef>> {
         self.post_where("key = ?1", key)
@@ -633,9 +666,21 @@ impl Store {
             };
             let now = now_rfc3339();
             tx.execute(
-                "UPDATE mentions SET status = ?2, type = ?3, title = ?4, author_name = ?5, author_url = ?6,
+                // SET reads the row as it was: the stamps move only when what is published does
+                // (a nightly reverify of unchanged pages must not make feed readers show old
+                // entries as new); `checked_at` always says when it was last looked at.
+                "UPDATE mentions SET
+                        verified_at = CASE WHEN verified_at IS NULL OR status IS NOT ?2 OR type IS NOT ?3
+                            OR title IS NOT ?4 OR author_name IS NOT ?5 OR author_url IS NOT ?6
+                            OR author_photo IS NOT ?7 OR published IS NOT ?8 OR excerpt IS NOT ?9
+                            OR content_html IS NOT ?10 OR final_url IS NOT ?11 THEN ?13 ELSE verified_at END,
+                        updated_at = CASE WHEN verified_at IS NULL OR status IS NOT ?2 OR type IS NOT ?3
+                            OR title IS NOT ?4 OR author_name IS NOT ?5 OR author_url IS NOT ?6
+                            OR author_photo IS NOT ?7 OR published IS NOT ?8 OR excerpt IS NOT ?9
+                            OR content_html IS NOT ?10 OR final_url IS NOT ?11 THEN ?13 ELSE updated_at END,
+                        status = ?2, type = ?3, title = ?4, author_name = ?5, author_url = ?6,
                         author_photo = ?7, published = ?8, excerpt = ?9, content_html = ?10, final_url = ?11,
-                        reason = ?12, not_found_count = 0, verified_at = ?13, updated_at = ?13
+                        reason = ?12, not_found_count = 0, checked_at = ?13
                  WHERE id = ?1",
                 params![
                     job.mention_id,
@@ -665,46 +710,31 @@ impl Store {
     pub fn apply_refusal(&self, job: &Job, delete: bool, decision: &Decision) -> Result<Status> {
         self.write(|c| {
             let tx = c.transaction()?;
-            let (status, verified): (String, bool) = tx.query_row(
-                "SELECT status, verified_at IS NOT NULL FROM mentions WHERE id = ?1",
-                [job.mention_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            let next = if status == "rejected" {
-                Status::Rejected
-            } else if verified && delete {
-                Status::Deleted
-            } else if verified {
-                // Refused for a reason that says nothing about the source's link (e.g. now too
-                // large): keep what we had.
-                Status::parse(&status).unwrap_or(Status::Verified)
-            } else {
-                Status::Rejected
-            };
-            tx.execute(
-                "UPDATE mentions SET status = ?2, reason = ?3, updated_at = ?4 WHERE id = ?1",
-                params![
-                    job.mention_id,
-                    next.as_str(),
-                    decision.reason,
-                    now_rfc3339()
-                ],
-            )?;
-            finish(&tx, job.mention_id, decision)?;
+            let next = refuse(&tx, job, delete, decision)?;
             tx.commit()?;
             Ok(next)
         })
     }
 
-    /// A 404 for a mention that was verified once: counted; the second in a row deletes.
-    /// Returns the count after this one.
-    pub fn count_not_found(&self, mention_id: i64) -> Result<i64> {
+    /// A 404 for a mention that was verified once: counted, and the second in a row deletes;
+    /// the first ends the job and keeps the mention as it is. One transaction.
+    pub fn apply_not_found(&self, job: &Job, decision: &Decision) -> Result<Status> {
         self.write(|c| {
-            c.query_row(
-                "UPDATE mentions SET not_found_count = not_found_count + 1 WHERE id = ?1 RETURNING not_found_count",
-                [mention_id],
-                |r| r.get(0),
-            )
+            let tx = c.transaction()?;
+            let (count, status): (i64, String) = tx.query_row(
+                "UPDATE mentions SET not_found_count = not_found_count + 1 WHERE id = ?1
+                 RETURNING not_found_count, status",
+                [job.mention_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let next = if count >= 2 {
+                refuse(&tx, job, true, decision)?
+            } else {
+                finish(&tx, job.mention_id, decision)?;
+                Status::parse(&status).unwrap_or(Status::Verified)
+            };
+            tx.commit()?;
+            Ok(next)
         })
     }
 
@@ -740,26 +770,19 @@ impl Store {
         })
     }
 
-    /// Ends a job without changing the mention (304, or a kept mention after giving up).
-    /// A 404 counts towards deletion (the second in a row deletes) but only a later run may
-    /// bring the second, so this one only ends the job.
-    pub fn finish_kept(&self, job: &Job, decision: &Decision) -> Result<()> {
+    /// Ends a job without changing what is published (a 304, or a kept mention after giving
+    /// up on a transient failure); returns the mention's status. One transaction.
+    pub fn finish_unchanged(&self, job: &Job, decision: &Decision) -> Result<Status> {
         self.write(|c| {
             let tx = c.transaction()?;
-            finish(&tx, job.mention_id, decision)?;
-            tx.commit()
-        })
-    }
-
-    pub fn finish_unchanged(&self, job: &Job, decision: &Decision) -> Result<()> {
-        self.write(|c| {
-            let tx = c.transaction()?;
-            tx.execute(
-                "UPDATE mentions SET not_found_count = 0 WHERE id = ?1",
-                [job.mention_id],
+            let status: String = tx.query_row(
+                "UPDATE mentions SET not_found_count = 0, checked_at = ?2 WHERE id = ?1 RETURNING status",
+                params![job.mention_id, now_rfc3339()],
+                |r| r.get(0),
             )?;
             finish(&tx, job.mention_id, decision)?;
-            tx.commit()
+            tx.commit()?;
+            Ok(Status::parse(&status).unwrap_or(Status::Pending))
         })
     }
 
@@ -1187,16 +1210,19 @@ type EnqueueReply = tokio::sync::oneshot::Sender<Result<Enqueued>>;
 /// turns N transactions into one, and async callers wait on a channel instead of blocking a
 /// runtime thread on the writer lock.
 pub struct GroupCommit {
-    sender: tokio::sync::mpsc::UnboundedSender<(Candidate, EnqueueReply)>,
+    sender: tokio::sync::mpsc::Sender<(Candidate, EnqueueReply)>,
 }
 
 impl GroupCommit {
     /// Most candidates committed in one transaction.
     const MAX_BATCH: usize = 256;
+    /// Candidates waiting for the committer at most; more wait in their senders (backpressure
+    /// instead of an unbounded queue in memory).
+    const MAX_WAITING: usize = 4 * Self::MAX_BATCH;
 
     pub fn start(store: std::sync::Arc<Store>) -> GroupCommit {
         let (sender, mut receiver) =
-            tokio::sync::mpsc::unbounded_channel::<(Candidate, EnqueueReply)>();
+            tokio::sync::mpsc::channel::<(Candidate, EnqueueReply)>(Self::MAX_WAITING);
         std::thread::Builder::new()
             .name("backfeed-group-commit".into())
             .spawn(move || {
@@ -1234,6 +1260,7 @@ impl GroupCommit {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.sender
             .send((candidate, reply))
+            .await
             .map_err(|_| commit_failed("the group-commit thread has stopped"))?;
         answer
             .await
@@ -1262,6 +1289,36 @@ fn ids_on_domain(c: &Connection, domain: &str, condition: &str) -> Result<Vec<i6
         })
         .map(|(id, _)| id)
         .collect())
+}
+
+/// The source no longer supports the mention: see [`Store::apply_refusal`].
+fn refuse(tx: &Connection, job: &Job, delete: bool, decision: &Decision) -> Result<Status> {
+    let (status, verified): (String, bool) = tx.query_row(
+        "SELECT status, verified_at IS NOT NULL FROM mentions WHERE id = ?1",
+        [job.mention_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let next = if status == "rejected" {
+        Status::Rejected
+    } else if verified && delete {
+        Status::Deleted
+    } else if verified {
+        // Refused for a reason that says nothing about the source's link (e.g. now too
+        // large): keep what we had.
+        Status::parse(&status).unwrap_or(Status::Verified)
+    } else {
+        Status::Rejected
+    };
+    let now = now_rfc3339();
+    // What is published changes only when the status does: a kept mention keeps its stamps.
+    tx.execute(
+        "UPDATE mentions SET status = ?2, reason = ?3, checked_at = ?4,
+                updated_at = CASE WHEN status = ?2 THEN updated_at ELSE ?4 END
+         WHERE id = ?1",
+        params![job.mention_id, next.as_str(), decision.reason, now],
+    )?;
+    finish(tx, job.mention_id, decision)?;
+    Ok(next)
 }
 
 fn finish(c: &Connection, mention_id: i64, decision: &Decision) -> Result<()> {

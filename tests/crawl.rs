@@ -424,3 +424,42 @@ fn a_crawl_that_finishes_never_frees_a_job_the_daemon_is_working_on() {
     assert_eq!(decisions(), 1, "{:?}", home.log());
     assert_eq!(home.web.hits("/slow/1"), 1, "the source was fetched once");
 }
+
+#[test]
+fn rechecking_unchanged_pages_keeps_published_timestamps() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    let a = home.linking_page("/same/a", "Stays the same");
+    let b = home.linking_page("/same/b", "Will change");
+    home.ok(&["submit", &a, &home.post_url()]);
+    home.ok(&["submit", &b, &home.post_url()]);
+    let stamps = || -> Vec<(String, String)> {
+        let mut list: Vec<(String, String)> = home
+            .mentions()
+            .iter()
+            .map(|m| {
+                (
+                    m["source"].as_str().unwrap().to_string(),
+                    m["verified_at"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        list.sort();
+        list
+    };
+    let before = stamps();
+    let out = home.dir.path().join("feeds");
+    home.ok(&["export", "--out", out.to_str().unwrap()]);
+    let atom_before = read(&out.join("mentions.atom"));
+    std::thread::sleep(std::time::Duration::from_millis(1_100)); // stamps have whole seconds
+    home.ok(&["reverify"]);
+    assert_eq!(stamps(), before, "nothing changed, nothing moved");
+    home.ok(&["export", "--out", out.to_str().unwrap()]);
+    assert_eq!(read(&out.join("mentions.atom")), atom_before);
+
+    home.linking_page("/same/b", "Has changed now");
+    home.ok(&["reverify"]);
+    let after = stamps();
+    assert_eq!(after[0], before[0], "{a} did not change");
+    assert_ne!(after[1].1, before[1].1, "{b} changed, so its stamp moved");
+}
