@@ -552,15 +552,10 @@ fn status(ctx: &Context, json: bool) -> Result<(), Failure> {
         ("crawl", &ctx.cfg.schedule.crawl),
         ("reverify", &ctx.cfg.schedule.reverify),
     ] {
-        let get = |what: &str| {
-            ctx.store
-                .kv_get(&format!("schedule:{name}:{what}"))
-                .ok()
-                .flatten()
-        };
+        let run = ctx.store.schedule_run(name)?;
         schedules.push(serde_json::json!({
-            "name": name, "cron": expr, "last_start": get("last_start"), "last_end": get("last_end"),
-            "last_summary": get("last_summary"), "next": crate::schedule::next_run(expr),
+            "name": name, "cron": expr, "last_start": run.last_start, "last_end": run.last_end,
+            "last_summary": run.last_summary, "next": crate::schedule::next_run(expr),
         }));
     }
     let failing = ctx.store.failing_urls(1)?;
@@ -604,12 +599,7 @@ fn status(ctx: &Context, json: bool) -> Result<(), Failure> {
         }
     }
     for name in ["hackernews", "reddit", "bluesky", "mastodon"] {
-        let problem = ctx
-            .store
-            .kv_get(&format!("social:{name}:error"))
-            .ok()
-            .flatten()
-            .filter(|e| !e.is_empty());
+        let problem = ctx.store.social_source(name)?.last_error;
         if let Some(problem) = problem {
             println!("SOURCE     {name}: {problem}");
         }

@@ -334,15 +334,15 @@ pub async fn poll_watches(ctx: &Context, summary: &mut Summary) {
             let linked = linked_posts_of_page(fetched, &posts).await;
             // Pages change for many reasons; only a change in which posts they link to is news.
             let fingerprint = hex::encode(Sha256::digest(linked.join("\n").as_bytes()));
-            let page_key = format!("page:{url}");
-            if ctx.store.kv_get(&page_key).ok().flatten().as_deref() == Some(fingerprint.as_str()) {
+            let seen = ctx.store.seen_fingerprint(url.as_str(), "").ok().flatten();
+            if seen.as_deref() == Some(fingerprint.as_str()) {
                 continue;
             }
             for post in &linked {
                 submit_candidate(ctx, &source, post, Kind::Page, None, summary).await;
             }
             ctx.store
-                .kv_put(&page_key, &fingerprint)
+                .set_seen_fingerprint(url.as_str(), "", &fingerprint)
                 .or_log("crawl state not kept");
         }
     }
@@ -367,7 +367,7 @@ fn linked_posts(html: &str, base: &Url, posts: &HashMap<String, String>) -> Vec<
 /// One item of a watched feed, read off the async threads.
 struct FeedItem {
     permalink: Url,
-    /// Where its state is kept, and what it looked like (an unchanged item is skipped).
+    /// Its id in the feed, and what it looked like (an unchanged item is skipped).
     item_key: String,
     fingerprint: String,
     html: String,
@@ -378,7 +378,6 @@ struct FeedItem {
 
 /// Parses a watched feed and reads each item's links: CPU work, done on the blocking pool.
 fn read_feed_items(
-    feed_url: &Url,
     fetched: &Fetched,
     posts: &HashMap<String, String>,
 ) -> Result<Vec<FeedItem>, feed_rs::parser::ParseFeedError> {
@@ -403,14 +402,11 @@ fn read_feed_items(
         let fingerprint = hex::encode(Sha256::digest(
             format!("{}\n{}\n{html}", entry.id, permalink).as_bytes(),
         ));
-        let item_key = format!(
-            "item:{feed_url}:{}",
-            if entry.id.is_empty() {
-                permalink.as_str()
-            } else {
-                &entry.id
-            }
-        );
+        let item_key = if entry.id.is_empty() {
+            permalink.to_string()
+        } else {
+            entry.id.clone()
+        };
         // Relative links in content resolve against the xml:base in scope: the content
         // element's own (feed-rs keeps it raw), else the feed's, else the permalink.
         let base = match (&feed_base, entry.base.as_deref()) {
@@ -441,8 +437,8 @@ async fn poll_feed(
     summary: &mut Summary,
 ) {
     let read = {
-        let (feed_url, posts) = (feed_url.clone(), posts.clone());
-        tokio::task::spawn_blocking(move || read_feed_items(&feed_url, &fetched, &posts)).await
+        let posts = posts.clone();
+        tokio::task::spawn_blocking(move || read_feed_items(&fetched, &posts)).await
     };
     let items = match read {
         Ok(Ok(items)) => items,
@@ -458,9 +454,12 @@ async fn poll_feed(
         }
     };
     for item in items {
-        if ctx.store.kv_get(&item.item_key).ok().flatten().as_deref()
-            == Some(item.fingerprint.as_str())
-        {
+        let seen = ctx
+            .store
+            .seen_fingerprint(feed_url.as_str(), &item.item_key)
+            .ok()
+            .flatten();
+        if seen.as_deref() == Some(item.fingerprint.as_str()) {
             continue;
         }
         let mut linked = item.linked;
@@ -492,7 +491,7 @@ async fn poll_feed(
             .await;
         }
         ctx.store
-            .kv_put(&item.item_key, &item.fingerprint)
+            .set_seen_fingerprint(feed_url.as_str(), &item.item_key, &item.fingerprint)
             .or_log("crawl state not kept");
     }
 }
@@ -678,16 +677,15 @@ pub async fn poll_refback(ctx: &Context, summary: &mut Summary) -> (usize, usize
 /// shorter file starts from the top).
 fn read_new_lines(ctx: &Context, path: &std::path::Path) -> std::io::Result<String> {
     use std::os::unix::fs::MetadataExt;
-    let key = format!("refback:{}", path.display());
+    let key = path.display().to_string();
     let mut file = std::fs::File::open(path)?;
     let meta = file.metadata()?;
     let (inode, size) = (meta.ino(), meta.len());
-    let saved = ctx.store.kv_get(&key).ok().flatten();
-    let offset = saved
-        .and_then(|s| {
-            let (i, o) = s.split_once(':')?;
-            Some((i.parse::<u64>().ok()?, o.parse::<u64>().ok()?))
-        })
+    let offset = ctx
+        .store
+        .log_offset(&key)
+        .ok()
+        .flatten()
         .filter(|(i, o)| *i == inode && *o <= size)
         .map_or(0, |(_, o)| o);
     file.seek(SeekFrom::Start(offset))?;
@@ -696,7 +694,7 @@ fn read_new_lines(ctx: &Context, path: &std::path::Path) -> std::io::Result<Stri
     let complete = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     buf.truncate(complete);
     ctx.store
-        .kv_put(&key, &format!("{inode}:{}", offset + complete as u64))
+        .set_log_offset(&key, inode, offset + complete as u64)
         .or_log("crawl state not kept");
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }

@@ -46,23 +46,14 @@ pub fn next_run(expression: &str) -> Option<String> {
 pub async fn run_once(ctx: &Arc<Context>, job: Job) -> crate::crawl::Summary {
     let started = crate::model::now_rfc3339();
     ctx.store
-        .kv_put(&format!("schedule:{}:last_start", job.name()), &started)
+        .schedule_started(job.name(), &started)
         .or_log("schedule state not kept");
     let summary = match job {
         Job::Crawl => crate::crawl::crawl(ctx, &mut |_| {}).await,
         Job::Reverify => crate::crawl::reverify(ctx, 3600, &mut |_| {}).await,
     };
     ctx.store
-        .kv_put(
-            &format!("schedule:{}:last_end", job.name()),
-            &crate::model::now_rfc3339(),
-        )
-        .or_log("schedule state not kept");
-    ctx.store
-        .kv_put(
-            &format!("schedule:{}:last_summary", job.name()),
-            &summary.line(),
-        )
+        .schedule_finished(job.name(), &crate::model::now_rfc3339(), &summary.line())
         .or_log("schedule state not kept");
     tracing::info!(schedule = job.name(), summary = %summary.line(), "scheduled run finished");
     summary

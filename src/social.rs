@@ -93,7 +93,7 @@ fn due_posts(ctx: &Context, source: &str) -> Vec<PostRef> {
                 });
             let last = ctx
                 .store
-                .kv_get(&format!("social:{source}:polled:{}", p.key))
+                .social_polled(source, &p.key)
                 .ok()
                 .flatten()
                 .and_then(|d| chrono::DateTime::parse_from_rfc3339(&d).ok())
@@ -109,10 +109,7 @@ fn due_posts(ctx: &Context, source: &str) -> Vec<PostRef> {
 
 fn mark_polled(ctx: &Context, source: &str, post: &PostRef) {
     ctx.store
-        .kv_put(
-            &format!("social:{source}:polled:{}", post.key),
-            &now_rfc3339(),
-        )
+        .set_social_polled(source, &post.key, &now_rfc3339())
         .or_log("social state not kept");
 }
 
@@ -199,10 +196,7 @@ async fn api_json(
     if remaining.is_some_and(|r| r < 1.0) {
         // This answer is good, but the next would be refused: stop here, keep what we got.
         ctx.store
-            .kv_put(
-                &format!("social:{}:skip_until", src.name),
-                &in_secs(reset_secs(&fetched)),
-            )
+            .set_social_skip(src.name, &in_secs(reset_secs(&fetched)))
             .or_log("social state not kept");
         src.budget = 0;
     }
@@ -236,10 +230,9 @@ async fn hackernews(
     for post in posts {
         let key = match_key(&post.url).unwrap_or_default();
         // Incremental: only stories newer than the newest already seen for this post.
-        let since_key = format!("social:{}:since:{}", src.name, post.key);
         let since: i64 = ctx
             .store
-            .kv_get(&since_key)
+            .social_since(src.name, &post.key)
             .ok()
             .flatten()
             .and_then(|v| v.parse().ok())
@@ -295,7 +288,7 @@ async fn hackernews(
             });
         }
         ctx.store
-            .kv_put(&since_key, &newest.to_string())
+            .set_social_since(src.name, &post.key, &newest.to_string())
             .or_log("social state not kept");
         mark_polled(ctx, src.name, post);
     }
@@ -552,8 +545,7 @@ async fn bluesky(
     for post in posts {
         let key = match_key(&post.url).unwrap_or_default();
         // Incremental: posts since the newest already seen for this post, page by page.
-        let since_key = format!("social:{}:since:{}", src.name, post.key);
-        let since = ctx.store.kv_get(&since_key).ok().flatten();
+        let since = ctx.store.social_since(src.name, &post.key).ok().flatten();
         let api = src.api.clone();
         let search = |cursor: Option<&str>| {
             let mut u = join(&api, "/xrpc/app.bsky.feed.searchPosts");
@@ -610,7 +602,7 @@ async fn bluesky(
             .max();
         if let Some(newest) = newest.filter(|n| since.as_ref().is_none_or(|s| n > s)) {
             ctx.store
-                .kv_put(&since_key, &newest)
+                .set_social_since(src.name, &post.key, &newest)
                 .or_log("social state not kept");
         }
         for p in pages
@@ -858,8 +850,11 @@ pub async fn poll_all(ctx: &Context, summary: &mut crate::crawl::Summary) -> usi
         if !cfg.enabled {
             continue;
         }
-        let skip_key = format!("social:{name}:skip_until");
-        if let Some(until) = ctx.store.kv_get(&skip_key).ok().flatten()
+        if let Some(until) = ctx
+            .store
+            .social_source(name)
+            .ok()
+            .and_then(|s| s.skip_until)
             && until > now_rfc3339()
         {
             tracing::info!(source = name, until = %until, "rate limited: skipped this crawl");
@@ -881,12 +876,14 @@ pub async fn poll_all(ctx: &Context, summary: &mut crate::crawl::Summary) -> usi
             "bluesky" => bluesky(ctx, &mut src, &posts).await,
             _ => mastodon(ctx, &mut src, &posts).await,
         };
-        let error_key = format!("social:{name}:error");
+        let record_error = |error: Option<&str>| {
+            ctx.store
+                .set_social_error(name, error)
+                .or_log("social source error not kept")
+        };
         match result {
             Ok(hits) => {
-                ctx.store
-                    .kv_put(&error_key, "")
-                    .or_log("social state not kept");
+                record_error(None);
                 for hit in hits {
                     let hint = Hint {
                         record: Some(hit.evidence),
@@ -914,32 +911,24 @@ pub async fn poll_all(ctx: &Context, summary: &mut crate::crawl::Summary) -> usi
                     "rate limited: skipping until the reset"
                 );
                 ctx.store
-                    .kv_put(&skip_key, &in_secs(secs))
+                    .set_social_skip(name, &in_secs(secs))
                     .or_log("social state not kept");
-                ctx.store
-                    .kv_put(&error_key, &format!("rate limited until {}", in_secs(secs)))
-                    .or_log("social state not kept");
+                record_error(Some(&format!("rate limited until {}", in_secs(secs))));
             }
             Err(SourceError::Auth(message)) => {
                 tracing::error!(source = name, error = %message, "credential refused");
                 summary.errors += 1;
-                ctx.store
-                    .kv_put(&error_key, &message)
-                    .or_log("social state not kept");
+                record_error(Some(&message));
             }
             Err(SourceError::Unreachable(e)) => {
                 tracing::warn!(source = name, error = %e, "source unreachable this crawl");
                 summary.errors += 1;
-                ctx.store
-                    .kv_put(&error_key, &format!("unreachable: {e}"))
-                    .or_log("source error not kept");
+                record_error(Some(&format!("unreachable: {e}")));
             }
             Err(SourceError::Other(message)) => {
                 tracing::warn!(source = name, error = %message, "source failed this crawl");
                 summary.errors += 1;
-                ctx.store
-                    .kv_put(&error_key, &message)
-                    .or_log("source error not kept");
+                record_error(Some(&message));
             }
         }
     }

@@ -461,7 +461,7 @@ fn status_pages_have_unguessable_names_and_health_checks_writes() {
     );
     // A store that can no longer write is not healthy.
     let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
-    db.execute_batch("DROP TABLE kv;").unwrap();
+    db.execute_batch("DROP TABLE health;").unwrap();
     assert_eq!(
         client()
             .get(daemon.url("/healthz"))

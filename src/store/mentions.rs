@@ -1,0 +1,404 @@
+//! Mentions: outcomes applied to them (each state change one transaction, with its decision),
+//! and what listings, feeds and counts read.
+
+use super::decisions::{Decision, insert_decision};
+use super::queue::Job;
+use super::{Result, Store};
+use crate::model::{Author, Extracted, Kind, Mention, MentionType, Status, now_rfc3339};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+pub(super) const MENTION_COLUMNS: &str = "id, source, target, kind, type, status, title, author_name, author_url, \
+     author_photo, published, excerpt, content_html, first_seen, verified_at, reason, updated_at, final_url";
+
+pub(super) fn mention_from_row(row: &Row<'_>) -> Result<Mention> {
+    let word = |i: usize| -> Result<String> { row.get(i) };
+    Ok(Mention {
+        id: row.get(0)?,
+        source: row.get(1)?,
+        target: row.get(2)?,
+        kind: Kind::parse(&word(3)?).unwrap_or(Kind::Webmention),
+        mention_type: MentionType::parse(&word(4)?).unwrap_or(MentionType::Mention),
+        status: Status::parse(&word(5)?).unwrap_or(Status::Pending),
+        title: row.get(6)?,
+        author: Author {
+            name: row.get(7)?,
+            url: row.get(8)?,
+            photo: row.get(9)?,
+        },
+        published: row.get(10)?,
+        excerpt: row.get(11)?,
+        content_html: row.get(12)?,
+        first_seen: row.get(13)?,
+        verified_at: row.get(14)?,
+        reason: row.get(15)?,
+        updated_at: row.get(16)?,
+        final_url: row.get(17)?,
+    })
+}
+
+/// Filters for listings; all optional.
+#[derive(Clone, Debug, Default)]
+pub struct MentionFilter {
+    pub target_keys: Vec<String>,
+    pub status: Option<Status>,
+    pub domain: Option<String>,
+    pub types: Vec<MentionType>,
+    pub since: Option<String>,
+    pub since_id: Option<i64>,
+    pub order_by_published: bool,
+    pub ascending: bool,
+    pub limit: Option<i64>,
+    pub offset: i64,
+}
+
+/// Counts for `status` and `/metrics`.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Counts {
+    pub posts: i64,
+    pub by_status: Vec<(String, i64)>,
+    pub queue_depth: i64,
+    pub queue_due: i64,
+    pub decisions: i64,
+}
+
+impl Store {
+    /// A verified source: fills the mention and publishes it (or holds it for moderation), keeping
+    /// a moderator's earlier decision. Ends the job and logs the decision, in one transaction.
+    pub fn apply_verified(
+        &self,
+        job: &Job,
+        x: &Extracted,
+        final_url: Option<&str>,
+        hold_new: bool,
+        decision: &Decision,
+    ) -> Result<Status> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let (status, moderation): (String, Option<String>) = tx.query_row(
+                "SELECT status, moderation FROM mentions WHERE id = ?1",
+                [job.mention_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let next = match (moderation.as_deref(), status.as_str()) {
+                (Some("rejected" | "blocked"), _) => Status::Rejected,
+                (Some("approved"), _) => Status::Verified,
+                (_, "held") => Status::Held,
+                (_, "verified") => Status::Verified,
+                _ if hold_new => Status::Held,
+                _ => Status::Verified,
+            };
+            let now = now_rfc3339();
+            tx.execute(
+                // SET reads the row as it was: the stamps move only when what is published does
+                // (a nightly reverify of unchanged pages must not make feed readers show old
+                // entries as new); `checked_at` always says when it was last looked at.
+                "UPDATE mentions SET
+                        verified_at = CASE WHEN verified_at IS NULL OR status IS NOT ?2 OR type IS NOT ?3
+                            OR title IS NOT ?4 OR author_name IS NOT ?5 OR author_url IS NOT ?6
+                            OR author_photo IS NOT ?7 OR published IS NOT ?8 OR excerpt IS NOT ?9
+                            OR content_html IS NOT ?10 OR final_url IS NOT ?11 THEN ?13 ELSE verified_at END,
+                        updated_at = CASE WHEN verified_at IS NULL OR status IS NOT ?2 OR type IS NOT ?3
+                            OR title IS NOT ?4 OR author_name IS NOT ?5 OR author_url IS NOT ?6
+                            OR author_photo IS NOT ?7 OR published IS NOT ?8 OR excerpt IS NOT ?9
+                            OR content_html IS NOT ?10 OR final_url IS NOT ?11 THEN ?13 ELSE updated_at END,
+                        status = ?2, type = ?3, title = ?4, author_name = ?5, author_url = ?6,
+                        author_photo = ?7, published = ?8, excerpt = ?9, content_html = ?10, final_url = ?11,
+                        reason = ?12, not_found_count = 0, checked_at = ?13
+                 WHERE id = ?1",
+                params![
+                    job.mention_id,
+                    next.as_str(),
+                    x.mention_type.unwrap_or(MentionType::Mention).as_str(),
+                    x.title,
+                    x.author.name,
+                    x.author.url,
+                    x.author.photo,
+                    x.published,
+                    x.excerpt,
+                    x.content_html,
+                    final_url,
+                    decision.reason,
+                    now
+                ],
+            )?;
+            finish(&tx, job.mention_id, decision)?;
+            tx.commit()?;
+            Ok(next)
+        })
+    }
+
+    /// The source no longer supports the mention (410, no link, repeated 404): a mention that was
+    /// ever verified becomes `deleted`, one that never was becomes `rejected`. A moderator's
+    /// rejection stays a rejection.
+    pub fn apply_refusal(&self, job: &Job, delete: bool, decision: &Decision) -> Result<Status> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let next = refuse(&tx, job, delete, decision)?;
+            tx.commit()?;
+            Ok(next)
+        })
+    }
+
+    /// A 404 for a mention that was verified once: counted, and the second in a row deletes;
+    /// the first ends the job and keeps the mention as it is. One transaction.
+    pub fn apply_not_found(&self, job: &Job, decision: &Decision) -> Result<Status> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let (count, status): (i64, String) = tx.query_row(
+                "UPDATE mentions SET not_found_count = not_found_count + 1 WHERE id = ?1
+                 RETURNING not_found_count, status",
+                [job.mention_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let next = if count >= 2 {
+                refuse(&tx, job, true, decision)?
+            } else {
+                finish(&tx, job.mention_id, decision)?;
+                Status::parse(&status).unwrap_or(Status::Verified)
+            };
+            tx.commit()?;
+            Ok(next)
+        })
+    }
+
+    /// A transient failure: the job waits `delay_secs` and is tried again. Nothing is deleted.
+    pub fn retry_later(&self, job: &Job, delay_secs: i64, decision: &Decision) -> Result<()> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let at = (chrono::Utc::now() + chrono::Duration::seconds(delay_secs))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            tx.execute(
+                "UPDATE queue SET next_try = ?2, attempts = attempts + 1, lease_until = NULL WHERE mention_id = ?1",
+                params![job.mention_id, at],
+            )?;
+            tx.execute(
+                "UPDATE mentions SET reason = ?2 WHERE id = ?1 AND status = 'pending'",
+                params![job.mention_id, decision.reason],
+            )?;
+            insert_decision(&tx, decision)?;
+            tx.commit()
+        })
+    }
+
+    /// Puts a job back untried: due again in `delay_secs`, no attempt counted, nothing logged.
+    pub fn defer(&self, job: &Job, delay_secs: i64) -> Result<()> {
+        let at = (chrono::Utc::now() + chrono::Duration::seconds(delay_secs))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        self.write(|c| {
+            c.execute(
+                "UPDATE queue SET next_try = ?2, lease_until = NULL, lease_owner = NULL WHERE mention_id = ?1",
+                params![job.mention_id, at],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Ends a job without changing what is published (a 304, or a kept mention after giving
+    /// up on a transient failure); returns the mention's status. One transaction.
+    pub fn finish_unchanged(&self, job: &Job, decision: &Decision) -> Result<Status> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let status: String = tx.query_row(
+                "UPDATE mentions SET not_found_count = 0, checked_at = ?2 WHERE id = ?1 RETURNING status",
+                params![job.mention_id, now_rfc3339()],
+                |r| r.get(0),
+            )?;
+            finish(&tx, job.mention_id, decision)?;
+            tx.commit()?;
+            Ok(Status::parse(&status).unwrap_or(Status::Pending))
+        })
+    }
+
+    /// The mention whose status page is named `token`.
+    pub fn mention_by_status_token(&self, token: &str) -> Result<Option<Mention>> {
+        self.read(|c| {
+            c.query_row(
+                &format!("SELECT {MENTION_COLUMNS} FROM mentions WHERE status_token = ?1"),
+                [token],
+                mention_from_row,
+            )
+            .optional()
+        })
+    }
+
+    pub fn mention(&self, id: i64) -> Result<Option<Mention>> {
+        self.read(|c| {
+            c.query_row(
+                &format!("SELECT {MENTION_COLUMNS} FROM mentions WHERE id = ?1"),
+                [id],
+                mention_from_row,
+            )
+            .optional()
+        })
+    }
+
+    /// Mentions matching `filter`, newest first unless asked otherwise.
+    pub fn mentions(&self, filter: &MentionFilter) -> Result<Vec<Mention>> {
+        let mut sql = format!("SELECT {MENTION_COLUMNS} FROM mentions WHERE 1 = 1");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        let mut arg = |v: rusqlite::types::Value, sql: &mut String, clause: &str| {
+            args.push(v);
+            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+        };
+        if let Some(status) = filter.status {
+            arg(
+                status.as_str().to_string().into(),
+                &mut sql,
+                " AND status = ?",
+            );
+        }
+        if !filter.target_keys.is_empty() {
+            sql.push_str(" AND target_key IN (");
+            for (i, key) in filter.target_keys.iter().enumerate() {
+                arg(
+                    key.clone().into(),
+                    &mut sql,
+                    if i == 0 { "?" } else { ", ?" },
+                );
+            }
+            sql.push(')');
+        }
+        if !filter.types.is_empty() {
+            sql.push_str(" AND type IN (");
+            for (i, t) in filter.types.iter().enumerate() {
+                arg(
+                    t.as_str().to_string().into(),
+                    &mut sql,
+                    if i == 0 { "?" } else { ", ?" },
+                );
+            }
+            sql.push(')');
+        }
+        if let Some(domain) = &filter.domain {
+            // Match the target's host or any subdomain of it; `%` and `_` in the parameter are
+            // characters, not wildcards.
+            let d = domain
+                .trim()
+                .to_ascii_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            arg(
+                format!("{d}%").into(),
+                &mut sql,
+                " AND (target_key LIKE ? ESCAPE '\\'",
+            );
+            arg(
+                format!("%.{d}%").into(),
+                &mut sql,
+                " OR target_key LIKE ? ESCAPE '\\')",
+            );
+        }
+        if let Some(since) = &filter.since {
+            arg(
+                since.clone().into(),
+                &mut sql,
+                " AND COALESCE(verified_at, first_seen) > ?",
+            );
+        }
+        if let Some(since_id) = filter.since_id {
+            arg(since_id.into(), &mut sql, " AND id > ?");
+        }
+        let dir = if filter.ascending { "ASC" } else { "DESC" };
+        if filter.order_by_published {
+            sql.push_str(&format!(
+                " ORDER BY COALESCE(published, first_seen) {dir}, id {dir}"
+            ));
+        } else {
+            sql.push_str(&format!(" ORDER BY first_seen {dir}, id {dir}"));
+        }
+        if let Some(limit) = filter.limit {
+            sql.push_str(&format!(
+                " LIMIT {} OFFSET {}",
+                limit.max(0),
+                filter.offset.max(0)
+            ));
+        }
+        self.read(|c| {
+            let mut stmt = c.prepare(&sql)?;
+            stmt.query_map(rusqlite::params_from_iter(args.iter()), mention_from_row)?
+                .collect()
+        })
+    }
+
+    /// The newest change among published mentions (for Last-Modified), and how many there are.
+    pub fn published_stamp(&self) -> Result<(Option<String>, i64)> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT MAX(updated_at), COUNT(*) FROM mentions WHERE status = 'verified'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+    }
+
+    /// Published mention counts per type for one target.
+    pub fn count_by_type(&self, target_key: &str) -> Result<Vec<(String, i64)>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT type, COUNT(*) FROM mentions WHERE target_key = ?1 AND status = 'verified' GROUP BY type",
+            )?;
+            stmt.query_map([target_key], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+        })
+    }
+
+    /// Store-wide counts.
+    pub fn counts(&self) -> Result<Counts> {
+        let (queue_depth, queue_due) = self.queue_depth()?;
+        self.read(|c| {
+            let posts = c.query_row("SELECT COUNT(*) FROM posts", [], |r| r.get(0))?;
+            let decisions = c.query_row("SELECT COUNT(*) FROM decisions", [], |r| r.get(0))?;
+            let by_status = c
+                .prepare("SELECT status, COUNT(*) FROM mentions GROUP BY status ORDER BY status")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_>>()?;
+            Ok(Counts {
+                posts,
+                by_status,
+                queue_depth,
+                queue_due,
+                decisions,
+            })
+        })
+    }
+}
+
+/// The source no longer supports the mention: see [`Store::apply_refusal`].
+pub(super) fn refuse(
+    tx: &Connection,
+    job: &Job,
+    delete: bool,
+    decision: &Decision,
+) -> Result<Status> {
+    let (status, verified): (String, bool) = tx.query_row(
+        "SELECT status, verified_at IS NOT NULL FROM mentions WHERE id = ?1",
+        [job.mention_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let next = if status == "rejected" {
+        Status::Rejected
+    } else if verified && delete {
+        Status::Deleted
+    } else if verified {
+        // Refused for a reason that says nothing about the source's link (e.g. now too
+        // large): keep what we had.
+        Status::parse(&status).unwrap_or(Status::Verified)
+    } else {
+        Status::Rejected
+    };
+    let now = now_rfc3339();
+    // What is published changes only when the status does: a kept mention keeps its stamps.
+    tx.execute(
+        "UPDATE mentions SET status = ?2, reason = ?3, checked_at = ?4,
+                updated_at = CASE WHEN status = ?2 THEN updated_at ELSE ?4 END
+         WHERE id = ?1",
+        params![job.mention_id, next.as_str(), decision.reason, now],
+    )?;
+    finish(tx, job.mention_id, decision)?;
+    Ok(next)
+}
+
+pub(super) fn finish(c: &Connection, mention_id: i64, decision: &Decision) -> Result<()> {
+    c.execute("DELETE FROM queue WHERE mention_id = ?1", [mention_id])?;
+    insert_decision(c, decision)
+}

@@ -1,0 +1,267 @@
+//! The only SQL in backfeed: one SQLite file in WAL mode, migrated forward on open.
+//!
+//! Shape: every (source, target post) pair is one row of `mentions`, from the moment it is a
+//! candidate (`pending`) to verified, held, rejected or deleted. The durable queue is a second
+//! table, `queue`, holding the mention ids that still need a fetch, with leases so that a crash
+//! mid-job only delays the job. Keeping the pair in one row from the start means a webmention's
+//! status URL, `backfeed mentions --status pending` and the feeds all read the same truth, and
+//! "a second ping for the same pair updates it" is a unique index, not a merge.
+//!
+//! One writer: a single connection behind a mutex does every write, so SQLite never sees two
+//! writers racing for its lock; reads use a small pool of their own connections (WAL lets them
+//! run beside the writer). No connection is ever held across a network await: every method here
+//! is synchronous and short.
+//!
+//! Files by area, each an `impl Store` block with its SQL: [`posts`], [`queue`] (the durable
+//! job queue and group commit), [`mentions`] (outcomes applied, listings, counts),
+//! [`moderation`] (approve, reject, blocks), [`decisions`], [`fetch_state`] and [`state`] (what
+//! crawls and schedules remember). Nothing outside this folder writes SQL.
+//!
+//! The interface is narrow on purpose (methods named for what the pipeline means, plain values
+//! in and out), so that another backend could stand behind the same methods.
+
+mod decisions;
+mod fetch_state;
+mod mentions;
+mod moderation;
+mod posts;
+mod queue;
+mod state;
+
+pub use decisions::Decision;
+pub use fetch_state::{FailingUrl, FetchState};
+pub use mentions::{Counts, MentionFilter};
+pub use posts::PostRef;
+pub use queue::{Candidate, Enqueued, GroupCommit, Job};
+pub use state::{ScheduleRun, SocialSourceState};
+
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub type Result<T> = std::result::Result<T, rusqlite::Error>;
+
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE posts (
+    id         INTEGER PRIMARY KEY,
+    url        TEXT NOT NULL,
+    match_key  TEXT NOT NULL UNIQUE,
+    key        TEXT NOT NULL UNIQUE,
+    title      TEXT,
+    published  TEXT,
+    atom_id    TEXT,
+    first_seen TEXT NOT NULL
+);
+CREATE TABLE mentions (
+    id              INTEGER PRIMARY KEY,
+    source          TEXT NOT NULL,
+    target          TEXT NOT NULL,
+    target_key      TEXT NOT NULL,
+    post_id         INTEGER REFERENCES posts(id),
+    kind            TEXT NOT NULL,
+    type            TEXT NOT NULL DEFAULT 'mention',
+    status          TEXT NOT NULL DEFAULT 'pending',
+    moderation      TEXT,
+    reason          TEXT,
+    title           TEXT,
+    author_name     TEXT,
+    author_url      TEXT,
+    author_photo    TEXT,
+    published       TEXT,
+    excerpt         TEXT,
+    content_html    TEXT,
+    final_url       TEXT,
+    hint            TEXT,
+    not_found_count INTEGER NOT NULL DEFAULT 0,
+    first_seen      TEXT NOT NULL,
+    verified_at     TEXT,
+    updated_at      TEXT NOT NULL,
+    UNIQUE (source, target_key)
+);
+CREATE INDEX mentions_status_updated ON mentions (status, updated_at);
+CREATE INDEX mentions_post ON mentions (post_id, status);
+CREATE TABLE queue (
+    mention_id  INTEGER PRIMARY KEY REFERENCES mentions(id),
+    next_try    TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    lease_until TEXT,
+    conditional INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX queue_next ON queue (next_try);
+CREATE TABLE decisions (
+    id      INTEGER PRIMARY KEY,
+    at      TEXT NOT NULL,
+    source  TEXT NOT NULL,
+    target  TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    reason  TEXT NOT NULL
+);
+CREATE INDEX decisions_at ON decisions (at);
+CREATE TABLE fetch_state (
+    url           TEXT PRIMARY KEY,
+    etag          TEXT,
+    last_modified TEXT,
+    fingerprint   TEXT,
+    error_count   INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    last_ok       TEXT,
+    next_try      TEXT,
+    updated_at    TEXT NOT NULL
+);
+CREATE TABLE blocks (
+    domain     TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE kv (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#,
+    r#"
+-- How this job's candidate arrived (the decision log's kind; the mention keeps its first kind).
+ALTER TABLE queue ADD COLUMN arrival TEXT;
+-- Which job loop holds the lease: a loop gives back only its own.
+ALTER TABLE queue ADD COLUMN lease_owner TEXT;
+-- The unguessable name of a mention's status page (ids are sequential: anyone could read all).
+ALTER TABLE mentions ADD COLUMN status_token TEXT;
+UPDATE mentions SET status_token = lower(hex(randomblob(16)));
+CREATE UNIQUE INDEX mentions_status_token ON mentions (status_token);
+-- When the source was last looked at; verified_at and updated_at move only when what is
+-- published changes.
+ALTER TABLE mentions ADD COLUMN checked_at TEXT;
+UPDATE mentions SET checked_at = COALESCE(verified_at, updated_at);
+"#,
+    r#"
+-- Typed state instead of string-built keys in `kv`, moved over with what it held.
+CREATE TABLE schedule_runs (
+    job          TEXT PRIMARY KEY,
+    last_start   TEXT,
+    last_end     TEXT,
+    last_summary TEXT
+);
+INSERT INTO schedule_runs (job, last_start, last_end, last_summary)
+SELECT j.job,
+       (SELECT value FROM kv WHERE key = 'schedule:' || j.job || ':last_start'),
+       (SELECT value FROM kv WHERE key = 'schedule:' || j.job || ':last_end'),
+       (SELECT value FROM kv WHERE key = 'schedule:' || j.job || ':last_summary')
+FROM (SELECT 'crawl' AS job UNION ALL SELECT 'reverify') AS j
+WHERE EXISTS (SELECT 1 FROM kv WHERE key LIKE 'schedule:' || j.job || ':%');
+CREATE TABLE social_sources (
+    source     TEXT PRIMARY KEY,
+    skip_until TEXT,
+    last_error TEXT
+);
+CREATE TABLE social_posts (
+    source    TEXT NOT NULL,
+    post_key  TEXT NOT NULL,
+    polled_at TEXT,
+    since     TEXT,
+    PRIMARY KEY (source, post_key)
+);
+WITH names (source) AS (VALUES ('hackernews'), ('reddit'), ('bluesky'), ('mastodon'))
+INSERT INTO social_sources (source, skip_until, last_error)
+SELECT n.source,
+       (SELECT value FROM kv WHERE key = 'social:' || n.source || ':skip_until'),
+       (SELECT NULLIF(value, '') FROM kv WHERE key = 'social:' || n.source || ':error')
+FROM names AS n
+WHERE EXISTS (SELECT 1 FROM kv WHERE key IN ('social:' || n.source || ':skip_until', 'social:' || n.source || ':error'));
+WITH names (source) AS (VALUES ('hackernews'), ('reddit'), ('bluesky'), ('mastodon'))
+INSERT INTO social_posts (source, post_key, polled_at)
+SELECT n.source, substr(kv.key, length('social:' || n.source || ':polled:') + 1), kv.value
+FROM kv, names AS n WHERE kv.key LIKE 'social:' || n.source || ':polled:%';
+WITH names (source) AS (VALUES ('hackernews'), ('reddit'), ('bluesky'), ('mastodon'))
+INSERT INTO social_posts (source, post_key, since)
+SELECT n.source, substr(kv.key, length('social:' || n.source || ':since:') + 1), kv.value
+FROM kv, names AS n WHERE kv.key LIKE 'social:' || n.source || ':since:%'
+ON CONFLICT (source, post_key) DO UPDATE SET since = excluded.since;
+CREATE TABLE seen_items (
+    watched     TEXT NOT NULL,
+    item        TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    PRIMARY KEY (watched, item)
+);
+CREATE TABLE log_offsets (
+    path   TEXT PRIMARY KEY,
+    inode  INTEGER NOT NULL,
+    offset INTEGER NOT NULL
+);
+INSERT INTO log_offsets (path, inode, offset)
+SELECT substr(key, 9), CAST(substr(value, 1, instr(value, ':') - 1) AS INTEGER),
+       CAST(substr(value, instr(value, ':') + 1) AS INTEGER)
+FROM kv WHERE key LIKE 'refback:%' AND instr(value, ':') > 0;
+INSERT INTO seen_items (watched, item, fingerprint)
+SELECT substr(key, 6), '', value FROM kv WHERE key LIKE 'page:%';
+-- Feed items were kept as 'item:<feed URL>:<item id>', which cannot be split where both hold
+-- colons: each watched feed's items are read once more after this upgrade (their candidates
+-- coalesce with the mentions already stored).
+CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at TEXT);
+DROP TABLE kv;
+"#,
+];
+
+/// The store: one writer, a few readers.
+pub struct Store {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // NORMAL in WAL mode: a commit survives a process crash (SIGKILL); only an OS crash or power
+    // loss may lose the last transactions. That is the durability the 201 promises.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let conn = Connection::open(path)?;
+        configure(&conn)?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(Store {
+            path: path.to_path_buf(),
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub(super) fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn)
+    }
+
+    pub(super) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open(&self.path)?;
+                configure(&c)?;
+                c
+            }
+        };
+        let result = f(&conn);
+        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < 8 {
+            pool.push(conn);
+        }
+        result
+    }
+}

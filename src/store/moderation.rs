@@ -1,0 +1,118 @@
+//! Moderation by hand: approve, reject (which sticks through later pings), and domain blocks
+//! that hide a domain's mentions reversibly.
+
+use super::decisions::{Decision, insert_decision};
+use super::{Result, Store};
+use crate::model::{Status, now_rfc3339};
+use rusqlite::{Connection, OptionalExtension, params};
+
+impl Store {
+    /// Approves a held (or rejected) mention; `None` if there is no such id.
+    pub fn approve(&self, id: i64) -> Result<Option<Status>> {
+        self.moderate(id, "approved", |status, verified| match status {
+            "held" | "rejected" if verified => Status::Verified,
+            other => Status::parse(other).unwrap_or(Status::Pending),
+        })
+    }
+
+    /// Rejects a mention by hand; it stays rejected through later pings until approved.
+    pub fn reject(&self, id: i64) -> Result<Option<Status>> {
+        self.moderate(id, "rejected", |_, _| Status::Rejected)
+    }
+
+    fn moderate(
+        &self,
+        id: i64,
+        decision: &str,
+        next: impl Fn(&str, bool) -> Status,
+    ) -> Result<Option<Status>> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let row: Option<(String, bool, String, String, String)> = tx
+                .query_row(
+                    "SELECT status, verified_at IS NOT NULL, source, target, kind FROM mentions WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .optional()?;
+            let Some((status, verified, source, target, kind)) = row else { return Ok(None) };
+            let new = next(&status, verified);
+            let now = now_rfc3339();
+            tx.execute(
+                "UPDATE mentions SET status = ?2, moderation = ?3, updated_at = ?4 WHERE id = ?1",
+                params![id, new.as_str(), decision, now],
+            )?;
+            insert_decision(
+                &tx,
+                &Decision { at: now, source, target, kind, outcome: decision.into(), reason: "by hand".into() },
+            )?;
+            tx.commit()?;
+            Ok(Some(new))
+        })
+    }
+
+    /// Blocks a domain: its mentions are hidden (marked rejected, reversibly) and new candidates
+    /// from it are refused. Returns how many mentions it hid.
+    pub fn block(&self, domain: &str) -> Result<usize> {
+        let domain = domain.trim().trim_start_matches('.').to_ascii_lowercase();
+        self.write(|c| {
+            let tx = c.transaction()?;
+            tx.execute("INSERT OR IGNORE INTO blocks (domain, created_at) VALUES (?1, ?2)", params![domain, now_rfc3339()])?;
+            let ids = ids_on_domain(&tx, &domain, "status IN ('verified', 'held', 'pending')")?;
+            for id in &ids {
+                tx.execute(
+                    "UPDATE mentions SET status = 'rejected', moderation = 'blocked', reason = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id, format!("blocked domain {domain}"), now_rfc3339()],
+                )?;
+            }
+            tx.commit()?;
+            Ok(ids.len())
+        })
+    }
+
+    /// Lifts a block; mentions it hid come back as they were verified. Returns how many.
+    pub fn unblock(&self, domain: &str) -> Result<Option<usize>> {
+        let domain = domain.trim().trim_start_matches('.').to_ascii_lowercase();
+        self.write(|c| {
+            let tx = c.transaction()?;
+            if tx.execute("DELETE FROM blocks WHERE domain = ?1", [&domain])? == 0 {
+                return Ok(None);
+            }
+            let ids = ids_on_domain(&tx, &domain, "moderation = 'blocked'")?;
+            for id in &ids {
+                tx.execute(
+                    "UPDATE mentions SET status = CASE WHEN verified_at IS NULL THEN 'pending' ELSE 'verified' END,
+                            moderation = NULL, reason = 'unblocked', updated_at = ?2 WHERE id = ?1",
+                    params![id, now_rfc3339()],
+                )?;
+            }
+            tx.commit()?;
+            Ok(Some(ids.len()))
+        })
+    }
+
+    /// Blocked domains: the store's list (the config's list is added by the caller).
+    pub fn blocked_domains(&self) -> Result<Vec<String>> {
+        self.read(|c| {
+            c.prepare("SELECT domain FROM blocks ORDER BY domain")?
+                .query_map([], |r| r.get(0))?
+                .collect()
+        })
+    }
+}
+
+fn ids_on_domain(c: &Connection, domain: &str, condition: &str) -> Result<Vec<i64>> {
+    let mut stmt = c.prepare(&format!(
+        "SELECT id, source FROM mentions WHERE {condition}"
+    ))?;
+    let rows: Vec<(i64, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_>>()?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, source)| {
+            crate::model::host_of(source).is_some_and(|h| crate::model::host_in_domain(&h, domain))
+        })
+        .map(|(id, _)| id)
+        .collect())
+}

@@ -1,0 +1,201 @@
+//! The blogger's own posts: learned from feeds and sitemaps (or, for a new post, from its own
+//! page), each with a short key that names its files and trackback URL.
+
+use super::{Result, Store};
+use crate::model::{Post, now_rfc3339};
+use rusqlite::{OptionalExtension, params};
+
+/// A post row as the pipeline needs it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PostRef {
+    pub id: i64,
+    pub url: String,
+    pub key: String,
+    pub title: Option<String>,
+    pub atom_id: Option<String>,
+}
+
+impl Store {
+    /// Adds or refreshes one of the site's posts; returns its key. The key, once given, never
+    /// changes: it names files in exports and trackback URLs.
+    pub fn upsert_post(
+        &self,
+        url: &str,
+        match_key: &str,
+        title: Option<&str>,
+        published: Option<&str>,
+        atom_id: Option<&str>,
+    ) -> Result<String> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let existing: Option<String> = tx
+                .query_row("SELECT key FROM posts WHERE match_key = ?1", [match_key], |r| r.get(0))
+                .optional()?;
+            let key = if let Some(key) = existing {
+                tx.execute(
+                    "UPDATE posts SET url = ?2, title = COALESCE(?3, title), published = COALESCE(?4, published),
+                            atom_id = COALESCE(?5, atom_id) WHERE match_key = ?1",
+                    params![match_key, url, title, published, atom_id],
+                )?;
+                key
+            } else {
+                let base = post_key_base(url);
+                let mut key = base.clone();
+                let mut n = 2;
+                while tx
+                    .query_row("SELECT 1 FROM posts WHERE key = ?1", [&key], |_| Ok(()))
+                    .optional()?
+                    .is_some()
+                {
+                    key = format!("{base}-{n}");
+                    n += 1;
+                }
+                tx.execute(
+                    "INSERT INTO posts (url, match_key, key, title, published, atom_id, first_seen)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![url, match_key, key, title, published, atom_id, now_rfc3339()],
+                )?;
+                key
+            };
+            tx.commit()?;
+            Ok(key)
+        })
+    }
+
+    /// The post whose URL has this match key.
+    pub fn post_by_match_key(&self, match_key: &str) -> Result<Option<PostRef>> {
+        self.post_where("match_key = ?1", match_key)
+    }
+
+    /// The posts with these match keys, in one query (publishing asks for all targets at once).
+    pub fn posts_by_match_keys(&self, keys: &[String]) -> Result<Vec<(String, PostRef)>> {
+        let mut found = Vec::new();
+        // SQLite allows some tens of thousands of parameters; an export may name every post.
+        for chunk in keys.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let rows: Vec<(String, PostRef)> = self.read(|c| {
+                c.prepare(&format!(
+                    "SELECT match_key, id, url, key, title, atom_id FROM posts WHERE match_key IN ({marks})"
+                ))?
+                .query_map(rusqlite::params_from_iter(chunk), |r| {
+                    Ok((
+                        r.get(0)?,
+                        PostRef {
+                            id: r.get(1)?,
+                            url: r.get(2)?,
+                            key: r.get(3)?,
+                            title: r.get(4)?,
+                            atom_id: r.get(5)?,
+                        },
+                    ))
+                })?
+                .collect()
+            })?;
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+
+    /// The post with this short key.
+    pub fn post_by_key(&self, key: &str) -> Result<Option<PostRef>> {
+        self.post_where("key = ?1", key)
+    }
+
+    fn post_where(&self, clause: &str, value: &str) -> Result<Option<PostRef>> {
+        self.read(|c| {
+            c.query_row(
+                &format!("SELECT id, url, key, title, atom_id FROM posts WHERE {clause}"),
+                [value],
+                |r| {
+                    Ok(PostRef {
+                        id: r.get(0)?,
+                        url: r.get(1)?,
+                        key: r.get(2)?,
+                        title: r.get(3)?,
+                        atom_id: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    /// Every post with its count of published mentions, newest first.
+    pub fn list_posts(&self) -> Result<Vec<Post>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT p.url, p.title, p.key, p.published,
+                        (SELECT COUNT(*) FROM mentions m WHERE m.post_id = p.id AND m.status = 'verified')
+                 FROM posts p ORDER BY COALESCE(p.published, p.first_seen) DESC, p.id DESC",
+            )?;
+            stmt.query_map([], |r| {
+                Ok(Post { url: r.get(0)?, title: r.get(1)?, key: r.get(2)?, published: r.get(3)?, mentions: r.get(4)? })
+            })?
+            .collect()
+        })
+    }
+}
+
+/// A short, readable key from a post URL's last path segment: `/2024/05/hello-world/` →
+/// `hello-world`. The store makes it unique.
+pub(super) fn post_key_base(url: &str) -> String {
+    let path = url::Url::parse(url)
+        .map(|u| u.path().to_string())
+        .unwrap_or_default();
+    let segment = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    let segment = segment.rsplit_once('.').map_or(segment, |(stem, _)| stem);
+    let mut key = String::new();
+    for ch in segment.chars().flat_map(char::to_lowercase) {
+        if ch.is_ascii_alphanumeric() {
+            key.push(ch);
+        } else if !key.ends_with('-') && !key.is_empty() {
+            key.push('-');
+        }
+    }
+    let key = key.trim_end_matches('-');
+    let key: String = key.chars().take(60).collect();
+    if key.is_empty() { "post".into() } else { key }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn post_keys_are_slugs_and_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let a = store
+            .upsert_post(
+                "https://b.example/2024/Hello_World/",
+                "b.example/2024/Hello_World",
+                None,
+                None,
+                None,
+            )
+            .unwrap();
+        let b = store
+            .upsert_post(
+                "https://b.example/2025/hello-world.html",
+                "b.example/2025/hello-world.html",
+                None,
+                None,
+                None,
+            )
+            .unwrap();
+        let again = store
+            .upsert_post(
+                "https://b.example/2024/Hello_World",
+                "b.example/2024/Hello_World",
+                Some("T"),
+                None,
+                None,
+            )
+            .unwrap();
+        assert_eq!(a, "hello-world");
+        assert_eq!(b, "hello-world-2");
+        assert_eq!(again, a);
+        assert_eq!(post_key_base("https://b.example/"), "post");
+    }
+}

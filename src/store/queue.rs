@@ -1,0 +1,430 @@
+//! The durable queue: one job per mention that still needs a fetch, leased by one job loop
+//! at a time (each loop under its own owner id, so none frees another's work), fair between
+//! source hosts; and the group commit that turns the receivers' concurrent enqueues into one
+//! transaction.
+
+use super::{Result, Store};
+use crate::model::{Kind, Status, now_rfc3339};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+/// A leased unit of work: one mention to (re)verify.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub mention_id: i64,
+    pub source: String,
+    pub target: String,
+    pub kind: Kind,
+    pub hint: Option<String>,
+    pub attempts: i64,
+    pub conditional: bool,
+    pub ever_verified: bool,
+}
+
+impl Job {
+    /// The source's host as the fetcher counts it (see [`Store::lease_due`]).
+    pub fn source_host(&self) -> String {
+        crate::model::host_of(&self.source)
+            .map(|h| h.trim_end_matches('.').to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// Result of [`Store::enqueue`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Enqueued {
+    pub id: i64,
+    /// Names the status page (`/webmention/<token>`).
+    pub status_token: String,
+    pub new: bool,
+    /// It was queued already (a repeated ping coalesces into the waiting job).
+    pub already_queued: bool,
+    pub status: Status,
+}
+
+/// A candidate for the queue: a (source, target post) pair and how it came.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    pub source: String,
+    /// The post's URL (or the target as given, when no post is known).
+    pub target: String,
+    /// [`crate::model::match_key`] of the target.
+    pub target_key: String,
+    pub post_id: Option<i64>,
+    pub kind: Kind,
+    /// JSON facts from the producer (see `pipeline::Hint`).
+    pub hint: Option<String>,
+}
+
+pub(super) fn job_from_row(r: &Row<'_>) -> Result<Job> {
+    Ok(Job {
+        mention_id: r.get(0)?,
+        source: r.get(1)?,
+        target: r.get(2)?,
+        kind: Kind::parse(&r.get::<_, String>(3)?).unwrap_or(Kind::Webmention),
+        hint: r.get(4)?,
+        attempts: r.get(5)?,
+        conditional: r.get(6)?,
+        ever_verified: r.get(7)?,
+    })
+}
+
+impl Store {
+    /// Makes (source, target post) a candidate and queues it for verification now. A pair seen
+    /// before keeps its row, its status and its moderation; only the job is (re)queued. The row
+    /// and the job are committed before this returns: what a receiver acknowledges is durable.
+    pub fn enqueue(&self, candidate: &Candidate) -> Result<Enqueued> {
+        let mut results = self.enqueue_many(std::slice::from_ref(candidate))?;
+        results.pop().expect("one result per candidate")
+    }
+
+    /// [`Store::enqueue`] for many candidates in one transaction (group commit), each in its own
+    /// savepoint so one bad row cannot sink the others. The outer error is a failed commit.
+    pub fn enqueue_many(&self, candidates: &[Candidate]) -> Result<Vec<Result<Enqueued>>> {
+        self.write(|c| {
+            let mut tx = c.transaction()?;
+            let mut results = Vec::with_capacity(candidates.len());
+            for candidate in candidates {
+                let sp = tx.savepoint()?;
+                let result = enqueue_one(&sp, candidate);
+                if result.is_ok() {
+                    sp.commit()?;
+                } // else: dropping the savepoint rolls it back
+                results.push(result);
+            }
+            tx.commit()?;
+            Ok(results)
+        })
+    }
+
+    /// Queues every published or held mention for a conditional re-check, spread over
+    /// `spread_secs` so a large store does not fetch everything at once. Returns how many.
+    pub fn enqueue_reverify(&self, spread_secs: i64) -> Result<usize> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let ids: Vec<i64> = tx
+                .prepare("SELECT id FROM mentions WHERE status IN ('verified', 'held') ORDER BY id")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_>>()?;
+            let n = ids.len().max(1) as i64;
+            let start = chrono::Utc::now();
+            for (i, id) in ids.iter().enumerate() {
+                let at = start + chrono::Duration::milliseconds(spread_secs * 1000 * i as i64 / n);
+                tx.execute(
+                    "INSERT INTO queue (mention_id, next_try, attempts, conditional) VALUES (?1, ?2, 0, 1)
+                     ON CONFLICT (mention_id) DO NOTHING",
+                    params![id, at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)],
+                )?;
+            }
+            tx.commit()?;
+            Ok(ids.len())
+        })
+    }
+
+    /// Leases up to `limit` due jobs for `lease_secs` to `owner`; an expired lease (a crash) is
+    /// due again. Fair between source hosts: a host that already has `per_host` jobs in
+    /// `in_flight` (or chosen in this call) is passed over for now, so that one host's slow or
+    /// hanging pages cannot take every slot from the others. Jobs are looked for in a window
+    /// of the oldest due ones, a few times `limit` long.
+    pub fn lease_due(
+        &self,
+        limit: usize,
+        lease_secs: i64,
+        owner: &str,
+        in_flight: &std::collections::HashMap<String, usize>,
+        per_host: usize,
+    ) -> Result<Vec<Job>> {
+        let window = limit.saturating_mul(8).saturating_add(64);
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let now = now_rfc3339();
+            let until = (chrono::Utc::now() + chrono::Duration::seconds(lease_secs))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let due: Vec<Job> = {
+                let mut stmt = tx.prepare(
+                    "SELECT q.mention_id, m.source, m.target, COALESCE(q.arrival, m.kind), m.hint, q.attempts,
+                            q.conditional, m.verified_at IS NOT NULL
+                     FROM queue q JOIN mentions m ON m.id = q.mention_id
+                     WHERE q.next_try <= ?1 AND (q.lease_until IS NULL OR q.lease_until <= ?1)
+                     ORDER BY q.next_try, q.mention_id LIMIT ?2",
+                )?;
+                stmt.query_map(params![now, window as i64], job_from_row)?.collect::<Result<_>>()?
+            };
+            let mut chosen: std::collections::HashMap<String, usize> = Default::default();
+            let jobs: Vec<Job> = due
+                .into_iter()
+                .filter(|job| {
+                    let host = job.source_host();
+                    let busy = in_flight.get(&host).copied().unwrap_or(0);
+                    let taken = chosen.entry(host).or_default();
+                    let fits = busy + *taken < per_host.max(1);
+                    if fits {
+                        *taken += 1;
+                    }
+                    fits
+                })
+                .take(limit)
+                .collect();
+            for job in &jobs {
+                tx.execute(
+                    "UPDATE queue SET lease_until = ?2, lease_owner = ?3 WHERE mention_id = ?1",
+                    params![job.mention_id, until, owner],
+                )?;
+            }
+            tx.commit()?;
+            Ok(jobs)
+        })
+    }
+
+    /// Leases one given job for a synchronous check (pingback, `submit`); `None` if another
+    /// worker holds it.
+    pub fn lease_one(&self, mention_id: i64, lease_secs: i64, owner: &str) -> Result<Option<Job>> {
+        self.write(|c| {
+            let now = now_rfc3339();
+            let until = (chrono::Utc::now() + chrono::Duration::seconds(lease_secs))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let leased = c.execute(
+                "UPDATE queue SET lease_until = ?2, lease_owner = ?4
+                 WHERE mention_id = ?1 AND (lease_until IS NULL OR lease_until <= ?3)",
+                params![mention_id, until, now, owner],
+            )?;
+            if leased == 0 {
+                return Ok(None);
+            }
+            c.query_row(
+                "SELECT q.mention_id, m.source, m.target, COALESCE(q.arrival, m.kind), m.hint, q.attempts, q.conditional,
+                        m.verified_at IS NOT NULL
+                 FROM queue q JOIN mentions m ON m.id = q.mention_id WHERE q.mention_id = ?1",
+                [mention_id],
+                job_from_row,
+            )
+            .optional()
+        })
+    }
+
+    /// Gives back the leases `owner` still holds (a loop that stops): those jobs are due again
+    /// at once. Leases of other loops, in this process or another, are left alone.
+    pub fn release_leases(&self, owner: &str) -> Result<usize> {
+        self.write(|c| {
+            c.execute(
+                "UPDATE queue SET lease_until = NULL, lease_owner = NULL WHERE lease_owner = ?1",
+                [owner],
+            )
+        })
+    }
+
+    /// Gives back the unexpired leases whose owner `is_gone` says has stopped (a process that
+    /// crashed), so its jobs need not wait for the leases to expire. Returns how many.
+    pub fn release_orphaned_leases(&self, is_gone: impl Fn(&str) -> bool) -> Result<usize> {
+        let owners: Vec<String> = self.read(|c| {
+            c.prepare(
+                "SELECT DISTINCT lease_owner FROM queue WHERE lease_owner IS NOT NULL AND lease_until > ?1",
+            )?
+            .query_map([now_rfc3339()], |r| r.get(0))?
+            .collect()
+        })?;
+        let mut released = 0;
+        for owner in owners.iter().filter(|o| is_gone(o)) {
+            released += self.release_leases(owner)?;
+        }
+        Ok(released)
+    }
+
+    /// Jobs in the queue, and how many of them are due now.
+    pub fn queue_depth(&self) -> Result<(i64, i64)> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(next_try <= ?1), 0) FROM queue",
+                [now_rfc3339()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+    }
+
+    /// Whether a mention still has a job waiting.
+    pub fn is_queued(&self, mention_id: i64) -> Result<bool> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT 1 FROM queue WHERE mention_id = ?1",
+                [mention_id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+        })
+    }
+}
+
+fn enqueue_one(c: &Connection, cand: &Candidate) -> Result<Enqueued> {
+    let now = now_rfc3339();
+    let existing: Option<(i64, String, String)> = c
+        .query_row(
+            "SELECT id, status, status_token FROM mentions WHERE source = ?1 AND target_key = ?2",
+            params![cand.source, cand.target_key],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let (id, new, status, status_token) = match existing {
+        Some((id, status, token)) => {
+            c.execute(
+                "UPDATE mentions SET hint = COALESCE(?2, hint), post_id = COALESCE(?3, post_id),
+                        target = CASE WHEN ?3 IS NOT NULL THEN ?4 ELSE target END
+                 WHERE id = ?1",
+                params![id, cand.hint, cand.post_id, cand.target],
+            )?;
+            (
+                id,
+                false,
+                Status::parse(&status).unwrap_or(Status::Pending),
+                token,
+            )
+        }
+        None => {
+            let token: String = c.query_row(
+                "INSERT INTO mentions (source, target, target_key, post_id, kind, hint, first_seen, updated_at, status_token)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, lower(hex(randomblob(16)))) RETURNING status_token",
+                params![cand.source, cand.target, cand.target_key, cand.post_id, cand.kind.as_str(), cand.hint, now],
+                |r| r.get(0),
+            )?;
+            (c.last_insert_rowid(), true, Status::Pending, token)
+        }
+    };
+    let already_queued = c
+        .query_row(
+            "SELECT 1 FROM queue WHERE mention_id = ?1",
+            [id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    c.execute(
+        "INSERT INTO queue (mention_id, next_try, attempts, conditional, arrival) VALUES (?1, ?2, 0, 0, ?3)
+         ON CONFLICT (mention_id) DO UPDATE SET next_try = MIN(next_try, excluded.next_try), conditional = 0,
+             arrival = excluded.arrival",
+        params![id, now, cand.kind.as_str()],
+    )?;
+    Ok(Enqueued {
+        id,
+        status_token,
+        new,
+        already_queued,
+        status,
+    })
+}
+
+type EnqueueReply = tokio::sync::oneshot::Sender<Result<Enqueued>>;
+
+/// Group commit for the receivers' hot path: concurrent enqueues are collected by one thread
+/// and committed together, and each caller is answered only after the commit. Under load this
+/// turns N transactions into one, and async callers wait on a channel instead of blocking a
+/// runtime thread on the writer lock.
+pub struct GroupCommit {
+    sender: tokio::sync::mpsc::Sender<(Candidate, EnqueueReply)>,
+}
+
+impl GroupCommit {
+    /// Most candidates committed in one transaction.
+    const MAX_BATCH: usize = 256;
+    /// Candidates waiting for the committer at most; more wait in their senders (backpressure
+    /// instead of an unbounded queue in memory).
+    const MAX_WAITING: usize = 4 * Self::MAX_BATCH;
+
+    pub fn start(store: std::sync::Arc<Store>) -> GroupCommit {
+        let (sender, mut receiver) =
+            tokio::sync::mpsc::channel::<(Candidate, EnqueueReply)>(Self::MAX_WAITING);
+        std::thread::Builder::new()
+            .name("backfeed-group-commit".into())
+            .spawn(move || {
+                while let Some(first) = receiver.blocking_recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < Self::MAX_BATCH {
+                        match receiver.try_recv() {
+                            Ok(item) => batch.push(item),
+                            Err(_) => break,
+                        }
+                    }
+                    let (candidates, replies): (Vec<Candidate>, Vec<EnqueueReply>) =
+                        batch.into_iter().unzip();
+                    match store.enqueue_many(&candidates) {
+                        Ok(results) => {
+                            for (reply, result) in replies.into_iter().zip(results) {
+                                let _ = reply.send(result);
+                            }
+                        }
+                        Err(e) => {
+                            let message = e.to_string();
+                            for reply in replies {
+                                let _ = reply.send(Err(commit_failed(&message)));
+                            }
+                        }
+                    }
+                }
+            })
+            .expect("the group-commit thread starts");
+        GroupCommit { sender }
+    }
+
+    /// Enqueues one candidate; resolves once it is committed.
+    pub async fn enqueue(&self, candidate: Candidate) -> Result<Enqueued> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.sender
+            .send((candidate, reply))
+            .await
+            .map_err(|_| commit_failed("the group-commit thread has stopped"))?;
+        answer
+            .await
+            .map_err(|_| commit_failed("the group-commit thread dropped the request"))?
+    }
+}
+
+fn commit_failed(message: &str) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+        Some(format!("commit failed: {message}")),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn enqueue_coalesces_a_pair_and_keeps_its_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let candidate = Candidate {
+            source: "https://a.example/x".into(),
+            target: "https://b.example/p".into(),
+            target_key: "b.example/p".into(),
+            post_id: None,
+            kind: Kind::Webmention,
+            hint: None,
+        };
+        let first = store.enqueue(&candidate).unwrap();
+        let second = store.enqueue(&candidate).unwrap();
+        assert!(first.new && !first.already_queued);
+        assert_eq!(second.id, first.id);
+        assert!(!second.new && second.already_queued);
+        assert_eq!(store.queue_depth().unwrap().0, 1);
+        let none = std::collections::HashMap::new();
+        let leased = store.lease_due(10, 60, "a", &none, 2).unwrap();
+        assert_eq!(leased.len(), 1);
+        assert!(
+            store.lease_due(10, 60, "b", &none, 2).unwrap().is_empty(),
+            "a leased job is not handed out twice"
+        );
+        assert_eq!(
+            store.release_leases("b").unwrap(),
+            0,
+            "a loop gives back only its own leases"
+        );
+        assert!(store.lease_due(10, 60, "b", &none, 2).unwrap().is_empty());
+        assert_eq!(store.release_orphaned_leases(|o| o == "b").unwrap(), 0);
+        assert_eq!(store.release_orphaned_leases(|o| o == "a").unwrap(), 1);
+        assert_eq!(
+            store.lease_due(10, 60, "b", &none, 2).unwrap().len(),
+            1,
+            "released leases are due again"
+        );
+    }
+}
