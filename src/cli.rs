@@ -618,7 +618,7 @@ fn status(ctx: &Context, json: bool) -> Result<(), Failure> {
 
 fn snippet(config: &Config, post_url: Option<&str>) -> Result<(), Failure> {
     let public = &config.server.public_url;
-    let esc = crate::publish::html_escape;
+    let esc = crate::text::html_escape;
     println!("<!-- In the <head> of every post: -->");
     println!(
         "<link rel=\"pingback\" href=\"{}\">",

@@ -199,7 +199,7 @@ pub async fn refresh_posts(ctx: &Context, summary: &mut Summary) -> usize {
             let title = entry
                 .title
                 .as_ref()
-                .map(|t| crate::verify::collapse(&t.content));
+                .map(|t| crate::text::collapse(&t.content));
             let published = entry
                 .published
                 .or(entry.updated)
@@ -560,7 +560,7 @@ fn root_xml_base(body: &[u8]) -> Option<String> {
 fn with_base(html: &str, base: &Url) -> String {
     format!(
         "<base href=\"{}\">{html}",
-        crate::publish::html_escape(base.as_str())
+        crate::text::html_escape(base.as_str())
     )
 }
 

@@ -655,7 +655,7 @@ pub fn verify_body(fetched: &crate::fetch::Fetched, keys: &[String]) -> Outcome 
         return if linked {
             Outcome::Verified(Box::new(Extracted {
                 mention_type: Some(crate::model::MentionType::Mention),
-                excerpt: Some(verify::truncate(&verify::collapse(&text), 300)),
+                excerpt: Some(crate::text::truncate(&crate::text::collapse(&text), 300)),
                 ..Default::default()
             }))
         } else {
@@ -698,7 +698,7 @@ fn record_extracted(r: &RecordEvidence) -> Extracted {
         excerpt: r
             .text
             .as_deref()
-            .map(|t| verify::truncate(&verify::collapse(t), 300)),
+            .map(|t| crate::text::truncate(&crate::text::collapse(t), 300)),
         content_html: r.content_html.clone(),
         fallback_author_name: None,
         final_url: None,

@@ -11,6 +11,7 @@
 use crate::model::{Mention, MentionType, match_key};
 use crate::store::PostRef;
 use crate::store::{MentionFilter, Store};
+use crate::text::html_escape;
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 use serde_json::{Value, json};
@@ -339,14 +340,6 @@ pub fn rss(meta: &FeedMeta, mentions: &[Mention], posts: &PostInfo) -> Vec<u8> {
     w.into_inner().into_inner()
 }
 
-/// Plain text as HTML text.
-pub fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// JSON Feed 1.1, newest first.
 pub fn json_feed(meta: &FeedMeta, mentions: &[Mention], posts: &PostInfo) -> Vec<u8> {
     #[derive(serde::Serialize)]
@@ -466,7 +459,7 @@ pub fn jf2_entry(m: &Mention) -> Value {
     let text = m.excerpt.clone().or_else(|| {
         m.content_html
             .as_ref()
-            .map(|h| crate::verify::collapse(&crate::verify::html_text(h)))
+            .map(|h| crate::text::collapse(&crate::verify::html_text(h)))
     });
     if text.is_some() || m.content_html.is_some() {
         let html = m

@@ -524,9 +524,8 @@ async fn trackback(
     if let Some(limited) = state.rate_limited(peer.ip(), Some(url)) {
         return limited;
     }
-    let limit = |s: Option<&str>, n: usize| {
-        s.map(|v| crate::verify::truncate(&crate::verify::collapse(v), n))
-    };
+    let limit =
+        |s: Option<&str>, n: usize| s.map(|v| crate::text::truncate(&crate::text::collapse(v), n));
     let hint = Hint {
         title: limit(field(&fields, "title"), 250),
         excerpt: limit(field(&fields, "excerpt"), 300),

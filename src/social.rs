@@ -659,7 +659,7 @@ fn status_evidence(status: &Value, mention_type: &str) -> RecordEvidence {
         author_url: str_of(account, "url").map(str::to_string),
         author_photo: str_of(account, "avatar").map(str::to_string),
         published: str_of(status, "created_at").and_then(crate::verify::normalize_date),
-        text: Some(crate::verify::collapse(&crate::verify::html_text(html))),
+        text: Some(crate::text::collapse(&crate::verify::html_text(html))),
         content_html: (!content.is_empty()).then_some(content),
         ..Default::default()
     }

@@ -140,7 +140,7 @@ fn microformats_suite_cases_parse_as_expected() {
                 &std::fs::read_to_string(html_path.with_extension("json")).unwrap(),
             )
             .unwrap();
-            let items: Vec<Value> = backfeed::mf2::parse_document(&html, &base)
+            let items: Vec<Value> = backfeed::verify::mf2::parse_document(&html, &base)
                 .iter()
                 .map(|i| i.to_json())
                 .collect();

@@ -464,7 +464,7 @@ fn join_date_parts(parts: &[String]) -> String {
 /// A URL value: kept as written when already absolute (parsers agree on not re-serialising
 /// it), else resolved against the base.
 fn resolve(base: &Url, raw: &str) -> String {
-    crate::html::resolve_attr(base, raw).into_owned()
+    super::html::resolve_attr(base, raw).into_owned()
 }
 
 /// The base URL of a document: its `<base href>` resolved against `url`, else `url`.
@@ -479,7 +479,7 @@ pub fn document_base(doc: &scraper::Html, url: &Url) -> Url {
 
 /// Parses a whole HTML document fetched from `url`.
 pub fn parse_document(html: &str, url: &Url) -> Vec<Item> {
-    let Ok(doc) = crate::html::parse_document(html) else {
+    let Ok(doc) = super::html::parse_document(html) else {
         return Vec::new();
     };
     let base = document_base(&doc, url);
@@ -536,6 +536,6 @@ pub const E_HTML_MAX: usize = 32 * 1024;
 /// pass over the tree, at most [`E_HTML_MAX`] bytes.
 fn inner_html_resolved(el: ElementRef<'_>, base: &Url) -> String {
     let mut html = String::new();
-    crate::html::write_inner_html(&mut html, el, Some(base), E_HTML_MAX);
+    super::html::write_inner_html(&mut html, el, Some(base), E_HTML_MAX);
     html.trim().to_string()
 }

@@ -11,10 +11,14 @@
 //! names and excerpts are plain text; content is HTML cleaned by ammonia. Escaping for each output
 //! format is the publisher's job.
 
-use crate::html::TooCostly;
+pub mod html;
+pub mod mf2;
+
 use crate::model::{Author, Extracted, MentionType, Outcome, match_key, match_key_of};
+use crate::text::{collapse, truncate};
 use ego_tree::NodeRef;
 use ego_tree::iter::Edge;
+use html::TooCostly;
 use scraper::{ElementRef, Html, Node, Selector};
 use std::sync::LazyLock;
 use url::Url;
@@ -61,10 +65,7 @@ impl Page {
     /// Parses `html` fetched from `page_url` (the final URL after redirects), within the
     /// parser's work budget (see [`crate::html`]).
     pub fn parse(html: &str, page_url: &Url) -> Result<Page, TooCostly> {
-        Ok(Page::from_tree(
-            crate::html::parse_document(html)?,
-            page_url,
-        ))
+        Ok(Page::from_tree(html::parse_document(html)?, page_url))
     }
 
     /// A page over a tree already parsed.
@@ -377,10 +378,10 @@ fn json_ld_author(v: &serde_json::Value) -> Option<String> {
 /// and `url` are the page; else one whose `url` is a `rel=me` link of the page; else the only
 /// h-card, if its `url` is the page.
 pub fn representative_hcard(html: &str, page_url: &Url) -> Option<Author> {
-    let doc = crate::html::parse_document(html).ok()?;
-    let base = crate::mf2::document_base(&doc, page_url);
+    let doc = html::parse_document(html).ok()?;
+    let base = mf2::document_base(&doc, page_url);
     let mut cards = Vec::new();
-    let mut stack = crate::mf2::parse_items(doc.root_element(), &base);
+    let mut stack = mf2::parse_items(doc.root_element(), &base);
     while let Some(item) = stack.pop() {
         stack.extend(item.children.iter().cloned());
         if item.has_type("h-card") {
@@ -411,7 +412,7 @@ pub fn representative_hcard(html: &str, page_url: &Url) -> Option<Author> {
 }
 
 /// An h-card as an author: name (plain text), url, photo.
-fn card_author(card: &crate::mf2::Item) -> Author {
+fn card_author(card: &mf2::Item) -> Author {
     Author {
         name: card
             .first("name")
@@ -448,7 +449,7 @@ fn has_class(el: &ElementRef<'_>, class: &str) -> bool {
 
 /// Reads an h-entry with the mf2 parser (implied properties and nested h-cite/h-card included).
 fn entry_facts(page: &Page, entry: ElementRef<'_>) -> EntryFacts {
-    let item = crate::mf2::parse_item(entry, &page.base);
+    let item = mf2::parse_item(entry, &page.base);
     let text = |name: &str| item.first(name).map(collapse).filter(|t| !t.is_empty());
     let urls = |name: &str| -> Vec<Url> {
         item.get(name)
@@ -457,7 +458,7 @@ fn entry_facts(page: &Page, entry: ElementRef<'_>) -> EntryFacts {
             .collect()
     };
     let author = item.get("author").first().map(|value| match value {
-        crate::mf2::PropValue::Item(card, _) => card_author(card),
+        mf2::PropValue::Item(card, _) => card_author(card),
         other => {
             let v = collapse(other.text());
             match Url::parse(&v) {
@@ -473,9 +474,9 @@ fn entry_facts(page: &Page, entry: ElementRef<'_>) -> EntryFacts {
         }
     });
     let content = item.get("content").first().map(|v| match v {
-        crate::mf2::PropValue::Html { html, value } => (html.clone(), collapse(value)),
+        mf2::PropValue::Html { html, value } => (html.clone(), collapse(value)),
         other => (
-            crate::publish::html_escape(other.text()),
+            crate::text::html_escape(other.text()),
             collapse(other.text()),
         ),
     });
@@ -655,7 +656,7 @@ fn excerpt_around(page: &Page, link: ElementRef<'_>) -> Option<String> {
 
 /// The text of an HTML fragment as a reader sees it: blocks separated, hidden elements skipped.
 pub fn html_text(html: &str) -> String {
-    let Ok(fragment) = crate::html::parse_fragment(html) else {
+    let Ok(fragment) = html::parse_fragment(html) else {
         return String::new();
     };
     let mut flat = Flat::default();
@@ -692,8 +693,8 @@ pub fn cut_html(html: &str, max: usize) -> std::borrow::Cow<'_, str> {
         return std::borrow::Cow::Borrowed(html);
     }
     let mut out = String::new();
-    if let Ok(fragment) = crate::html::parse_fragment(html) {
-        crate::html::write_inner_html(&mut out, fragment.root_element(), None, max);
+    if let Ok(fragment) = html::parse_fragment(html) {
+        html::write_inner_html(&mut out, fragment.root_element(), None, max);
     }
     std::borrow::Cow::Owned(out)
 }
@@ -725,39 +726,6 @@ pub fn bound_extracted(x: &mut Extracted) {
     {
         *content = cut_html(content, CONTENT_MAX).into_owned();
     }
-}
-
-/// Characters that reorder the text around them (bidirectional embeddings, overrides and
-/// isolates): in a name or a title they can make a reader see something else than is there.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
-/// Plain text made tidy: control and bidirectional-override characters dropped, whitespace
-/// collapsed, ends trimmed.
-pub fn collapse(s: &str) -> String {
-    s.split_whitespace()
-        .map(|word| {
-            word.chars()
-                .filter(|&c| !c.is_control() && !is_bidi_control(c))
-                .collect::<String>()
-        })
-        .filter(|word| !word.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// At most `max` characters, cut at a word where possible, with `…`.
-pub fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let head: String = s.chars().take(max).collect();
-    let cut = head
-        .rfind(' ')
-        .filter(|&i| i > max / 2)
-        .map_or(head.as_str(), |i| &head[..i]);
-    format!("{}…", cut.trim_end())
 }
 
 /// A date in one of the forms pages use, as RFC 3339 (UTC `Z` when the page gave no zone).
