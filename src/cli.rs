@@ -233,14 +233,14 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
         Command::Serve => serve(ctx).await,
         Command::Crawl => {
             let bar = progress_bar("crawl");
-            let summary = crate::crawl::crawl(&ctx, &mut |_| bar.inc(1)).await;
+            let summary = crate::sources::crawl(&ctx, &mut |_| bar.inc(1)).await;
             bar.finish_and_clear();
             println!("crawl: {}", summary.line());
             Ok(())
         }
         Command::Reverify => {
             let bar = progress_bar("reverify");
-            let summary = crate::crawl::reverify(&ctx, 0, &mut |_| bar.inc(1)).await;
+            let summary = crate::sources::reverify(&ctx, 0, &mut |_| bar.inc(1)).await;
             bar.finish_and_clear();
             println!("reverify: {}", summary.line());
             Ok(())

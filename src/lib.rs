@@ -25,7 +25,6 @@
 
 pub mod cli;
 pub mod config;
-pub mod crawl;
 pub mod fetch;
 pub mod model;
 pub mod pipeline;
@@ -33,7 +32,7 @@ pub mod publish;
 pub mod schedule;
 pub mod server;
 pub mod shutdown;
-pub mod social;
+pub mod sources;
 pub mod store;
 pub mod text;
 pub mod verify;

@@ -43,14 +43,14 @@ pub fn next_run(expression: &str) -> Option<String> {
 }
 
 /// Runs one job now and records it.
-pub async fn run_once(ctx: &Arc<Context>, job: Job) -> crate::crawl::Summary {
+pub async fn run_once(ctx: &Arc<Context>, job: Job) -> crate::sources::Summary {
     let started = crate::model::now_rfc3339();
     ctx.store
         .schedule_started(job.name(), &started)
         .or_log("schedule state not kept");
     let summary = match job {
-        Job::Crawl => crate::crawl::crawl(ctx, &mut |_| {}).await,
-        Job::Reverify => crate::crawl::reverify(ctx, 3600, &mut |_| {}).await,
+        Job::Crawl => crate::sources::crawl(ctx, &mut |_| {}).await,
+        Job::Reverify => crate::sources::reverify(ctx, 3600, &mut |_| {}).await,
     };
     ctx.store
         .schedule_finished(job.name(), &crate::model::now_rfc3339(), &summary.line())

@@ -1,0 +1,147 @@
+//! The blogger's own posts, learned on every crawl from the site's feeds (RSS, Atom, JSON Feed)
+//! and sitemaps, with their titles and publication dates.
+
+use crate::model::match_key;
+use crate::pipeline::Context;
+use url::Url;
+
+use super::{Summary, entry_link, fetch_configured, parse_feed};
+
+/// Refreshes the site's own posts from `[site] feeds` and `sitemaps`. Returns how many posts
+/// the sources listed.
+pub async fn refresh_posts(ctx: &Context, summary: &mut Summary) -> usize {
+    let mut listed = 0;
+    for feed_url in &ctx.cfg.site.feeds {
+        let Some(fetched) = fetch_configured(ctx, feed_url, summary).await else {
+            continue;
+        };
+        let feed = match parse_feed(&fetched) {
+            Ok(feed) => feed,
+            Err(e) => {
+                tracing::warn!(url = %feed_url, error = %e, "site feed does not parse");
+                summary.errors += 1;
+                continue;
+            }
+        };
+        for entry in &feed.entries {
+            let Some(link) = entry_link(entry) else {
+                continue;
+            };
+            let Ok(url) = fetched.final_url.join(&link) else {
+                continue;
+            };
+            if !ctx.cfg.is_under_site(&url) {
+                continue;
+            }
+            let Some(key) = match_key(url.as_str()) else {
+                continue;
+            };
+            let title = entry
+                .title
+                .as_ref()
+                .map(|t| crate::text::collapse(&t.content));
+            let published = entry
+                .published
+                .or(entry.updated)
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            let atom_id = (!entry.id.is_empty()).then_some(entry.id.as_str());
+            match ctx.store.upsert_post(
+                url.as_str(),
+                &key,
+                title.as_deref(),
+                published.as_deref(),
+                atom_id,
+            ) {
+                Ok(_) => listed += 1,
+                Err(e) => tracing::error!(error = %e, "cannot store post"),
+            }
+        }
+    }
+    let mut sitemaps: Vec<Url> = ctx.cfg.site.sitemaps.clone();
+    let mut seen = 0;
+    while let Some(sitemap) = sitemaps.pop() {
+        seen += 1;
+        if seen > 50 {
+            break;
+        }
+        let Some(fetched) = fetch_configured(ctx, &sitemap, summary).await else {
+            continue;
+        };
+        let (pages, nested) = sitemap_locs(&fetched.body);
+        sitemaps.extend(nested.iter().filter_map(|u| Url::parse(u).ok()));
+        for page in pages {
+            let Ok(url) = Url::parse(&page) else { continue };
+            if !ctx.cfg.is_under_site(&url)
+                || match_key(url.as_str()) == match_key(ctx.cfg.site.base_url.as_str())
+            {
+                continue;
+            }
+            if let Some(key) = match_key(url.as_str())
+                && ctx
+                    .store
+                    .upsert_post(url.as_str(), &key, None, None, None)
+                    .is_ok()
+            {
+                listed += 1;
+            }
+        }
+    }
+    summary.posts = ctx.store.list_posts().map(|p| p.len()).unwrap_or(0);
+    listed
+}
+
+/// `<loc>`s of a sitemap: (pages of a `<urlset>`, sitemaps of a `<sitemapindex>`).
+pub fn sitemap_locs(body: &[u8]) -> (Vec<String>, Vec<String>) {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(body);
+    let (mut pages, mut nested) = (Vec::new(), Vec::new());
+    let mut in_loc = false;
+    let mut is_index = false;
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf) {
+            Ok(Event::Start(e)) => {
+                let name = e.local_name().as_ref().to_string();
+                if name == "sitemapindex" {
+                    is_index = true;
+                }
+                in_loc = name == "loc";
+            }
+            Ok(Event::Text(t)) if in_loc => {
+                let loc = t.xml10_content().trim().to_string();
+                if is_index {
+                    nested.push(loc)
+                } else {
+                    pages.push(loc)
+                }
+            }
+            Ok(Event::End(_)) => in_loc = false,
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    (pages, nested)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sitemap_and_index_locs() {
+        let (pages, nested) =
+            sitemap_locs(b"<urlset><url><loc> https://b.example/a </loc></url></urlset>");
+        assert_eq!(
+            (pages, nested),
+            (vec!["https://b.example/a".to_string()], vec![])
+        );
+        let (pages, nested) = sitemap_locs(
+            b"<sitemapindex><sitemap><loc>https://b.example/s.xml</loc></sitemap></sitemapindex>",
+        );
+        assert_eq!(
+            (pages, nested),
+            (vec![], vec!["https://b.example/s.xml".to_string()])
+        );
+    }
+}
