@@ -325,7 +325,13 @@ async fn serve(ctx: Arc<Context>) -> Result<(), Failure> {
         tracing::info!("shutting down: finishing work in flight");
         signals.trigger();
     });
-    let served = crate::server::serve(ctx.clone(), listener, shutdown.clone()).await;
+    let served = crate::server::serve(
+        crate::routes::router(ctx.clone()),
+        ctx.clone(),
+        listener,
+        shutdown.clone(),
+    )
+    .await;
     shutdown.trigger();
     let _ = tokio::join!(worker, crawl, reverify);
     tracing::info!("stopped");

@@ -1,27 +1,45 @@
 //! backfeed: a self-hosted mention aggregator.
 //!
-//! One mention's way through the code, top to bottom:
-//! 1. A producer makes a candidate (source URL, target post): the receivers in [`server`]
-//!    (webmention, pingback via [`xmlrpc`], trackback), the crawler in [`crawl`] (own posts,
-//!    watched feeds and pages, referrer logs), the social adapters in [`social`] (whose API
-//!    records are their own evidence), or `backfeed submit`.
-//! 2. [`store`] keeps it durably: one row per (source, post) and a job in the queue.
-//! 3. [`pipeline`] leases the job, fetches the source through [`fetch`] (SSRF guard, caps,
-//!    per-host limits), checks it with the pure functions of [`verify`] (which read
-//!    microformats through [`mf2`]), and writes the outcome and its reason back to [`store`].
-//! 4. [`publish`] renders what is published as Atom, RSS, JSON Feed and JF2, for the HTTP
-//!    routes in [`server`] and for `backfeed export`.
+//! The map, by role (each module opens with what it owns and what it must never do):
 //!
-//! [`model`] holds the plain data every layer shares; [`config`] turns the TOML into a validated
-//! configuration; [`cli`] is the only code that prints for humans; [`schedule`] runs crawl and
-//! reverify on their cron schedules inside `serve`; [`shutdown`] is the one signal they all
-//! stop on.
+//! | folder / file | role |
+//! |---|---|
+//! | [`receive`] | the receivers: webmention, pingback (with its XML-RPC codec), trackback |
+//! | [`sources`] | the producers that look for links: own posts, watched feeds and pages, referrer logs, [`sources::social`] (one file per network) |
+//! | [`pipeline`] | lease → fetch → verify → moderate → store → ack, shared by every producer |
+//! | [`fetch`] | the only outbound HTTP: the SSRF guard, caps, per-host slots and budgets |
+//! | [`verify`] | pure functions over fetched text: the bounded HTML parser, the link check, microformats, extraction, sanitizing |
+//! | [`store`] | the only SQL, one file per area (posts, queue, mentions, moderation, decisions, fetch state, state) |
+//! | [`publish`] | Atom, RSS, JSON Feed, JF2, the export, and the publishing routes |
+//! | [`server`] | the HTTP server around the routes: limits, connections, metrics, health |
+//! | [`routes`] | the map of every URL `serve` answers |
+//! | [`schedule`], [`shutdown`] | cron schedules inside `serve`, and the one signal everything stops on |
+//! | [`cli`], [`config`] | the only code that prints for humans; TOML to a validated configuration |
+//! | [`model`], [`text`] | plain data and small text helpers every layer shares |
+//!
+//! Later capabilities have their rooms waiting beside these: `send/` (pings for the blogger's own
+//! links), `notify/` (webhooks and mail), `admin/` (the operator's page), `import/` (moving in).
+//!
+//! One mention's way through the code, top to bottom:
+//! 1. A producer makes a candidate (source URL, target post): a receiver in [`receive`], a
+//!    producer in [`sources`] (whose social API records are their own evidence), or
+//!    `backfeed submit`.
+//! 2. [`store`] keeps it durably: one row per (source, post) and a job in the queue.
+//! 3. [`pipeline`] leases the job, fetches the source through [`fetch`], checks it with the
+//!    pure functions of [`verify`], and writes the outcome and its reason back to [`store`].
+//! 4. [`publish`] renders what is published for the HTTP routes and for `backfeed export`.
+//!
+//! Dependencies point one way: `model` and `text` depend on nothing; `store`, `fetch` and
+//! `verify` on those; `pipeline` on them; `receive`, `sources` and `publish` on `pipeline` and
+//! `server`'s helpers; `routes` and `cli` put it all together. No two modules need each other.
 //!
 //! Where this differs from the suggested architecture, and why: a candidate is a `mentions` row
 //! from the start (status `pending`), not a separate table, so a status URL, the CLI and the
 //! feeds read one truth and "the same pair updates" is a unique index; receivers' enqueues are
 //! group-committed by one thread (see [`store::GroupCommit`]); verification runs on the blocking
-//! pool so HTML parsing never stalls HTTP.
+//! pool, one page per core, so HTML parsing never stalls HTTP; and the HTML parser's work is
+//! counted inside its tree sink ([`verify::html`]), because no pre-scan of the text can know
+//! what the tree builder will nest.
 
 pub mod cli;
 pub mod config;
@@ -29,6 +47,8 @@ pub mod fetch;
 pub mod model;
 pub mod pipeline;
 pub mod publish;
+pub mod receive;
+pub mod routes;
 pub mod schedule;
 pub mod server;
 pub mod shutdown;
@@ -36,4 +56,3 @@ pub mod sources;
 pub mod store;
 pub mod text;
 pub mod verify;
-pub mod xmlrpc;

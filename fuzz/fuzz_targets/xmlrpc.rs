@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = backfeed::xmlrpc::parse_call(data);
+    let _ = backfeed::receive::xmlrpc::parse_call(data);
 });

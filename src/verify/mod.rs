@@ -63,7 +63,7 @@ pub struct Page {
 
 impl Page {
     /// Parses `html` fetched from `page_url` (the final URL after redirects), within the
-    /// parser's work budget (see [`crate::html`]).
+    /// parser's work budget (see [`html`]).
     pub fn parse(html: &str, page_url: &Url) -> Result<Page, TooCostly> {
         Ok(Page::from_tree(html::parse_document(html)?, page_url))
     }

@@ -1,0 +1,229 @@
+//! The publishing routes: the feeds (`/mentions.*`), the webmention.io-compatible API and the
+//! counts, with conditional GET and parameter checks.
+
+use crate::model::{MentionType, Status, match_key};
+use crate::publish::{self, FeedMeta, Format, PostInfo};
+use crate::server::{Shared, form_fields, plain, store_error};
+use crate::store::MentionFilter;
+use axum::extract::{Query, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct FeedQuery {
+    target: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Answers `body` with a strong ETag and Last-Modified, or 304 when the client has it.
+pub(crate) fn conditional(
+    headers: &HeaderMap,
+    content_type: &str,
+    last_modified: Option<&str>,
+    body: Vec<u8>,
+) -> Response {
+    use sha2::Digest;
+    let etag = format!("\"{}\"", &hex::encode(sha2::Sha256::digest(&body))[..32]);
+    let last_modified = last_modified
+        .and_then(|lm| chrono::DateTime::parse_from_rfc3339(lm).ok())
+        .map(|d| d.with_timezone(&chrono::Utc));
+    let http_date = last_modified.map(|d| d.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
+    let not_modified = match headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(inm) => inm.split(',').any(|t| t.trim() == etag || t.trim() == "*"),
+        None => match (
+            headers
+                .get(header::IF_MODIFIED_SINCE)
+                .and_then(|v| v.to_str().ok()),
+            last_modified,
+        ) {
+            (Some(ims), Some(lm)) => {
+                chrono::DateTime::parse_from_rfc2822(&ims.replace("GMT", "+0000"))
+                    .is_ok_and(|since| lm.timestamp() <= since.timestamp())
+            }
+            _ => false,
+        },
+    };
+    let mut r = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, content_type.to_string())],
+            body,
+        )
+            .into_response()
+    };
+    let h = r.headers_mut();
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).expect("hex is a valid header"),
+    );
+    if let Some(d) = http_date.and_then(|d| HeaderValue::from_str(&d).ok()) {
+        h.insert(header::LAST_MODIFIED, d);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    r
+}
+
+/// A 400 when a parameter carries control characters (they would end up in feed XML, where
+/// most of them cannot be written at all); `None` when all are clean.
+pub(crate) fn with_control_characters<'a>(
+    mut values: impl Iterator<Item = &'a str>,
+) -> Option<Response> {
+    values.any(|v| v.chars().any(char::is_control)).then(|| {
+        plain(
+            StatusCode::BAD_REQUEST,
+            "invalid_request: parameters may not contain control characters\n",
+        )
+    })
+}
+
+pub(crate) async fn feed(
+    State(state): State<Shared>,
+    Query(q): Query<FeedQuery>,
+    headers: HeaderMap,
+    format: Format,
+) -> Response {
+    if let Some(bad) = with_control_characters(q.target.iter().map(String::as_str)) {
+        return bad;
+    }
+    let ctx = &state.ctx;
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let mentions = match publish::published(&ctx.store, q.target.as_deref(), limit) {
+        Ok(m) => publish::within_response_budget(m),
+        Err(e) => return store_error(e),
+    };
+    let path = match format {
+        Format::Atom => "mentions.atom",
+        Format::Rss => "mentions.rss",
+        Format::JsonFeed => "mentions.json",
+        Format::Jf2 => "mentions.jf2",
+    };
+    let posts = PostInfo::load(&ctx.store, &mentions);
+    // A per-post feed is described by the post it names (as exported), else by the target given.
+    let post = match q.target.as_deref().and_then(match_key) {
+        Some(key) => match ctx.store.post_by_match_key(&key) {
+            Ok(post) => post,
+            Err(e) => return store_error(e),
+        },
+        None => None,
+    };
+    let about = match (&post, q.target.as_deref()) {
+        (Some(p), _) => Some((p.url.as_str(), p.title.as_deref())),
+        (None, Some(target)) => Some((target, None)),
+        (None, None) => None,
+    };
+    let body = format.render(&FeedMeta::new(ctx.site(), path, about), &mentions, &posts);
+    let last = mentions.iter().map(|m| m.updated_at.as_str()).max();
+    conditional(&headers, format.content_type(), last, body)
+}
+
+/// `/api/mentions.jf2`, with webmention.io's parameters.
+pub(crate) async fn api_mentions(
+    State(state): State<Shared>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let fields = form_fields(query.as_deref().unwrap_or("").as_bytes(), None);
+    if let Some(bad) = with_control_characters(fields.iter().map(|(_, v)| v.as_str())) {
+        return bad;
+    }
+    let all = |name: &str| -> Vec<&str> {
+        fields
+            .iter()
+            .filter(|(k, _)| k == name || *k == format!("{name}[]"))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    let one = |name: &str| all(name).into_iter().next();
+    let mut filter = MentionFilter {
+        status: Some(Status::Verified),
+        ..Default::default()
+    };
+    filter.target_keys = all("target").into_iter().filter_map(match_key).collect();
+    if !all("target").is_empty() && filter.target_keys.is_empty() {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "invalid_request: target is not a URL\n",
+        );
+    }
+    filter.domain = one("domain").map(str::to_string);
+    if let Some(since) = one("since") {
+        match chrono::DateTime::parse_from_rfc3339(since) {
+            Ok(d) => {
+                filter.since = Some(
+                    d.with_timezone(&chrono::Utc)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                )
+            }
+            Err(_) => {
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request: since must be an RFC 3339 date\n",
+                );
+            }
+        }
+    }
+    filter.since_id = one("since_id").and_then(|v| v.parse().ok());
+    for property in all("wm-property") {
+        match MentionType::from_wm_property(property) {
+            Some(t) => filter.types.push(t),
+            None => {
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid_request: unknown wm-property {property:?}\n"),
+                );
+            }
+        }
+    }
+    let per_page = one("per-page")
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(20)
+        .clamp(1, 1000);
+    let page = one("page")
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0)
+        .max(0);
+    filter.limit = Some(per_page);
+    filter.offset = page.saturating_mul(per_page);
+    filter.order_by_published = one("sort-by") == Some("published");
+    filter.ascending = one("sort-dir") == Some("up");
+    let mentions = match state.ctx.store.mentions(&filter) {
+        Ok(m) => publish::within_response_budget(m),
+        Err(e) => return store_error(e),
+    };
+    let body = publish::jf2_feed("Webmentions", &mentions);
+    let last = mentions.iter().map(|m| m.updated_at.as_str()).max();
+    conditional(&headers, "application/json; charset=utf-8", last, body)
+}
+
+pub(crate) async fn api_count(
+    State(state): State<Shared>,
+    Query(q): Query<FeedQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(bad) = with_control_characters(q.target.iter().map(String::as_str)) {
+        return bad;
+    }
+    let Some(key) = q.target.as_deref().and_then(match_key) else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "invalid_request: target=<post URL> is required\n",
+        );
+    };
+    match state.ctx.store.count_by_type(&key) {
+        Ok(counts) => conditional(
+            &headers,
+            "application/json; charset=utf-8",
+            None,
+            publish::count_json(&counts),
+        ),
+        Err(e) => store_error(e),
+    }
+}

@@ -1,0 +1,278 @@
+//! Read-only views of published mentions, rendered to bytes: Atom 1.0 (with RFC 4685
+//! `thr:in-reply-to`), RSS 2.0, JSON Feed 1.1, JF2, the webmention.io-compatible API shape, and
+//! the static export, one file a format ([`atom`], [`rss`], [`json_feed`], [`jf2`]), the
+//! export ([`export`]) and the HTTP routes ([`http`]); this file holds what they share. The HTTP routes and `backfeed export` share every function here, so a
+//! site build gets the same bytes whichever way it pulls.
+//!
+//! XML is written with quick-xml's writer, never glued from strings; text that came from a
+//! source is stripped of characters XML cannot carry, and escaped by the writer. Entry ids are
+//! `tag:` URIs built from the site's host, a fixed date and a hash of (source, post match key):
+//! they never change for a pair, whatever its title, author or redirect does.
+
+pub mod atom;
+pub mod export;
+pub mod http;
+pub mod jf2;
+pub mod json_feed;
+pub mod rss;
+
+pub use atom::atom;
+pub use export::{ExportSummary, export};
+pub use jf2::{count_json, jf2_feed, json_bytes};
+pub use json_feed::json_feed;
+pub use rss::rss;
+
+use crate::model::{Mention, MentionType, match_key};
+use crate::store::{MentionFilter, PostRef, Store};
+use crate::text::html_escape;
+use quick_xml::Writer;
+use quick_xml::events::{BytesDecl, BytesText, Event};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::io::Cursor;
+
+/// What a feed is about and where it lives.
+#[derive(Clone, Debug)]
+pub struct FeedMeta {
+    pub title: String,
+    /// This feed's own URL (`rel="self"`).
+    pub self_url: String,
+    /// The blog's home page.
+    pub home_url: String,
+    /// Host used as the `tag:` authority of every id (the blog's host: stable).
+    pub id_host: String,
+    /// The feed's own stable id suffix, e.g. `mentions` or `post/hello`.
+    pub id_suffix: String,
+}
+
+/// The site's names every feed's metadata is built from.
+#[derive(Clone, Copy, Debug)]
+pub struct Site<'a> {
+    pub title: &'a str,
+    /// The blog's home page (`[site] base_url`); its host is the `tag:` authority of every id.
+    pub home_url: &'a str,
+    /// Where backfeed is reached (`[server] public_url`), ending in `/`.
+    pub public_url: &'a str,
+}
+
+impl FeedMeta {
+    /// The one builder of feed metadata, served or exported, so a feed has one id wherever it
+    /// is read: the site's feed at `path` (e.g. `mentions.atom`), or, with `post` (its URL and
+    /// title), that post's feed.
+    pub fn new(site: Site<'_>, path: &str, post: Option<(&str, Option<&str>)>) -> FeedMeta {
+        let id_host = crate::model::host_of(site.home_url).unwrap_or_else(|| "localhost".into());
+        match post {
+            None => FeedMeta {
+                title: format!("Mentions of {}", site.title),
+                self_url: format!("{}{path}", site.public_url),
+                home_url: site.home_url.to_string(),
+                id_host,
+                id_suffix: "mentions".into(),
+            },
+            Some((url, title)) => FeedMeta {
+                title: format!("Mentions of {}", title.unwrap_or(url)),
+                self_url: format!(
+                    "{}{path}?target={}",
+                    site.public_url,
+                    percent_encoding::utf8_percent_encode(url, percent_encoding::NON_ALPHANUMERIC)
+                ),
+                home_url: url.to_string(),
+                id_host,
+                id_suffix: format!("mentions/{}", match_key(url).unwrap_or_default()),
+            },
+        }
+    }
+
+    fn feed_id(&self) -> String {
+        format!("tag:{},2026:{}", self.id_host, self.id_suffix)
+    }
+}
+
+/// Stable id of the entry for a (source, target) pair.
+pub fn entry_id(id_host: &str, m: &Mention) -> String {
+    let target = match_key(&m.target).unwrap_or_else(|| m.target.clone());
+    let digest = Sha256::digest(format!("{}\n{}", m.source, target).as_bytes());
+    format!("tag:{id_host},2026:mention/{}", &hex::encode(digest)[..24])
+}
+
+/// Characters XML 1.0 cannot carry, removed (a hostile title must not break the feed).
+pub(crate) fn xml_safe(s: &str) -> String {
+    s.chars()
+        .filter(|&c| {
+            matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
+        })
+        .collect()
+}
+
+pub(crate) fn verb(t: MentionType) -> &'static str {
+    match t {
+        MentionType::Mention => "mentioned",
+        MentionType::Reply => "replied to",
+        MentionType::Like => "liked",
+        MentionType::Repost => "reposted",
+        MentionType::Bookmark => "bookmarked",
+    }
+}
+
+/// A reader-facing entry title: "Alice replied to “Hello”", plain text.
+pub fn entry_title(m: &Mention, post_title: Option<&str>) -> String {
+    let who = m
+        .author
+        .name
+        .clone()
+        .or_else(|| crate::model::host_of(&m.source))
+        .unwrap_or_else(|| "someone".into());
+    let what = post_title
+        .map(str::to_string)
+        .unwrap_or_else(|| m.target.clone());
+    match (&m.title, m.mention_type) {
+        (Some(title), MentionType::Mention) => format!("{who} mentioned “{what}”: {title}"),
+        _ => format!("{who} {} “{what}”", verb(m.mention_type)),
+    }
+}
+
+/// Date of an entry: when the source says it was published, else when we first saw it.
+pub(crate) fn entry_date(m: &Mention) -> &str {
+    m.published.as_deref().unwrap_or(&m.first_seen)
+}
+
+pub(crate) fn rfc2822(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|d| {
+            d.with_timezone(&chrono::Utc)
+                .to_rfc2822()
+                .replace("+0000", "GMT")
+        })
+        .unwrap_or_else(|_| rfc3339.to_string())
+}
+
+/// Post titles and atom ids for the targets of a set of mentions.
+pub struct PostInfo {
+    pub titles: std::collections::HashMap<String, (Option<String>, Option<String>)>,
+}
+
+impl PostInfo {
+    /// The posts of `mentions`' targets, read in one query. A store error leaves titles out
+    /// (entries then name the target URL) and is logged.
+    pub fn load(store: &Store, mentions: &[Mention]) -> PostInfo {
+        let mut keys: Vec<String> = mentions
+            .iter()
+            .filter_map(|m| match_key(&m.target))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let posts: std::collections::HashMap<String, PostRef> = store
+            .posts_by_match_keys(&keys)
+            .inspect_err(|e| tracing::warn!(error = %e, "post titles not read"))
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let titles = mentions
+            .iter()
+            .map(|m| {
+                let post = match_key(&m.target).and_then(|k| posts.get(&k));
+                (
+                    m.target.clone(),
+                    post.map(|p| (p.title.clone(), p.atom_id.clone()))
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        PostInfo { titles }
+    }
+
+    fn title(&self, target: &str) -> Option<&str> {
+        self.titles.get(target).and_then(|(t, _)| t.as_deref())
+    }
+
+    fn atom_id<'a>(&'a self, target: &'a str) -> &'a str {
+        self.titles
+            .get(target)
+            .and_then(|(_, a)| a.as_deref())
+            .unwrap_or(target)
+    }
+}
+
+pub(crate) type XmlResult = std::io::Result<()>;
+
+pub(crate) fn text_el(w: &mut Writer<Cursor<Vec<u8>>>, name: &str, text: &str) -> XmlResult {
+    w.create_element(name)
+        .write_text_content(BytesText::new(&xml_safe(text)))?;
+    Ok(())
+}
+
+/// Published mentions, optionally for one target, newest first, at most `limit`.
+pub fn published(
+    store: &Store,
+    target: Option<&str>,
+    limit: i64,
+) -> rusqlite::Result<Vec<Mention>> {
+    let filter = MentionFilter {
+        status: Some(crate::model::Status::Verified),
+        target_keys: target.and_then(match_key).into_iter().collect(),
+        limit: Some(limit),
+        ..Default::default()
+    };
+    store.mentions(&filter)
+}
+
+/// Most bytes of stored text (content, excerpt, title, names, URLs) one response carries.
+/// Each mention holds at most 32 KiB of content, so a page of 50 always fits; a page of 1,000
+/// long articles stops early (page on with `since_id`, `page` or a smaller `limit`).
+pub const RESPONSE_TEXT_MAX: usize = 8 * 1024 * 1024;
+
+/// The first mentions of `mentions` whose stored text fits in [`RESPONSE_TEXT_MAX`].
+pub fn within_response_budget(mut mentions: Vec<Mention>) -> Vec<Mention> {
+    let mut total = 0usize;
+    let fits = mentions
+        .iter()
+        .take_while(|m| {
+            let size = [
+                &m.content_html,
+                &m.excerpt,
+                &m.title,
+                &m.author.name,
+                &m.author.url,
+                &m.author.photo,
+            ]
+            .iter()
+            .map(|f| f.as_deref().map_or(0, str::len))
+            .sum::<usize>()
+                + m.source.len()
+                + m.target.len();
+            total += size;
+            total <= RESPONSE_TEXT_MAX
+        })
+        .count();
+    mentions.truncate(fits.max(1));
+    mentions
+}
+
+/// The four feed formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Atom,
+    Rss,
+    JsonFeed,
+    Jf2,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Atom => "application/atom+xml; charset=utf-8",
+            Format::Rss => "application/rss+xml; charset=utf-8",
+            Format::JsonFeed => "application/feed+json; charset=utf-8",
+            Format::Jf2 => "application/jf2feed+json; charset=utf-8",
+        }
+    }
+
+    pub fn render(self, meta: &FeedMeta, mentions: &[Mention], posts: &PostInfo) -> Vec<u8> {
+        match self {
+            Format::Atom => atom(meta, mentions, posts),
+            Format::Rss => rss(meta, mentions, posts),
+            Format::JsonFeed => json_feed(meta, mentions, posts),
+            Format::Jf2 => jf2_feed(&meta.title, mentions),
+        }
+    }
+}

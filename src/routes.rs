@@ -1,0 +1,39 @@
+//! The map of every URL `backfeed serve` answers, and the layers all of them pass through.
+
+use crate::pipeline::Context;
+use crate::publish::Format;
+use crate::publish::http::{api_count, api_mentions, feed};
+use crate::receive::{pingback, trackback, webmention};
+use crate::server::{AppState, MAX_BODY_BYTES, count_requests, healthz, metrics};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+/// Builds the router over a running context.
+pub fn router(ctx: Arc<Context>) -> Router {
+    let state = AppState::new(ctx);
+    Router::new()
+        .route("/webmention", post(webmention::webmention))
+        .route("/webmention/{token}", get(webmention::webmention_status))
+        .route("/xmlrpc", post(pingback::xmlrpc_endpoint))
+        .route("/trackback", post(trackback::trackback_by_query))
+        .route("/trackback/{key}", post(trackback::trackback_by_key))
+        .route("/mentions.atom", get(|s, q, h| feed(s, q, h, Format::Atom)))
+        .route("/mentions.rss", get(|s, q, h| feed(s, q, h, Format::Rss)))
+        .route(
+            "/mentions.json",
+            get(|s, q, h| feed(s, q, h, Format::JsonFeed)),
+        )
+        .route("/mentions.jf2", get(|s, q, h| feed(s, q, h, Format::Jf2)))
+        .route("/api/mentions.jf2", get(api_mentions))
+        .route("/api/count.json", get(api_count))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}

@@ -1,0 +1,341 @@
+//! The HTTP server of `backfeed serve`, apart from what each route does: shared state, the
+//! answers every route uses (a plain reason, a store error), form decoding, abuse limits (a
+//! body cap, rate limits per client and per source host with 429 and `Retry-After`, connection
+//! caps and read timeouts), request counting, health and metrics, and the accept loop. The
+//! routes live with what they serve ([`crate::receive`], [`crate::publish::http`]); the map
+//! of URLs is [`crate::routes`].
+
+use crate::pipeline::Context;
+use axum::Router;
+use axum::extract::{ConnectInfo, MatchedPath, State};
+use axum::http::Request;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+/// Largest request body accepted by any route.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Shared state of the HTTP server.
+pub struct AppState {
+    pub ctx: Arc<Context>,
+    per_client: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    per_source_host: Option<DefaultKeyedRateLimiter<String>>,
+}
+
+pub(crate) type Shared = Arc<AppState>;
+
+pub(crate) fn limiter<K: std::hash::Hash + Eq + Clone>(
+    per_minute: u32,
+) -> Option<DefaultKeyedRateLimiter<K>> {
+    NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n)))
+}
+
+pub(crate) async fn count_requests(
+    State(state): State<Shared>,
+    req: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "other".into());
+    let response = next.run(req).await;
+    state
+        .ctx
+        .metrics
+        .count_request(&route, response.status().as_u16());
+    response
+}
+
+pub(crate) fn plain(status: StatusCode, text: impl Into<String>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text.into(),
+    )
+        .into_response()
+}
+
+pub(crate) fn too_many(wait_secs: u64, what: &str) -> Response {
+    let mut r = plain(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("rate limit exceeded for {what}; retry after {wait_secs} s\n"),
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait_secs.max(1)));
+    r
+}
+
+impl AppState {
+    /// The state every route shares, with the receivers' rate limits from the config.
+    pub fn new(ctx: Arc<Context>) -> Shared {
+        Arc::new(AppState {
+            per_client: limiter(ctx.cfg.server.rate_limit_per_client),
+            per_source_host: limiter(ctx.cfg.server.rate_limit_per_source_host),
+            ctx,
+        })
+    }
+
+    /// Checks the per-client and per-source-host budgets; `Some(response)` when over.
+    pub(crate) fn rate_limited(&self, client: IpAddr, source: Option<&str>) -> Option<Response> {
+        let clock = governor::clock::DefaultClock::default();
+        let wait = |not_until: governor::NotUntil<governor::clock::QuantaInstant>| {
+            use governor::clock::Clock;
+            not_until.wait_time_from(clock.now()).as_secs() + 1
+        };
+        if let Some(limit) = &self.per_client
+            && let Err(nu) = limit.check_key(&client)
+        {
+            self.ctx.metrics.count_rate_limited();
+            return Some(too_many(wait(nu), &format!("client {client}")));
+        }
+        if let (Some(limit), Some(host)) = (
+            &self.per_source_host,
+            source.and_then(crate::model::host_of),
+        ) && let Err(nu) = limit.check_key(&host)
+        {
+            self.ctx.metrics.count_rate_limited();
+            return Some(too_many(wait(nu), &format!("source host {host}")));
+        }
+        None
+    }
+}
+
+/// Form fields of a body, decoded in `charset` (UTF-8 unless the sender names another).
+pub(crate) fn form_fields(body: &[u8], charset: Option<&str>) -> Vec<(String, String)> {
+    let encoding = charset
+        .and_then(|c| encoding_rs::Encoding::for_label(c.trim().as_bytes()))
+        .unwrap_or(encoding_rs::UTF_8);
+    let decode = |raw: &[u8]| {
+        let plus: Vec<u8> = raw
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        let bytes: Vec<u8> = percent_encoding::percent_decode(&plus).collect();
+        encoding.decode_without_bom_handling(&bytes).0.into_owned()
+    };
+    body.split(|&b| b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let mut it = pair.splitn(2, |&b| b == b'=');
+            (
+                decode(it.next().unwrap_or_default()),
+                decode(it.next().unwrap_or_default()),
+            )
+        })
+        .collect()
+}
+
+pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+pub(crate) fn charset_of(headers: &HeaderMap) -> Option<String> {
+    let ct = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    ct.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| v.trim().trim_matches('"').to_string())
+    })
+}
+
+pub(crate) fn store_error(e: rusqlite::Error) -> Response {
+    tracing::error!(error = %e, "store error");
+    plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the store is not answering; try again shortly\n",
+    )
+}
+
+pub(crate) async fn healthz(State(state): State<Shared>) -> Response {
+    match state.ctx.store.health() {
+        Ok(()) => plain(StatusCode::OK, "ok\n"),
+        Err(e) => plain(StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}\n")),
+    }
+}
+
+pub(crate) async fn metrics(State(state): State<Shared>) -> Response {
+    let ctx = &state.ctx;
+    let mut out = String::new();
+    out.push_str("# HELP backfeed_http_requests_total HTTP requests by route and status.\n# TYPE backfeed_http_requests_total counter\n");
+    for (key, n) in ctx
+        .metrics
+        .requests
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
+        let (route, status) = key.rsplit_once(' ').unwrap_or((key, ""));
+        out.push_str(&format!(
+            "backfeed_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}\n"
+        ));
+    }
+    out.push_str("# HELP backfeed_candidates_total Candidates processed, by outcome.\n# TYPE backfeed_candidates_total counter\n");
+    for (outcome, n) in ctx
+        .metrics
+        .outcomes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
+        out.push_str(&format!(
+            "backfeed_candidates_total{{outcome=\"{outcome}\"}} {n}\n"
+        ));
+    }
+    out.push_str(&format!(
+        "# HELP backfeed_fetch_errors_total Fetches that produced no response.\n# TYPE backfeed_fetch_errors_total counter\nbackfeed_fetch_errors_total {}\n",
+        ctx.fetcher.error_count()
+    ));
+    out.push_str(&format!(
+        "# HELP backfeed_rate_limited_total Requests refused with 429.\n# TYPE backfeed_rate_limited_total counter\nbackfeed_rate_limited_total {}\n",
+        ctx.metrics.rate_limited.load(std::sync::atomic::Ordering::Relaxed)
+    ));
+    if let Ok(counts) = ctx.store.counts() {
+        out.push_str(&format!(
+            "# HELP backfeed_queue_depth Jobs waiting in the queue.\n# TYPE backfeed_queue_depth gauge\nbackfeed_queue_depth {}\n",
+            counts.queue_depth
+        ));
+        out.push_str(
+            "# HELP backfeed_mentions Stored mentions by status.\n# TYPE backfeed_mentions gauge\n",
+        );
+        for (status, n) in counts.by_status {
+            out.push_str(&format!("backfeed_mentions{{status=\"{status}\"}} {n}\n"));
+        }
+    }
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
+
+/// Who holds the server's connections: one slot each, at most `max_connections` in all and
+/// `max_connections_per_client` from one address. Over either, a connection is closed as it
+/// arrives: idle or half-sent connections can no longer use up the process's file descriptors.
+pub(crate) struct ConnectionSlots {
+    total: Arc<tokio::sync::Semaphore>,
+    per_client: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
+    per_client_max: usize,
+}
+
+/// One admitted connection; dropping it frees the slot.
+pub(crate) struct Slot {
+    slots: Arc<ConnectionSlots>,
+    client: IpAddr,
+    _total: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl ConnectionSlots {
+    fn admit(self: &Arc<Self>, client: IpAddr) -> Option<Slot> {
+        let total = self.total.clone().try_acquire_owned().ok()?;
+        let mut per_client = self.per_client.lock().unwrap_or_else(|p| p.into_inner());
+        let open = per_client.entry(client).or_default();
+        if self.per_client_max > 0 && *open >= self.per_client_max {
+            return None;
+        }
+        *open += 1;
+        Some(Slot {
+            slots: self.clone(),
+            client,
+            _total: total,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut per_client = self
+            .slots
+            .per_client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(open) = per_client.get_mut(&self.client) {
+            *open -= 1;
+            if *open == 0 {
+                per_client.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// Serves until `shutdown` fires, then stops accepting and finishes requests in flight.
+///
+/// The accept loop is our own (on hyper-util) rather than `axum::serve`, for the limits a
+/// public endpoint needs: a header read timeout (which also closes idle keep-alive
+/// connections), a body read timeout, and connection caps in all and per client address.
+pub async fn serve(
+    app: Router,
+    ctx: Arc<Context>,
+    listener: tokio::net::TcpListener,
+    shutdown: crate::shutdown::Shutdown,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let server = &ctx.cfg.server;
+    let app = app.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        std::time::Duration::from_secs(server.body_timeout_secs),
+    ));
+    let slots = Arc::new(ConnectionSlots {
+        total: Arc::new(tokio::sync::Semaphore::new(server.max_connections)),
+        per_client: Default::default(),
+        per_client_max: server.max_connections_per_client,
+    });
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(server.header_timeout_secs));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before accept: wait a
+                    // moment rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.wait() => break,
+        };
+        let Some(slot) = slots.admit(peer.ip()) else {
+            ctx.metrics.count_rate_limited();
+            tracing::debug!(client = %peer.ip(), "connection refused: over the connection caps");
+            continue; // dropping the stream closes it
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            tower::ServiceExt::oneshot(app.clone(), req)
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _slot = slot;
+            if let Err(e) = connection.await {
+                tracing::debug!(client = %peer.ip(), error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
