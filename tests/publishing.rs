@@ -328,12 +328,18 @@ fn per_host_limits_hold_under_a_burst() {
     );
 }
 
-#[test]
-fn a_post_feed_has_one_id_and_title_served_or_exported() {
+/// A home with one verified mention of its post.
+fn home_with_one_mention() -> Home {
     let home = Home::new("");
     home.ok(&["crawl"]);
     let source = home.linking_page("/one/1", "One");
     home.ok(&["submit", &source, &home.post_url()]);
+    home
+}
+
+#[test]
+fn a_post_feed_has_one_id_and_title_served_or_exported() {
+    let home = home_with_one_mention();
     let out = home.dir.path().join("site");
     home.ok(&["export", "--out", out.to_str().unwrap()]);
     let exported = feed_rs::parser::parse(read(&out.join("posts/hello.atom")).as_bytes()).unwrap();
@@ -392,10 +398,7 @@ fn stored_text_is_capped_whatever_the_source_sends() {
 
 #[test]
 fn hostile_parameters_get_clear_answers() {
-    let home = Home::new("");
-    home.ok(&["crawl"]);
-    let source = home.linking_page("/p/1", "one");
-    home.ok(&["submit", &source, &home.post_url()]);
+    let home = home_with_one_mention();
     let daemon = home.serve();
     let get = |path: &str| {
         let r = client().get(daemon.url(path)).send().unwrap();

@@ -21,6 +21,16 @@ fn api(home: &Home, name: &str) -> Fixture {
     Fixture::with_type("application/json", text.as_bytes())
 }
 
+/// A fresh home with Bluesky enabled against the fake API at `/bsky`.
+fn bluesky_home() -> Home {
+    let home = fresh_home();
+    home.write_config(&format!(
+        "[sources.bluesky]\nenabled = true\napi_base = \"{}\"\nidentifier = \"you.bsky.social\"\npassword_env = \"TEST_BSKY_PASSWORD\"\n",
+        home.web.url("/bsky")
+    ));
+    home
+}
+
 /// A home whose post was published just now: new posts are asked about on every crawl.
 fn fresh_home() -> Home {
     let home = Home::new("");
@@ -167,11 +177,7 @@ fn reddit_asks_every_url_variant_and_honours_429_then_finds_it() {
 
 #[test]
 fn bluesky_logs_in_refreshes_an_expired_session_and_checks_facets() {
-    let home = fresh_home();
-    home.write_config(&format!(
-        "[sources.bluesky]\nenabled = true\napi_base = \"{}\"\nidentifier = \"you.bsky.social\"\npassword_env = \"TEST_BSKY_PASSWORD\"\n",
-        home.web.url("/bsky")
-    ));
+    let home = bluesky_home();
     home.web.set(
         "/bsky/xrpc/com.atproto.server.createSession",
         api(&home, "bluesky_session.json"),
@@ -453,11 +459,7 @@ fn reddit_uses_app_only_oauth_when_credentials_are_in_the_environment() {
 
 #[test]
 fn an_unreachable_bluesky_is_not_blamed_on_the_password() {
-    let home = fresh_home();
-    home.write_config(&format!(
-        "[sources.bluesky]\nenabled = true\napi_base = \"{}\"\nidentifier = \"you.bsky.social\"\npassword_env = \"TEST_BSKY_PASSWORD\"\n",
-        home.web.url("/bsky")
-    ));
+    let home = bluesky_home();
     // Slower than the fetch timeout (2 s in tests).
     home.web.set(
         "/bsky/xrpc/com.atproto.server.createSession",
