@@ -119,6 +119,32 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Ping the pages your posts link to (Webmention, else Pingback, else Trackback): for the
+    /// posts whose content changed since the last send, or the ones named. With
+    /// `[send] enabled = true` every crawl ends with this.
+    Send {
+        /// Only these posts (their URLs); all posts when none are given.
+        posts: Vec<String>,
+        /// Discover the endpoints and show what would be sent; send and record nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Send again for every post and link, changed or not.
+        #[arg(long)]
+        force: bool,
+        /// One JSON array, the shape of `backfeed sent --json`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What was sent for your posts: per link, the protocol, endpoint and answer.
+    Sent {
+        /// Only what was sent for this post.
+        #[arg(long)]
+        post: Option<String>,
+        /// A JSON array of {source, target, protocol, endpoint, status, http_status, reason,
+        /// sent_at, attempts}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the tags and headers your pages need so others can ping you.
     Snippet {
         /// A post URL, to include its Trackback block.
@@ -187,7 +213,11 @@ pub fn run() -> i32 {
     init_tracing(cli.log_format, default_level);
     if !matches!(
         cli.command,
-        Command::Serve | Command::Crawl | Command::Reverify | Command::Submit { .. }
+        Command::Serve
+            | Command::Crawl
+            | Command::Reverify
+            | Command::Submit { .. }
+            | Command::Send { .. }
     ) {
         quiet_on_closed_pipe();
     }
@@ -272,6 +302,36 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
                 summary.files,
                 out.display()
             );
+            Ok(())
+        }
+        Command::Send {
+            posts,
+            dry_run,
+            force,
+            json,
+        } => {
+            let opts = crate::send::SendOptions {
+                posts,
+                dry_run,
+                force,
+            };
+            let bar = progress_bar("send");
+            let done = crate::send::send(&ctx, &opts, &mut |_| bar.inc(1))
+                .await
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            bar.finish_and_clear();
+            if json {
+                return print_json(&done);
+            }
+            print_sends(&done, dry_run);
+            Ok(())
+        }
+        Command::Sent { post, json } => {
+            let done = ctx.store.sends(post.as_deref())?;
+            if json {
+                return print_json(&done);
+            }
+            print_sends(&done, false);
             Ok(())
         }
         Command::Snippet { .. } => unreachable!("handled before the store is opened"),
@@ -390,6 +450,35 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Failure::runtime(e.to_string()))?;
     println!("{text}");
     Ok(())
+}
+
+/// One line a link: status, protocol, the link, and where it went or why not.
+fn print_sends(done: &[crate::store::SendRecord], dry_run: bool) {
+    if done.is_empty() {
+        println!(
+            "{}",
+            if dry_run {
+                "Nothing would be sent: no post changed since its last send."
+            } else {
+                "Nothing sent: no post changed since its last send (use --force to send again)."
+            }
+        );
+        return;
+    }
+    println!(
+        "{:<12} {:<10} LINK → ENDPOINT (ANSWER)",
+        "STATUS", "PROTOCOL"
+    );
+    for r in done {
+        println!(
+            "{:<12} {:<10} {} → {} ({})",
+            r.status,
+            r.protocol.as_deref().unwrap_or("-"),
+            r.target,
+            r.endpoint.as_deref().unwrap_or("-"),
+            r.reason.as_deref().unwrap_or("")
+        );
+    }
 }
 
 fn posts(ctx: &Context, json: bool) -> Result<(), Failure> {

@@ -40,6 +40,8 @@ struct RawConfig {
     refback: RefbackConfig,
     #[serde(default)]
     moderation: ModerationConfig,
+    #[serde(default)]
+    send: SendConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -201,6 +203,18 @@ pub struct RefbackConfig {
     pub access_logs: Vec<PathBuf>,
 }
 
+/// `[send]`: pings for the links in the blogger's own posts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SendConfig {
+    /// Every crawl (and the schedule in `serve`) ends with a send for the posts that changed.
+    pub enabled: bool,
+    /// Also ping the site's own posts (WordPress does; most people turn it off).
+    pub self_pings: bool,
+    /// Never ping these domains (and their subdomains).
+    pub exclude_domains: Vec<String>,
+}
+
 /// `[moderation]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -238,6 +252,7 @@ pub struct Config {
     pub sources: SourcesConfig,
     pub refback: RefbackConfig,
     pub moderation: ModerationConfig,
+    pub send: SendConfig,
 }
 
 impl Config {
@@ -402,6 +417,7 @@ impl Config {
             sources: raw.sources,
             refback: raw.refback,
             moderation: raw.moderation,
+            send: raw.send,
         })
     }
 

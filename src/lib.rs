@@ -50,6 +50,7 @@ pub mod publish;
 pub mod receive;
 pub mod routes;
 pub mod schedule;
+pub mod send;
 pub mod server;
 pub mod shutdown;
 pub mod sources;

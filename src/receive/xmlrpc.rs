@@ -195,6 +195,54 @@ fn parse_tree(body: &[u8]) -> Result<Element, XmlRpcError> {
     Ok(root.children.remove(0))
 }
 
+/// What a server answered to a call: its value, or its fault.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Answer {
+    Value(Value),
+    Fault { code: i64, message: String },
+}
+
+/// Decodes a `methodResponse` (the sending side: answers to our pingbacks).
+pub fn parse_response(body: &[u8]) -> Result<Answer, XmlRpcError> {
+    let root = parse_tree(body)?;
+    if root.name != "methodResponse" {
+        return Err(XmlRpcError::Invalid(format!(
+            "root element is <{}>, not <methodResponse>",
+            root.name
+        )));
+    }
+    let value_in = |parent: &Element| {
+        parent
+            .children
+            .iter()
+            .find(|c| c.name == "value")
+            .ok_or_else(|| XmlRpcError::Invalid(format!("<{}> without <value>", parent.name)))
+            .and_then(decode_value)
+    };
+    if let Some(fault) = root.children.iter().find(|c| c.name == "fault") {
+        let Value::Struct(members) = value_in(fault)? else {
+            return Err(XmlRpcError::Invalid("a fault that is not a struct".into()));
+        };
+        let member = |name: &str| members.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+        let code = match member("faultCode") {
+            Some(Value::Int(code)) => *code,
+            _ => 0,
+        };
+        let message = member("faultString")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        return Ok(Answer::Fault { code, message });
+    }
+    let param = root
+        .children
+        .iter()
+        .find(|c| c.name == "params")
+        .and_then(|p| p.children.iter().find(|c| c.name == "param"))
+        .ok_or_else(|| XmlRpcError::Invalid("a response without a value".into()))?;
+    Ok(Answer::Value(value_in(param)?))
+}
+
 /// Decodes a `methodCall`.
 pub fn parse_call(body: &[u8]) -> Result<MethodCall, XmlRpcError> {
     let root = parse_tree(body)?;
@@ -391,6 +439,23 @@ pub fn call(method: &str, params: &[Value]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn responses_and_faults_decode() {
+        let ok = response(&Value::String("registered".into()));
+        assert_eq!(
+            parse_response(&ok).unwrap(),
+            Answer::Value(Value::String("registered".into()))
+        );
+        let f = fault(0x30, "already registered");
+        assert_eq!(
+            parse_response(&f).unwrap(),
+            Answer::Fault {
+                code: 0x30,
+                message: "already registered".into()
+            }
+        );
+    }
 
     #[test]
     fn declared_encodings_are_decoded() {

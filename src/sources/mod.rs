@@ -32,6 +32,8 @@ pub struct Summary {
     pub rejected: usize,
     pub unchanged: usize,
     pub errors: usize,
+    /// Pings sent for the blogger's own posts (with `[send] enabled`).
+    pub sent: usize,
 }
 
 impl Summary {
@@ -48,10 +50,15 @@ impl Summary {
     }
 
     pub fn line(&self) -> String {
-        format!(
+        let line = format!(
             "posts {} · found {} · verified {} · rejected {} · unchanged {} · errors {}",
             self.posts, self.found, self.verified, self.rejected, self.unchanged, self.errors
-        )
+        );
+        if self.sent > 0 {
+            format!("{line} · sent {}", self.sent)
+        } else {
+            line
+        }
     }
 }
 
@@ -224,6 +231,15 @@ pub async fn crawl(ctx: &Arc<Context>, progress: &mut (dyn FnMut(&Processed) + S
     social::poll_all(ctx, &mut summary).await;
     let processed = crate::pipeline::drain(ctx, |p| progress(p)).await;
     summary.add_processed(&processed);
+    if ctx.cfg.send.enabled {
+        match crate::send::send(ctx, &Default::default(), &mut |_| {}).await {
+            Ok(done) => summary.sent = done.iter().filter(|r| r.status == "sent").count(),
+            Err(e) => {
+                tracing::error!(error = %e, "sending failed");
+                summary.errors += 1;
+            }
+        }
+    }
     summary
 }
 
@@ -241,5 +257,14 @@ pub async fn reverify(
     }
     let processed = crate::pipeline::drain(ctx, |p| progress(p)).await;
     summary.add_processed(&processed);
+    if ctx.cfg.send.enabled {
+        match crate::send::send(ctx, &Default::default(), &mut |_| {}).await {
+            Ok(done) => summary.sent = done.iter().filter(|r| r.status == "sent").count(),
+            Err(e) => {
+                tracing::error!(error = %e, "sending failed");
+                summary.errors += 1;
+            }
+        }
+    }
     summary
 }

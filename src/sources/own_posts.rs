@@ -1,7 +1,7 @@
 //! The blogger's own posts, learned on every crawl from the site's feeds (RSS, Atom, JSON Feed)
 //! and sitemaps, with their titles and publication dates.
 
-use crate::model::match_key;
+use crate::model::{OrLog, match_key};
 use crate::pipeline::Context;
 use url::Url;
 
@@ -54,6 +54,19 @@ pub async fn refresh_posts(ctx: &Context, summary: &mut Summary) -> usize {
             ) {
                 Ok(_) => listed += 1,
                 Err(e) => tracing::error!(error = %e, "cannot store post"),
+            }
+            // What the feed says the post holds: the sender's fallback when the page has no
+            // h-entry (the links of a post are those in its content, never its template).
+            let content = entry
+                .content
+                .as_ref()
+                .and_then(|c| c.body.as_deref())
+                .or(entry.summary.as_ref().map(|s| s.content.as_str()));
+            if let Some(content) = content {
+                let content = crate::verify::cut_html(content, crate::verify::CONTENT_MAX * 2);
+                ctx.store
+                    .set_post_feed_content(&key, &content)
+                    .or_log("post content not kept");
             }
         }
     }

@@ -26,6 +26,7 @@ mod mentions;
 mod moderation;
 mod posts;
 mod queue;
+mod sends;
 mod state;
 
 pub use decisions::Decision;
@@ -33,6 +34,7 @@ pub use fetch_state::{FailingUrl, FetchState};
 pub use mentions::{Counts, MentionFilter};
 pub use posts::PostRef;
 pub use queue::{Candidate, Enqueued, GroupCommit, Job};
+pub use sends::{SendRecord, SendResult};
 pub use state::{ScheduleRun, SocialSourceState};
 
 use rusqlite::Connection;
@@ -198,6 +200,27 @@ SELECT substr(key, 6), '', value FROM kv WHERE key LIKE 'page:%';
 -- coalesce with the mentions already stored).
 CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at TEXT);
 DROP TABLE kv;
+"#,
+    r#"
+-- Sending: a post's content as its own feed carries it (for posts whose page has no h-entry),
+-- and per (post, link) what was sent where, with what answer.
+ALTER TABLE posts ADD COLUMN feed_content TEXT;
+CREATE TABLE sends (
+    id          INTEGER PRIMARY KEY,
+    post_id     INTEGER NOT NULL REFERENCES posts(id),
+    target      TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    protocol    TEXT,
+    endpoint    TEXT,
+    status      TEXT NOT NULL,
+    http_status INTEGER,
+    reason      TEXT,
+    sent_at     TEXT,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_try    TEXT,
+    UNIQUE (post_id, target)
+);
+CREATE INDEX sends_retry ON sends (status, next_try);
 "#,
 ];
 

@@ -120,6 +120,49 @@ impl Store {
         })
     }
 
+    /// Every post, as the pipeline and the sender need it, newest first.
+    pub fn all_posts(&self) -> Result<Vec<PostRef>> {
+        self.read(|c| {
+            c.prepare(
+                "SELECT id, url, key, title, atom_id FROM posts
+                 ORDER BY COALESCE(published, first_seen) DESC, id DESC",
+            )?
+            .query_map([], |r| {
+                Ok(PostRef {
+                    id: r.get(0)?,
+                    url: r.get(1)?,
+                    key: r.get(2)?,
+                    title: r.get(3)?,
+                    atom_id: r.get(4)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    /// Keeps the content the site's own feed gives a post (capped by the caller).
+    pub fn set_post_feed_content(&self, match_key: &str, content: &str) -> Result<()> {
+        self.write(|c| {
+            c.execute(
+                "UPDATE posts SET feed_content = ?2 WHERE match_key = ?1",
+                params![match_key, content],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn post_feed_content(&self, post_id: i64) -> Result<Option<String>> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT feed_content FROM posts WHERE id = ?1",
+                [post_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(Option::flatten)
+        })
+    }
+
     /// Every post with its count of published mentions, newest first.
     pub fn list_posts(&self) -> Result<Vec<Post>> {
         self.read(|c| {

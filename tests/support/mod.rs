@@ -75,9 +75,18 @@ impl Fixture {
 /// One request the fixture web saw.
 #[derive(Clone, Debug)]
 pub struct Seen {
+    pub method: String,
     pub path: String,
     pub headers: HeaderMap,
     pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Seen {
+    /// The body as form fields (a POSTed webmention, trackback).
+    pub fn form(&self) -> Vec<(String, String)> {
+        form_urlencoded::parse(&self.body).into_owned().collect()
+    }
 }
 
 #[derive(Default)]
@@ -197,6 +206,13 @@ async fn answer(state: Arc<Mutex<WebState>>, req: Request<Body>) -> Response<Bod
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
+    let method = req.method().to_string();
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .map(|b| b.to_vec())
+        .unwrap_or_default();
+    let req = Request::from_parts(parts, ());
     let delay = {
         let mut s = state.lock().unwrap();
         s.in_flight += 1;
@@ -223,9 +239,11 @@ async fn answer(state: Arc<Mutex<WebState>>, req: Request<Body>) -> Response<Bod
     };
     let Some(f) = fixture else {
         state.lock().unwrap().seen.push(Seen {
+            method,
             path,
             headers: req.headers().clone(),
             status: 404,
+            body,
         });
         return Response::builder()
             .status(404)
@@ -243,9 +261,11 @@ async fn answer(state: Arc<Mutex<WebState>>, req: Request<Body>) -> Response<Bod
     });
     let status = if not_modified { 304 } else { f.status };
     state.lock().unwrap().seen.push(Seen {
+        method,
         path,
         headers: req.headers().clone(),
         status,
+        body,
     });
     let mut builder = Response::builder().status(StatusCode::from_u16(status).unwrap());
     for (k, v) in &f.headers {

@@ -1,0 +1,423 @@
+//! The other half of the conversation: pings for the links in the blogger's own posts, as
+//! WordPress sent them and webmention.app does for static sites.
+//!
+//! For each post: its page is read (the site is trusted, as configured) and its content's links
+//! taken ([`links`]); a post whose content fingerprint is what it was at the last send is done.
+//! Otherwise every link it has now and every link it had at the last send is pinged (so a
+//! receiver can drop a removed link); a post whose page answers 404 or 410 pings every link it
+//! had. Each link's page is fetched once, as a URL from outside (the SSRF guard, caps and
+//! per-host limits hold for it and for the endpoints found there), and [`discover`] finds
+//! Webmention first, else Pingback, else Trackback.
+//!
+//! Every send is recorded per (post, link) with the fingerprint, protocol, endpoint and answer,
+//! together with its decision-log line (kind `send`). A transient failure (timeout, 5xx, 429,
+//! our own host budget) is `retrying` with backoff and picked up by the next run whatever the
+//! post does; a 4xx is final (`failed`); an excluded domain or a private address is `refused`.
+//! Must never: ping from a template link, ping an unchanged post twice, or lose a retry.
+
+pub mod discover;
+pub mod links;
+
+use crate::fetch::{FetchError, Fetched, Request, Trust};
+use crate::model::{host_in_domain, host_of, match_key, now_rfc3339};
+use crate::pipeline::{Context, MAX_ATTEMPTS, retry_delay_secs};
+use crate::receive::xmlrpc::{self, Answer, Value};
+use crate::store::{Decision, PostRef, SendRecord, SendResult};
+use discover::Endpoints;
+use std::collections::HashSet;
+use url::Url;
+
+/// The fingerprint a deleted post is recorded with.
+const DELETED: &str = "deleted";
+
+/// What `backfeed send` was asked.
+#[derive(Clone, Debug, Default)]
+pub struct SendOptions {
+    /// Only these posts (their URLs); all known posts when empty.
+    pub posts: Vec<String>,
+    /// Discover and report, but send and record nothing.
+    pub dry_run: bool,
+    /// Send for every post and link, changed or not.
+    pub force: bool,
+}
+
+/// Why a send run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("{0} is not a known post of this site (see `backfeed posts`)")]
+    UnknownPost(String),
+    #[error("store error: {0}")]
+    Store(#[from] rusqlite::Error),
+}
+
+/// Sends for the posts due (or named), calling `progress` after each link; returns what was
+/// done, one record per link.
+pub async fn send(
+    ctx: &Context,
+    opts: &SendOptions,
+    progress: &mut (dyn FnMut(&SendRecord) + Send),
+) -> Result<Vec<SendRecord>, SendError> {
+    let posts = if opts.posts.is_empty() {
+        ctx.store.all_posts()?
+    } else {
+        let mut named = Vec::new();
+        for url in &opts.posts {
+            let post = match_key(url)
+                .map(|k| ctx.store.post_by_match_key(&k))
+                .transpose()?
+                .flatten()
+                .ok_or_else(|| SendError::UnknownPost(url.clone()))?;
+            named.push(post);
+        }
+        named
+    };
+    let retries: HashSet<i64> = ctx.store.posts_with_due_retries()?.into_iter().collect();
+    let mut done = Vec::new();
+    for post in posts {
+        for record in send_post(ctx, &post, opts, retries.contains(&post.id)).await? {
+            progress(&record);
+            done.push(record);
+        }
+    }
+    Ok(done)
+}
+
+/// The links due for one post, pinged.
+async fn send_post(
+    ctx: &Context,
+    post: &PostRef,
+    opts: &SendOptions,
+    has_retries: bool,
+) -> Result<Vec<SendRecord>, SendError> {
+    let previous = ctx.store.sends_for_post(post.id)?;
+    let Some((fingerprint, links)) = read_post(ctx, post).await? else {
+        return Ok(Vec::new());
+    };
+    let changed = previous.first().map(|r| r.fingerprint.as_str()) != Some(fingerprint.as_str());
+    let targets: Vec<String> = if opts.force || changed {
+        // What the post links to now, and what it linked to at the last send.
+        let mut all = links;
+        for r in &previous {
+            if !all.contains(&r.target) {
+                all.push(r.target.clone());
+            }
+        }
+        all
+    } else if has_retries {
+        let now = now_rfc3339();
+        previous
+            .iter()
+            .filter(|r| r.status == "retrying" && r.next_try.as_deref() <= Some(now.as_str()))
+            .map(|r| r.target.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut out = Vec::new();
+    for target in targets {
+        if !ctx.cfg.send.self_pings
+            && (match_key(&target) == match_key(&post.url)
+                || Url::parse(&target).is_ok_and(|u| ctx.cfg.is_under_site(&u)))
+        {
+            continue;
+        }
+        let attempts = previous
+            .iter()
+            .find(|r| r.target == target && r.status == "retrying")
+            .map_or(0, |r| r.attempts);
+        let mut result = if let Some(domain) = excluded_domain(ctx, &target) {
+            SendResult {
+                protocol: None,
+                endpoint: None,
+                status: "refused".into(),
+                http_status: None,
+                reason: format!("excluded domain {domain}"),
+                retry_in_secs: None,
+            }
+        } else {
+            deliver(ctx, &post.url, &target, opts.dry_run).await
+        };
+        if result.status == "retrying" {
+            if attempts + 1 >= MAX_ATTEMPTS {
+                result.status = "failed".into();
+                result.reason = format!("gave up after {MAX_ATTEMPTS} tries: {}", result.reason);
+                result.retry_in_secs = None;
+            } else {
+                result.retry_in_secs = Some(
+                    result
+                        .retry_in_secs
+                        .unwrap_or(0)
+                        .max(retry_delay_secs(attempts)),
+                );
+            }
+        }
+        if !opts.dry_run {
+            let decision = Decision {
+                at: now_rfc3339(),
+                source: post.url.clone(),
+                target: target.clone(),
+                kind: "send".into(),
+                outcome: result.status.clone(),
+                reason: result.reason.clone(),
+            };
+            tracing::info!(
+                source = %post.url, link = %target, protocol = result.protocol.as_deref().unwrap_or("none"),
+                outcome = %result.status, reason = %result.reason, "send"
+            );
+            ctx.store
+                .record_send(post.id, &target, &fingerprint, &result, &decision)?;
+        }
+        out.push(SendRecord {
+            source: post.url.clone(),
+            target,
+            protocol: result.protocol,
+            endpoint: result.endpoint,
+            status: result.status,
+            http_status: result.http_status.map(i64::from),
+            reason: Some(result.reason),
+            sent_at: (!opts.dry_run).then(now_rfc3339),
+            attempts: attempts + 1,
+            fingerprint: fingerprint.clone(),
+            next_try: None,
+        });
+    }
+    Ok(out)
+}
+
+/// A post's content fingerprint and links; a deleted post (404, 410) has none. `None` when the
+/// page cannot be read now or says nothing of its content: the post waits for another run.
+async fn read_post(
+    ctx: &Context,
+    post: &PostRef,
+) -> Result<Option<(String, Vec<String>)>, SendError> {
+    let Ok(url) = Url::parse(&post.url) else {
+        return Ok(None);
+    };
+    let fetched = match ctx
+        .fetcher
+        .fetch(&Request::get(url, Trust::Configured))
+        .await
+    {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(post = %post.url, error = %e, "post page not read; sending later");
+            return Ok(None);
+        }
+    };
+    match fetched.status {
+        404 | 410 => return Ok(Some((DELETED.into(), Vec::new()))),
+        200..=299 => {}
+        status => {
+            tracing::warn!(post = %post.url, status, "post page not read; sending later");
+            return Ok(None);
+        }
+    }
+    let feed_content = ctx.store.post_feed_content(post.id)?;
+    let content = tokio::task::spawn_blocking(move || {
+        let html = crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());
+        links::post_content(&html, &fetched.final_url, feed_content.as_deref())
+    })
+    .await
+    .ok()
+    .flatten();
+    if content.is_none() {
+        tracing::info!(post = %post.url, "no content found on the post's page (no h-entry, feed content, article or main)");
+    }
+    Ok(content.map(|c| (c.fingerprint, c.links)))
+}
+
+fn excluded_domain(ctx: &Context, target: &str) -> Option<String> {
+    let host = host_of(target)?;
+    ctx.cfg
+        .send
+        .exclude_domains
+        .iter()
+        .find(|d| host_in_domain(&host, d))
+        .cloned()
+}
+
+fn result(
+    status: &str,
+    protocol: Option<&str>,
+    endpoint: Option<&Url>,
+    http_status: Option<u16>,
+    reason: impl Into<String>,
+) -> SendResult {
+    SendResult {
+        protocol: protocol.map(str::to_string),
+        endpoint: endpoint.map(Url::to_string),
+        status: status.into(),
+        http_status,
+        reason: reason.into(),
+        retry_in_secs: None,
+    }
+}
+
+/// A fetch that produced no answer, as a send's result.
+fn unanswered(e: FetchError, protocol: Option<&str>, endpoint: Option<&Url>) -> SendResult {
+    match e {
+        FetchError::Refused(r) => result("refused", protocol, endpoint, None, r),
+        FetchError::Throttled { wait_secs, .. } => SendResult {
+            retry_in_secs: Some(wait_secs as i64),
+            ..result("retrying", protocol, endpoint, None, e.to_string())
+        },
+        e if e.is_transient() => result("retrying", protocol, endpoint, None, e.to_string()),
+        e => result("failed", protocol, endpoint, None, e.to_string()),
+    }
+}
+
+/// An HTTP answer that is not a success, as a send's result: 429 and 5xx are worth another
+/// try (after `Retry-After` when given), anything else is final.
+fn refused_answer(
+    f: &Fetched,
+    protocol: Option<&str>,
+    endpoint: Option<&Url>,
+    what: &str,
+) -> SendResult {
+    let detail: String = String::from_utf8_lossy(&f.body).chars().take(200).collect();
+    let reason = format!("{what} answered {}: {}", f.status, detail.trim());
+    if f.status == 429 || f.status >= 500 {
+        SendResult {
+            retry_in_secs: f.retry_after.map(|s| s as i64),
+            ..result("retrying", protocol, endpoint, Some(f.status), reason)
+        }
+    } else {
+        result("failed", protocol, endpoint, Some(f.status), reason)
+    }
+}
+
+/// Discovers `target`'s endpoints (one GET) and pings the first protocol it offers.
+async fn deliver(ctx: &Context, source: &str, target: &str, dry_run: bool) -> SendResult {
+    let Ok(url) = Url::parse(target) else {
+        return result("failed", None, None, None, "not a URL");
+    };
+    let page = match ctx.fetcher.fetch(&Request::get(url, Trust::Outside)).await {
+        Ok(page) => page,
+        Err(e) => return unanswered(e, None, None),
+    };
+    if !(200..300).contains(&page.status) {
+        return refused_answer(&page, None, None, "the linked page");
+    }
+    let linked = target.to_string();
+    let endpoints = tokio::task::spawn_blocking(move || {
+        let html = crate::fetch::decode_text(&page.body, page.content_type.as_deref());
+        discover::discover(&linked, &page.final_url, &page.headers, &html)
+    })
+    .await
+    .unwrap_or_default();
+    let (protocol, endpoint) = match &endpoints {
+        Endpoints {
+            webmention: Some(e),
+            ..
+        } => ("webmention", e),
+        Endpoints {
+            pingback: Some(e), ..
+        } => ("pingback", e),
+        Endpoints {
+            trackback: Some(e), ..
+        } => ("trackback", e),
+        _ => {
+            return result(
+                "no_endpoint",
+                None,
+                None,
+                None,
+                "the page offers no Webmention, Pingback or Trackback endpoint",
+            );
+        }
+    };
+    if let Err(e) = ctx.fetcher.precheck(endpoint, Trust::Outside) {
+        return unanswered(e, Some(protocol), Some(endpoint));
+    }
+    if dry_run {
+        return result(
+            "would_send",
+            Some(protocol),
+            Some(endpoint),
+            None,
+            "dry run: nothing sent",
+        );
+    }
+    let mut req = Request::get(endpoint.clone(), Trust::Outside);
+    req.accept = "*/*";
+    req.body = Some(match protocol {
+        "webmention" => (
+            "application/x-www-form-urlencoded",
+            form(&[("source", source), ("target", target)]),
+        ),
+        "pingback" => (
+            "text/xml",
+            String::from_utf8_lossy(&xmlrpc::call(
+                "pingback.ping",
+                &[Value::String(source.into()), Value::String(target.into())],
+            ))
+            .into_owned(),
+        ),
+        _ => (
+            "application/x-www-form-urlencoded; charset=utf-8",
+            form(&[
+                ("url", source),
+                ("title", source),
+                ("blog_name", &ctx.cfg.site.title),
+            ]),
+        ),
+    });
+    let answer = match ctx.fetcher.fetch(&req).await {
+        Ok(answer) => answer,
+        Err(e) => return unanswered(e, Some(protocol), Some(endpoint)),
+    };
+    if !(200..300).contains(&answer.status) {
+        return refused_answer(&answer, Some(protocol), Some(endpoint), "the endpoint");
+    }
+    let status = Some(answer.status);
+    match protocol {
+        "webmention" => result("sent", Some(protocol), Some(endpoint), status, "accepted"),
+        "pingback" => match xmlrpc::parse_response(&answer.body) {
+            Ok(Answer::Value(v)) => result(
+                "sent",
+                Some(protocol),
+                Some(endpoint),
+                status,
+                v.as_str().unwrap_or("registered"),
+            ),
+            // 0x30: already registered, which is what we wanted.
+            Ok(Answer::Fault {
+                code: 0x30,
+                message,
+            }) => result("sent", Some(protocol), Some(endpoint), status, message),
+            Ok(Answer::Fault { code, message }) => result(
+                "failed",
+                Some(protocol),
+                Some(endpoint),
+                status,
+                format!("fault {code}: {message}"),
+            ),
+            Err(e) => result(
+                "failed",
+                Some(protocol),
+                Some(endpoint),
+                status,
+                format!("not an XML-RPC answer: {e}"),
+            ),
+        },
+        _ => {
+            let body = String::from_utf8_lossy(&answer.body);
+            if body.contains("<error>0</error>") {
+                result("sent", Some(protocol), Some(endpoint), status, "accepted")
+            } else {
+                let message = body
+                    .split("<message>")
+                    .nth(1)
+                    .and_then(|m| m.split("</message>").next())
+                    .unwrap_or("the trackback was refused");
+                result("failed", Some(protocol), Some(endpoint), status, message)
+            }
+        }
+    }
+}
+
+fn form(fields: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish()
+}

@@ -1,0 +1,139 @@
+//! What the sender did for each (post, link): the post's content fingerprint at that send, the
+//! protocol and endpoint, the answer, attempts and the next try of a transient failure. Each
+//! send's row and its decision-log line are one transaction.
+
+use super::decisions::{Decision, insert_decision};
+use super::{Result, Store};
+use crate::model::now_rfc3339;
+use rusqlite::{Row, params};
+
+/// One (post, link) as `backfeed sent` shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SendRecord {
+    /// The post (what was pinged about).
+    pub source: String,
+    /// The page the post links to.
+    pub target: String,
+    /// `webmention`, `pingback`, `trackback`, or none.
+    pub protocol: Option<String>,
+    pub endpoint: Option<String>,
+    /// `sent`, `no_endpoint`, `failed` (final), `retrying` or `refused`.
+    pub status: String,
+    pub http_status: Option<i64>,
+    pub reason: Option<String>,
+    pub sent_at: Option<String>,
+    pub attempts: i64,
+    #[serde(skip)]
+    pub fingerprint: String,
+    #[serde(skip)]
+    pub next_try: Option<String>,
+}
+
+/// The result of one send, to be recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SendResult {
+    pub protocol: Option<String>,
+    pub endpoint: Option<String>,
+    pub status: String,
+    pub http_status: Option<u16>,
+    pub reason: String,
+    /// For `retrying`: seconds until the next try.
+    pub retry_in_secs: Option<i64>,
+}
+
+const COLUMNS: &str = "p.url, s.target, s.protocol, s.endpoint, s.status, s.http_status, s.reason, \
+     s.sent_at, s.attempts, s.fingerprint, s.next_try";
+
+fn record_from_row(r: &Row<'_>) -> Result<SendRecord> {
+    Ok(SendRecord {
+        source: r.get(0)?,
+        target: r.get(1)?,
+        protocol: r.get(2)?,
+        endpoint: r.get(3)?,
+        status: r.get(4)?,
+        http_status: r.get(5)?,
+        reason: r.get(6)?,
+        sent_at: r.get(7)?,
+        attempts: r.get(8)?,
+        fingerprint: r.get(9)?,
+        next_try: r.get(10)?,
+    })
+}
+
+impl Store {
+    /// What was sent for one post, by target.
+    pub fn sends_for_post(&self, post_id: i64) -> Result<Vec<SendRecord>> {
+        self.read(|c| {
+            c.prepare(&format!(
+                "SELECT {COLUMNS} FROM sends s JOIN posts p ON p.id = s.post_id
+                 WHERE s.post_id = ?1 ORDER BY s.target"
+            ))?
+            .query_map([post_id], record_from_row)?
+            .collect()
+        })
+    }
+
+    /// Everything sent, or for one post (by its URL), newest first.
+    pub fn sends(&self, post_url: Option<&str>) -> Result<Vec<SendRecord>> {
+        self.read(|c| {
+            c.prepare(&format!(
+                "SELECT {COLUMNS} FROM sends s JOIN posts p ON p.id = s.post_id
+                 WHERE ?1 IS NULL OR p.url = ?1 ORDER BY s.sent_at DESC, s.id DESC"
+            ))?
+            .query_map([post_url], record_from_row)?
+            .collect()
+        })
+    }
+
+    /// Posts with a transient failure due for another try.
+    pub fn posts_with_due_retries(&self) -> Result<Vec<i64>> {
+        self.read(|c| {
+            c.prepare(
+                "SELECT DISTINCT post_id FROM sends WHERE status = 'retrying' AND next_try <= ?1",
+            )?
+            .query_map([now_rfc3339()], |r| r.get(0))?
+            .collect()
+        })
+    }
+
+    /// Records one send (a new row, or the pair's row updated) and its decision, together.
+    pub fn record_send(
+        &self,
+        post_id: i64,
+        target: &str,
+        fingerprint: &str,
+        result: &SendResult,
+        decision: &Decision,
+    ) -> Result<()> {
+        let now = now_rfc3339();
+        let next_try = result.retry_in_secs.map(|secs| {
+            (chrono::Utc::now() + chrono::Duration::seconds(secs))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        });
+        self.write(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO sends (post_id, target, fingerprint, protocol, endpoint, status, http_status,
+                                    reason, sent_at, attempts, next_try)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10)
+                 ON CONFLICT (post_id, target) DO UPDATE SET fingerprint = ?3, protocol = ?4, endpoint = ?5,
+                     status = ?6, http_status = ?7, reason = ?8, sent_at = ?9, next_try = ?10,
+                     attempts = CASE WHEN status = 'retrying' THEN attempts + 1 ELSE 1 END",
+                params![
+                    post_id,
+                    target,
+                    fingerprint,
+                    result.protocol,
+                    result.endpoint,
+                    result.status,
+                    result.http_status,
+                    result.reason,
+                    now,
+                    next_try
+                ],
+            )?;
+            insert_decision(&tx, decision)?;
+            tx.commit()
+        })
+    }
+}

@@ -1,0 +1,629 @@
+//! Sending, through the real binary against a loopback fixture web: the 23 discovery cases of
+//! webmention.rocks, its update and delete cases, Pingback (answered by Python's own XML-RPC
+//! server), Trackback, one backfeed pinging another, and what `send` and `sent` print.
+
+mod support;
+use support::*;
+
+/// A post page with `links` inside its h-entry content, and a template around it
+/// whose links must never be pinged.
+fn post_page(home: &Home, links: &[String]) -> Fixture {
+    let content: String = links
+        .iter()
+        .map(|l| format!("<p>See <a href=\"{l}\">this</a>.</p>"))
+        .collect();
+    Fixture::html(&format!(
+        "<html><body><nav><a href=\"{nav}\">a template link</a></nav>\
+         <article class=\"h-entry\"><h1 class=\"p-name\">A post</h1>\
+         <div class=\"e-content\">{content}</div></article>\
+         <footer><a href=\"{nav}\">again</a></footer></body></html>",
+        nav = home.web.url("/rocks/template")
+    ))
+}
+
+/// POSTs an endpoint received.
+fn posts_to(home: &Home, path: &str) -> Vec<Seen> {
+    home.web
+        .seen(path)
+        .into_iter()
+        .filter(|s| s.method == "POST")
+        .collect()
+}
+
+/// The webmention.rocks discovery catalogue (tests 1–23) on the fixture web: each test page at
+/// `/rocks/N`, its endpoint at `/rocks/N/webmention` (or what the case says), decoys at
+/// `…/error`. Returns the (target, endpoint path) pairs.
+fn rocks(home: &Home) -> Vec<(String, String)> {
+    let web = &home.web;
+    let abs = |p: &str| web.url(p);
+    let page =
+        |body: &str| Fixture::html(&format!("<html><head></head><body>{body}</body></html>"));
+    let mut cases: Vec<(u32, Fixture, String)> = Vec::new();
+    let ep = |n: u32| format!("/rocks/{n}/webmention");
+    let err = |n: u32| format!("/rocks/{n}/webmention/error");
+    cases.push((
+        1,
+        page("").header("Link", &format!("<{}>; rel=webmention", ep(1))),
+        ep(1),
+    ));
+    cases.push((
+        2,
+        page("").header("Link", &format!("<{}>; rel=webmention", abs(&ep(2)))),
+        ep(2),
+    ));
+    cases.push((
+        3,
+        Fixture::html(&format!(
+            "<html><head><link rel=\"webmention\" href=\"{}\"></head></html>",
+            ep(3)
+        )),
+        ep(3),
+    ));
+    cases.push((
+        4,
+        Fixture::html(&format!(
+            "<html><head><link href=\"{}\" rel=\"webmention\"></head></html>",
+            abs(&ep(4))
+        )),
+        ep(4),
+    ));
+    cases.push((
+        5,
+        page(&format!("<a rel=\"webmention\" href=\"{}\">e</a>", ep(5))),
+        ep(5),
+    ));
+    cases.push((
+        6,
+        page(&format!(
+            "<a href=\"{}\" rel=\"webmention\">e</a>",
+            abs(&ep(6))
+        )),
+        ep(6),
+    ));
+    cases.push((
+        7,
+        page("").header("LinK", &format!("<{}>; rel=webmention", ep(7))),
+        ep(7),
+    ));
+    cases.push((
+        8,
+        page("").header("Link", &format!("<{}>; rel=\"webmention\"", ep(8))),
+        ep(8),
+    ));
+    cases.push((
+        9,
+        page(&format!(
+            "<link rel=\"webmention somethingelse\" href=\"{}\">",
+            ep(9)
+        )),
+        ep(9),
+    ));
+    cases.push((
+        10,
+        page("").header(
+            "Link",
+            &format!("<{}>; rel=\"webmention somethingelse\"", ep(10)),
+        ),
+        ep(10),
+    ));
+    cases.push((
+        11,
+        page(&format!(
+            "<link rel=\"webmention\" href=\"{e}\"><a rel=\"webmention\" href=\"{e}\">e</a>",
+            e = err(11)
+        ))
+        .header("Link", &format!("<{}>; rel=webmention", ep(11))),
+        ep(11),
+    ));
+    cases.push((
+        12,
+        page(&format!(
+            "<link rel=\"not-webmention\" href=\"{}\"><a rel=\"webmention\" href=\"{}\">e</a>",
+            err(12),
+            ep(12)
+        )),
+        ep(12),
+    ));
+    cases.push((
+        13,
+        page(&format!(
+            "<!-- <a rel=\"webmention\" href=\"{}\">no</a> --><a rel=\"webmention\" href=\"{}\">e</a>",
+            err(13),
+            ep(13)
+        )),
+        ep(13),
+    ));
+    cases.push((
+        14,
+        page(&format!(
+            "<code>&lt;a rel=\"webmention\" href=\"{}\"&gt;&lt;/a&gt;</code><a rel=\"webmention\" href=\"{}\">e</a>",
+            err(14),
+            ep(14)
+        )),
+        ep(14),
+    ));
+    // 15: an empty href is the page itself.
+    cases.push((
+        15,
+        page("<link rel=\"webmention\" href=\"\">"),
+        "/rocks/15".into(),
+    ));
+    cases.push((
+        16,
+        page(&format!(
+            "<a rel=\"webmention\" href=\"{}\">e</a><link rel=\"webmention\" href=\"{}\">",
+            ep(16),
+            err(16)
+        )),
+        ep(16),
+    ));
+    cases.push((
+        17,
+        page(&format!(
+            "<link rel=\"webmention\" href=\"{}\"><a rel=\"webmention\" href=\"{}\">e</a>",
+            ep(17),
+            err(17)
+        )),
+        ep(17),
+    ));
+    cases.push((
+        18,
+        page("")
+            .header("Link", &format!("<{}>; rel=\"other\"", err(18)))
+            .header("Link", &format!("<{}>; rel=\"webmention\"", ep(18))),
+        ep(18),
+    ));
+    cases.push((
+        19,
+        page("").header(
+            "Link",
+            &format!(
+                "<{}>; rel=\"other\", <{}>; rel=\"webmention\"",
+                err(19),
+                ep(19)
+            ),
+        ),
+        ep(19),
+    ));
+    cases.push((
+        20,
+        page(&format!(
+            "<link rel=\"webmention\"><a rel=\"webmention\" href=\"{}\">e</a>",
+            ep(20)
+        )),
+        ep(20),
+    ));
+    cases.push((
+        21,
+        page(&format!(
+            "<link rel=\"webmention\" href=\"{}?query=yes\">",
+            ep(21)
+        )),
+        format!("{}?query=yes", ep(21)),
+    ));
+    // 22: path-relative, against /rocks/22.
+    cases.push((
+        22,
+        page("<link rel=\"webmention\" href=\"22/webmention\">"),
+        ep(22),
+    ));
+    let mut out = Vec::new();
+    for (n, fixture, endpoint) in cases {
+        let path = format!("/rocks/{n}");
+        web.set(&path, fixture);
+        if endpoint != path {
+            web.set(&endpoint, Fixture::status(202));
+        }
+        web.set(&err(n), Fixture::status(202));
+        out.push((web.url(&path), endpoint));
+    }
+    // 23: a redirect to a page whose endpoint is relative to where it landed; every URL
+    // answers once only, so discovery must make one GET.
+    web.set_sequence(
+        "/rocks/23",
+        vec![
+            Fixture::redirect("/rocks/23/page/k3y"),
+            Fixture::status(404),
+        ],
+    );
+    web.set_sequence(
+        "/rocks/23/page/k3y",
+        vec![
+            page("<a rel=\"webmention\" href=\"webmention-endpoint/k3y\">e</a>")
+                .header("Link", "<webmention-endpoint/k3y>; rel=webmention"),
+            Fixture::status(404),
+        ],
+    );
+    web.set(
+        "/rocks/23/page/webmention-endpoint/k3y",
+        Fixture::status(202),
+    );
+    out.push((
+        web.url("/rocks/23"),
+        "/rocks/23/page/webmention-endpoint/k3y".into(),
+    ));
+    // The template's link has an endpoint too: it must never be used.
+    web.set(
+        "/rocks/template",
+        page("").header("Link", "</rocks/template/webmention>; rel=webmention"),
+    );
+    out
+}
+
+#[test]
+fn the_webmention_rocks_discovery_cases_each_get_exactly_one_ping() {
+    let home = Home::new("");
+    let cases = rocks(&home);
+    let links: Vec<String> = cases.iter().map(|(t, _)| t.clone()).collect();
+    home.web.set(POST_PATH, post_page(&home, &links));
+    home.ok(&["crawl"]);
+
+    // A dry run discovers but sends nothing.
+    let dry = home.ok(&["send", "--dry-run"]);
+    assert!(dry.contains("would_send"), "{dry}");
+    for (_, endpoint) in &cases {
+        assert!(
+            posts_to(&home, endpoint).is_empty(),
+            "dry run posted to {endpoint}"
+        );
+    }
+    assert!(home.ok(&["sent", "--json"]).trim() == "[]");
+
+    home.web.clear_seen();
+    // Case 23's URLs answer once: serve them afresh for the real run.
+    rocks(&home);
+    let out = home.ok(&["send"]);
+    assert!(out.contains("sent"), "{out}");
+    let post = home.post_url();
+    for (target, endpoint) in &cases {
+        let got = posts_to(&home, endpoint);
+        assert_eq!(got.len(), 1, "{endpoint}: {out}");
+        let form = got[0].form();
+        assert!(
+            form.contains(&("source".into(), post.clone()))
+                && form.contains(&("target".into(), target.clone())),
+            "{endpoint}: {form:?}"
+        );
+        assert!(
+            !form.iter().any(|(k, _)| k == "query"),
+            "the endpoint's query stays in its URL"
+        );
+    }
+    for n in 1..=23 {
+        let decoy = format!("/rocks/{n}/webmention/error");
+        assert!(posts_to(&home, &decoy).is_empty(), "{decoy} got a ping");
+    }
+    assert!(
+        posts_to(&home, "/rocks/template/webmention").is_empty(),
+        "template links are never pinged"
+    );
+    assert_eq!(home.web.hits("/rocks/template"), 0, "not even fetched");
+
+    // Unchanged: a second run sends nothing.
+    home.web.clear_seen();
+    let again = home.ok(&["send"]);
+    assert!(again.contains("Nothing sent"), "{again}");
+    assert!(home.web.seen_path("/rocks/1/webmention").is_empty());
+
+    // `sent --json`: one record a link, in the contract's shape.
+    let sent: Vec<serde_json::Value> = serde_json::from_str(&home.ok(&["sent", "--json"])).unwrap();
+    assert_eq!(sent.len(), 23);
+    let keys: Vec<&String> = sent[0].as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "attempts",
+            "endpoint",
+            "http_status",
+            "protocol",
+            "reason",
+            "sent_at",
+            "source",
+            "status",
+            "target"
+        ]
+    );
+    assert!(sent.iter().all(|r| {
+        r["status"] == "sent"
+            && r["protocol"] == "webmention"
+            && r["http_status"]
+                .as_i64()
+                .is_some_and(|s| (200..300).contains(&s))
+            && r["source"] == post.as_str()
+    }));
+    let log = home.log();
+    assert_eq!(
+        log.iter().filter(|d| d["kind"] == "send").count(),
+        23,
+        "every send is in the decision log"
+    );
+}
+
+#[test]
+fn updates_and_deletes_ping_what_the_post_links_to_and_linked_to() {
+    let home = Home::new("");
+    home.set_site_feed(&[
+        (POST_PATH, "Update one"),
+        ("/blog/2024/two/", "Update two"),
+        ("/blog/2024/gone/", "Delete one"),
+    ]);
+    let web = &home.web;
+    for path in [
+        "/update/1",
+        "/update/1/part/2",
+        "/update/2",
+        "/update/2/part/2",
+        "/delete/1",
+    ] {
+        web.set(
+            path,
+            Fixture::html("").header("Link", &format!("<{path}/webmention>; rel=webmention")),
+        );
+        web.set(&format!("{path}/webmention"), Fixture::status(202));
+    }
+    let u = |p: &str| web.url(p);
+    web.set(POST_PATH, post_page(&home, &[u("/update/1")]));
+    web.set(
+        "/blog/2024/two/",
+        post_page(&home, &[u("/update/2"), u("/update/2/part/2")]),
+    );
+    web.set("/blog/2024/gone/", post_page(&home, &[u("/delete/1")]));
+    home.ok(&["crawl"]);
+    home.ok(&["send"]);
+    let pings = |p: &str| posts_to(&home, &format!("{p}/webmention")).len();
+    assert_eq!(
+        [
+            pings("/update/1"),
+            pings("/update/2"),
+            pings("/update/2/part/2"),
+            pings("/delete/1")
+        ],
+        [1, 1, 1, 1]
+    );
+    // U1: a link added; U2: a link removed; D1: the post answers 410.
+    web.set(
+        POST_PATH,
+        post_page(&home, &[u("/update/1"), u("/update/1/part/2")]),
+    );
+    web.set("/blog/2024/two/", post_page(&home, &[u("/update/2")]));
+    web.set("/blog/2024/gone/", Fixture::status(410));
+    home.ok(&["send"]);
+    assert_eq!(pings("/update/1"), 2, "re-sent to the original link");
+    assert_eq!(pings("/update/1/part/2"), 1, "sent to the new link");
+    assert_eq!(pings("/update/2"), 2);
+    assert_eq!(pings("/update/2/part/2"), 2, "the removed link is told too");
+    assert_eq!(
+        pings("/delete/1"),
+        2,
+        "a deleted post pings what it linked to"
+    );
+    home.ok(&["send"]);
+    assert_eq!(pings("/delete/1"), 2, "once");
+}
+
+#[test]
+fn pingback_by_header_and_link_to_pythons_xmlrpc_server_and_trackback_by_rdf() {
+    let home = Home::new("");
+    let calls = home.dir.path().join("calls.jsonl");
+    let port = free_port();
+    // Python's own XML-RPC server: an independent reading of what we send.
+    let script = r#"
+import json, sys
+from xmlrpc.server import SimpleXMLRPCServer
+from xmlrpc.client import Fault
+calls = open(sys.argv[2], "a")
+def ping(source, target):
+    calls.write(json.dumps([source, target]) + "\n"); calls.flush()
+    if target.endswith("/again"):
+        raise Fault(0x30, "The pingback has already been registered.")
+    return "Pingback registered."
+server = SimpleXMLRPCServer(("127.0.0.1", int(sys.argv[1])), logRequests=False)
+server.register_function(ping, "pingback.ping")
+server.serve_forever()
+"#;
+    let mut python = std::process::Command::new("python3")
+        .args(["-c", script, &port.to_string(), calls.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let rpc = format!("http://127.0.0.1:{port}/RPC2");
+    assert!(eventually(10, || std::net::TcpStream::connect((
+        "127.0.0.1",
+        port
+    ))
+    .is_ok()));
+    let web = &home.web;
+    web.set(
+        "/pb/header",
+        Fixture::html("<p>hi</p>").header("X-Pingback", &rpc),
+    );
+    web.set(
+        "/pb/link",
+        Fixture::html(&format!(
+            "<head><link rel=\"pingback\" href=\"{rpc}\" /></head>"
+        )),
+    );
+    web.set(
+        "/pb/again",
+        Fixture::html(&format!(
+            "<head><link rel=\"pingback\" href=\"{rpc}\" /></head>"
+        )),
+    );
+    let tb_page = web.url("/tb/page");
+    web.set(
+        "/tb/page",
+        Fixture::html(&format!(
+            "<p>x</p><!-- <rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" \
+             xmlns:dc=\"http://purl.org/dc/elements/1.1/\" \
+             xmlns:trackback=\"http://madskills.com/public/xml/rss/module/trackback/\">\
+             <rdf:Description rdf:about=\"{tb_page}\" dc:identifier=\"{tb_page}\" dc:title=\"T\" \
+             trackback:ping=\"{}\" /></rdf:RDF> -->",
+            web.url("/tb/ping/7")
+        )),
+    );
+    web.set(
+        "/tb/ping/7",
+        Fixture::with_type(
+            "text/xml",
+            b"<?xml version=\"1.0\"?><response><error>0</error></response>",
+        ),
+    );
+    web.set("/nothing", Fixture::html("<p>No endpoints here.</p>"));
+    let links = [
+        "/pb/header",
+        "/pb/link",
+        "/pb/again",
+        "/tb/page",
+        "/nothing",
+    ]
+    .map(|p| web.url(p))
+    .to_vec();
+    web.set(POST_PATH, post_page(&home, &links));
+    home.ok(&["crawl"]);
+    home.ok(&["send"]);
+    let _ = python.kill();
+    let _ = python.wait();
+    let post = home.post_url();
+    let received: Vec<(String, String)> = std::fs::read_to_string(&calls)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for path in ["/pb/header", "/pb/link", "/pb/again"] {
+        assert!(
+            received.contains(&(post.clone(), web.url(path))),
+            "{path}: {received:?}"
+        );
+    }
+    let tb = posts_to(&home, "/tb/ping/7");
+    assert_eq!(tb.len(), 1);
+    assert!(tb[0].form().contains(&("url".into(), post.clone())));
+    let sent: Vec<serde_json::Value> = serde_json::from_str(&home.ok(&["sent", "--json"])).unwrap();
+    let of = |path: &str| {
+        sent.iter()
+            .find(|r| r["target"] == web.url(path).as_str())
+            .unwrap_or_else(|| panic!("{path}: {sent:#?}"))
+            .clone()
+    };
+    assert_eq!(of("/pb/header")["protocol"], "pingback");
+    assert_eq!(of("/pb/header")["status"], "sent");
+    assert_eq!(of("/pb/link")["endpoint"], rpc.as_str());
+    assert_eq!(
+        of("/pb/again")["status"],
+        "sent",
+        "fault 0x30 counts as sent"
+    );
+    assert_eq!(of("/tb/page")["protocol"], "trackback");
+    assert_eq!(of("/tb/page")["status"], "sent");
+    assert_eq!(of("/nothing")["status"], "no_endpoint");
+    assert_eq!(of("/nothing")["protocol"], serde_json::Value::Null);
+}
+
+#[test]
+fn one_backfeed_pings_another_which_verifies_it() {
+    // B: a blog with its own backfeed daemon, advertised by its post's Link header.
+    let b = Home::new("");
+    b.ok(&["crawl"]);
+    let daemon = b.serve();
+    let b_post = b.post_url();
+    b.web.set(
+        POST_PATH,
+        Fixture::html("<title>B's post</title><article class=\"h-entry\">B</article>").header(
+            "Link",
+            &format!("<{}>; rel=\"webmention\"", daemon.url("/webmention")),
+        ),
+    );
+    // A: links to B's post from its own post, and sends.
+    let a = Home::new("");
+    a.web
+        .set(POST_PATH, post_page(&a, std::slice::from_ref(&b_post)));
+    a.ok(&["crawl"]);
+    let out = a.ok(&["send"]);
+    assert!(out.contains("sent") && out.contains("webmention"), "{out}");
+    let sent: Vec<serde_json::Value> = serde_json::from_str(&a.ok(&["sent", "--json"])).unwrap();
+    assert_eq!(sent[0]["http_status"], 201, "B answers 201 Created");
+    assert!(eventually(10, || b.mentions().iter().any(|m| m["source"]
+        == a.post_url().as_str()
+        && m["status"] == "verified")));
+}
+
+#[test]
+fn private_targets_and_excluded_domains_are_refused_and_send_runs_after_crawls() {
+    let home = Home::new(
+        "[fetch]\nallow_private_addresses = false\ntimeout_secs = 2\n\n[send]\nenabled = true\nexclude_domains = [\"skip.example\"]\n",
+    );
+    home.web.set(
+        "/private/page",
+        Fixture::html("").header("Link", "</private/webmention>; rel=webmention"),
+    );
+    let links = vec![
+        home.web.url("/private/page"),
+        "https://www.skip.example/x".into(),
+    ];
+    home.web.set(POST_PATH, post_page(&home, &links));
+    let out = home.ok(&["crawl"]);
+    assert!(out.contains("posts 1"), "{out}");
+    let sent: Vec<serde_json::Value> = serde_json::from_str(&home.ok(&["sent", "--json"])).unwrap();
+    assert_eq!(sent.len(), 2, "the crawl ended with a send: {sent:#?}");
+    assert!(sent.iter().all(|r| r["status"] == "refused"), "{sent:#?}");
+    assert!(sent.iter().any(|r| {
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a public address")
+    }));
+    assert!(sent.iter().any(|r| {
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("excluded domain skip.example")
+    }));
+    assert_eq!(home.web.hits("/private/page"), 0, "never fetched");
+    assert_eq!(posts_to(&home, "/private/webmention").len(), 0);
+}
+
+#[test]
+fn transient_failures_retry_and_refusals_are_final() {
+    let home = Home::new("");
+    let web = &home.web;
+    for path in ["/flaky", "/refusing"] {
+        web.set(
+            path,
+            Fixture::html("").header("Link", &format!("<{path}/webmention>; rel=webmention")),
+        );
+    }
+    web.set_sequence(
+        "/flaky/webmention",
+        vec![Fixture::status(503), Fixture::status(202)],
+    );
+    web.set("/refusing/webmention", Fixture::status(400));
+    let links = vec![web.url("/flaky"), web.url("/refusing")];
+    web.set(POST_PATH, post_page(&home, &links));
+    home.ok(&["crawl"]);
+    home.ok(&["send"]);
+    let status_of = |path: &str| -> serde_json::Value {
+        let sent: Vec<serde_json::Value> =
+            serde_json::from_str(&home.ok(&["sent", "--json"])).unwrap();
+        sent.into_iter()
+            .find(|r| r["target"] == web.url(path).as_str())
+            .unwrap()
+    };
+    assert_eq!(status_of("/flaky")["status"], "retrying");
+    assert_eq!(status_of("/refusing")["status"], "failed");
+    assert_eq!(status_of("/refusing")["http_status"], 400);
+    // Nothing is due before the backoff ends.
+    home.ok(&["send"]);
+    assert_eq!(posts_to(&home, "/flaky/webmention").len(), 1);
+    // When it is due, the next run tries again, whether or not the post changed.
+    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
+    db.execute("UPDATE sends SET next_try = '2000-01-01T00:00:00Z'", [])
+        .unwrap();
+    home.ok(&["send"]);
+    assert_eq!(posts_to(&home, "/flaky/webmention").len(), 2);
+    assert_eq!(status_of("/flaky")["status"], "sent");
+    assert_eq!(status_of("/flaky")["attempts"], 2);
+    assert_eq!(
+        posts_to(&home, "/refusing/webmention").len(),
+        1,
+        "a 4xx is final"
+    );
+}
