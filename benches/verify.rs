@@ -56,6 +56,7 @@ fn mention(i: i64) -> Mention {
         reason: None,
         updated_at: "2024-05-01T08:05:13Z".into(),
         final_url: None,
+        imported: None,
     }
 }
 

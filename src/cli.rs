@@ -114,10 +114,37 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Write the feeds as static files under DIR for a site build.
+    /// Write the feeds as static files under DIR for a site build; or, with `--format jsonl`,
+    /// a lossless backup of every mention, block and decision to FILE (`import` restores it).
     Export {
+        /// The directory (static files) or the file (jsonl) to write.
         #[arg(long)]
         out: PathBuf,
+        /// `static`: the feeds for a site build; `jsonl`: the backup.
+        #[arg(long, default_value = "static", value_parser = ["static", "jsonl"])]
+        format: String,
+    },
+    /// Move history in: WordPress's export (WXR), webmention.io's JF2, or a backfeed backup.
+    /// Linkbacks become mentions of the posts they belong to; the same file twice changes nothing.
+    Import {
+        /// The file to read.
+        file: PathBuf,
+        /// wxr, webmention.io or jsonl; guessed from the file's extension when left out.
+        #[arg(long)]
+        format: Option<String>,
+        /// FROM=TO: rewrite URL prefixes (a blog that moved domain or path); repeatable.
+        #[arg(long)]
+        rewrite: Vec<String>,
+        /// Let reverify check imported mentions like any other (by default history is kept as
+        /// it came: old sources are often gone).
+        #[arg(long)]
+        verify: bool,
+        /// Count what would be imported; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The summary as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Ping the pages your posts link to (Webmention, else Pingback, else Trackback): for the
     /// posts whose content changed since the last send, or the ones named. With
@@ -291,7 +318,30 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
         } => block(&ctx, domain.as_deref(), remove, list),
         Command::Log { since, json } => log(&ctx, &since, json),
         Command::Status { json } => status(&ctx, json),
-        Command::Export { out } => {
+        Command::Export { out, format } if format == "jsonl" => {
+            let written = write_backup(&ctx, &out).map_err(|e| {
+                Failure::runtime(format!("backup to {} failed: {e}", out.display()))
+            })?;
+            println!("backed up {written} records to {}", out.display());
+            Ok(())
+        }
+        Command::Import {
+            file,
+            format,
+            rewrite,
+            verify,
+            dry_run,
+            json,
+        } => import(
+            &ctx,
+            &file,
+            format.as_deref(),
+            &rewrite,
+            verify,
+            dry_run,
+            json,
+        ),
+        Command::Export { out, .. } => {
             let summary = crate::publish::export(&ctx.store, ctx.site(), &out).map_err(|e| {
                 Failure::runtime(format!("export to {} failed: {e}", out.display()))
             })?;
@@ -449,6 +499,74 @@ async fn submit(ctx: &Context, source: &str, target: &str) -> Result<(), Failure
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Failure::runtime(e.to_string()))?;
     println!("{text}");
+    Ok(())
+}
+
+/// `export --format jsonl`: written to a temporary file and renamed, so a backup is whole.
+fn write_backup(ctx: &Context, out: &std::path::Path) -> Result<usize, Box<dyn std::error::Error>> {
+    let tmp = out.with_extension("jsonl.tmp");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    let written = ctx.store.export_jsonl(&mut file)?;
+    std::io::Write::flush(&mut file)?;
+    drop(file);
+    std::fs::rename(&tmp, out)?;
+    Ok(written)
+}
+
+fn import(
+    ctx: &Context,
+    file: &std::path::Path,
+    format: Option<&str>,
+    rewrite: &[String],
+    verify: bool,
+    dry_run: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    use crate::import::{Format, ImportOptions, Rewrites};
+    let format = match format {
+        Some(f) => Format::parse(f).ok_or_else(|| {
+            Failure::usage(format!("--format {f:?}: use wxr, webmention.io or jsonl"))
+        })?,
+        None => Format::guess(file).ok_or_else(|| {
+            Failure::usage(format!(
+                "cannot tell the format of {}: add --format wxr, webmention.io or jsonl",
+                file.display()
+            ))
+        })?,
+    };
+    let opts = ImportOptions {
+        format,
+        rewrites: Rewrites::parse(rewrite).map_err(Failure::usage)?,
+        verify,
+        dry_run,
+    };
+    let counts =
+        crate::import::import(&ctx.store, file, &opts, &ctx.cfg.site.base_url).map_err(|e| {
+            Failure::runtime(format!(
+                "import of {} stopped, nothing was written: {e}",
+                file.display()
+            ))
+        })?;
+    if json {
+        return print_json(&counts);
+    }
+    let skipped: usize = counts.skipped.values().sum();
+    println!(
+        "{}{}: read {} · imported {} · merged {} · skipped {}",
+        if dry_run {
+            "dry run, nothing written · "
+        } else {
+            ""
+        },
+        format.as_str(),
+        counts.read,
+        counts.imported,
+        counts.merged,
+        skipped
+    );
+    for (reason, n) in &counts.skipped {
+        println!("  skipped {n}: {reason}");
+    }
     Ok(())
 }
 

@@ -44,6 +44,7 @@
 pub mod cli;
 pub mod config;
 pub mod fetch;
+pub mod import;
 pub mod model;
 pub mod pipeline;
 pub mod publish;

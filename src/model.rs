@@ -289,6 +289,8 @@ pub struct Mention {
     pub updated_at: String,
     #[serde(skip)]
     pub final_url: Option<String>,
+    /// The format an imported mention came from (`wxr`, `webmention.io`, `jsonl`).
+    pub imported: Option<String>,
 }
 
 /// One of the blogger's own posts.

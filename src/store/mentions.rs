@@ -8,7 +8,8 @@ use crate::model::{Author, Extracted, Kind, Mention, MentionType, Status, now_rf
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 pub(super) const MENTION_COLUMNS: &str = "id, source, target, kind, type, status, title, author_name, author_url, \
-     author_photo, published, excerpt, content_html, first_seen, verified_at, reason, updated_at, final_url";
+     author_photo, published, excerpt, content_html, first_seen, verified_at, reason, updated_at, final_url, \
+     imported";
 
 pub(super) fn mention_from_row(row: &Row<'_>) -> Result<Mention> {
     let word = |i: usize| -> Result<String> { row.get(i) };
@@ -33,6 +34,7 @@ pub(super) fn mention_from_row(row: &Row<'_>) -> Result<Mention> {
         reason: row.get(15)?,
         updated_at: row.get(16)?,
         final_url: row.get(17)?,
+        imported: row.get(18)?,
     })
 }
 

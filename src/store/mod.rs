@@ -22,6 +22,7 @@
 
 mod decisions;
 mod fetch_state;
+mod import;
 mod mentions;
 mod moderation;
 mod posts;
@@ -31,6 +32,7 @@ mod state;
 
 pub use decisions::Decision;
 pub use fetch_state::{FailingUrl, FetchState};
+pub use import::{ImportCounts, ImportedMention, Importer};
 pub use mentions::{Counts, MentionFilter};
 pub use posts::PostRef;
 pub use queue::{Candidate, Enqueued, GroupCommit, Job};
@@ -221,6 +223,11 @@ CREATE TABLE sends (
     UNIQUE (post_id, target)
 );
 CREATE INDEX sends_retry ON sends (status, next_try);
+"#,
+    r#"
+-- Moving in: where an imported mention came from, and whether reverify may check it.
+ALTER TABLE mentions ADD COLUMN imported TEXT;
+ALTER TABLE mentions ADD COLUMN imported_verify INTEGER NOT NULL DEFAULT 0;
 "#,
 ];
 

@@ -28,35 +28,7 @@ impl Store {
     ) -> Result<String> {
         self.write(|c| {
             let tx = c.transaction()?;
-            let existing: Option<String> = tx
-                .query_row("SELECT key FROM posts WHERE match_key = ?1", [match_key], |r| r.get(0))
-                .optional()?;
-            let key = if let Some(key) = existing {
-                tx.execute(
-                    "UPDATE posts SET url = ?2, title = COALESCE(?3, title), published = COALESCE(?4, published),
-                            atom_id = COALESCE(?5, atom_id) WHERE match_key = ?1",
-                    params![match_key, url, title, published, atom_id],
-                )?;
-                key
-            } else {
-                let base = post_key_base(url);
-                let mut key = base.clone();
-                let mut n = 2;
-                while tx
-                    .query_row("SELECT 1 FROM posts WHERE key = ?1", [&key], |_| Ok(()))
-                    .optional()?
-                    .is_some()
-                {
-                    key = format!("{base}-{n}");
-                    n += 1;
-                }
-                tx.execute(
-                    "INSERT INTO posts (url, match_key, key, title, published, atom_id, first_seen)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![url, match_key, key, title, published, atom_id, now_rfc3339()],
-                )?;
-                key
-            };
+            let (_, key) = upsert_post_in(&tx, url, match_key, title, published, atom_id)?;
             tx.commit()?;
             Ok(key)
         })
@@ -181,6 +153,57 @@ impl Store {
 
 /// A short, readable key from a post URL's last path segment: `/2024/05/hello-world/` →
 /// `hello-world`. The store makes it unique.
+/// [`Store::upsert_post`] inside a transaction the caller holds; returns the post's id and key.
+pub(super) fn upsert_post_in(
+    tx: &rusqlite::Connection,
+    url: &str,
+    match_key: &str,
+    title: Option<&str>,
+    published: Option<&str>,
+    atom_id: Option<&str>,
+) -> Result<(i64, String)> {
+    let existing: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT id, key FROM posts WHERE match_key = ?1",
+            [match_key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((id, key)) = existing {
+        tx.execute(
+            "UPDATE posts SET url = ?2, title = COALESCE(?3, title), published = COALESCE(?4, published),
+                    atom_id = COALESCE(?5, atom_id) WHERE match_key = ?1",
+            params![match_key, url, title, published, atom_id],
+        )?;
+        return Ok((id, key));
+    }
+    let base = post_key_base(url);
+    let mut key = base.clone();
+    let mut n = 2;
+    while tx
+        .query_row("SELECT 1 FROM posts WHERE key = ?1", [&key], |_| Ok(()))
+        .optional()?
+        .is_some()
+    {
+        key = format!("{base}-{n}");
+        n += 1;
+    }
+    tx.execute(
+        "INSERT INTO posts (url, match_key, key, title, published, atom_id, first_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            url,
+            match_key,
+            key,
+            title,
+            published,
+            atom_id,
+            now_rfc3339()
+        ],
+    )?;
+    Ok((tx.last_insert_rowid(), key))
+}
+
 pub(super) fn post_key_base(url: &str) -> String {
     let path = url::Url::parse(url)
         .map(|u| u.path().to_string())

@@ -1,0 +1,203 @@
+//! WordPress's own export (WXR), read as a stream: an `<item>` is a post (its `<link>` names
+//! it), its `<wp:comment>`s of type `pingback`, `trackback` and `webmention` are mentions of it;
+//! regular comments are counted and skipped. WordPress stores a pingback's source page title as
+//! its "author", a trackback's blog name as its author, and the Webmention plugin's source and
+//! type in comment meta; each is read as such.
+
+use super::{ImportError, Sink};
+use crate::model::{Kind, MentionType, Status};
+use crate::store::ImportedMention;
+use quick_xml::events::Event;
+use std::io::BufRead;
+
+#[derive(Default)]
+struct Comment {
+    fields: std::collections::HashMap<String, String>,
+    meta: Vec<(String, String)>,
+}
+
+impl Comment {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn meta(&self, key: &str) -> Option<&str> {
+        self.meta
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+pub(super) fn read(file: impl BufRead, sink: &mut Sink<'_, '_>) -> Result<(), ImportError> {
+    let mut reader = quick_xml::Reader::from_reader(file);
+    let mut buf = Vec::new();
+    let mut path: Vec<String> = Vec::new();
+    let mut text = String::new();
+    let (mut link, mut title, mut post_type) = (String::new(), String::new(), String::new());
+    let mut comments: Vec<Comment> = Vec::new();
+    let mut comment: Option<Comment> = None;
+    let mut meta_key = String::new();
+    loop {
+        let event = reader.read_event_into(&mut buf).map_err(|e| {
+            ImportError::Malformed(format!(
+                "not well-formed XML at byte {}: {e}",
+                reader.error_position()
+            ))
+        })?;
+        match event {
+            Event::Start(e) => {
+                let name = e.name().as_ref().to_string();
+                match name.as_str() {
+                    "item" => {
+                        (link, title, post_type) = Default::default();
+                        comments.clear();
+                    }
+                    "wp:comment" => comment = Some(Comment::default()),
+                    _ => {}
+                }
+                path.push(name);
+                text.clear();
+            }
+            Event::Text(t) => text.push_str(&t.xml10_content()),
+            Event::CData(t) => text.push_str(&t.xml10_content()),
+            Event::GeneralRef(r) => {
+                // Entity references between text: the five XML ones and numeric ones.
+                let name = r.xml10_content().into_owned();
+                match r.resolve_char_ref().ok().flatten() {
+                    Some(c) => text.push(c),
+                    None => text.push_str(match name.as_str() {
+                        "amp" => "&",
+                        "lt" => "<",
+                        "gt" => ">",
+                        "quot" => "\"",
+                        "apos" => "'",
+                        _ => "",
+                    }),
+                }
+            }
+            Event::End(_) => {
+                let Some(name) = path.pop() else {
+                    return Err(ImportError::Malformed(format!(
+                        "unbalanced end tag at byte {}",
+                        reader.buffer_position()
+                    )));
+                };
+                let value = std::mem::take(&mut text);
+                let parent = path.last().map(String::as_str);
+                match (name.as_str(), parent) {
+                    ("link", Some("item")) => link = value,
+                    ("title", Some("item")) => title = value,
+                    ("wp:post_type", Some("item")) => post_type = value,
+                    ("wp:meta_key", Some("wp:commentmeta")) => meta_key = value,
+                    ("wp:meta_value", Some("wp:commentmeta")) => {
+                        if let Some(c) = comment.as_mut() {
+                            c.meta.push((std::mem::take(&mut meta_key), value));
+                        }
+                    }
+                    ("wp:comment", _) => comments.extend(comment.take()),
+                    (field, Some("wp:comment")) => {
+                        if let Some(c) = comment.as_mut() {
+                            c.fields.insert(field.to_string(), value);
+                        }
+                    }
+                    ("item", _) => {
+                        for c in comments.drain(..) {
+                            item_comment(sink, &link, &title, &post_type, &c)?;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Event::Eof => {
+                if !path.is_empty() {
+                    return Err(ImportError::Malformed(format!(
+                        "the file ends inside <{}> at byte {}: truncated?",
+                        path.join("><"),
+                        reader.buffer_position()
+                    )));
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        buf.clear();
+    }
+}
+
+fn item_comment(
+    sink: &mut Sink<'_, '_>,
+    link: &str,
+    post_title: &str,
+    post_type: &str,
+    c: &Comment,
+) -> Result<(), ImportError> {
+    let kind = match c.get("wp:comment_type") {
+        Some("pingback") => Kind::Pingback,
+        Some("trackback") => Kind::Trackback,
+        Some("webmention") => Kind::Webmention,
+        _ => {
+            sink.skip("a regular comment, not a linkback");
+            return Ok(());
+        }
+    };
+    if post_type == "attachment" || link.is_empty() {
+        sink.skip("not on a post with a link");
+        return Ok(());
+    }
+    let Some(source) = c
+        .meta("webmention_source_url")
+        .or_else(|| c.get("wp:comment_author_url"))
+    else {
+        sink.skip("no source URL");
+        return Ok(());
+    };
+    let status = match c.get("wp:comment_approved") {
+        Some("1") => Status::Verified,
+        Some("0") => Status::Held,
+        Some("spam") => Status::Rejected,
+        _ => Status::Deleted, // trash, post-trashed
+    };
+    let date = c
+        .get("wp:comment_date_gmt")
+        .filter(|d| !d.starts_with("0000"))
+        .or_else(|| c.get("wp:comment_date"))
+        .and_then(crate::verify::normalize_date);
+    let content = c.get("wp:comment_content").unwrap_or("");
+    let text = crate::text::collapse(&crate::verify::html_text(content));
+    let author = c.get("wp:comment_author").map(crate::text::collapse);
+    let base = url::Url::parse(source).ok();
+    let mut m = ImportedMention {
+        source: source.to_string(),
+        target: link.trim().to_string(),
+        post_title: Some(post_title.trim().to_string()).filter(|t| !t.is_empty()),
+        kind: Some(kind),
+        mention_type: Some(
+            c.meta("semantic_linkbacks_type")
+                .and_then(MentionType::parse)
+                .unwrap_or(MentionType::Mention),
+        ),
+        status: Some(status),
+        published: date.clone(),
+        excerpt: Some(crate::text::truncate(&text, 400)).filter(|t| !t.is_empty()),
+        first_seen: date,
+        ..Default::default()
+    };
+    if kind == Kind::Pingback {
+        // WordPress keeps the source page's title where a comment's author goes.
+        m.title = author;
+    } else {
+        m.author_name = author;
+        m.author_photo = c.meta("semantic_linkbacks_avatar").map(str::to_string);
+        if kind == Kind::Webmention
+            && let Some(base) = &base
+        {
+            m.content_html = Some(crate::verify::sanitize(content, base)).filter(|h| !h.is_empty());
+        }
+    }
+    sink.mention(m)
+}

@@ -1,0 +1,372 @@
+//! Moving in and out: mentions from another system's history merged in, and backfeed's own
+//! lossless backup (every row of posts, mentions, blocks and decisions) written and restored.
+//!
+//! One import is one transaction: a file that turns out malformed leaves the store as it was,
+//! and `--dry-run` rolls back what it counted. Merging is by (source, target post): a pair
+//! already stored keeps its row, its status and its moderation; only fields it lacks are filled.
+
+use super::decisions::{Decision, insert_decision};
+use super::posts::upsert_post_in;
+use super::{Result, Store};
+use crate::model::{Kind, MentionType, Status, match_key};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// One mention from another system, in backfeed's terms.
+#[derive(Clone, Debug, Default)]
+pub struct ImportedMention {
+    pub source: String,
+    /// The post's URL (after `--rewrite`).
+    pub target: String,
+    pub post_title: Option<String>,
+    pub kind: Option<Kind>,
+    pub mention_type: Option<MentionType>,
+    pub status: Option<Status>,
+    pub title: Option<String>,
+    pub author_name: Option<String>,
+    pub author_url: Option<String>,
+    pub author_photo: Option<String>,
+    pub published: Option<String>,
+    pub excerpt: Option<String>,
+    pub content_html: Option<String>,
+    /// When it was first seen there (RFC 3339).
+    pub first_seen: Option<String>,
+}
+
+/// What an import did: records read, mentions imported new, merged into existing ones, and
+/// skipped (by reason).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ImportCounts {
+    pub read: usize,
+    pub imported: usize,
+    pub merged: usize,
+    pub skipped: BTreeMap<String, usize>,
+}
+
+impl ImportCounts {
+    pub fn skip(&mut self, reason: impl Into<String>) {
+        *self.skipped.entry(reason.into()).or_default() += 1;
+    }
+}
+
+/// Writes imported records inside the import's one transaction.
+pub struct Importer<'a> {
+    tx: &'a Connection,
+    /// The format, recorded on every mention imported.
+    format: &'a str,
+    verify: bool,
+    pub counts: ImportCounts,
+}
+
+impl Store {
+    /// Runs one import in one transaction: `fill` feeds the [`Importer`]; an error from it (a
+    /// malformed file) rolls everything back, as does `dry_run`.
+    pub fn import<E: From<rusqlite::Error>>(
+        &self,
+        format: &str,
+        verify: bool,
+        dry_run: bool,
+        fill: impl FnOnce(&mut Importer<'_>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<ImportCounts, E> {
+        self.write(|c| -> Result<_> {
+            let tx = c.transaction()?;
+            let mut importer = Importer {
+                tx: &tx,
+                format,
+                verify,
+                counts: ImportCounts::default(),
+            };
+            let filled = fill(&mut importer);
+            let counts = std::mem::take(&mut importer.counts);
+            Ok(match filled {
+                Ok(()) if !dry_run => tx.commit().map(|_| Ok(counts))?,
+                Ok(()) => Ok(counts), // dropping the transaction rolls it back
+                Err(e) => Err(e),
+            })
+        })?
+    }
+
+    /// Writes every post, mention, block and decision as one JSON object a line (`"table"`
+    /// names the table; the other keys are its columns).
+    pub fn export_jsonl(&self, out: &mut dyn std::io::Write) -> Result<usize> {
+        self.read(|c| {
+            let mut lines = 0;
+            for table in BACKUP_TABLES {
+                let mut stmt = c.prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))?;
+                let names: Vec<String> = stmt.column_names().map(str::to_string).collect();
+                let mut rows = stmt.query([])?;
+                while let Some(row) = rows.next()? {
+                    let mut obj = Map::new();
+                    for (i, name) in names.iter().enumerate() {
+                        obj.insert(name.clone(), sql_to_json(row.get::<_, SqlValue>(i)?));
+                    }
+                    obj.insert("table".into(), Value::from(table));
+                    let line = serde_json::to_string(&obj)
+                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                    writeln!(out, "{line}")
+                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                    lines += 1;
+                }
+            }
+            Ok(lines)
+        })
+    }
+}
+
+/// The tables a backup holds, in the order a restore needs them (posts before mentions); each
+/// line names its table in a `"table"` key.
+const BACKUP_TABLES: [&str; 4] = ["posts", "mentions", "blocks", "decisions"];
+
+fn sql_to_json(v: SqlValue) -> Value {
+    match v {
+        SqlValue::Null => Value::Null,
+        SqlValue::Integer(i) => Value::from(i),
+        SqlValue::Real(f) => Value::from(f),
+        SqlValue::Text(t) => Value::from(t),
+        SqlValue::Blob(b) => Value::from(hex::encode(b)),
+    }
+}
+
+fn json_to_sql(v: &Value) -> SqlValue {
+    match v {
+        Value::Null => SqlValue::Null,
+        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
+        Value::Number(n) => n
+            .as_i64()
+            .map(SqlValue::Integer)
+            .or_else(|| n.as_f64().map(SqlValue::Real))
+            .unwrap_or(SqlValue::Null),
+        Value::String(s) => SqlValue::Text(s.clone()),
+        other => SqlValue::Text(other.to_string()),
+    }
+}
+
+impl Importer<'_> {
+    /// Imports one mention from another system, or merges it into the stored pair.
+    pub fn mention(&mut self, m: &ImportedMention) -> Result<()> {
+        self.counts.read += 1;
+        let (Some(target_key), true) = (match_key(&m.target), match_key(&m.source).is_some())
+        else {
+            self.counts.skip("source or target is not an http(s) URL");
+            return Ok(());
+        };
+        let (post_id, _) = upsert_post_in(
+            self.tx,
+            &m.target,
+            &target_key,
+            m.post_title.as_deref(),
+            None,
+            None,
+        )?;
+        let existing: Option<i64> = self
+            .tx
+            .query_row(
+                "SELECT id FROM mentions WHERE source = ?1 AND target_key = ?2",
+                params![m.source, target_key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let status = m.status.unwrap_or(Status::Verified);
+        let first_seen = m
+            .first_seen
+            .clone()
+            .unwrap_or_else(crate::model::now_rfc3339);
+        // What was published there counts as verified then; the stamps say when.
+        let verified_at = matches!(status, Status::Verified | Status::Held | Status::Deleted)
+            .then(|| first_seen.clone());
+        let values = params![
+            m.source,
+            m.target,
+            target_key,
+            post_id,
+            m.kind.unwrap_or(Kind::Webmention).as_str(),
+            m.mention_type.unwrap_or(MentionType::Mention).as_str(),
+            status.as_str(),
+            m.title,
+            m.author_name,
+            m.author_url,
+            m.author_photo,
+            m.published,
+            m.excerpt,
+            m.content_html,
+            first_seen,
+            verified_at,
+            self.format,
+            self.verify,
+        ];
+        if let Some(id) = existing {
+            // Merged: the stored pair keeps its status and moderation; it gains what it lacked.
+            self.tx.execute(
+                "UPDATE mentions SET title = COALESCE(title, ?8), author_name = COALESCE(author_name, ?9),
+                        author_url = COALESCE(author_url, ?10), author_photo = COALESCE(author_photo, ?11),
+                        published = COALESCE(published, ?12), excerpt = COALESCE(excerpt, ?13),
+                        content_html = COALESCE(content_html, ?14),
+                        first_seen = MIN(first_seen, ?15)
+                 WHERE id = ?19",
+                rusqlite::params_from_iter(values.iter().copied().chain([&id as &dyn rusqlite::ToSql])),
+            )?;
+            self.counts.merged += 1;
+        } else {
+            self.tx.execute(
+                "INSERT INTO mentions (source, target, target_key, post_id, kind, type, status, title,
+                        author_name, author_url, author_photo, published, excerpt, content_html,
+                        first_seen, verified_at, updated_at, checked_at, reason, imported, imported_verify,
+                        status_token)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?15, ?15,
+                         'imported', ?17, ?18, lower(hex(randomblob(16))))",
+                values,
+            )?;
+            self.counts.imported += 1;
+        }
+        Ok(())
+    }
+
+    /// Restores one line of backfeed's own backup. `Ok(false)` when its type is unknown.
+    pub fn backup_row(&mut self, row: &Map<String, Value>) -> Result<bool> {
+        self.counts.read += 1;
+        let text = |k: &str| row.get(k).and_then(Value::as_str);
+        match row.get("table").and_then(Value::as_str) {
+            Some("posts") => {
+                let (Some(url), Some(key)) = (text("url"), text("match_key")) else {
+                    self.counts.skip("post without url");
+                    return Ok(true);
+                };
+                // A post keeps its key (it names files and trackback URLs).
+                let known: Option<i64> = self
+                    .tx
+                    .query_row("SELECT id FROM posts WHERE match_key = ?1", [key], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
+                if known.is_none() {
+                    let skip: &[&str] = if self.id_free("posts", row)? {
+                        &[]
+                    } else {
+                        &["id"]
+                    };
+                    self.insert_row("posts", row, skip)?;
+                } else {
+                    upsert_post_in(
+                        self.tx,
+                        url,
+                        key,
+                        text("title"),
+                        text("published"),
+                        text("atom_id"),
+                    )?;
+                }
+                Ok(true)
+            }
+            Some("mentions") => {
+                let (Some(source), Some(target_key)) = (text("source"), text("target_key")) else {
+                    self.counts.skip("mention without source or target");
+                    return Ok(true);
+                };
+                let exists = self
+                    .tx
+                    .query_row(
+                        "SELECT 1 FROM mentions WHERE source = ?1 AND target_key = ?2",
+                        params![source, target_key],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+                if exists {
+                    self.counts.merged += 1;
+                    return Ok(true);
+                }
+                let post_id: Option<i64> = self
+                    .tx
+                    .query_row(
+                        "SELECT id FROM posts WHERE match_key = ?1",
+                        [target_key],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                let mut row = row.clone();
+                row.insert("post_id".into(), post_id.map_or(Value::Null, Value::from));
+                let skip: &[&str] = if self.id_free("mentions", &row)? {
+                    &[]
+                } else {
+                    &["id"]
+                };
+                self.insert_row("mentions", &row, skip)?;
+                self.counts.imported += 1;
+                Ok(true)
+            }
+            Some("blocks") => {
+                self.tx.execute(
+                    "INSERT OR IGNORE INTO blocks (domain, created_at) VALUES (?1, ?2)",
+                    params![text("domain"), text("created_at")],
+                )?;
+                Ok(true)
+            }
+            Some("decisions") => {
+                let d = Decision {
+                    at: text("at").unwrap_or_default().into(),
+                    source: text("source").unwrap_or_default().into(),
+                    target: text("target").unwrap_or_default().into(),
+                    kind: text("kind").unwrap_or_default().into(),
+                    outcome: text("outcome").unwrap_or_default().into(),
+                    reason: text("reason").unwrap_or_default().into(),
+                };
+                let seen = self
+                    .tx
+                    .query_row(
+                        "SELECT 1 FROM decisions WHERE at = ?1 AND source = ?2 AND target = ?3 AND kind = ?4
+                         AND outcome = ?5 AND reason = ?6",
+                        params![d.at, d.source, d.target, d.kind, d.outcome, d.reason],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+                if !seen {
+                    insert_decision(self.tx, &d)?;
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Whether the row's own id is free in `table` (a restore into an empty store keeps ids).
+    fn id_free(&self, table: &str, row: &Map<String, Value>) -> Result<bool> {
+        let Some(id) = row.get("id").and_then(Value::as_i64) else {
+            return Ok(false);
+        };
+        Ok(self
+            .tx
+            .query_row(
+                &format!("SELECT 1 FROM {table} WHERE id = ?1"),
+                [id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_none())
+    }
+
+    /// Inserts a backup row into `table`, with the columns the table has (a backup from an
+    /// older or newer version may have fewer or more), leaving out `skip`.
+    fn insert_row(&self, table: &str, row: &Map<String, Value>, skip: &[&str]) -> Result<()> {
+        let columns: Vec<String> = self
+            .tx
+            .prepare(&format!("SELECT * FROM {table} LIMIT 0"))?
+            .column_names()
+            .map(str::to_string)
+            .filter(|c| row.contains_key(c) && c != "table" && !skip.contains(&c.as_str()))
+            .collect();
+        let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+        let values: Vec<SqlValue> = columns.iter().map(|c| json_to_sql(&row[c])).collect();
+        self.tx.execute(
+            &format!(
+                "INSERT INTO {table} ({}) VALUES ({})",
+                columns.join(", "),
+                marks.join(", ")
+            ),
+            rusqlite::params_from_iter(values),
+        )?;
+        Ok(())
+    }
+}

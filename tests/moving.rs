@@ -1,0 +1,263 @@
+//! Moving in and out through the binary: a WordPress export (every comment type and status,
+//! CDATA, umlauts, «, threaded comments) and webmention.io's JF2 imported onto a blog that moved
+//! (`--rewrite`), idempotently and in one transaction; and backfeed's own JSONL backup restored
+//! into an empty store with every field the same.
+
+mod support;
+use support::*;
+
+const OLD: &str = "http://old-blog.example/";
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/fixtures/import/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// A fixture written into the home's folder (webmention.io's targets on the old domain).
+fn fixture_file(home: &Home, name: &str) -> String {
+    let path = home.dir.path().join(name);
+    std::fs::write(&path, fixture(name).replace("{OLD}", OLD)).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn rewrite(home: &Home) -> String {
+    format!("{OLD}={}", home.web.url("/blog/"))
+}
+
+fn by_source(home: &Home) -> std::collections::HashMap<String, serde_json::Value> {
+    home.mentions()
+        .into_iter()
+        .map(|m| (m["source"].as_str().unwrap().to_string(), m))
+        .collect()
+}
+
+#[test]
+fn a_wordpress_export_becomes_mentions_of_its_posts() {
+    let home = Home::new("");
+    let wxr = fixture_file(&home, "wordpress.xml");
+    let rw = rewrite(&home);
+    // A dry run counts and writes nothing.
+    let dry = home.ok(&["import", &wxr, "--rewrite", &rw, "--dry-run"]);
+    assert!(dry.contains("imported 5"), "{dry}");
+    assert!(home.mentions().is_empty());
+
+    let out = home.ok(&["import", &wxr, "--rewrite", &rw, "--json"]);
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["read"], 7, "{summary}");
+    assert_eq!(summary["imported"], 5);
+    assert_eq!(summary["merged"], 0);
+    assert_eq!(
+        summary["skipped"]["a regular comment, not a linkback"], 2,
+        "a comment and its threaded reply"
+    );
+    let post = home.web.url("/blog/2009/01/sein-oder-werden/");
+    let m = by_source(&home);
+    let topsy = &m["http://topsy.example/trackback?url=http%3A%2F%2Fold-blog.example%2F2009%2F01%2Fsein-oder-werden%2F"];
+    assert_eq!(topsy["kind"], "pingback");
+    assert_eq!(topsy["status"], "verified");
+    assert_eq!(topsy["target"], post.as_str(), "matched through --rewrite");
+    assert_eq!(
+        topsy["title"],
+        "Tweets that mention Sein oder Werden – das ist hier die Frage! « -- Topsy.com"
+    );
+    assert_eq!(
+        topsy["first_seen"], "2009-01-13T08:15:00Z",
+        "comment_date_gmt"
+    );
+    assert_eq!(topsy["imported"], "wxr");
+    assert!(
+        topsy["excerpt"]
+            .as_str()
+            .unwrap()
+            .contains("Müller: „Sein oder Werden“"),
+        "{topsy}"
+    );
+    let joerg = &m["http://joerg.example/2009/01/antwort/"];
+    assert_eq!(
+        (joerg["kind"].as_str(), joerg["status"].as_str()),
+        (Some("trackback"), Some("held"))
+    );
+    assert_eq!(joerg["author"]["name"], "Jörgs Blog");
+    assert!(
+        joerg["excerpt"]
+            .as_str()
+            .unwrap()
+            .contains("anders & schreibe")
+    );
+    assert_eq!(m["http://spam.example/pills"]["status"], "rejected");
+    assert_eq!(m["http://gone.example/2009/link"]["status"], "deleted");
+    let carol = &m["https://carol.example/notes/2021/reply"];
+    assert_eq!(carol["kind"], "webmention");
+    assert_eq!(carol["type"], "reply");
+    assert_eq!(carol["author"]["name"], "Carol");
+    let content = carol["content_html"].as_str().unwrap();
+    assert!(
+        content.contains("<em>really</em>") && !content.contains("script"),
+        "{content}"
+    );
+    let posts: Vec<serde_json::Value> =
+        serde_json::from_str(&home.ok(&["posts", "--json"])).unwrap();
+    assert_eq!(
+        posts[0]["title"],
+        "Sein oder Werden – das ist hier die Frage!"
+    );
+    assert_eq!(
+        posts[0]["mentions"], 2,
+        "published: the pingback and the webmention"
+    );
+
+    // The same file again changes nothing.
+    let before = home.mentions();
+    let again = home.ok(&["import", &wxr, "--rewrite", &rw]);
+    assert!(again.contains("imported 0 · merged 5"), "{again}");
+    assert_eq!(home.mentions(), before);
+
+    // Reverify leaves imported history alone: no fetch, no decision.
+    let decisions = home.log().len();
+    home.ok(&["reverify"]);
+    assert_eq!(home.log().len(), decisions);
+    assert_eq!(home.mentions(), before);
+}
+
+#[test]
+fn a_broken_file_stops_at_its_position_and_writes_nothing() {
+    let home = Home::new("");
+    let text = fixture("wordpress.xml");
+    let cut = text.find("<wp:comment_id>46").unwrap();
+    let truncated = home.dir.path().join("truncated.xml");
+    std::fs::write(&truncated, &text[..cut]).unwrap();
+    let (code, _, err) = home.run(&[
+        "import",
+        truncated.to_str().unwrap(),
+        "--rewrite",
+        &rewrite(&home),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("nothing was written") && err.contains("byte"),
+        "{err}"
+    );
+    assert!(
+        home.mentions().is_empty(),
+        "the earlier comments were not kept either"
+    );
+    let jf2 = home.dir.path().join("broken.json");
+    std::fs::write(&jf2, "{\"type\":\"feed\",\"children\":[{\"wm-source\":").unwrap();
+    let (code, _, err) = home.run(&["import", jf2.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("page 1"), "{err}");
+}
+
+#[test]
+fn webmention_io_history_keeps_types_authors_and_dates() {
+    let home = Home::new("");
+    let jf2 = fixture_file(&home, "webmention-io.json");
+    let out = home.ok(&["import", &jf2, "--rewrite", &rewrite(&home)]);
+    assert!(out.contains("imported 5"), "{out}");
+    let m = by_source(&home);
+    let like = &m["https://lena.example/likes/1"];
+    assert_eq!(like["type"], "like");
+    assert_eq!(like["kind"], "webmention");
+    assert_eq!(like["author"]["photo"], "https://avatars.example/lena.jpg");
+    assert_eq!(like["first_seen"], "2023-04-01T10:05:00Z", "wm-received");
+    assert_eq!(like["imported"], "webmention.io");
+    let reply = &m["https://max.example/replies/7"];
+    assert_eq!(reply["type"], "reply");
+    assert_eq!(reply["author"]["name"], "Max Müller");
+    assert_eq!(reply["published"], "2023-04-02T10:00:00+02:00");
+    let html = reply["content_html"].as_str().unwrap();
+    assert!(
+        html.contains("<b>genau</b>") && !html.contains("onerror"),
+        "{html}"
+    );
+    assert_eq!(m["https://ola.example/r/1"]["type"], "repost");
+    assert_eq!(m["https://bo.example/b/1"]["type"], "bookmark");
+    let mention = &m["https://zed.example/m/1"];
+    assert_eq!(mention["type"], "mention");
+    assert_eq!(mention["title"], "A post that mentions it");
+    // The API serves them as webmention.io did.
+    let daemon = home.serve();
+    let api: serde_json::Value = client()
+        .get(daemon.url("/api/mentions.jf2?per-page=10"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(api["children"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn a_jsonl_backup_restores_every_field_into_an_empty_store() {
+    let home = Home::new("[moderation]\nmode = \"queue\"\n");
+    home.ok(&["crawl"]);
+    home.ok(&[
+        "import",
+        &fixture_file(&home, "wordpress.xml"),
+        "--rewrite",
+        &rewrite(&home),
+    ]);
+    let source = home.linking_page("/native/1", "A native mention");
+    home.run(&["submit", &source, &home.post_url()]);
+    home.ok(&["block", "spam.example"]);
+    let backup = home.dir.path().join("backup.jsonl");
+    let out = home.ok(&[
+        "export",
+        "--format",
+        "jsonl",
+        "--out",
+        backup.to_str().unwrap(),
+    ]);
+    assert!(out.contains("backed up"), "{out}");
+
+    let fresh = Home::new("[moderation]\nmode = \"queue\"\n");
+    let restored = fresh.ok(&["import", backup.to_str().unwrap()]);
+    assert!(restored.contains("jsonl"), "{restored}");
+    let mentions = |h: &Home| h.ok(&["mentions", "--json"]);
+    assert_eq!(
+        mentions(&fresh),
+        mentions(&home),
+        "every mention, every field"
+    );
+    assert_eq!(
+        fresh.ok(&["log", "--json", "--since", "100w"]),
+        home.ok(&["log", "--json", "--since", "100w"])
+    );
+    assert_eq!(
+        fresh.ok(&["block", "--list"]),
+        home.ok(&["block", "--list"])
+    );
+    assert_eq!(
+        fresh.ok(&["posts", "--json"]),
+        home.ok(&["posts", "--json"])
+    );
+    // Below what the commands show too: every column of every row.
+    let rows = |h: &Home, table: &str| -> Vec<String> {
+        let db = rusqlite::Connection::open(h.dir.path().join("backfeed.db")).unwrap();
+        let mut stmt = db
+            .prepare(&format!("SELECT * FROM {table} ORDER BY id"))
+            .unwrap();
+        let n = stmt.column_count();
+        stmt.query_map([], |r| {
+            Ok((0..n)
+                .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i).unwrap()))
+                .collect::<Vec<_>>()
+                .join("|"))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    };
+    for table in ["posts", "mentions", "decisions"] {
+        assert_eq!(rows(&home, table), rows(&fresh, table), "{table}");
+    }
+    // Restoring again changes nothing.
+    fresh.ok(&["import", backup.to_str().unwrap()]);
+    assert_eq!(mentions(&fresh), mentions(&home));
+    assert_eq!(
+        fresh.ok(&["log", "--json", "--since", "100w"]),
+        home.ok(&["log", "--json", "--since", "100w"])
+    );
+}
