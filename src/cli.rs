@@ -162,6 +162,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Deliver the webhooks and mail that are due now (`serve` and `crawl` do it by themselves);
+    /// with `--digest`, send the mail digest now.
+    Notify {
+        #[arg(long)]
+        digest: bool,
+    },
     /// What was sent for your posts: per link, the protocol, endpoint and answer.
     Sent {
         /// Only what was sent for this post.
@@ -245,6 +251,7 @@ pub fn run() -> i32 {
             | Command::Reverify
             | Command::Submit { .. }
             | Command::Send { .. }
+            | Command::Notify { .. }
     ) {
         quiet_on_closed_pipe();
     }
@@ -376,6 +383,20 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
             print_sends(&done, dry_run);
             Ok(())
         }
+        Command::Notify { digest } => {
+            let done = if digest {
+                crate::notify::send_digest(&ctx)
+                    .await
+                    .map_err(|e| Failure::runtime(format!("digest not sent: {e}")))?
+            } else {
+                crate::notify::deliver_due(&ctx).await
+            };
+            println!(
+                "notify: delivered {} · failed {} (failures are retried)",
+                done.delivered, done.failed
+            );
+            Ok(())
+        }
         Command::Sent { post, json } => {
             let done = ctx.store.sends(post.as_deref())?;
             if json {
@@ -429,6 +450,20 @@ async fn serve(ctx: Arc<Context>) -> Result<(), Failure> {
         crate::schedule::Job::Reverify,
         shutdown.clone(),
     ));
+    let notifier = tokio::spawn(crate::notify::run(ctx.clone(), shutdown.clone()));
+    let digest = ctx
+        .cfg
+        .notify
+        .email
+        .as_ref()
+        .is_some_and(|e| !e.digest.trim().is_empty())
+        .then(|| {
+            tokio::spawn(crate::schedule::run(
+                ctx.clone(),
+                crate::schedule::Job::Digest,
+                shutdown.clone(),
+            ))
+        });
     let signals = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -443,7 +478,10 @@ async fn serve(ctx: Arc<Context>) -> Result<(), Failure> {
     )
     .await;
     shutdown.trigger();
-    let _ = tokio::join!(worker, crawl, reverify);
+    let _ = tokio::join!(worker, crawl, reverify, notifier);
+    if let Some(digest) = digest {
+        let _ = digest.await;
+    }
     tracing::info!("stopped");
     served.map_err(|e| Failure::runtime(format!("server error: {e}")))
 }
@@ -772,12 +810,13 @@ fn status(ctx: &Context, json: bool) -> Result<(), Failure> {
         }));
     }
     let failing = ctx.store.failing_urls(1)?;
+    let deliveries = ctx.store.pending_deliveries()?;
     if json {
         return print_json(&serde_json::json!({
             "posts": counts.posts,
             "mentions": counts.by_status.iter().map(|(s, n)| (s.clone(), serde_json::json!(n))).collect::<serde_json::Map<_, _>>(),
             "queue_depth": counts.queue_depth, "queue_due": counts.queue_due, "decisions": counts.decisions,
-            "schedules": schedules, "failing": failing,
+            "schedules": schedules, "failing": failing, "notifications": deliveries,
         }));
     }
     println!("store:     {}", ctx.cfg.store.path.display());
@@ -816,6 +855,17 @@ fn status(ctx: &Context, json: bool) -> Result<(), Failure> {
         if let Some(problem) = problem {
             println!("SOURCE     {name}: {problem}");
         }
+    }
+    for d in &deliveries {
+        println!(
+            "NOTIFY     {}: {} pending{}",
+            d.channel,
+            d.pending,
+            d.last_error
+                .as_deref()
+                .map(|e| format!(" · last error: {e}"))
+                .unwrap_or_default()
+        );
     }
     for f in &failing {
         println!(

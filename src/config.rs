@@ -42,6 +42,8 @@ struct RawConfig {
     moderation: ModerationConfig,
     #[serde(default)]
     send: SendConfig,
+    #[serde(default)]
+    notify: NotifyConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -203,6 +205,57 @@ pub struct RefbackConfig {
     pub access_logs: Vec<PathBuf>,
 }
 
+/// `[notify]`: who hears of a mention published or deleted.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// `[[notify.webhook]]`, each POSTed on every published or deleted mention.
+    pub webhook: Vec<WebhookConfig>,
+    /// `[notify.email]`: mail like WordPress sent.
+    pub email: Option<EmailConfig>,
+}
+
+impl NotifyConfig {
+    /// Whether anyone is to be told: only then are notifications queued.
+    pub fn any(&self) -> bool {
+        !self.webhook.is_empty() || self.email.is_some()
+    }
+}
+
+/// One `[[notify.webhook]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: Url,
+    /// `webmention.io` (its webhook body) or `jf2` (the entry alone).
+    #[serde(default = "default_webhook_format")]
+    pub format: String,
+    /// The variable holding the shared secret (sent in the body, and signing it).
+    pub secret_env: Option<String>,
+}
+
+fn default_webhook_format() -> String {
+    "webmention.io".into()
+}
+
+/// `[notify.email]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// The variable holding lettre's SMTP URL (credentials included).
+    #[serde(default = "default_smtp_url_env")]
+    pub smtp_url_env: String,
+    pub from: String,
+    pub to: Vec<String>,
+    /// Empty: one mail per published mention; else a cron expression for one digest a run.
+    #[serde(default)]
+    pub digest: String,
+}
+
+fn default_smtp_url_env() -> String {
+    "BACKFEED_SMTP_URL".into()
+}
+
 /// `[send]`: pings for the links in the blogger's own posts.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -253,6 +306,7 @@ pub struct Config {
     pub refback: RefbackConfig,
     pub moderation: ModerationConfig,
     pub send: SendConfig,
+    pub notify: NotifyConfig,
 }
 
 impl Config {
@@ -333,10 +387,19 @@ impl Config {
             None => Url::parse(&format!("http://{listen}/")).expect("socket address forms a URL"),
         };
 
+        let digest = raw
+            .notify
+            .email
+            .as_ref()
+            .map(|e| e.digest.clone())
+            .filter(|d| !d.trim().is_empty());
         for (key, expr) in [
             ("schedule.crawl", &raw.schedule.crawl),
             ("schedule.reverify", &raw.schedule.reverify),
-        ] {
+        ]
+        .into_iter()
+        .chain(digest.as_ref().map(|d| ("notify.email.digest", d)))
+        {
             cron::Schedule::from_str(expr).map_err(|e| {
                 err(
                     key,
@@ -362,6 +425,24 @@ impl Config {
             .user_agent
             .replace("VERSION", env!("CARGO_PKG_VERSION"))
             .replace("public_url", public_url.as_str());
+
+        for (i, hook) in raw.notify.webhook.iter().enumerate() {
+            if hook.format != "webmention.io" && hook.format != "jf2" {
+                return Err(err(
+                    &format!("notify.webhook[{i}].format"),
+                    format!("{:?} is not \"webmention.io\" or \"jf2\"", hook.format),
+                ));
+            }
+        }
+        if let Some(email) = &raw.notify.email {
+            for (key, addr) in std::iter::once(("notify.email.from", &email.from))
+                .chain(email.to.iter().map(|t| ("notify.email.to", t)))
+            {
+                if addr.parse::<lettre::Address>().is_err() {
+                    return Err(err(key, format!("{addr:?} is not a mail address")));
+                }
+            }
+        }
 
         for (i, w) in raw.watch.iter().enumerate() {
             parse_http_url(&w.url).map_err(|m| err(&format!("watch[{i}].url"), m))?;
@@ -418,6 +499,7 @@ impl Config {
             refback: raw.refback,
             moderation: raw.moderation,
             send: raw.send,
+            notify: raw.notify,
         })
     }
 

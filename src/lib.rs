@@ -46,6 +46,7 @@ pub mod config;
 pub mod fetch;
 pub mod import;
 pub mod model;
+pub mod notify;
 pub mod pipeline;
 pub mod publish;
 pub mod receive;

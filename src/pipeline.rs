@@ -168,6 +168,7 @@ pub struct Processed {
 impl Context {
     pub fn new(cfg: Config) -> Result<Context, rusqlite::Error> {
         let store = Arc::new(Store::open(&cfg.store.path)?);
+        store.set_notify_channels(&crate::notify::channels(&cfg))?;
         let group_commit = GroupCommit::start(store.clone());
         let fetcher = Fetcher::new(&cfg.fetch);
         Ok(Context {

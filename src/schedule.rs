@@ -15,6 +15,8 @@ use std::sync::Arc;
 pub enum Job {
     Crawl,
     Reverify,
+    /// The mail digest of `[notify.email] digest`.
+    Digest,
 }
 
 impl Job {
@@ -22,6 +24,7 @@ impl Job {
         match self {
             Job::Crawl => "crawl",
             Job::Reverify => "reverify",
+            Job::Digest => "digest",
         }
     }
 
@@ -29,6 +32,12 @@ impl Job {
         match self {
             Job::Crawl => &ctx.cfg.schedule.crawl,
             Job::Reverify => &ctx.cfg.schedule.reverify,
+            Job::Digest => ctx
+                .cfg
+                .notify
+                .email
+                .as_ref()
+                .map_or("", |e| e.digest.as_str()),
         }
     }
 }
@@ -51,6 +60,7 @@ pub async fn run_once(ctx: &Arc<Context>, job: Job) -> crate::sources::Summary {
     let summary = match job {
         Job::Crawl => crate::sources::crawl(ctx, &mut |_| {}).await,
         Job::Reverify => crate::sources::reverify(ctx, 3600, &mut |_| {}).await,
+        Job::Digest => unreachable!("the digest runs without a crawl summary"),
     };
     ctx.store
         .schedule_finished(job.name(), &crate::model::now_rfc3339(), &summary.line())
@@ -68,6 +78,21 @@ pub async fn run(ctx: Arc<Context>, job: Job, shutdown: Shutdown) {
             return;
         }
     };
+    if job == Job::Digest {
+        drive(
+            &schedule,
+            job.name(),
+            &shutdown,
+            chrono::Utc::now,
+            || async {
+                if let Err(e) = crate::notify::send_digest(&ctx).await {
+                    tracing::error!(error = %e, "digest not sent");
+                }
+            },
+        )
+        .await;
+        return;
+    }
     drive(&schedule, job.name(), &shutdown, chrono::Utc::now, || {
         run_once(&ctx, job)
     })

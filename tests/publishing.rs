@@ -268,8 +268,9 @@ fn two_hundred_acknowledged_webmentions_survive_sigkill() {
             .filter(|m| m["status"] == "verified")
             .count()
             == 200),
-        "not all verified: {}",
-        home.ok(&["status"])
+        "not all verified: {}\n{}",
+        home.ok(&["status"]),
+        daemon.log_text()
     );
     drop(daemon);
     let mentions = home.mentions();

@@ -231,6 +231,7 @@ pub async fn crawl(ctx: &Arc<Context>, progress: &mut (dyn FnMut(&Processed) + S
     social::poll_all(ctx, &mut summary).await;
     let processed = crate::pipeline::drain(ctx, |p| progress(p)).await;
     summary.add_processed(&processed);
+    crate::notify::deliver_due(ctx).await;
     if ctx.cfg.send.enabled {
         match crate::send::send(ctx, &Default::default(), &mut |_| {}).await {
             Ok(done) => summary.sent = done.iter().filter(|r| r.status == "sent").count(),
@@ -257,6 +258,7 @@ pub async fn reverify(
     }
     let processed = crate::pipeline::drain(ctx, |p| progress(p)).await;
     summary.add_processed(&processed);
+    crate::notify::deliver_due(ctx).await;
     if ctx.cfg.send.enabled {
         match crate::send::send(ctx, &Default::default(), &mut |_| {}).await {
             Ok(done) => summary.sent = done.iter().filter(|r| r.status == "sent").count(),

@@ -12,29 +12,34 @@ pub(super) const MENTION_COLUMNS: &str = "id, source, target, kind, type, status
      imported";
 
 pub(super) fn mention_from_row(row: &Row<'_>) -> Result<Mention> {
-    let word = |i: usize| -> Result<String> { row.get(i) };
+    mention_from_row_at(row, 0)
+}
+
+/// A mention from the [`MENTION_COLUMNS`] of `row`, starting at column `at`.
+pub(super) fn mention_from_row_at(row: &Row<'_>, at: usize) -> Result<Mention> {
+    let word = |i: usize| -> Result<String> { row.get(at + i) };
     Ok(Mention {
-        id: row.get(0)?,
-        source: row.get(1)?,
-        target: row.get(2)?,
+        id: row.get(at)?,
+        source: row.get(at + 1)?,
+        target: row.get(at + 2)?,
         kind: Kind::parse(&word(3)?).unwrap_or(Kind::Webmention),
         mention_type: MentionType::parse(&word(4)?).unwrap_or(MentionType::Mention),
         status: Status::parse(&word(5)?).unwrap_or(Status::Pending),
-        title: row.get(6)?,
+        title: row.get(at + 6)?,
         author: Author {
-            name: row.get(7)?,
-            url: row.get(8)?,
-            photo: row.get(9)?,
+            name: row.get(at + 7)?,
+            url: row.get(at + 8)?,
+            photo: row.get(at + 9)?,
         },
-        published: row.get(10)?,
-        excerpt: row.get(11)?,
-        content_html: row.get(12)?,
-        first_seen: row.get(13)?,
-        verified_at: row.get(14)?,
-        reason: row.get(15)?,
-        updated_at: row.get(16)?,
-        final_url: row.get(17)?,
-        imported: row.get(18)?,
+        published: row.get(at + 10)?,
+        excerpt: row.get(at + 11)?,
+        content_html: row.get(at + 12)?,
+        first_seen: row.get(at + 13)?,
+        verified_at: row.get(at + 14)?,
+        reason: row.get(at + 15)?,
+        updated_at: row.get(at + 16)?,
+        final_url: row.get(at + 17)?,
+        imported: row.get(at + 18)?,
     })
 }
 

@@ -25,6 +25,7 @@ mod fetch_state;
 mod import;
 mod mentions;
 mod moderation;
+mod notifications;
 mod posts;
 mod queue;
 mod sends;
@@ -34,6 +35,7 @@ pub use decisions::Decision;
 pub use fetch_state::{FailingUrl, FetchState};
 pub use import::{ImportCounts, ImportedMention, Importer};
 pub use mentions::{Counts, MentionFilter};
+pub use notifications::{Delivery, PendingDeliveries};
 pub use posts::PostRef;
 pub use queue::{Candidate, Enqueued, GroupCommit, Job};
 pub use sends::{SendRecord, SendResult};
@@ -229,6 +231,48 @@ CREATE INDEX sends_retry ON sends (status, next_try);
 ALTER TABLE mentions ADD COLUMN imported TEXT;
 ALTER TABLE mentions ADD COLUMN imported_verify INTEGER NOT NULL DEFAULT 0;
 "#,
+    r#"
+-- Notifications: an event written in the transaction that publishes or deletes a mention,
+-- then one delivery per configured channel (a webhook URL, or mail), retried until done.
+CREATE TABLE notifications (
+    id         INTEGER PRIMARY KEY,
+    mention_id INTEGER NOT NULL REFERENCES mentions(id),
+    event      TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    fanned_out INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX notifications_fan_out ON notifications (fanned_out);
+CREATE TABLE deliveries (
+    id              INTEGER PRIMARY KEY,
+    notification_id INTEGER NOT NULL REFERENCES notifications(id),
+    channel         TEXT NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'pending',
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_try        TEXT NOT NULL,
+    last_error      TEXT,
+    delivered_at    TEXT,
+    lease_until     TEXT,
+    lease_owner     TEXT,
+    UNIQUE (notification_id, channel)
+);
+CREATE INDEX deliveries_due ON deliveries (status, next_try);
+-- The channels configured now (webhook URLs, `mail`); none: nothing is queued.
+CREATE TABLE notify_channels (channel TEXT PRIMARY KEY);
+-- Every path that publishes or unpublishes a mention (verification, moderation, blocks,
+-- deletion) changes its status: the event is queued by the database in that same transaction.
+CREATE TRIGGER mention_published AFTER UPDATE OF status ON mentions
+WHEN NEW.status = 'verified' AND OLD.status != 'verified' AND EXISTS (SELECT 1 FROM notify_channels)
+BEGIN
+    INSERT INTO notifications (mention_id, event, created_at)
+    VALUES (NEW.id, 'published', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+END;
+CREATE TRIGGER mention_unpublished AFTER UPDATE OF status ON mentions
+WHEN OLD.status = 'verified' AND NEW.status != 'verified' AND EXISTS (SELECT 1 FROM notify_channels)
+BEGIN
+    INSERT INTO notifications (mention_id, event, created_at)
+    VALUES (NEW.id, 'deleted', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+END;
+"#,
 ];
 
 /// The store: one writer, a few readers.
@@ -265,6 +309,11 @@ impl Store {
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
             tx.commit()?;
         }
+        // The writer's transactions take the write lock as they begin: a deferred transaction
+        // that reads and then writes fails at once ("database is locked") when another process
+        // wrote in between, where an immediate one waits its turn (busy timeout).
+        let mut conn = conn;
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         Ok(Store {
             path: path.to_path_buf(),
             writer: Mutex::new(conn),

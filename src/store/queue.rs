@@ -220,16 +220,26 @@ impl Store {
     /// Gives back the unexpired leases whose owner `is_gone` says has stopped (a process that
     /// crashed), so its jobs need not wait for the leases to expire. Returns how many.
     pub fn release_orphaned_leases(&self, is_gone: impl Fn(&str) -> bool) -> Result<usize> {
-        let owners: Vec<String> = self.read(|c| {
-            c.prepare(
-                "SELECT DISTINCT lease_owner FROM queue WHERE lease_owner IS NOT NULL AND lease_until > ?1",
-            )?
-            .query_map([now_rfc3339()], |r| r.get(0))?
-            .collect()
-        })?;
         let mut released = 0;
-        for owner in owners.iter().filter(|o| is_gone(o)) {
-            released += self.release_leases(owner)?;
+        // Jobs, and notification deliveries (a crash between publish and delivery).
+        for table in ["queue", "deliveries"] {
+            let owners: Vec<String> = self.read(|c| {
+                c.prepare(&format!(
+                    "SELECT DISTINCT lease_owner FROM {table} WHERE lease_owner IS NOT NULL AND lease_until > ?1"
+                ))?
+                .query_map([now_rfc3339()], |r| r.get(0))?
+                .collect()
+            })?;
+            for owner in owners.iter().filter(|o| is_gone(o)) {
+                released += self.write(|c| {
+                    c.execute(
+                        &format!(
+                            "UPDATE {table} SET lease_until = NULL, lease_owner = NULL WHERE lease_owner = ?1"
+                        ),
+                        [owner],
+                    )
+                })?;
+            }
         }
         Ok(released)
     }

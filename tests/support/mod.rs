@@ -474,12 +474,18 @@ public_url = "http://127.0.0.1:{port}/"
 
     /// Starts `backfeed serve`, waiting until /healthz answers.
     pub fn serve(&self) -> Daemon {
+        self.serve_env(&[])
+    }
+
+    /// [`Home::serve`] with extra environment variables (secrets).
+    pub fn serve_env(&self, env: &[(&str, &str)]) -> Daemon {
         let log = std::fs::File::create(self.dir.path().join("serve.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_backfeed"))
             .arg("--config")
             .arg(self.config_path())
             .arg("serve")
             .env("RUST_LOG", "backfeed=info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -1,0 +1,136 @@
+//! Mail like WordPress sent: one plain-text mail per published mention ("New pingback on
+//! “Hello”"), or one digest listing every mention published since the last. Through SMTP with
+//! lettre, whose URL forms say TLS, STARTTLS or plain; the URL (with its credentials) comes
+//! from the environment. Subjects are plain text made tidy (no line breaks can reach a header)
+//! and encoded for their characters by lettre.
+
+use super::{Delivered, MAIL, record};
+use crate::model::{Kind, Mention, MentionType, match_key};
+use crate::pipeline::{Context, new_lease_owner};
+use crate::store::Delivery;
+use lettre::message::header::ContentType;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+/// Sends the mail for one delivery (a deletion sends none).
+pub(super) async fn one(ctx: &Context, d: &Delivery) -> Result<String, String> {
+    if d.event != "published" {
+        return Ok("no mail for a deletion".into());
+    }
+    let post = post_title(ctx, &d.mention);
+    let subject = format!(
+        "[{}] New {} on “{}”",
+        ctx.cfg.site.title,
+        what(&d.mention),
+        post
+    );
+    send(ctx, &subject, &describe(ctx, &d.mention, &post)).await
+}
+
+/// Sends one mail listing every mention published since the last digest; returns how many it
+/// listed (no mail when there are none).
+pub async fn send_digest(ctx: &Context) -> Result<Delivered, String> {
+    ctx.store.fan_out().map_err(|e| e.to_string())?;
+    let owner = new_lease_owner();
+    let due = ctx
+        .store
+        .lease_deliveries(&[MAIL.to_string()], 10_000, 300, &owner)
+        .map_err(|e| e.to_string())?;
+    let published: Vec<&Delivery> = due.iter().filter(|d| d.event == "published").collect();
+    let result = if published.is_empty() {
+        Ok("nothing new".to_string())
+    } else {
+        let subject = format!(
+            "[{}] {} new mention{}",
+            ctx.cfg.site.title,
+            published.len(),
+            if published.len() == 1 { "" } else { "s" }
+        );
+        let body = published
+            .iter()
+            .map(|d| describe(ctx, &d.mention, &post_title(ctx, &d.mention)))
+            .collect::<Vec<_>>()
+            .join("\n----\n\n");
+        send(ctx, &subject, &body).await
+    };
+    let mut done = Delivered::default();
+    for d in &due {
+        record(ctx, d, result.clone(), &mut done);
+    }
+    Ok(done)
+}
+
+fn what(m: &Mention) -> &'static str {
+    match (m.kind, m.mention_type) {
+        (Kind::Pingback, _) => "pingback",
+        (Kind::Trackback, _) => "trackback",
+        (_, MentionType::Reply) => "reply",
+        (_, MentionType::Like) => "like",
+        (_, MentionType::Repost) => "repost",
+        (_, MentionType::Bookmark) => "bookmark",
+        _ => "mention",
+    }
+}
+
+fn post_title(ctx: &Context, m: &Mention) -> String {
+    match_key(&m.target)
+        .and_then(|k| ctx.store.post_by_match_key(&k).ok().flatten())
+        .and_then(|p| p.title)
+        .unwrap_or_else(|| m.target.clone())
+}
+
+/// The plain-text account of one mention: who, on which post, what they said, where.
+fn describe(ctx: &Context, m: &Mention, post: &str) -> String {
+    let who = m
+        .author
+        .name
+        .clone()
+        .or_else(|| crate::model::host_of(&m.source))
+        .unwrap_or_else(|| "Someone".into());
+    let mut text = format!(
+        "New {} on your post “{post}”\n{}\n\nFrom: {who}\n",
+        what(m),
+        m.target
+    );
+    if let Some(title) = &m.title {
+        text.push_str(&format!("Title: {title}\n"));
+    }
+    text.push_str(&format!("Link: {}\n", m.source));
+    if let Some(excerpt) = &m.excerpt {
+        text.push_str(&format!("\n{excerpt}\n"));
+    }
+    text.push_str(&format!(
+        "\nAll mentions: {}mentions.atom — or `backfeed mentions` on the server.\n",
+        ctx.cfg.server.public_url
+    ));
+    text
+}
+
+async fn send(ctx: &Context, subject: &str, body: &str) -> Result<String, String> {
+    let Some(email) = &ctx.cfg.notify.email else {
+        return Err("no [notify.email] configured".into());
+    };
+    let url = std::env::var(&email.smtp_url_env)
+        .map_err(|_| format!("set ${} to the SMTP server's URL", email.smtp_url_env))?;
+    let mut message = Message::builder()
+        .from(email.from.parse().map_err(|e| format!("from: {e}"))?)
+        // No line break from a hostile title can reach a header: text is tidied first.
+        .subject(crate::text::collapse(subject))
+        .header(ContentType::TEXT_PLAIN);
+    for to in &email.to {
+        message = message.to(to.parse().map_err(|e| format!("to: {e}"))?);
+    }
+    let message = message
+        .body(body.to_string())
+        .map_err(|e| format!("cannot build the mail: {e}"))?;
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
+        .map_err(|e| format!("${}: {e}", email.smtp_url_env))?
+        .timeout(Some(std::time::Duration::from_secs(
+            ctx.cfg.fetch.timeout_secs,
+        )))
+        .build();
+    let answer = transport
+        .send(message)
+        .await
+        .map_err(|e| format!("the mail server refused: {e}"))?;
+    Ok(format!("mail accepted ({})", answer.code()))
+}

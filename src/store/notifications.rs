@@ -1,0 +1,191 @@
+//! The outbox of notifications. A mention that becomes published, or stops being published,
+//! gets a `notifications` row in the same transaction as the change — written by a database
+//! trigger on the status column, so no code path that publishes can forget it, and a crash
+//! between publish and delivery loses nothing. The notifier then fans each out to one
+//! `deliveries` row per configured channel, leases due deliveries (so two loops never deliver
+//! one twice), and marks each delivered, or failed with its error and next try.
+
+use super::decisions::{Decision, insert_decision};
+use super::mentions::{MENTION_COLUMNS, mention_from_row_at};
+use super::{Result, Store};
+use crate::model::{Mention, now_rfc3339};
+use rusqlite::params;
+
+/// One delivery due: which channel, what happened, to which mention.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub id: i64,
+    pub channel: String,
+    /// `published` or `deleted`.
+    pub event: String,
+    pub attempts: i64,
+    pub mention: Mention,
+}
+
+/// Deliveries not yet done, per channel, for `backfeed status`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PendingDeliveries {
+    pub channel: String,
+    pub pending: i64,
+    pub last_error: Option<String>,
+}
+
+impl Store {
+    /// The channels configured now; from here on, publishing and deleting queue notifications
+    /// for them (none: nothing is queued).
+    pub fn set_notify_channels(&self, channels: &[String]) -> Result<()> {
+        let mut wanted: Vec<String> = channels.to_vec();
+        wanted.sort();
+        wanted.dedup();
+        let current: Vec<String> = self.read(|c| {
+            c.prepare("SELECT channel FROM notify_channels ORDER BY channel")?
+                .query_map([], |r| r.get(0))?
+                .collect()
+        })?;
+        if current == wanted {
+            return Ok(()); // most commands only read: they must not take the write lock
+        }
+        self.write(|c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM notify_channels", [])?;
+            for channel in channels {
+                tx.execute(
+                    "INSERT OR IGNORE INTO notify_channels (channel) VALUES (?1)",
+                    [channel],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// Gives every notification not yet fanned out one delivery per configured channel.
+    pub fn fan_out(&self) -> Result<usize> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let made = tx.execute(
+                "INSERT OR IGNORE INTO deliveries (notification_id, channel, next_try)
+                 SELECT n.id, ch.channel, n.created_at FROM notifications n, notify_channels ch
+                 WHERE n.fanned_out = 0",
+                [],
+            )?;
+            tx.execute(
+                "UPDATE notifications SET fanned_out = 1 WHERE fanned_out = 0",
+                [],
+            )?;
+            tx.commit()?;
+            Ok(made)
+        })
+    }
+
+    /// Leases up to `limit` due deliveries on `channels` to `owner` for `lease_secs`.
+    pub fn lease_deliveries(
+        &self,
+        channels: &[String],
+        limit: usize,
+        lease_secs: i64,
+        owner: &str,
+    ) -> Result<Vec<Delivery>> {
+        if channels.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_rfc3339();
+        let until = (chrono::Utc::now() + chrono::Duration::seconds(lease_secs))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let marks = vec!["?"; channels.len()].join(", ");
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let columns = MENTION_COLUMNS
+                .split(", ")
+                .map(|col| format!("m.{}", col.trim()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let found: Vec<Delivery> = {
+                let mut stmt = tx.prepare(&format!(
+                    "SELECT d.id, d.channel, n.event, d.attempts, {columns}
+                     FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+                     JOIN mentions m ON m.id = n.mention_id
+                     WHERE d.status = 'pending' AND d.next_try <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)
+                       AND d.channel IN ({marks})
+                     ORDER BY d.id LIMIT ?"
+                ))?;
+                let mut args: Vec<rusqlite::types::Value> = vec![now.clone().into(), now.clone().into()];
+                args.extend(channels.iter().map(|ch| ch.clone().into()));
+                args.push((limit as i64).into());
+                stmt.query_map(rusqlite::params_from_iter(args), |r| {
+                    Ok(Delivery {
+                        id: r.get(0)?,
+                        channel: r.get(1)?,
+                        event: r.get(2)?,
+                        attempts: r.get(3)?,
+                        mention: mention_from_row_at(r, 4)?,
+                    })
+                })?
+                .collect::<Result<_>>()?
+            };
+            for d in &found {
+                tx.execute(
+                    "UPDATE deliveries SET lease_until = ?2, lease_owner = ?3 WHERE id = ?1",
+                    params![d.id, until, owner],
+                )?;
+            }
+            tx.commit()?;
+            Ok(found)
+        })
+    }
+
+    /// A delivery done: it is never made again. Logged with its decision, together.
+    pub fn delivered(&self, id: i64, decision: &Decision) -> Result<()> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "UPDATE deliveries SET status = 'delivered', delivered_at = ?2, attempts = attempts + 1,
+                        lease_until = NULL, lease_owner = NULL, last_error = NULL WHERE id = ?1",
+                params![id, now_rfc3339()],
+            )?;
+            insert_decision(&tx, decision)?;
+            tx.commit()
+        })
+    }
+
+    /// A delivery that failed: tried again in `retry_secs`, with its error kept and logged.
+    pub fn delivery_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_secs: i64,
+        decision: &Decision,
+    ) -> Result<()> {
+        let next = (chrono::Utc::now() + chrono::Duration::seconds(retry_secs))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        self.write(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, next_try = ?3,
+                        lease_until = NULL, lease_owner = NULL WHERE id = ?1",
+                params![id, error, next],
+            )?;
+            insert_decision(&tx, decision)?;
+            tx.commit()
+        })
+    }
+
+    /// Per channel: deliveries not done yet and the last error.
+    pub fn pending_deliveries(&self) -> Result<Vec<PendingDeliveries>> {
+        self.read(|c| {
+            c.prepare(
+                "SELECT channel, SUM(status = 'pending'),
+                        (SELECT last_error FROM deliveries e WHERE e.channel = d.channel AND e.last_error IS NOT NULL
+                         ORDER BY e.id DESC LIMIT 1)
+                 FROM deliveries d GROUP BY channel ORDER BY channel",
+            )?
+            .query_map([], |r| {
+                Ok(PendingDeliveries {
+                    channel: r.get(0)?,
+                    pending: r.get(1)?,
+                    last_error: r.get(2)?,
+                })
+            })?
+            .collect()
+        })
+    }
+}
