@@ -70,6 +70,7 @@ pub enum Command {
     },
     /// Your own posts, with published mention counts.
     Posts {
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -81,13 +82,20 @@ pub enum Command {
         /// pending, verified, held, rejected or deleted.
         #[arg(long)]
         status: Option<String>,
+        /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Publish a held mention (moderation mode "queue"), or restore a rejected one.
-    Approve { id: i64 },
+    Approve {
+        /// The mention's id (see `backfeed mentions`).
+        id: i64,
+    },
     /// Reject a mention by hand; later pings for it stay rejected until approved.
-    Reject { id: i64 },
+    Reject {
+        /// The mention's id (see `backfeed mentions`).
+        id: i64,
+    },
     /// Refuse sources on DOMAIN and its subdomains, and hide their mentions (reversible).
     Block {
         /// The domain, e.g. spam.example (not needed with --list).
@@ -111,6 +119,7 @@ pub enum Command {
     },
     /// Store counts, queue depth, schedules, failing watched URLs.
     Status {
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -281,7 +290,29 @@ pub fn run() -> i32 {
     }
 }
 
+/// Usage errors that need no store: answered before the store is created or opened.
+fn check_usage(command: &Command) -> Result<(), Failure> {
+    if let Command::Mentions {
+        status: Some(s), ..
+    } = command
+        && Status::parse(s).is_none()
+    {
+        return Err(Failure::usage(format!(
+            "--status {s:?}: use pending, verified, held, rejected or deleted"
+        )));
+    }
+    if let Command::Log { since, .. } = command
+        && parse_duration(since).is_none()
+    {
+        return Err(Failure::usage(format!(
+            "--since {since:?}: use e.g. 30m, 2h, 7d"
+        )));
+    }
+    Ok(())
+}
+
 async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
+    check_usage(&command)?;
     if let Command::Snippet { post_url } = &command {
         return snippet(&config, post_url.as_deref());
     }
@@ -297,9 +328,20 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
         Command::Serve => serve(ctx).await,
         Command::Crawl => {
             let bar = progress_bar("crawl");
-            let summary = crate::sources::crawl(&ctx, &mut |_| bar.inc(1)).await;
+            // A crawl by hand is a crawl: `status` shows it as the last one.
+            let summary =
+                crate::schedule::run_once_with(&ctx, crate::schedule::Job::Crawl, &mut |_| {
+                    bar.inc(1)
+                })
+                .await;
             bar.finish_and_clear();
             println!("crawl: {}", summary.line());
+            if summary.errors + summary.failing > 0 {
+                return Err(Failure::runtime(format!(
+                    "crawl finished with {} errors and {} failing URLs: see `backfeed status`",
+                    summary.errors, summary.failing
+                )));
+            }
             Ok(())
         }
         Command::Reverify => {
@@ -438,13 +480,39 @@ async fn serve(ctx: Arc<Context>) -> Result<(), Failure> {
         .store
         .release_orphaned_leases(crate::pipeline::lease_owner_is_gone)?;
     let (depth, _) = ctx.store.queue_depth()?;
-    tracing::info!(%listen, public_url = %ctx.cfg.server.public_url, queued = depth, resumed_leases = released, "serving");
+    let cfg = &ctx.cfg;
+    let sources: Vec<&str> = [
+        ("hackernews", cfg.sources.hackernews.enabled),
+        ("reddit", cfg.sources.reddit.enabled),
+        ("bluesky", cfg.sources.bluesky.enabled),
+        ("mastodon", cfg.sources.mastodon.enabled),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    tracing::info!(
+        %listen, public_url = %cfg.server.public_url, site = %cfg.site.base_url,
+        store = %cfg.store.path.display(), feeds = cfg.site.feeds.len(), sitemaps = cfg.site.sitemaps.len(),
+        watched = cfg.watch.len(), access_logs = cfg.refback.access_logs.len(), social = %sources.join(","),
+        moderation = %cfg.moderation.mode, send = cfg.send.enabled,
+        notify = %crate::notify::channels(cfg).len(), queued = depth, resumed_leases = released,
+        "serving"
+    );
+    if unreachable_from_outside(&cfg.server.public_url) {
+        tracing::warn!(public_url = %cfg.server.public_url, "public_url is not reachable from outside: status URLs, feed links and `backfeed snippet` will point senders nowhere; set [server] public_url");
+    }
     let worker = tokio::spawn(crate::pipeline::run_worker(ctx.clone(), shutdown.clone()));
-    let crawl = tokio::spawn(crate::schedule::run(
-        ctx.clone(),
-        crate::schedule::Job::Crawl,
-        shutdown.clone(),
-    ));
+    // The first crawl runs at start (the posts are learned now, not at the first tick).
+    let crawl = {
+        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = crate::schedule::run_once(&ctx, crate::schedule::Job::Crawl) => {}
+                _ = shutdown.wait() => return,
+            }
+            crate::schedule::run(ctx, crate::schedule::Job::Crawl, shutdown).await;
+        })
+    };
     let reverify = tokio::spawn(crate::schedule::run(
         ctx.clone(),
         crate::schedule::Job::Reverify,
@@ -644,6 +712,8 @@ fn posts(ctx: &Context, json: bool) -> Result<(), Failure> {
     }
     if posts.is_empty() {
         println!("No posts known yet. Set [site] feeds or sitemaps and run `backfeed crawl`.");
+    } else {
+        println!("{:>4}  {:<24} URL  TITLE", "SEEN", "KEY");
     }
     for p in posts {
         println!(
@@ -688,6 +758,11 @@ fn mentions(
     }
     if list.is_empty() {
         println!("No mentions match.");
+    } else {
+        println!(
+            "{:>5}  {:<8} {:<10} {:<8} SOURCE\n       → POST  REASON",
+            "ID", "STATUS", "KIND", "TYPE"
+        );
     }
     for m in list {
         println!(
@@ -780,7 +855,11 @@ fn log(ctx: &Context, since: &str, json: bool) -> Result<(), Failure> {
         .ok_or_else(|| Failure::usage(format!("--since {since:?}: use e.g. 30m, 2h, 7d")))?;
     let from = (chrono::Utc::now() - chrono::Duration::seconds(secs))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    for d in ctx.store.decisions_since(&from)? {
+    let decisions = ctx.store.decisions_since(&from)?;
+    if decisions.is_empty() && !json {
+        println!("No decisions since {from} (try --since 7d).");
+    }
+    for d in decisions {
         if json {
             println!(
                 "{}",
@@ -869,18 +948,35 @@ fn status(ctx: &Context, json: bool) -> Result<(), Failure> {
     }
     for f in &failing {
         println!(
-            "FAILING    {} — {} errors in a row, last: {} (last ok: {})",
+            "FAILING    {} — {} errors in a row, last: {} (last ok: {}; next try: {})",
             f.url,
             f.errors,
             f.last_error.as_deref().unwrap_or("?"),
-            f.last_ok.as_deref().unwrap_or("never")
+            f.last_ok.as_deref().unwrap_or("never"),
+            f.next_try.as_deref().unwrap_or("next crawl")
         );
     }
     Ok(())
 }
 
+/// Whether others cannot reach `url`: a loopback or private address, or `localhost`.
+fn unreachable_from_outside(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => !crate::fetch::is_public(ip.into()),
+        Some(url::Host::Ipv6(ip)) => !crate::fetch::is_public(ip.into()),
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        None => true,
+    }
+}
+
 fn snippet(config: &Config, post_url: Option<&str>) -> Result<(), Failure> {
     let public = &config.server.public_url;
+    if unreachable_from_outside(public) {
+        eprintln!(
+            "backfeed: warning: [server] public_url is {public}, which no one else can reach; \
+             set it to the address others use (behind HTTPS) before pasting these tags"
+        );
+    }
     let esc = crate::text::html_escape;
     println!("<!-- In the <head> of every post: -->");
     println!(

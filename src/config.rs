@@ -481,7 +481,15 @@ impl Config {
         Ok(Config {
             path: path.to_path_buf(),
             site,
-            store: raw.store,
+            store: StoreConfig {
+                // A relative store path is relative to the config file, wherever backfeed is
+                // started from: `--config ../cfg/backfeed.toml` keeps the store beside it.
+                path: if raw.store.path.is_relative() {
+                    path.parent().unwrap_or(Path::new("")).join(&raw.store.path)
+                } else {
+                    raw.store.path.clone()
+                },
+            },
             server: ServerConfig {
                 listen,
                 public_url,

@@ -69,6 +69,8 @@ pub enum Rejection {
     InvalidSource(String),
     InvalidTarget(String),
     TargetNotFound(String),
+    /// The target could not be checked now (our own site unreachable): try again later.
+    TargetUnavailable,
     SameResource,
     Blocked(String),
     Internal(String),
@@ -81,6 +83,9 @@ impl Rejection {
             | Rejection::InvalidTarget(r)
             | Rejection::TargetNotFound(r) => r.clone(),
             Rejection::SameResource => "source and target are the same".into(),
+            Rejection::TargetUnavailable => {
+                "the target could not be checked just now; try again later".into()
+            }
             Rejection::Blocked(d) => format!("source domain {d} is blocked"),
             Rejection::Internal(r) => format!("internal error: {r}"),
         }
@@ -92,6 +97,7 @@ impl Rejection {
             Rejection::InvalidSource(_) => "invalid_source",
             Rejection::InvalidTarget(_) => "invalid_target",
             Rejection::TargetNotFound(_) => "target_not_found",
+            Rejection::TargetUnavailable => "temporarily_unavailable",
             Rejection::SameResource => "invalid_request",
             Rejection::Blocked(_) => "blocked",
             Rejection::Internal(_) => "internal_error",
@@ -245,13 +251,20 @@ impl Context {
             .fetch(&Request::get(page_url.clone(), Trust::Configured))
             .await
             .map_err(|e| {
-                Rejection::TargetNotFound(format!("target {target} could not be fetched: {e}"))
+                // Our own site is down, or slow: a temporary condition the sender should retry,
+                // and no internal error of ours reaches a stranger.
+                tracing::warn!(post = %target, error = %e, "target could not be checked now");
+                Rejection::TargetUnavailable
             })?;
         if fetched.status == 404 || fetched.status == 410 {
             return Err(Rejection::TargetNotFound(format!(
                 "target {target} does not exist ({})",
                 fetched.status
             )));
+        }
+        if fetched.status == 429 || fetched.status >= 500 {
+            tracing::warn!(post = %target, status = fetched.status, "target could not be checked now");
+            return Err(Rejection::TargetUnavailable);
         }
         if !(200..300).contains(&fetched.status) {
             return Err(Rejection::TargetNotFound(format!(
@@ -362,12 +375,13 @@ impl Context {
     }
 
     fn log(&self, source: &str, target: &str, kind: Kind, outcome: &str, reason: &str) {
+        // `post`, not `target`: JSON logs already carry tracing's own `target` (the module).
         tracing::info!(
-            source,
-            target,
-            kind = kind.as_str(),
-            outcome,
-            reason,
+            source = %source,
+            post = %target,
+            kind = %kind.as_str(),
+            outcome = %outcome,
+            reason = %reason,
             "decision"
         );
         let d = Decision {
@@ -417,8 +431,8 @@ impl Context {
         };
         self.job_finished.notify_waiters();
         tracing::info!(
-            source = %job.source, target = %job.target, kind = job.kind.as_str(),
-            outcome = outcome.word(), status = status.map(|s| s.as_str()).unwrap_or("retry"), reason = %reason,
+            source = %job.source, post = %job.target, kind = %job.kind.as_str(),
+            outcome = %outcome.word(), status = %status.map(|s| s.as_str()).unwrap_or("retry"), reason = %reason,
             "decision"
         );
         Processed { outcome, status }

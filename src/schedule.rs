@@ -53,13 +53,22 @@ pub fn next_run(expression: &str) -> Option<String> {
 
 /// Runs one job now and records it.
 pub async fn run_once(ctx: &Arc<Context>, job: Job) -> crate::sources::Summary {
+    run_once_with(ctx, job, &mut |_| {}).await
+}
+
+/// [`run_once`], reporting each processed candidate to `progress` (the CLI's progress bar).
+pub async fn run_once_with(
+    ctx: &Arc<Context>,
+    job: Job,
+    progress: &mut (dyn FnMut(&crate::pipeline::Processed) + Send),
+) -> crate::sources::Summary {
     let started = crate::model::now_rfc3339();
     ctx.store
         .schedule_started(job.name(), &started)
         .or_log("schedule state not kept");
     let summary = match job {
-        Job::Crawl => crate::sources::crawl(ctx, &mut |_| {}).await,
-        Job::Reverify => crate::sources::reverify(ctx, 3600, &mut |_| {}).await,
+        Job::Crawl => crate::sources::crawl(ctx, progress).await,
+        Job::Reverify => crate::sources::reverify(ctx, 3600, progress).await,
         Job::Digest => unreachable!("the digest runs without a crawl summary"),
     };
     ctx.store

@@ -201,9 +201,10 @@ fn bluesky_logs_in_refreshes_an_expired_session_and_checks_facets() {
     );
 
     // No password in the environment: reported, not crashed, and nothing else stops.
-    let (code, out, _) = home.run(&["crawl"]);
-    assert_eq!(code, 0);
+    let (code, out, err) = home.run(&["crawl"]);
+    assert_eq!(code, 1, "a crawl with errors says so in its exit status");
     assert!(out.contains("errors 1"), "{out}");
+    assert!(err.contains("backfeed status"), "{err}");
     assert!(home.ok(&["status"]).contains("TEST_BSKY_PASSWORD"));
 
     let env = [("TEST_BSKY_PASSWORD", "app-password-secret")];
@@ -448,7 +449,7 @@ fn reddit_uses_app_only_oauth_when_credentials_are_in_the_environment() {
     home.web
         .set("/reddit/api/v1/access_token", Fixture::status(401));
     let (code, out, _) = home.run_env(&["crawl"], &env);
-    assert_eq!(code, 0);
+    assert_eq!(code, 1);
     assert!(out.contains("errors 1"), "{out}");
     let status = home.ok(&["status"]);
     assert!(

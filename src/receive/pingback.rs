@@ -85,6 +85,7 @@ pub(crate) async fn pingback(ctx: &Context, source: &str, target: &str) -> Vec<u
                 Rejection::InvalidTarget(_) => FAULT_TARGET_INVALID,
                 Rejection::TargetNotFound(_) => FAULT_TARGET_MISSING,
                 Rejection::Blocked(_) => FAULT_DENIED,
+                Rejection::TargetUnavailable => 0x32,
                 Rejection::SameResource | Rejection::Internal(_) => 0,
             };
             return xmlrpc::fault(code, &rejection.reason());

@@ -104,6 +104,12 @@ pub(crate) async fn trackback(
         .submit(url, target, Kind::Trackback, Some(&hint))
         .await
     {
+        // A pair a moderator rejected stays rejected: say so, as pingback does (0x31).
+        Ok((enqueued, _))
+            if matches!(enqueued.moderation.as_deref(), Some("rejected" | "blocked")) =>
+        {
+            trackback_response(StatusCode::OK, Some("access denied"))
+        }
         Ok(_) => trackback_response(StatusCode::OK, None),
         Err(Rejection::Internal(e)) => {
             tracing::error!(error = %e, "trackback not stored");
@@ -111,6 +117,9 @@ pub(crate) async fn trackback(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Some("could not store the ping; try again later"),
             )
+        }
+        Err(rejection @ Rejection::TargetUnavailable) => {
+            trackback_response(StatusCode::SERVICE_UNAVAILABLE, Some(&rejection.reason()))
         }
         Err(rejection) => trackback_response(StatusCode::OK, Some(&rejection.reason())),
     }

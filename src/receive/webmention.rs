@@ -70,6 +70,15 @@ pub(crate) async fn webmention(
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
             r
         }
+        Err(rejection @ Rejection::TargetUnavailable) => {
+            let mut r = plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{}: {}\n", rejection.code(), rejection.reason()),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("300"));
+            r
+        }
         Err(rejection) => plain(
             StatusCode::BAD_REQUEST,
             format!("{}: {}\n", rejection.code(), rejection.reason()),

@@ -34,6 +34,8 @@ pub struct Summary {
     pub errors: usize,
     /// Pings sent for the blogger's own posts (with `[send] enabled`).
     pub sent: usize,
+    /// Watched URLs still failing, not tried this run (backing off; see `backfeed status`).
+    pub failing: usize,
 }
 
 impl Summary {
@@ -54,11 +56,14 @@ impl Summary {
             "posts {} · found {} · verified {} · rejected {} · unchanged {} · errors {}",
             self.posts, self.found, self.verified, self.rejected, self.unchanged, self.errors
         );
-        if self.sent > 0 {
-            format!("{line} · sent {}", self.sent)
-        } else {
-            line
-        }
+        let sent = (self.sent > 0).then(|| format!(" · sent {}", self.sent));
+        let failing =
+            (self.failing > 0).then(|| format!(" · failing {} (backing off)", self.failing));
+        format!(
+            "{line}{}{}",
+            sent.unwrap_or_default(),
+            failing.unwrap_or_default()
+        )
     }
 }
 
@@ -74,6 +79,10 @@ pub(crate) async fn fetch_configured(
     if let Some(next) = &state.next_try
         && next.as_str() > now_rfc3339().as_str()
     {
+        // Still failing: it is counted, so a crawl never reports "errors 0" over broken URLs.
+        if state.error_count > 0 {
+            summary.failing += 1;
+        }
         tracing::debug!(url = key, next_try = %next, "not due yet");
         return None;
     }
@@ -188,7 +197,9 @@ pub(crate) async fn submit_candidate(
     match ctx.submit(source, post, kind, hint).await {
         Ok((enqueued, _)) if enqueued.new => summary.found += 1,
         Ok(_) => {}
-        Err(r) => tracing::info!(source, target = post, reason = %r.reason(), "candidate refused"),
+        Err(r) => {
+            tracing::info!(source = %source, post = %post, reason = %r.reason(), "candidate refused")
+        }
     }
 }
 

@@ -24,6 +24,8 @@ pub struct FailingUrl {
     pub errors: i64,
     pub last_error: Option<String>,
     pub last_ok: Option<String>,
+    /// When it will be tried again.
+    pub next_try: Option<String>,
 }
 
 impl Store {
@@ -67,10 +69,16 @@ impl Store {
     pub fn failing_urls(&self, min_errors: i64) -> Result<Vec<FailingUrl>> {
         self.read(|c| {
             let mut stmt = c.prepare(
-                "SELECT url, error_count, last_error, last_ok FROM fetch_state WHERE error_count >= ?1 ORDER BY url",
+                "SELECT url, error_count, last_error, last_ok, next_try FROM fetch_state WHERE error_count >= ?1 ORDER BY url",
             )?;
             stmt.query_map([min_errors], |r| {
-                Ok(FailingUrl { url: r.get(0)?, errors: r.get(1)?, last_error: r.get(2)?, last_ok: r.get(3)? })
+                Ok(FailingUrl {
+                    url: r.get(0)?,
+                    errors: r.get(1)?,
+                    last_error: r.get(2)?,
+                    last_ok: r.get(3)?,
+                    next_try: r.get(4)?,
+                })
             })?
             .collect()
         })

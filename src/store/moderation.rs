@@ -39,8 +39,8 @@ impl Store {
             let new = next(&status, verified);
             let now = now_rfc3339();
             tx.execute(
-                "UPDATE mentions SET status = ?2, moderation = ?3, updated_at = ?4 WHERE id = ?1",
-                params![id, new.as_str(), decision, now],
+                "UPDATE mentions SET status = ?2, moderation = ?3, updated_at = ?4, reason = ?5 WHERE id = ?1",
+                params![id, new.as_str(), decision, now, format!("{decision} by hand")],
             )?;
             insert_decision(
                 &tx,

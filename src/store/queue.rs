@@ -35,6 +35,9 @@ pub struct Enqueued {
     pub id: i64,
     /// Names the status page (`/webmention/<token>`).
     pub status_token: String,
+    /// A moderator's decision on the pair (`rejected`, `blocked`, `approved`), which later pings
+    /// do not change.
+    pub moderation: Option<String>,
     pub new: bool,
     /// It was queued already (a repeated ping coalesces into the waiting job).
     pub already_queued: bool,
@@ -271,15 +274,16 @@ impl Store {
 
 fn enqueue_one(c: &Connection, cand: &Candidate) -> Result<Enqueued> {
     let now = now_rfc3339();
-    let existing: Option<(i64, String, String)> = c
+    let existing: Option<(i64, String, String, Option<String>)> = c
         .query_row(
-            "SELECT id, status, status_token FROM mentions WHERE source = ?1 AND target_key = ?2",
+            "SELECT id, status, status_token, moderation FROM mentions WHERE source = ?1 AND target_key = ?2",
             params![cand.source, cand.target_key],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
+    let moderation = existing.as_ref().and_then(|e| e.3.clone());
     let (id, new, status, status_token) = match existing {
-        Some((id, status, token)) => {
+        Some((id, status, token, _)) => {
             c.execute(
                 "UPDATE mentions SET hint = COALESCE(?2, hint), post_id = COALESCE(?3, post_id),
                         target = CASE WHEN ?3 IS NOT NULL THEN ?4 ELSE target END
@@ -320,6 +324,7 @@ fn enqueue_one(c: &Connection, cand: &Candidate) -> Result<Enqueued> {
     Ok(Enqueued {
         id,
         status_token,
+        moderation,
         new,
         already_queued,
         status,

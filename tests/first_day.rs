@@ -1,0 +1,167 @@
+//! A blogger's first day, through the binary: logs `jq` can read, an outage of one's own site
+//! that loses nothing, a misconfigured first run that says so, failures that show, moderation
+//! that leaves no stale reason, and a CLI that explains itself.
+
+mod support;
+use support::*;
+
+#[test]
+fn json_logs_name_the_post_without_colliding_with_the_module() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    let source = home.linking_page("/j/1", "json");
+    let (_, _, err) = home.run_env(
+        &["--log-format", "json", "submit", &source, &home.post_url()],
+        &[("RUST_LOG", "backfeed=info")],
+    );
+    let decision = err
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["message"] == "decision")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(decision["post"], home.post_url().as_str());
+    assert_eq!(decision["source"], source.as_str());
+    assert!(
+        decision["target"].as_str().unwrap().starts_with("backfeed"),
+        "tracing's own target stays: {decision}"
+    );
+}
+
+#[test]
+fn an_outage_of_your_own_site_asks_senders_to_retry() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    let daemon = home.serve();
+    home.web.set("/blog/2024/new/", Fixture::status(503));
+    let source = home.linking_page("/o/1", "outage");
+    let r = client()
+        .post(daemon.url("/webmention"))
+        .form(&[
+            ("source", source.as_str()),
+            ("target", &home.web.url("/blog/2024/new/")),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let text = r.text().unwrap();
+    assert!(text.contains("try again later"), "{text}");
+    assert!(
+        !text.contains("503") && !text.contains("error"),
+        "no internals: {text}"
+    );
+}
+
+#[test]
+fn a_misconfigured_first_run_says_so() {
+    let home = Home::new("");
+    // The example's loopback public_url: snippet warns.
+    let (code, out, err) = home.run(&["snippet"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("rel=\"webmention\""));
+    assert!(
+        err.contains("warning") && err.contains("public_url"),
+        "{err}"
+    );
+    // serve crawls at start: the posts are known without waiting for the first tick.
+    let daemon = home.serve();
+    assert!(eventually(10, || home.ok(&["posts"]).contains(POST_PATH)));
+    let log = daemon.log_text();
+    assert!(log.contains("serving") && log.contains("feeds=1"), "{log}");
+    drop(daemon);
+    // A relative store path is relative to the config file, not to where backfeed runs.
+    let config = std::fs::read_to_string(home.config_path()).unwrap();
+    let store = home.dir.path().join("backfeed.db");
+    std::fs::write(
+        home.config_path(),
+        config.replace(
+            &format!("path = \"{}\"", store.display()),
+            "path = \"data/rel.db\"",
+        ),
+    )
+    .unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_backfeed"))
+        .current_dir(elsewhere.path())
+        .args(["--config", home.config_path().to_str().unwrap(), "status"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(home.dir.path().join("data/rel.db").exists());
+    assert!(!elsewhere.path().join("data").exists());
+}
+
+#[test]
+fn failures_show_in_the_exit_status_the_summary_and_status() {
+    let home = Home::new("");
+    home.write_config(&format!(
+        "[[watch]]\nurl = \"{}\"\n[[watch]]\nurl = \"{}\"\n",
+        home.web.url("/broken/1"),
+        home.web.url("/broken/2")
+    ));
+    for path in ["/broken/1", "/broken/2"] {
+        home.web.set(path, Fixture::status(500));
+    }
+    let (code, out, err) = home.run(&["crawl"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("errors 2"), "{out}");
+    assert!(err.contains("backfeed status"), "{err}");
+    // Backing off, the next crawl does not fetch them, and still says they fail.
+    let (code, out, _) = home.run(&["crawl"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("failing 2"), "{out}");
+    let status = home.ok(&["status"]);
+    assert!(
+        status.contains("FAILING") && status.contains("next try: 20"),
+        "{status}"
+    );
+    assert!(
+        !status.contains("crawl      last never"),
+        "a crawl by hand counts: {status}"
+    );
+}
+
+#[test]
+fn a_rejection_leaves_no_stale_reason_and_refuses_later_trackbacks() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    let source = home.linking_page("/r/1", "rejected");
+    home.ok(&["submit", &source, &home.post_url()]);
+    let id = home.mentions()[0]["id"].to_string();
+    home.ok(&["reject", &id]);
+    let listed = home.ok(&["mentions"]);
+    assert!(listed.contains("rejected by hand"), "{listed}");
+    assert!(!listed.contains("source links to the post"), "{listed}");
+    let daemon = home.serve();
+    let body = client()
+        .post(daemon.url("/trackback/hello"))
+        .form(&[("url", source.as_str())])
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(body.contains("<error>1</error>"), "{body}");
+}
+
+#[test]
+fn the_cli_explains_itself_and_refuses_bad_flags_before_touching_the_store() {
+    let home = Home::new("");
+    let (code, _, err) = home.run(&["mentions", "--status", "foo"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--status"), "{err}");
+    assert!(
+        !home.dir.path().join("backfeed.db").exists(),
+        "no store was created for a usage error"
+    );
+    let (_, help, _) = home.run(&["mentions", "--help"]);
+    assert!(help.contains("--json") && help.contains("JSON"), "{help}");
+    let (_, help, _) = home.run(&["approve", "--help"]);
+    assert!(help.contains("The mention's id"), "{help}");
+    assert!(home.ok(&["log"]).contains("No decisions"));
+    home.ok(&["crawl"]);
+    assert!(home.ok(&["posts"]).starts_with("SEEN"));
+}
