@@ -19,13 +19,22 @@ pub fn router(ctx: Arc<Context>) -> Router {
         .route("/xmlrpc", post(pingback::xmlrpc_endpoint))
         .route("/trackback", post(trackback::trackback_by_query))
         .route("/trackback/{key}", post(trackback::trackback_by_key))
-        .route("/mentions.atom", get(|s, q, h| feed(s, q, h, Format::Atom)))
-        .route("/mentions.rss", get(|s, q, h| feed(s, q, h, Format::Rss)))
+        .route(
+            "/mentions.atom",
+            get(|s, q, u, h| feed(s, q, u, h, Format::Atom)),
+        )
+        .route(
+            "/mentions.rss",
+            get(|s, q, u, h| feed(s, q, u, h, Format::Rss)),
+        )
         .route(
             "/mentions.json",
-            get(|s, q, h| feed(s, q, h, Format::JsonFeed)),
+            get(|s, q, u, h| feed(s, q, u, h, Format::JsonFeed)),
         )
-        .route("/mentions.jf2", get(|s, q, h| feed(s, q, h, Format::Jf2)))
+        .route(
+            "/mentions.jf2",
+            get(|s, q, u, h| feed(s, q, u, h, Format::Jf2)),
+        )
         .route("/api/mentions.jf2", get(api_mentions))
         .route("/api/count.json", get(api_count))
         .route("/healthz", get(healthz))

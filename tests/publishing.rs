@@ -475,3 +475,36 @@ fn status_pages_have_unguessable_names_and_health_checks_writes() {
         503
     );
 }
+
+#[test]
+fn etags_follow_what_is_published_not_when_it_was_checked() {
+    let home = home_with_one_mention();
+    let daemon = home.serve();
+    let etag = |path: &str| -> String {
+        client().get(daemon.url(path)).send().unwrap().headers()["etag"]
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    let (atom, count) = (
+        etag("/mentions.atom"),
+        etag(&format!("/api/count.json?target={}", home.post_url())),
+    );
+    assert_ne!(atom, count, "one validator per request");
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    home.ok(&["reverify"]);
+    assert_eq!(
+        etag("/mentions.atom"),
+        atom,
+        "re-checked, unchanged: same ETag"
+    );
+    let r = client()
+        .get(daemon.url("/mentions.atom"))
+        .header("if-none-match", &atom)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    let second = home.linking_page("/one/2", "Two");
+    home.ok(&["submit", &second, &home.post_url()]);
+    assert_ne!(etag("/mentions.atom"), atom, "a new mention: a new ETag");
+}

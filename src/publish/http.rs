@@ -15,60 +15,114 @@ pub(crate) struct FeedQuery {
     limit: Option<i64>,
 }
 
-/// Answers `body` with a strong ETag and Last-Modified, or 304 when the client has it.
-pub(crate) fn conditional(
-    headers: &HeaderMap,
-    content_type: &str,
-    last_modified: Option<&str>,
-    body: Vec<u8>,
-) -> Response {
-    use sha2::Digest;
-    let etag = format!("\"{}\"", &hex::encode(sha2::Sha256::digest(&body))[..32]);
-    let last_modified = last_modified
-        .and_then(|lm| chrono::DateTime::parse_from_rfc3339(lm).ok())
-        .map(|d| d.with_timezone(&chrono::Utc));
-    let http_date = last_modified.map(|d| d.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
-    let not_modified = match headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(inm) => inm.split(',').any(|t| t.trim() == etag || t.trim() == "*"),
-        None => match (
-            headers
-                .get(header::IF_MODIFIED_SINCE)
-                .and_then(|v| v.to_str().ok()),
-            last_modified,
-        ) {
-            (Some(ims), Some(lm)) => {
-                chrono::DateTime::parse_from_rfc2822(&ims.replace("GMT", "+0000"))
-                    .is_ok_and(|since| lm.timestamp() <= since.timestamp())
-            }
-            _ => false,
-        },
-    };
-    let mut r = if not_modified {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, content_type.to_string())],
-            body,
-        )
-            .into_response()
-    };
-    let h = r.headers_mut();
-    h.insert(
-        header::ETAG,
-        HeaderValue::from_str(&etag).expect("hex is a valid header"),
-    );
-    if let Some(d) = http_date.and_then(|d| HeaderValue::from_str(&d).ok()) {
-        h.insert(header::LAST_MODIFIED, d);
+/// A response's validators, known before anything is read or rendered: the ETag names the
+/// version of what is published (kept by the store), this process (a restart may change the
+/// configuration) and the request (path and query); Last-Modified is when what is published
+/// last changed. So a 304 costs one row of the store.
+pub(crate) struct Validators {
+    etag: String,
+    last_modified: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Set once per process: its ETags are its own.
+static PROCESS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    )
+});
+
+impl Validators {
+    pub(crate) fn for_request(
+        store: &crate::store::Store,
+        uri: &axum::http::Uri,
+    ) -> rusqlite::Result<Validators> {
+        use sha2::Digest;
+        let (version, changed_at) = store.published_version()?;
+        let request = uri.path_and_query().map_or("", |p| p.as_str());
+        let digest = sha2::Sha256::digest(format!("{}\n{version}\n{request}", *PROCESS).as_bytes());
+        Ok(Validators {
+            etag: format!("\"{}\"", &hex::encode(digest)[..32]),
+            last_modified: chrono::DateTime::parse_from_rfc3339(&changed_at)
+                .ok()
+                .map(|d| d.with_timezone(&chrono::Utc)),
+        })
     }
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=60"),
-    );
-    r
+
+    /// Whether the client already has this version (If-None-Match, else If-Modified-Since).
+    pub(crate) fn unchanged_for(&self, headers: &HeaderMap) -> bool {
+        match headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(inm) => inm
+                .split(',')
+                .any(|t| t.trim() == self.etag || t.trim() == "*"),
+            None => match (
+                headers
+                    .get(header::IF_MODIFIED_SINCE)
+                    .and_then(|v| v.to_str().ok()),
+                self.last_modified,
+            ) {
+                (Some(ims), Some(lm)) => httpdate::parse_http_date(ims).is_ok_and(|since| {
+                    lm.timestamp() <= chrono::DateTime::<chrono::Utc>::from(since).timestamp()
+                }),
+                _ => false,
+            },
+        }
+    }
+
+    /// 304 with the validators.
+    pub(crate) fn not_modified(&self) -> Response {
+        self.stamp(StatusCode::NOT_MODIFIED.into_response())
+    }
+
+    /// 200 with `body` and the validators.
+    pub(crate) fn respond(&self, content_type: &str, body: Vec<u8>) -> Response {
+        self.stamp(
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, content_type.to_string())],
+                body,
+            )
+                .into_response(),
+        )
+    }
+
+    fn stamp(&self, mut r: Response) -> Response {
+        let h = r.headers_mut();
+        h.insert(
+            header::ETAG,
+            HeaderValue::from_str(&self.etag).expect("hex is a valid header"),
+        );
+        if let Some(lm) = self.last_modified {
+            h.insert(
+                header::LAST_MODIFIED,
+                HeaderValue::from_str(&httpdate::fmt_http_date(lm.into())).expect("an HTTP date"),
+            );
+        }
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=60"),
+        );
+        r
+    }
+}
+
+/// The validators of a publishing request, or the answer that ends it: a 304 when the client
+/// is current, a 503 when the store cannot say.
+pub(crate) fn validators_or_answer(
+    store: &crate::store::Store,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+) -> Result<Validators, Box<Response>> {
+    let v = Validators::for_request(store, uri).map_err(|e| Box::new(store_error(e)))?;
+    if v.unchanged_for(headers) {
+        return Err(Box::new(v.not_modified()));
+    }
+    Ok(v)
 }
 
 /// A 400 when a parameter carries control characters (they would end up in feed XML, where
@@ -87,6 +141,7 @@ pub(crate) fn with_control_characters<'a>(
 pub(crate) async fn feed(
     State(state): State<Shared>,
     Query(q): Query<FeedQuery>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     format: Format,
 ) -> Response {
@@ -94,6 +149,10 @@ pub(crate) async fn feed(
         return bad;
     }
     let ctx = &state.ctx;
+    let validators = match validators_or_answer(&ctx.store, &uri, &headers) {
+        Ok(v) => v,
+        Err(answer) => return *answer,
+    };
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
     let mentions = match publish::published(&ctx.store, q.target.as_deref(), limit) {
         Ok(m) => publish::within_response_budget(m),
@@ -120,20 +179,24 @@ pub(crate) async fn feed(
         (None, None) => None,
     };
     let body = format.render(&FeedMeta::new(ctx.site(), path, about), &mentions, &posts);
-    let last = mentions.iter().map(|m| m.updated_at.as_str()).max();
-    conditional(&headers, format.content_type(), last, body)
+    validators.respond(format.content_type(), body)
 }
 
 /// `/api/mentions.jf2`, with webmention.io's parameters.
 pub(crate) async fn api_mentions(
     State(state): State<Shared>,
     RawQuery(query): RawQuery,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
     let fields = form_fields(query.as_deref().unwrap_or("").as_bytes(), None);
     if let Some(bad) = with_control_characters(fields.iter().map(|(_, v)| v.as_str())) {
         return bad;
     }
+    let validators = match validators_or_answer(&state.ctx.store, &uri, &headers) {
+        Ok(v) => v,
+        Err(answer) => return *answer,
+    };
     let all = |name: &str| -> Vec<&str> {
         fields
             .iter()
@@ -199,13 +262,13 @@ pub(crate) async fn api_mentions(
         Err(e) => return store_error(e),
     };
     let body = publish::jf2_feed("Webmentions", &mentions);
-    let last = mentions.iter().map(|m| m.updated_at.as_str()).max();
-    conditional(&headers, "application/json; charset=utf-8", last, body)
+    validators.respond("application/json; charset=utf-8", body)
 }
 
 pub(crate) async fn api_count(
     State(state): State<Shared>,
     Query(q): Query<FeedQuery>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
     if let Some(bad) = with_control_characters(q.target.iter().map(String::as_str)) {
@@ -217,11 +280,13 @@ pub(crate) async fn api_count(
             "invalid_request: target=<post URL> is required\n",
         );
     };
+    let validators = match validators_or_answer(&state.ctx.store, &uri, &headers) {
+        Ok(v) => v,
+        Err(answer) => return *answer,
+    };
     match state.ctx.store.count_by_type(&key) {
-        Ok(counts) => conditional(
-            &headers,
+        Ok(counts) => validators.respond(
             "application/json; charset=utf-8",
-            None,
             publish::count_json(&counts),
         ),
         Err(e) => store_error(e),

@@ -328,11 +328,13 @@ impl Store {
         })
     }
 
-    /// The newest change among published mentions (for Last-Modified), and how many there are.
-    pub fn published_stamp(&self) -> Result<(Option<String>, i64)> {
+    /// The version of what is published and when it last changed: moved by the database on
+    /// every change to a published mention or a post's title, so a feed's validators cost one
+    /// row, not a render.
+    pub fn published_version(&self) -> Result<(i64, String)> {
         self.read(|c| {
             c.query_row(
-                "SELECT MAX(updated_at), COUNT(*) FROM mentions WHERE status = 'verified'",
+                "SELECT version, changed_at FROM publish_state WHERE id = 1",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )

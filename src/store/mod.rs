@@ -273,6 +273,41 @@ BEGIN
     VALUES (NEW.id, 'deleted', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
 END;
 "#,
+    r#"
+-- Publishing at scale: an index for each query shape the routes use, and a version of what is
+-- published, moved by the database whenever it changes, so a feed's ETag needs no render.
+CREATE INDEX mentions_published ON mentions (status, first_seen, id);
+CREATE INDEX mentions_target_published ON mentions (target_key, status, first_seen, id);
+CREATE INDEX mentions_target_types ON mentions (target_key, status, type);
+CREATE TABLE publish_state (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    version    INTEGER NOT NULL,
+    changed_at TEXT NOT NULL
+);
+INSERT INTO publish_state (id, version, changed_at)
+VALUES (1, 1, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+-- A published mention appears, goes, or changes what it shows (updated_at moves only then).
+CREATE TRIGGER published_update AFTER UPDATE ON mentions
+WHEN (OLD.status = 'verified') != (NEW.status = 'verified')
+  OR (NEW.status = 'verified' AND OLD.updated_at IS NOT NEW.updated_at)
+BEGIN
+    UPDATE publish_state SET version = version + 1, changed_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now');
+END;
+CREATE TRIGGER published_insert AFTER INSERT ON mentions WHEN NEW.status = 'verified'
+BEGIN
+    UPDATE publish_state SET version = version + 1, changed_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now');
+END;
+CREATE TRIGGER published_delete AFTER DELETE ON mentions WHEN OLD.status = 'verified'
+BEGIN
+    UPDATE publish_state SET version = version + 1, changed_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now');
+END;
+-- Entries name their post's title.
+CREATE TRIGGER published_post_titles AFTER UPDATE OF title, url ON posts
+WHEN OLD.title IS NOT NEW.title OR OLD.url IS NOT NEW.url
+BEGIN
+    UPDATE publish_state SET version = version + 1, changed_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now');
+END;
+"#,
 ];
 
 /// The store: one writer, a few readers.
