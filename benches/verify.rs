@@ -60,12 +60,44 @@ fn mention(i: i64) -> Mention {
     }
 }
 
+/// A typical IndieWeb article of about `size` bytes: the whole article inside the h-entry's
+/// `e-content`, a link every ~250 bytes (about 160 in 40 KB), one of them to the target.
+pub fn article(size: usize) -> String {
+    let mut content = String::new();
+    let mut i = 0;
+    while content.len() < size.saturating_sub(1500) {
+        content.push_str(&format!(
+            "<p>Paragraph {i} of the article, with <em>emphasis</em> and <a href=\"https://ref{}.example/notes/{i}\">a reference</a>; \
+             more words follow here, as articles have them, and <code>code</code>.</p>\n",
+            i % 40
+        ));
+        if i == 20 {
+            content.push_str(&format!(
+                "<p>As <a href=\"{TARGET}\">Bob wrote</a>, this matters.</p>\n"
+            ));
+        }
+        i += 1;
+    }
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>An article</title></head><body>\
+         <header><nav><a href=\"/\">Home</a></nav></header>\
+         <article class=\"h-entry\"><h1 class=\"p-name\">An article</h1>\
+         <a class=\"p-author h-card\" href=\"https://alice.example/\">Alice</a>\
+         <time class=\"dt-published\" datetime=\"2024-05-01T10:00:00Z\">May 1</time>\
+         <div class=\"e-content\">{content}</div></article><footer>© Alice</footer></body></html>"
+    )
+}
+
 fn bench_verify(c: &mut Criterion) {
     let page_url = Url::parse("https://alice.example/posts/7").unwrap();
     let keys = vec![backfeed::model::match_key(TARGET).unwrap()];
     let mut group = c.benchmark_group("verify");
-    for (name, size) in [("30KB", 30_000), ("300KB", 300_000)] {
-        let html = page(size);
+    for (name, html) in [
+        ("30KB", page(30_000)),
+        ("300KB", page(300_000)),
+        ("article 40KB", article(40_000)),
+        ("article 300KB", article(300_000)),
+    ] {
         assert!(matches!(
             backfeed::verify::verify_html(&html, &page_url, &keys),
             backfeed::model::Outcome::Verified(_)

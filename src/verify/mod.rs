@@ -340,11 +340,19 @@ fn extract(page: &Page, link: ElementRef<'_>, is_target: &dyn Fn(&Url) -> bool) 
 
     // The excerpt is plain text of what is published: the summary, else the sanitized
     // content when short, else the words around the link.
-    let content_text = content_html.as_deref().map(|h| collapse(&html_text(h)));
+    // (Only read when it may serve: without a summary, and not for a long article, whose text
+    // is longer than an excerpt anyway — its sanitized HTML need not be parsed a third time.)
+    let short_content_text = || {
+        content_html
+            .as_deref()
+            .filter(|h| h.len() <= 16 * EXCERPT_MAX)
+            .map(|h| collapse(&html_text(h)))
+            .filter(|t| !t.is_empty() && t.chars().count() <= EXCERPT_MAX)
+    };
     let excerpt = props
         .summary
         .clone()
-        .or_else(|| content_text.filter(|t| !t.is_empty() && t.chars().count() <= EXCERPT_MAX))
+        .or_else(short_content_text)
         .map(|s| truncate(&s, EXCERPT_MAX))
         .or_else(|| excerpt_around(page, link));
 
@@ -546,15 +554,21 @@ struct Flat {
 }
 
 impl Flat {
+    /// Appends `s` with each run of whitespace as one space (none at the start), a word at a
+    /// time rather than a character at a time.
     fn push_text(&mut self, s: &str) {
-        for ch in s.chars() {
-            if ch.is_whitespace() {
-                if !self.text.is_empty() && !self.text.ends_with(' ') {
-                    self.text.push(' ');
-                }
-            } else {
-                self.text.push(ch);
+        let mut rest = s;
+        loop {
+            let word = rest.trim_start();
+            if word.len() != rest.len() && !self.text.is_empty() && !self.text.ends_with(' ') {
+                self.text.push(' ');
             }
+            if word.is_empty() {
+                return;
+            }
+            let end = word.find(char::is_whitespace).unwrap_or(word.len());
+            self.text.push_str(&word[..end]);
+            rest = &word[end..];
         }
     }
 
