@@ -519,6 +519,22 @@ async fn serve(ctx: Arc<Context>) -> Result<(), Failure> {
         shutdown.clone(),
     ));
     let notifier = tokio::spawn(crate::notify::run(ctx.clone(), shutdown.clone()));
+    if let Some(address) = ctx.cfg.server.metrics_listen {
+        let metrics_listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
+            Failure::runtime(format!(
+                "cannot listen on {address} ({e}); change [server] metrics_listen"
+            ))
+        })?;
+        let (app, stop) = (crate::routes::metrics_router(ctx.clone()), shutdown.clone());
+        tokio::spawn(async move {
+            let served = axum::serve(metrics_listener, app)
+                .with_graceful_shutdown(async move { stop.wait().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "metrics listener stopped");
+            }
+        });
+    }
     let digest = ctx
         .cfg
         .notify

@@ -68,6 +68,7 @@ struct RawServer {
     max_connections_per_client: Option<usize>,
     header_timeout_secs: Option<u64>,
     body_timeout_secs: Option<u64>,
+    metrics_listen: Option<String>,
 }
 
 /// `[site]`: whose posts we collect mentions for.
@@ -112,6 +113,8 @@ pub struct ServerConfig {
     pub header_timeout_secs: u64,
     /// A request's body must arrive within this.
     pub body_timeout_secs: u64,
+    /// Where `/metrics` is served instead of on `listen` (for a scraper on a private address).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// `[schedule]`: cron expressions with seconds.
@@ -499,6 +502,19 @@ impl Config {
                 max_connections_per_client: raw.server.max_connections_per_client.unwrap_or(100),
                 header_timeout_secs: raw.server.header_timeout_secs.unwrap_or(10).max(1),
                 body_timeout_secs: raw.server.body_timeout_secs.unwrap_or(10).max(1),
+                metrics_listen: raw
+                    .server
+                    .metrics_listen
+                    .as_deref()
+                    .map(|a| {
+                        a.parse().map_err(|e| {
+                            err(
+                                "server.metrics_listen",
+                                format!("{a:?} is not an address:port ({e})"),
+                            )
+                        })
+                    })
+                    .transpose()?,
             },
             schedule: raw.schedule,
             fetch,

@@ -451,14 +451,18 @@ fn map_error(e: &reqwest::Error, secs: u64) -> FetchError {
     FetchError::Network(chain)
 }
 
-/// `Retry-After` as seconds: a delta, or an HTTP date.
+/// `Retry-After` as seconds: a delta, or an HTTP date in any of its three forms (IMF-fixdate,
+/// RFC 850, asctime).
 pub fn parse_retry_after(v: &HeaderValue) -> Option<u64> {
     let s = v.to_str().ok()?.trim();
     if let Ok(n) = s.parse::<u64>() {
         return Some(n);
     }
-    let at = chrono::DateTime::parse_from_rfc2822(s).ok()?;
-    Some((at.timestamp() - chrono::Utc::now().timestamp()).max(0) as u64)
+    let at = httpdate::parse_http_date(s).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .map_or(0, |d| d.as_secs()),
+    )
 }
 
 fn parse_max_age(v: &HeaderValue) -> Option<u64> {
@@ -594,5 +598,22 @@ mod tests {
             parse_max_age(&HeaderValue::from_static("public, max-age=600")),
             Some(600)
         );
+        // The three HTTP date forms; a date in the past means now.
+        for past in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(
+                parse_retry_after(&HeaderValue::from_static(past)),
+                Some(0),
+                "{past}"
+            );
+        }
+        let soon = httpdate::fmt_http_date(
+            std::time::SystemTime::now() + std::time::Duration::from_secs(120),
+        );
+        let wait = parse_retry_after(&HeaderValue::from_str(&soon).unwrap()).unwrap();
+        assert!((118..=120).contains(&wait), "{wait}");
     }
 }

@@ -45,6 +45,7 @@ pub mod cli;
 pub mod config;
 pub mod fetch;
 pub mod import;
+pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod pipeline;

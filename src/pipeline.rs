@@ -20,8 +20,7 @@ use crate::model::{
 use crate::store::{Candidate, Decision, Enqueued, GroupCommit, Job, PostRef, Store};
 use crate::verify;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use url::Url;
@@ -111,38 +110,6 @@ impl From<rusqlite::Error> for Rejection {
     }
 }
 
-/// Counters for `/metrics`.
-#[derive(Default)]
-pub struct Metrics {
-    pub outcomes: Mutex<BTreeMap<&'static str, u64>>,
-    pub requests: Mutex<BTreeMap<String, u64>>,
-    pub rate_limited: AtomicU64,
-}
-
-impl Metrics {
-    pub fn count_outcome(&self, word: &'static str) {
-        *self
-            .outcomes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(word)
-            .or_default() += 1;
-    }
-
-    pub fn count_request(&self, route: &str, status: u16) {
-        *self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(format!("{route} {status}"))
-            .or_default() += 1;
-    }
-
-    pub fn count_rate_limited(&self) {
-        self.rate_limited.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 /// Everything a running backfeed shares: config, store, fetcher, the worker's wake-up bell.
 pub struct Context {
     pub cfg: Config,
@@ -153,7 +120,7 @@ pub struct Context {
     pub wake: Notify,
     /// Rung after every processed job, for those waiting on one (a pingback the worker holds).
     pub job_finished: Notify,
-    pub metrics: Metrics,
+    pub metrics: crate::metrics::Metrics,
     /// Session tokens of social APIs, kept in memory only: secrets never reach the store.
     pub credentials: Mutex<std::collections::HashMap<String, String>>,
     /// Owner of the leases taken for synchronous checks (pingback, `submit`).
@@ -184,7 +151,7 @@ impl Context {
             fetcher,
             wake: Notify::new(),
             job_finished: Notify::new(),
-            metrics: Metrics::default(),
+            metrics: crate::metrics::Metrics::default(),
             credentials: Mutex::default(),
             lease_owner: new_lease_owner(),
             parse_slots: tokio::sync::Semaphore::new(

@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 /// Builds the router over a running context.
 pub fn router(ctx: Arc<Context>) -> Router {
+    let separate_metrics = ctx.cfg.server.metrics_listen.is_some();
     let state = AppState::new(ctx);
-    Router::new()
+    let router = Router::new()
         .route("/webmention", post(webmention::webmention))
         .route("/webmention/{token}", get(webmention::webmention_status))
         .route("/xmlrpc", post(pingback::xmlrpc_endpoint))
@@ -37,12 +38,25 @@ pub fn router(ctx: Arc<Context>) -> Router {
         )
         .route("/api/mentions.jf2", get(api_mentions))
         .route("/api/count.json", get(api_count))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz));
+    // `/metrics` here, unless `[server] metrics_listen` gives it an address of its own.
+    let router = if separate_metrics {
+        router
+    } else {
+        router.route("/metrics", get(metrics))
+    };
+    router
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             count_requests,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// `/metrics` alone, for `[server] metrics_listen`.
+pub fn metrics_router(ctx: Arc<Context>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(AppState::new(ctx))
 }

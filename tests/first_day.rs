@@ -165,3 +165,48 @@ fn the_cli_explains_itself_and_refuses_bad_flags_before_touching_the_store() {
     home.ok(&["crawl"]);
     assert!(home.ok(&["posts"]).starts_with("SEEN"));
 }
+
+#[test]
+fn metrics_an_operator_can_alert_on_and_a_listener_of_their_own() {
+    let home = Home::new("");
+    let metrics_port = free_port();
+    home.server_options(&format!("metrics_listen = \"127.0.0.1:{metrics_port}\""));
+    let daemon = home.serve();
+    assert!(
+        eventually(10, || !home
+            .ok(&["status"])
+            .contains("crawl      last never")),
+        "crawled at start"
+    );
+    client().get(daemon.url("/mentions.atom")).send().unwrap();
+    let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
+    let text = client().get(&metrics_url).send().unwrap().text().unwrap();
+    for series in [
+        "backfeed_http_request_duration_seconds_bucket{",
+        "backfeed_http_requests_total{route=\"/mentions.atom\",status=\"200\"} 1",
+        "backfeed_build_info{version=\"",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "process_cpu_seconds ",
+        "backfeed_last_run_timestamp_seconds{schedule=\"crawl\"} ",
+        // An empty store still has every status, at zero.
+        "backfeed_mentions{status=\"verified\"} 0",
+        "backfeed_mentions{status=\"held\"} 0",
+        "backfeed_queue_depth 0",
+    ] {
+        assert!(text.contains(series), "{series} missing:\n{text}");
+    }
+    assert!(
+        !text.contains("backfeed_last_run_timestamp_seconds{schedule=\"crawl\"} 0.0\n"),
+        "the crawl at start is the last run: {text}"
+    );
+    assert_eq!(
+        client()
+            .get(daemon.url("/metrics"))
+            .send()
+            .unwrap()
+            .status(),
+        404,
+        "with its own listener, /metrics is not on the public one"
+    );
+}

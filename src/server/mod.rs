@@ -45,11 +45,13 @@ pub(crate) async fn count_requests(
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "other".into());
+    let started = std::time::Instant::now();
     let response = next.run(req).await;
-    state
-        .ctx
-        .metrics
-        .count_request(&route, response.status().as_u16());
+    state.ctx.metrics.count_request(
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     response
 }
 
@@ -166,60 +168,18 @@ pub(crate) async fn healthz(State(state): State<Shared>) -> Response {
 }
 
 pub(crate) async fn metrics(State(state): State<Shared>) -> Response {
-    let ctx = &state.ctx;
-    let mut out = String::new();
-    out.push_str("# HELP backfeed_http_requests_total HTTP requests by route and status.\n# TYPE backfeed_http_requests_total counter\n");
-    for (key, n) in ctx
-        .metrics
-        .requests
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-    {
-        let (route, status) = key.rsplit_once(' ').unwrap_or((key, ""));
-        out.push_str(&format!(
-            "backfeed_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}\n"
-        ));
-    }
-    out.push_str("# HELP backfeed_candidates_total Candidates processed, by outcome.\n# TYPE backfeed_candidates_total counter\n");
-    for (outcome, n) in ctx
-        .metrics
-        .outcomes
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-    {
-        out.push_str(&format!(
-            "backfeed_candidates_total{{outcome=\"{outcome}\"}} {n}\n"
-        ));
-    }
-    out.push_str(&format!(
-        "# HELP backfeed_fetch_errors_total Fetches that produced no response.\n# TYPE backfeed_fetch_errors_total counter\nbackfeed_fetch_errors_total {}\n",
-        ctx.fetcher.error_count()
-    ));
-    out.push_str(&format!(
-        "# HELP backfeed_rate_limited_total Requests refused with 429.\n# TYPE backfeed_rate_limited_total counter\nbackfeed_rate_limited_total {}\n",
-        ctx.metrics.rate_limited.load(std::sync::atomic::Ordering::Relaxed)
-    ));
-    if let Ok(counts) = ctx.store.counts() {
-        out.push_str(&format!(
-            "# HELP backfeed_queue_depth Jobs waiting in the queue.\n# TYPE backfeed_queue_depth gauge\nbackfeed_queue_depth {}\n",
-            counts.queue_depth
-        ));
-        out.push_str(
-            "# HELP backfeed_mentions Stored mentions by status.\n# TYPE backfeed_mentions gauge\n",
-        );
-        for (status, n) in counts.by_status {
-            out.push_str(&format!("backfeed_mentions{{status=\"{status}\"}} {n}\n"));
-        }
-    }
+    let ctx = state.ctx.clone();
+    // The scrape reads the store and /proc: off the async threads.
+    let text = tokio::task::spawn_blocking(move || ctx.metrics.render(&ctx))
+        .await
+        .unwrap_or_default();
     (
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        out,
+        text,
     )
         .into_response()
 }
