@@ -240,6 +240,16 @@ pub async fn crawl(ctx: &Arc<Context>, progress: &mut (dyn FnMut(&Processed) + S
     watched::poll_watches(ctx, &mut summary).await;
     refback::poll_refback(ctx, &mut summary).await;
     social::poll_all(ctx, &mut summary).await;
+    finish_run(ctx, summary, progress).await
+}
+
+/// How every run ends: every due candidate verified, due notifications delivered, and, with
+/// `[send] enabled`, the posts that changed pinged.
+async fn finish_run(
+    ctx: &Arc<Context>,
+    mut summary: Summary,
+    progress: &mut (dyn FnMut(&Processed) + Send),
+) -> Summary {
     let processed = crate::pipeline::drain(ctx, |p| progress(p)).await;
     summary.add_processed(&processed);
     crate::notify::deliver_due(ctx).await;
@@ -267,17 +277,5 @@ pub async fn reverify(
         summary.errors += 1;
         return summary;
     }
-    let processed = crate::pipeline::drain(ctx, |p| progress(p)).await;
-    summary.add_processed(&processed);
-    crate::notify::deliver_due(ctx).await;
-    if ctx.cfg.send.enabled {
-        match crate::send::send(ctx, &Default::default(), &mut |_| {}).await {
-            Ok(done) => summary.sent = done.iter().filter(|r| r.status == "sent").count(),
-            Err(e) => {
-                tracing::error!(error = %e, "sending failed");
-                summary.errors += 1;
-            }
-        }
-    }
-    summary
+    finish_run(ctx, summary, progress).await
 }

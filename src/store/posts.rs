@@ -50,16 +50,7 @@ impl Store {
                     "SELECT match_key, id, url, key, title, atom_id FROM posts WHERE match_key IN ({marks})"
                 ))?
                 .query_map(rusqlite::params_from_iter(chunk), |r| {
-                    Ok((
-                        r.get(0)?,
-                        PostRef {
-                            id: r.get(1)?,
-                            url: r.get(2)?,
-                            key: r.get(3)?,
-                            title: r.get(4)?,
-                            atom_id: r.get(5)?,
-                        },
-                    ))
+                    Ok((r.get(0)?, post_ref_at(r, 1)?))
                 })?
                 .collect()
             })?;
@@ -78,15 +69,7 @@ impl Store {
             c.query_row(
                 &format!("SELECT id, url, key, title, atom_id FROM posts WHERE {clause}"),
                 [value],
-                |r| {
-                    Ok(PostRef {
-                        id: r.get(0)?,
-                        url: r.get(1)?,
-                        key: r.get(2)?,
-                        title: r.get(3)?,
-                        atom_id: r.get(4)?,
-                    })
-                },
+                |r| post_ref_at(r, 0),
             )
             .optional()
         })
@@ -99,15 +82,7 @@ impl Store {
                 "SELECT id, url, key, title, atom_id FROM posts
                  ORDER BY COALESCE(published, first_seen) DESC, id DESC",
             )?
-            .query_map([], |r| {
-                Ok(PostRef {
-                    id: r.get(0)?,
-                    url: r.get(1)?,
-                    key: r.get(2)?,
-                    title: r.get(3)?,
-                    atom_id: r.get(4)?,
-                })
-            })?
+            .query_map([], |r| post_ref_at(r, 0))?
             .collect()
         })
     }
@@ -153,6 +128,17 @@ impl Store {
 
 /// A short, readable key from a post URL's last path segment: `/2024/05/hello-world/` →
 /// `hello-world`. The store makes it unique.
+/// A post from the columns `id, url, key, title, atom_id` of `r`, starting at column `at`.
+fn post_ref_at(r: &rusqlite::Row<'_>, at: usize) -> Result<PostRef> {
+    Ok(PostRef {
+        id: r.get(at)?,
+        url: r.get(at + 1)?,
+        key: r.get(at + 2)?,
+        title: r.get(at + 3)?,
+        atom_id: r.get(at + 4)?,
+    })
+}
+
 /// [`Store::upsert_post`] inside a transaction the caller holds; returns the post's id and key.
 pub(super) fn upsert_post_in(
     tx: &rusqlite::Connection,
