@@ -117,6 +117,17 @@ fn webmention_bad_requests_get_400_with_a_reason() {
             vec![("source", "https://www.spam.example/x"), ("target", &post)],
             "blocked",
         ),
+        (
+            vec![
+                ("source", "https://a.example/x\r\nSet-Cookie: y"),
+                ("target", &post),
+            ],
+            "control characters",
+        ),
+        (
+            vec![("source", "https://a.example/x\u{0}y"), ("target", &post)],
+            "control characters",
+        ),
     ];
     for (form, reason) in cases {
         let r = client()
