@@ -463,3 +463,37 @@ fn rechecking_unchanged_pages_keeps_published_timestamps() {
     assert_eq!(after[0], before[0], "{a} did not change");
     assert_ne!(after[1].1, before[1].1, "{b} changed, so its stamp moved");
 }
+
+#[test]
+fn a_spent_host_budget_defers_candidates_without_calling_it_an_error() {
+    let home = Home::new("");
+    home.write_config(&format!(
+        "[fetch]\nallow_private_addresses = true\ntimeout_secs = 2\nper_host_per_minute = 3\n\n[[watch]]\nurl = \"{}\"\nkind = \"feed\"\n",
+        home.web.url("/many/rss.xml")
+    ));
+    let link = format!("<p><a href=\"{}\">this</a></p>", home.post_url());
+    let paths: Vec<String> = (0..6).map(|i| format!("/many/{i}")).collect();
+    for p in &paths {
+        home.linking_page(p, "one of many");
+    }
+    let items: Vec<(&str, &str)> = paths.iter().map(|p| (p.as_str(), link.as_str())).collect();
+    home.web.set(
+        "/many/rss.xml",
+        Fixture::with_type("application/rss+xml", &rss(&home, &items)),
+    );
+    // The feed and the site's own feed are configured URLs: only sources count. Three fetches
+    // a minute on the fixture host: three verified, three deferred, no errors.
+    let (code, out, err) = home.run(&["crawl"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("verified 3") && out.contains("deferred 3"),
+        "{out}"
+    );
+    assert_eq!(
+        home.mentions()
+            .iter()
+            .filter(|m| m["status"] == "pending")
+            .count(),
+        3
+    );
+}

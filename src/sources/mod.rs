@@ -36,6 +36,8 @@ pub struct Summary {
     pub sent: usize,
     /// Watched URLs still failing, not tried this run (backing off; see `backfeed status`).
     pub failing: usize,
+    /// Candidates put off by our own per-host fetch budget (checked on a later run).
+    pub deferred: usize,
 }
 
 impl Summary {
@@ -46,6 +48,7 @@ impl Summary {
                 "verified" => self.verified += 1,
                 "unchanged" => self.unchanged += 1,
                 "transient" => self.errors += 1,
+                "deferred" => self.deferred += 1,
                 _ => self.rejected += 1,
             }
         }
@@ -59,10 +62,13 @@ impl Summary {
         let sent = (self.sent > 0).then(|| format!(" · sent {}", self.sent));
         let failing =
             (self.failing > 0).then(|| format!(" · failing {} (backing off)", self.failing));
+        let deferred =
+            (self.deferred > 0).then(|| format!(" · deferred {} (host budget)", self.deferred));
         format!(
-            "{line}{}{}",
+            "{line}{}{}{}",
             sent.unwrap_or_default(),
-            failing.unwrap_or_default()
+            failing.unwrap_or_default(),
+            deferred.unwrap_or_default()
         )
     }
 }
