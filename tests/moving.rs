@@ -178,6 +178,17 @@ fn webmention_io_history_keeps_types_authors_and_dates() {
     let mention = &m["https://zed.example/m/1"];
     assert_eq!(mention["type"], "mention");
     assert_eq!(mention["title"], "A post that mentions it");
+    // Several pages saved one after another read as one history.
+    let pages = home.dir.path().join("pages.json");
+    let page = fixture("webmention-io.json").replace("{OLD}", OLD);
+    std::fs::write(&pages, format!("{page}\n{page}")).unwrap();
+    let out = home.ok(&[
+        "import",
+        pages.to_str().unwrap(),
+        "--rewrite",
+        &rewrite(&home),
+    ]);
+    assert!(out.contains("read 10 · imported 0 · merged 10"), "{out}");
     // The API serves them as webmention.io did.
     let daemon = home.serve();
     let api: serde_json::Value = client()

@@ -8,21 +8,87 @@ use crate::store::ImportedMention;
 use serde_json::Value;
 use std::io::BufRead;
 
-pub(super) fn read(file: impl BufRead, sink: &mut Sink<'_, '_>) -> Result<(), ImportError> {
-    let pages = serde_json::Deserializer::from_reader(file).into_iter::<Value>();
-    for (n, page) in pages.enumerate() {
-        let page = page.map_err(|e| {
-            ImportError::Malformed(format!("page {} is not JSON: {e} (truncated?)", n + 1))
-        })?;
-        let children = match &page {
-            Value::Array(entries) => entries.as_slice(),
-            feed => feed["children"].as_array().map_or(&[][..], Vec::as_slice),
-        };
-        for child in children {
-            entry(sink, child)?;
+/// Reads page after page, one entry in memory at a time: a feed's `children` (or a bare array
+/// of entries) are handed to the sink as they are parsed, never collected.
+pub(super) fn read(mut file: impl BufRead, sink: &mut Sink<'_, '_>) -> Result<(), ImportError> {
+    for page in 1.. {
+        // Whitespace between pages; the end of the file ends the import.
+        loop {
+            let buf = file.fill_buf()?;
+            let blank = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
+            if buf.is_empty() {
+                return Ok(());
+            }
+            let done = blank < buf.len();
+            file.consume(blank);
+            if done {
+                break;
+            }
         }
+        let mut failure = None;
+        let mut json = serde_json::Deserializer::from_reader(&mut file);
+        let read = serde::de::DeserializeSeed::deserialize(
+            Page {
+                sink: &mut *sink,
+                failure: &mut failure,
+            },
+            &mut json,
+        );
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        read.map_err(|e| {
+            ImportError::Malformed(format!("page {page} is not JSON: {e} (truncated?)"))
+        })?;
     }
     Ok(())
+}
+
+/// One page: a feed object whose `children` stream to the sink, or a bare array of entries.
+struct Page<'s, 'a, 'b> {
+    sink: &'s mut Sink<'a, 'b>,
+    /// Why the sink stopped the page (an error of the store, not of the JSON).
+    failure: &'s mut Option<ImportError>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Page<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Page<'_, '_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JF2 feed or an array of entries")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Page { sink, failure } = self;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "children" {
+                map.next_value_seed(Page {
+                    sink: &mut *sink,
+                    failure: &mut *failure,
+                })?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(child) = seq.next_element::<Value>()? {
+            if let Err(e) = entry(self.sink, &child) {
+                *self.failure = Some(e);
+                return Err(serde::de::Error::custom("stopped by the store"));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn entry(sink: &mut Sink<'_, '_>, e: &Value) -> Result<(), ImportError> {
