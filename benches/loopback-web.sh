@@ -16,9 +16,25 @@ cat > "$WORK/www/blog/feed.xml" <<XML
 <item><title>Hello</title><link>$POST</link><guid>$POST</guid></item></channel></rss>
 XML
 echo "<title>Hello</title><p>The post.</p>" > "$WORK/www/blog/2024/hello/index.html"
-python3 - "$WORK/www/page.html" "$POST" <<'PY'
+# ARTICLE=1: a typical IndieWeb page instead, the whole 40 KB article (about 160 links, one to the
+# post) inside the h-entry's e-content.
+python3 - "$WORK/www/page.html" "$POST" "${ARTICLE:-0}" <<'PY'
 import sys
-out, post = sys.argv[1], sys.argv[2]
+out, post, article = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+if article:
+    parts = []
+    i = 0
+    while sum(map(len, parts)) < 38500:
+        parts.append(f'<p>Paragraph {i} of the article, with <em>emphasis</em> and <a href="https://ref{i % 40}.example/notes/{i}">a reference</a>; more words follow here, as articles have them.</p>\n')
+        if i == 20:
+            parts.append(f'<p>As <a href="{post}">Bob wrote</a>, this matters.</p>\n')
+        i += 1
+    page = ('<!doctype html><html><head><meta charset="utf-8"><title>An article</title></head><body>'
+            '<header><nav><a href="/">Home</a></nav></header><article class="h-entry"><h1 class="p-name">An article</h1>'
+            '<a class="p-author h-card" href="https://alice.example/">Alice</a><div class="e-content">'
+            + "".join(parts) + '</div></article></body></html>')
+    open(out, "w").write(page)
+    sys.exit(0)
 parts = ['<!doctype html><html><head><meta charset="utf-8"><title>A page about things</title></head><body><main>']
 i = 0
 while sum(map(len, parts)) < 29000:

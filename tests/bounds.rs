@@ -86,7 +86,7 @@ fn the_largest_page_the_budget_allows_stays_bounded() {
         panic!("{outcome:?}")
     };
     let content = x.content_html.unwrap_or_default();
-    assert!(content.len() <= 32 * 1024, "{}", content.len());
+    assert!(content.len() <= 8 * 1024, "{}", content.len());
     assert!(peak < 64 * MIB, "{} MiB", peak / MIB);
 }
 

@@ -386,7 +386,7 @@ fn stored_text_is_capped_whatever_the_source_sends() {
     let m = &home.mentions()[0];
     assert_eq!(m["status"], "verified");
     let content = m["content_html"].as_str().unwrap();
-    assert!(content.len() <= 32 * 1024, "{}", content.len());
+    assert!(content.len() <= 8 * 1024, "{}", content.len());
     assert!(content.ends_with("</p>"), "cut at an element boundary");
     assert!(m["excerpt"].as_str().unwrap().chars().count() <= 400);
     assert!(m["title"].as_str().unwrap().chars().count() <= 201);

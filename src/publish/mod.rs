@@ -217,7 +217,7 @@ pub fn published(
 }
 
 /// Most bytes of stored text (content, excerpt, title, names, URLs) one response carries.
-/// Each mention holds at most 32 KiB of content, so a page of 50 always fits; a page of 1,000
+/// Each mention holds at most 8 KiB of content, so a page of 50 always fits; a page of 1,000
 /// long articles stops early (page on with `since_id`, `page` or a smaller `limit`).
 pub const RESPONSE_TEXT_MAX: usize = 8 * 1024 * 1024;
 

@@ -528,9 +528,9 @@ fn text_with_images(el: ElementRef<'_>, base: Option<&Url>) -> String {
     out
 }
 
-/// Longest e-* HTML value kept, in bytes: cut at an element boundary, well-formed. What a
-/// reader is shown is far shorter; this bounds what one property can hold whatever the page.
-pub const E_HTML_MAX: usize = 32 * 1024;
+/// Longest e-* HTML value kept, in bytes (as much as a mention's content may keep): cut at an
+/// element boundary, well-formed; this bounds what one property can hold whatever the page.
+pub const E_HTML_MAX: usize = 8 * 1024;
 
 /// Inner HTML with relative `href`/`src` made absolute (as e-* values are specified), in one
 /// pass over the tree, at most [`E_HTML_MAX`] bytes.

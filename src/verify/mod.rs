@@ -678,10 +678,12 @@ pub fn html_text(html: &str) -> String {
     flat.text
 }
 
-/// Longest content kept for one mention: bytes of sanitized HTML. A reply or a note fits
-/// whole; of a long article, the start is kept (cut at an element boundary, well-formed), and
-/// the excerpt says what the link is about. 100,000 mentions stay within a few GB at worst.
-pub const CONTENT_MAX: usize = 32 * 1024;
+/// Longest content kept for one mention: bytes of sanitized HTML, about a thousand words. A
+/// reply or a note fits whole; of a long article, the start is kept (cut at an element
+/// boundary, well-formed), and the excerpt says what the link is about. 100,000 mentions stay
+/// under 1 GB of content at worst; storing 40 KB articles whole would take 4 GB, and writing
+/// them slowed verification of real articles by a third (`benches/e2e_verify.sh` with ARTICLE=1).
+pub const CONTENT_MAX: usize = 8 * 1024;
 /// Longest excerpt, in characters (two sides of [`EXCERPT_SIDE`] and the link's own text).
 const EXCERPT_STORED_MAX: usize = 2 * EXCERPT_SIDE + 200;
 /// Longest URL kept for an author's page or photo.
