@@ -2,7 +2,7 @@
 
 use crate::pipeline::Context;
 use crate::publish::Format;
-use crate::publish::http::{api_count, api_mentions, feed};
+use crate::publish::http::{api_count, api_mentions, embed_js, feed, mentions_html};
 use crate::receive::{pingback, trackback, webmention};
 use crate::server::{AppState, MAX_BODY_BYTES, count_requests, healthz, metrics};
 use axum::Router;
@@ -14,12 +14,10 @@ use std::sync::Arc;
 pub fn router(ctx: Arc<Context>) -> Router {
     let separate_metrics = ctx.cfg.server.metrics_listen.is_some();
     let state = AppState::new(ctx);
-    let router = Router::new()
-        .route("/webmention", post(webmention::webmention))
-        .route("/webmention/{token}", get(webmention::webmention_status))
-        .route("/xmlrpc", post(pingback::xmlrpc_endpoint))
-        .route("/trackback", post(trackback::trackback_by_query))
-        .route("/trackback/{key}", post(trackback::trackback_by_key))
+    // The read-only publishing routes may be read from any origin (a page's script, a build).
+    let published = Router::new()
+        .route("/mentions.html", get(mentions_html))
+        .route("/embed.js", get(embed_js))
         .route(
             "/mentions.atom",
             get(|s, q, u, h| feed(s, q, u, h, Format::Atom)),
@@ -38,6 +36,18 @@ pub fn router(ctx: Arc<Context>) -> Router {
         )
         .route("/api/mentions.jf2", get(api_mentions))
         .route("/api/count.json", get(api_count))
+        .layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(tower_http::cors::Any)
+                .allow_methods([axum::http::Method::GET]),
+        );
+    let router = Router::new()
+        .route("/webmention", post(webmention::webmention))
+        .route("/webmention/{token}", get(webmention::webmention_status))
+        .route("/xmlrpc", post(pingback::xmlrpc_endpoint))
+        .route("/trackback", post(trackback::trackback_by_query))
+        .route("/trackback/{key}", post(trackback::trackback_by_key))
+        .merge(published)
         .route("/healthz", get(healthz));
     // `/metrics` here, unless `[server] metrics_listen` gives it an address of its own.
     let router = if separate_metrics {

@@ -508,3 +508,93 @@ fn etags_follow_what_is_published_not_when_it_was_checked() {
     home.ok(&["submit", &second, &home.post_url()]);
     assert_ne!(etag("/mentions.atom"), atom, "a new mention: a new ETag");
 }
+
+#[test]
+fn mentions_render_as_an_html_fragment_served_exported_and_embeddable() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    let post = home.post_url();
+    let like = home.source(
+        "/frag/like",
+        &format!(
+            "<div class=\"h-entry\"><a class=\"u-like-of\" href=\"{post}\">♥</a>\
+             <a class=\"p-author h-card\" href=\"https://lena.example/\"><img class=\"u-photo\" src=\"https://lena.example/me.jpg\" alt=\"\">Lena</a></div>"
+        ),
+    );
+    let reply = home.source(
+        "/frag/reply",
+        &format!(
+            "<div class=\"h-entry\"><a class=\"u-in-reply-to\" href=\"{post}\">re</a>\
+             <a class=\"p-author h-card\" href=\"/\">Mal &lt;script&gt;alert(1)&lt;/script&gt;</a>\
+             <div class=\"e-content\">Nice <b>post</b><script>evil()</script></div></div>"
+        ),
+    );
+    home.ok(&["submit", &like, &post]);
+    home.ok(&["submit", &reply, &post]);
+    let ping = home.linking_page("/frag/ping", "An old blog's post");
+    let daemon = home.serve();
+    let xml = client()
+        .post(daemon.url("/xmlrpc"))
+        .body(format!(
+            "<?xml version=\"1.0\"?><methodCall><methodName>pingback.ping</methodName><params>\
+             <param><value><string>{ping}</string></value></param>\
+             <param><value><string>{post}</string></value></param></params></methodCall>"
+        ))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(!xml.contains("fault"), "{xml}");
+    let r = client()
+        .get(daemon.url("/mentions.html"))
+        .query(&[("target", post.as_str())])
+        .header("origin", "https://other.example")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert!(r.headers().contains_key("etag"));
+    let html = r.text().unwrap();
+    assert!(
+        html.contains("class=\"backfeed-facepile\"")
+            && html.contains("https://lena.example/me.jpg"),
+        "{html}"
+    );
+    assert!(
+        html.contains("class=\"backfeed-list\"") && html.contains("<b>post</b>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("class=\"backfeed-ping\">Pingback: <a href=\"")
+            && html.contains("An old blog's post"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<script") && !html.contains("evil()"),
+        "no script: {html}"
+    );
+    assert!(
+        html.contains("Mal &lt;script&gt;"),
+        "names are text: {html}"
+    );
+    // The same fragment is exported for a site build, and the script is served.
+    let out = home.dir.path().join("site");
+    home.ok(&["export", "--out", out.to_str().unwrap()]);
+    assert_eq!(read(&out.join("posts/hello.html")), html);
+    let js = client().get(daemon.url("/embed.js")).send().unwrap();
+    assert_eq!(js.headers()["access-control-allow-origin"], "*");
+    assert!(
+        js.text()
+            .unwrap()
+            .contains("customElements.define(\"backfeed-mentions\"")
+    );
+    assert_eq!(
+        client()
+            .get(daemon.url("/mentions.html"))
+            .send()
+            .unwrap()
+            .status(),
+        400,
+        "a target is required"
+    );
+}

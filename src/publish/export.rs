@@ -68,6 +68,10 @@ pub fn export(
             &format!("posts/{}.atom", post.key),
             &atom(&meta, &mine, &posts),
         )?;
+        write(
+            &format!("posts/{}.html", post.key),
+            super::html::fragment(&mine).as_bytes(),
+        )?;
         let mut types = serde_json::Map::new();
         for m in &mine {
             let n = types.entry(m.mention_type.as_str()).or_insert(json!(0));
@@ -76,7 +80,8 @@ pub fn export(
         index.insert(
             post.url.clone(),
             json!({"key": post.key, "title": post.title, "json": format!("posts/{}.json", post.key),
-                   "atom": format!("posts/{}.atom", post.key), "count": mine.len(), "type": types}),
+                   "atom": format!("posts/{}.atom", post.key), "html": format!("posts/{}.html", post.key),
+                   "count": mine.len(), "type": types}),
         );
         summary.posts += 1;
     }

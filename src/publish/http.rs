@@ -292,3 +292,47 @@ pub(crate) async fn api_count(
         Err(e) => store_error(e),
     }
 }
+
+/// `/mentions.html?target=`: the post's mentions as an HTML fragment to include in a page.
+pub(crate) async fn mentions_html(
+    State(state): State<Shared>,
+    Query(q): Query<FeedQuery>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(bad) = with_control_characters(q.target.iter().map(String::as_str)) {
+        return bad;
+    }
+    let Some(target) = q.target.as_deref().filter(|t| match_key(t).is_some()) else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "invalid_request: target=<post URL> is required\n",
+        );
+    };
+    let ctx = &state.ctx;
+    let validators = match validators_or_answer(&ctx.store, &uri, &headers) {
+        Ok(v) => v,
+        Err(answer) => return *answer,
+    };
+    let limit = q.limit.unwrap_or(1000).clamp(1, 1000);
+    match publish::published(&ctx.store, Some(target), limit) {
+        Ok(m) => validators.respond(
+            "text/html; charset=utf-8",
+            publish::html::fragment(&publish::within_response_budget(m)).into_bytes(),
+        ),
+        Err(e) => store_error(e),
+    }
+}
+
+/// `/embed.js`: the `<backfeed-mentions>` element.
+pub(crate) async fn embed_js() -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        publish::html::EMBED_JS,
+    )
+        .into_response()
+}

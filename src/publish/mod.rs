@@ -11,6 +11,7 @@
 
 pub mod atom;
 pub mod export;
+pub mod html;
 pub mod http;
 pub mod jf2;
 pub mod json_feed;

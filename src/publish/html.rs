@@ -1,0 +1,189 @@
+//! Mentions shown on the site: an HTML fragment for one post — likes and reposts as a row of
+//! faces, replies and mentions as a list, WordPress's "Pingback: <title>" lines for pingbacks and
+//! trackbacks — with stable `backfeed-…` class names for the site's CSS. Every string from a
+//! source is escaped; content is the sanitized HTML the verifier kept; links are http(s) only
+//! (the verifier's rule) and get `rel="nofollow ugc"`. No script. `/embed.js` renders the same
+//! markup in the browser from `/api/mentions.jf2`, for sites that cannot include HTML at build
+//! time.
+
+use crate::model::{Kind, Mention, MentionType};
+use crate::text::html_escape;
+
+/// The fragment for one post's published mentions.
+pub fn fragment(mentions: &[Mention]) -> String {
+    let faces: Vec<&Mention> = mentions
+        .iter()
+        .filter(|m| matches!(m.mention_type, MentionType::Like | MentionType::Repost))
+        .collect();
+    let pings: Vec<&Mention> = mentions
+        .iter()
+        .filter(|m| matches!(m.kind, Kind::Pingback | Kind::Trackback))
+        .filter(|m| !faces.iter().any(|f| f.id == m.id))
+        .collect();
+    let entries: Vec<&Mention> = mentions
+        .iter()
+        .filter(|m| !faces.iter().any(|f| f.id == m.id) && !pings.iter().any(|p| p.id == m.id))
+        .collect();
+    let mut out = format!(
+        "<section class=\"backfeed-mentions\" data-count=\"{}\">\n",
+        mentions.len()
+    );
+    if !faces.is_empty() {
+        out.push_str("<ul class=\"backfeed-facepile\">\n");
+        for m in faces {
+            let who = name(m);
+            let verb = if m.mention_type == MentionType::Like {
+                "liked"
+            } else {
+                "reposted"
+            };
+            let face = match &m.author.photo {
+                Some(photo) => format!(
+                    "<img class=\"backfeed-avatar\" src=\"{}\" alt=\"{}\" loading=\"lazy\" width=\"32\" height=\"32\">",
+                    html_escape(photo),
+                    html_escape(&who)
+                ),
+                None => format!(
+                    "<span class=\"backfeed-initial\">{}</span>",
+                    html_escape(&who.chars().next().unwrap_or('?').to_string())
+                ),
+            };
+            out.push_str(&format!(
+                "<li class=\"backfeed-{}\"><a href=\"{}\" rel=\"nofollow ugc\" title=\"{} {verb} this\">{face}</a></li>\n",
+                m.mention_type.as_str(),
+                html_escape(&m.source),
+                html_escape(&who)
+            ));
+        }
+        out.push_str("</ul>\n");
+    }
+    if !entries.is_empty() {
+        out.push_str("<ol class=\"backfeed-list\">\n");
+        for m in entries {
+            let body = match (&m.content_html, &m.title, &m.excerpt) {
+                (Some(html), _, _) => html.clone(),
+                (None, Some(title), _) => html_escape(title),
+                (None, None, Some(excerpt)) => html_escape(excerpt),
+                (None, None, None) => html_escape(&m.source),
+            };
+            out.push_str(&format!(
+                "<li class=\"backfeed-entry backfeed-{}\"><span class=\"backfeed-author\">{}</span> \
+                 <a class=\"backfeed-source\" href=\"{}\" rel=\"nofollow ugc\"><time datetime=\"{}\">{}</time></a>\
+                 <div class=\"backfeed-content\">{body}</div></li>\n",
+                m.mention_type.as_str(),
+                html_escape(&name(m)),
+                html_escape(&m.source),
+                html_escape(date(m)),
+                html_escape(date(m).get(..10).unwrap_or(date(m)))
+            ));
+        }
+        out.push_str("</ol>\n");
+    }
+    if !pings.is_empty() {
+        out.push_str("<ul class=\"backfeed-pings\">\n");
+        for m in pings {
+            let word = if m.kind == Kind::Pingback {
+                "Pingback"
+            } else {
+                "Trackback"
+            };
+            let title = m.title.clone().unwrap_or_else(|| name(m));
+            out.push_str(&format!(
+                "<li class=\"backfeed-ping\">{word}: <a href=\"{}\" rel=\"nofollow ugc\">{}</a></li>\n",
+                html_escape(&m.source),
+                html_escape(&title)
+            ));
+        }
+        out.push_str("</ul>\n");
+    }
+    out.push_str("</section>\n");
+    out
+}
+
+fn name(m: &Mention) -> String {
+    m.author
+        .name
+        .clone()
+        .or_else(|| crate::model::host_of(&m.source))
+        .unwrap_or_else(|| "Someone".into())
+}
+
+fn date(m: &Mention) -> &str {
+    m.published.as_deref().unwrap_or(&m.first_seen)
+}
+
+/// `/embed.js`: defines `<backfeed-mentions target="…">`, which fetches this server's
+/// `/api/mentions.jf2` for the target and renders the fragment's markup (text set with
+/// `textContent`, never parsed, except the sanitized content the server already cleaned).
+pub const EMBED_JS: &str = r#"// backfeed: <backfeed-mentions target="https://blog.example/post/"></backfeed-mentions>
+(() => {
+  const base = new URL(".", document.currentScript ? document.currentScript.src : location.href);
+  const el = (tag, cls, text) => {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  const web = (url) => /^https?:\/\//i.test(url || "") ? url : null;
+  const link = (href, child) => {
+    const a = el("a");
+    if (web(href)) a.href = href;
+    a.rel = "nofollow ugc";
+    a.append(child);
+    return a;
+  };
+  class BackfeedMentions extends HTMLElement {
+    async connectedCallback() {
+      const target = this.getAttribute("target");
+      if (!target) return;
+      const url = new URL("api/mentions.jf2", base);
+      url.searchParams.set("target", target);
+      url.searchParams.set("per-page", this.getAttribute("per-page") || "100");
+      const feed = await (await fetch(url)).json();
+      const kids = feed.children || [];
+      const section = el("section", "backfeed-mentions");
+      section.dataset.count = String(kids.length);
+      const faces = kids.filter((m) => ["like-of", "repost-of"].includes(m["wm-property"]));
+      const rest = kids.filter((m) => !faces.includes(m));
+      if (faces.length) {
+        const ul = el("ul", "backfeed-facepile");
+        for (const m of faces) {
+          const who = (m.author && m.author.name) || new URL(m["wm-source"]).host;
+          const li = el("li", m["wm-property"] === "like-of" ? "backfeed-like" : "backfeed-repost");
+          let face;
+          if (m.author && web(m.author.photo)) {
+            face = el("img", "backfeed-avatar");
+            face.src = m.author.photo; face.alt = who; face.width = 32; face.height = 32;
+          } else {
+            face = el("span", "backfeed-initial", who.charAt(0));
+          }
+          li.append(link(m["wm-source"], face));
+          ul.append(li);
+        }
+        section.append(ul);
+      }
+      if (rest.length) {
+        const ol = el("ol", "backfeed-list");
+        for (const m of rest) {
+          const who = (m.author && m.author.name) || new URL(m["wm-source"]).host;
+          const li = el("li", "backfeed-entry");
+          li.append(el("span", "backfeed-author", who), " ");
+          const when = el("time", null, (m.published || m["wm-received"] || "").slice(0, 10));
+          when.dateTime = m.published || m["wm-received"] || "";
+          const src = link(m["wm-source"], when);
+          src.className = "backfeed-source";
+          li.append(src);
+          const body = el("div", "backfeed-content");
+          if (m.content && m.content.html) body.innerHTML = m.content.html; // sanitized by the server
+          else body.textContent = m.name || (m.content && m.content.text) || m["wm-source"];
+          li.append(body);
+          ol.append(li);
+        }
+        section.append(ol);
+      }
+      this.replaceChildren(section);
+    }
+  }
+  if (!customElements.get("backfeed-mentions")) customElements.define("backfeed-mentions", BackfeedMentions);
+})();
+"#;
