@@ -271,14 +271,9 @@ pub(crate) async fn api_count(
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(bad) = with_control_characters(q.target.iter().map(String::as_str)) {
-        return bad;
-    }
-    let Some(key) = q.target.as_deref().and_then(match_key) else {
-        return plain(
-            StatusCode::BAD_REQUEST,
-            "invalid_request: target=<post URL> is required\n",
-        );
+    let key = match required_target(&q) {
+        Ok((_, key)) => key,
+        Err(bad) => return *bad,
     };
     let validators = match validators_or_answer(&state.ctx.store, &uri, &headers) {
         Ok(v) => v,
@@ -293,6 +288,22 @@ pub(crate) async fn api_count(
     }
 }
 
+/// The `target` a per-post route needs, with its match key; else the 400 that says why.
+fn required_target(q: &FeedQuery) -> Result<(&str, String), Box<Response>> {
+    if let Some(bad) = with_control_characters(q.target.iter().map(String::as_str)) {
+        return Err(Box::new(bad));
+    }
+    q.target
+        .as_deref()
+        .and_then(|t| Some((t, match_key(t)?)))
+        .ok_or_else(|| {
+            Box::new(plain(
+                StatusCode::BAD_REQUEST,
+                "invalid_request: target=<post URL> is required\n",
+            ))
+        })
+}
+
 /// `/mentions.html?target=`: the post's mentions as an HTML fragment to include in a page.
 pub(crate) async fn mentions_html(
     State(state): State<Shared>,
@@ -300,14 +311,9 @@ pub(crate) async fn mentions_html(
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(bad) = with_control_characters(q.target.iter().map(String::as_str)) {
-        return bad;
-    }
-    let Some(target) = q.target.as_deref().filter(|t| match_key(t).is_some()) else {
-        return plain(
-            StatusCode::BAD_REQUEST,
-            "invalid_request: target=<post URL> is required\n",
-        );
+    let target = match required_target(&q) {
+        Ok((target, _)) => target,
+        Err(bad) => return *bad,
     };
     let ctx = &state.ctx;
     let validators = match validators_or_answer(&ctx.store, &uri, &headers) {
