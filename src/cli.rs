@@ -498,6 +498,16 @@ async fn serve(ctx: Arc<Context>) -> Result<(), Failure> {
         notify = %crate::notify::channels(cfg).len(), queued = depth, resumed_leases = released,
         "serving"
     );
+    match (&cfg.admin.password_env, cfg.admin.password().is_some()) {
+        (Some(_), true) => tracing::info!(
+            url = %format!("{}admin/", cfg.server.public_url),
+            "the operator's page is on"
+        ),
+        (Some(var), false) => {
+            tracing::info!("the operator's page is off: set {var} to a password to turn it on")
+        }
+        (None, _) => {}
+    }
     if unreachable_from_outside(&cfg.server.public_url) {
         tracing::warn!(public_url = %cfg.server.public_url, "public_url is not reachable from outside: status URLs, feed links and `backfeed snippet` will point senders nowhere; set [server] public_url");
     }
@@ -892,26 +902,14 @@ fn log(ctx: &Context, since: &str, json: bool) -> Result<(), Failure> {
 }
 
 fn status(ctx: &Context, json: bool) -> Result<(), Failure> {
-    let counts = ctx.store.counts()?;
-    let mut schedules = Vec::new();
-    for (name, expr) in [
-        ("crawl", &ctx.cfg.schedule.crawl),
-        ("reverify", &ctx.cfg.schedule.reverify),
-    ] {
-        let run = ctx.store.schedule_run(name)?;
-        schedules.push(serde_json::json!({
-            "name": name, "cron": expr, "last_start": run.last_start, "last_end": run.last_end,
-            "last_summary": run.last_summary, "next": crate::schedule::next_run(expr),
-        }));
-    }
-    let failing = ctx.store.failing_urls(1)?;
-    let deliveries = ctx.store.pending_deliveries()?;
+    let report = crate::status::StatusReport::gather(ctx)?;
+    let counts = &report.counts;
     if json {
         return print_json(&serde_json::json!({
             "posts": counts.posts,
             "mentions": counts.by_status.iter().map(|(s, n)| (s.clone(), serde_json::json!(n))).collect::<serde_json::Map<_, _>>(),
             "queue_depth": counts.queue_depth, "queue_due": counts.queue_due, "decisions": counts.decisions,
-            "schedules": schedules, "failing": failing, "notifications": deliveries,
+            "schedules": report.schedules, "failing": report.failing, "notifications": report.notifications,
         }));
     }
     println!("store:     {}", ctx.cfg.store.path.display());
@@ -933,25 +931,22 @@ fn status(ctx: &Context, json: bool) -> Result<(), Failure> {
         "queue:     {} waiting, {} due now",
         counts.queue_depth, counts.queue_due
     );
-    for s in &schedules {
+    for s in &report.schedules {
         println!(
             "{:<9}  last {} · next {} ({})",
-            s["name"].as_str().unwrap_or(""),
-            s["last_end"].as_str().unwrap_or("never"),
-            s["next"].as_str().unwrap_or("-"),
-            s["cron"].as_str().unwrap_or("")
+            s.name,
+            s.last_end.as_deref().unwrap_or("never"),
+            s.next.as_deref().unwrap_or("-"),
+            s.cron
         );
-        if let Some(summary) = s["last_summary"].as_str() {
+        if let Some(summary) = &s.last_summary {
             println!("           {summary}");
         }
     }
-    for name in ["hackernews", "reddit", "bluesky", "mastodon"] {
-        let problem = ctx.store.social_source(name)?.last_error;
-        if let Some(problem) = problem {
-            println!("SOURCE     {name}: {problem}");
-        }
+    for p in &report.source_problems {
+        println!("SOURCE     {}: {}", p.name, p.error);
     }
-    for d in &deliveries {
+    for d in &report.notifications {
         println!(
             "NOTIFY     {}: {} pending{}",
             d.channel,
@@ -962,7 +957,7 @@ fn status(ctx: &Context, json: bool) -> Result<(), Failure> {
                 .unwrap_or_default()
         );
     }
-    for f in &failing {
+    for f in &report.failing {
         println!(
             "FAILING    {} — {} errors in a row, last: {} (last ok: {}; next try: {})",
             f.url,

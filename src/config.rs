@@ -44,6 +44,8 @@ struct RawConfig {
     send: SendConfig,
     #[serde(default)]
     notify: NotifyConfig,
+    #[serde(default)]
+    admin: AdminConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -271,6 +273,23 @@ pub struct SendConfig {
     pub exclude_domains: Vec<String>,
 }
 
+/// `[admin]`: the operator's page at `/admin/`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// The environment variable holding the sign-in password; the page is on when it is set
+    /// (and not empty).
+    pub password_env: Option<String>,
+}
+
+impl AdminConfig {
+    /// The password, when the page is on.
+    pub fn password(&self) -> Option<String> {
+        let name = self.password_env.as_deref()?;
+        std::env::var(name).ok().filter(|p| !p.is_empty())
+    }
+}
+
 /// `[moderation]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -310,6 +329,7 @@ pub struct Config {
     pub moderation: ModerationConfig,
     pub send: SendConfig,
     pub notify: NotifyConfig,
+    pub admin: AdminConfig,
 }
 
 impl Config {
@@ -524,6 +544,7 @@ impl Config {
             moderation: raw.moderation,
             send: raw.send,
             notify: raw.notify,
+            admin: raw.admin,
         })
     }
 

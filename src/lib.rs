@@ -41,6 +41,7 @@
 //! counted inside its tree sink ([`verify::html`]), because no pre-scan of the text can know
 //! what the tree builder will nest.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod fetch;
@@ -57,6 +58,7 @@ pub mod send;
 pub mod server;
 pub mod shutdown;
 pub mod sources;
+pub mod status;
 pub mod store;
 pub mod text;
 pub mod verify;

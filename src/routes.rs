@@ -14,6 +14,7 @@ use std::sync::Arc;
 pub fn router(ctx: Arc<Context>) -> Router {
     let separate_metrics = ctx.cfg.server.metrics_listen.is_some();
     let state = AppState::new(ctx);
+    let admin_on = state.admin.is_some();
     // The read-only publishing routes may be read from any origin (a page's script, a build).
     let published = Router::new()
         .route("/mentions.html", get(mentions_html))
@@ -54,6 +55,12 @@ pub fn router(ctx: Arc<Context>) -> Router {
         router
     } else {
         router.route("/metrics", get(metrics))
+    };
+    // `/admin/` only when `[admin] password_env` names a set variable: off, it is a 404.
+    let router = if admin_on {
+        router.merge(crate::admin::routes())
+    } else {
+        router
     };
     router
         .layer(axum::middleware::from_fn_with_state(

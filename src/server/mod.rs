@@ -25,6 +25,8 @@ pub struct AppState {
     pub ctx: Arc<Context>,
     per_client: Option<DefaultKeyedRateLimiter<IpAddr>>,
     per_source_host: Option<DefaultKeyedRateLimiter<String>>,
+    /// The operator's page's gatekeeper, when `[admin] password_env` names a set variable.
+    pub admin: Option<crate::admin::auth::Gate>,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -80,6 +82,12 @@ impl AppState {
         Arc::new(AppState {
             per_client: limiter(ctx.cfg.server.rate_limit_per_client),
             per_source_host: limiter(ctx.cfg.server.rate_limit_per_source_host),
+            admin: ctx.cfg.admin.password().map(|password| {
+                crate::admin::auth::Gate::new(
+                    &password,
+                    ctx.cfg.server.public_url.scheme() == "https",
+                )
+            }),
             ctx,
         })
     }

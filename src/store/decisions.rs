@@ -14,6 +14,28 @@ pub struct Decision {
     pub reason: String,
 }
 
+/// Which lines of the log to list, newest first; all optional.
+#[derive(Clone, Debug, Default)]
+pub struct DecisionFilter {
+    pub outcome: Option<String>,
+    pub kind: Option<String>,
+    /// Words found in the source, target or reason (case-insensitive).
+    pub text: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+fn decision_from_row(r: &rusqlite::Row<'_>) -> Result<Decision> {
+    Ok(Decision {
+        at: r.get(0)?,
+        source: r.get(1)?,
+        target: r.get(2)?,
+        kind: r.get(3)?,
+        outcome: r.get(4)?,
+        reason: r.get(5)?,
+    })
+}
+
 impl Store {
     /// Logs a decision that changes no mention (e.g. a ping refused before it was queued).
     pub fn log_decision(&self, decision: &Decision) -> Result<()> {
@@ -26,16 +48,44 @@ impl Store {
             let mut stmt = c.prepare(
                 "SELECT at, source, target, kind, outcome, reason FROM decisions WHERE at >= ?1 ORDER BY id",
             )?;
-            stmt.query_map([since], |r| {
-                Ok(Decision {
-                    at: r.get(0)?,
-                    source: r.get(1)?,
-                    target: r.get(2)?,
-                    kind: r.get(3)?,
-                    outcome: r.get(4)?,
-                    reason: r.get(5)?,
-                })
-            })?
+            stmt.query_map([since], decision_from_row)?.collect()
+        })
+    }
+
+    /// The outcomes the log holds, for choosing among them.
+    pub fn decision_outcomes(&self) -> Result<Vec<String>> {
+        self.read(|c| {
+            c.prepare("SELECT DISTINCT outcome FROM decisions ORDER BY outcome")?
+                .query_map([], |r| r.get(0))?
+                .collect()
+        })
+    }
+
+    /// Lines of the log matching `filter`, newest first.
+    pub fn decisions(&self, filter: &DecisionFilter) -> Result<Vec<Decision>> {
+        let text = filter
+            .text
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+            .map(super::like_containing);
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT at, source, target, kind, outcome, reason FROM decisions
+                 WHERE (?1 IS NULL OR outcome = ?1) AND (?2 IS NULL OR kind = ?2)
+                   AND (?3 IS NULL OR source LIKE ?3 ESCAPE '\\' OR target LIKE ?3 ESCAPE '\\'
+                        OR reason LIKE ?3 ESCAPE '\\')
+                 ORDER BY id DESC LIMIT ?4 OFFSET ?5",
+            )?;
+            stmt.query_map(
+                params![
+                    filter.outcome,
+                    filter.kind,
+                    text,
+                    filter.limit.max(0),
+                    filter.offset.max(0)
+                ],
+                decision_from_row,
+            )?
             .collect()
         })
     }

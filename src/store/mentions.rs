@@ -50,6 +50,9 @@ pub struct MentionFilter {
     pub status: Option<Status>,
     pub domain: Option<String>,
     pub types: Vec<MentionType>,
+    pub kind: Option<Kind>,
+    /// Words found in the title, excerpt, author's name or source URL (case-insensitive).
+    pub text: Option<String>,
     pub since: Option<String>,
     pub since_id: Option<i64>,
     pub order_by_published: bool,
@@ -279,12 +282,7 @@ impl Store {
         if let Some(domain) = &filter.domain {
             // Match the target's host or any subdomain of it; `%` and `_` in the parameter are
             // characters, not wildcards.
-            let d = domain
-                .trim()
-                .to_ascii_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
+            let d = super::like_escape(&domain.trim().to_ascii_lowercase());
             arg(
                 format!("{d}%").into(),
                 &mut sql,
@@ -295,6 +293,24 @@ impl Store {
                 &mut sql,
                 " OR target_key LIKE ? ESCAPE '\\')",
             );
+        }
+        if let Some(kind) = filter.kind {
+            arg(kind.as_str().to_string().into(), &mut sql, " AND kind = ?");
+        }
+        if let Some(text) = filter.text.as_deref().filter(|t| !t.trim().is_empty()) {
+            let pattern = super::like_containing(text);
+            for (i, column) in ["title", "excerpt", "author_name", "source"]
+                .iter()
+                .enumerate()
+            {
+                let joint = if i == 0 { " AND (" } else { " OR " };
+                arg(
+                    pattern.clone().into(),
+                    &mut sql,
+                    &format!("{joint}{column} LIKE ? ESCAPE '\\'"),
+                );
+            }
+            sql.push(')');
         }
         if let Some(since) = &filter.since {
             arg(
@@ -337,6 +353,17 @@ impl Store {
                 "SELECT version, changed_at FROM publish_state WHERE id = 1",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+    }
+
+    /// How many mentions have `status`.
+    pub fn count_with_status(&self, status: Status) -> Result<i64> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM mentions WHERE status = ?1",
+                [status.as_str()],
+                |r| r.get(0),
             )
         })
     }

@@ -31,7 +31,7 @@ mod queue;
 mod sends;
 mod state;
 
-pub use decisions::Decision;
+pub use decisions::{Decision, DecisionFilter};
 pub use fetch_state::{FailingUrl, FetchState};
 pub use import::{ImportCounts, ImportedMention, Importer};
 pub use mentions::{Counts, MentionFilter};
@@ -315,6 +315,19 @@ pub struct Store {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+}
+
+/// `text` with LIKE's wildcards (`%`, `_`) and the escape character taken literally, for
+/// `LIKE ? ESCAPE '\'`.
+pub(super) fn like_escape(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// A LIKE pattern matching values that contain `text` (see [`like_escape`]).
+pub(super) fn like_containing(text: &str) -> String {
+    format!("%{}%", like_escape(text.trim()))
 }
 
 fn configure(conn: &Connection) -> Result<()> {

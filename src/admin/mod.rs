@@ -1,0 +1,576 @@
+//! The operator's page at `/admin/`, on when `[admin] password_env` names a set variable: the
+//! moderation queue, all mentions (filtered, paged), the decision log, sent pings, blocked
+//! domains and the status of schedules and sources — what `backfeed moderate`, `mentions`,
+//! `log`, `sent`, `block` and `status` show, for a person in a browser.
+//!
+//! The rules it keeps: no state changes on GET; every POST needs a live session and the
+//! session's CSRF token (SameSite=Strict cookies already keep other sites' forms out; the token
+//! is the second lock); every page is server-rendered and works without JavaScript; every
+//! response says `no-store` and may not be framed. Who may enter is [`auth`]; what is shown is
+//! [`pages`]; what changes goes through the same store calls as the CLI, so the decision log,
+//! the feeds and the notifications follow every click exactly as they follow a command.
+
+pub mod auth;
+pub mod pages;
+
+use crate::model::{Kind, MentionType, Status, match_key};
+use crate::server::{Shared, plain, store_error};
+use crate::store::{DecisionFilter, MentionFilter};
+use auth::{SESSION_COOKIE, SIGN_IN_COOKIE, SignIn, cookie_value, random_token, same_secret};
+use axum::Router;
+use axum::extract::{ConnectInfo, Form, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use pages::{Frame, LogFilters, MentionFilters};
+use std::net::SocketAddr;
+
+/// Entries on one page of a listing.
+const PAGE_SIZE: u32 = 50;
+
+/// The admin routes (merged into the router only when the page is on).
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/admin", get(|| async { Redirect::permanent("/admin/") }))
+        .route("/admin/", get(queue))
+        .route("/admin/login", get(sign_in_page).post(sign_in))
+        .route("/admin/logout", post(sign_out))
+        .route("/admin/mentions", get(mentions))
+        .route("/admin/mentions/{id}/{action}", post(moderate))
+        .route("/admin/log", get(log))
+        .route("/admin/sent", get(sent))
+        .route("/admin/blocks", get(blocks).post(block))
+        .route("/admin/blocks/unblock", post(unblock))
+        .route("/admin/status", get(status))
+        .route("/admin/admin.css", get(stylesheet))
+        .layer(axum::middleware::map_response(private_headers))
+}
+
+/// Every admin answer: never cached, never framed, no referrer to the sources it links to,
+/// and a policy that lets the page load nothing but its own stylesheet.
+async fn private_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    ] {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// Why a request ends before its page: a refusal, a redirect, or the store failing. Small, so
+/// handlers can use `?` and keep their happy path straight.
+pub enum Stop {
+    Refused(StatusCode, String),
+    SignInFirst,
+    Store(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for Stop {
+    fn from(e: rusqlite::Error) -> Stop {
+        Stop::Store(e)
+    }
+}
+
+impl IntoResponse for Stop {
+    fn into_response(self) -> Response {
+        match self {
+            Stop::Refused(status, reason) => plain(status, reason),
+            Stop::SignInFirst => Redirect::to("/admin/login").into_response(),
+            Stop::Store(e) => store_error(e),
+        }
+    }
+}
+
+/// The answer of an admin handler.
+type Answer = Result<Response, Stop>;
+
+/// A request with a live session: its cookie token and its CSRF token.
+pub struct Signed {
+    token: String,
+    csrf: String,
+}
+
+impl FromRequestParts<Shared> for Signed {
+    type Rejection = Stop;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Stop> {
+        let Some(gate) = state.admin.as_ref() else {
+            return Err(Stop::Refused(StatusCode::NOT_FOUND, String::new()));
+        };
+        let session = cookie_value(&parts.headers, SESSION_COOKIE)
+            .and_then(|token| gate.session_csrf(&token).map(|csrf| (token, csrf)));
+        match session {
+            Some((token, csrf)) => Ok(Signed { token, csrf }),
+            None if parts.method == Method::GET => Err(Stop::SignInFirst),
+            None => Err(Stop::Refused(
+                StatusCode::FORBIDDEN,
+                "not signed in, or the session expired: sign in at /admin/login and try again\n"
+                    .into(),
+            )),
+        }
+    }
+}
+
+impl Signed {
+    /// Refuses a form whose CSRF token is not this session's.
+    fn check(&self, given: &str) -> Result<(), Stop> {
+        if !given.is_empty() && same_secret(given, &self.csrf) {
+            Ok(())
+        } else {
+            Err(Stop::Refused(
+                StatusCode::FORBIDDEN,
+                "this form is stale or came from another site: reload the page and try again\n"
+                    .into(),
+            ))
+        }
+    }
+}
+
+/// The fields the action forms carry.
+#[derive(serde::Deserialize, Default)]
+struct ActionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    back: String,
+    #[serde(default)]
+    domain: String,
+}
+
+/// `?done=` after an action: a fixed phrase, so a crafted link cannot put words on the page.
+#[derive(serde::Deserialize, Default)]
+struct Done {
+    done: Option<String>,
+}
+
+fn notice(done: &Done) -> Option<String> {
+    let phrase = match done.done.as_deref()? {
+        "approved" => "Approved: the mention is published.",
+        "rejected" => "Rejected: the mention is hidden, and stays hidden through later pings.",
+        "blocked" => "Domain blocked: its mentions are hidden and new ones are refused.",
+        "unblocked" => "Domain unblocked: its mentions are back.",
+        "not_blocked" => "That domain was not blocked here (blocks from the config file stay).",
+        "bad_domain" => "That is not a domain name (for example: spam.example).",
+        "gone" => "That mention no longer exists.",
+        _ => return None,
+    };
+    Some(phrase.to_string())
+}
+
+/// Where an action goes back to: an admin page named by the form, else the queue.
+fn back_to(back: &str, done: &str) -> Response {
+    let safe = back.starts_with("/admin/")
+        && !back.contains("//")
+        && !back.contains('\\')
+        && !back.chars().any(char::is_control);
+    let path = if safe { back } else { "/admin/" };
+    // Drop an earlier notice, keep the filters.
+    let (base, query) = path.split_once('?').unwrap_or((path, ""));
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != "done") {
+        q.append_pair(&k, &v);
+    }
+    q.append_pair("done", done);
+    Redirect::to(&format!("{base}?{}", q.finish())).into_response()
+}
+
+fn frame<'a>(state: &'a Shared, signed: &'a Signed, done: &Done) -> Result<Frame<'a>, Stop> {
+    Ok(Frame {
+        site_title: &state.ctx.cfg.site.title,
+        csrf: &signed.csrf,
+        notice: notice(done),
+        held: state.ctx.store.count_with_status(Status::Held)?,
+    })
+}
+
+fn html(markup: maud::Markup) -> Answer {
+    Ok(Html(markup.into_string()).into_response())
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        pages::CSS,
+    )
+        .into_response()
+}
+
+async fn queue(State(state): State<Shared>, signed: Signed, Query(done): Query<Done>) -> Answer {
+    let held = state.ctx.store.mentions(&MentionFilter {
+        status: Some(Status::Held),
+        ascending: true,
+        limit: Some(200),
+        ..Default::default()
+    })?;
+    let moderated = state.ctx.cfg.moderation.holds();
+    html(pages::queue(
+        &frame(&state, &signed, &done)?,
+        &held,
+        moderated,
+    ))
+}
+
+/// A filter word from a form: empty is "any", a known word is itself, anything else a 400.
+fn word<T>(text: &str, what: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Option<T>, Stop> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    parse(text).map(Some).ok_or_else(|| {
+        Stop::Refused(
+            StatusCode::BAD_REQUEST,
+            format!("unknown {what} {text:?}: choose one from the list\n"),
+        )
+    })
+}
+
+/// The page asked for (from 1), and the (limit, offset) that reads it and tells whether
+/// another follows: one row more than a page.
+fn paging(page: Option<u32>) -> (u32, i64, i64) {
+    let page = page.unwrap_or(1).clamp(1, 100_000);
+    (
+        page,
+        i64::from(PAGE_SIZE) + 1,
+        i64::from((page - 1) * PAGE_SIZE),
+    )
+}
+
+/// Cuts the extra row [`paging`] read; says whether there was one.
+fn one_page<T>(rows: &mut Vec<T>) -> bool {
+    let more = rows.len() > PAGE_SIZE as usize;
+    rows.truncate(PAGE_SIZE as usize);
+    more
+}
+
+async fn mentions(
+    State(state): State<Shared>,
+    signed: Signed,
+    Query(f): Query<MentionFilters>,
+    Query(done): Query<Done>,
+    uri: axum::http::Uri,
+) -> Answer {
+    let post = f.post.trim();
+    let target_keys = if post.is_empty() {
+        Vec::new()
+    } else {
+        vec![match_key(post).ok_or_else(|| {
+            Stop::Refused(
+                StatusCode::BAD_REQUEST,
+                "the post filter takes a post's full URL (https://…)\n".into(),
+            )
+        })?]
+    };
+    let (page, limit, offset) = paging(f.page);
+    let mut list = state.ctx.store.mentions(&MentionFilter {
+        target_keys,
+        status: word(&f.status, "status", Status::parse)?,
+        kind: word(&f.kind, "kind", Kind::parse)?,
+        types: word(&f.mention_type, "type", MentionType::parse)?
+            .into_iter()
+            .collect(),
+        text: Some(f.q.clone()),
+        limit: Some(limit),
+        offset,
+        ..Default::default()
+    })?;
+    let has_next = one_page(&mut list);
+    let back = uri
+        .path_and_query()
+        .map_or("/admin/mentions", |p| p.as_str());
+    let frame = frame(&state, &signed, &done)?;
+    html(pages::mentions(&frame, &f, &list, page, has_next, back))
+}
+
+async fn log(
+    State(state): State<Shared>,
+    signed: Signed,
+    Query(f): Query<LogFilters>,
+    Query(done): Query<Done>,
+) -> Answer {
+    let (page, limit, offset) = paging(f.page);
+    let store = &state.ctx.store;
+    let mut lines = store.decisions(&DecisionFilter {
+        outcome: Some(f.outcome.clone()).filter(|o| !o.is_empty()),
+        kind: Some(f.kind.clone()).filter(|k| !k.is_empty()),
+        text: Some(f.q.clone()),
+        limit,
+        offset,
+    })?;
+    let has_next = one_page(&mut lines);
+    let outcomes = store.decision_outcomes()?;
+    let frame = frame(&state, &signed, &done)?;
+    html(pages::log(&frame, &f, &outcomes, &lines, page, has_next))
+}
+
+#[derive(serde::Deserialize, Default)]
+struct PageQuery {
+    page: Option<u32>,
+}
+
+async fn sent(
+    State(state): State<Shared>,
+    signed: Signed,
+    Query(q): Query<PageQuery>,
+    Query(done): Query<Done>,
+) -> Answer {
+    let (page, limit, offset) = paging(q.page);
+    let mut shown: Vec<_> = state
+        .ctx
+        .store
+        .sends(None)?
+        .into_iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .collect();
+    let has_next = one_page(&mut shown);
+    html(pages::sent(
+        &frame(&state, &signed, &done)?,
+        &shown,
+        page,
+        has_next,
+    ))
+}
+
+async fn blocks(State(state): State<Shared>, signed: Signed, Query(done): Query<Done>) -> Answer {
+    let blocked = state.ctx.store.blocked_domains()?;
+    let from_config = &state.ctx.cfg.moderation.blocked_domains;
+    html(pages::blocks(
+        &frame(&state, &signed, &done)?,
+        &blocked,
+        from_config,
+    ))
+}
+
+async fn status(State(state): State<Shared>, signed: Signed, Query(done): Query<Done>) -> Answer {
+    let report = crate::status::StatusReport::gather(&state.ctx)?;
+    html(pages::status(&frame(&state, &signed, &done)?, &report))
+}
+
+async fn moderate(
+    State(state): State<Shared>,
+    signed: Signed,
+    Path((id, action)): Path<(i64, String)>,
+    Form(form): Form<ActionForm>,
+) -> Answer {
+    signed.check(&form.csrf)?;
+    let store = &state.ctx.store;
+    let (result, done) = match action.as_str() {
+        "approve" => (store.approve(id)?, "approved"),
+        "reject" => (store.reject(id)?, "rejected"),
+        _ => {
+            return Err(Stop::Refused(
+                StatusCode::NOT_FOUND,
+                "no such action: approve or reject\n".into(),
+            ));
+        }
+    };
+    let Some(now) = result else {
+        return Ok(back_to(&form.back, "gone"));
+    };
+    tracing::info!(mention = id, action = %action, status = now.as_str(), "moderated on the operator's page");
+    Ok(back_to(&form.back, done))
+}
+
+/// A domain as typed: trimmed, lower-cased, without a scheme or path; `None` if not a host.
+fn domain_of(typed: &str) -> Option<String> {
+    let text = typed.trim().trim_start_matches('.').to_ascii_lowercase();
+    let text = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .unwrap_or(&text);
+    let host = text.split(['/', '?', '#']).next().unwrap_or("");
+    match url::Host::parse(host) {
+        Ok(url::Host::Domain(d)) if d.contains('.') || d == "localhost" => Some(d),
+        Ok(url::Host::Ipv4(ip)) => Some(ip.to_string()),
+        _ => None,
+    }
+}
+
+async fn block(
+    State(state): State<Shared>,
+    signed: Signed,
+    Form(form): Form<ActionForm>,
+) -> Answer {
+    signed.check(&form.csrf)?;
+    let Some(domain) = domain_of(&form.domain) else {
+        return Ok(back_to(&form.back, "bad_domain"));
+    };
+    let hidden = state.ctx.store.block(&domain)?;
+    tracing::info!(domain = %domain, hidden, "blocked on the operator's page");
+    Ok(back_to(&form.back, "blocked"))
+}
+
+async fn unblock(
+    State(state): State<Shared>,
+    signed: Signed,
+    Form(form): Form<ActionForm>,
+) -> Answer {
+    signed.check(&form.csrf)?;
+    let Some(domain) = domain_of(&form.domain) else {
+        return Ok(back_to(&form.back, "bad_domain"));
+    };
+    let Some(restored) = state.ctx.store.unblock(&domain)? else {
+        return Ok(back_to(&form.back, "not_blocked"));
+    };
+    tracing::info!(domain = %domain, restored, "unblocked on the operator's page");
+    Ok(back_to(&form.back, "unblocked"))
+}
+
+#[derive(serde::Deserialize, Default)]
+struct SignInForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The sign-in page with a fresh form token (kept in its own cookie until a session exists).
+fn sign_in_form(state: &Shared, status: StatusCode, problem: Option<&str>) -> Response {
+    let Some(gate) = state.admin.as_ref() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let token = random_token();
+    let mut response = (
+        status,
+        Html(pages::sign_in(&state.ctx.cfg.site.title, &token, problem).into_string()),
+    )
+        .into_response();
+    if let Ok(cookie) = HeaderValue::from_str(&gate.cookie(SIGN_IN_COOKIE, Some(&token))) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+async fn sign_in_page(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    let signed_in = state.admin.as_ref().is_some_and(|gate| {
+        cookie_value(&headers, SESSION_COOKIE).is_some_and(|t| gate.session_csrf(&t).is_some())
+    });
+    if signed_in {
+        return Redirect::to("/admin/").into_response();
+    }
+    sign_in_form(&state, StatusCode::OK, None)
+}
+
+async fn sign_in(
+    State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    let Some(gate) = state.admin.as_ref() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let expected = cookie_value(&headers, SIGN_IN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !same_secret(&form.csrf, &expected) {
+        return sign_in_form(
+            &state,
+            StatusCode::FORBIDDEN,
+            Some("The sign-in form expired or came from another site. Please try again."),
+        );
+    }
+    match gate.sign_in(&form.password) {
+        SignIn::Welcome(token) => {
+            tracing::info!(client = %peer.ip(), "operator signed in");
+            let mut response = Redirect::to("/admin/").into_response();
+            for cookie in [
+                gate.cookie(SESSION_COOKIE, Some(&token)),
+                gate.cookie(SIGN_IN_COOKIE, None),
+            ] {
+                if let Ok(value) = HeaderValue::from_str(&cookie) {
+                    response.headers_mut().append(header::SET_COOKIE, value);
+                }
+            }
+            response
+        }
+        SignIn::WrongPassword => {
+            tracing::warn!(client = %peer.ip(), "operator sign-in: wrong password");
+            sign_in_form(&state, StatusCode::UNAUTHORIZED, Some("Wrong password."))
+        }
+        SignIn::Wait(wait) => {
+            let secs = wait.as_secs() + 1;
+            tracing::warn!(client = %peer.ip(), wait_secs = secs, "operator sign-in: throttled after repeated wrong passwords");
+            let mut response = sign_in_form(
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(&format!(
+                    "Too many wrong passwords. Wait {secs} s, then try again."
+                )),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+        }
+    }
+}
+
+async fn sign_out(
+    State(state): State<Shared>,
+    signed: Signed,
+    Form(form): Form<ActionForm>,
+) -> Answer {
+    signed.check(&form.csrf)?;
+    let Some(gate) = state.admin.as_ref() else {
+        return Ok(StatusCode::NOT_FOUND.into_response());
+    };
+    gate.sign_out(&signed.token);
+    let mut response = Redirect::to("/admin/login").into_response();
+    if let Ok(value) = HeaderValue::from_str(&gate.cookie(SESSION_COOKIE, None)) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_go_back_only_to_admin_pages() {
+        let location = |back: &str| {
+            back_to(back, "approved")
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        assert_eq!(
+            location("/admin/mentions?status=held&done=gone"),
+            "/admin/mentions?status=held&done=approved"
+        );
+        for hostile in [
+            "https://evil.example/",
+            "//evil.example/admin/",
+            "/admin//evil",
+            "/admin/\\evil",
+            "/elsewhere",
+        ] {
+            assert_eq!(location(hostile), "/admin/?done=approved", "{hostile}");
+        }
+    }
+
+    #[test]
+    fn domains_are_hosts_as_typed_or_refused() {
+        assert_eq!(domain_of(" Spam.Example "), Some("spam.example".into()));
+        assert_eq!(
+            domain_of("https://spam.example/page"),
+            Some("spam.example".into())
+        );
+        assert_eq!(domain_of(".spam.example"), Some("spam.example".into()));
+        assert_eq!(domain_of("not a domain"), None);
+        assert_eq!(domain_of(""), None);
+        assert_eq!(domain_of("example"), None);
+    }
+}
