@@ -340,6 +340,7 @@ fn blocking_and_unblocking_from_the_page_changes_the_feed() {
     let home = admin_home();
     held_mention(&home, "/blockme/1", "From a host to block");
     let id = home.mentions()[0]["id"].to_string();
+    let waiting = held_mention(&home, "/blockme/2", "Still waiting for approval");
     let daemon = home.serve_env(&[PASSWORD]);
     let op = Operator::sign_in(&daemon.base);
     op.post(
@@ -389,6 +390,9 @@ fn blocking_and_unblocking_from_the_page_changes_the_feed() {
             .contains("From a host to block")
     );
     assert!(!op.page("/admin/blocks").contains(">Unblock<"));
+    // A held mention the block hid comes back held: unblocking is not approving.
+    assert_eq!(status_of(&home, &waiting), "held");
+    assert!(!daemon.text("/mentions.atom").contains("Still waiting"));
 }
 
 #[test]

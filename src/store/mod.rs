@@ -308,6 +308,10 @@ BEGIN
     UPDATE publish_state SET version = version + 1, changed_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now');
 END;
 "#,
+    r#"
+-- A block remembers what it hid, so lifting it brings a held mention back held, not published.
+ALTER TABLE mentions ADD COLUMN status_before_block TEXT;
+"#,
 ];
 
 /// The store: one writer, a few readers.

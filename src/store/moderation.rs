@@ -61,7 +61,8 @@ impl Store {
             let ids = ids_on_domain(&tx, &domain, "status IN ('verified', 'held', 'pending')")?;
             for id in &ids {
                 tx.execute(
-                    "UPDATE mentions SET status = 'rejected', moderation = 'blocked', reason = ?2, updated_at = ?3 WHERE id = ?1",
+                    "UPDATE mentions SET status = 'rejected', moderation = 'blocked', status_before_block = status,
+                            reason = ?2, updated_at = ?3 WHERE id = ?1",
                     params![id, format!("blocked domain {domain}"), now_rfc3339()],
                 )?;
             }
@@ -70,7 +71,7 @@ impl Store {
         })
     }
 
-    /// Lifts a block; mentions it hid come back as they were verified. Returns how many.
+    /// Lifts a block; mentions it hid come back as they were (held stays held). Returns how many.
     pub fn unblock(&self, domain: &str) -> Result<Option<usize>> {
         let domain = domain.trim().trim_start_matches('.').to_ascii_lowercase();
         self.write(|c| {
@@ -81,8 +82,10 @@ impl Store {
             let ids = ids_on_domain(&tx, &domain, "moderation = 'blocked'")?;
             for id in &ids {
                 tx.execute(
-                    "UPDATE mentions SET status = CASE WHEN verified_at IS NULL THEN 'pending' ELSE 'verified' END,
-                            moderation = NULL, reason = 'unblocked', updated_at = ?2 WHERE id = ?1",
+                    "UPDATE mentions SET status = COALESCE(status_before_block,
+                                CASE WHEN verified_at IS NULL THEN 'pending' ELSE 'verified' END),
+                            status_before_block = NULL, moderation = NULL, reason = 'unblocked', updated_at = ?2
+                     WHERE id = ?1",
                     params![id, now_rfc3339()],
                 )?;
             }
