@@ -139,12 +139,16 @@ pub const EMBED_JS: &str = r#"// backfeed: <backfeed-mentions target="https://bl
       const url = new URL("api/mentions.jf2", base);
       url.searchParams.set("target", target);
       url.searchParams.set("per-page", this.getAttribute("per-page") || "100");
-      const feed = await (await fetch(url)).json();
+      const response = await fetch(url);
+      if (!response.ok) return;
+      const feed = await response.json();
       const kids = feed.children || [];
       const section = el("section", "backfeed-mentions");
       section.dataset.count = String(kids.length);
       const faces = kids.filter((m) => ["like-of", "repost-of"].includes(m["wm-property"]));
-      const rest = kids.filter((m) => !faces.includes(m));
+      const pings = kids.filter((m) => !faces.includes(m) && ["pingback", "trackback"].includes(m["wm-protocol"]));
+      const rest = kids.filter((m) => !faces.includes(m) && !pings.includes(m));
+      const types = { "in-reply-to": "reply", "like-of": "like", "repost-of": "repost", "bookmark-of": "bookmark" };
       if (faces.length) {
         const ul = el("ul", "backfeed-facepile");
         for (const m of faces) {
@@ -166,7 +170,7 @@ pub const EMBED_JS: &str = r#"// backfeed: <backfeed-mentions target="https://bl
         const ol = el("ol", "backfeed-list");
         for (const m of rest) {
           const who = (m.author && m.author.name) || new URL(m["wm-source"]).host;
-          const li = el("li", "backfeed-entry");
+          const li = el("li", "backfeed-entry backfeed-" + (types[m["wm-property"]] || "mention"));
           li.append(el("span", "backfeed-author", who), " ");
           const when = el("time", null, (m.published || m["wm-received"] || "").slice(0, 10));
           when.dateTime = m.published || m["wm-received"] || "";
@@ -180,6 +184,17 @@ pub const EMBED_JS: &str = r#"// backfeed: <backfeed-mentions target="https://bl
           ol.append(li);
         }
         section.append(ol);
+      }
+      if (pings.length) {
+        const ul = el("ul", "backfeed-pings");
+        for (const m of pings) {
+          const who = (m.author && m.author.name) || new URL(m["wm-source"]).host;
+          const li = el("li", "backfeed-ping");
+          li.append(m["wm-protocol"] === "pingback" ? "Pingback: " : "Trackback: ");
+          li.append(link(m["wm-source"], document.createTextNode(m.name || who)));
+          ul.append(li);
+        }
+        section.append(ul);
       }
       this.replaceChildren(section);
     }

@@ -1,0 +1,342 @@
+//! The operator's page and the mentions on a site, in a real browser: Debian's headless
+//! Chromium driven through chromedriver (WebDriver) with `fantoccini`.
+//!
+//! - With JavaScript off: sign in (a wrong password first), approve, reject, block and unblock
+//!   by clicking, and the feed follows each click.
+//! - With JavaScript on: a page on another origin with `<backfeed-mentions>` and `/embed.js`
+//!   shows the mentions, and so does `/mentions.html`, with no error in the console.
+//!
+//! `.ci/run` installs `chromium` and `chromium-driver` and sets `BACKFEED_REQUIRE_BROWSER=1`,
+//! so there a missing browser fails; elsewhere these tests say they were skipped and pass.
+
+mod support;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use support::*;
+
+const PASSWORD: (&str, &str) = ("TEST_ADMIN_PASSWORD", "open sesame, slowly");
+
+/// A chromedriver of our own on a free port, and a tokio runtime to drive it from plain tests.
+struct Browser {
+    driver: Child,
+    port: u16,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn chromedriver() -> Option<&'static str> {
+    ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+}
+
+impl Browser {
+    /// `None` (and a note) when there is no browser here and none is required.
+    fn start() -> Option<Browser> {
+        let Some(driver) = chromedriver() else {
+            assert!(
+                std::env::var_os("BACKFEED_REQUIRE_BROWSER").is_none(),
+                "chromedriver not found: apt-get install chromium chromium-driver"
+            );
+            eprintln!("skipped: no chromedriver (apt-get install chromium chromium-driver)");
+            return None;
+        };
+        let port = free_port();
+        let driver = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        assert!(
+            eventually(20, || std::net::TcpStream::connect(("127.0.0.1", port))
+                .is_ok()),
+            "chromedriver listens"
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        Some(Browser { driver, port, rt })
+    }
+
+    /// A new headless session; JavaScript on or off.
+    fn session(&self, javascript: bool) -> Client {
+        let mut options = json!({
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1100,1000"],
+        });
+        if let Some(binary) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+        {
+            options["binary"] = json!(binary);
+        }
+        if !javascript {
+            options["prefs"] = json!({"profile.managed_default_content_settings.javascript": 2});
+        }
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": options,
+            "goog:loggingPrefs": {"browser": "ALL"},
+        });
+        let caps = caps.as_object().unwrap().clone().into_iter().collect();
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        self.rt
+            .block_on(
+                ClientBuilder::new(connector)
+                    .capabilities(caps)
+                    .connect(&format!("http://127.0.0.1:{}", self.port)),
+            )
+            .expect("a browser session")
+    }
+
+    fn run<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, fantoccini::error::CmdError>>,
+    ) -> T {
+        self.rt.block_on(f).expect("browser command")
+    }
+
+    /// The browser's console messages of level SEVERE since the last call.
+    fn console_errors(&self, client: &Client) -> Vec<String> {
+        let session = self.run(client.session_id()).expect("a session id");
+        let url = format!("http://127.0.0.1:{}/session/{session}/se/log", self.port);
+        let log: serde_json::Value = support::client()
+            .post(url)
+            .json(&json!({"type": "browser"}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        log["value"]
+            .as_array()
+            .expect("chromedriver's log endpoint answers with a list")
+            .iter()
+            .filter(|e| e["level"] == "SEVERE")
+            // The browser asks every origin for a favicon by itself; that is not the page's.
+            .filter(|e| !e["message"].as_str().unwrap_or("").contains("/favicon.ico"))
+            .map(|e| e["message"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+}
+
+fn held_home() -> Home {
+    let home = Home::new("");
+    home.write_config(
+        "[moderation]\nmode = \"queue\"\n\n[admin]\npassword_env = \"TEST_ADMIN_PASSWORD\"\n",
+    );
+    home.without_rate_limits();
+    home.ok(&["crawl"]);
+    for (path, title) in [("/a", "Approve this one"), ("/r", "Reject this one")] {
+        let source = home.linking_page(path, title);
+        home.run(&["submit", &source, &home.post_url()]);
+    }
+    home
+}
+
+/// Clicks the button labelled `label` inside the card whose title is `title`.
+async fn click_in_card(
+    c: &Client,
+    title: &str,
+    label: &str,
+) -> Result<(), fantoccini::error::CmdError> {
+    let xpath = format!(
+        "//article[contains(@class,'mention')][.//h2[contains(.,'{title}')]]//button[normalize-space()='{label}']"
+    );
+    c.find(Locator::XPath(&xpath)).await?.click().await?;
+    Ok(())
+}
+
+async fn body_text(c: &Client) -> Result<String, fantoccini::error::CmdError> {
+    c.find(Locator::Css("body")).await?.text().await
+}
+
+#[test]
+fn an_operator_moderates_with_javascript_off_and_the_feed_follows() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let home = held_home();
+    let daemon = home.serve_env(&[PASSWORD]);
+    let feed = || daemon.text("/mentions.atom");
+    let c = browser.session(false);
+    let admin = daemon.url("/admin/");
+
+    // Script really is off in this session: a page's script would have changed the title.
+    home.web.set(
+        "/js-probe",
+        Fixture::html("<title>before</title><script>document.title = 'after'</script>"),
+    );
+    browser.run(c.goto(&home.web.url("/js-probe")));
+    assert_eq!(browser.run(c.title()), "before");
+
+    // Signed out, the page sends us to sign in; a wrong password is told so.
+    browser.run(c.goto(&admin));
+    assert!(
+        browser
+            .run(c.current_url())
+            .path()
+            .ends_with("/admin/login")
+    );
+    let sign_in = |password: &str| {
+        browser.run(async {
+            c.find(Locator::Css("input[type=password][name=password]"))
+                .await?
+                .send_keys(password)
+                .await?;
+            c.find(Locator::Css("form button[type=submit]"))
+                .await?
+                .click()
+                .await
+        })
+    };
+    sign_in("not it");
+    assert!(browser.run(body_text(&c)).contains("Wrong password."));
+    sign_in(PASSWORD.1);
+    assert_eq!(browser.run(c.current_url()).path(), "/admin/");
+    let queue = browser.run(body_text(&c));
+    assert!(
+        queue.contains("Approve this one") && queue.contains("Reject this one"),
+        "{queue}"
+    );
+    assert!(!feed().contains("Approve this one"));
+
+    browser.run(click_in_card(&c, "Approve this one", "Approve"));
+    assert!(
+        browser
+            .run(body_text(&c))
+            .contains("Approved: the mention is published.")
+    );
+    assert!(feed().contains("Approve this one"), "approved: in the feed");
+
+    browser.run(click_in_card(&c, "Reject this one", "Reject"));
+    let after = browser.run(body_text(&c));
+    assert!(after.contains("Rejected"), "{after}");
+    assert!(!after.contains("Reject this one"), "no longer in the queue");
+    assert!(!feed().contains("Reject this one"));
+
+    // Block the sources' host from the blocked-domains page, then lift the block.
+    browser.run(async {
+        c.goto(&daemon.url("/admin/blocks")).await?;
+        c.find(Locator::Css("input[name=domain]"))
+            .await?
+            .send_keys("127.0.0.1")
+            .await?;
+        c.find(Locator::XPath("//button[normalize-space()='Block']"))
+            .await?
+            .click()
+            .await
+    });
+    assert!(browser.run(body_text(&c)).contains("Domain blocked"));
+    assert!(
+        !feed().contains("Approve this one"),
+        "blocked: out of the feed"
+    );
+    browser.run(async {
+        c.find(Locator::XPath(
+            "//li[.//span[@class='domain' and .='127.0.0.1']]//button[normalize-space()='Unblock']",
+        ))
+        .await?
+        .click()
+        .await
+    });
+    assert!(browser.run(body_text(&c)).contains("Domain unblocked"));
+    assert!(
+        feed().contains("Approve this one"),
+        "unblocked: back in the feed"
+    );
+    assert!(!feed().contains("Reject this one"), "the rejection stands");
+
+    // The status page answers too, and signing out ends it.
+    browser.run(c.goto(&daemon.url("/admin/status")));
+    assert!(browser.run(body_text(&c)).contains("Schedules"));
+    browser.run(async {
+        c.find(Locator::XPath("//button[normalize-space()='Sign out']"))
+            .await?
+            .click()
+            .await
+    });
+    browser.run(c.goto(&admin));
+    assert!(
+        browser
+            .run(c.current_url())
+            .path()
+            .ends_with("/admin/login")
+    );
+    browser.run(c.close());
+}
+
+#[test]
+fn a_page_on_another_origin_shows_the_mentions_with_embed_js_and_the_fragment_renders() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let home = Home::new("");
+    home.without_rate_limits();
+    home.ok(&["crawl"]);
+    let reply = home.source(
+        "/friend/reply",
+        &format!(
+            r#"<article class="h-entry"><a class="p-author h-card" href="https://friend.example/">Ada Friend</a>
+            <p class="e-content">A thoughtful reply to <a class="u-in-reply-to" href="{}">the post</a>.</p></article>"#,
+            home.post_url()
+        ),
+    );
+    home.ok(&["submit", &reply, &home.post_url()]);
+    let daemon = home.serve();
+    // The blog's page is served by the fixture web: another port, so another origin.
+    let page = format!(
+        r#"<!doctype html><html><head><meta charset="utf-8"><title>Hello, world</title></head><body>
+        <article><h1>Hello, world</h1><p>The post.</p></article>
+        <backfeed-mentions target="{post}"></backfeed-mentions>
+        <script src="{embed}"></script></body></html>"#,
+        post = home.post_url(),
+        embed = daemon.url("/embed.js"),
+    );
+    home.web
+        .set("/blog/with-mentions.html", Fixture::html(&page));
+    let c = browser.session(true);
+    browser.run(c.goto(&home.web.url("/blog/with-mentions.html")));
+    let section = browser.run(
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(
+                "backfeed-mentions section.backfeed-mentions li.backfeed-entry",
+            )),
+    );
+    let text = browser.run(section.text());
+    assert!(text.contains("Ada Friend"), "{text}");
+    assert!(text.contains("A thoughtful reply"), "{text}");
+    let class = browser.run(section.attr("class")).unwrap_or_default();
+    assert!(class.contains("backfeed-reply"), "{class}");
+    let errors = browser.console_errors(&c);
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+
+    // The server-rendered fragment, loaded the same way: the same entry, no errors.
+    browser.run(c.goto(&daemon.url(&format!(
+        "/mentions.html?target={}",
+        percent(&home.post_url())
+    ))));
+    let entry = browser.run(c.find(Locator::Css("section.backfeed-mentions li.backfeed-entry")));
+    let text = browser.run(entry.text());
+    assert!(
+        text.contains("Ada Friend") && text.contains("A thoughtful reply"),
+        "{text}"
+    );
+    let errors = browser.console_errors(&c);
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    browser.run(c.close());
+}
+
+fn percent(text: &str) -> String {
+    serde_urlencoded::to_string([("v", text)]).unwrap()[2..].to_string()
+}
