@@ -340,3 +340,92 @@ fn a_page_on_another_origin_shows_the_mentions_with_embed_js_and_the_fragment_re
 fn percent(text: &str) -> String {
     serde_urlencoded::to_string([("v", text)]).unwrap()[2..].to_string()
 }
+
+/// README's pictures: `cargo test --test browser -- --ignored screenshots` writes
+/// `docs/admin-queue.png`, `docs/admin-phone.png` and `docs/post-with-mentions.png`.
+#[test]
+#[ignore = "writes README's screenshots; run by hand"]
+fn screenshots() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let home = held_home();
+    let entries = [
+        (
+            "/friends/ada",
+            "Ada Lovelace",
+            "in-reply-to",
+            "Loved this — the part about feeds made me rebuild my own blog's sidebar.",
+        ),
+        ("/friends/grace", "Grace Hopper", "like-of", ""),
+        ("/friends/linus", "Linus T.", "repost-of", ""),
+        (
+            "/friends/tim",
+            "Tim B-L",
+            "mention-of",
+            "A good round-up of how blogs used to talk to each other, and can again.",
+        ),
+    ];
+    for (path, name, property, words) in entries {
+        let html = format!(
+            r#"<article class="h-entry"><h1 class="p-name">{name} on the post</h1>
+            <a class="p-author h-card" href="https://people.example{path}">{name}</a>
+            <div class="e-content"><p>{words} <a class="u-{property}" href="{}">Hello, world</a></p></div></article>"#,
+            home.post_url()
+        );
+        let source = home.source(path, &html);
+        home.run(&["submit", &source, &home.post_url()]);
+    }
+    let daemon = home.serve_env(&[PASSWORD]);
+    // Publish the four friendly ones; the two WordPress-style ones stay in the queue.
+    for m in home.mentions() {
+        if m["source"].as_str().unwrap_or("").contains("/friends/") {
+            home.ok(&["approve", &m["id"].to_string()]);
+        }
+    }
+    std::fs::create_dir_all("docs").unwrap();
+    let c = browser.session(false);
+    browser.run(async {
+        c.goto(&daemon.url("/admin/login")).await?;
+        c.find(Locator::Css("input[name=password]"))
+            .await?
+            .send_keys(PASSWORD.1)
+            .await?;
+        c.find(Locator::Css("form button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        c.set_window_size(1100, 900).await?;
+        std::fs::write("docs/admin-queue.png", c.screenshot().await?).unwrap();
+        c.set_window_size(400, 860).await?;
+        c.goto(&daemon.url("/admin/mentions")).await?;
+        std::fs::write("docs/admin-phone.png", c.screenshot().await?).unwrap();
+        c.close().await
+    });
+    let page = format!(
+        r#"<!doctype html><html><head><meta charset="utf-8"><title>Hello, world</title><style>
+        body {{ font: 17px/1.6 Georgia, serif; max-width: 40rem; margin: 2rem auto; color: #222; }}
+        .backfeed-facepile {{ display: flex; gap: .4rem; list-style: none; padding: 0; }}
+        .backfeed-initial {{ display: inline-grid; place-items: center; width: 2rem; height: 2rem; border-radius: 50%;
+          background: #d8e2f4; font: 600 15px system-ui; text-decoration: none; }}
+        .backfeed-list {{ list-style: none; padding: 0; }}
+        .backfeed-entry {{ border-top: 1px solid #ddd; padding: .6rem 0; }}
+        .backfeed-author {{ font-weight: 600; }} .backfeed-source {{ color: #777; font-size: .85em; }}
+        </style></head><body><article><h1>Hello, world</h1><p>The post, as your site renders it.</p></article>
+        <h2>Mentions</h2><backfeed-mentions target="{post}"></backfeed-mentions>
+        <script src="{embed}"></script></body></html>"#,
+        post = home.post_url(),
+        embed = daemon.url("/embed.js"),
+    );
+    home.web.set("/blog/shot.html", Fixture::html(&page));
+    let c = browser.session(true);
+    browser.run(async {
+        c.set_window_size(900, 900).await?;
+        c.goto(&home.web.url("/blog/shot.html")).await?;
+        c.wait()
+            .for_element(Locator::Css("li.backfeed-entry"))
+            .await?;
+        std::fs::write("docs/post-with-mentions.png", c.screenshot().await?).unwrap();
+        c.close().await
+    });
+}

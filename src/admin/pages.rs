@@ -438,6 +438,7 @@ header.top { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem 1re
   background: var(--card); border-bottom: 1px solid var(--line); }
 .brand { font-weight: 700; } .brand .site { font-weight: 400; color: var(--muted); margin-left: .5rem; }
 header nav { display: flex; flex-wrap: wrap; gap: .25rem; flex: 1; }
+@media (max-width: 640px) { header nav { order: 3; flex-basis: 100%; } .signout { margin-left: auto; } }
 header nav a { padding: .3rem .6rem; border-radius: .4rem; text-decoration: none; color: var(--fg); }
 header nav a[aria-current=page] { background: var(--bg); font-weight: 600; }
 .count { background: var(--bad); color: #fff; border-radius: 1rem; padding: 0 .45rem; font-size: .8rem; }
