@@ -14,11 +14,13 @@
 //! | [`server`] | the HTTP server around the routes: limits, connections, metrics, health |
 //! | [`routes`] | the map of every URL `serve` answers |
 //! | [`schedule`], [`shutdown`] | cron schedules inside `serve`, and the one signal everything stops on |
-//! | [`cli`], [`config`] | the only code that prints for humans; TOML to a validated configuration |
+//! | [`admin`] | the operator's page: sign-in, sessions, CSRF, and the pages (maud) |
+//! | [`status`] | what `backfeed status` and the status page show, gathered once |
+//! | [`cli`], [`config`] | the only code that prints for humans (besides [`admin`]); TOML to a validated configuration |
 //! | [`model`], [`text`] | plain data and small text helpers every layer shares |
 //!
-//! Later capabilities have their rooms waiting beside these: `send/` (pings for the blogger's own
-//! links), `notify/` (webhooks and mail), `admin/` (the operator's page), `import/` (moving in).
+//! Beside these: [`send`] (pings for the blogger's own links), [`notify`] (webhooks and mail),
+//! [`import`] (moving in).
 //!
 //! One mention's way through the code, top to bottom:
 //! 1. A producer makes a candidate (source URL, target post): a receiver in [`receive`], a

@@ -106,6 +106,12 @@ impl Browser {
         self.rt.block_on(f).expect("browser command")
     }
 
+    /// Whether going to `url` lands on the sign-in page.
+    fn on_sign_in_page(&self, c: &Client, url: &str) -> bool {
+        self.run(c.goto(url));
+        self.run(c.current_url()).path().ends_with("/admin/login")
+    }
+
     /// The browser's console messages of level SEVERE since the last call.
     fn console_errors(&self, client: &Client) -> Vec<String> {
         let session = self.run(client.session_id()).expect("a session id");
@@ -180,13 +186,7 @@ fn an_operator_moderates_with_javascript_off_and_the_feed_follows() {
     assert_eq!(browser.run(c.title()), "before");
 
     // Signed out, the page sends us to sign in; a wrong password is told so.
-    browser.run(c.goto(&admin));
-    assert!(
-        browser
-            .run(c.current_url())
-            .path()
-            .ends_with("/admin/login")
-    );
+    assert!(browser.on_sign_in_page(&c, &admin));
     let sign_in = |password: &str| {
         browser.run(async {
             c.find(Locator::Css("input[type=password][name=password]"))
@@ -265,13 +265,7 @@ fn an_operator_moderates_with_javascript_off_and_the_feed_follows() {
             .click()
             .await
     });
-    browser.run(c.goto(&admin));
-    assert!(
-        browser
-            .run(c.current_url())
-            .path()
-            .ends_with("/admin/login")
-    );
+    assert!(browser.on_sign_in_page(&c, &admin));
     browser.run(c.close());
 }
 

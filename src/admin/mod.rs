@@ -402,13 +402,7 @@ async fn block(
     signed: Signed,
     Form(form): Form<ActionForm>,
 ) -> Answer {
-    signed.check(&form.csrf)?;
-    let Some(domain) = domain_of(&form.domain) else {
-        return Ok(back_to(&form.back, "bad_domain"));
-    };
-    let hidden = state.ctx.store.block(&domain)?;
-    tracing::info!(domain = %domain, hidden, "blocked on the operator's page");
-    Ok(back_to(&form.back, "blocked"))
+    change_block(&state, &signed, &form, false)
 }
 
 async fn unblock(
@@ -416,15 +410,30 @@ async fn unblock(
     signed: Signed,
     Form(form): Form<ActionForm>,
 ) -> Answer {
+    change_block(&state, &signed, &form, true)
+}
+
+/// Blocks the form's domain, or lifts its block.
+fn change_block(state: &Shared, signed: &Signed, form: &ActionForm, lift: bool) -> Answer {
     signed.check(&form.csrf)?;
     let Some(domain) = domain_of(&form.domain) else {
         return Ok(back_to(&form.back, "bad_domain"));
     };
-    let Some(restored) = state.ctx.store.unblock(&domain)? else {
-        return Ok(back_to(&form.back, "not_blocked"));
+    let store = &state.ctx.store;
+    let done = if lift {
+        match store.unblock(&domain)? {
+            Some(restored) => {
+                tracing::info!(domain = %domain, restored, "unblocked on the operator's page");
+                "unblocked"
+            }
+            None => "not_blocked",
+        }
+    } else {
+        let hidden = store.block(&domain)?;
+        tracing::info!(domain = %domain, hidden, "blocked on the operator's page");
+        "blocked"
     };
-    tracing::info!(domain = %domain, restored, "unblocked on the operator's page");
-    Ok(back_to(&form.back, "unblocked"))
+    Ok(back_to(&form.back, done))
 }
 
 #[derive(serde::Deserialize, Default)]
