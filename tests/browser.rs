@@ -158,8 +158,28 @@ async fn click_in_card(
     let xpath = format!(
         "//article[contains(@class,'mention')][.//h2[contains(.,'{title}')]]//button[normalize-space()='{label}']"
     );
-    c.find(Locator::XPath(&xpath)).await?.click().await?;
+    c.find(Locator::XPath(&xpath)).await?.press(c).await?;
     Ok(())
+}
+
+/// Pressing a button that posts a form: clicking, then waiting until the page it was on is
+/// gone, so what is read next is the answer's page.
+trait Press {
+    async fn press(self, c: &Client) -> Result<(), fantoccini::error::CmdError>;
+}
+
+impl Press for fantoccini::elements::Element {
+    async fn press(self, c: &Client) -> Result<(), fantoccini::error::CmdError> {
+        let old_page = c.find(Locator::Css("html")).await?;
+        self.click().await?;
+        for _ in 0..200 {
+            if old_page.tag_name().await.is_err() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("pressing the button led nowhere in 10 s");
+    }
 }
 
 async fn body_text(c: &Client) -> Result<String, fantoccini::error::CmdError> {
@@ -195,7 +215,7 @@ fn an_operator_moderates_with_javascript_off_and_the_feed_follows() {
                 .await?;
             c.find(Locator::Css("form button[type=submit]"))
                 .await?
-                .click()
+                .press(&c)
                 .await
         })
     };
@@ -233,7 +253,7 @@ fn an_operator_moderates_with_javascript_off_and_the_feed_follows() {
             .await?;
         c.find(Locator::XPath("//button[normalize-space()='Block']"))
             .await?
-            .click()
+            .press(&c)
             .await
     });
     assert!(browser.run(body_text(&c)).contains("Domain blocked"));
@@ -246,7 +266,7 @@ fn an_operator_moderates_with_javascript_off_and_the_feed_follows() {
             "//li[.//span[@class='domain' and .='127.0.0.1']]//button[normalize-space()='Unblock']",
         ))
         .await?
-        .click()
+        .press(&c)
         .await
     });
     assert!(browser.run(body_text(&c)).contains("Domain unblocked"));
@@ -262,7 +282,7 @@ fn an_operator_moderates_with_javascript_off_and_the_feed_follows() {
     browser.run(async {
         c.find(Locator::XPath("//button[normalize-space()='Sign out']"))
             .await?
-            .click()
+            .press(&c)
             .await
     });
     assert!(browser.on_sign_in_page(&c, &admin));
@@ -387,7 +407,7 @@ fn screenshots() {
             .await?;
         c.find(Locator::Css("form button[type=submit]"))
             .await?
-            .click()
+            .press(&c)
             .await?;
         c.set_window_size(1100, 900).await?;
         std::fs::write("docs/admin-queue.png", c.screenshot().await?).unwrap();
