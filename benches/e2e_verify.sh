@@ -48,7 +48,7 @@ PY
 echo "== backfeed: verification alone, the same $N candidates re-queued and drained by 'backfeed crawl'"
 command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null; }
 sqlite3 "$WORK/backfeed.db" "UPDATE mentions SET status = 'pending', verified_at = NULL;
-  INSERT INTO queue (mention_id, next_try) SELECT id, '2000-01-01T00:00:00Z' FROM mentions;"
+  INSERT INTO jobs (kind, subject, next_try) SELECT 'verify', id, '2000-01-01T00:00:00Z' FROM mentions;"
 /usr/bin/time -f "%e s wall, peak RSS %M KB" ./target/release/backfeed --config "$WORK/backfeed.toml" crawl 2>&1 | tail -n 2 | tee "$WORK/drain.txt"
 python3 - "$N" "$WORK/drain.txt" <<'PY'
 import sys, re

@@ -36,7 +36,7 @@ fn notify(home: &Home) -> String {
 fn due_now(home: &Home) {
     let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
     db.execute(
-        "UPDATE deliveries SET next_try = '2000-01-01T00:00:00Z'",
+        "UPDATE jobs SET next_try = '2000-01-01T00:00:00Z' WHERE kind = 'deliver'",
         [],
     )
     .unwrap();

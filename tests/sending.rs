@@ -615,8 +615,20 @@ fn transient_failures_retry_and_refusals_are_final() {
     assert_eq!(posts_to(&home, "/flaky/webmention").len(), 1);
     // When it is due, the next run tries again, whether or not the post changed.
     let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
-    db.execute("UPDATE sends SET next_try = '2000-01-01T00:00:00Z'", [])
+    let waiting: i64 = db
+        .query_row("SELECT COUNT(*) FROM jobs WHERE kind = 'send'", [], |r| {
+            r.get(0)
+        })
         .unwrap();
+    assert_eq!(
+        waiting, 1,
+        "the post waits in the one job queue for its retry"
+    );
+    db.execute_batch(
+        "UPDATE sends SET next_try = '2000-01-01T00:00:00Z';
+         UPDATE jobs SET next_try = '2000-01-01T00:00:00Z' WHERE kind = 'send';",
+    )
+    .unwrap();
     home.ok(&["send"]);
     assert_eq!(posts_to(&home, "/flaky/webmention").len(), 2);
     assert_eq!(status_of("/flaky")["status"], "sent");
@@ -626,4 +638,47 @@ fn transient_failures_retry_and_refusals_are_final() {
         1,
         "a 4xx is final"
     );
+}
+
+#[test]
+fn a_post_another_live_run_is_sending_is_left_to_it() {
+    let home = Home::new("");
+    let web = &home.web;
+    web.set(
+        "/target",
+        Fixture::html("").header("Link", "</target/webmention>; rel=webmention"),
+    );
+    web.set("/target/webmention", Fixture::status(202));
+    web.set(POST_PATH, post_page(&home, &[web.url("/target")]));
+    home.ok(&["crawl"]);
+    // A live process (this test) holds the post's send job, as serve's schedule would.
+    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
+    db.execute(
+        "INSERT INTO jobs (kind, subject, next_try, lease_until, lease_owner)
+         SELECT 'send', id, '2000-01-01T00:00:00Z', '2999-01-01T00:00:00Z', ?1 FROM posts",
+        [format!("{}-test", std::process::id())],
+    )
+    .unwrap();
+    let (code, _, err) = home.run_env(&["send"], &[("RUST_LOG", "backfeed=info")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("another run is sending for this post"),
+        "{err}"
+    );
+    assert_eq!(
+        posts_to(&home, "/target/webmention").len(),
+        0,
+        "not pinged twice"
+    );
+    // Released, the next run sends, and leaves no job behind.
+    db.execute("UPDATE jobs SET lease_until = NULL, lease_owner = NULL", [])
+        .unwrap();
+    home.ok(&["send"]);
+    assert_eq!(posts_to(&home, "/target/webmention").len(), 1);
+    let left: i64 = db
+        .query_row("SELECT COUNT(*) FROM jobs WHERE kind = 'send'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(left, 0);
 }

@@ -50,6 +50,10 @@ pub enum SendError {
     Store(#[from] rusqlite::Error),
 }
 
+/// How long one run may hold a post while it sends its pings (each link's fetches are capped
+/// by `[fetch] timeout_secs`; a crashed run's hold is taken back when `serve` starts).
+const SEND_LEASE_SECS: i64 = 900;
+
 /// Sends for the posts due (or named), calling `progress` after each link; returns what was
 /// done, one record per link.
 pub async fn send(
@@ -74,7 +78,21 @@ pub async fn send(
     let retries: HashSet<i64> = ctx.store.posts_with_due_retries()?.into_iter().collect();
     let mut done = Vec::new();
     for post in posts {
-        for record in send_post(ctx, &post, opts, retries.contains(&post.id)).await? {
+        // One run at a time per post: while serve's schedule (or another `backfeed send`) holds
+        // it, this run leaves it alone rather than ping twice.
+        if !opts.dry_run
+            && !ctx
+                .store
+                .lease_post_send(post.id, SEND_LEASE_SECS, &ctx.lease_owner)?
+        {
+            tracing::info!(post = %post.url, "skipped: another run is sending for this post");
+            continue;
+        }
+        let sent = send_post(ctx, &post, opts, retries.contains(&post.id)).await;
+        if !opts.dry_run {
+            ctx.store.post_send_done(post.id)?;
+        }
+        for record in sent? {
             progress(&record);
             done.push(record);
         }

@@ -175,12 +175,8 @@ impl Store {
     pub fn retry_later(&self, job: &Job, delay_secs: i64, decision: &Decision) -> Result<()> {
         self.write(|c| {
             let tx = c.transaction()?;
-            let at = (chrono::Utc::now() + chrono::Duration::seconds(delay_secs))
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            tx.execute(
-                "UPDATE queue SET next_try = ?2, attempts = attempts + 1, lease_until = NULL WHERE mention_id = ?1",
-                params![job.mention_id, at],
-            )?;
+            let at = super::jobs::in_secs(delay_secs);
+            super::jobs::retry(&tx, super::JobKind::Verify, job.mention_id, &at)?;
             tx.execute(
                 "UPDATE mentions SET reason = ?2 WHERE id = ?1 AND status = 'pending'",
                 params![job.mention_id, decision.reason],
@@ -192,15 +188,8 @@ impl Store {
 
     /// Puts a job back untried: due again in `delay_secs`, no attempt counted, nothing logged.
     pub fn defer(&self, job: &Job, delay_secs: i64) -> Result<()> {
-        let at = (chrono::Utc::now() + chrono::Duration::seconds(delay_secs))
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        self.write(|c| {
-            c.execute(
-                "UPDATE queue SET next_try = ?2, lease_until = NULL, lease_owner = NULL WHERE mention_id = ?1",
-                params![job.mention_id, at],
-            )?;
-            Ok(())
-        })
+        let at = super::jobs::in_secs(delay_secs);
+        self.write(|c| super::jobs::put_back(c, super::JobKind::Verify, job.mention_id, &at))
     }
 
     /// Ends a job without changing what is published (a 304, or a kept mention after giving
@@ -435,6 +424,6 @@ pub(super) fn refuse(
 }
 
 pub(super) fn finish(c: &Connection, mention_id: i64, decision: &Decision) -> Result<()> {
-    c.execute("DELETE FROM queue WHERE mention_id = ?1", [mention_id])?;
+    super::jobs::finish(c, super::JobKind::Verify, mention_id)?;
     insert_decision(c, decision)
 }

@@ -23,6 +23,7 @@
 mod decisions;
 mod fetch_state;
 mod import;
+mod jobs;
 mod mentions;
 mod moderation;
 mod notifications;
@@ -34,6 +35,7 @@ mod state;
 pub use decisions::{Decision, DecisionFilter};
 pub use fetch_state::{FailingUrl, FetchState};
 pub use import::{ImportCounts, ImportedMention, Importer};
+pub use jobs::JobKind;
 pub use mentions::{Counts, MentionFilter};
 pub use notifications::{Delivery, PendingDeliveries};
 pub use posts::PostRef;
@@ -311,6 +313,37 @@ END;
     r#"
 -- A block remembers what it hid, so lifting it brings a held mention back held, not published.
 ALTER TABLE mentions ADD COLUMN status_before_block TEXT;
+"#,
+    r#"
+-- One durable queue for every kind of work (see store/jobs.rs): a job is (kind, subject) —
+-- `verify` a mention, `deliver` a notification, `send` a post's pings again — due at next_try,
+-- leased by one loop at a time. The mention queue, the deliveries' schedule and the sends'
+-- retries move in.
+CREATE TABLE jobs (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL CHECK (kind IN ('verify', 'deliver', 'send')),
+    subject     INTEGER NOT NULL,
+    next_try    TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    lease_until TEXT,
+    lease_owner TEXT,
+    conditional INTEGER NOT NULL DEFAULT 0,
+    arrival     TEXT,
+    UNIQUE (kind, subject)
+);
+CREATE INDEX jobs_due ON jobs (kind, next_try);
+INSERT INTO jobs (kind, subject, next_try, attempts, lease_until, lease_owner, conditional, arrival)
+    SELECT 'verify', mention_id, next_try, attempts, lease_until, lease_owner, conditional, arrival FROM queue;
+INSERT INTO jobs (kind, subject, next_try, attempts, lease_until, lease_owner)
+    SELECT 'deliver', id, next_try, attempts, lease_until, lease_owner FROM deliveries WHERE status = 'pending';
+INSERT INTO jobs (kind, subject, next_try)
+    SELECT 'send', post_id, MIN(next_try) FROM sends
+    WHERE status = 'retrying' AND next_try IS NOT NULL GROUP BY post_id;
+DROP TABLE queue;
+DROP INDEX deliveries_due;
+ALTER TABLE deliveries DROP COLUMN next_try;
+ALTER TABLE deliveries DROP COLUMN lease_until;
+ALTER TABLE deliveries DROP COLUMN lease_owner;
 "#,
 ];
 

@@ -2,8 +2,9 @@
 //! gets a `notifications` row in the same transaction as the change — written by a database
 //! trigger on the status column, so no code path that publishes can forget it, and a crash
 //! between publish and delivery loses nothing. The notifier then fans each out to one
-//! `deliveries` row per configured channel, leases due deliveries (so two loops never deliver
-//! one twice), and marks each delivered, or failed with its error and next try.
+//! `deliveries` row per configured channel, each with a `deliver` job in the one queue
+//! ([`super::jobs`]), leases due ones (so two loops never deliver one twice), and marks each
+//! delivered, or failed with its error and next try.
 
 use super::decisions::{Decision, insert_decision};
 use super::mentions::{MENTION_COLUMNS, mention_from_row_at};
@@ -63,9 +64,16 @@ impl Store {
         self.write(|c| {
             let tx = c.transaction()?;
             let made = tx.execute(
-                "INSERT OR IGNORE INTO deliveries (notification_id, channel, next_try)
-                 SELECT n.id, ch.channel, n.created_at FROM notifications n, notify_channels ch
+                "INSERT OR IGNORE INTO deliveries (notification_id, channel)
+                 SELECT n.id, ch.channel FROM notifications n, notify_channels ch
                  WHERE n.fanned_out = 0",
+                [],
+            )?;
+            tx.execute(
+                "INSERT OR IGNORE INTO jobs (kind, subject, next_try)
+                 SELECT 'deliver', d.id, n.created_at FROM deliveries d
+                 JOIN notifications n ON n.id = d.notification_id
+                 WHERE n.fanned_out = 0 AND d.status = 'pending'",
                 [],
             )?;
             tx.execute(
@@ -89,8 +97,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let now = now_rfc3339();
-        let until = (chrono::Utc::now() + chrono::Duration::seconds(lease_secs))
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let until = super::jobs::in_secs(lease_secs);
         let marks = vec!["?"; channels.len()].join(", ");
         self.write(|c| {
             let tx = c.transaction()?;
@@ -101,12 +108,13 @@ impl Store {
                 .join(", ");
             let found: Vec<Delivery> = {
                 let mut stmt = tx.prepare(&format!(
-                    "SELECT d.id, d.channel, n.event, d.attempts, {columns}
-                     FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+                    "SELECT d.id, d.channel, n.event, j.attempts, {columns}
+                     FROM jobs j JOIN deliveries d ON d.id = j.subject
+                     JOIN notifications n ON n.id = d.notification_id
                      JOIN mentions m ON m.id = n.mention_id
-                     WHERE d.status = 'pending' AND d.next_try <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)
+                     WHERE j.kind = 'deliver' AND j.next_try <= ? AND (j.lease_until IS NULL OR j.lease_until <= ?)
                        AND d.channel IN ({marks})
-                     ORDER BY d.id LIMIT ?"
+                     ORDER BY j.subject LIMIT ?"
                 ))?;
                 let mut args: Vec<rusqlite::types::Value> = vec![now.clone().into(), now.clone().into()];
                 args.extend(channels.iter().map(|ch| ch.clone().into()));
@@ -124,7 +132,7 @@ impl Store {
             };
             for d in &found {
                 tx.execute(
-                    "UPDATE deliveries SET lease_until = ?2, lease_owner = ?3 WHERE id = ?1",
+                    "UPDATE jobs SET lease_until = ?2, lease_owner = ?3 WHERE kind = 'deliver' AND subject = ?1",
                     params![d.id, until, owner],
                 )?;
             }
@@ -139,9 +147,10 @@ impl Store {
             let tx = c.transaction()?;
             tx.execute(
                 "UPDATE deliveries SET status = 'delivered', delivered_at = ?2, attempts = attempts + 1,
-                        lease_until = NULL, lease_owner = NULL, last_error = NULL WHERE id = ?1",
+                        last_error = NULL WHERE id = ?1",
                 params![id, now_rfc3339()],
             )?;
+            super::jobs::finish(&tx, super::JobKind::Deliver, id)?;
             insert_decision(&tx, decision)?;
             tx.commit()
         })
@@ -155,15 +164,14 @@ impl Store {
         retry_secs: i64,
         decision: &Decision,
     ) -> Result<()> {
-        let next = (chrono::Utc::now() + chrono::Duration::seconds(retry_secs))
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let next = super::jobs::in_secs(retry_secs);
         self.write(|c| {
             let tx = c.transaction()?;
             tx.execute(
-                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, next_try = ?3,
-                        lease_until = NULL, lease_owner = NULL WHERE id = ?1",
-                params![id, error, next],
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+                params![id, error],
             )?;
+            super::jobs::retry(&tx, super::JobKind::Deliver, id, &next)?;
             insert_decision(&tx, decision)?;
             tx.commit()
         })

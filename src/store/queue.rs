@@ -1,7 +1,6 @@
-//! The durable queue: one job per mention that still needs a fetch, leased by one job loop
-//! at a time (each loop under its own owner id, so none frees another's work), fair between
-//! source hosts; and the group commit that turns the receivers' concurrent enqueues into one
-//! transaction.
+//! Verification jobs: one `verify` job (see [`super::jobs`]) per mention that still needs a
+//! fetch, leased by one loop at a time and fair between source hosts; and the group commit that
+//! turns the receivers' concurrent enqueues into one transaction.
 
 use super::{Result, Store};
 use crate::model::{Kind, Status, now_rfc3339};
@@ -118,8 +117,8 @@ impl Store {
             for (i, id) in ids.iter().enumerate() {
                 let at = start + chrono::Duration::milliseconds(spread_secs * 1000 * i as i64 / n);
                 tx.execute(
-                    "INSERT INTO queue (mention_id, next_try, attempts, conditional) VALUES (?1, ?2, 0, 1)
-                     ON CONFLICT (mention_id) DO NOTHING",
+                    "INSERT INTO jobs (kind, subject, next_try, attempts, conditional) VALUES ('verify', ?1, ?2, 0, 1)
+                     ON CONFLICT (kind, subject) DO NOTHING",
                     params![id, at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)],
                 )?;
             }
@@ -145,15 +144,14 @@ impl Store {
         self.write(|c| {
             let tx = c.transaction()?;
             let now = now_rfc3339();
-            let until = (chrono::Utc::now() + chrono::Duration::seconds(lease_secs))
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let until = super::jobs::in_secs(lease_secs);
             let due: Vec<Job> = {
                 let mut stmt = tx.prepare(
-                    "SELECT q.mention_id, m.source, m.target, COALESCE(q.arrival, m.kind), m.hint, q.attempts,
+                    "SELECT q.subject, m.source, m.target, COALESCE(q.arrival, m.kind), m.hint, q.attempts,
                             q.conditional, m.verified_at IS NOT NULL
-                     FROM queue q JOIN mentions m ON m.id = q.mention_id
-                     WHERE q.next_try <= ?1 AND (q.lease_until IS NULL OR q.lease_until <= ?1)
-                     ORDER BY q.next_try, q.mention_id LIMIT ?2",
+                     FROM jobs q JOIN mentions m ON m.id = q.subject
+                     WHERE q.kind = 'verify' AND q.next_try <= ?1 AND (q.lease_until IS NULL OR q.lease_until <= ?1)
+                     ORDER BY q.next_try, q.subject LIMIT ?2",
                 )?;
                 stmt.query_map(params![now, window as i64], job_from_row)?.collect::<Result<_>>()?
             };
@@ -174,7 +172,7 @@ impl Store {
                 .collect();
             for job in &jobs {
                 tx.execute(
-                    "UPDATE queue SET lease_until = ?2, lease_owner = ?3 WHERE mention_id = ?1",
+                    "UPDATE jobs SET lease_until = ?2, lease_owner = ?3 WHERE kind = 'verify' AND subject = ?1",
                     params![job.mention_id, until, owner],
                 )?;
             }
@@ -188,20 +186,19 @@ impl Store {
     pub fn lease_one(&self, mention_id: i64, lease_secs: i64, owner: &str) -> Result<Option<Job>> {
         self.write(|c| {
             let now = now_rfc3339();
-            let until = (chrono::Utc::now() + chrono::Duration::seconds(lease_secs))
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let until = super::jobs::in_secs(lease_secs);
             let leased = c.execute(
-                "UPDATE queue SET lease_until = ?2, lease_owner = ?4
-                 WHERE mention_id = ?1 AND (lease_until IS NULL OR lease_until <= ?3)",
+                "UPDATE jobs SET lease_until = ?2, lease_owner = ?4
+                 WHERE kind = 'verify' AND subject = ?1 AND (lease_until IS NULL OR lease_until <= ?3)",
                 params![mention_id, until, now, owner],
             )?;
             if leased == 0 {
                 return Ok(None);
             }
             c.query_row(
-                "SELECT q.mention_id, m.source, m.target, COALESCE(q.arrival, m.kind), m.hint, q.attempts, q.conditional,
+                "SELECT q.subject, m.source, m.target, COALESCE(q.arrival, m.kind), m.hint, q.attempts, q.conditional,
                         m.verified_at IS NOT NULL
-                 FROM queue q JOIN mentions m ON m.id = q.mention_id WHERE q.mention_id = ?1",
+                 FROM jobs q JOIN mentions m ON m.id = q.subject WHERE q.kind = 'verify' AND q.subject = ?1",
                 [mention_id],
                 job_from_row,
             )
@@ -209,60 +206,16 @@ impl Store {
         })
     }
 
-    /// Gives back the leases `owner` still holds (a loop that stops): those jobs are due again
-    /// at once. Leases of other loops, in this process or another, are left alone.
-    pub fn release_leases(&self, owner: &str) -> Result<usize> {
-        self.write(|c| {
-            c.execute(
-                "UPDATE queue SET lease_until = NULL, lease_owner = NULL WHERE lease_owner = ?1",
-                [owner],
-            )
-        })
-    }
-
-    /// Gives back the unexpired leases whose owner `is_gone` says has stopped (a process that
-    /// crashed), so its jobs need not wait for the leases to expire. Returns how many.
-    pub fn release_orphaned_leases(&self, is_gone: impl Fn(&str) -> bool) -> Result<usize> {
-        let mut released = 0;
-        // Jobs, and notification deliveries (a crash between publish and delivery).
-        for table in ["queue", "deliveries"] {
-            let owners: Vec<String> = self.read(|c| {
-                c.prepare(&format!(
-                    "SELECT DISTINCT lease_owner FROM {table} WHERE lease_owner IS NOT NULL AND lease_until > ?1"
-                ))?
-                .query_map([now_rfc3339()], |r| r.get(0))?
-                .collect()
-            })?;
-            for owner in owners.iter().filter(|o| is_gone(o)) {
-                released += self.write(|c| {
-                    c.execute(
-                        &format!(
-                            "UPDATE {table} SET lease_until = NULL, lease_owner = NULL WHERE lease_owner = ?1"
-                        ),
-                        [owner],
-                    )
-                })?;
-            }
-        }
-        Ok(released)
-    }
-
-    /// Jobs in the queue, and how many of them are due now.
+    /// Mentions waiting for verification, and how many of them are due now.
     pub fn queue_depth(&self) -> Result<(i64, i64)> {
-        self.read(|c| {
-            c.query_row(
-                "SELECT COUNT(*), COALESCE(SUM(next_try <= ?1), 0) FROM queue",
-                [now_rfc3339()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-        })
+        self.jobs_waiting(super::JobKind::Verify)
     }
 
     /// Whether a mention still has a job waiting.
     pub fn is_queued(&self, mention_id: i64) -> Result<bool> {
         self.read(|c| {
             Ok(c.query_row(
-                "SELECT 1 FROM queue WHERE mention_id = ?1",
+                "SELECT 1 FROM jobs WHERE kind = 'verify' AND subject = ?1",
                 [mention_id],
                 |_| Ok(()),
             )
@@ -309,15 +262,15 @@ fn enqueue_one(c: &Connection, cand: &Candidate) -> Result<Enqueued> {
     };
     let already_queued = c
         .query_row(
-            "SELECT 1 FROM queue WHERE mention_id = ?1",
+            "SELECT 1 FROM jobs WHERE kind = 'verify' AND subject = ?1",
             [id],
             |_| Ok(()),
         )
         .optional()?
         .is_some();
     c.execute(
-        "INSERT INTO queue (mention_id, next_try, attempts, conditional, arrival) VALUES (?1, ?2, 0, 0, ?3)
-         ON CONFLICT (mention_id) DO UPDATE SET next_try = MIN(next_try, excluded.next_try), conditional = 0,
+        "INSERT INTO jobs (kind, subject, next_try, attempts, conditional, arrival) VALUES ('verify', ?1, ?2, 0, 0, ?3)
+         ON CONFLICT (kind, subject) DO UPDATE SET next_try = MIN(next_try, excluded.next_try), conditional = 0,
              arrival = excluded.arrival",
         params![id, now, cand.kind.as_str()],
     )?;

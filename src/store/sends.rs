@@ -1,9 +1,11 @@
 //! What the sender did for each (post, link): the post's content fingerprint at that send, the
 //! protocol and endpoint, the answer, attempts and the next try of a transient failure. Each
-//! send's row and its decision-log line are one transaction.
+//! send's row and its decision-log line are one transaction. A post being sent holds a `send`
+//! job's lease ([`super::jobs`]), so two runs never ping for one post at once; the job stays
+//! queued, due at the earliest retry, while any of its links waits for one.
 
 use super::decisions::{Decision, insert_decision};
-use super::{Result, Store};
+use super::{JobKind, Result, Store};
 use crate::model::now_rfc3339;
 use rusqlite::{Row, params};
 
@@ -85,14 +87,38 @@ impl Store {
         })
     }
 
-    /// Posts with a transient failure due for another try.
+    /// Posts with a transient failure due for another try (and no run sending them now).
     pub fn posts_with_due_retries(&self) -> Result<Vec<i64>> {
         self.read(|c| {
             c.prepare(
-                "SELECT DISTINCT post_id FROM sends WHERE status = 'retrying' AND next_try <= ?1",
+                "SELECT subject FROM jobs WHERE kind = 'send' AND next_try <= ?1
+                 AND (lease_until IS NULL OR lease_until <= ?1)",
             )?
             .query_map([now_rfc3339()], |r| r.get(0))?
             .collect()
+        })
+    }
+
+    /// Takes the post's `send` job for `owner`; `false` while another run sends for it.
+    pub fn lease_post_send(&self, post_id: i64, lease_secs: i64, owner: &str) -> Result<bool> {
+        self.write(|c| super::jobs::lease_subject(c, JobKind::Send, post_id, lease_secs, owner))
+    }
+
+    /// A run is done with the post: its job waits for the earliest retry of its links, or is
+    /// gone when none waits.
+    pub fn post_send_done(&self, post_id: i64) -> Result<()> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let next: Option<String> = tx.query_row(
+                "SELECT MIN(next_try) FROM sends WHERE post_id = ?1 AND status = 'retrying'",
+                [post_id],
+                |r| r.get(0),
+            )?;
+            match next {
+                Some(at) => super::jobs::put_back(&tx, JobKind::Send, post_id, &at)?,
+                None => super::jobs::finish(&tx, JobKind::Send, post_id)?,
+            }
+            tx.commit()
         })
     }
 
@@ -106,10 +132,7 @@ impl Store {
         decision: &Decision,
     ) -> Result<()> {
         let now = now_rfc3339();
-        let next_try = result.retry_in_secs.map(|secs| {
-            (chrono::Utc::now() + chrono::Duration::seconds(secs))
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        });
+        let next_try = result.retry_in_secs.map(super::jobs::in_secs);
         self.write(|c| {
             let tx = c.transaction()?;
             tx.execute(
