@@ -9,7 +9,7 @@
 //! | [`pipeline`] | lease → fetch → verify → moderate → store → ack, shared by every producer |
 //! | [`fetch`] | the only outbound HTTP: the SSRF guard, caps, per-host slots and budgets |
 //! | [`verify`] | pure functions over fetched text: the bounded HTML parser, the link check, microformats, extraction, sanitizing |
-//! | [`store`] | the only SQL, one file per area (posts, queue, mentions, moderation, decisions, fetch state, state) |
+//! | [`store`] | the only SQL, one file per area (posts, jobs — the one durable queue —, verification jobs, mentions, moderation, decisions, fetch state, state, sends, notifications) |
 //! | [`publish`] | Atom, RSS, JSON Feed, JF2, the export, and the publishing routes |
 //! | [`server`] | the HTTP server around the routes: limits, connections, metrics, health |
 //! | [`routes`] | the map of every URL `serve` answers |
