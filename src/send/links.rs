@@ -57,7 +57,12 @@ fn read(content: ElementRef<'_>, base: &Url) -> PostContent {
         }
     }
     let mut serialized = String::new();
-    html::write_inner_html(&mut serialized, content, None, usize::MAX);
+    html::write_inner_html(
+        &mut serialized,
+        content,
+        html::Writing::Faithful(None),
+        usize::MAX,
+    );
     PostContent {
         links,
         fingerprint: hex::encode(Sha256::digest(serialized.as_bytes())),

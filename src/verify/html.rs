@@ -242,48 +242,119 @@ fn escape_into(out: &mut String, text: &str, attribute: bool) {
     }
 }
 
-/// Appends the inner HTML of `el` to `out` (the HTML serialization algorithm), with `href`
-/// and `src` resolved against `base` when one is given. Stops before the output would pass
-/// `max_bytes`, at an element or text boundary, closing what is open: the result is always
-/// well-formed. Returns whether everything was written.
+/// How [`write_inner_html`] writes what it finds.
+#[derive(Clone, Copy)]
+pub enum Writing<'a> {
+    /// As the page has it (the HTML serialization algorithm), with `href` and `src` made
+    /// absolute against the base when one is given: microformats' e-* values.
+    Faithful(Option<&'a Url>),
+    /// Cleaned for publishing, against this base: only the elements and attributes of
+    /// [`clean_element`] and [`clean_attribute`], links absolute and http(s) or mailto, links
+    /// marked `rel="nofollow ugc"`, no comments; script, style, embedded content and forms
+    /// dropped with what they hold, every other element unwrapped to its content.
+    Clean(&'a Url),
+}
+
+/// What cleaning does with an element.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Treatment {
+    Keep,
+    /// Its content stays, its tags go.
+    Unwrap,
+    /// Gone with all it holds.
+    Drop,
+}
+
+/// The elements clean content keeps (ammonia's defaults, less `bdo`, whose only use is to
+/// turn text around).
+fn clean_element(name: &str) -> Treatment {
+    match name {
+        "a" | "abbr" | "acronym" | "b" | "bdi" | "blockquote" | "br" | "caption" | "cite"
+        | "code" | "col" | "colgroup" | "dd" | "del" | "details" | "dfn" | "div" | "dl" | "dt"
+        | "em" | "figcaption" | "figure" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "hgroup"
+        | "hr" | "i" | "img" | "ins" | "kbd" | "li" | "mark" | "ol" | "p" | "pre" | "q" | "rp"
+        | "rt" | "rtc" | "ruby" | "s" | "samp" | "small" | "span" | "strike" | "strong" | "sub"
+        | "summary" | "sup" | "table" | "tbody" | "td" | "tfoot" | "th" | "thead" | "time"
+        | "tr" | "tt" | "u" | "ul" | "var" | "wbr" => Treatment::Keep,
+        "script" | "style" | "template" | "noscript" | "iframe" | "object" | "embed" | "applet"
+        | "frame" | "frameset" | "noframes" | "noembed" | "svg" | "math" | "form" | "input"
+        | "button" | "select" | "textarea" | "option" | "optgroup" | "datalist" | "head"
+        | "title" | "meta" | "link" | "base" | "param" | "source" | "track" | "audio" | "video"
+        | "canvas" | "map" | "area" | "xmp" | "plaintext" | "dialog" | "portal" => Treatment::Drop,
+        _ => Treatment::Unwrap,
+    }
+}
+
+/// Whether clean content keeps `attr` on `element`, and whether its value is a URL.
+fn clean_attribute(element: &str, attr: &str) -> Option<bool> {
+    match (element, attr) {
+        (_, "title" | "lang") => Some(false),
+        ("a", "href") | ("img", "src") | ("blockquote" | "q" | "del" | "ins", "cite") => Some(true),
+        ("img", "alt" | "width" | "height")
+        | ("td" | "th", "colspan" | "rowspan")
+        | ("th", "scope")
+        | ("col" | "colgroup", "span")
+        | ("ol", "start")
+        | ("time" | "del" | "ins", "datetime") => Some(false),
+        _ => None,
+    }
+}
+
+/// Appends the inner HTML of `el` to `out`, written as `writing` says. Stops before the output
+/// would pass `max_bytes`, at an element or text boundary, closing what is open: the result is
+/// always well-formed. Returns whether everything was written.
 pub fn write_inner_html(
     out: &mut String,
     el: ElementRef<'_>,
-    base: Option<&Url>,
+    writing: Writing<'_>,
     max_bytes: usize,
 ) -> bool {
     use ego_tree::iter::Edge;
     let limit = out.len().saturating_add(max_bytes);
-    // Elements open now, and the bytes their end tags will take: truncation must fit them.
-    let mut open: Vec<&str> = Vec::new();
+    let clean = matches!(writing, Writing::Clean(_));
+    // Elements written and open now, and the bytes their end tags will take: truncation must
+    // fit them.
+    let mut open: Vec<(ego_tree::NodeId, &str)> = Vec::new();
     let mut owed = 0usize;
+    // A subtree passed over whole: a void element's, or one cleaning drops.
     let mut skip: Option<ego_tree::NodeId> = None;
     for edge in el.traverse() {
         match edge {
             Edge::Open(node) if node.id() == el.id() || skip.is_some() => {}
             Edge::Open(node) => {
                 let before = out.len();
+                let mut element = node.value().as_element().map(|e| e.name());
                 match node.value() {
                     Node::Text(t)
-                        if is_raw_text(open.last().copied().unwrap_or(el.value().name())) =>
+                        if !clean
+                            && is_raw_text(open.last().map_or(el.value().name(), |o| o.1)) =>
                     {
                         out.push_str(t)
                     }
                     Node::Text(t) => escape_into(out, t, false),
-                    Node::Comment(c) => {
+                    Node::Comment(c) if !clean => {
                         out.push_str("<!--");
                         out.push_str(c);
                         out.push_str("-->");
                     }
-                    Node::Element(e) => write_start_tag(out, e, base),
+                    Node::Element(e) => match writing {
+                        Writing::Faithful(base) => write_start_tag(out, e, base),
+                        Writing::Clean(base) => match clean_element(e.name()) {
+                            Treatment::Keep => write_clean_start_tag(out, e, base),
+                            Treatment::Unwrap => element = None,
+                            Treatment::Drop => {
+                                skip = Some(node.id());
+                                continue;
+                            }
+                        },
+                    },
                     _ => {}
                 }
-                let element = node.value().as_element().map(|e| e.name());
                 let closes = element.filter(|n| !is_void(n)).map_or(0, |n| n.len() + 3);
                 if out.len() + owed + closes > limit {
                     // This node does not fit: take it back and close what is open.
                     out.truncate(before);
-                    while let Some(name) = open.pop() {
+                    while let Some((_, name)) = open.pop() {
                         write_end_tag(out, name);
                     }
                     return false;
@@ -291,7 +362,7 @@ pub fn write_inner_html(
                 match element {
                     Some(name) if is_void(name) => skip = Some(node.id()),
                     Some(name) => {
-                        open.push(name);
+                        open.push((node.id(), name));
                         owed += closes;
                     }
                     None => {}
@@ -301,12 +372,12 @@ pub fn write_inner_html(
             Edge::Close(node) if skip == Some(node.id()) => skip = None,
             Edge::Close(node) => {
                 if skip.is_none()
-                    && let Some(e) = node.value().as_element()
-                    && !is_void(e.name())
+                    && let Some(&(id, name)) = open.last()
+                    && id == node.id()
                 {
                     open.pop();
-                    owed -= e.name().len() + 3;
-                    write_end_tag(out, e.name());
+                    owed -= name.len() + 3;
+                    write_end_tag(out, name);
                 }
             }
         }
@@ -339,6 +410,32 @@ fn write_start_tag(out: &mut String, e: &scraper::node::Element, base: Option<&U
             _ => escape_into(out, value, true),
         }
         out.push('"');
+    }
+    out.push('>');
+}
+
+fn write_clean_start_tag(out: &mut String, e: &scraper::node::Element, base: &Url) {
+    out.push('<');
+    out.push_str(e.name());
+    for (attr, value) in e.attrs() {
+        let value = match clean_attribute(e.name(), attr) {
+            None => continue,
+            Some(false) => Cow::Borrowed(value),
+            Some(true) => match base.join(value.trim()) {
+                Ok(url) if matches!(url.scheme(), "http" | "https" | "mailto") => {
+                    Cow::Owned(String::from(url))
+                }
+                _ => continue,
+            },
+        };
+        out.push(' ');
+        out.push_str(attr);
+        out.push_str("=\"");
+        escape_into(out, &value, true);
+        out.push('"');
+    }
+    if e.name() == "a" {
+        out.push_str(" rel=\"nofollow ugc\"");
     }
     out.push('>');
 }
@@ -411,11 +508,21 @@ mod tests {
         let sel = scraper::Selector::parse("#c").unwrap();
         let el = doc.select(&sel).next().unwrap();
         let mut ours = String::new();
-        assert!(write_inner_html(&mut ours, el, None, usize::MAX));
+        assert!(write_inner_html(
+            &mut ours,
+            el,
+            Writing::Faithful(None),
+            usize::MAX
+        ));
         assert_eq!(ours, el.inner_html());
         let base = Url::parse("https://alice.example/notes/1").unwrap();
         let mut resolved = String::new();
-        write_inner_html(&mut resolved, el, Some(&base), usize::MAX);
+        write_inner_html(
+            &mut resolved,
+            el,
+            Writing::Faithful(Some(&base)),
+            usize::MAX,
+        );
         assert!(
             resolved.contains(r#"src="https://alice.example/i.png""#),
             "{resolved}"
@@ -432,15 +539,130 @@ mod tests {
         let root = doc.root_element();
         for cap in [0, 5, 40, 1_000, 10_000] {
             let mut out = String::new();
-            assert!(!write_inner_html(&mut out, root, None, cap));
+            assert!(!write_inner_html(
+                &mut out,
+                root,
+                Writing::Faithful(None),
+                cap
+            ));
             assert!(out.len() <= cap, "{} > {cap}", out.len());
             let reparsed = parse_fragment(&out).unwrap();
             let mut again = String::new();
-            write_inner_html(&mut again, reparsed.root_element(), None, usize::MAX);
+            write_inner_html(
+                &mut again,
+                reparsed.root_element(),
+                Writing::Faithful(None),
+                usize::MAX,
+            );
             assert_eq!(
                 again, out,
                 "the cut is well-formed: it parses back to itself"
             );
+        }
+    }
+
+    /// Hostile markup the clean writer must defuse, beside every fixture page.
+    const HOSTILE: &str = r#"<div><p onclick="x()">Hi <a href="javascript:alert(1)">js</a>
+        <a href=" JaVaScRiPt:alert(2)">js2</a> <a href="/rel?a=1&b=2" target=_blank>rel</a>
+        <img src="data:image/svg+xml,<svg onload=alert(3)>" onerror="alert(4)">
+        <script>alert(5)</script><style>p{}</style><iframe src="https://evil.example/"></iframe>
+        <svg><a xlink:href="javascript:alert(6)">s</a></svg><math><mi>m</mi></math>
+        <form action="https://evil.example/"><input name=q><button>go</button></form>
+        <!-- comment --><bdo dir=rtl>reversed</bdo><font color=red>font</font>
+        <object data="x.swf"></object><embed src="x.swf"><noscript><img src=x></noscript>
+        <template><img src=x onerror=alert(7)></template><xmp><b>raw</b></xmp>
+        <a href="mailto:bob@example.com" style="color:red">mail</a><b><i>nested</b></i>
+        <table><tr><td colspan=2 onmouseover=x>cell</td></tr></table></p></div>"#;
+
+    fn clean(html: &str, max: usize) -> String {
+        let doc = parse_fragment(html).unwrap();
+        let base = Url::parse("https://source.example/posts/1").unwrap();
+        let mut out = String::new();
+        write_inner_html(&mut out, doc.root_element(), Writing::Clean(&base), max);
+        out
+    }
+
+    #[test]
+    fn clean_writing_keeps_only_allowed_elements_attributes_and_links() {
+        let mut pages = fixture_pages();
+        pages.push(HOSTILE.to_string());
+        for page in pages {
+            for max in [usize::MAX, 8 * 1024] {
+                let out = clean(&page, max);
+                assert!(out.len() <= max);
+                let doc = parse_fragment(&out).unwrap();
+                for node in doc.root_element().descendants() {
+                    assert!(!node.value().is_comment(), "a comment survived: {out}");
+                    let Some(e) = node.value().as_element() else {
+                        continue;
+                    };
+                    if node.id() == doc.root_element().id() {
+                        continue;
+                    }
+                    assert!(
+                        clean_element(e.name()) == Treatment::Keep,
+                        "<{}> in {out}",
+                        e.name()
+                    );
+                    for (attr, value) in e.attrs() {
+                        if e.name() == "a" && attr == "rel" {
+                            assert_eq!(value, "nofollow ugc");
+                            continue;
+                        }
+                        let is_url = clean_attribute(e.name(), attr)
+                            .unwrap_or_else(|| panic!("{attr} on <{}> in {out}", e.name()));
+                        if is_url {
+                            let url = Url::parse(value).expect("an absolute URL");
+                            assert!(
+                                matches!(url.scheme(), "http" | "https" | "mailto"),
+                                "{value}"
+                            );
+                        }
+                    }
+                }
+                // ammonia, given what we wrote, finds nothing to take away.
+                let again = ammonia::Builder::default()
+                    .link_rel(Some("nofollow ugc"))
+                    .url_schemes(["http", "https", "mailto"].into_iter().collect())
+                    .clean(&out)
+                    .to_string();
+                let elements = |h: &str| {
+                    parse_fragment(h)
+                        .unwrap()
+                        .root_element()
+                        .descendants()
+                        .filter(|n| n.value().is_element())
+                        .count()
+                };
+                assert_eq!(
+                    elements(&again),
+                    elements(&out),
+                    "ammonia removed elements from {out}"
+                );
+            }
+        }
+        let out = clean(HOSTILE, usize::MAX);
+        for gone in [
+            "alert",
+            "javascript",
+            "onclick",
+            "onerror",
+            "target",
+            "style",
+            "comment",
+            "evil",
+            "raw",
+        ] {
+            assert!(!out.to_ascii_lowercase().contains(gone), "{gone} in {out}");
+        }
+        for kept in [
+            r#"<a href="https://source.example/rel?a=1&amp;b=2" rel="nofollow ugc">rel</a>"#,
+            r#"<a href="mailto:bob@example.com" rel="nofollow ugc">mail</a>"#,
+            "reversed",
+            "font",
+            r#"<td colspan="2">cell</td>"#,
+        ] {
+            assert!(out.contains(kept), "{kept} missing from {out}");
         }
     }
 }

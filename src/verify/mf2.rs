@@ -30,6 +30,8 @@ pub enum PropValue {
     Html {
         html: String,
         value: String,
+        /// The property's element, for readers that write its content their own way.
+        node: ego_tree::NodeId,
     },
     /// A nested microformat, with the plain value the spec gives it.
     Item(Box<Item>, String),
@@ -93,7 +95,7 @@ impl Item {
 fn value_json(v: &PropValue) -> Value {
     match v {
         PropValue::Text(t) => json!(t),
-        PropValue::Html { html, value } => json!({"html": html, "value": value}),
+        PropValue::Html { html, value, .. } => json!({"html": html, "value": value}),
         PropValue::Item(item, value) => {
             let mut j = item.to_json();
             j["value"] = json!(value);
@@ -233,6 +235,7 @@ fn parse_nested(root: ElementRef<'_>, base: &Url, depth: usize) -> Item {
                 _ => PropValue::Html {
                     html: inner_html_resolved(el, base),
                     value: text_with_images(el, Some(base)).trim().to_string(),
+                    node: el.id(),
                 },
             };
             item.push(name, value);
@@ -536,6 +539,11 @@ pub const E_HTML_MAX: usize = 8 * 1024;
 /// pass over the tree, at most [`E_HTML_MAX`] bytes.
 fn inner_html_resolved(el: ElementRef<'_>, base: &Url) -> String {
     let mut html = String::new();
-    super::html::write_inner_html(&mut html, el, Some(base), E_HTML_MAX);
+    super::html::write_inner_html(
+        &mut html,
+        el,
+        super::html::Writing::Faithful(Some(base)),
+        E_HTML_MAX,
+    );
     html.trim().to_string()
 }

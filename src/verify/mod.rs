@@ -332,10 +332,25 @@ fn extract(page: &Page, link: ElementRef<'_>, is_target: &dyn Fn(&Url) -> bool) 
                 .find_map(|v| v["datePublished"].as_str().and_then(normalize_date))
         });
 
+    // Cleaned as it is written out of the tree already parsed: one pass, no second parse.
     let content_html = props
         .content
         .as_ref()
-        .map(|(html, _)| sanitize(html, &page.base))
+        .map(|content| match content {
+            Content::Element(node) => {
+                let mut clean = String::new();
+                if let Some(el) = page.doc.tree.get(*node).and_then(ElementRef::wrap) {
+                    html::write_inner_html(
+                        &mut clean,
+                        el,
+                        html::Writing::Clean(&page.base),
+                        CONTENT_MAX,
+                    );
+                }
+                clean.trim().to_string()
+            }
+            Content::Text(text) => escaped_within(text, CONTENT_MAX),
+        })
         .filter(|h| !h.trim().is_empty());
 
     // The excerpt is plain text of what is published: the summary, else the sanitized
@@ -431,14 +446,21 @@ fn card_author(card: &mf2::Item) -> Author {
     }
 }
 
+/// An entry's content as microformats found it.
+#[derive(Debug)]
+enum Content {
+    Element(ego_tree::NodeId),
+    Text(String),
+}
+
 /// The microformats2 facts we use from the h-entry that holds the link.
 #[derive(Default, Debug)]
 struct EntryFacts {
     /// A marked-up name (an article's title), not one implied from the text.
     name: Option<String>,
     summary: Option<String>,
-    /// (html, plain text)
-    content: Option<(String, String)>,
+    /// The e-content element, or the plain text of a p-content.
+    content: Option<Content>,
     published: Option<String>,
     author: Option<Author>,
     in_reply_to: Vec<Url>,
@@ -482,11 +504,8 @@ fn entry_facts(page: &Page, entry: ElementRef<'_>) -> EntryFacts {
         }
     });
     let content = item.get("content").first().map(|v| match v {
-        mf2::PropValue::Html { html, value } => (html.clone(), collapse(value)),
-        other => (
-            crate::text::html_escape(other.text()),
-            collapse(other.text()),
-        ),
+        mf2::PropValue::Html { node, .. } => Content::Element(*node),
+        other => Content::Text(other.text().to_string()),
     });
     EntryFacts {
         name: text("name").filter(|_| !item.implied_name),
@@ -703,6 +722,18 @@ pub fn sanitize(html: &str, base: &Url) -> String {
     cut_html(clean.trim(), CONTENT_MAX).into_owned()
 }
 
+/// Plain text as HTML text of at most `max` bytes (cut at a word, before escaping).
+fn escaped_within(text: &str, max: usize) -> String {
+    let mut chars = max;
+    loop {
+        let escaped = crate::text::html_escape(&truncate(text, chars));
+        if escaped.len() <= max || chars == 0 {
+            return escaped;
+        }
+        chars /= 2;
+    }
+}
+
 /// `html` as is when it fits in `max` bytes; else cut at an element boundary, well-formed.
 pub fn cut_html(html: &str, max: usize) -> std::borrow::Cow<'_, str> {
     if html.len() <= max {
@@ -710,7 +741,12 @@ pub fn cut_html(html: &str, max: usize) -> std::borrow::Cow<'_, str> {
     }
     let mut out = String::new();
     if let Ok(fragment) = html::parse_fragment(html) {
-        html::write_inner_html(&mut out, fragment.root_element(), None, max);
+        html::write_inner_html(
+            &mut out,
+            fragment.root_element(),
+            html::Writing::Faithful(None),
+            max,
+        );
     }
     std::borrow::Cow::Owned(out)
 }
