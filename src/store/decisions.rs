@@ -1,6 +1,6 @@
 //! The decision log: why each candidate was accepted, refused, updated or deleted.
 
-use super::{Result, Store};
+use super::{Cached, Result, Store};
 use rusqlite::{Connection, params};
 
 /// One line of the decision log.
@@ -92,8 +92,8 @@ impl Store {
 }
 
 pub(super) fn insert_decision(c: &Connection, d: &Decision) -> Result<()> {
-    c.execute(
-        "INSERT INTO decisions (at, source, target, kind, outcome, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    c.run(
+"INSERT INTO decisions (at, source, target, kind, outcome, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![d.at, d.source, d.target, d.kind, d.outcome, d.reason],
     )?;
     Ok(())

@@ -9,7 +9,7 @@
 //! send is leased per post ([`super::sends`]); the table, the lease rules and the owners are
 //! one.
 
-use super::{Result, Store};
+use super::{Cached, Result, Store};
 use crate::model::now_rfc3339;
 use rusqlite::{Connection, params};
 
@@ -42,8 +42,8 @@ pub(super) fn in_secs(secs: i64) -> String {
 
 /// A job tried and due again at `next_try`: one more attempt, its lease given back.
 pub(super) fn retry(c: &Connection, kind: JobKind, subject: i64, next_try: &str) -> Result<()> {
-    c.execute(
-        "UPDATE jobs SET next_try = ?3, attempts = attempts + 1, lease_until = NULL, lease_owner = NULL
+    c.run(
+"UPDATE jobs SET next_try = ?3, attempts = attempts + 1, lease_until = NULL, lease_owner = NULL
          WHERE kind = ?1 AND subject = ?2",
         params![kind.as_str(), subject, next_try],
     )?;
@@ -52,7 +52,7 @@ pub(super) fn retry(c: &Connection, kind: JobKind, subject: i64, next_try: &str)
 
 /// A job given back untried: due at `next_try`, no attempt counted.
 pub(super) fn put_back(c: &Connection, kind: JobKind, subject: i64, next_try: &str) -> Result<()> {
-    c.execute(
+    c.run(
         "UPDATE jobs SET next_try = ?3, lease_until = NULL, lease_owner = NULL
          WHERE kind = ?1 AND subject = ?2",
         params![kind.as_str(), subject, next_try],
@@ -62,7 +62,7 @@ pub(super) fn put_back(c: &Connection, kind: JobKind, subject: i64, next_try: &s
 
 /// A job done: gone from the queue.
 pub(super) fn finish(c: &Connection, kind: JobKind, subject: i64) -> Result<()> {
-    c.execute(
+    c.run(
         "DELETE FROM jobs WHERE kind = ?1 AND subject = ?2",
         params![kind.as_str(), subject],
     )?;
@@ -79,8 +79,8 @@ pub(super) fn lease_subject(
     owner: &str,
 ) -> Result<bool> {
     let now = now_rfc3339();
-    let changed = c.execute(
-        "INSERT INTO jobs (kind, subject, next_try, lease_until, lease_owner) VALUES (?1, ?2, ?3, ?4, ?5)
+    let changed = c.run(
+"INSERT INTO jobs (kind, subject, next_try, lease_until, lease_owner) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (kind, subject) DO UPDATE SET lease_until = excluded.lease_until,
              lease_owner = excluded.lease_owner
          WHERE lease_until IS NULL OR lease_until <= ?3 OR lease_owner = ?5",
@@ -94,7 +94,7 @@ impl Store {
     /// are due again at once. Leases of other loops, in this process or another, are left alone.
     pub fn release_leases(&self, owner: &str) -> Result<usize> {
         self.write(|c| {
-            c.execute(
+            c.run(
                 "UPDATE jobs SET lease_until = NULL, lease_owner = NULL WHERE lease_owner = ?1",
                 [owner],
             )

@@ -3,7 +3,7 @@
 
 use super::decisions::{Decision, insert_decision};
 use super::queue::Job;
-use super::{Result, Store};
+use super::{Cached, Result, Store};
 use crate::model::{Author, Extracted, Kind, Mention, MentionType, Status, now_rfc3339};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -84,11 +84,9 @@ impl Store {
     ) -> Result<Status> {
         self.write(|c| {
             let tx = c.transaction()?;
-            let (status, moderation): (String, Option<String>) = tx.query_row(
-                "SELECT status, moderation FROM mentions WHERE id = ?1",
-                [job.mention_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
+            let (status, moderation): (String, Option<String>) = tx
+                .prepare_cached("SELECT status, moderation FROM mentions WHERE id = ?1")?
+                .query_row([job.mention_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
             let next = match (moderation.as_deref(), status.as_str()) {
                 (Some("rejected" | "blocked"), _) => Status::Rejected,
                 (Some("approved"), _) => Status::Verified,
@@ -98,7 +96,7 @@ impl Store {
                 _ => Status::Verified,
             };
             let now = now_rfc3339();
-            tx.execute(
+            tx.run(
                 // SET reads the row as it was: the stamps move only when what is published does
                 // (a nightly reverify of unchanged pages must not make feed readers show old
                 // entries as new); `checked_at` always says when it was last looked at.
@@ -177,7 +175,7 @@ impl Store {
             let tx = c.transaction()?;
             let at = super::jobs::in_secs(delay_secs);
             super::jobs::retry(&tx, super::JobKind::Verify, job.mention_id, &at)?;
-            tx.execute(
+            tx.run(
                 "UPDATE mentions SET reason = ?2 WHERE id = ?1 AND status = 'pending'",
                 params![job.mention_id, decision.reason],
             )?;
@@ -413,7 +411,7 @@ pub(super) fn refuse(
     };
     let now = now_rfc3339();
     // What is published changes only when the status does: a kept mention keeps its stamps.
-    tx.execute(
+    tx.run(
         "UPDATE mentions SET status = ?2, reason = ?3, checked_at = ?4,
                 updated_at = CASE WHEN status = ?2 THEN updated_at ELSE ?4 END
          WHERE id = ?1",

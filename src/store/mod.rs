@@ -331,7 +331,7 @@ CREATE TABLE jobs (
     arrival     TEXT,
     UNIQUE (kind, subject)
 );
-CREATE INDEX jobs_due ON jobs (kind, next_try);
+CREATE INDEX jobs_due ON jobs (kind, next_try, subject);
 INSERT INTO jobs (kind, subject, next_try, attempts, lease_until, lease_owner, conditional, arrival)
     SELECT 'verify', mention_id, next_try, attempts, lease_until, lease_owner, conditional, arrival FROM queue;
 INSERT INTO jobs (kind, subject, next_try, attempts, lease_until, lease_owner)
@@ -354,6 +354,19 @@ pub struct Store {
     readers: Mutex<Vec<Connection>>,
 }
 
+/// Statements through the connection's statement cache: the hot ones (each verification's
+/// update, the job queue's, the decision log's insert) are parsed once per connection, not on
+/// every call. For SQL written as a constant; SQL built at run time uses `execute`.
+pub(super) trait Cached {
+    fn run<P: rusqlite::Params>(&self, sql: &str, params: P) -> Result<usize>;
+}
+
+impl Cached for Connection {
+    fn run<P: rusqlite::Params>(&self, sql: &str, params: P) -> Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+}
+
 /// `text` with LIKE's wildcards (`%`, `_`) and the escape character taken literally, for
 /// `LIKE ? ESCAPE '\'`.
 pub(super) fn like_escape(text: &str) -> String {
@@ -369,6 +382,7 @@ pub(super) fn like_containing(text: &str) -> String {
 
 fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // NORMAL in WAL mode: a commit survives a process crash (SIGKILL); only an OS crash or power
     // loss may lose the last transactions. That is the durability the 201 promises.

@@ -2,7 +2,7 @@
 //! that hide a domain's mentions reversibly.
 
 use super::decisions::{Decision, insert_decision};
-use super::{Result, Store};
+use super::{Cached, Result, Store};
 use crate::model::{Status, now_rfc3339};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -38,8 +38,8 @@ impl Store {
             let Some((status, verified, source, target, kind)) = row else { return Ok(None) };
             let new = next(&status, verified);
             let now = now_rfc3339();
-            tx.execute(
-                "UPDATE mentions SET status = ?2, moderation = ?3, updated_at = ?4, reason = ?5 WHERE id = ?1",
+            tx.run(
+"UPDATE mentions SET status = ?2, moderation = ?3, updated_at = ?4, reason = ?5 WHERE id = ?1",
                 params![id, new.as_str(), decision, now, format!("{decision} by hand")],
             )?;
             insert_decision(
@@ -57,11 +57,14 @@ impl Store {
         let domain = domain.trim().trim_start_matches('.').to_ascii_lowercase();
         self.write(|c| {
             let tx = c.transaction()?;
-            tx.execute("INSERT OR IGNORE INTO blocks (domain, created_at) VALUES (?1, ?2)", params![domain, now_rfc3339()])?;
+            tx.run(
+                "INSERT OR IGNORE INTO blocks (domain, created_at) VALUES (?1, ?2)",
+                params![domain, now_rfc3339()],
+            )?;
             let ids = ids_on_domain(&tx, &domain, "status IN ('verified', 'held', 'pending')")?;
             for id in &ids {
-                tx.execute(
-                    "UPDATE mentions SET status = 'rejected', moderation = 'blocked', status_before_block = status,
+                tx.run(
+"UPDATE mentions SET status = 'rejected', moderation = 'blocked', status_before_block = status,
                             reason = ?2, updated_at = ?3 WHERE id = ?1",
                     params![id, format!("blocked domain {domain}"), now_rfc3339()],
                 )?;
@@ -76,13 +79,14 @@ impl Store {
         let domain = domain.trim().trim_start_matches('.').to_ascii_lowercase();
         self.write(|c| {
             let tx = c.transaction()?;
-            if tx.execute("DELETE FROM blocks WHERE domain = ?1", [&domain])? == 0 {
+            if tx.run(
+"DELETE FROM blocks WHERE domain = ?1", [&domain])? == 0 {
                 return Ok(None);
             }
             let ids = ids_on_domain(&tx, &domain, "moderation = 'blocked'")?;
             for id in &ids {
-                tx.execute(
-                    "UPDATE mentions SET status = COALESCE(status_before_block,
+                tx.run(
+"UPDATE mentions SET status = COALESCE(status_before_block,
                                 CASE WHEN verified_at IS NULL THEN 'pending' ELSE 'verified' END),
                             status_before_block = NULL, moderation = NULL, reason = 'unblocked', updated_at = ?2
                      WHERE id = ?1",

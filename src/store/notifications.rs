@@ -8,7 +8,7 @@
 
 use super::decisions::{Decision, insert_decision};
 use super::mentions::{MENTION_COLUMNS, mention_from_row_at};
-use super::{Result, Store};
+use super::{Cached, Result, Store};
 use crate::model::{Mention, now_rfc3339};
 use rusqlite::params;
 
@@ -48,9 +48,9 @@ impl Store {
         }
         self.write(|c| {
             let tx = c.transaction()?;
-            tx.execute("DELETE FROM notify_channels", [])?;
+            tx.run("DELETE FROM notify_channels", [])?;
             for channel in channels {
-                tx.execute(
+                tx.run(
                     "INSERT OR IGNORE INTO notify_channels (channel) VALUES (?1)",
                     [channel],
                 )?;
@@ -63,20 +63,20 @@ impl Store {
     pub fn fan_out(&self) -> Result<usize> {
         self.write(|c| {
             let tx = c.transaction()?;
-            let made = tx.execute(
+            let made = tx.run(
                 "INSERT OR IGNORE INTO deliveries (notification_id, channel)
                  SELECT n.id, ch.channel FROM notifications n, notify_channels ch
                  WHERE n.fanned_out = 0",
                 [],
             )?;
-            tx.execute(
+            tx.run(
                 "INSERT OR IGNORE INTO jobs (kind, subject, next_try)
                  SELECT 'deliver', d.id, n.created_at FROM deliveries d
                  JOIN notifications n ON n.id = d.notification_id
                  WHERE n.fanned_out = 0 AND d.status = 'pending'",
                 [],
             )?;
-            tx.execute(
+            tx.run(
                 "UPDATE notifications SET fanned_out = 1 WHERE fanned_out = 0",
                 [],
             )?;
@@ -131,8 +131,8 @@ impl Store {
                 .collect::<Result<_>>()?
             };
             for d in &found {
-                tx.execute(
-                    "UPDATE jobs SET lease_until = ?2, lease_owner = ?3 WHERE kind = 'deliver' AND subject = ?1",
+                tx.run(
+"UPDATE jobs SET lease_until = ?2, lease_owner = ?3 WHERE kind = 'deliver' AND subject = ?1",
                     params![d.id, until, owner],
                 )?;
             }
@@ -145,8 +145,8 @@ impl Store {
     pub fn delivered(&self, id: i64, decision: &Decision) -> Result<()> {
         self.write(|c| {
             let tx = c.transaction()?;
-            tx.execute(
-                "UPDATE deliveries SET status = 'delivered', delivered_at = ?2, attempts = attempts + 1,
+            tx.run(
+"UPDATE deliveries SET status = 'delivered', delivered_at = ?2, attempts = attempts + 1,
                         last_error = NULL WHERE id = ?1",
                 params![id, now_rfc3339()],
             )?;
@@ -167,7 +167,7 @@ impl Store {
         let next = super::jobs::in_secs(retry_secs);
         self.write(|c| {
             let tx = c.transaction()?;
-            tx.execute(
+            tx.run(
                 "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
                 params![id, error],
             )?;

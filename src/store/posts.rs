@@ -1,7 +1,7 @@
 //! The blogger's own posts: learned from feeds and sitemaps (or, for a new post, from its own
 //! page), each with a short key that names its files and trackback URL.
 
-use super::{Result, Store};
+use super::{Cached, Result, Store};
 use crate::model::{Post, now_rfc3339};
 use rusqlite::{OptionalExtension, params};
 
@@ -90,7 +90,7 @@ impl Store {
     /// Keeps the content the site's own feed gives a post (capped by the caller).
     pub fn set_post_feed_content(&self, match_key: &str, content: &str) -> Result<()> {
         self.write(|c| {
-            c.execute(
+            c.run(
                 "UPDATE posts SET feed_content = ?2 WHERE match_key = ?1",
                 params![match_key, content],
             )?;
@@ -156,8 +156,8 @@ pub(super) fn upsert_post_in(
         )
         .optional()?;
     if let Some((id, key)) = existing {
-        tx.execute(
-            "UPDATE posts SET url = ?2, title = COALESCE(?3, title), published = COALESCE(?4, published),
+        tx.run(
+"UPDATE posts SET url = ?2, title = COALESCE(?3, title), published = COALESCE(?4, published),
                     atom_id = COALESCE(?5, atom_id) WHERE match_key = ?1",
             params![match_key, url, title, published, atom_id],
         )?;
@@ -174,7 +174,7 @@ pub(super) fn upsert_post_in(
         key = format!("{base}-{n}");
         n += 1;
     }
-    tx.execute(
+    tx.run(
         "INSERT INTO posts (url, match_key, key, title, published, atom_id, first_seen)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![

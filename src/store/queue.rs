@@ -2,7 +2,7 @@
 //! fetch, leased by one loop at a time and fair between source hosts; and the group commit that
 //! turns the receivers' concurrent enqueues into one transaction.
 
-use super::{Result, Store};
+use super::{Cached, Result, Store};
 use crate::model::{Kind, Status, now_rfc3339};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -116,8 +116,8 @@ impl Store {
             let start = chrono::Utc::now();
             for (i, id) in ids.iter().enumerate() {
                 let at = start + chrono::Duration::milliseconds(spread_secs * 1000 * i as i64 / n);
-                tx.execute(
-                    "INSERT INTO jobs (kind, subject, next_try, attempts, conditional) VALUES ('verify', ?1, ?2, 0, 1)
+                tx.run(
+"INSERT INTO jobs (kind, subject, next_try, attempts, conditional) VALUES ('verify', ?1, ?2, 0, 1)
                      ON CONFLICT (kind, subject) DO NOTHING",
                     params![id, at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)],
                 )?;
@@ -146,7 +146,7 @@ impl Store {
             let now = now_rfc3339();
             let until = super::jobs::in_secs(lease_secs);
             let due: Vec<Job> = {
-                let mut stmt = tx.prepare(
+                let mut stmt = tx.prepare_cached(
                     "SELECT q.subject, m.source, m.target, COALESCE(q.arrival, m.kind), m.hint, q.attempts,
                             q.conditional, m.verified_at IS NOT NULL
                      FROM jobs q JOIN mentions m ON m.id = q.subject
@@ -171,8 +171,8 @@ impl Store {
                 .take(limit)
                 .collect();
             for job in &jobs {
-                tx.execute(
-                    "UPDATE jobs SET lease_until = ?2, lease_owner = ?3 WHERE kind = 'verify' AND subject = ?1",
+                tx.run(
+"UPDATE jobs SET lease_until = ?2, lease_owner = ?3 WHERE kind = 'verify' AND subject = ?1",
                     params![job.mention_id, until, owner],
                 )?;
             }
@@ -187,8 +187,8 @@ impl Store {
         self.write(|c| {
             let now = now_rfc3339();
             let until = super::jobs::in_secs(lease_secs);
-            let leased = c.execute(
-                "UPDATE jobs SET lease_until = ?2, lease_owner = ?4
+            let leased = c.run(
+"UPDATE jobs SET lease_until = ?2, lease_owner = ?4
                  WHERE kind = 'verify' AND subject = ?1 AND (lease_until IS NULL OR lease_until <= ?3)",
                 params![mention_id, until, now, owner],
             )?;
@@ -228,16 +228,17 @@ impl Store {
 fn enqueue_one(c: &Connection, cand: &Candidate) -> Result<Enqueued> {
     let now = now_rfc3339();
     let existing: Option<(i64, String, String, Option<String>)> = c
-        .query_row(
+        .prepare_cached(
             "SELECT id, status, status_token, moderation FROM mentions WHERE source = ?1 AND target_key = ?2",
-            params![cand.source, cand.target_key],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+        )?
+        .query_row(params![cand.source, cand.target_key], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?;
     let moderation = existing.as_ref().and_then(|e| e.3.clone());
     let (id, new, status, status_token) = match existing {
         Some((id, status, token, _)) => {
-            c.execute(
+            c.run(
                 "UPDATE mentions SET hint = COALESCE(?2, hint), post_id = COALESCE(?3, post_id),
                         target = CASE WHEN ?3 IS NOT NULL THEN ?4 ELSE target END
                  WHERE id = ?1",
@@ -251,25 +252,23 @@ fn enqueue_one(c: &Connection, cand: &Candidate) -> Result<Enqueued> {
             )
         }
         None => {
-            let token: String = c.query_row(
-                "INSERT INTO mentions (source, target, target_key, post_id, kind, hint, first_seen, updated_at, status_token)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, lower(hex(randomblob(16)))) RETURNING status_token",
-                params![cand.source, cand.target, cand.target_key, cand.post_id, cand.kind.as_str(), cand.hint, now],
-                |r| r.get(0),
-            )?;
+            let token: String = c
+                .prepare_cached(
+                    "INSERT INTO mentions (source, target, target_key, post_id, kind, hint, first_seen, updated_at, status_token)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, lower(hex(randomblob(16)))) RETURNING status_token",
+                )?
+                .query_row(
+                    params![cand.source, cand.target, cand.target_key, cand.post_id, cand.kind.as_str(), cand.hint, now],
+                    |r| r.get(0),
+                )?;
             (c.last_insert_rowid(), true, Status::Pending, token)
         }
     };
     let already_queued = c
-        .query_row(
-            "SELECT 1 FROM jobs WHERE kind = 'verify' AND subject = ?1",
-            [id],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
-    c.execute(
-        "INSERT INTO jobs (kind, subject, next_try, attempts, conditional, arrival) VALUES ('verify', ?1, ?2, 0, 0, ?3)
+        .prepare_cached("SELECT 1 FROM jobs WHERE kind = 'verify' AND subject = ?1")?
+        .exists([id])?;
+    c.run(
+"INSERT INTO jobs (kind, subject, next_try, attempts, conditional, arrival) VALUES ('verify', ?1, ?2, 0, 0, ?3)
          ON CONFLICT (kind, subject) DO UPDATE SET next_try = MIN(next_try, excluded.next_try), conditional = 0,
              arrival = excluded.arrival",
         params![id, now, cand.kind.as_str()],

@@ -5,7 +5,7 @@
 //! queued, due at the earliest retry, while any of its links waits for one.
 
 use super::decisions::{Decision, insert_decision};
-use super::{JobKind, Result, Store};
+use super::{Cached, JobKind, Result, Store};
 use crate::model::now_rfc3339;
 use rusqlite::{Row, params};
 
@@ -135,8 +135,8 @@ impl Store {
         let next_try = result.retry_in_secs.map(super::jobs::in_secs);
         self.write(|c| {
             let tx = c.transaction()?;
-            tx.execute(
-                "INSERT INTO sends (post_id, target, fingerprint, protocol, endpoint, status, http_status,
+            tx.run(
+"INSERT INTO sends (post_id, target, fingerprint, protocol, endpoint, status, http_status,
                                     reason, sent_at, attempts, next_try)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10)
                  ON CONFLICT (post_id, target) DO UPDATE SET fingerprint = ?3, protocol = ?4, endpoint = ?5,
