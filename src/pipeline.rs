@@ -17,7 +17,7 @@ use crate::model::OrLog;
 use crate::model::{
     Extracted, Kind, Outcome, Status, host_in_domain, host_of, match_key, now_rfc3339,
 };
-use crate::store::{Candidate, Decision, Enqueued, GroupCommit, Job, PostRef, Store};
+use crate::store::{Applied, Candidate, Decision, Enqueued, GroupCommit, Job, PostRef, Store};
 use crate::verify;
 use serde::{Deserialize, Serialize};
 
@@ -380,7 +380,7 @@ impl Context {
         }
         self.metrics.count_outcome(outcome.word());
         let reason = outcome.reason();
-        let decision = Decision {
+        let mut decision = Decision {
             at: now_rfc3339(),
             source: job.source.clone(),
             target: job.target.clone(),
@@ -388,8 +388,13 @@ impl Context {
             outcome: outcome.word().into(),
             reason: reason.clone(),
         };
-        let applied = self.apply(job, &outcome, &decision);
-        let status = match applied {
+        let applied = self.applied(job, &outcome, &mut decision);
+        // Written with other jobs' outcomes in one transaction (each in its own savepoint).
+        let stored = self
+            .group_commit
+            .apply(job.clone(), applied, decision)
+            .await;
+        let status = match stored {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, mention = job.mention_id, "could not store the outcome; the job stays queued");
@@ -405,50 +410,32 @@ impl Context {
         Processed { outcome, status }
     }
 
-    fn apply(
-        &self,
-        job: &Job,
-        outcome: &Outcome,
-        decision: &Decision,
-    ) -> rusqlite::Result<Option<Status>> {
-        let store = &self.store;
-        Ok(match outcome {
-            Outcome::Verified(x) => Some(store.apply_verified(
-                job,
-                x,
-                x.final_url.as_deref(),
-                self.cfg.moderation.holds(),
-                decision,
-            )?),
-            Outcome::Gone(_) | Outcome::NoLink(_) => {
-                Some(store.apply_refusal(job, true, decision)?)
-            }
-            Outcome::Refused(_) => Some(store.apply_refusal(job, false, decision)?),
-            Outcome::NotFound(_) if job.ever_verified => {
-                Some(store.apply_not_found(job, decision)?)
-            }
-            Outcome::NotFound(_) => Some(store.apply_refusal(job, false, decision)?),
+    /// What the store is to write for `outcome`, by the pipeline's rules: when a failure is
+    /// given up on, and what a 404 means for a mention that was verified before.
+    fn applied(&self, job: &Job, outcome: &Outcome, decision: &mut Decision) -> Applied {
+        match outcome {
+            Outcome::Verified(x) => Applied::Verified {
+                extracted: x.clone(),
+                final_url: x.final_url.clone(),
+                hold_new: self.cfg.moderation.holds(),
+            },
+            Outcome::Gone(_) | Outcome::NoLink(_) => Applied::Refused { delete: true },
+            Outcome::Refused(_) => Applied::Refused { delete: false },
+            Outcome::NotFound(_) if job.ever_verified => Applied::NotFound,
+            Outcome::NotFound(_) => Applied::Refused { delete: false },
             Outcome::Transient(_) if job.attempts + 1 >= MAX_ATTEMPTS => {
                 if job.ever_verified {
-                    Some(store.finish_unchanged(job, decision)?)
+                    Applied::Unchanged
                 } else {
-                    let d = Decision {
-                        reason: format!("gave up after {MAX_ATTEMPTS} tries: {}", decision.reason),
-                        ..decision.clone()
-                    };
-                    Some(store.apply_refusal(job, false, &d)?)
+                    decision.reason =
+                        format!("gave up after {MAX_ATTEMPTS} tries: {}", decision.reason);
+                    Applied::Refused { delete: false }
                 }
             }
-            Outcome::Transient(_) => {
-                store.retry_later(job, retry_delay_secs(job.attempts), decision)?;
-                None
-            }
-            Outcome::Deferred(_, wait_secs) => {
-                store.defer(job, *wait_secs as i64)?;
-                None
-            }
-            Outcome::Unchanged => Some(store.finish_unchanged(job, decision)?),
-        })
+            Outcome::Transient(_) => Applied::RetryIn(retry_delay_secs(job.attempts)),
+            Outcome::Deferred(_, wait_secs) => Applied::DeferFor(*wait_secs as i64),
+            Outcome::Unchanged => Applied::Unchanged,
+        }
     }
 
     async fn check(&self, job: &Job, hint: &Hint) -> Outcome {

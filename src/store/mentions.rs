@@ -71,19 +71,18 @@ pub struct Counts {
     pub decisions: i64,
 }
 
-impl Store {
-    /// A verified source: fills the mention and publishes it (or holds it for moderation), keeping
-    /// a moderator's earlier decision. Ends the job and logs the decision, in one transaction.
-    pub fn apply_verified(
-        &self,
-        job: &Job,
-        x: &Extracted,
-        final_url: Option<&str>,
-        hold_new: bool,
-        decision: &Decision,
-    ) -> Result<Status> {
-        self.write(|c| {
-            let tx = c.transaction()?;
+/// A verified source: fills the mention and publishes it (or holds it for moderation), keeping
+/// a moderator's earlier decision. Ends the job and logs the decision, in one transaction.
+fn verified(
+    tx: &Connection,
+    job: &Job,
+    x: &Extracted,
+    final_url: Option<&str>,
+    hold_new: bool,
+    decision: &Decision,
+) -> Result<Status> {
+    {
+        {
             let (status, moderation): (String, Option<String>) = tx
                 .prepare_cached("SELECT status, moderation FROM mentions WHERE id = ?1")?
                 .query_row([job.mention_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -129,29 +128,17 @@ impl Store {
                     now
                 ],
             )?;
-            finish(&tx, job.mention_id, decision)?;
-            tx.commit()?;
+            finish(tx, job.mention_id, decision)?;
             Ok(next)
-        })
+        }
     }
+}
 
-    /// The source no longer supports the mention (410, no link, repeated 404): a mention that was
-    /// ever verified becomes `deleted`, one that never was becomes `rejected`. A moderator's
-    /// rejection stays a rejection.
-    pub fn apply_refusal(&self, job: &Job, delete: bool, decision: &Decision) -> Result<Status> {
-        self.write(|c| {
-            let tx = c.transaction()?;
-            let next = refuse(&tx, job, delete, decision)?;
-            tx.commit()?;
-            Ok(next)
-        })
-    }
-
-    /// A 404 for a mention that was verified once: counted, and the second in a row deletes;
-    /// the first ends the job and keeps the mention as it is. One transaction.
-    pub fn apply_not_found(&self, job: &Job, decision: &Decision) -> Result<Status> {
-        self.write(|c| {
-            let tx = c.transaction()?;
+/// A 404 for a mention that was verified once: counted, and the second in a row deletes;
+/// the first ends the job and keeps the mention as it is.
+fn not_found(tx: &Connection, job: &Job, decision: &Decision) -> Result<Status> {
+    {
+        {
             let (count, status): (i64, String) = tx.query_row(
                 "UPDATE mentions SET not_found_count = not_found_count + 1 WHERE id = ?1
                  RETURNING not_found_count, status",
@@ -159,50 +146,119 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
             let next = if count >= 2 {
-                refuse(&tx, job, true, decision)?
+                refuse(tx, job, true, decision)?
             } else {
-                finish(&tx, job.mention_id, decision)?;
+                finish(tx, job.mention_id, decision)?;
                 Status::parse(&status).unwrap_or(Status::Verified)
             };
-            tx.commit()?;
             Ok(next)
-        })
+        }
     }
+}
 
-    /// A transient failure: the job waits `delay_secs` and is tried again. Nothing is deleted.
-    pub fn retry_later(&self, job: &Job, delay_secs: i64, decision: &Decision) -> Result<()> {
-        self.write(|c| {
-            let tx = c.transaction()?;
+/// A transient failure: the job waits `delay_secs` and is tried again. Nothing is deleted.
+fn retry_later(tx: &Connection, job: &Job, delay_secs: i64, decision: &Decision) -> Result<()> {
+    {
+        {
             let at = super::jobs::in_secs(delay_secs);
-            super::jobs::retry(&tx, super::JobKind::Verify, job.mention_id, &at)?;
+            super::jobs::retry(tx, super::JobKind::Verify, job.mention_id, &at)?;
             tx.run(
                 "UPDATE mentions SET reason = ?2 WHERE id = ?1 AND status = 'pending'",
                 params![job.mention_id, decision.reason],
             )?;
-            insert_decision(&tx, decision)?;
-            tx.commit()
-        })
+            insert_decision(tx, decision)
+        }
     }
+}
 
-    /// Puts a job back untried: due again in `delay_secs`, no attempt counted, nothing logged.
-    pub fn defer(&self, job: &Job, delay_secs: i64) -> Result<()> {
-        let at = super::jobs::in_secs(delay_secs);
-        self.write(|c| super::jobs::put_back(c, super::JobKind::Verify, job.mention_id, &at))
-    }
-
-    /// Ends a job without changing what is published (a 304, or a kept mention after giving
-    /// up on a transient failure); returns the mention's status. One transaction.
-    pub fn finish_unchanged(&self, job: &Job, decision: &Decision) -> Result<Status> {
-        self.write(|c| {
-            let tx = c.transaction()?;
+/// Ends a job without changing what is published (a 304, or a kept mention after giving
+/// up on a transient failure); returns the mention's status.
+fn unchanged(tx: &Connection, job: &Job, decision: &Decision) -> Result<Status> {
+    {
+        {
             let status: String = tx.query_row(
                 "UPDATE mentions SET not_found_count = 0, checked_at = ?2 WHERE id = ?1 RETURNING status",
                 params![job.mention_id, now_rfc3339()],
                 |r| r.get(0),
             )?;
-            finish(&tx, job.mention_id, decision)?;
-            tx.commit()?;
+            finish(tx, job.mention_id, decision)?;
             Ok(Status::parse(&status).unwrap_or(Status::Pending))
+        }
+    }
+}
+
+/// What checking a source came to, as the store writes it: the pipeline decides which, by
+/// its rules (retries, attempts, whether the mention was ever verified); the store knows how.
+#[derive(Clone, Debug)]
+pub enum Applied {
+    /// Verified: fill the mention and publish it (or hold it, in moderation).
+    Verified {
+        extracted: Box<Extracted>,
+        final_url: Option<String>,
+        hold_new: bool,
+    },
+    /// The source no longer supports the mention: `delete` a verified one, else reject.
+    Refused { delete: bool },
+    /// A 404 for a mention verified once (the second in a row deletes).
+    NotFound,
+    /// Checked, nothing to change (a 304; a kept mention after giving up on a failure).
+    Unchanged,
+    /// A transient failure: tried again in this many seconds.
+    RetryIn(i64),
+    /// Not tried (a host's budget is spent): put back for this many seconds, nothing logged.
+    DeferFor(i64),
+}
+
+/// Writes what a check came to for `job`, with its decision, on `c` (a transaction or a
+/// savepoint of the caller's): the mention's status afterwards, `None` while it waits.
+pub(crate) fn apply(
+    c: &Connection,
+    job: &Job,
+    applied: &Applied,
+    decision: &Decision,
+) -> Result<Option<Status>> {
+    Ok(match applied {
+        Applied::Verified {
+            extracted,
+            final_url,
+            hold_new,
+        } => Some(verified(
+            c,
+            job,
+            extracted,
+            final_url.as_deref(),
+            *hold_new,
+            decision,
+        )?),
+        Applied::Refused { delete } => Some(refuse(c, job, *delete, decision)?),
+        Applied::NotFound => Some(not_found(c, job, decision)?),
+        Applied::Unchanged => Some(unchanged(c, job, decision)?),
+        Applied::RetryIn(secs) => {
+            retry_later(c, job, *secs, decision)?;
+            None
+        }
+        Applied::DeferFor(secs) => {
+            let at = super::jobs::in_secs(*secs);
+            super::jobs::put_back(c, super::JobKind::Verify, job.mention_id, &at)?;
+            None
+        }
+    })
+}
+
+impl Store {
+    /// [`apply`] in a transaction of its own (the pipeline's writes go through
+    /// [`super::GroupCommit::apply`], many to a transaction).
+    pub fn apply(
+        &self,
+        job: &Job,
+        applied: &Applied,
+        decision: &Decision,
+    ) -> Result<Option<Status>> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let status = apply(&tx, job, applied, decision)?;
+            tx.commit()?;
+            Ok(status)
         })
     }
 

@@ -36,7 +36,7 @@ pub use decisions::{Decision, DecisionFilter};
 pub use fetch_state::{FailingUrl, FetchState};
 pub use import::{ImportCounts, ImportedMention, Importer};
 pub use jobs::JobKind;
-pub use mentions::{Counts, MentionFilter};
+pub use mentions::{Applied, Counts, MentionFilter};
 pub use notifications::{Delivery, PendingDeliveries};
 pub use posts::PostRef;
 pub use queue::{Candidate, Enqueued, GroupCommit, Job};

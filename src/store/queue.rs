@@ -283,26 +283,58 @@ fn enqueue_one(c: &Connection, cand: &Candidate) -> Result<Enqueued> {
     })
 }
 
-type EnqueueReply = tokio::sync::oneshot::Sender<Result<Enqueued>>;
+/// One write waiting for a group commit: run in a savepoint of the batch's transaction, then
+/// answered once the transaction is committed (or has failed).
+trait Unit: Send {
+    /// Runs the write; `false` when it failed (its savepoint is rolled back).
+    fn run(&mut self, c: &Connection) -> bool;
+    /// Answers the caller: the write's result, or why the commit failed.
+    fn answer(self: Box<Self>, commit: std::result::Result<(), String>);
+}
 
-/// Group commit for the receivers' hot path: concurrent enqueues are collected by one thread
-/// and committed together, and each caller is answered only after the commit. Under load this
-/// turns N transactions into one, and async callers wait on a channel instead of blocking a
-/// runtime thread on the writer lock.
+struct Pending<T, F> {
+    write: Option<F>,
+    result: Option<Result<T>>,
+    reply: tokio::sync::oneshot::Sender<Result<T>>,
+}
+
+impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> Unit for Pending<T, F> {
+    fn run(&mut self, c: &Connection) -> bool {
+        let result = self.write.take().map(|write| write(c));
+        let ok = matches!(result, Some(Ok(_)));
+        self.result = result;
+        ok
+    }
+
+    fn answer(self: Box<Self>, commit: std::result::Result<(), String>) {
+        let answer = match (self.result, commit) {
+            (Some(Err(e)), _) => Err(e),
+            (_, Err(message)) => Err(commit_failed(&message)),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (None, Ok(())) => Err(commit_failed("the write never ran")),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// Group commit for the writes of the hot paths — the receivers' enqueues and the worker's
+/// outcomes: concurrent writes are collected by one thread and committed together, each in its
+/// own savepoint (one failing cannot sink the others), and each caller is answered only after
+/// the commit. Under load this turns N transactions into one, and async callers wait on a
+/// channel instead of blocking a runtime thread on the writer lock.
 pub struct GroupCommit {
-    sender: tokio::sync::mpsc::Sender<(Candidate, EnqueueReply)>,
+    sender: tokio::sync::mpsc::Sender<Box<dyn Unit>>,
 }
 
 impl GroupCommit {
-    /// Most candidates committed in one transaction.
+    /// Most writes committed in one transaction.
     const MAX_BATCH: usize = 256;
-    /// Candidates waiting for the committer at most; more wait in their senders (backpressure
+    /// Writes waiting for the committer at most; more wait in their senders (backpressure
     /// instead of an unbounded queue in memory).
     const MAX_WAITING: usize = 4 * Self::MAX_BATCH;
 
     pub fn start(store: std::sync::Arc<Store>) -> GroupCommit {
-        let (sender, mut receiver) =
-            tokio::sync::mpsc::channel::<(Candidate, EnqueueReply)>(Self::MAX_WAITING);
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<Box<dyn Unit>>(Self::MAX_WAITING);
         std::thread::Builder::new()
             .name("backfeed-group-commit".into())
             .spawn(move || {
@@ -310,24 +342,23 @@ impl GroupCommit {
                     let mut batch = vec![first];
                     while batch.len() < Self::MAX_BATCH {
                         match receiver.try_recv() {
-                            Ok(item) => batch.push(item),
+                            Ok(unit) => batch.push(unit),
                             Err(_) => break,
                         }
                     }
-                    let (candidates, replies): (Vec<Candidate>, Vec<EnqueueReply>) =
-                        batch.into_iter().unzip();
-                    match store.enqueue_many(&candidates) {
-                        Ok(results) => {
-                            for (reply, result) in replies.into_iter().zip(results) {
-                                let _ = reply.send(result);
-                            }
+                    let committed = store.write(|c| {
+                        let mut tx = c.transaction()?;
+                        for unit in batch.iter_mut() {
+                            let sp = tx.savepoint()?;
+                            if unit.run(&sp) {
+                                sp.commit()?;
+                            } // else: dropping the savepoint rolls it back
                         }
-                        Err(e) => {
-                            let message = e.to_string();
-                            for reply in replies {
-                                let _ = reply.send(Err(commit_failed(&message)));
-                            }
-                        }
+                        tx.commit()
+                    });
+                    let commit = committed.map_err(|e| e.to_string());
+                    for unit in batch {
+                        unit.answer(commit.clone());
                     }
                 }
             })
@@ -335,16 +366,41 @@ impl GroupCommit {
         GroupCommit { sender }
     }
 
-    /// Enqueues one candidate; resolves once it is committed.
-    pub async fn enqueue(&self, candidate: Candidate) -> Result<Enqueued> {
+    /// Runs `write` in the next group commit; resolves once it is committed.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let (reply, answer) = tokio::sync::oneshot::channel();
+        let unit = Box::new(Pending {
+            write: Some(write),
+            result: None,
+            reply,
+        });
         self.sender
-            .send((candidate, reply))
+            .send(unit)
             .await
             .map_err(|_| commit_failed("the group-commit thread has stopped"))?;
         answer
             .await
             .map_err(|_| commit_failed("the group-commit thread dropped the request"))?
+    }
+
+    /// Enqueues one candidate (see [`Store::enqueue`]); resolves once it is committed.
+    pub async fn enqueue(&self, candidate: Candidate) -> Result<Enqueued> {
+        self.run(move |c| enqueue_one(c, &candidate)).await
+    }
+
+    /// Writes what a check came to (see [`super::mentions::Applied`]); resolves once it is
+    /// committed, with the mention's status (`None` while it waits for a retry).
+    pub async fn apply(
+        &self,
+        job: Job,
+        applied: super::mentions::Applied,
+        decision: super::Decision,
+    ) -> Result<Option<Status>> {
+        self.run(move |c| super::mentions::apply(c, &job, &applied, &decision))
+            .await
     }
 }
 

@@ -190,10 +190,17 @@ const MAX_NESTING: usize = 16;
 
 /// Parses the microformat rooted at `root`.
 pub fn parse_item(root: ElementRef<'_>, base: &Url) -> Item {
-    parse_nested(root, base, 0)
+    parse_nested(root, base, 0, true)
 }
 
-fn parse_nested(root: ElementRef<'_>, base: &Url, depth: usize) -> Item {
+/// [`parse_item`] for a reader that writes `e-content` its own way from the element
+/// ([`PropValue::Html`]'s `node`): its `html` and `value` are left empty, which spares
+/// serializing and flattening a whole article on every verification.
+pub fn parse_item_content_by_node(root: ElementRef<'_>, base: &Url) -> Item {
+    parse_nested(root, base, 0, false)
+}
+
+fn parse_nested(root: ElementRef<'_>, base: &Url, depth: usize, content_values: bool) -> Item {
     let mut item = Item {
         types: root_types(&root),
         ..Default::default()
@@ -205,7 +212,7 @@ fn parse_nested(root: ElementRef<'_>, base: &Url, depth: usize) -> Item {
         let nested = depth < MAX_NESTING && !root_types(&el).is_empty();
         if nested {
             has_nested = true;
-            let child = parse_nested(el, base, depth + 1);
+            let child = parse_nested(el, base, depth + 1, content_values);
             if props.is_empty() {
                 item.children.push(child);
                 continue;
@@ -232,6 +239,11 @@ fn parse_nested(root: ElementRef<'_>, base: &Url, depth: usize) -> Item {
                 "p" => PropValue::Text(p_value(el)),
                 "u" => PropValue::Text(u_value(el, base)),
                 "dt" => PropValue::Text(dt_value(el)),
+                _ if !content_values && *name == "content" => PropValue::Html {
+                    html: String::new(),
+                    value: String::new(),
+                    node: el.id(),
+                },
                 _ => PropValue::Html {
                     html: inner_html_resolved(el, base),
                     value: text_with_images(el, Some(base)).trim().to_string(),

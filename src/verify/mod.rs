@@ -479,7 +479,7 @@ fn has_class(el: &ElementRef<'_>, class: &str) -> bool {
 
 /// Reads an h-entry with the mf2 parser (implied properties and nested h-cite/h-card included).
 fn entry_facts(page: &Page, entry: ElementRef<'_>) -> EntryFacts {
-    let item = mf2::parse_item(entry, &page.base);
+    let item = mf2::parse_item_content_by_node(entry, &page.base);
     let text = |name: &str| item.first(name).map(collapse).filter(|t| !t.is_empty());
     let urls = |name: &str| -> Vec<Url> {
         item.get(name)
