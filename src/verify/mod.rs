@@ -59,6 +59,8 @@ pub struct Page {
     doc: Html,
     base: Url,
     page_url: Url,
+    /// The `<meta>` elements' (name or property, content), read on first use.
+    metas: std::cell::OnceCell<Vec<(String, String)>>,
 }
 
 impl Page {
@@ -80,6 +82,7 @@ impl Page {
             doc,
             base,
             page_url: page_url.clone(),
+            metas: std::cell::OnceCell::new(),
         }
     }
 
@@ -191,19 +194,23 @@ impl Page {
     }
 
     fn meta(&self, names: &[&str]) -> Option<String> {
-        self.doc
-            .select(&META)
-            .find_map(|m| {
-                let key = m
-                    .value()
-                    .attr("name")
-                    .or_else(|| m.value().attr("property"))?;
-                names
-                    .iter()
-                    .any(|n| key.eq_ignore_ascii_case(n))
-                    .then(|| m.value().attr("content"))
-                    .flatten()
-            })
+        // The document's `<meta>` elements are looked up once, however many names are asked.
+        let metas = self.metas.get_or_init(|| {
+            self.doc
+                .select(&META)
+                .filter_map(|m| {
+                    let key = m
+                        .value()
+                        .attr("name")
+                        .or_else(|| m.value().attr("property"))?;
+                    Some((key.to_string(), m.value().attr("content")?.to_string()))
+                })
+                .collect()
+        });
+        metas
+            .iter()
+            .find(|(key, _)| names.iter().any(|n| key.eq_ignore_ascii_case(n)))
+            .map(|(_, content)| content.as_str())
             .map(collapse)
             .filter(|s| !s.is_empty())
     }
@@ -591,10 +598,22 @@ impl Flat {
         }
     }
 
-    fn walk(&mut self, root: NodeRef<'_, Node>, marked: Option<ego_tree::NodeId>) {
+    /// Flattens `root`'s text, marking where `marked` starts and ends; stops once
+    /// `enough_after` bytes follow the mark (an excerpt needs no more of a long article).
+    fn walk(
+        &mut self,
+        root: NodeRef<'_, Node>,
+        marked: Option<ego_tree::NodeId>,
+        enough_after: usize,
+    ) {
         let mut skipping: Option<ego_tree::NodeId> = None;
         let mut start = 0;
         for edge in root.traverse() {
+            if let Some((_, end)) = self.mark
+                && self.text.len() > end.saturating_add(enough_after)
+            {
+                return;
+            }
             match edge {
                 Edge::Open(node) => {
                     if skipping.is_some() {
@@ -639,7 +658,8 @@ impl Flat {
 fn excerpt_around(page: &Page, link: ElementRef<'_>) -> Option<String> {
     let body = page.doc.root_element();
     let mut flat = Flat::default();
-    flat.walk(*body, Some(link.id()));
+    // Characters are at most 4 bytes: this many bytes hold a side's characters.
+    flat.walk(*body, Some(link.id()), 4 * EXCERPT_SIDE);
     let (start, end) = flat.mark?;
     let text = &flat.text;
     let before = &text[..start];
@@ -693,7 +713,7 @@ pub fn html_text(html: &str) -> String {
         return String::new();
     };
     let mut flat = Flat::default();
-    flat.walk(*fragment.root_element(), None);
+    flat.walk(*fragment.root_element(), None, usize::MAX);
     flat.text
 }
 
