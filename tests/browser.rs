@@ -12,6 +12,7 @@
 mod support;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use support::*;
@@ -26,8 +27,11 @@ struct Browser {
 }
 
 impl Drop for Browser {
+    /// Ends chromedriver and the browsers it started (its process group), even when a test
+    /// failed before closing its session.
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        // SAFETY: kill(2) on our own child's process group; no memory is involved.
+        unsafe { libc::kill(-(self.driver.id() as i32), libc::SIGKILL) };
         let _ = self.driver.wait();
     }
 }
@@ -52,6 +56,7 @@ impl Browser {
         let port = free_port();
         let driver = Command::new(driver)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
