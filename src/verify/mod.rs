@@ -8,8 +8,11 @@
 //! What is read, in order of trust: the h-entry that contains the link (microformats2: type,
 //! name, content, summary, published, author h-card), then page metadata (`<title>`, `rel=author`,
 //! `<meta name=author>`, Open Graph, `article:published_time`), then the host name. Titles,
-//! names and excerpts are plain text; content is HTML cleaned by ammonia. Escaping for each output
-//! format is the publisher's job.
+//! names and excerpts are plain text; content is HTML cleaned as it is written out of the parsed
+//! tree (an allow-list, [`html::Writing::Clean`]) — one pass over a tree we already have, where
+//! handing the HTML to ammonia meant parsing it twice more (its own parse, then a cut of its
+//! output); content that arrives as a string (imports, social APIs) is cleaned by ammonia
+//! ([`sanitize`]). Escaping for each output format is the publisher's job.
 
 pub mod html;
 pub mod mf2;
