@@ -320,7 +320,6 @@ ALTER TABLE mentions ADD COLUMN status_before_block TEXT;
 -- leased by one loop at a time. The mention queue, the deliveries' schedule and the sends'
 -- retries move in.
 CREATE TABLE jobs (
-    id          INTEGER PRIMARY KEY,
     kind        TEXT NOT NULL CHECK (kind IN ('verify', 'deliver', 'send')),
     subject     INTEGER NOT NULL,
     next_try    TEXT NOT NULL,
@@ -329,8 +328,8 @@ CREATE TABLE jobs (
     lease_owner TEXT,
     conditional INTEGER NOT NULL DEFAULT 0,
     arrival     TEXT,
-    UNIQUE (kind, subject)
-);
+    PRIMARY KEY (kind, subject)
+) WITHOUT ROWID;
 CREATE INDEX jobs_due ON jobs (kind, next_try, subject);
 INSERT INTO jobs (kind, subject, next_try, attempts, lease_until, lease_owner, conditional, arrival)
     SELECT 'verify', mention_id, next_try, attempts, lease_until, lease_owner, conditional, arrival FROM queue;
