@@ -723,7 +723,11 @@ async fn work(
     loop {
         let free = limit.saturating_sub(in_flight.len());
         if (free >= refill || in_flight.is_empty()) && !stopping() {
-            match ctx.store.lease_due(free, 300, &owner, &hosts, per_host) {
+            let leased = ctx
+                .group_commit
+                .lease_due(free, 300, owner.clone(), hosts.clone(), per_host)
+                .await;
+            match leased {
                 Ok(jobs) => {
                     for job in jobs {
                         let ctx = ctx.clone();

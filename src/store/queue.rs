@@ -127,11 +127,7 @@ impl Store {
         })
     }
 
-    /// Leases up to `limit` due jobs for `lease_secs` to `owner`; an expired lease (a crash) is
-    /// due again. Fair between source hosts: a host that already has `per_host` jobs in
-    /// `in_flight` (or chosen in this call) is passed over for now, so that one host's slow or
-    /// hanging pages cannot take every slot from the others. Jobs are looked for in a window
-    /// of the oldest due ones, a few times `limit` long.
+    /// [`lease_due`] in a transaction of its own.
     pub fn lease_due(
         &self,
         limit: usize,
@@ -140,42 +136,9 @@ impl Store {
         in_flight: &std::collections::HashMap<String, usize>,
         per_host: usize,
     ) -> Result<Vec<Job>> {
-        let window = limit.saturating_mul(8).saturating_add(64);
         self.write(|c| {
             let tx = c.transaction()?;
-            let now = now_rfc3339();
-            let until = super::jobs::in_secs(lease_secs);
-            let due: Vec<Job> = {
-                let mut stmt = tx.prepare_cached(
-                    "SELECT q.subject, m.source, m.target, COALESCE(q.arrival, m.kind), m.hint, q.attempts,
-                            q.conditional, m.verified_at IS NOT NULL
-                     FROM jobs q JOIN mentions m ON m.id = q.subject
-                     WHERE q.kind = 'verify' AND q.next_try <= ?1 AND (q.lease_until IS NULL OR q.lease_until <= ?1)
-                     ORDER BY q.next_try, q.subject LIMIT ?2",
-                )?;
-                stmt.query_map(params![now, window as i64], job_from_row)?.collect::<Result<_>>()?
-            };
-            let mut chosen: std::collections::HashMap<String, usize> = Default::default();
-            let jobs: Vec<Job> = due
-                .into_iter()
-                .filter(|job| {
-                    let host = job.source_host();
-                    let busy = in_flight.get(&host).copied().unwrap_or(0);
-                    let taken = chosen.entry(host).or_default();
-                    let fits = busy + *taken < per_host.max(1);
-                    if fits {
-                        *taken += 1;
-                    }
-                    fits
-                })
-                .take(limit)
-                .collect();
-            for job in &jobs {
-                tx.run(
-"UPDATE jobs SET lease_until = ?2, lease_owner = ?3 WHERE kind = 'verify' AND subject = ?1",
-                    params![job.mention_id, until, owner],
-                )?;
-            }
+            let jobs = lease_due(&tx, limit, lease_secs, owner, in_flight, per_host)?;
             tx.commit()?;
             Ok(jobs)
         })
@@ -223,6 +186,56 @@ impl Store {
             .is_some())
         })
     }
+}
+
+/// Leases up to `limit` due jobs for `lease_secs` to `owner`; an expired lease (a crash) is
+/// due again. Fair between source hosts: a host that already has `per_host` jobs in
+/// `in_flight` (or chosen in this call) is passed over for now, so that one host's slow or
+/// hanging pages cannot take every slot from the others. Jobs are looked for in a window of
+/// the oldest due ones, a few times `limit` long.
+pub(crate) fn lease_due(
+    tx: &Connection,
+    limit: usize,
+    lease_secs: i64,
+    owner: &str,
+    in_flight: &std::collections::HashMap<String, usize>,
+    per_host: usize,
+) -> Result<Vec<Job>> {
+    let window = limit.saturating_mul(8).saturating_add(64);
+    let now = now_rfc3339();
+    let until = super::jobs::in_secs(lease_secs);
+    let due: Vec<Job> = tx
+        .prepare_cached(
+            "SELECT q.subject, m.source, m.target, COALESCE(q.arrival, m.kind), m.hint, q.attempts,
+                    q.conditional, m.verified_at IS NOT NULL
+             FROM jobs q JOIN mentions m ON m.id = q.subject
+             WHERE q.kind = 'verify' AND q.next_try <= ?1 AND (q.lease_until IS NULL OR q.lease_until <= ?1)
+             ORDER BY q.next_try, q.subject LIMIT ?2",
+        )?
+        .query_map(params![now, window as i64], job_from_row)?
+        .collect::<Result<_>>()?;
+    let mut chosen: std::collections::HashMap<String, usize> = Default::default();
+    let jobs: Vec<Job> = due
+        .into_iter()
+        .filter(|job| {
+            let host = job.source_host();
+            let busy = in_flight.get(&host).copied().unwrap_or(0);
+            let taken = chosen.entry(host).or_default();
+            let fits = busy + *taken < per_host.max(1);
+            if fits {
+                *taken += 1;
+            }
+            fits
+        })
+        .take(limit)
+        .collect();
+    for job in &jobs {
+        tx.run(
+            "UPDATE jobs SET lease_until = ?2, lease_owner = ?3 WHERE kind = 'verify' AND subject = ?1",
+            params![job.mention_id, until, owner],
+        )?;
+    }
+    Ok(jobs)
 }
 
 fn enqueue_one(c: &Connection, cand: &Candidate) -> Result<Enqueued> {
@@ -389,6 +402,19 @@ impl GroupCommit {
     /// Enqueues one candidate (see [`Store::enqueue`]); resolves once it is committed.
     pub async fn enqueue(&self, candidate: Candidate) -> Result<Enqueued> {
         self.run(move |c| enqueue_one(c, &candidate)).await
+    }
+
+    /// Leases due jobs (see [`lease_due`]) in the next group commit, off the async threads.
+    pub async fn lease_due(
+        &self,
+        limit: usize,
+        lease_secs: i64,
+        owner: String,
+        in_flight: std::collections::HashMap<String, usize>,
+        per_host: usize,
+    ) -> Result<Vec<Job>> {
+        self.run(move |c| lease_due(c, limit, lease_secs, &owner, &in_flight, per_host))
+            .await
     }
 
     /// Writes what a check came to (see [`super::mentions::Applied`]); resolves once it is
