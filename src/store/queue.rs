@@ -127,23 +127,6 @@ impl Store {
         })
     }
 
-    /// [`lease_due`] in a transaction of its own.
-    pub fn lease_due(
-        &self,
-        limit: usize,
-        lease_secs: i64,
-        owner: &str,
-        in_flight: &std::collections::HashMap<String, usize>,
-        per_host: usize,
-    ) -> Result<Vec<Job>> {
-        self.write(|c| {
-            let tx = c.transaction()?;
-            let jobs = lease_due(&tx, limit, lease_secs, owner, in_flight, per_host)?;
-            tx.commit()?;
-            Ok(jobs)
-        })
-    }
-
     /// Leases one given job for a synchronous check (pingback, `submit`); `None` if another
     /// worker holds it.
     pub fn lease_one(&self, mention_id: i64, lease_secs: i64, owner: &str) -> Result<Option<Job>> {
@@ -461,10 +444,15 @@ mod tests {
         assert!(!second.new && second.already_queued);
         assert_eq!(store.queue_depth().unwrap().0, 1);
         let none = std::collections::HashMap::new();
-        let leased = store.lease_due(10, 60, "a", &none, 2).unwrap();
+        let lease = |owner: &str| {
+            store
+                .write(|c| lease_due(c, 10, 60, owner, &none, 2))
+                .unwrap()
+        };
+        let leased = lease("a");
         assert_eq!(leased.len(), 1);
         assert!(
-            store.lease_due(10, 60, "b", &none, 2).unwrap().is_empty(),
+            lease("b").is_empty(),
             "a leased job is not handed out twice"
         );
         assert_eq!(
@@ -472,13 +460,9 @@ mod tests {
             0,
             "a loop gives back only its own leases"
         );
-        assert!(store.lease_due(10, 60, "b", &none, 2).unwrap().is_empty());
+        assert!(lease("b").is_empty());
         assert_eq!(store.release_orphaned_leases(|o| o == "b").unwrap(), 0);
         assert_eq!(store.release_orphaned_leases(|o| o == "a").unwrap(), 1);
-        assert_eq!(
-            store.lease_due(10, 60, "b", &none, 2).unwrap().len(),
-            1,
-            "released leases are due again"
-        );
+        assert_eq!(lease("b").len(), 1, "released leases are due again");
     }
 }
