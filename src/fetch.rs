@@ -476,16 +476,41 @@ fn parse_max_age(v: &HeaderValue) -> Option<u64> {
 /// `<meta>` in the first 1024 bytes, else UTF-8 (windows-1252 if that is not valid UTF-8).
 /// Invalid bytes become U+FFFD; this never fails.
 pub fn decode_text(body: &[u8], content_type: Option<&str>) -> String {
+    let (encoding, bom) = body_encoding(body, content_type);
+    encoding
+        .decode_without_bom_handling(&body[bom..])
+        .0
+        .into_owned()
+}
+
+/// [`decode_text`] taking the body: a UTF-8 page (most are) becomes the string without a copy.
+pub fn decode_text_owned(body: Vec<u8>, content_type: Option<&str>) -> String {
+    let (encoding, bom) = body_encoding(&body, content_type);
+    if encoding == encoding_rs::UTF_8 && bom == 0 {
+        return String::from_utf8(body)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    }
+    encoding
+        .decode_without_bom_handling(&body[bom..])
+        .0
+        .into_owned()
+}
+
+/// The encoding a body is in, and the length of its byte-order mark: a BOM when the header
+/// names no charset, else the header's charset, a `<meta>` one, or UTF-8 when the bytes are
+/// UTF-8 (windows-1252 when not).
+fn body_encoding(
+    body: &[u8],
+    content_type: Option<&str>,
+) -> (&'static encoding_rs::Encoding, usize) {
     let from_header = content_type
         .and_then(charset_param)
         .and_then(|c| encoding_rs::Encoding::for_label(c.as_bytes()));
-    if let Some((enc, bom_len)) = encoding_rs::Encoding::for_bom(body)
+    let bom = encoding_rs::Encoding::for_bom(body);
+    if let Some((enc, bom_len)) = bom
         && from_header.is_none()
     {
-        return enc
-            .decode_without_bom_handling(&body[bom_len..])
-            .0
-            .into_owned();
+        return (enc, bom_len);
     }
     let encoding = from_header
         .or_else(|| sniff_meta_charset(body))
@@ -497,16 +522,19 @@ pub fn decode_text(body: &[u8], content_type: Option<&str>) -> String {
             }
         });
     // A <meta> claiming UTF-16 in a byte-oriented document is a lie the HTML standard overrides.
-    let encoding = if encoding == encoding_rs::UTF_16LE || encoding == encoding_rs::UTF_16BE {
-        if encoding_rs::Encoding::for_bom(body).is_some() {
-            encoding
-        } else {
-            encoding_rs::UTF_8
-        }
+    let encoding = if (encoding == encoding_rs::UTF_16LE || encoding == encoding_rs::UTF_16BE)
+        && bom.is_none()
+    {
+        encoding_rs::UTF_8
     } else {
         encoding
     };
-    encoding.decode_with_bom_removal(body).0.into_owned()
+    // decode_with_bom_removal: a BOM of the chosen encoding is dropped.
+    let bom_len = match bom {
+        Some((enc, len)) if enc == encoding => len,
+        _ => 0,
+    };
+    (encoding, bom_len)
 }
 
 fn charset_param(content_type: &str) -> Option<String> {
@@ -537,6 +565,38 @@ fn sniff_meta_charset(body: &[u8]) -> Option<&'static encoding_rs::Encoding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decoding_a_taken_body_reads_as_decoding_a_borrowed_one() {
+        let bodies: Vec<(Vec<u8>, Option<&str>)> = vec![
+            ("plain <a>ünïcode</a>".as_bytes().to_vec(), None),
+            (b"\xEF\xBB\xBFwith a BOM".to_vec(), None),
+            (
+                b"\xEF\xBB\xBFwith a BOM and a header".to_vec(),
+                Some("text/html; charset=utf-8"),
+            ),
+            (b"<meta charset=iso-8859-1>M\xFCnchen".to_vec(), None),
+            (
+                b"M\xFCnchen".to_vec(),
+                Some("text/html; charset=windows-1252"),
+            ),
+            (b"\xFF\xFEh\x00i\x00".to_vec(), None),
+            (b"<meta charset=utf-16>not really".to_vec(), None),
+            (
+                b"broken \xC3 utf-8".to_vec(),
+                Some("text/html; charset=utf-8"),
+            ),
+        ];
+        for (body, content_type) in bodies {
+            assert_eq!(
+                decode_text_owned(body.clone(), content_type),
+                decode_text(&body, content_type),
+                "{body:?}"
+            );
+        }
+        assert_eq!(decode_text(b"\xEF\xBB\xBFok", None), "ok");
+        assert_eq!(decode_text(b"M\xFCnchen", None), "München");
+    }
 
     #[test]
     fn private_ranges_are_not_public() {

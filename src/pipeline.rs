@@ -506,11 +506,12 @@ impl Context {
         let evidence = hint.evidence_html.clone();
         let parsing = self.parse_slots.acquire().await;
         let verified = tokio::task::spawn_blocking(move || {
-            let outcome = verify_body(&fetched, &keys);
+            let page_url = fetched.final_url.clone();
+            let outcome = verify_body(fetched, &keys);
             match (&outcome, evidence) {
                 // The page does not show it, but the feed item we found it in does.
                 (Outcome::NoLink(_), Some(evidence)) => {
-                    let from_item = verify::verify_html(&evidence, &fetched.final_url, &keys);
+                    let from_item = verify::verify_html(&evidence, &page_url, &keys);
                     if matches!(from_item, Outcome::Verified(_)) {
                         from_item
                     } else {
@@ -595,7 +596,7 @@ pub fn retry_delay_secs(attempts: i64) -> i64 {
 }
 
 /// Checks a fetched body by its media type.
-pub fn verify_body(fetched: &crate::fetch::Fetched, keys: &[String]) -> Outcome {
+pub fn verify_body(fetched: crate::fetch::Fetched, keys: &[String]) -> Outcome {
     let media = fetched
         .content_type
         .as_deref()
@@ -605,7 +606,7 @@ pub fn verify_body(fetched: &crate::fetch::Fetched, keys: &[String]) -> Outcome 
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    let text = crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());
+    let text = crate::fetch::decode_text_owned(fetched.body, fetched.content_type.as_deref());
     if media.contains("html")
         || media.ends_with("/xml")
         || media.ends_with("+xml")

@@ -344,6 +344,11 @@ ALTER TABLE deliveries DROP COLUMN next_try;
 ALTER TABLE deliveries DROP COLUMN lease_until;
 ALTER TABLE deliveries DROP COLUMN lease_owner;
 "#,
+    r#"
+-- No query asks for mentions by (status, updated_at): the index only cost every status change
+-- one more B-tree to write. Status-only lookups use mentions_published (status, …).
+DROP INDEX mentions_status_updated;
+"#,
 ];
 
 /// The store: one writer, a few readers.

@@ -101,7 +101,7 @@ impl Store {
     /// Blocked domains: the store's list (the config's list is added by the caller).
     pub fn blocked_domains(&self) -> Result<Vec<String>> {
         self.read(|c| {
-            c.prepare("SELECT domain FROM blocks ORDER BY domain")?
+            c.prepare_cached("SELECT domain FROM blocks ORDER BY domain")?
                 .query_map([], |r| r.get(0))?
                 .collect()
         })
