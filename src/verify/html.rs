@@ -60,16 +60,25 @@ pub fn parse_fragment(html: &str) -> Result<Html, TooCostly> {
     parse_counted(html, true).map(|(doc, _)| doc)
 }
 
+/// The most nodes a parse makes room for before it starts (see [`parse_counted`]).
+const EXPECTED_NODES_MAX: usize = 16 * 1024;
+
 /// [`parse_document`] or [`parse_fragment`], also saying how much work it took.
 pub fn parse_counted(html: &str, fragment: bool) -> Result<(Html, Rc<Work>), TooCostly> {
     let work = Rc::new(Work::default());
     let budget = STEPS_BASE.saturating_add(STEPS_PER_BYTE.saturating_mul(html.len() as u64));
+    let mut tree = if fragment {
+        Html::new_fragment()
+    } else {
+        Html::new_document()
+    };
+    // Room for the nodes such a page usually has (about one per 16 bytes), so the tree's
+    // storage is not copied as it grows; past that it grows as usual.
+    let root = tree.tree.root().value().clone();
+    tree.tree =
+        ego_tree::Tree::with_capacity(root, (html.len() / 16).clamp(16, EXPECTED_NODES_MAX));
     let sink = Counting {
-        inner: HtmlTreeSink::new(if fragment {
-            Html::new_fragment()
-        } else {
-            Html::new_document()
-        }),
+        inner: HtmlTreeSink::new(tree),
         work: work.clone(),
     };
     let mut parser = if fragment {
