@@ -278,8 +278,8 @@ impl Fetcher {
             budget.retain_recent();
         }
         budget.check_key(&host).map_err(|not_until| {
-            use governor::clock::{Clock, DefaultClock};
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            use governor::clock::Clock;
+            let wait = not_until.wait_time_from(budget.clock().now());
             FetchError::Throttled {
                 host,
                 wait_secs: wait.as_secs() + 1,

@@ -94,16 +94,11 @@ impl AppState {
 
     /// Checks the per-client and per-source-host budgets; `Some(response)` when over.
     pub(crate) fn rate_limited(&self, client: IpAddr, source: Option<&str>) -> Option<Response> {
-        let clock = governor::clock::DefaultClock::default();
-        let wait = |not_until: governor::NotUntil<governor::clock::QuantaInstant>| {
-            use governor::clock::Clock;
-            not_until.wait_time_from(clock.now()).as_secs() + 1
-        };
         if let Some(limit) = &self.per_client
             && let Err(nu) = limit.check_key(&client)
         {
             self.ctx.metrics.count_rate_limited();
-            return Some(too_many(wait(nu), &format!("client {client}")));
+            return Some(too_many(wait_secs(limit, nu), &format!("client {client}")));
         }
         if let (Some(limit), Some(host)) = (
             &self.per_source_host,
@@ -111,10 +106,23 @@ impl AppState {
         ) && let Err(nu) = limit.check_key(&host)
         {
             self.ctx.metrics.count_rate_limited();
-            return Some(too_many(wait(nu), &format!("source host {host}")));
+            return Some(too_many(
+                wait_secs(limit, nu),
+                &format!("source host {host}"),
+            ));
         }
         None
     }
+}
+
+/// Seconds until `limit` lets the next request through, read on the limiter's own clock (making
+/// a new clock calibrates it, which is not free on every request).
+fn wait_secs<K: std::hash::Hash + Eq + Clone>(
+    limit: &DefaultKeyedRateLimiter<K>,
+    not_until: governor::NotUntil<governor::clock::QuantaInstant>,
+) -> u64 {
+    use governor::clock::Clock;
+    not_until.wait_time_from(limit.clock().now()).as_secs() + 1
 }
 
 /// Form fields of a body, decoded in `charset` (UTF-8 unless the sender names another).
