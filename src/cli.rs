@@ -440,7 +440,7 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
             Ok(())
         }
         Command::Sent { post, json } => {
-            let done = ctx.store.sends(post.as_deref())?;
+            let done = ctx.store.sends(post.as_deref(), -1, 0)?;
             if json {
                 return print_json(&done);
             }

@@ -333,6 +333,34 @@ fn mentions_filter_by_status_type_kind_post_and_text_and_page() {
         3
     );
     assert!(!op.page("/admin/log?outcome=refused").contains("/many/"));
+
+    // Paging: 50 a page, the filters kept in the links between pages.
+    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
+    for i in 0..52 {
+        db.execute(
+            "INSERT INTO mentions (source, target, target_key, kind, status, title, first_seen, updated_at, status_token)
+             VALUES (?1, ?2, ?3, 'pingback', 'rejected', ?4, '2020-01-01T00:00:00Z', '2020-01-01T00:00:00Z', ?5)",
+            rusqlite::params![
+                format!("https://old.example/{i}"),
+                post,
+                format!("old-{i}"),
+                format!("Old pingback {i}"),
+                format!("token-{i}")
+            ],
+        )
+        .unwrap();
+    }
+    let first = op.page("/admin/mentions?kind=pingback");
+    assert_eq!(cards(&first), 50);
+    assert!(
+        first.contains(r#"<a rel="next" href="/admin/mentions?kind=pingback&amp;page=2">"#),
+        "{first}"
+    );
+    assert!(!first.contains(r#"rel="prev""#));
+    let second = op.page("/admin/mentions?kind=pingback&page=2");
+    assert_eq!(cards(&second), 2);
+    assert!(second.contains(r#"<a rel="prev" href="/admin/mentions?kind=pingback&amp;page=1">"#));
+    assert!(!second.contains(r#"rel="next""#));
 }
 
 #[test]

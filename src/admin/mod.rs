@@ -325,14 +325,7 @@ async fn sent(
     Query(done): Query<Done>,
 ) -> Answer {
     let (page, limit, offset) = paging(q.page);
-    let mut shown: Vec<_> = state
-        .ctx
-        .store
-        .sends(None)?
-        .into_iter()
-        .skip(offset as usize)
-        .take(limit as usize)
-        .collect();
+    let mut shown = state.ctx.store.sends(None, limit, offset)?;
     let has_next = one_page(&mut shown);
     html(pages::sent(
         &frame(&state, &signed, &done)?,

@@ -1,5 +1,5 @@
-//! Mentions: outcomes applied to them (each state change one transaction, with its decision),
-//! and what listings, feeds and counts read.
+//! Mentions: outcomes applied to them (each state change with its decision, in one savepoint of
+//! the group commit's transaction — see [`Applied`]), and what listings, feeds and counts read.
 
 use super::decisions::{Decision, insert_decision};
 use super::queue::Job;
@@ -81,110 +81,94 @@ fn verified(
     hold_new: bool,
     decision: &Decision,
 ) -> Result<Status> {
-    {
-        {
-            let (status, moderation): (String, Option<String>) = tx
-                .prepare_cached("SELECT status, moderation FROM mentions WHERE id = ?1")?
-                .query_row([job.mention_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            let next = match (moderation.as_deref(), status.as_str()) {
-                (Some("rejected" | "blocked"), _) => Status::Rejected,
-                (Some("approved"), _) => Status::Verified,
-                (_, "held") => Status::Held,
-                (_, "verified") => Status::Verified,
-                _ if hold_new => Status::Held,
-                _ => Status::Verified,
-            };
-            let now = now_rfc3339();
-            tx.run(
-                // SET reads the row as it was: the stamps move only when what is published does
-                // (a nightly reverify of unchanged pages must not make feed readers show old
-                // entries as new); `checked_at` always says when it was last looked at.
-                "UPDATE mentions SET
-                        verified_at = CASE WHEN verified_at IS NULL OR status IS NOT ?2 OR type IS NOT ?3
-                            OR title IS NOT ?4 OR author_name IS NOT ?5 OR author_url IS NOT ?6
-                            OR author_photo IS NOT ?7 OR published IS NOT ?8 OR excerpt IS NOT ?9
-                            OR content_html IS NOT ?10 OR final_url IS NOT ?11 THEN ?13 ELSE verified_at END,
-                        updated_at = CASE WHEN verified_at IS NULL OR status IS NOT ?2 OR type IS NOT ?3
-                            OR title IS NOT ?4 OR author_name IS NOT ?5 OR author_url IS NOT ?6
-                            OR author_photo IS NOT ?7 OR published IS NOT ?8 OR excerpt IS NOT ?9
-                            OR content_html IS NOT ?10 OR final_url IS NOT ?11 THEN ?13 ELSE updated_at END,
-                        status = ?2, type = ?3, title = ?4, author_name = ?5, author_url = ?6,
-                        author_photo = ?7, published = ?8, excerpt = ?9, content_html = ?10, final_url = ?11,
-                        reason = ?12, not_found_count = 0, checked_at = ?13
-                 WHERE id = ?1",
-                params![
-                    job.mention_id,
-                    next.as_str(),
-                    x.mention_type.unwrap_or(MentionType::Mention).as_str(),
-                    x.title,
-                    x.author.name,
-                    x.author.url,
-                    x.author.photo,
-                    x.published,
-                    x.excerpt,
-                    x.content_html,
-                    final_url,
-                    decision.reason,
-                    now
-                ],
-            )?;
-            finish(tx, job.mention_id, decision)?;
-            Ok(next)
-        }
-    }
+    let (status, moderation): (String, Option<String>) = tx
+        .prepare_cached("SELECT status, moderation FROM mentions WHERE id = ?1")?
+        .query_row([job.mention_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let next = match (moderation.as_deref(), status.as_str()) {
+        (Some("rejected" | "blocked"), _) => Status::Rejected,
+        (Some("approved"), _) => Status::Verified,
+        (_, "held") => Status::Held,
+        (_, "verified") => Status::Verified,
+        _ if hold_new => Status::Held,
+        _ => Status::Verified,
+    };
+    let now = now_rfc3339();
+    tx.run(
+        // SET reads the row as it was: the stamps move only when what is published does
+        // (a nightly reverify of unchanged pages must not make feed readers show old
+        // entries as new); `checked_at` always says when it was last looked at.
+        "UPDATE mentions SET
+                verified_at = CASE WHEN verified_at IS NULL OR status IS NOT ?2 OR type IS NOT ?3
+                    OR title IS NOT ?4 OR author_name IS NOT ?5 OR author_url IS NOT ?6
+                    OR author_photo IS NOT ?7 OR published IS NOT ?8 OR excerpt IS NOT ?9
+                    OR content_html IS NOT ?10 OR final_url IS NOT ?11 THEN ?13 ELSE verified_at END,
+                updated_at = CASE WHEN verified_at IS NULL OR status IS NOT ?2 OR type IS NOT ?3
+                    OR title IS NOT ?4 OR author_name IS NOT ?5 OR author_url IS NOT ?6
+                    OR author_photo IS NOT ?7 OR published IS NOT ?8 OR excerpt IS NOT ?9
+                    OR content_html IS NOT ?10 OR final_url IS NOT ?11 THEN ?13 ELSE updated_at END,
+                status = ?2, type = ?3, title = ?4, author_name = ?5, author_url = ?6,
+                author_photo = ?7, published = ?8, excerpt = ?9, content_html = ?10, final_url = ?11,
+                reason = ?12, not_found_count = 0, checked_at = ?13
+         WHERE id = ?1",
+        params![
+            job.mention_id,
+            next.as_str(),
+            x.mention_type.unwrap_or(MentionType::Mention).as_str(),
+            x.title,
+            x.author.name,
+            x.author.url,
+            x.author.photo,
+            x.published,
+            x.excerpt,
+            x.content_html,
+            final_url,
+            decision.reason,
+            now
+        ],
+    )?;
+    finish(tx, job.mention_id, decision)?;
+    Ok(next)
 }
 
 /// A 404 for a mention that was verified once: counted, and the second in a row deletes;
 /// the first ends the job and keeps the mention as it is.
 fn not_found(tx: &Connection, job: &Job, decision: &Decision) -> Result<Status> {
-    {
-        {
-            let (count, status): (i64, String) = tx.query_row(
-                "UPDATE mentions SET not_found_count = not_found_count + 1 WHERE id = ?1
-                 RETURNING not_found_count, status",
-                [job.mention_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            let next = if count >= 2 {
-                refuse(tx, job, true, decision)?
-            } else {
-                finish(tx, job.mention_id, decision)?;
-                Status::parse(&status).unwrap_or(Status::Verified)
-            };
-            Ok(next)
-        }
-    }
+    let (count, status): (i64, String) = tx.query_row(
+        "UPDATE mentions SET not_found_count = not_found_count + 1 WHERE id = ?1
+         RETURNING not_found_count, status",
+        [job.mention_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let next = if count >= 2 {
+        refuse(tx, job, true, decision)?
+    } else {
+        finish(tx, job.mention_id, decision)?;
+        Status::parse(&status).unwrap_or(Status::Verified)
+    };
+    Ok(next)
 }
 
 /// A transient failure: the job waits `delay_secs` and is tried again. Nothing is deleted.
 fn retry_later(tx: &Connection, job: &Job, delay_secs: i64, decision: &Decision) -> Result<()> {
-    {
-        {
-            let at = super::jobs::in_secs(delay_secs);
-            super::jobs::retry(tx, super::JobKind::Verify, job.mention_id, &at)?;
-            tx.run(
-                "UPDATE mentions SET reason = ?2 WHERE id = ?1 AND status = 'pending'",
-                params![job.mention_id, decision.reason],
-            )?;
-            insert_decision(tx, decision)
-        }
-    }
+    let at = super::jobs::in_secs(delay_secs);
+    super::jobs::retry(tx, super::JobKind::Verify, job.mention_id, &at)?;
+    tx.run(
+        "UPDATE mentions SET reason = ?2 WHERE id = ?1 AND status = 'pending'",
+        params![job.mention_id, decision.reason],
+    )?;
+    insert_decision(tx, decision)
 }
 
 /// Ends a job without changing what is published (a 304, or a kept mention after giving
 /// up on a transient failure); returns the mention's status.
 fn unchanged(tx: &Connection, job: &Job, decision: &Decision) -> Result<Status> {
-    {
-        {
-            let status: String = tx.query_row(
-                "UPDATE mentions SET not_found_count = 0, checked_at = ?2 WHERE id = ?1 RETURNING status",
-                params![job.mention_id, now_rfc3339()],
-                |r| r.get(0),
-            )?;
-            finish(tx, job.mention_id, decision)?;
-            Ok(Status::parse(&status).unwrap_or(Status::Pending))
-        }
-    }
+    let status: String = tx.query_row(
+        "UPDATE mentions SET not_found_count = 0, checked_at = ?2 WHERE id = ?1 RETURNING status",
+        params![job.mention_id, now_rfc3339()],
+        |r| r.get(0),
+    )?;
+    finish(tx, job.mention_id, decision)?;
+    Ok(Status::parse(&status).unwrap_or(Status::Pending))
 }
 
 /// What checking a source came to, as the store writes it: the pipeline decides which, by
@@ -246,22 +230,6 @@ pub(crate) fn apply(
 }
 
 impl Store {
-    /// [`apply`] in a transaction of its own (the pipeline's writes go through
-    /// [`super::GroupCommit::apply`], many to a transaction).
-    pub fn apply(
-        &self,
-        job: &Job,
-        applied: &Applied,
-        decision: &Decision,
-    ) -> Result<Option<Status>> {
-        self.write(|c| {
-            let tx = c.transaction()?;
-            let status = apply(&tx, job, applied, decision)?;
-            tx.commit()?;
-            Ok(status)
-        })
-    }
-
     /// The mention whose status page is named `token`.
     pub fn mention_by_status_token(&self, token: &str) -> Result<Option<Mention>> {
         self.read(|c| {

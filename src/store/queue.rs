@@ -20,7 +20,7 @@ pub struct Job {
 }
 
 impl Job {
-    /// The source's host as the fetcher counts it (see [`Store::lease_due`]).
+    /// The source's host as the fetcher counts it (see [`lease_due`]).
     pub fn source_host(&self) -> String {
         crate::model::host_of(&self.source)
             .map(|h| h.trim_end_matches('.').to_string())
@@ -28,7 +28,7 @@ impl Job {
     }
 }
 
-/// Result of [`Store::enqueue`].
+/// Result of an enqueue ([`GroupCommit::enqueue`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Enqueued {
     pub id: i64,
@@ -71,33 +71,6 @@ pub(super) fn job_from_row(r: &Row<'_>) -> Result<Job> {
 }
 
 impl Store {
-    /// Makes (source, target post) a candidate and queues it for verification now. A pair seen
-    /// before keeps its row, its status and its moderation; only the job is (re)queued. The row
-    /// and the job are committed before this returns: what a receiver acknowledges is durable.
-    pub fn enqueue(&self, candidate: &Candidate) -> Result<Enqueued> {
-        let mut results = self.enqueue_many(std::slice::from_ref(candidate))?;
-        results.pop().expect("one result per candidate")
-    }
-
-    /// [`Store::enqueue`] for many candidates in one transaction (group commit), each in its own
-    /// savepoint so one bad row cannot sink the others. The outer error is a failed commit.
-    pub fn enqueue_many(&self, candidates: &[Candidate]) -> Result<Vec<Result<Enqueued>>> {
-        self.write(|c| {
-            let mut tx = c.transaction()?;
-            let mut results = Vec::with_capacity(candidates.len());
-            for candidate in candidates {
-                let sp = tx.savepoint()?;
-                let result = enqueue_one(&sp, candidate);
-                if result.is_ok() {
-                    sp.commit()?;
-                } // else: dropping the savepoint rolls it back
-                results.push(result);
-            }
-            tx.commit()?;
-            Ok(results)
-        })
-    }
-
     /// Queues every published or held mention for a conditional re-check, spread over
     /// `spread_secs` so a large store does not fetch everything at once. Returns how many.
     pub fn enqueue_reverify(&self, spread_secs: i64) -> Result<usize> {
@@ -221,6 +194,8 @@ pub(crate) fn lease_due(
     Ok(jobs)
 }
 
+/// Makes (source, target post) a candidate and queues it for verification now. A pair seen
+/// before keeps its row, its status and its moderation; only the job is (re)queued.
 fn enqueue_one(c: &Connection, cand: &Candidate) -> Result<Enqueued> {
     let now = now_rfc3339();
     let existing: Option<(i64, String, String, Option<String>)> = c
@@ -382,7 +357,9 @@ impl GroupCommit {
             .map_err(|_| commit_failed("the group-commit thread dropped the request"))?
     }
 
-    /// Enqueues one candidate (see [`Store::enqueue`]); resolves once it is committed.
+    /// Enqueues one candidate: a (source, target post) pair seen before keeps its row, its status
+    /// and its moderation, only its job is (re)queued. Resolves once it is committed: what a
+    /// receiver acknowledges is durable.
     pub async fn enqueue(&self, candidate: Candidate) -> Result<Enqueued> {
         self.run(move |c| enqueue_one(c, &candidate)).await
     }
@@ -437,8 +414,9 @@ mod tests {
             kind: Kind::Webmention,
             hint: None,
         };
-        let first = store.enqueue(&candidate).unwrap();
-        let second = store.enqueue(&candidate).unwrap();
+        let enqueue = || store.write(|c| enqueue_one(c, &candidate)).unwrap();
+        let first = enqueue();
+        let second = enqueue();
         assert!(first.new && !first.already_queued);
         assert_eq!(second.id, first.id);
         assert!(!second.new && second.already_queued);

@@ -75,14 +75,20 @@ impl Store {
         })
     }
 
-    /// Everything sent, or for one post (by its URL), newest first.
-    pub fn sends(&self, post_url: Option<&str>) -> Result<Vec<SendRecord>> {
+    /// Everything sent, or for one post (by its URL), newest first; `limit` rows at most
+    /// (negative: all) after skipping `offset`.
+    pub fn sends(
+        &self,
+        post_url: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<SendRecord>> {
         self.read(|c| {
             c.prepare(&format!(
                 "SELECT {COLUMNS} FROM sends s JOIN posts p ON p.id = s.post_id
-                 WHERE ?1 IS NULL OR p.url = ?1 ORDER BY s.sent_at DESC, s.id DESC"
+                 WHERE ?1 IS NULL OR p.url = ?1 ORDER BY s.sent_at DESC, s.id DESC LIMIT ?2 OFFSET ?3"
             ))?
-            .query_map([post_url], record_from_row)?
+            .query_map(params![post_url, limit, offset], record_from_row)?
             .collect()
         })
     }
