@@ -835,12 +835,13 @@ fn block(ctx: &Context, domain: Option<&str>, remove: bool, list: bool) -> Resul
         }
         return Ok(());
     }
-    let domain = domain.unwrap_or_default();
-    if domain.contains('/') || domain.contains(' ') || domain.is_empty() {
+    let typed = domain.unwrap_or_default();
+    let Some(domain) = crate::model::domain_name(typed) else {
         return Err(Failure::usage(format!(
-            "{domain:?} is not a domain name (e.g. spam.example)"
+            "{typed:?} is not a domain name (e.g. spam.example)"
         )));
-    }
+    };
+    let domain = domain.as_str();
     if remove {
         match ctx.store.unblock(domain)? {
             Some(n) => println!("unblocked {domain}; {n} mentions restored"),

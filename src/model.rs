@@ -91,6 +91,22 @@ pub fn host_in_domain(host: &str, domain: &str) -> bool {
     host == domain || host.ends_with(&format!(".{domain}"))
 }
 
+/// A domain to block, as a person typed it: trimmed, lower-cased, without a scheme, path or
+/// leading dot; `None` when it names no host (the operator's page and `backfeed block` share it).
+pub fn domain_name(typed: &str) -> Option<String> {
+    let text = typed.trim().trim_start_matches('.').to_ascii_lowercase();
+    let text = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .unwrap_or(&text);
+    let host = text.split(['/', '?', '#']).next().unwrap_or("");
+    match url::Host::parse(host) {
+        Ok(url::Host::Domain(d)) if d.contains('.') || d == "localhost" => Some(d),
+        Ok(url::Host::Ipv4(ip)) => Some(ip.to_string()),
+        _ => None,
+    }
+}
+
 macro_rules! word_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $word:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -325,6 +341,19 @@ impl<T, E: std::fmt::Display> OrLog for Result<T, E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn domains_are_hosts_as_typed_or_refused() {
+        assert_eq!(domain_name(" Spam.Example "), Some("spam.example".into()));
+        assert_eq!(
+            domain_name("https://spam.example/page"),
+            Some("spam.example".into())
+        );
+        assert_eq!(domain_name(".spam.example"), Some("spam.example".into()));
+        assert_eq!(domain_name("not a domain"), None);
+        assert_eq!(domain_name(""), None);
+        assert_eq!(domain_name("example"), None);
+    }
 
     #[test]
     fn match_key_applies_the_contract_rules() {

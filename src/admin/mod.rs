@@ -375,21 +375,6 @@ async fn moderate(
     Ok(back_to(&form.back, done))
 }
 
-/// A domain as typed: trimmed, lower-cased, without a scheme or path; `None` if not a host.
-fn domain_of(typed: &str) -> Option<String> {
-    let text = typed.trim().trim_start_matches('.').to_ascii_lowercase();
-    let text = text
-        .strip_prefix("https://")
-        .or_else(|| text.strip_prefix("http://"))
-        .unwrap_or(&text);
-    let host = text.split(['/', '?', '#']).next().unwrap_or("");
-    match url::Host::parse(host) {
-        Ok(url::Host::Domain(d)) if d.contains('.') || d == "localhost" => Some(d),
-        Ok(url::Host::Ipv4(ip)) => Some(ip.to_string()),
-        _ => None,
-    }
-}
-
 async fn block(
     State(state): State<Shared>,
     signed: Signed,
@@ -409,7 +394,7 @@ async fn unblock(
 /// Blocks the form's domain, or lifts its block.
 fn change_block(state: &Shared, signed: &Signed, form: &ActionForm, lift: bool) -> Answer {
     signed.check(&form.csrf)?;
-    let Some(domain) = domain_of(&form.domain) else {
+    let Some(domain) = crate::model::domain_name(&form.domain) else {
         return Ok(back_to(&form.back, "bad_domain"));
     };
     let store = &state.ctx.store;
@@ -561,18 +546,5 @@ mod tests {
         ] {
             assert_eq!(location(hostile), "/admin/?done=approved", "{hostile}");
         }
-    }
-
-    #[test]
-    fn domains_are_hosts_as_typed_or_refused() {
-        assert_eq!(domain_of(" Spam.Example "), Some("spam.example".into()));
-        assert_eq!(
-            domain_of("https://spam.example/page"),
-            Some("spam.example".into())
-        );
-        assert_eq!(domain_of(".spam.example"), Some("spam.example".into()));
-        assert_eq!(domain_of("not a domain"), None);
-        assert_eq!(domain_of(""), None);
-        assert_eq!(domain_of("example"), None);
     }
 }
