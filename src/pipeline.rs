@@ -125,9 +125,10 @@ pub struct Context {
     pub credentials: Mutex<std::collections::HashMap<String, String>>,
     /// Owner of the leases taken for synchronous checks (pingback, `submit`).
     pub lease_owner: String,
-    /// Pages parsed at once: one per core. Parsing is CPU work, so more at once would not be
-    /// faster, only hold more trees in memory (each bounded by the parser's budget).
-    pub parse_slots: tokio::sync::Semaphore,
+    /// Where pages are parsed: one thread per core, fed from a queue (see `verify::pool`).
+    /// Parsing is CPU work, so more at once would not be faster, only hold more trees in
+    /// memory (each bounded by the parser's budget).
+    pub parse_pool: verify::pool::ParsePool,
 }
 
 /// The result of processing one job.
@@ -154,9 +155,7 @@ impl Context {
             metrics: crate::metrics::Metrics::default(),
             credentials: Mutex::default(),
             lease_owner: new_lease_owner(),
-            parse_slots: tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
-            ),
+            parse_pool: verify::pool::ParsePool::per_core(),
         })
     }
 
@@ -241,16 +240,19 @@ impl Context {
         }
         // Outsiders must not grow the posts table: a page not learned from the site's feeds
         // becomes a post only when the site's own page says it is one.
-        let about = tokio::task::spawn_blocking(move || {
-            let html = crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());
-            verify::Page::parse(&html, &fetched.final_url)
-                .ok()
-                .map(|page| page.post_facts())
-        })
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+        let about = self
+            .parse_pool
+            .run(move || {
+                let html =
+                    crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());
+                verify::Page::parse(&html, &fetched.final_url)
+                    .ok()
+                    .map(|page| page.post_facts())
+            })
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         match about.canonical.as_deref().and_then(match_key) {
             Some(canonical) if canonical == key => {}
             Some(canonical) => {
@@ -504,25 +506,25 @@ impl Context {
         // Parsing is CPU work (milliseconds for a large page): keep it off the async runtime's
         // threads, so HTTP handling never waits behind it.
         let evidence = hint.evidence_html.clone();
-        let parsing = self.parse_slots.acquire().await;
-        let verified = tokio::task::spawn_blocking(move || {
-            let page_url = fetched.final_url.clone();
-            let outcome = verify_body(fetched, &keys);
-            match (&outcome, evidence) {
-                // The page does not show it, but the feed item we found it in does.
-                (Outcome::NoLink(_), Some(evidence)) => {
-                    let from_item = verify::verify_html(&evidence, &page_url, &keys);
-                    if matches!(from_item, Outcome::Verified(_)) {
-                        from_item
-                    } else {
-                        outcome
+        let verified = self
+            .parse_pool
+            .run(move || {
+                let page_url = fetched.final_url.clone();
+                let outcome = verify_body(fetched, &keys);
+                match (&outcome, evidence) {
+                    // The page does not show it, but the feed item we found it in does.
+                    (Outcome::NoLink(_), Some(evidence)) => {
+                        let from_item = verify::verify_html(&evidence, &page_url, &keys);
+                        if matches!(from_item, Outcome::Verified(_)) {
+                            from_item
+                        } else {
+                            outcome
+                        }
                     }
+                    _ => outcome,
                 }
-                _ => outcome,
-            }
-        })
-        .await;
-        drop(parsing);
+            })
+            .await;
         let mut outcome = match verified {
             Ok(outcome) => outcome,
             Err(e) => Outcome::Transient(format!("verification task failed: {e}")),
@@ -552,14 +554,16 @@ impl Context {
             Ok(f) if (200..300).contains(&f.status) => f,
             _ => return,
         };
-        let _parsing = self.parse_slots.acquire().await;
-        let card = tokio::task::spawn_blocking(move || {
-            let html = crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());
-            verify::representative_hcard(&html, &fetched.final_url)
-        })
-        .await
-        .ok()
-        .flatten();
+        let card = self
+            .parse_pool
+            .run(move || {
+                let html =
+                    crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());
+                verify::representative_hcard(&html, &fetched.final_url)
+            })
+            .await
+            .ok()
+            .flatten();
         if let Some(card) = card {
             x.author.name = card.name;
             x.author.photo = x.author.photo.take().or(card.photo);

@@ -18,6 +18,7 @@
 
 pub mod html;
 pub mod mf2;
+pub mod pool;
 
 use crate::model::{Author, Extracted, MentionType, Outcome, match_key, match_key_of};
 use crate::text::{collapse, truncate};

@@ -1,0 +1,122 @@
+//! The parse pool: the CPU work of verification (parsing a page, finding the link, extracting
+//! the entry — a millisecond or more for a real article) on threads of its own, one per core.
+//!
+//! Why not `spawn_blocking` behind a semaphore (what this replaced): between two pages, a freed
+//! permit had to wake a waiting task on the async runtime, which then handed the next page to a
+//! blocking thread — two thread hand-offs, each waiting for a core that the parses themselves
+//! were holding. On two cores the parsers sat idle for a fifth of the time. Here a parse thread
+//! that finishes a page takes the next one from the queue at once. The queue holds only pages
+//! whose jobs are in flight (each caller waits for its answer), so it is bounded by the
+//! worker's `concurrency`, and at most one tree per thread is alive at a time.
+//!
+//! The threads run at a lower scheduling priority (nice 10 on Linux) than the process: when the
+//! HTTP side has a request to answer, it gets the core first, so receiving stays responsive
+//! while verification uses whatever CPU is left (issue 15's "priorities" option, measured with
+//! `benches/webmention_accept.sh`).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+
+type Task = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of parse threads fed from one queue; dropping the pool ends them.
+pub struct ParsePool {
+    queue: Mutex<Sender<Task>>,
+}
+
+/// The work did not finish: it panicked (a bug, reported as a transient failure, so the job is
+/// retried rather than lost) or the pool is gone.
+#[derive(Debug, thiserror::Error)]
+#[error("parsing did not finish: {0}")]
+pub struct Unfinished(&'static str);
+
+impl ParsePool {
+    /// `threads` parse threads (at least one).
+    pub fn new(threads: usize) -> ParsePool {
+        let (sender, receiver) = channel::<Task>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for i in 0..threads.max(1) {
+            let receiver = receiver.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("backfeed-parse-{i}"))
+                .spawn(move || parse_thread(&receiver));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a parse thread");
+            }
+        }
+        ParsePool {
+            queue: Mutex::new(sender),
+        }
+    }
+
+    /// One per core.
+    pub fn per_core() -> ParsePool {
+        ParsePool::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+
+    /// Runs `work` on a parse thread and waits for its result without blocking the runtime.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Unfinished> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let task: Task = Box::new(move || {
+            let _ = answer.send(catch_unwind(AssertUnwindSafe(work)));
+        });
+        let queued = self
+            .queue
+            .lock()
+            .map_err(|_| Unfinished("the parse queue is poisoned"))?
+            .send(task);
+        queued.map_err(|_| Unfinished("no parse thread is running"))?;
+        match answered.await {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(_)) => Err(Unfinished("the parser panicked")),
+            Err(_) => Err(Unfinished("the parse thread ended")),
+        }
+    }
+}
+
+fn parse_thread(receiver: &Mutex<Receiver<Task>>) {
+    lower_priority();
+    loop {
+        // The lock is held only while waiting for the next task, never while running one.
+        let next = match receiver.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return,
+        };
+        match next {
+            Ok(task) => task(),
+            Err(_) => return, // the pool was dropped
+        }
+    }
+}
+
+/// Nice 10 for the calling thread (Linux schedules threads, so this leaves the rest of the
+/// process at its priority). Elsewhere, or if refused, parsing runs at normal priority.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority take no pointers; a failure only leaves the priority as it was.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn runs_work_and_survives_a_panic() {
+        let pool = ParsePool::new(2);
+        assert_eq!(pool.run(|| 6 * 7).await.unwrap(), 42);
+        let failed = pool.run(|| -> u8 { panic!("bad page") }).await;
+        assert!(failed.is_err());
+        // Both threads still take work after one task panicked.
+        let answers = futures_util::future::join_all((0..8).map(|i| pool.run(move || i * 2))).await;
+        let answers: Vec<i32> = answers.into_iter().map(Result::unwrap).collect();
+        assert_eq!(answers, (0..8).map(|i| i * 2).collect::<Vec<_>>());
+    }
+}
