@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-10000}
 HOSTS=${HOSTS:-50}
-cargo build --release --quiet --bin backfeed --example fetch_parse
+[[ -n "${NOBUILD:-}" ]] || cargo build --release --quiet --bin backfeed --example fetch_parse
 source benches/loopback-web.sh
 urls="$WORK/urls.txt"
 for i in $(seq 1 "$N"); do echo "http://127.0.0.$((i % HOSTS + 2)):$WEB_PORT/p/$i.html"; done > "$urls"

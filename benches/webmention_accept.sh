@@ -11,7 +11,7 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --quiet --bin backfeed
+[[ -n "${NOBUILD:-}" ]] || cargo build --release --quiet --bin backfeed
 source benches/loopback-web.sh
 # WORKER=off points the sources at a closed port, so the worker's fetches fail at once and the
 # figure is the receiving path alone.
