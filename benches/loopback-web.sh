@@ -17,10 +17,16 @@ cat > "$WORK/www/blog/feed.xml" <<XML
 XML
 echo "<title>Hello</title><p>The post.</p>" > "$WORK/www/blog/2024/hello/index.html"
 # ARTICLE=1: a typical IndieWeb page instead, the whole 40 KB article (about 160 links, one to the
-# post) inside the h-entry's e-content.
-python3 - "$WORK/www/page.html" "$POST" "${ARTICLE:-0}" <<'PY'
+# post) inside the h-entry's e-content. PAGE=wordpress or PAGE=comments: one of the fixtures in
+# benches/fixtures/ (an 87 KB WordPress post page with 346 links and 31 comments; a 54 KB
+# IndieWeb post with 60 likes/reposts and 45 replies as h-cite), linking to the post.
+python3 - "$WORK/www/page.html" "$POST" "${ARTICLE:-0}" "${PAGE:-}" <<'PY'
 import sys
-out, post, article = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+out, post, article, fixture = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4]
+if fixture:
+    page = open(f"benches/fixtures/{fixture}.html").read().replace("{{TARGET}}", post)
+    open(out, "w").write(page)
+    sys.exit(0)
 if article:
     parts = []
     i = 0

@@ -491,8 +491,22 @@ fn has_class(el: &ElementRef<'_>, class: &str) -> bool {
 }
 
 /// Reads an h-entry with the mf2 parser (implied properties and nested h-cite/h-card included).
+/// The h-entry properties a mention is made of (an explicit `name` only: an implied one is the
+/// entry's whole text, no title).
+const ENTRY_FACTS: &[&str] = &[
+    "name",
+    "summary",
+    "content",
+    "published",
+    "author",
+    "in-reply-to",
+    "like-of",
+    "repost-of",
+    "bookmark-of",
+];
+
 fn entry_facts(page: &Page, entry: ElementRef<'_>) -> EntryFacts {
-    let item = mf2::parse_item_content_by_node(entry, &page.base);
+    let item = mf2::parse_properties(entry, &page.base, ENTRY_FACTS);
     let text = |name: &str| item.first(name).map(collapse).filter(|t| !t.is_empty());
     let urls = |name: &str| -> Vec<Url> {
         item.get(name)
@@ -521,7 +535,7 @@ fn entry_facts(page: &Page, entry: ElementRef<'_>) -> EntryFacts {
         other => Content::Text(other.text().to_string()),
     });
     EntryFacts {
-        name: text("name").filter(|_| !item.implied_name),
+        name: text("name"),
         summary: text("summary"),
         content,
         published: item.first("published").map(str::to_string),
