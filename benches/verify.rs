@@ -104,8 +104,14 @@ fn bench_verify(c: &mut Criterion) {
         ("300KB", page(300_000)),
         ("article 40KB", article(40_000)),
         ("article 300KB", article(300_000)),
-        ("WordPress page", fixture(include_str!("fixtures/wordpress.html"))),
-        ("page with comments", fixture(include_str!("fixtures/comments.html"))),
+        (
+            "WordPress page",
+            fixture(include_str!("fixtures/wordpress.html")),
+        ),
+        (
+            "page with comments",
+            fixture(include_str!("fixtures/comments.html")),
+        ),
     ] {
         assert!(matches!(
             backfeed::verify::verify_html(&html, &page_url, &keys),

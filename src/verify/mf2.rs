@@ -616,7 +616,14 @@ mod tests {
             own,
             include_str!("../../benches/fixtures/comments.html").replace("{{TARGET}}", target),
         ];
-        let wanted = ["name", "content", "published", "author", "in-reply-to", "like-of"];
+        let wanted = [
+            "name",
+            "content",
+            "published",
+            "author",
+            "in-reply-to",
+            "like-of",
+        ];
         let base = Url::parse("https://page.example/").unwrap();
         for html in &pages {
             let doc = scraper::Html::parse_document(html);
@@ -639,7 +646,10 @@ mod tests {
                     _ => assert_eq!(texts(&whole), texts(&some), "{name}"),
                 }
             }
-            assert!(some.children.is_empty(), "nested items under no property are skipped");
+            assert!(
+                some.children.is_empty(),
+                "nested items under no property are skipped"
+            );
         }
         let doc = scraper::Html::parse_document(&pages[0]);
         let entry = doc

@@ -22,7 +22,7 @@ type Task = Box<dyn FnOnce() + Send>;
 
 /// A fixed set of parse threads fed from one queue; dropping the pool ends them.
 pub struct ParsePool {
-    queue: Mutex<Sender<Task>>,
+    queue: Sender<Task>,
 }
 
 /// The work did not finish: it panicked (a bug, reported as a transient failure, so the job is
@@ -45,9 +45,7 @@ impl ParsePool {
                 tracing::error!(error = %e, "could not start a parse thread");
             }
         }
-        ParsePool {
-            queue: Mutex::new(sender),
-        }
+        ParsePool { queue: sender }
     }
 
     /// One per core.
@@ -64,12 +62,9 @@ impl ParsePool {
         let task: Task = Box::new(move || {
             let _ = answer.send(catch_unwind(AssertUnwindSafe(work)));
         });
-        let queued = self
-            .queue
-            .lock()
-            .map_err(|_| Unfinished("the parse queue is poisoned"))?
-            .send(task);
-        queued.map_err(|_| Unfinished("no parse thread is running"))?;
+        self.queue
+            .send(task)
+            .map_err(|_| Unfinished("no parse thread is running"))?;
         match answered.await {
             Ok(Ok(result)) => Ok(result),
             Ok(Err(_)) => Err(Unfinished("the parser panicked")),
