@@ -65,12 +65,12 @@ impl Store {
     }
 
     fn post_where(&self, clause: &str, value: &str) -> Result<Option<PostRef>> {
+        // Every webmention asks this: the statement is kept prepared (one per clause).
         self.read(|c| {
-            c.query_row(
-                &format!("SELECT id, url, key, title, atom_id FROM posts WHERE {clause}"),
-                [value],
-                |r| post_ref_at(r, 0),
-            )
+            c.prepare_cached(&format!(
+                "SELECT id, url, key, title, atom_id FROM posts WHERE {clause}"
+            ))?
+            .query_row([value], |r| post_ref_at(r, 0))
             .optional()
         })
     }
