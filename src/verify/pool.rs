@@ -9,7 +9,7 @@
 //! whose jobs are in flight (each caller waits for its answer), so it is bounded by the
 //! worker's `concurrency`, and at most one tree per thread is alive at a time.
 //!
-//! The threads run at a lower scheduling priority (nice 10 on Linux) than the process: when the
+//! The threads run at a lower scheduling priority (ten steps nicer, on Linux) than the process: when the
 //! HTTP side has a request to answer, it gets the core first, so receiving stays responsive
 //! while verification uses whatever CPU is left (issue 15's "priorities" option, measured with
 //! `benches/webmention_accept.sh`).
@@ -88,14 +88,14 @@ fn parse_thread(receiver: &Mutex<Receiver<Task>>) {
     }
 }
 
-/// Nice 10 for the calling thread (Linux schedules threads, so this leaves the rest of the
-/// process at its priority). Elsewhere, or if refused, parsing runs at normal priority.
+/// Ten steps nicer than it was, for the calling thread only: on Linux `nice` (setpriority with
+/// `PRIO_PROCESS, 0`) applies to the calling thread, not the whole process. Elsewhere, or if
+/// refused, parsing runs at the process's priority.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: gettid and setpriority take no pointers; a failure only leaves the priority as it was.
+    // SAFETY: nice takes no pointers; a failure only leaves the priority as it was.
     unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+        libc::nice(10);
     }
 }
 
@@ -113,5 +113,28 @@ mod tests {
         let answers = futures_util::future::join_all((0..8).map(|i| pool.run(move || i * 2))).await;
         let answers: Vec<i32> = answers.into_iter().map(Result::unwrap).collect();
         assert_eq!(answers, (0..8).map(|i| i * 2).collect::<Vec<_>>());
+    }
+
+    /// The parse threads yield to the rest of the process: nice 10, read back from /proc.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn parse_threads_run_at_lower_priority() {
+        let pool = ParsePool::new(1);
+        let tid = pool
+            .run(|| unsafe { libc::syscall(libc::SYS_gettid) })
+            .await
+            .unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
+        // Fields after the parenthesized name: state is field 3, nice is field 19.
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let nice: i32 = after_name.split(' ').nth(16).unwrap().parse().unwrap();
+        let own = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let own_nice: i32 = own[own.rfind(')').unwrap() + 2..]
+            .split(' ')
+            .nth(16)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(nice, (own_nice + 10).min(19), "{stat}");
     }
 }
