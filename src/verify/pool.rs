@@ -4,15 +4,17 @@
 //! Why not `spawn_blocking` behind a semaphore (what this replaced): between two pages, a freed
 //! permit had to wake a waiting task on the async runtime, which then handed the next page to a
 //! blocking thread — two thread hand-offs, each waiting for a core that the parses themselves
-//! were holding. On two cores the parsers sat idle for a fifth of the time. Here a parse thread
-//! that finishes a page takes the next one from the queue at once. The queue holds only pages
-//! whose jobs are in flight (each caller waits for its answer), so it is bounded by the
+//! were holding, so the parsers sat idle between pages. Here a parse thread that finishes a
+//! page takes the next one from the queue at once: draining 40 KB articles went from ~940 to
+//! ~1,500 pages/s on two cores (`ARTICLE=1 bash benches/e2e_verify.sh`). The queue holds only
+//! pages whose jobs are in flight (each caller waits for its answer), so it is bounded by the
 //! worker's `concurrency`, and at most one tree per thread is alive at a time.
 //!
-//! The threads run at a lower scheduling priority (ten steps nicer, on Linux) than the process: when the
-//! HTTP side has a request to answer, it gets the core first, so receiving stays responsive
-//! while verification uses whatever CPU is left (issue 15's "priorities" option, measured with
-//! `benches/webmention_accept.sh`).
+//! The threads run ten steps nicer than the process (on Linux): when the HTTP side has a
+//! request to answer, it gets the core first, so receiving stays responsive while verification
+//! uses whatever CPU is left — issue 15's "priorities" option, measured with
+//! `ARTICLE=1 bash benches/webmention_accept.sh` (p99 25–27 ms at normal priority, 21–23 ms
+//! nicer, and a third more accepts per second).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, Sender, channel};
