@@ -4,6 +4,9 @@
 # (per_host = 2). Reports pages/s and peak RSS, beside a bare fetch-and-parse loop over the same
 # pages (examples/fetch_parse.rs). Goal: backfeed ≥ half the bare loop's rate.
 #   bash benches/e2e_verify.sh            (N=10000 HOSTS=50 to change the size)
+#   ARTICLE=1 N=10000 HOSTS=16 bash benches/e2e_verify.sh     40 KB articles (issue 15's goal)
+#   PAGE=wordpress (or comments) …                            a fixture from benches/fixtures/
+#   NOBUILD=1 …                                               the binaries already built
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-10000}
