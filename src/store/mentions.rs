@@ -262,11 +262,10 @@ impl Store {
             sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
         };
         if let Some(status) = filter.status {
-            arg(
-                status.as_str().to_string().into(),
-                &mut sql,
-                " AND status = ?",
-            );
+            // Written out, not bound: the publishing indexes hold published mentions only
+            // (`WHERE status = 'verified'`), and SQLite uses such an index only for a query
+            // that names the value. The status is one of our own fixed words.
+            sql.push_str(&format!(" AND status = '{}'", status.as_str()));
         }
         if !filter.target_keys.is_empty() {
             sql.push_str(" AND target_key IN (");
@@ -342,14 +341,12 @@ impl Store {
             sql.push_str(&format!(" ORDER BY first_seen {dir}, id {dir}"));
         }
         if let Some(limit) = filter.limit {
-            sql.push_str(&format!(
-                " LIMIT {} OFFSET {}",
-                limit.max(0),
-                filter.offset.max(0)
-            ));
+            arg(limit.max(0).into(), &mut sql, " LIMIT ?");
+            arg(filter.offset.max(0).into(), &mut sql, " OFFSET ?");
         }
+        // Every feed and API request runs one of a few shapes of this query: keep them prepared.
         self.read(|c| {
-            let mut stmt = c.prepare(&sql)?;
+            let mut stmt = c.prepare_cached(&sql)?;
             stmt.query_map(rusqlite::params_from_iter(args.iter()), mention_from_row)?
                 .collect()
         })

@@ -349,6 +349,22 @@ ALTER TABLE deliveries DROP COLUMN lease_owner;
 -- one more B-tree to write. Status-only lookups use mentions_published (status, …).
 DROP INDEX mentions_status_updated;
 "#,
+    r#"
+-- Four indexes held the status, so intake wrote four entries for a pending mention and every
+-- status change moved four. Three of them serve published mentions only (a post's mentions, a
+-- target's feed and counts): they now hold published mentions only, so intake and refusals
+-- leave them alone, publishing adds one entry to each, and what was never published (most of
+-- what crawling finds) does not grow them. They keep the status column so that the planner,
+-- which counts equal columns, still prefers them to (status, first_seen, id) for one target;
+-- a query uses them only when it names 'verified' literally.
+DROP INDEX mentions_post;
+DROP INDEX mentions_target_published;
+DROP INDEX mentions_target_types;
+CREATE INDEX mentions_post_published ON mentions (post_id, status) WHERE status = 'verified';
+CREATE INDEX mentions_target_published ON mentions (target_key, status, first_seen, id)
+    WHERE status = 'verified';
+CREATE INDEX mentions_target_types ON mentions (target_key, status, type) WHERE status = 'verified';
+"#,
 ];
 
 /// The store: one writer, a few readers.
