@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --quiet
+[[ -n "${NOBUILD:-}" ]] || cargo build --release --quiet
 WORK=$(mktemp -d)
 PORT=${BACKFEED_PORT:-18091}
 cleanup() { [[ -n "${pid:-}" ]] && kill "$pid" 2>/dev/null; rm -rf "$WORK"; }

@@ -70,7 +70,7 @@ pub(crate) fn atom_entry(
         w.create_element("link")
             .with_attribute(("rel", "alternate"))
             .with_attribute(("type", "text/html"))
-            .with_attribute(("href", xml_safe(&m.source).as_str()))
+            .with_attribute(("href", xml_safe(&m.source).as_ref()))
             .write_empty()?;
         w.create_element("link")
             .with_attribute(("rel", "related"))

@@ -41,22 +41,18 @@ impl Store {
 
     /// The posts with these match keys, in one query (publishing asks for all targets at once).
     pub fn posts_by_match_keys(&self, keys: &[String]) -> Result<Vec<(String, PostRef)>> {
-        let mut found = Vec::new();
-        // SQLite allows some tens of thousands of parameters; an export may name every post.
-        for chunk in keys.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(", ");
-            let rows: Vec<(String, PostRef)> = self.read(|c| {
-                c.prepare(&format!(
-                    "SELECT match_key, id, url, key, title, atom_id FROM posts WHERE match_key IN ({marks})"
-                ))?
-                .query_map(rusqlite::params_from_iter(chunk), |r| {
-                    Ok((r.get(0)?, post_ref_at(r, 1)?))
-                })?
-                .collect()
-            })?;
-            found.extend(rows);
-        }
-        Ok(found)
+        // The keys go in as one JSON array, so there is one statement to keep prepared however
+        // many a feed page names, and no limit on how many (an export may name every post).
+        let keys = serde_json::to_string(keys)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT match_key, id, url, key, title, atom_id FROM posts
+                 WHERE match_key IN (SELECT value FROM json_each(?1))",
+            )?
+            .query_map([&keys], |r| Ok((r.get(0)?, post_ref_at(r, 1)?)))?
+            .collect()
+        })
     }
 
     /// The post with this short key.
