@@ -418,7 +418,6 @@ impl Context {
         match outcome {
             Outcome::Verified(x) => Applied::Verified {
                 extracted: x.clone(),
-                final_url: x.final_url.clone(),
                 hold_new: self.cfg.moderation.holds(),
             },
             Outcome::Gone(_) | Outcome::NoLink(_) => Applied::Refused { delete: true },

@@ -93,7 +93,7 @@ impl Store {
 
 pub(super) fn insert_decision(c: &Connection, d: &Decision) -> Result<()> {
     c.run(
-"INSERT INTO decisions (at, source, target, kind, outcome, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO decisions (at, source, target, kind, outcome, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![d.at, d.source, d.target, d.kind, d.outcome, d.reason],
     )?;
     Ok(())

@@ -43,7 +43,7 @@ pub(super) fn in_secs(secs: i64) -> String {
 /// A job tried and due again at `next_try`: one more attempt, its lease given back.
 pub(super) fn retry(c: &Connection, kind: JobKind, subject: i64, next_try: &str) -> Result<()> {
     c.run(
-"UPDATE jobs SET next_try = ?3, attempts = attempts + 1, lease_until = NULL, lease_owner = NULL
+        "UPDATE jobs SET next_try = ?3, attempts = attempts + 1, lease_until = NULL, lease_owner = NULL
          WHERE kind = ?1 AND subject = ?2",
         params![kind.as_str(), subject, next_try],
     )?;
@@ -80,7 +80,7 @@ pub(super) fn lease_subject(
 ) -> Result<bool> {
     let now = now_rfc3339();
     let changed = c.run(
-"INSERT INTO jobs (kind, subject, next_try, lease_until, lease_owner) VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO jobs (kind, subject, next_try, lease_until, lease_owner) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (kind, subject) DO UPDATE SET lease_until = excluded.lease_until,
              lease_owner = excluded.lease_owner
          WHERE lease_until IS NULL OR lease_until <= ?3 OR lease_owner = ?5",

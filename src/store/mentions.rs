@@ -71,13 +71,13 @@ pub struct Counts {
     pub decisions: i64,
 }
 
-/// A verified source: fills the mention and publishes it (or holds it for moderation), keeping
-/// a moderator's earlier decision. Ends the job and logs the decision, in one transaction.
+/// A verified source: fills the mention (its page's final URL included) and publishes it (or
+/// holds it for moderation), keeping a moderator's earlier decision. Ends the job and logs the
+/// decision, in the caller's transaction.
 fn verified(
     tx: &Connection,
     job: &Job,
     x: &Extracted,
-    final_url: Option<&str>,
     hold_new: bool,
     decision: &Decision,
 ) -> Result<Status> {
@@ -121,7 +121,7 @@ fn verified(
             x.published,
             x.excerpt,
             x.content_html,
-            final_url,
+            x.final_url,
             decision.reason,
             now
         ],
@@ -178,7 +178,6 @@ pub enum Applied {
     /// Verified: fill the mention and publish it (or hold it, in moderation).
     Verified {
         extracted: Box<Extracted>,
-        final_url: Option<String>,
         hold_new: bool,
     },
     /// The source no longer supports the mention: `delete` a verified one, else reject.
@@ -204,16 +203,8 @@ pub(crate) fn apply(
     Ok(match applied {
         Applied::Verified {
             extracted,
-            final_url,
             hold_new,
-        } => Some(verified(
-            c,
-            job,
-            extracted,
-            final_url.as_deref(),
-            *hold_new,
-            decision,
-        )?),
+        } => Some(verified(c, job, extracted, *hold_new, decision)?),
         Applied::Refused { delete } => Some(refuse(c, job, *delete, decision)?),
         Applied::NotFound => Some(not_found(c, job, decision)?),
         Applied::Unchanged => Some(unchanged(c, job, decision)?),

@@ -376,7 +376,8 @@ pub struct Store {
 
 /// Statements through the connection's statement cache: the hot ones (each verification's
 /// update, the job queue's, the decision log's insert) are parsed once per connection, not on
-/// every call. For SQL written as a constant; SQL built at run time uses `execute`.
+/// every call. For SQL of a few fixed shapes (the cache holds 64 per connection); SQL whose
+/// text varies without bound uses `execute`.
 pub(super) trait Cached {
     fn run<P: rusqlite::Params>(&self, sql: &str, params: P) -> Result<usize>;
 }

@@ -39,7 +39,7 @@ impl Store {
             let new = next(&status, verified);
             let now = now_rfc3339();
             tx.run(
-"UPDATE mentions SET status = ?2, moderation = ?3, updated_at = ?4, reason = ?5 WHERE id = ?1",
+                "UPDATE mentions SET status = ?2, moderation = ?3, updated_at = ?4, reason = ?5 WHERE id = ?1",
                 params![id, new.as_str(), decision, now, format!("{decision} by hand")],
             )?;
             insert_decision(
@@ -64,7 +64,7 @@ impl Store {
             let ids = ids_on_domain(&tx, &domain, "status IN ('verified', 'held', 'pending')")?;
             for id in &ids {
                 tx.run(
-"UPDATE mentions SET status = 'rejected', moderation = 'blocked', status_before_block = status,
+                    "UPDATE mentions SET status = 'rejected', moderation = 'blocked', status_before_block = status,
                             reason = ?2, updated_at = ?3 WHERE id = ?1",
                     params![id, format!("blocked domain {domain}"), now_rfc3339()],
                 )?;
@@ -79,14 +79,13 @@ impl Store {
         let domain = domain.trim().trim_start_matches('.').to_ascii_lowercase();
         self.write(|c| {
             let tx = c.transaction()?;
-            if tx.run(
-"DELETE FROM blocks WHERE domain = ?1", [&domain])? == 0 {
+            if tx.run("DELETE FROM blocks WHERE domain = ?1", [&domain])? == 0 {
                 return Ok(None);
             }
             let ids = ids_on_domain(&tx, &domain, "moderation = 'blocked'")?;
             for id in &ids {
                 tx.run(
-"UPDATE mentions SET status = COALESCE(status_before_block,
+                    "UPDATE mentions SET status = COALESCE(status_before_block,
                                 CASE WHEN verified_at IS NULL THEN 'pending' ELSE 'verified' END),
                             status_before_block = NULL, moderation = NULL, reason = 'unblocked', updated_at = ?2
                      WHERE id = ?1",

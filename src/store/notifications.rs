@@ -132,7 +132,7 @@ impl Store {
             };
             for d in &found {
                 tx.run(
-"UPDATE jobs SET lease_until = ?2, lease_owner = ?3 WHERE kind = 'deliver' AND subject = ?1",
+                    "UPDATE jobs SET lease_until = ?2, lease_owner = ?3 WHERE kind = 'deliver' AND subject = ?1",
                     params![d.id, until, owner],
                 )?;
             }
@@ -146,7 +146,7 @@ impl Store {
         self.write(|c| {
             let tx = c.transaction()?;
             tx.run(
-"UPDATE deliveries SET status = 'delivered', delivered_at = ?2, attempts = attempts + 1,
+                "UPDATE deliveries SET status = 'delivered', delivered_at = ?2, attempts = attempts + 1,
                         last_error = NULL WHERE id = ?1",
                 params![id, now_rfc3339()],
             )?;

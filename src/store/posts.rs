@@ -153,7 +153,7 @@ pub(super) fn upsert_post_in(
         .optional()?;
     if let Some((id, key)) = existing {
         tx.run(
-"UPDATE posts SET url = ?2, title = COALESCE(?3, title), published = COALESCE(?4, published),
+            "UPDATE posts SET url = ?2, title = COALESCE(?3, title), published = COALESCE(?4, published),
                     atom_id = COALESCE(?5, atom_id) WHERE match_key = ?1",
             params![match_key, url, title, published, atom_id],
         )?;

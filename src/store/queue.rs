@@ -90,7 +90,7 @@ impl Store {
             for (i, id) in ids.iter().enumerate() {
                 let at = start + chrono::Duration::milliseconds(spread_secs * 1000 * i as i64 / n);
                 tx.run(
-"INSERT INTO jobs (kind, subject, next_try, attempts, conditional) VALUES ('verify', ?1, ?2, 0, 1)
+                    "INSERT INTO jobs (kind, subject, next_try, attempts, conditional) VALUES ('verify', ?1, ?2, 0, 1)
                      ON CONFLICT (kind, subject) DO NOTHING",
                     params![id, at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)],
                 )?;
@@ -107,7 +107,7 @@ impl Store {
             let now = now_rfc3339();
             let until = super::jobs::in_secs(lease_secs);
             let leased = c.run(
-"UPDATE jobs SET lease_until = ?2, lease_owner = ?4
+                "UPDATE jobs SET lease_until = ?2, lease_owner = ?4
                  WHERE kind = 'verify' AND subject = ?1 AND (lease_until IS NULL OR lease_until <= ?3)",
                 params![mention_id, until, now, owner],
             )?;
@@ -239,7 +239,7 @@ fn enqueue_one(c: &Connection, cand: &Candidate) -> Result<Enqueued> {
         .prepare_cached("SELECT 1 FROM jobs WHERE kind = 'verify' AND subject = ?1")?
         .exists([id])?;
     c.run(
-"INSERT INTO jobs (kind, subject, next_try, attempts, conditional, arrival) VALUES ('verify', ?1, ?2, 0, 0, ?3)
+        "INSERT INTO jobs (kind, subject, next_try, attempts, conditional, arrival) VALUES ('verify', ?1, ?2, 0, 0, ?3)
          ON CONFLICT (kind, subject) DO UPDATE SET next_try = MIN(next_try, excluded.next_try), conditional = 0,
              arrival = excluded.arrival",
         params![id, now, cand.kind.as_str()],

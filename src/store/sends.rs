@@ -142,7 +142,7 @@ impl Store {
         self.write(|c| {
             let tx = c.transaction()?;
             tx.run(
-"INSERT INTO sends (post_id, target, fingerprint, protocol, endpoint, status, http_status,
+                "INSERT INTO sends (post_id, target, fingerprint, protocol, endpoint, status, http_status,
                                     reason, sent_at, attempts, next_try)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10)
                  ON CONFLICT (post_id, target) DO UPDATE SET fingerprint = ?3, protocol = ?4, endpoint = ?5,
