@@ -477,23 +477,20 @@ fn parse_max_age(v: &HeaderValue) -> Option<u64> {
 /// Invalid bytes become U+FFFD; this never fails.
 pub fn decode_text(body: &[u8], content_type: Option<&str>) -> String {
     let (encoding, bom) = body_encoding(body, content_type);
-    encoding
-        .decode_without_bom_handling(&body[bom..])
-        .0
-        .into_owned()
+    decode_after_bom(encoding, &body[bom..])
 }
 
 /// [`decode_text`] taking the body: a UTF-8 page (most are) becomes the string without a copy.
 pub fn decode_text_owned(body: Vec<u8>, content_type: Option<&str>) -> String {
-    let (encoding, bom) = body_encoding(&body, content_type);
-    if encoding == encoding_rs::UTF_8 && bom == 0 {
-        return String::from_utf8(body)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    match body_encoding(&body, content_type) {
+        (encoding, 0) if encoding == encoding_rs::UTF_8 => String::from_utf8(body)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        (encoding, bom) => decode_after_bom(encoding, &body[bom..]),
     }
-    encoding
-        .decode_without_bom_handling(&body[bom..])
-        .0
-        .into_owned()
+}
+
+fn decode_after_bom(encoding: &'static encoding_rs::Encoding, bytes: &[u8]) -> String {
+    encoding.decode_without_bom_handling(bytes).0.into_owned()
 }
 
 /// The encoding a body is in, and the length of its byte-order mark: a BOM when the header

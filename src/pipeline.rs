@@ -244,7 +244,7 @@ impl Context {
             .parse_pool
             .run(move || {
                 let html =
-                    crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());
+                    crate::fetch::decode_text_owned(fetched.body, fetched.content_type.as_deref());
                 verify::Page::parse(&html, &fetched.final_url)
                     .ok()
                     .map(|page| page.post_facts())
@@ -557,7 +557,7 @@ impl Context {
             .parse_pool
             .run(move || {
                 let html =
-                    crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());
+                    crate::fetch::decode_text_owned(fetched.body, fetched.content_type.as_deref());
                 verify::representative_hcard(&html, &fetched.final_url)
             })
             .await

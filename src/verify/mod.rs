@@ -350,18 +350,13 @@ fn extract(page: &Page, link: ElementRef<'_>, is_target: &dyn Fn(&Url) -> bool) 
         .content
         .as_ref()
         .map(|content| match content {
-            Content::Element(node) => {
-                let mut clean = String::new();
-                if let Some(el) = page.doc.tree.get(*node).and_then(ElementRef::wrap) {
-                    html::write_inner_html(
-                        &mut clean,
-                        el,
-                        html::Writing::Clean(&page.base),
-                        CONTENT_MAX,
-                    );
-                }
-                clean.trim().to_string()
-            }
+            Content::Element(node) => page
+                .doc
+                .tree
+                .get(*node)
+                .and_then(ElementRef::wrap)
+                .map(|el| clean_inner_html(el, &page.base))
+                .unwrap_or_default(),
             Content::Text(text) => escaped_within(text, CONTENT_MAX),
         })
         .filter(|h| !h.trim().is_empty());
@@ -490,7 +485,6 @@ fn has_class(el: &ElementRef<'_>, class: &str) -> bool {
         .any(|c| c == class)
 }
 
-/// Reads an h-entry with the mf2 parser (implied properties and nested h-cite/h-card included).
 /// The h-entry properties a mention is made of (an explicit `name` only: an implied one is the
 /// entry's whole text, no title).
 const ENTRY_FACTS: &[&str] = &[
@@ -505,6 +499,8 @@ const ENTRY_FACTS: &[&str] = &[
     "bookmark-of",
 ];
 
+/// Reads those properties of the h-entry with the mf2 parser (an author h-card whole; the
+/// replies and likes nested under the entry are not read).
 fn entry_facts(page: &Page, entry: ElementRef<'_>) -> EntryFacts {
     let item = mf2::parse_properties(entry, &page.base, ENTRY_FACTS);
     let text = |name: &str| item.first(name).map(collapse).filter(|t| !t.is_empty());
@@ -753,16 +749,16 @@ const URL_MAX: usize = 2_048;
 /// `rel="nofollow ugc"`; scripts, styles, event handlers, iframes, `javascript:`/`data:` URLs
 /// gone. One bounded parse; at most [`CONTENT_MAX`] bytes come out (cut at an element boundary).
 pub fn sanitize(html: &str, base: &Url) -> String {
-    let Ok(fragment) = html::parse_fragment(html) else {
-        return String::new();
-    };
+    match html::parse_fragment(html) {
+        Ok(fragment) => clean_inner_html(fragment.root_element(), base),
+        Err(_) => String::new(),
+    }
+}
+
+/// `el`'s content cleaned by the allow-list, at most [`CONTENT_MAX`] bytes, ends trimmed.
+fn clean_inner_html(el: ElementRef<'_>, base: &Url) -> String {
     let mut clean = String::new();
-    html::write_inner_html(
-        &mut clean,
-        fragment.root_element(),
-        html::Writing::Clean(base),
-        CONTENT_MAX,
-    );
+    html::write_inner_html(&mut clean, el, html::Writing::Clean(base), CONTENT_MAX);
     clean.trim().to_string()
 }
 
