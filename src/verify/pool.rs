@@ -38,10 +38,11 @@ impl ParsePool {
     pub fn new(threads: usize) -> ParsePool {
         let (sender, receiver) = channel::<Task>();
         let receiver = Arc::new(Mutex::new(receiver));
-        for i in 0..threads.max(1) {
+        for _ in 0..threads.max(1) {
             let receiver = receiver.clone();
+            // Linux shows a thread's first 15 bytes of name: all of this one.
             let spawned = std::thread::Builder::new()
-                .name(format!("backfeed-parse-{i}"))
+                .name("backfeed-parse".into())
                 .spawn(move || parse_thread(&receiver));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "could not start a parse thread");
