@@ -77,6 +77,12 @@ fn push_normalized_path(key: &mut String, path: &str) {
     }
 }
 
+/// Whether `raw` is an absolute http(s) URL: the one rule for every URL backfeed stores or
+/// shows as a link, whatever its source (`javascript:`, `vbscript:` and `data:` never pass).
+pub fn is_web_url(raw: &str) -> bool {
+    Url::parse(raw).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+}
+
 /// The host of a URL, lower-cased, or `None`.
 pub fn host_of(raw: &str) -> Option<String> {
     Url::parse(raw)

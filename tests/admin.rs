@@ -464,3 +464,31 @@ fn hostile_titles_and_names_are_text_on_every_page() {
     );
     assert!(queue.contains("&lt;iframe"), "excerpt shown as text");
 }
+
+#[test]
+fn links_the_page_shows_are_http_only_whatever_the_store_holds() {
+    let home = admin_home();
+    let source = held_mention(&home, "/held/1", "A held one");
+    // An older store, or a hand edit, holding script URLs where links go.
+    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
+    db.execute(
+        "UPDATE mentions SET author_name = 'Mallory', author_url = 'javascript:alert(1)'",
+        [],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE mentions SET source = 'javascript:alert(2)' WHERE source = ?1",
+        [&source],
+    )
+    .unwrap();
+    let daemon = home.serve_env(&[PASSWORD]);
+    let op = Operator::sign_in(&daemon.base);
+    for page in ["/admin/", "/admin/mentions"] {
+        let html = op.page(page);
+        assert!(html.contains("Mallory"), "{page}");
+        assert!(
+            !html.to_ascii_lowercase().contains("href=\"javascript:"),
+            "{page}: {html}"
+        );
+    }
+}

@@ -356,6 +356,73 @@ fn a_page_on_another_origin_shows_the_mentions_with_embed_js_and_the_fragment_re
     browser.run(c.close());
 }
 
+#[test]
+fn a_hostile_backup_runs_no_script_on_a_page_with_the_fragment_or_embed_js() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let home = Home::new("");
+    home.without_rate_limits();
+    let backup = home.hostile_backup();
+    // Restored into a store of its own (its mentions are of the first home's post).
+    let fresh = Home::new("");
+    fresh.ok(&["import", backup.to_str().unwrap()]);
+    // And rows the import would not have let in, as an old store might hold them.
+    fresh.poison_store();
+    let daemon = fresh.serve();
+    let fragment = daemon.text(&format!(
+        "/mentions.html?target={}",
+        percent(&home.post_url())
+    ));
+    let pages = [
+        ("/blog/fragment.html", fragment),
+        (
+            "/blog/embed.html",
+            format!(
+                r#"<backfeed-mentions target="{}"></backfeed-mentions><script src="{}"></script>"#,
+                home.post_url(),
+                daemon.url("/embed.js")
+            ),
+        ),
+    ];
+    let c = browser.session(true);
+    for (path, body) in pages {
+        let page = format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Post</title></head><body>{body}</body></html>"
+        );
+        fresh.web.set(path, Fixture::html(&page));
+        browser.run(c.goto(&fresh.web.url(path)));
+        let entry = browser.run(
+            c.wait()
+                .at_most(Duration::from_secs(10))
+                .for_element(Locator::Css("section.backfeed-mentions li.backfeed-entry")),
+        );
+        assert!(browser.run(entry.text()).contains("bold words"), "{path}");
+        // Hover over and click everything in it (a link that leaves for a web page stays put).
+        browser.run(c.execute(
+            "document.addEventListener('click', (e) => {
+               const a = e.target.closest && e.target.closest('a');
+               if (a && /^https?:/i.test(a.getAttribute('href') || '')) e.preventDefault();
+             }, true);
+             for (const el of document.querySelectorAll('section.backfeed-mentions *')) {
+               el.dispatchEvent(new MouseEvent('mouseover', { bubbles: true }));
+               if (typeof el.click === 'function') el.click();
+             }",
+            vec![],
+        ));
+        let pwned = browser.run(c.execute("return window.__pwned || null;", vec![]));
+        assert!(pwned.is_null(), "{path}: script ran: {pwned}");
+        let html = browser.run(c.execute(
+            "return document.querySelector('section.backfeed-mentions').outerHTML;",
+            vec![],
+        ));
+        let html = html.as_str().unwrap_or_default().to_string();
+        assert!(!carries_script(&html), "{path}: {html}");
+        browser.run(c.goto("about:blank"));
+    }
+    browser.run(c.close());
+}
+
 fn percent(text: &str) -> String {
     serde_urlencoded::to_string([("v", text)]).unwrap()[2..].to_string()
 }

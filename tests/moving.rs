@@ -272,3 +272,81 @@ fn a_jsonl_backup_restores_every_field_into_an_empty_store() {
         home.ok(&["log", "--json", "--since", "100w"])
     );
 }
+
+#[test]
+fn a_hostile_backup_is_cleaned_on_the_way_in_and_the_fragment_cleans_an_old_store() {
+    let home = Home::new("");
+    home.without_rate_limits();
+    let backup = home.hostile_backup();
+    // Restored into a store of its own (its mentions are of the first home's post).
+    let fresh = Home::new("");
+    let out = fresh.ok(&["import", backup.to_str().unwrap()]);
+    assert!(
+        out.contains("not http(s)"),
+        "the javascript: source is skipped: {out}"
+    );
+    let mentions = fresh.mentions();
+    assert_eq!(mentions.len(), 1, "{mentions:?}");
+    let stored = serde_json::to_string(&mentions).unwrap();
+    assert!(!carries_script(&stored), "stored as given: {stored}");
+    let m = &mentions[0];
+    assert!(
+        m["content_html"]
+            .as_str()
+            .unwrap()
+            .contains("<b>bold words</b>"),
+        "{m}"
+    );
+    assert_eq!(
+        m["title"], "Evil txt.exe title",
+        "controls and bidi overrides removed"
+    );
+    assert_eq!(m["author"]["name"], "Mallory");
+    assert!(
+        m["author"]["url"].is_null() && m["author"]["photo"].is_null(),
+        "{m}"
+    );
+
+    // A store that holds hostile rows anyway (an older version, a hand edit): the fragment
+    // and the API's links still carry nothing that runs.
+    fresh.poison_store();
+    let daemon = fresh.serve();
+    let target = serde_urlencoded::to_string([("target", home.post_url())]).unwrap();
+    let fragment = daemon.text(&format!("/mentions.html?{target}"));
+    assert!(fragment.contains("bold words"), "{fragment}");
+    assert!(!carries_script(&fragment), "{fragment}");
+}
+
+#[test]
+fn webmention_io_author_links_must_be_http() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    let file = home.dir.path().join("wm.json");
+    let entry = |source: &str, url: &str, photo: &str| {
+        serde_json::json!({"wm-source": source, "wm-target": home.post_url(), "wm-property": "like-of",
+            "author": {"name": "X", "url": url, "photo": photo}})
+    };
+    let feed = serde_json::json!({"type": "feed", "children": [
+        entry("https://a.example/1", "javascript:alert(1)", "data:image/png;base64,AAAA"),
+        entry("https://b.example/1", "vbscript:msgbox", "JaVaScRiPt:alert(1)"),
+        entry("https://c.example/1", "https://c.example/", "https://c.example/me.jpg"),
+    ]});
+    std::fs::write(&file, feed.to_string()).unwrap();
+    home.ok(&["import", file.to_str().unwrap()]);
+    let by = |s: &str| {
+        home.mentions()
+            .into_iter()
+            .find(|m| m["source"] == s)
+            .unwrap_or_else(|| panic!("{s} imported"))
+    };
+    for s in ["https://a.example/1", "https://b.example/1"] {
+        let m = by(s);
+        assert!(
+            m["author"]["url"].is_null() && m["author"]["photo"].is_null(),
+            "{m}"
+        );
+    }
+    let ok = by("https://c.example/1");
+    assert_eq!(ok["author"]["url"], "https://c.example/");
+    assert_eq!(ok["author"]["photo"], "https://c.example/me.jpg");
+}

@@ -145,14 +145,14 @@ fn mention_card(m: &Mention, csrf: &str, back: &str) -> Markup {
                 span.muted { (when(m.published.as_deref().unwrap_or(&m.first_seen))) }
             }
             h2 {
-                a href=(m.source) rel="nofollow noopener noreferrer" {
+                a href=[web_link(&m.source)] rel="nofollow noopener noreferrer" {
                     (m.title.as_deref().filter(|t| !t.is_empty()).unwrap_or("(untitled)"))
                 }
             }
             p.who {
                 "by "
                 @match (&m.author.name, &m.author.url) {
-                    (Some(name), Some(url)) => a href=(url) rel="nofollow noopener noreferrer" { (name) },
+                    (Some(name), Some(url)) => a href=[web_link(url)] rel="nofollow noopener noreferrer" { (name) },
                     (Some(name), None) => (name),
                     (None, _) => span.muted { "unknown author" },
                 }
@@ -161,7 +161,7 @@ fn mention_card(m: &Mention, csrf: &str, back: &str) -> Markup {
             @if let Some(excerpt) = m.excerpt.as_deref().filter(|e| !e.is_empty()) {
                 blockquote { (excerpt) }
             }
-            p.post { "About " a href=(m.target) { (m.target) } }
+            p.post { "About " a href=[web_link(&m.target)] { (m.target) } }
             @if let Some(reason) = &m.reason { p.muted.reason { (reason) } }
             div.actions {
                 @if matches!(m.status, Status::Held | Status::Rejected) && m.verified_at.is_some() {
@@ -335,7 +335,7 @@ pub fn sent(frame: &Frame<'_>, records: &[SendRecord], page_no: u32, has_next: b
                     @if let Some(code) = r.http_status { span.badge { "HTTP " (code) } }
                     span.muted { (r.sent_at.as_deref().map(when).unwrap_or_else(|| "not yet".into())) }
                 }
-                p.urls { a href=(r.source) { (r.source) } " → " a href=(r.target) rel="nofollow noopener noreferrer" { (r.target) } }
+                p.urls { a href=[web_link(&r.source)] { (r.source) } " → " a href=[web_link(&r.target)] rel="nofollow noopener noreferrer" { (r.target) } }
                 @if let Some(reason) = &r.reason { p.reason { (reason) } }
                 @if r.attempts > 1 { p.muted { (r.attempts) " attempts" } }
             }
@@ -474,3 +474,9 @@ dl.grid dt { color: var(--muted); } dl.grid dd { margin: 0; }
 main.signin { max-width: 22rem; margin-top: 12vh; }
 main.signin form { display: flex; flex-direction: column; gap: .5rem; }
 "#;
+
+/// `url` as a link target when it is http(s) ([`crate::model::is_web_url`]); otherwise the link
+/// is shown without one, so a `javascript:` URL from an old store is text, never a link.
+fn web_link(url: &str) -> Option<&str> {
+    crate::model::is_web_url(url).then_some(url)
+}

@@ -3,7 +3,7 @@
 //! when it was first seen, `wm-source` and `wm-target` the pair.
 
 use super::{ImportError, Sink};
-use crate::model::{Kind, MentionType, Status};
+use crate::model::{Author, Extracted, Kind, MentionType, Status};
 use crate::store::ImportedMention;
 use serde_json::Value;
 use std::io::BufRead;
@@ -104,29 +104,29 @@ fn entry(sink: &mut Sink<'_, '_>, e: &Value) -> Result<(), ImportError> {
     };
     let date = |key: &str| text(&e[key]).and_then(|d| crate::verify::normalize_date(&d));
     let content_text = text(&e["content"]["text"]);
-    let base = url::Url::parse(&source).ok();
-    let content_html = text(&e["content"]["html"])
-        .zip(base)
-        .map(|(html, base)| crate::verify::sanitize(&html, &base))
-        .filter(|h| !h.is_empty());
     sink.mention(ImportedMention {
         source,
         target,
         kind: Some(Kind::Webmention),
-        mention_type: Some(
-            e["wm-property"]
-                .as_str()
-                .and_then(MentionType::from_wm_property)
-                .unwrap_or(MentionType::Mention),
-        ),
         status: Some(Status::Verified),
-        title: text(&e["name"]),
-        author_name: text(&e["author"]["name"]),
-        author_url: text(&e["author"]["url"]),
-        author_photo: text(&e["author"]["photo"]),
-        published: date("published"),
-        excerpt: content_text.map(|t| crate::text::truncate(&crate::text::collapse(&t), 400)),
-        content_html,
+        facts: Extracted {
+            mention_type: Some(
+                e["wm-property"]
+                    .as_str()
+                    .and_then(MentionType::from_wm_property)
+                    .unwrap_or(MentionType::Mention),
+            ),
+            title: text(&e["name"]),
+            author: Author {
+                name: text(&e["author"]["name"]),
+                url: text(&e["author"]["url"]),
+                photo: text(&e["author"]["photo"]),
+            },
+            published: date("published"),
+            excerpt: content_text.map(|t| crate::text::truncate(&crate::text::collapse(&t), 400)),
+            content_html: text(&e["content"]["html"]),
+            ..Default::default()
+        },
         first_seen: date("wm-received"),
         ..Default::default()
     })

@@ -152,6 +152,16 @@ impl Sink<'_, '_> {
                 .skip("post is not under [site] base_url (use --rewrite FROM=TO)");
             return Ok(());
         }
+        // Every record is cleaned as the verifier cleans a page's facts: an import is as
+        // untrusted as any source page.
+        let Some(base) = url::Url::parse(&m.source)
+            .ok()
+            .filter(|s| crate::model::is_web_url(s.as_str()))
+        else {
+            self.skip("source or target is not an http(s) URL");
+            return Ok(());
+        };
+        crate::verify::clean_untrusted(&mut m.facts, &base);
         self.importer.mention(&m)?;
         Ok(())
     }
@@ -169,11 +179,76 @@ fn read_jsonl(file: impl BufRead, importer: &mut Importer<'_>) -> Result<(), Imp
         if line.trim().is_empty() {
             continue;
         }
-        let row: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&line)
+        let mut row: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&line)
             .map_err(|e| ImportError::Malformed(format!("line {}: {e}", n + 1)))?;
+        if !clean_backup_row(&mut row) {
+            importer.counts.read += 1;
+            importer
+                .counts
+                .skip("a post or mention whose URL is not http(s)");
+            continue;
+        }
         if !importer.backup_row(&row)? {
             importer.counts.skip("line of an unknown type");
         }
     }
     Ok(())
+}
+
+/// A backup line cleaned like every other way in: a backup is a file anyone could have written,
+/// so a restored mention's facts pass [`crate::verify::clean_untrusted`] and its URLs the one
+/// URL rule ([`crate::model::is_web_url`]); a post's title is plain text. `false` for a post or
+/// mention whose own URL is not http(s) (it is skipped).
+fn clean_backup_row(row: &mut serde_json::Map<String, serde_json::Value>) -> bool {
+    use serde_json::Value;
+    let text = |row: &serde_json::Map<String, Value>, key: &str| {
+        row.get(key).and_then(Value::as_str).map(str::to_string)
+    };
+    let web = |url: Option<String>| url.filter(|u| crate::model::is_web_url(u));
+    let put = |row: &mut serde_json::Map<String, Value>, key: &str, v: Option<String>| {
+        if row.contains_key(key) {
+            row.insert(key.into(), v.map_or(Value::Null, Value::from));
+        }
+    };
+    match row.get("table").and_then(Value::as_str) {
+        Some("posts") => {
+            if web(text(row, "url")).is_none() {
+                return false;
+            }
+            let title = text(row, "title")
+                .map(|t| crate::text::truncate(&crate::text::collapse(&t), 200))
+                .filter(|t| !t.is_empty());
+            put(row, "title", title);
+            true
+        }
+        Some("mentions") => {
+            let Some(base) = web(text(row, "source")).and_then(|s| url::Url::parse(&s).ok()) else {
+                return false;
+            };
+            let mut facts = crate::model::Extracted {
+                title: text(row, "title"),
+                author: crate::model::Author {
+                    name: text(row, "author_name"),
+                    url: text(row, "author_url"),
+                    photo: text(row, "author_photo"),
+                },
+                published: text(row, "published"),
+                excerpt: text(row, "excerpt"),
+                content_html: text(row, "content_html"),
+                ..Default::default()
+            };
+            crate::verify::clean_untrusted(&mut facts, &base);
+            put(row, "title", facts.title);
+            put(row, "author_name", facts.author.name);
+            put(row, "author_url", facts.author.url);
+            put(row, "author_photo", facts.author.photo);
+            put(row, "published", facts.published);
+            put(row, "excerpt", facts.excerpt);
+            put(row, "content_html", facts.content_html);
+            let final_url = web(text(row, "final_url"));
+            put(row, "final_url", final_url);
+            true
+        }
+        _ => true,
+    }
 }

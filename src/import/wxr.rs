@@ -5,7 +5,7 @@
 //! type in comment meta; each is read as such.
 
 use super::{ImportError, Sink};
-use crate::model::{Kind, MentionType, Status};
+use crate::model::{Extracted, Kind, MentionType, Status};
 use crate::store::ImportedMention;
 use quick_xml::events::Event;
 use std::io::BufRead;
@@ -169,34 +169,37 @@ fn item_comment(
         .and_then(crate::verify::normalize_date);
     let content = c.get("wp:comment_content").unwrap_or("");
     let text = crate::text::collapse(&crate::verify::html_text(content));
-    let author = c.get("wp:comment_author").map(crate::text::collapse);
-    let base = url::Url::parse(source).ok();
+    // WordPress keeps names and titles HTML-escaped (`Dave&#039;s Weblog &laquo; …`): read
+    // them as the HTML they are, once, so that what is stored is the text a reader saw.
+    let author = c
+        .get("wp:comment_author")
+        .map(|a| crate::text::collapse(&crate::verify::html_text(a)));
     let mut m = ImportedMention {
         source: source.to_string(),
         target: link.trim().to_string(),
         post_title: Some(post_title.trim().to_string()).filter(|t| !t.is_empty()),
         kind: Some(kind),
-        mention_type: Some(
-            c.meta("semantic_linkbacks_type")
-                .and_then(MentionType::parse)
-                .unwrap_or(MentionType::Mention),
-        ),
         status: Some(status),
-        published: date.clone(),
-        excerpt: Some(crate::text::truncate(&text, 400)).filter(|t| !t.is_empty()),
+        facts: Extracted {
+            mention_type: Some(
+                c.meta("semantic_linkbacks_type")
+                    .and_then(MentionType::parse)
+                    .unwrap_or(MentionType::Mention),
+            ),
+            published: date.clone(),
+            excerpt: Some(crate::text::truncate(&text, 400)).filter(|t| !t.is_empty()),
+            ..Default::default()
+        },
         first_seen: date,
-        ..Default::default()
     };
     if kind == Kind::Pingback {
         // WordPress keeps the source page's title where a comment's author goes.
-        m.title = author;
+        m.facts.title = author;
     } else {
-        m.author_name = author;
-        m.author_photo = c.meta("semantic_linkbacks_avatar").map(str::to_string);
-        if kind == Kind::Webmention
-            && let Some(base) = &base
-        {
-            m.content_html = Some(crate::verify::sanitize(content, base)).filter(|h| !h.is_empty());
+        m.facts.author.name = author;
+        m.facts.author.photo = c.meta("semantic_linkbacks_avatar").map(str::to_string);
+        if kind == Kind::Webmention {
+            m.facts.content_html = Some(content.to_string());
         }
     }
     sink.mention(m)

@@ -1,12 +1,18 @@
 //! Mentions shown on the site: an HTML fragment for one post — likes and reposts as a row of
 //! faces, replies and mentions as a list, WordPress's "Pingback: <title>" lines for pingbacks and
 //! trackbacks — with stable `backfeed-…` class names for the site's CSS. Every string from a
-//! source is escaped; content is the sanitized HTML the verifier kept; links are http(s) only
-//! (the verifier's rule) and get `rel="nofollow ugc"`. No script. `/embed.js` renders the same
-//! markup in the browser from `/api/mentions.jf2`, for sites that cannot include HTML at build
-//! time.
+//! source is escaped; links are http(s) only and get `rel="nofollow ugc"`. No script.
+//! `/embed.js` renders the same markup in the browser from `/api/mentions.jf2`, for sites that
+//! cannot include HTML at build time.
+//!
+//! Defence in depth: the store holds only cleaned content, whatever way it came in, and this
+//! edge does not rely on it. The fragment passes stored content through the allow-list again
+//! (one bounded parse of at most 8 KiB per entry), and `embed.js` never hands server text to
+//! `innerHTML`: it parses content into an inert document and copies allow-listed elements and
+//! attributes into new nodes. A store filled some other way (an old backup, a hand-edited
+//! database) still shows no script on a blogger's page.
 
-use crate::model::{Kind, Mention, MentionType};
+use crate::model::{Kind, Mention, MentionType, is_web_url};
 use crate::text::html_escape;
 
 /// The fragment for one post's published mentions.
@@ -37,7 +43,7 @@ pub fn fragment(mentions: &[Mention]) -> String {
             } else {
                 "reposted"
             };
-            let face = match &m.author.photo {
+            let face = match m.author.photo.as_deref().filter(|p| is_web_url(p)) {
                 Some(photo) => format!(
                     "<img class=\"backfeed-avatar\" src=\"{}\" alt=\"{}\" loading=\"lazy\" width=\"32\" height=\"32\">",
                     html_escape(photo),
@@ -49,9 +55,9 @@ pub fn fragment(mentions: &[Mention]) -> String {
                 ),
             };
             out.push_str(&format!(
-                "<li class=\"backfeed-{}\"><a href=\"{}\" rel=\"nofollow ugc\" title=\"{} {verb} this\">{face}</a></li>\n",
+                "<li class=\"backfeed-{}\"><a{} rel=\"nofollow ugc\" title=\"{} {verb} this\">{face}</a></li>\n",
                 m.mention_type.as_str(),
-                html_escape(&m.source),
+                href(&m.source),
                 html_escape(&who)
             ));
         }
@@ -60,19 +66,23 @@ pub fn fragment(mentions: &[Mention]) -> String {
     if !entries.is_empty() {
         out.push_str("<ol class=\"backfeed-list\">\n");
         for m in entries {
-            let body = match (&m.content_html, &m.title, &m.excerpt) {
-                (Some(html), _, _) => html.clone(),
+            let clean_content = m
+                .content_html
+                .as_deref()
+                .zip(url::Url::parse(&m.source).ok());
+            let body = match (clean_content, &m.title, &m.excerpt) {
+                (Some((html, base)), _, _) => crate::verify::sanitize(html, &base),
                 (None, Some(title), _) => html_escape(title),
                 (None, None, Some(excerpt)) => html_escape(excerpt),
                 (None, None, None) => html_escape(&m.source),
             };
             out.push_str(&format!(
                 "<li class=\"backfeed-entry backfeed-{}\"><span class=\"backfeed-author\">{}</span> \
-                 <a class=\"backfeed-source\" href=\"{}\" rel=\"nofollow ugc\"><time datetime=\"{}\">{}</time></a>\
+                 <a class=\"backfeed-source\"{} rel=\"nofollow ugc\"><time datetime=\"{}\">{}</time></a>\
                  <div class=\"backfeed-content\">{body}</div></li>\n",
                 m.mention_type.as_str(),
                 html_escape(&name(m)),
-                html_escape(&m.source),
+                href(&m.source),
                 html_escape(date(m)),
                 html_escape(date(m).get(..10).unwrap_or(date(m)))
             ));
@@ -89,8 +99,8 @@ pub fn fragment(mentions: &[Mention]) -> String {
             };
             let title = m.title.clone().unwrap_or_else(|| name(m));
             out.push_str(&format!(
-                "<li class=\"backfeed-ping\">{word}: <a href=\"{}\" rel=\"nofollow ugc\">{}</a></li>\n",
-                html_escape(&m.source),
+                "<li class=\"backfeed-ping\">{word}: <a{} rel=\"nofollow ugc\">{}</a></li>\n",
+                href(&m.source),
                 html_escape(&title)
             ));
         }
@@ -98,6 +108,15 @@ pub fn fragment(mentions: &[Mention]) -> String {
     }
     out.push_str("</section>\n");
     out
+}
+
+/// ` href="…"` for an http(s) URL; nothing for any other (the link stays, inert).
+fn href(url: &str) -> String {
+    if is_web_url(url) {
+        format!(" href=\"{}\"", html_escape(url))
+    } else {
+        String::new()
+    }
 }
 
 fn name(m: &Mention) -> String {
@@ -113,8 +132,10 @@ fn date(m: &Mention) -> &str {
 }
 
 /// `/embed.js`: defines `<backfeed-mentions target="…">`, which fetches this server's
-/// `/api/mentions.jf2` for the target and renders the fragment's markup (text set with
-/// `textContent`, never parsed, except the sanitized content the server already cleaned).
+/// `/api/mentions.jf2` for the target and renders the fragment's markup: text set with
+/// `textContent`; content parsed into an inert document (`DOMParser`: no script runs, no image
+/// loads there) and rebuilt element by element from the server's allow-list, attributes and
+/// http(s)/mailto links only. No server string reaches `innerHTML`.
 pub const EMBED_JS: &str = r#"// backfeed: <backfeed-mentions target="https://blog.example/post/"></backfeed-mentions>
 (() => {
   const base = new URL(".", document.currentScript ? document.currentScript.src : location.href);
@@ -125,6 +146,37 @@ pub const EMBED_JS: &str = r#"// backfeed: <backfeed-mentions target="https://bl
     return e;
   };
   const web = (url) => /^https?:\/\//i.test(url || "") ? url : null;
+  // The server's allow-list (src/verify/html.rs): kept elements, and dropped ones with all they
+  // hold; any other element gives up its tags and keeps its text.
+  const KEEP = new Set(("a abbr acronym b bdi blockquote br caption cite code col colgroup dd del details dfn div " +
+    "dl dt em figcaption figure h1 h2 h3 h4 h5 h6 hgroup hr i img ins kbd li mark ol p pre q rp rt rtc ruby s " +
+    "samp small span strike strong sub summary sup table tbody td tfoot th thead time tr tt u ul var wbr").split(" "));
+  const DROP = new Set(("script style template noscript iframe object embed applet frame frameset noframes noembed " +
+    "svg math form input button select textarea option optgroup datalist head title meta link base param source " +
+    "track audio video canvas map area xmp plaintext dialog portal").split(" "));
+  const ATTRS = new Set(["title", "lang", "alt", "width", "height", "colspan", "rowspan", "scope", "span", "start", "datetime"]);
+  const URL_ATTRS = { a: "href", img: "src", blockquote: "cite", q: "cite", del: "cite", ins: "cite" };
+  const copyClean = (from, into) => {
+    for (const n of from.childNodes) {
+      if (n.nodeType === Node.TEXT_NODE) { into.append(n.data); continue; }
+      if (n.nodeType !== Node.ELEMENT_NODE) continue;
+      const tag = n.localName.toLowerCase();
+      if (DROP.has(tag)) continue;
+      if (!KEEP.has(tag)) { copyClean(n, into); continue; }
+      const e = document.createElement(tag);
+      for (const a of n.attributes) {
+        const name = a.name.toLowerCase();
+        if (ATTRS.has(name)) e.setAttribute(name, a.value);
+        else if (URL_ATTRS[tag] === name && (web(a.value) || (tag === "a" && /^mailto:/i.test(a.value)))) e.setAttribute(name, a.value);
+      }
+      if (tag === "a") e.rel = "nofollow ugc";
+      copyClean(n, e);
+      into.append(e);
+    }
+  };
+  const hostOf = (url) => { try { return new URL(url).host || "Someone"; } catch { return "Someone"; } };
+  const cleanContent = (html, into) =>
+    copyClean(new DOMParser().parseFromString(html, "text/html").body, into);
   const link = (href, child) => {
     const a = el("a");
     if (web(href)) a.href = href;
@@ -152,7 +204,7 @@ pub const EMBED_JS: &str = r#"// backfeed: <backfeed-mentions target="https://bl
       if (faces.length) {
         const ul = el("ul", "backfeed-facepile");
         for (const m of faces) {
-          const who = (m.author && m.author.name) || new URL(m["wm-source"]).host;
+          const who = (m.author && m.author.name) || hostOf(m["wm-source"]);
           const li = el("li", m["wm-property"] === "like-of" ? "backfeed-like" : "backfeed-repost");
           let face;
           if (m.author && web(m.author.photo)) {
@@ -169,7 +221,7 @@ pub const EMBED_JS: &str = r#"// backfeed: <backfeed-mentions target="https://bl
       if (rest.length) {
         const ol = el("ol", "backfeed-list");
         for (const m of rest) {
-          const who = (m.author && m.author.name) || new URL(m["wm-source"]).host;
+          const who = (m.author && m.author.name) || hostOf(m["wm-source"]);
           const li = el("li", "backfeed-entry backfeed-" + (types[m["wm-property"]] || "mention"));
           li.append(el("span", "backfeed-author", who), " ");
           const when = el("time", null, (m.published || m["wm-received"] || "").slice(0, 10));
@@ -178,7 +230,7 @@ pub const EMBED_JS: &str = r#"// backfeed: <backfeed-mentions target="https://bl
           src.className = "backfeed-source";
           li.append(src);
           const body = el("div", "backfeed-content");
-          if (m.content && m.content.html) body.innerHTML = m.content.html; // sanitized by the server
+          if (m.content && m.content.html) cleanContent(m.content.html, body);
           else body.textContent = m.name || (m.content && m.content.text) || m["wm-source"];
           li.append(body);
           ol.append(li);
@@ -188,7 +240,7 @@ pub const EMBED_JS: &str = r#"// backfeed: <backfeed-mentions target="https://bl
       if (pings.length) {
         const ul = el("ul", "backfeed-pings");
         for (const m of pings) {
-          const who = (m.author && m.author.name) || new URL(m["wm-source"]).host;
+          const who = (m.author && m.author.name) || hostOf(m["wm-source"]);
           const li = el("li", "backfeed-ping");
           li.append(m["wm-protocol"] === "pingback" ? "Pingback: " : "Trackback: ");
           li.append(link(m["wm-source"], document.createTextNode(m.name || who)));

@@ -8,7 +8,7 @@
 use super::decisions::{Decision, insert_decision};
 use super::posts::upsert_post_in;
 use super::{Result, Store};
-use crate::model::{Kind, MentionType, Status, match_key};
+use crate::model::{Extracted, Kind, MentionType, Status, match_key};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
@@ -22,15 +22,10 @@ pub struct ImportedMention {
     pub target: String,
     pub post_title: Option<String>,
     pub kind: Option<Kind>,
-    pub mention_type: Option<MentionType>,
     pub status: Option<Status>,
-    pub title: Option<String>,
-    pub author_name: Option<String>,
-    pub author_url: Option<String>,
-    pub author_photo: Option<String>,
-    pub published: Option<String>,
-    pub excerpt: Option<String>,
-    pub content_html: Option<String>,
+    /// What the record says of the mention: type, title, author, dates, text. The importer
+    /// cleans these as the verifier cleans a page's facts before they reach the store.
+    pub facts: Extracted,
     /// When it was first seen there (RFC 3339).
     pub first_seen: Option<String>,
 }
@@ -182,15 +177,18 @@ impl Importer<'_> {
             target_key,
             post_id,
             m.kind.unwrap_or(Kind::Webmention).as_str(),
-            m.mention_type.unwrap_or(MentionType::Mention).as_str(),
+            m.facts
+                .mention_type
+                .unwrap_or(MentionType::Mention)
+                .as_str(),
             status.as_str(),
-            m.title,
-            m.author_name,
-            m.author_url,
-            m.author_photo,
-            m.published,
-            m.excerpt,
-            m.content_html,
+            m.facts.title,
+            m.facts.author.name,
+            m.facts.author.url,
+            m.facts.author.photo,
+            m.facts.published,
+            m.facts.excerpt,
+            m.facts.content_html,
             first_seen,
             verified_at,
             self.format,

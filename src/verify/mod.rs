@@ -791,6 +791,17 @@ pub fn cut_html(html: &str, max: usize) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// Facts that arrived as strings rather than written out of a parsed page (imports, restored
+/// backups) cleaned by the same rules as a verified page's: content through the allow-list
+/// ([`sanitize`], relative links resolved against `base`), then [`bound_extracted`]. Whatever a
+/// file says, what is stored is what the verifier could have stored.
+pub fn clean_untrusted(x: &mut Extracted, base: &Url) {
+    if let Some(html) = x.content_html.take() {
+        x.content_html = Some(sanitize(&html, base)).filter(|h| !h.is_empty());
+    }
+    bound_extracted(x);
+}
+
 /// Holds what a verifier or a social adapter extracted to what is stored and published: plain
 /// text fields cleaned and cut, author links only http(s), content at most [`CONTENT_MAX`].
 /// Every verified mention passes here, whatever produced it.
@@ -805,10 +816,9 @@ pub fn bound_extracted(x: &mut Extracted) {
     text(&mut x.author.name, TITLE_MAX);
     text(&mut x.excerpt, EXCERPT_STORED_MAX);
     let web_url = |u: &mut Option<String>| {
-        *u = u.take().filter(|v| {
-            v.len() <= URL_MAX
-                && Url::parse(v).is_ok_and(|p| matches!(p.scheme(), "http" | "https"))
-        });
+        *u = u
+            .take()
+            .filter(|v| v.len() <= URL_MAX && crate::model::is_web_url(v));
     };
     web_url(&mut x.author.url);
     web_url(&mut x.author.photo);

@@ -583,3 +583,92 @@ pub fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// What an attacker puts in a mention: script, handlers, `javascript:`/`data:` links, frames,
+/// and a title turned around by bidi overrides. Each marks `window.__pwned` if it ever runs.
+pub const HOSTILE_CONTENT: &str = r#"<p>Nice post<script>window.__pwned = "script"</script>
+<img src="x" onerror="window.__pwned = 'onerror'"> <a href="javascript:void(window.__pwned='link')">click</a>
+<svg onload="window.__pwned = 'svg'"></svg><iframe srcdoc="<script>parent.__pwned='frame'</script>"></iframe>
+<a href="data:text/html,<script>alert(1)</script>">data</a><b onmouseover="window.__pwned='hover'">bold words</b></p>"#;
+
+impl Home {
+    /// A backup file (`export --format jsonl`) of this home after a crawl and one verified
+    /// reply, with that mention's fields replaced by [`HOSTILE_CONTENT`], `javascript:` and
+    /// `data:` author links, and control and bidi characters in its title and author's name; a
+    /// second mention whose source is a `javascript:` URL. Returns the file's path.
+    pub fn hostile_backup(&self) -> PathBuf {
+        self.ok(&["crawl"]);
+        let reply = self.source(
+            "/friend/reply",
+            &format!(
+                r#"<article class="h-entry"><a class="p-author h-card" href="https://friend.example/">Ada Friend</a>
+                <p class="e-content">A reply to <a class="u-in-reply-to" href="{}">the post</a>.</p></article>"#,
+                self.post_url()
+            ),
+        );
+        self.ok(&["submit", &reply, &self.post_url()]);
+        let backup = self.dir.path().join("hostile.jsonl");
+        self.ok(&[
+            "export",
+            "--format",
+            "jsonl",
+            "--out",
+            backup.to_str().unwrap(),
+        ]);
+        let mut lines: Vec<serde_json::Value> = read(&backup)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let mut second = None;
+        for line in &mut lines {
+            if line["table"] == "mentions" {
+                line["content_html"] = HOSTILE_CONTENT.into();
+                line["title"] = "Evil \u{202E}txt.exe\u{0007} title".into();
+                line["author_name"] = "Mallory\u{202E}\u{0000}".into();
+                line["author_url"] = "javascript:void(window.__pwned='author')".into();
+                line["author_photo"] = "data:image/svg+xml,<svg onload=alert(1)>".into();
+                let mut other = line.clone();
+                other["id"] = 9999.into();
+                other["source"] = "javascript:window.__pwned='source'//".into();
+                other["status_token"] = "ffffffffffffffffffffffffffffffff".into();
+                second = Some(other);
+            }
+        }
+        lines.extend(second);
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(&backup, text).unwrap();
+        backup
+    }
+
+    /// Writes [`HOSTILE_CONTENT`] and `javascript:` links straight into the store's mentions,
+    /// as a store filled by an older version or by hand might hold them: what the edges must
+    /// make safe without relying on the store.
+    pub fn poison_store(&self) {
+        let db = rusqlite::Connection::open(self.dir.path().join("backfeed.db")).unwrap();
+        db.execute(
+            "UPDATE mentions SET content_html = ?1, author_url = 'javascript:window.__pwned=1',
+                    author_photo = 'javascript:window.__pwned=2'",
+            [HOSTILE_CONTENT],
+        )
+        .unwrap();
+    }
+}
+
+/// Whether `html` carries anything that could run: a script element, an event handler, or a
+/// `javascript:`/`data:`/`vbscript:` URL.
+pub fn carries_script(html: &str) -> bool {
+    let lower = html.to_ascii_lowercase();
+    [
+        "<script",
+        "onerror",
+        "onload",
+        "onmouseover",
+        "javascript:",
+        "data:",
+        "vbscript:",
+        "<iframe",
+        "<svg",
+    ]
+    .iter()
+    .any(|bad| lower.contains(bad))
+}
