@@ -17,6 +17,7 @@
 //! skip the address guard, as the contract says; everything from outside uses [`Trust::Outside`].
 
 use crate::config::FetchConfig;
+use crate::model::Wait;
 use futures_util::future::BoxFuture;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use std::collections::HashMap;
@@ -70,10 +71,10 @@ pub struct Fetched {
     pub content_type: Option<String>,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
-    /// Seconds to wait, from `Retry-After` (delta or HTTP date).
-    pub retry_after: Option<u64>,
+    /// How long to wait, from `Retry-After` (delta or HTTP date), clamped.
+    pub retry_after: Option<Wait>,
     /// `Cache-Control: max-age`, seconds.
-    pub max_age: Option<u64>,
+    pub max_age: Option<Wait>,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
 }
@@ -453,23 +454,26 @@ fn map_error(e: &reqwest::Error, secs: u64) -> FetchError {
 
 /// `Retry-After` as seconds: a delta, or an HTTP date in any of its three forms (IMF-fixdate,
 /// RFC 850, asctime).
-pub fn parse_retry_after(v: &HeaderValue) -> Option<u64> {
+/// Any number of digits is read (and clamped: see [`Wait`]), so an absurd value is a long
+/// wait, never an overflow.
+pub fn parse_retry_after(v: &HeaderValue) -> Option<Wait> {
     let s = v.to_str().ok()?.trim();
-    if let Ok(n) = s.parse::<u64>() {
-        return Some(n);
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Wait::secs(s.parse::<u64>().unwrap_or(u64::MAX)));
     }
     let at = httpdate::parse_http_date(s).ok()?;
-    Some(
+    Some(Wait::secs(
         at.duration_since(std::time::SystemTime::now())
             .map_or(0, |d| d.as_secs()),
-    )
+    ))
 }
 
-fn parse_max_age(v: &HeaderValue) -> Option<u64> {
-    v.to_str()
-        .ok()?
-        .split(',')
-        .find_map(|d| d.trim().strip_prefix("max-age=")?.trim().parse().ok())
+fn parse_max_age(v: &HeaderValue) -> Option<Wait> {
+    v.to_str().ok()?.split(',').find_map(|d| {
+        let digits = d.trim().strip_prefix("max-age=")?.trim();
+        (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| Wait::secs(digits.parse::<u64>().unwrap_or(u64::MAX)))
+    })
 }
 
 /// Decodes a body to text: charset from the `Content-Type` header, then a BOM, then an HTML
@@ -649,11 +653,22 @@ mod tests {
     fn retry_after_reads_seconds() {
         assert_eq!(
             parse_retry_after(&HeaderValue::from_static("120")),
-            Some(120)
+            Some(Wait::secs(120))
         );
         assert_eq!(
             parse_max_age(&HeaderValue::from_static("public, max-age=600")),
-            Some(600)
+            Some(Wait::secs(600))
+        );
+        // Absurd values are the longest wait honoured, never an overflow.
+        for absurd in ["9000000000000", "99999999999999999999999999"] {
+            assert_eq!(
+                parse_retry_after(&HeaderValue::from_static(absurd)),
+                Some(Wait::secs(Wait::MAX_SECS))
+            );
+        }
+        assert_eq!(
+            parse_max_age(&HeaderValue::from_static("max-age=99999999999999999999")),
+            Some(Wait::secs(Wait::MAX_SECS))
         );
         // The three HTTP date forms; a date in the past means now.
         for past in [
@@ -663,7 +678,7 @@ mod tests {
         ] {
             assert_eq!(
                 parse_retry_after(&HeaderValue::from_static(past)),
-                Some(0),
+                Some(Wait::secs(0)),
                 "{past}"
             );
         }
@@ -671,6 +686,6 @@ mod tests {
             std::time::SystemTime::now() + std::time::Duration::from_secs(120),
         );
         let wait = parse_retry_after(&HeaderValue::from_str(&soon).unwrap()).unwrap();
-        assert!((118..=120).contains(&wait), "{wait}");
+        assert!((118..=120).contains(&wait.as_secs()), "{wait}");
     }
 }

@@ -48,6 +48,11 @@ struct ScheduleLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TaskLabel {
+    task: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
 }
@@ -66,6 +71,7 @@ pub struct Metrics {
     mentions: Family<StatusLabel, Gauge>,
     notifications_pending: Family<OneLabel, Gauge>,
     last_run: Family<ScheduleLabel, FloatGauge>,
+    panics: Family<TaskLabel, Counter>,
     resident_bytes: Gauge,
     open_fds: Gauge,
     cpu_seconds: FloatGauge,
@@ -96,6 +102,7 @@ impl Default for Metrics {
             mentions: Family::default(),
             notifications_pending: Family::default(),
             last_run: Family::default(),
+            panics: Family::default(),
             resident_bytes: Gauge::default(),
             open_fds: Gauge::default(),
             cpu_seconds: FloatGauge::default(),
@@ -148,6 +155,11 @@ impl Default for Metrics {
             "When each schedule (or a run by hand) last finished",
             metrics.last_run.clone(),
         );
+        r.register(
+            "backfeed_task_panics",
+            "Scheduled runs that panicked (the schedule goes on), by task",
+            metrics.panics.clone(),
+        );
         r.register("backfeed_build_info", "The running version", build);
         r.register(
             "process_resident_memory_bytes",
@@ -182,6 +194,13 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// A scheduled run that panicked (see `schedule::supervised`).
+    pub fn count_panic(&self, task: &str) {
+        self.panics
+            .get_or_create(&TaskLabel { task: task.into() })
+            .inc();
+    }
+
     pub fn count_outcome(&self, word: &'static str) {
         self.candidates
             .get_or_create(&OutcomeLabel {

@@ -77,6 +77,53 @@ fn push_normalized_path(key: &mut String, path: &str) {
     }
 }
 
+/// A wait in whole seconds that came from outside (`Retry-After`, a rate-limit reset,
+/// `max-age`) or from a backoff: clamped to [`Wait::MAX_SECS`] when made, so that "now plus
+/// this" can never overflow a date, whatever a server announced. Every such duration passes
+/// through this type before it becomes a time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Wait(u32);
+
+impl Wait {
+    /// Longest wait honoured: thirty days. A server asking for more gets this.
+    pub const MAX_SECS: u64 = 30 * 86_400;
+
+    pub fn secs(secs: u64) -> Wait {
+        Wait(secs.min(Self::MAX_SECS) as u32)
+    }
+
+    /// From a signed count (negative: no wait).
+    pub fn secs_i64(secs: i64) -> Wait {
+        Wait::secs(secs.max(0) as u64)
+    }
+
+    pub fn as_secs(self) -> u64 {
+        u64::from(self.0)
+    }
+
+    /// At most `max` seconds.
+    pub fn at_most(self, max: u64) -> Wait {
+        Wait::secs(self.as_secs().min(max))
+    }
+
+    /// Now plus this wait.
+    pub fn from_now(self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + chrono::Duration::seconds(i64::from(self.0))
+    }
+
+    /// Now plus this wait, as the store writes times (RFC 3339, whole seconds, UTC).
+    pub fn from_now_rfc3339(self) -> String {
+        self.from_now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    }
+}
+
+impl std::fmt::Display for Wait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// Whether `raw` is an absolute http(s) URL: the one rule for every URL backfeed stores or
 /// shows as a link, whatever its source (`javascript:`, `vbscript:` and `data:` never pass).
 pub fn is_web_url(raw: &str) -> bool {

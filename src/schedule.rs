@@ -88,24 +88,47 @@ pub async fn run(ctx: Arc<Context>, job: Job, shutdown: Shutdown) {
         }
     };
     if job == Job::Digest {
-        drive(
-            &schedule,
-            job.name(),
-            &shutdown,
-            chrono::Utc::now,
-            || async {
+        drive(&schedule, job.name(), &shutdown, chrono::Utc::now, || {
+            supervised(&ctx, job.name(), async {
                 if let Err(e) = crate::notify::send_digest(&ctx).await {
                     tracing::error!(error = %e, "digest not sent");
                 }
-            },
-        )
+            })
+        })
         .await;
         return;
     }
     drive(&schedule, job.name(), &shutdown, chrono::Utc::now, || {
-        run_once(&ctx, job)
+        supervised(&ctx, job.name(), async {
+            run_once(&ctx, job).await;
+        })
     })
     .await;
+}
+
+/// Runs one scheduled run and outlives its panic: the panic is logged, counted in `/metrics`
+/// (`backfeed_task_panics{task}`) and kept as the schedule's last summary, so `status` shows
+/// it; the schedule's next run still happens. A bug hit by one input must not stop crawling
+/// for good while `/healthz` says all is well.
+async fn supervised(ctx: &Context, task: &str, run: impl std::future::Future<Output = ()>) {
+    use futures_util::FutureExt;
+    let Err(panic) = std::panic::AssertUnwindSafe(run).catch_unwind().await else {
+        return;
+    };
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    tracing::error!(task, panic = %message, "scheduled run panicked; the next run still happens");
+    ctx.metrics.count_panic(task);
+    ctx.store
+        .schedule_finished(
+            task,
+            &crate::model::now_rfc3339(),
+            &format!("panicked: {message}"),
+        )
+        .or_log("schedule state not kept");
 }
 
 /// What a schedule did, for tests and the log.

@@ -682,3 +682,31 @@ fn a_post_another_live_run_is_sending_is_left_to_it() {
         .unwrap();
     assert_eq!(left, 0);
 }
+
+#[test]
+fn an_absurd_retry_after_is_a_long_wait_not_a_crash() {
+    let home = Home::new("");
+    let web = &home.web;
+    web.set(
+        "/busy",
+        Fixture::html("").header("Link", "</busy/webmention>; rel=webmention"),
+    );
+    web.set(
+        "/busy/webmention",
+        Fixture::status(429).header("Retry-After", "9000000000000"),
+    );
+    web.set(POST_PATH, post_page(&home, &[web.url("/busy")]));
+    home.ok(&["crawl"]);
+    let (code, out, err) = home.run(&["send"]);
+    assert_eq!(code, 0, "no panic: {out}\n{err}");
+    let sent: Vec<serde_json::Value> = serde_json::from_str(&home.ok(&["sent", "--json"])).unwrap();
+    assert_eq!(sent[0]["status"], "retrying", "{sent:?}");
+    // The wait is clamped to thirty days, not taken as a date past the calendar's end.
+    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
+    let next: String = db
+        .query_row("SELECT next_try FROM sends", [], |r| r.get(0))
+        .unwrap();
+    let next = chrono::DateTime::parse_from_rfc3339(&next).unwrap();
+    let days = (next.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_days();
+    assert!((29..=30).contains(&days), "{next}");
+}

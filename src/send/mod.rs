@@ -296,7 +296,7 @@ fn refused_answer(
     let reason = format!("{what} answered {}: {}", f.status, detail.trim());
     if f.status == 429 || f.status >= 500 {
         SendResult {
-            retry_in_secs: f.retry_after.map(|s| s as i64),
+            retry_in_secs: f.retry_after.map(|w| w.as_secs() as i64),
             ..result("retrying", protocol, endpoint, Some(f.status), reason)
         }
     } else {

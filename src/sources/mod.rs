@@ -14,7 +14,7 @@ pub mod social;
 pub mod watched;
 
 use crate::fetch::{Fetched, Request, Trust};
-use crate::model::{Kind, match_key, now_rfc3339};
+use crate::model::{Kind, Wait, match_key, now_rfc3339};
 use crate::pipeline::{Context, Hint, Processed};
 use crate::store::FetchState;
 use crate::verify::Page;
@@ -134,28 +134,23 @@ pub(crate) async fn fetch_configured(
 
 /// Health bookkeeping: errors back off exponentially (or as the server asked); a success may
 /// ask us (max-age) not to come back too soon.
-pub(crate) fn record_health(state: &mut FetchState, error: Option<String>, wait_secs: Option<u64>) {
-    let now = chrono::Utc::now();
+pub(crate) fn record_health(state: &mut FetchState, error: Option<String>, wait: Option<Wait>) {
+    const DAY: u64 = 86_400;
     match error {
         None => {
             state.error_count = 0;
             state.last_error = None;
             state.last_ok = Some(now_rfc3339());
-            state.next_try = wait_secs.filter(|s| *s > 0).map(|s| {
-                (now + chrono::Duration::seconds(s.min(86_400) as i64))
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            });
+            state.next_try = wait
+                .filter(|w| w.as_secs() > 0)
+                .map(|w| w.at_most(DAY).from_now_rfc3339());
         }
         Some(e) => {
             state.error_count += 1;
             state.last_error = Some(e);
-            let backoff = wait_secs
-                .unwrap_or_else(|| 60 * (1 << state.error_count.clamp(0, 10)) as u64)
-                .min(86_400);
-            state.next_try = Some(
-                (now + chrono::Duration::seconds(backoff as i64))
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            );
+            let backoff = wait
+                .unwrap_or_else(|| Wait::secs(60 * (1 << state.error_count.clamp(0, 10)) as u64));
+            state.next_try = Some(backoff.at_most(DAY).from_now_rfc3339());
         }
     }
 }

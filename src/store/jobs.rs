@@ -34,10 +34,9 @@ impl JobKind {
     }
 }
 
-/// `secs` from now, as the store writes times.
+/// `secs` from now, as the store writes times (clamped: see [`crate::model::Wait`]).
 pub(super) fn in_secs(secs: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::seconds(secs))
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    crate::model::Wait::secs_i64(secs).from_now_rfc3339()
 }
 
 /// A job tried and due again at `next_try`: one more attempt, its lease given back.

@@ -124,8 +124,8 @@ pub(crate) fn reset_secs(fetched: &crate::fetch::Fetched) -> u64 {
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
-    if let Some(s) = fetched.retry_after {
-        return s;
+    if let Some(wait) = fetched.retry_after {
+        return wait.as_secs();
     }
     let now = chrono::Utc::now().timestamp();
     if let Some(v) = header("x-ratelimit-reset") {
@@ -207,8 +207,9 @@ pub(crate) async fn api_json(
 /// Now + `secs`, rounded up to the next whole second (timestamps are kept at second precision,
 /// and a reset must never end early).
 pub(crate) fn in_secs(secs: u64) -> String {
-    (chrono::Utc::now() + chrono::Duration::seconds(secs.min(7 * DAY as u64) as i64 + 1))
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    crate::model::Wait::secs(secs.saturating_add(1))
+        .at_most(7 * DAY as u64 + 1)
+        .from_now_rfc3339()
 }
 
 pub(crate) fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
