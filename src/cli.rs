@@ -317,6 +317,9 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
         return snippet(&config, post_url.as_deref());
     }
     let store_path = config.store.path.clone();
+    if matches!(command, Command::Serve) {
+        crate::store::set_owner_role("serve");
+    }
     let ctx = Context::new(config).map_err(|e| {
         Failure::runtime(format!(
             "cannot open the store {}: {e}",
@@ -474,11 +477,13 @@ async fn serve(ctx: Arc<Context>) -> Result<(), Failure> {
             "cannot listen on {listen} ({e}); change [server] listen"
         ))
     })?;
+    // One `serve` per SQLite store: holding its lock, this process knows any lease a `serve`
+    // holds belongs to one that is gone (crashed), and takes those back now; leases of commands
+    // run by hand are left to expire.
+    let _serve_lock =
+        crate::store::ServeLock::acquire(&ctx.cfg.store.path).map_err(Failure::runtime)?;
     let shutdown = Shutdown::new();
-    // Leases of a daemon that crashed are taken back now; a live process's are left alone.
-    let released = ctx
-        .store
-        .release_orphaned_leases(crate::pipeline::lease_owner_is_gone)?;
+    let released = ctx.store.release_leases_of_dead_serve()?;
     let (depth, _) = ctx.store.queue_depth()?;
     let cfg = &ctx.cfg;
     let sources: Vec<&str> = [

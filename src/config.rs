@@ -87,12 +87,16 @@ pub struct SiteConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub path: PathBuf,
+    /// How long a lease on a job lasts without renewal: the holder renews it every third of
+    /// this while it works, and a job whose holder stopped renewing is taken over after it.
+    pub lease_secs: i64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             path: PathBuf::from("data/backfeed.db"),
+            lease_secs: 60,
         }
     }
 }
@@ -431,6 +435,12 @@ impl Config {
             })?;
         }
 
+        if !(3..=86_400).contains(&raw.store.lease_secs) {
+            return Err(err(
+                "store.lease_secs",
+                "must be between 3 and 86400 seconds".into(),
+            ));
+        }
         let mut fetch = raw.fetch;
         if fetch.timeout_secs == 0 {
             return Err(err("fetch.timeout_secs", "must be at least 1".into()));
@@ -512,6 +522,7 @@ impl Config {
                 } else {
                     raw.store.path.clone()
                 },
+                lease_secs: raw.store.lease_secs,
             },
             server: ServerConfig {
                 listen,

@@ -323,6 +323,9 @@ impl Fetcher {
     async fn fetch_hops(&self, req: &Request) -> Result<Fetched, FetchError> {
         let mut url = req.url.clone();
         let mut trust = req.trust;
+        // A POST is repeated at the new place after a 307 or 308 (they keep the method and the
+        // body); any other redirect of a POST is its answer, not a success to follow as a GET.
+        let posting = req.body.is_some();
         for hop in 0..=self.max_redirects {
             self.precheck(&url, trust)?;
             let client = if trust == Trust::Outside {
@@ -331,7 +334,7 @@ impl Fetcher {
                 &self.trusted
             };
             let mut builder = match &req.body {
-                Some((content_type, body)) if hop == 0 => {
+                Some((content_type, body)) if posting => {
                     let post = client.post(url.clone()).body(body.clone());
                     // An empty content type means a POST without a body (XRPC procedures).
                     if content_type.is_empty() {
@@ -366,6 +369,9 @@ impl Fetcher {
                 .await
                 .map_err(|e| map_error(&e, self.timeout.as_secs()))?;
             let status = resp.status().as_u16();
+            if posting && !matches!(status, 307 | 308) {
+                return self.read_response(resp, url).await;
+            }
             if (300..400).contains(&status) && status != 304 {
                 let location = resp
                     .headers()

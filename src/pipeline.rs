@@ -398,6 +398,10 @@ impl Context {
             .await;
         let status = match stored {
             Ok(s) => s,
+            Err(e) if crate::store::is_stale_lease(&e) => {
+                tracing::warn!(error = %e, mention = job.mention_id, source = %job.source, "outcome refused: this job's lease expired and another loop took it over");
+                None
+            }
             Err(e) => {
                 tracing::error!(error = %e, mention = job.mention_id, "could not store the outcome; the job stays queued");
                 None
@@ -571,26 +575,9 @@ impl Context {
     }
 }
 
-/// A lease owner for one job loop: this process's id, so that a restarted daemon can tell a
-/// crashed owner from a live one, and a random part, so that two loops of one process (the
-/// worker and a scheduled crawl's drain in `serve`) never give back each other's leases.
+/// A lease owner for one job loop (see [`crate::store::new_owner`]): never shared by two loops.
 pub fn new_lease_owner() -> String {
-    let random = getrandom::u64().unwrap_or_else(|_| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-    });
-    format!("{}-{random:016x}", std::process::id())
-}
-
-/// Whether the process that took a lease has ended (Linux: no `/proc/<pid>`). Where that
-/// cannot be known, the answer is no, and the lease waits for its expiry.
-pub fn lease_owner_is_gone(owner: &str) -> bool {
-    let Some(pid) = owner.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-        return false;
-    };
-    let proc = std::path::Path::new("/proc");
-    pid != std::process::id() && proc.join("self").exists() && !proc.join(pid.to_string()).exists()
+    crate::store::new_owner()
 }
 
 /// Backoff for transient failures: 1, 2, 4 … minutes, at most about four hours.
@@ -713,6 +700,14 @@ async fn work(
     let refill = (limit / 4).max(1);
     let owner = new_lease_owner();
     let per_host = ctx.cfg.fetch.per_host;
+    // Leases are renewed every third of their length while jobs are in flight: a job whose
+    // loop stopped renewing (a crash, a stall) is taken over once its lease expires, and a
+    // stalled loop's late outcome is refused by its fence (see `store::jobs`).
+    let lease_secs = ctx.cfg.store.lease_secs;
+    let mut renew = tokio::time::interval(std::time::Duration::from_secs(
+        (lease_secs as u64 / 3).max(1),
+    ));
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut in_flight = tokio::task::JoinSet::new();
     // Jobs in flight per source host, so leasing stays fair between hosts.
     let mut hosts: std::collections::HashMap<String, usize> = Default::default();
@@ -729,7 +724,7 @@ async fn work(
         if (free >= refill || in_flight.is_empty()) && !stopping() {
             let leased = ctx
                 .group_commit
-                .lease_due(free, 300, owner.clone(), hosts.clone(), per_host)
+                .lease_due(free, lease_secs, owner.clone(), hosts.clone(), per_host)
                 .await;
             match leased {
                 Ok(jobs) => {
@@ -752,6 +747,16 @@ async fn work(
                 if let Some(Ok((host, processed))) = finished {
                     finished_host(&mut hosts, &host);
                     done(processed);
+                }
+            }
+            _ = renew.tick(), if !in_flight.is_empty() => {
+                let (owner, secs) = (owner.clone(), lease_secs);
+                let renewed = ctx
+                    .group_commit
+                    .run(move |c| crate::store::renew_leases_in(c, &owner, secs))
+                    .await;
+                if let Err(e) = renewed {
+                    tracing::error!(error = %e, "cannot renew leases");
                 }
             }
             _ = ctx.wake.notified(), if shutdown.is_some() => {}

@@ -67,6 +67,14 @@ fn webhooks_carry_webmention_ios_body_signed_retry_and_never_repeat() {
     assert!(notify(&home).contains("delivered 1"));
     let got = hooks(&home);
     assert_eq!(got.len(), 2);
+    // One delivery id for the event, the same on its retry.
+    let delivery = |s: &Seen| {
+        s.headers["x-backfeed-delivery"]
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(delivery(&got[0]), delivery(&got[1]));
     let body: serde_json::Value = serde_json::from_slice(&got[1].body).unwrap();
     assert_eq!(body["secret"], SECRET.1);
     assert_eq!(body["source"], source.as_str());
@@ -115,6 +123,11 @@ fn webhooks_carry_webmention_ios_body_signed_retry_and_never_repeat() {
     notify(&home);
     let got = hooks(&home);
     assert_eq!(got.len(), 3);
+    assert_ne!(
+        delivery(&got[2]),
+        delivery(&got[1]),
+        "another event, another id"
+    );
     let body: serde_json::Value = serde_json::from_slice(&got[2].body).unwrap();
     assert_eq!(body["deleted"], true);
     assert_eq!(body["source"], source.as_str());
@@ -318,4 +331,43 @@ fn a_digest_lists_every_new_mention_in_one_mail() {
     // Nothing new, no mail.
     home.run_env(&["notify", "--digest"], &env);
     assert_eq!(smtp.mails().len(), 1);
+}
+
+#[test]
+fn a_slow_webhook_gets_each_event_once_while_two_loops_deliver() {
+    let home = hook_home("");
+    // Each answer takes a while: a batch's last deliveries wait for the first ones.
+    home.web.set("/hook", Fixture::status(200).delayed(400));
+    for n in 1..=4 {
+        let source = home.linking_page(&format!("/many/{n}"), &format!("Mention {n}"));
+        home.ok(&["submit", &source, &home.post_url()]);
+    }
+    // Two delivery loops at once (two `notify` runs, as the daemon's loop and a crawl's end).
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_backfeed"))
+                .args(["--config", home.config_path().to_str().unwrap(), "notify"])
+                .env(SECRET.0, SECRET.1)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut run in runs {
+        assert!(run.wait().unwrap().success());
+    }
+    let mut ids: Vec<String> = hooks(&home)
+        .iter()
+        .map(|s| {
+            s.headers["x-backfeed-delivery"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 4, "each event delivered once: {ids:?}");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "four events, four ids");
 }

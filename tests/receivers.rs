@@ -773,3 +773,46 @@ fn one_hosts_hanging_pages_do_not_hold_every_fetch_slot() {
         "the honest source is decided before any hanging one times out: {decisions:#?}"
     );
 }
+
+#[test]
+fn a_source_edited_and_pinged_again_during_its_fetch_is_fetched_again() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    let daemon = home.serve();
+    let page = |words: &str| {
+        format!(
+            "<html><head><title>{words}</title></head><body><article><p>{words} — read <a href=\"{}\">this post</a>.</p></article></body></html>",
+            home.post_url()
+        )
+    };
+    // The first fetch is slow; the author edits the page meanwhile and pings again.
+    home.web.set_sequence(
+        "/edit/1",
+        vec![
+            Fixture::html(&page("First words")).delayed(1500),
+            Fixture::html(&page("Second words")),
+        ],
+    );
+    let source = home.web.url("/edit/1");
+    assert_eq!(
+        send_webmention(&daemon, &source, &home.post_url()).status(),
+        201
+    );
+    assert!(
+        eventually(10, || home.web.arrived("/edit/1") == 1),
+        "the first fetch is in flight"
+    );
+    assert_eq!(
+        send_webmention(&daemon, &source, &home.post_url()).status(),
+        201
+    );
+    assert!(
+        eventually(10, || home.mentions()[0]["excerpt"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Second words")),
+        "the second ping's content: {:?}",
+        home.mentions()
+    );
+    assert_eq!(home.web.arrived("/edit/1"), 2, "fetched once per ping");
+}

@@ -42,6 +42,10 @@ pub struct Delivered {
     pub failed: usize,
 }
 
+/// How long a delivery's lease lasts; renewed before each delivery of a batch, so it need only
+/// outlast one (a fetch's timeout is far shorter).
+const DELIVERY_LEASE_SECS: i64 = 120;
+
 /// Makes every delivery that is due (mail only when it is not sent as a digest).
 pub async fn deliver_due(ctx: &Context) -> Delivered {
     let mut done = Delivered::default();
@@ -61,7 +65,10 @@ pub async fn deliver_due(ctx: &Context) -> Delivered {
         .collect();
     let owner = new_lease_owner();
     loop {
-        let due = match ctx.store.lease_deliveries(&channels, 32, 120, &owner) {
+        let due = match ctx
+            .store
+            .lease_deliveries(&channels, 32, DELIVERY_LEASE_SECS, &owner)
+        {
             Ok(due) if !due.is_empty() => due,
             Ok(_) => return done,
             Err(e) => {
@@ -70,6 +77,11 @@ pub async fn deliver_due(ctx: &Context) -> Delivered {
             }
         };
         for d in due {
+            // The batch's later deliveries wait for the earlier ones: their leases are renewed
+            // before each, so a slow receiver never lets them expire into another loop's hands.
+            if let Err(e) = ctx.store.renew_leases(&owner, DELIVERY_LEASE_SECS) {
+                tracing::error!(error = %e, "cannot renew delivery leases");
+            }
             let result = if d.channel == MAIL {
                 mail::one(ctx, &d).await
             } else {
@@ -120,7 +132,7 @@ fn record(ctx: &Context, d: &Delivery, result: Result<String, String>, done: &mu
             done.delivered += 1;
             tracing::info!(channel = %d.channel, mention = d.mention.id, event = %d.event, "notification delivered");
             ctx.store.delivered(
-                d.id,
+                d,
                 &decision("delivered", &format!("{} notice: {answer}", d.event)),
             )
         }
@@ -129,11 +141,17 @@ fn record(ctx: &Context, d: &Delivery, result: Result<String, String>, done: &mu
             let retry = retry_delay_secs(d.attempts);
             tracing::warn!(channel = %d.channel, mention = d.mention.id, error = %error, retry_in_secs = retry, "notification not delivered");
             ctx.store
-                .delivery_failed(d.id, error, retry, &decision("retrying", error))
+                .delivery_failed(d, error, retry, &decision("retrying", error))
         }
     };
-    if let Err(e) = written {
-        tracing::error!(error = %e, delivery = d.id, "delivery state not kept; it will be made again");
+    match written {
+        Err(e) if crate::store::is_stale_lease(&e) => {
+            tracing::warn!(error = %e, delivery = d.id, "delivery outcome refused: another loop took this delivery over");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, delivery = d.id, "delivery state not kept; it will be made again");
+        }
+        Ok(()) => {}
     }
 }
 
@@ -176,6 +194,8 @@ async fn webhook(ctx: &Context, hook: &WebhookConfig, d: &Delivery) -> Result<St
     let body = webhook_body(hook, d, secret.as_deref());
     let mut req = Request::get(hook.url.clone(), Trust::Configured);
     req.accept = "*/*";
+    // The same on every retry of this event: a receiver can drop a repeat.
+    req.headers.push(("x-backfeed-delivery", d.id.to_string()));
     if let Some(secret) = &secret {
         req.headers
             .push(("x-backfeed-signature", signature(secret, &body)));

@@ -19,7 +19,7 @@ pub mod discover;
 pub mod links;
 
 use crate::fetch::{FetchError, Fetched, Request, Trust};
-use crate::model::{host_in_domain, host_of, match_key, now_rfc3339};
+use crate::model::{OrLog, host_in_domain, host_of, match_key, now_rfc3339};
 use crate::pipeline::{Context, MAX_ATTEMPTS, retry_delay_secs};
 use crate::receive::xmlrpc::{self, Answer, Value};
 use crate::store::{Decision, PostRef, SendRecord, SendResult};
@@ -50,12 +50,52 @@ pub enum SendError {
     Store(#[from] rusqlite::Error),
 }
 
-/// How long one run may hold a post while it sends its pings (each link's fetches are capped
-/// by `[fetch] timeout_secs`; a crashed run's hold is taken back when `serve` starts).
-const SEND_LEASE_SECS: i64 = 900;
+/// Renews every lease of `owner` every third of `[store] lease_secs` until dropped: a send run
+/// holds its post for as long as it works on it, however slow its links, and no longer than a
+/// lease after it stopped (a crash, a kill).
+struct Renewer(tokio::task::JoinHandle<()>);
+
+impl Renewer {
+    fn start(ctx: &Context, owner: &str) -> Renewer {
+        let (store, owner) = (ctx.store.clone(), owner.to_string());
+        let secs = ctx.cfg.store.lease_secs;
+        Renewer(tokio::spawn(async move {
+            let mut tick =
+                tokio::time::interval(std::time::Duration::from_secs((secs as u64 / 3).max(1)));
+            loop {
+                tick.tick().await;
+                store
+                    .renew_leases(&owner, secs)
+                    .or_log("send lease not renewed");
+            }
+        }))
+    }
+}
+
+impl Drop for Renewer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What one run did for one post: a record per link, and whether every link due got an
+/// outcome (then the post's content counts as sent).
+#[derive(Default)]
+struct PostSent {
+    records: Vec<SendRecord>,
+    /// The content fingerprint sent whole, when the run was not stopped partway.
+    completed: Option<String>,
+}
 
 /// Sends for the posts due (or named), calling `progress` after each link; returns what was
 /// done, one record per link.
+///
+/// Each post is a small state machine. A run leases the post's `send` job (fenced: see
+/// [`crate::store::Lease`]; a run of its own owner, so two runs in one process never share a
+/// post), reads the page, and pings each link due, recording each outcome as it goes. Only
+/// when every link has an outcome does the post's fingerprint count as sent; a run stopped
+/// partway (a crash, a kill) leaves it as it was, and the next run resumes: it pings the links
+/// that have no outcome for this content yet, and none twice.
 pub async fn send(
     ctx: &Context,
     opts: &SendOptions,
@@ -76,23 +116,44 @@ pub async fn send(
         named
     };
     let retries: HashSet<i64> = ctx.store.posts_with_due_retries()?.into_iter().collect();
+    let owner = crate::pipeline::new_lease_owner();
+    let _renewer = (!opts.dry_run).then(|| Renewer::start(ctx, &owner));
     let mut done = Vec::new();
     for post in posts {
         // One run at a time per post: while serve's schedule (or another `backfeed send`) holds
         // it, this run leaves it alone rather than ping twice.
-        if !opts.dry_run
-            && !ctx
+        let lease = if opts.dry_run {
+            None
+        } else {
+            match ctx
                 .store
-                .lease_post_send(post.id, SEND_LEASE_SECS, &ctx.lease_owner)?
-        {
-            tracing::info!(post = %post.url, "skipped: another run is sending for this post");
-            continue;
+                .lease_post_send(post.id, ctx.cfg.store.lease_secs, &owner)?
+            {
+                Some(lease) => Some(lease),
+                None => {
+                    tracing::info!(post = %post.url, "skipped: another run is sending for this post");
+                    continue;
+                }
+            }
+        };
+        let sent = send_post(ctx, &post, opts, retries.contains(&post.id), lease.as_ref()).await;
+        let sent = match sent {
+            Err(SendError::Store(e)) if crate::store::is_stale_lease(&e) => {
+                tracing::warn!(post = %post.url, error = %e, "stopped: another run took this post over");
+                continue;
+            }
+            other => other,
+        };
+        if let Some(lease) = &lease {
+            let completed = sent.as_ref().ok().and_then(|s| s.completed.as_deref());
+            match ctx.store.post_send_done(lease, completed) {
+                Err(e) if crate::store::is_stale_lease(&e) => {
+                    tracing::warn!(post = %post.url, error = %e, "another run took this post over");
+                }
+                other => other?,
+            }
         }
-        let sent = send_post(ctx, &post, opts, retries.contains(&post.id)).await;
-        if !opts.dry_run {
-            ctx.store.post_send_done(post.id)?;
-        }
-        for record in sent? {
+        for record in sent?.records {
             progress(&record);
             done.push(record);
         }
@@ -106,26 +167,38 @@ async fn send_post(
     post: &PostRef,
     opts: &SendOptions,
     has_retries: bool,
-) -> Result<Vec<SendRecord>, SendError> {
+    lease: Option<&crate::store::Lease>,
+) -> Result<PostSent, SendError> {
     let previous = ctx.store.sends_for_post(post.id)?;
-    let Some((fingerprint, links)) = read_post(ctx, post).await? else {
-        return Ok(Vec::new());
+    let state = ctx.store.post_send_state(post.id)?;
+    let Some((fingerprint, links)) = read_post(ctx, post, &state, opts.force).await? else {
+        return Ok(PostSent::default());
     };
-    let changed = previous.first().map(|r| r.fingerprint.as_str()) != Some(fingerprint.as_str());
+    let changed = state.sent_fingerprint.as_deref() != Some(fingerprint.as_str());
+    let now = now_rfc3339();
+    let due_retry =
+        |r: &SendRecord| r.status == "retrying" && r.next_try.as_deref() <= Some(now.as_str());
     let targets: Vec<String> = if opts.force || changed {
-        // What the post links to now, and what it linked to at the last send.
+        // What the post links to now, and what it linked to at the last send, less what a run
+        // stopped partway already gave an outcome for this very content (unless it is a retry
+        // now due, or the run is forced).
         let mut all = links;
         for r in &previous {
             if !all.contains(&r.target) {
                 all.push(r.target.clone());
             }
         }
+        all.retain(|target| {
+            opts.force
+                || !previous
+                    .iter()
+                    .any(|r| &r.target == target && r.fingerprint == fingerprint && !due_retry(r))
+        });
         all
     } else if has_retries {
-        let now = now_rfc3339();
         previous
             .iter()
-            .filter(|r| r.status == "retrying" && r.next_try.as_deref() <= Some(now.as_str()))
+            .filter(|r| due_retry(r))
             .map(|r| r.target.clone())
             .collect()
     } else {
@@ -169,7 +242,7 @@ async fn send_post(
                 );
             }
         }
-        if !opts.dry_run {
+        if let Some(lease) = lease {
             let decision = Decision {
                 at: now_rfc3339(),
                 source: post.url.clone(),
@@ -183,7 +256,7 @@ async fn send_post(
                 outcome = %result.status, reason = %result.reason, "send"
             );
             ctx.store
-                .record_send(post.id, &target, &fingerprint, &result, &decision)?;
+                .record_send(lease, &target, &fingerprint, &result, &decision)?;
         }
         out.push(SendRecord {
             source: post.url.clone(),
@@ -199,23 +272,37 @@ async fn send_post(
             next_try: None,
         });
     }
-    Ok(out)
+    Ok(PostSent {
+        records: out,
+        completed: Some(fingerprint),
+    })
 }
 
-/// A post's content fingerprint and links; a deleted post (404, 410) has none. `None` when the
-/// page cannot be read now or says nothing of its content: the post waits for another run.
+/// A post's content fingerprint and links; a deleted post has none. `None` when the page cannot
+/// be read now or says nothing of its content: the post waits for another run.
+///
+/// A post is deleted when its page answers 410, or 404 on two runs in a row, *and* the site's
+/// feeds and sitemaps no longer list it (as far as their last complete reading knows): one 404
+/// of a post still listed is a glitch, never a reason to tell every link it is gone. The page
+/// is asked for conditionally (its validators kept like a watched page's): a 304 is the
+/// content last sent, unchanged.
 async fn read_post(
     ctx: &Context,
     post: &PostRef,
+    state: &crate::store::PostSendState,
+    force: bool,
 ) -> Result<Option<(String, Vec<String>)>, SendError> {
     let Ok(url) = Url::parse(&post.url) else {
         return Ok(None);
     };
-    let fetched = match ctx
-        .fetcher
-        .fetch(&Request::get(url, Trust::Configured))
-        .await
-    {
+    let mut validators = ctx.store.fetch_state(&post.url).unwrap_or_default();
+    let mut req = Request::get(url, Trust::Configured);
+    let sent_before = state.sent_fingerprint.clone().filter(|_| !force);
+    if sent_before.is_some() {
+        req.etag = validators.etag.clone();
+        req.last_modified = validators.last_modified.clone();
+    }
+    let fetched = match ctx.fetcher.fetch(&req).await {
         Ok(f) => f,
         Err(e) => {
             tracing::warn!(post = %post.url, error = %e, "post page not read; sending later");
@@ -223,13 +310,38 @@ async fn read_post(
         }
     };
     match fetched.status {
-        404 | 410 => return Ok(Some((DELETED.into(), Vec::new()))),
-        200..=299 => {}
+        304 => {
+            if let Some(sent) = sent_before {
+                ctx.store.post_page_answered(post.id, false)?;
+                return Ok(Some((sent, Vec::new())));
+            }
+            return Ok(None);
+        }
+        status @ (404 | 410) => {
+            if state.listed == Some(true) {
+                tracing::warn!(post = %post.url, status, "post page answers {status} but the site's feeds or sitemaps still list it; sending later");
+                return Ok(None);
+            }
+            let in_a_row = ctx.store.post_page_answered(post.id, true)?;
+            if status == 410 || in_a_row >= 2 {
+                return Ok(Some((DELETED.into(), Vec::new())));
+            }
+            tracing::info!(post = %post.url, "post page answers 404; deletion pings if it still does on the next run");
+            return Ok(None);
+        }
+        200..=299 => {
+            ctx.store.post_page_answered(post.id, false)?;
+        }
         status => {
             tracing::warn!(post = %post.url, status, "post page not read; sending later");
             return Ok(None);
         }
     }
+    validators.etag = fetched.etag.clone();
+    validators.last_modified = fetched.last_modified.clone();
+    ctx.store
+        .put_fetch_state(&post.url, &validators)
+        .or_log("post page validators not kept");
     let feed_content = ctx.store.post_feed_content(post.id)?;
     let content = tokio::task::spawn_blocking(move || {
         let html = crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());

@@ -10,9 +10,13 @@ use super::{Summary, entry_link, fetch_configured, parse_feed};
 /// Refreshes the site's own posts from `[site] feeds` and `sitemaps`. Returns how many posts
 /// the sources listed.
 pub async fn refresh_posts(ctx: &Context, summary: &mut Summary) -> usize {
+    let started = crate::store::now_millis();
+    // Whether every feed and sitemap was read whole now (not failing, not a 304).
+    let mut read_all = true;
     let mut listed = 0;
     for feed_url in &ctx.cfg.site.feeds {
         let Some(fetched) = fetch_configured(ctx, feed_url, summary).await else {
+            read_all = false;
             continue;
         };
         let feed = match parse_feed(&fetched) {
@@ -20,6 +24,7 @@ pub async fn refresh_posts(ctx: &Context, summary: &mut Summary) -> usize {
             Err(e) => {
                 tracing::warn!(url = %feed_url, error = %e, "site feed does not parse");
                 summary.errors += 1;
+                read_all = false;
                 continue;
             }
         };
@@ -75,9 +80,11 @@ pub async fn refresh_posts(ctx: &Context, summary: &mut Summary) -> usize {
     while let Some(sitemap) = sitemaps.pop() {
         seen += 1;
         if seen > 50 {
+            read_all = false;
             break;
         }
         let Some(fetched) = fetch_configured(ctx, &sitemap, summary).await else {
+            read_all = false;
             continue;
         };
         let (pages, nested) = sitemap_locs(&fetched.body);
@@ -98,6 +105,13 @@ pub async fn refresh_posts(ctx: &Context, summary: &mut Summary) -> usize {
                 listed += 1;
             }
         }
+    }
+    // Every feed and sitemap read: what they did not list is no longer listed (sending tells a
+    // deleted post by that and its 404). A listing with a failure says nothing of that.
+    if read_all && listed > 0 {
+        ctx.store
+            .site_listing_complete(&started)
+            .or_log("site listing not kept");
     }
     summary.posts = ctx.store.list_posts().map(|p| p.len()).unwrap_or(0);
     listed

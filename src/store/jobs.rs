@@ -2,16 +2,27 @@
 //! `deliver` a notification, `send` a post's pings again — with when it is due, how often it was
 //! tried, and a lease (until when, and whose) so that exactly one loop works on it at a time.
 //!
-//! Every worker loop leases from here under its own owner id (a process id and a random part),
-//! gives back only its own leases, and `serve` takes back at start the leases of processes that
-//! are gone. What is specific to a kind lives with it: the verifier's lease is fair between
-//! source hosts ([`super::queue`]), a delivery joins its channel ([`super::notifications`]), a
-//! send is leased per post ([`super::sends`]); the table, the lease rules and the owners are
-//! one.
+//! Leases are fenced. Every lease taken bumps the job's `fence`, and the holder gets it back in
+//! a [`Lease`]; every write of that job's outcome (finish, retry, put back, and the outcome
+//! itself) names its lease and is refused ([`StaleLease`]) when the job has been leased again
+//! since. A loop that is alive but stuck past its lease (a paused VM, a stop-the-world swap)
+//! therefore cannot overwrite a newer outcome or drop another loop's retry when it wakes.
+//! Holders renew their leases while work goes on ([`Store::renew_leases`]); a job whose holder
+//! stopped renewing is taken over only after its lease expired: no process ids, no `/proc`,
+//! nothing that is wrong across hosts or in containers. Every loop leases under an owner of its
+//! own ([`new_owner`]) and gives back only its own leases.
+//!
+//! A job asked for again while leased (a source re-pinged during its fetch) is marked `again`:
+//! finishing it makes it due at once instead of deleting it, so the newer ping gets a fetch of
+//! its own.
+//!
+//! What is specific to a kind lives with it: the verifier's lease is fair between source hosts
+//! ([`super::queue`]), a delivery joins its channel ([`super::notifications`]), a send is leased
+//! per post ([`super::sends`]); the table, the lease rules and the owners are one.
 
 use super::{Cached, Result, Store};
 use crate::model::now_rfc3339;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 /// What a job does to its subject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,58 +45,204 @@ impl JobKind {
     }
 }
 
+/// One lease on one job: the job and the fence it was leased under. Writes of the job's outcome
+/// take it, and are refused when the job was leased again since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub kind: JobKind,
+    pub subject: i64,
+    pub fence: i64,
+}
+
+/// A write refused because its lease is no longer the job's: the job was leased again (its
+/// lease expired while this holder was stuck). The caller's transaction or savepoint is rolled
+/// back; the newer holder's outcome stands.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "stale lease: the {kind} job {subject} was leased again (fence {fence} is old); this outcome is not written"
+)]
+pub struct StaleLease {
+    kind: &'static str,
+    subject: i64,
+    fence: i64,
+}
+
+impl Lease {
+    fn stale(&self) -> rusqlite::Error {
+        rusqlite::Error::ToSqlConversionFailure(Box::new(StaleLease {
+            kind: self.kind.as_str(),
+            subject: self.subject,
+            fence: self.fence,
+        }))
+    }
+}
+
+/// Whether `e` is a write refused for a stale lease ([`StaleLease`]).
+pub fn is_stale_lease(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::ToSqlConversionFailure(inner) if inner.is::<StaleLease>())
+}
+
+/// What this process is, for its lease owners: `serve`, or `cli` (a command run by hand, the
+/// default). Set once, before anything is leased.
+static OWNER_ROLE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// Names this process's role in the leases it takes (see [`new_owner`]).
+pub fn set_owner_role(role: &'static str) {
+    let _ = OWNER_ROLE.set(role);
+}
+
+/// A lease owner for one loop (a worker, a send run, a delivery run): `role:host:pid:random`.
+/// The role (`serve`, or `cli` for a command run by hand) lets a `serve` that holds the store's
+/// single-process lock give back the leases of the `serve` it replaces; the rest only names the
+/// holder for people reading the store. Two loops of one process never share an owner.
+pub fn new_owner() -> String {
+    let role = OWNER_ROLE.get().copied().unwrap_or("cli");
+    let random = getrandom::u64().unwrap_or_else(|_| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    format!("{role}:{}:{}:{random:016x}", hostname(), std::process::id())
+}
+
+/// This machine's name (`/etc/hostname`, else `localhost`).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Whether `lease` is still the job's (its fence unchanged); `Err` ([`StaleLease`]) when not.
+pub(super) fn check(c: &Connection, lease: &Lease) -> Result<()> {
+    let current = c
+        .prepare_cached("SELECT fence FROM jobs WHERE kind = ?1 AND subject = ?2")?
+        .query_row(params![lease.kind.as_str(), lease.subject], |r| {
+            r.get::<_, i64>(0)
+        });
+    match current {
+        Ok(fence) if fence == lease.fence => Ok(()),
+        Ok(_) | Err(rusqlite::Error::QueryReturnedNoRows) => Err(lease.stale()),
+        Err(e) => Err(e),
+    }
+}
+
 /// `secs` from now, as the store writes times (clamped: see [`crate::model::Wait`]).
 pub(super) fn in_secs(secs: i64) -> String {
     crate::model::Wait::secs_i64(secs).from_now_rfc3339()
 }
 
-/// A job tried and due again at `next_try`: one more attempt, its lease given back.
-pub(super) fn retry(c: &Connection, kind: JobKind, subject: i64, next_try: &str) -> Result<()> {
-    c.run(
-        "UPDATE jobs SET next_try = ?3, attempts = attempts + 1, lease_until = NULL, lease_owner = NULL
-         WHERE kind = ?1 AND subject = ?2",
-        params![kind.as_str(), subject, next_try],
+/// A job tried and due again at `next_try`: one more attempt, its lease given back. (Asked
+/// for again meanwhile, it is due at once and its attempts start over: a new ping is a new
+/// candidate.)
+pub(super) fn retry(c: &Connection, lease: &Lease, next_try: &str) -> Result<()> {
+    let changed = c.run(
+        "UPDATE jobs SET next_try = CASE WHEN again = 1 THEN ?4 ELSE ?3 END,
+                attempts = CASE WHEN again = 1 THEN 0 ELSE attempts + 1 END,
+                again = 0, lease_until = NULL, lease_owner = NULL
+         WHERE kind = ?1 AND subject = ?2 AND fence = ?5",
+        params![
+            lease.kind.as_str(),
+            lease.subject,
+            next_try,
+            now_rfc3339(),
+            lease.fence
+        ],
     )?;
+    if changed == 0 {
+        return Err(lease.stale());
+    }
     Ok(())
 }
 
-/// A job given back untried: due at `next_try`, no attempt counted.
-pub(super) fn put_back(c: &Connection, kind: JobKind, subject: i64, next_try: &str) -> Result<()> {
-    c.run(
-        "UPDATE jobs SET next_try = ?3, lease_until = NULL, lease_owner = NULL
-         WHERE kind = ?1 AND subject = ?2",
-        params![kind.as_str(), subject, next_try],
+/// A job given back untried: due at `next_try` (at once when asked for again), no attempt
+/// counted.
+pub(super) fn put_back(c: &Connection, lease: &Lease, next_try: &str) -> Result<()> {
+    let changed = c.run(
+        "UPDATE jobs SET next_try = CASE WHEN again = 1 THEN ?4 ELSE ?3 END, again = 0,
+                lease_until = NULL, lease_owner = NULL
+         WHERE kind = ?1 AND subject = ?2 AND fence = ?5",
+        params![
+            lease.kind.as_str(),
+            lease.subject,
+            next_try,
+            now_rfc3339(),
+            lease.fence
+        ],
     )?;
+    if changed == 0 {
+        return Err(lease.stale());
+    }
     Ok(())
 }
 
-/// A job done: gone from the queue.
-pub(super) fn finish(c: &Connection, kind: JobKind, subject: i64) -> Result<()> {
-    c.run(
-        "DELETE FROM jobs WHERE kind = ?1 AND subject = ?2",
-        params![kind.as_str(), subject],
+/// A job done: gone from the queue — unless it was asked for again while leased, in which
+/// case it is due again at once, as a new job.
+pub(super) fn finish(c: &Connection, lease: &Lease) -> Result<()> {
+    let args = params![lease.kind.as_str(), lease.subject, lease.fence];
+    if c.run(
+        "DELETE FROM jobs WHERE kind = ?1 AND subject = ?2 AND fence = ?3 AND again = 0",
+        args,
+    )? > 0
+    {
+        return Ok(());
+    }
+    let requeued = c.run(
+        "UPDATE jobs SET again = 0, attempts = 0, conditional = 0, next_try = ?4,
+                lease_until = NULL, lease_owner = NULL
+         WHERE kind = ?1 AND subject = ?2 AND fence = ?3",
+        params![
+            lease.kind.as_str(),
+            lease.subject,
+            lease.fence,
+            now_rfc3339()
+        ],
     )?;
+    if requeued == 0 {
+        return Err(lease.stale());
+    }
     Ok(())
 }
 
-/// Leases the job (kind, subject) to `owner` when no one else holds it, queuing it first if it
-/// is not queued; `false` when another loop holds it.
+/// Leases the job (kind, subject) to `owner` when no one holds it (or its lease expired),
+/// queuing it first if it is not queued; `None` while another loop holds it — the same owner
+/// included: a loop never takes a job it already holds a second time.
 pub(super) fn lease_subject(
     c: &Connection,
     kind: JobKind,
     subject: i64,
     lease_secs: i64,
     owner: &str,
-) -> Result<bool> {
+) -> Result<Option<Lease>> {
     let now = now_rfc3339();
-    let changed = c.run(
-        "INSERT INTO jobs (kind, subject, next_try, lease_until, lease_owner) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (kind, subject) DO UPDATE SET lease_until = excluded.lease_until,
-             lease_owner = excluded.lease_owner
-         WHERE lease_until IS NULL OR lease_until <= ?3 OR lease_owner = ?5",
-        params![kind.as_str(), subject, now, in_secs(lease_secs), owner],
-    )?;
-    Ok(changed > 0)
+    let fence = c
+        .prepare_cached(
+            "INSERT INTO jobs (kind, subject, next_try, lease_until, lease_owner, fence) VALUES (?1, ?2, ?3, ?4, ?5, 1)
+             ON CONFLICT (kind, subject) DO UPDATE SET lease_until = excluded.lease_until,
+                 lease_owner = excluded.lease_owner, fence = fence + 1, again = 0
+             WHERE lease_until IS NULL OR lease_until <= ?3
+             RETURNING fence",
+        )?
+        .query_row(
+            params![kind.as_str(), subject, now, in_secs(lease_secs), owner],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(fence.map(|fence| Lease {
+        kind,
+        subject,
+        fence,
+    }))
+}
+
+/// [`Store::renew_leases`] on `c` (the group commit's connection, for the worker).
+pub fn renew_leases_in(c: &Connection, owner: &str, lease_secs: i64) -> Result<usize> {
+    c.run(
+        "UPDATE jobs SET lease_until = ?2 WHERE lease_owner = ?1",
+        params![owner, in_secs(lease_secs)],
+    )
 }
 
 impl Store {
@@ -100,21 +257,23 @@ impl Store {
         })
     }
 
-    /// Gives back the unexpired leases whose owner `is_gone` says has stopped (a process that
-    /// crashed), so its jobs need not wait for the leases to expire. Returns how many.
-    pub fn release_orphaned_leases(&self, is_gone: impl Fn(&str) -> bool) -> Result<usize> {
-        let owners: Vec<String> = self.read(|c| {
-            c.prepare(
-                "SELECT DISTINCT lease_owner FROM jobs WHERE lease_owner IS NOT NULL AND lease_until > ?1",
-            )?
-            .query_map([now_rfc3339()], |r| r.get(0))?
-            .collect()
-        })?;
-        let mut released = 0;
-        for owner in owners.iter().filter(|o| is_gone(o)) {
-            released += self.release_leases(owner)?;
-        }
-        Ok(released)
+    /// Renews every lease `owner` holds for `lease_secs` from now (a loop whose work goes on).
+    /// A lease already taken over is not `owner`'s any more, and is left alone.
+    pub fn renew_leases(&self, owner: &str, lease_secs: i64) -> Result<usize> {
+        self.write(|c| renew_leases_in(c, owner, lease_secs))
+    }
+
+    /// Gives back every lease held by a `serve` process (owners `serve:…`). Only for a `serve`
+    /// that holds the SQLite store's single-process lock: then no other `serve` is alive, and
+    /// those leases belong to one that crashed; leases of commands run by hand (`cli:…`) are
+    /// left to expire. Returns how many.
+    pub fn release_leases_of_dead_serve(&self) -> Result<usize> {
+        self.write(|c| {
+            c.run(
+                "UPDATE jobs SET lease_until = NULL, lease_owner = NULL WHERE lease_owner LIKE 'serve:%'",
+                [],
+            )
+        })
     }
 
     /// Jobs of `kind` queued, and how many of them are due now.
@@ -143,19 +302,67 @@ mod tests {
                     .write(|c| lease_subject(c, kind, 7, 60, owner))
                     .unwrap()
             };
-            assert!(lease("a"), "{kind:?}: a queues and leases it");
-            assert!(!lease("b"), "{kind:?}: b must wait");
-            assert!(lease("a"), "{kind:?}: a may renew its own");
+            assert!(
+                lease("serve:a").is_some(),
+                "{kind:?}: a queues and leases it"
+            );
+            assert!(lease("cli:b").is_none(), "{kind:?}: b must wait");
+            assert!(
+                lease("serve:a").is_none(),
+                "{kind:?}: a does not take it twice"
+            );
         }
         assert_eq!(store.jobs_waiting(JobKind::Deliver).unwrap(), (1, 1));
-        assert_eq!(store.release_orphaned_leases(|o| o == "b").unwrap(), 0);
-        assert_eq!(store.release_orphaned_leases(|o| o == "a").unwrap(), 3);
-        assert!(
-            store
-                .write(|c| lease_subject(c, JobKind::Send, 7, 60, "b"))
-                .unwrap()
-        );
-        store.write(|c| finish(c, JobKind::Send, 7)).unwrap();
+        assert_eq!(store.renew_leases("serve:a", 60).unwrap(), 3);
+        assert_eq!(store.release_leases_of_dead_serve().unwrap(), 3);
+        let lease = store
+            .write(|c| lease_subject(c, JobKind::Send, 7, 60, "cli:b"))
+            .unwrap()
+            .expect("released: b takes it");
+        assert_eq!(lease.fence, 2, "every lease bumps the fence");
+        store.write(|c| finish(c, &lease)).unwrap();
         assert_eq!(store.jobs_waiting(JobKind::Send).unwrap(), (0, 0));
+    }
+
+    #[test]
+    fn a_stale_lease_writes_nothing_and_a_job_asked_for_again_survives_its_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let take = |owner: &str, secs: i64| {
+            store
+                .write(|c| lease_subject(c, JobKind::Deliver, 1, secs, owner))
+                .unwrap()
+        };
+        // A takes the job and stalls; its lease runs out; B takes it over.
+        let old = take("serve:a", -1).expect("a leases");
+        let new = take("serve:b", 60).expect("expired: b takes over");
+        assert!(new.fence > old.fence);
+        for write in [
+            Box::new(|c: &Connection| finish(c, &old)) as Box<dyn Fn(&Connection) -> Result<()>>,
+            Box::new(|c: &Connection| retry(c, &old, "2000-01-01T00:00:00Z")),
+            Box::new(|c: &Connection| put_back(c, &old, "2000-01-01T00:00:00Z")),
+        ] {
+            let refused = store.write(|c| write(c)).unwrap_err();
+            assert!(is_stale_lease(&refused), "{refused}");
+        }
+        assert_eq!(
+            store.jobs_waiting(JobKind::Deliver).unwrap().0,
+            1,
+            "b's job stands"
+        );
+        // Asked for again while b works on it: b's finish leaves it due, not gone.
+        store
+            .write(|c| {
+                c.run(
+                    "UPDATE jobs SET again = 1 WHERE kind = 'deliver' AND subject = 1",
+                    [],
+                )
+            })
+            .unwrap();
+        store.write(|c| finish(c, &new)).unwrap();
+        assert_eq!(store.jobs_waiting(JobKind::Deliver).unwrap(), (1, 1));
+        let third = take("serve:c", 60).expect("due again at once");
+        store.write(|c| finish(c, &third)).unwrap();
+        assert_eq!(store.jobs_waiting(JobKind::Deliver).unwrap(), (0, 0));
     }
 }

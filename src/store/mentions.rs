@@ -126,7 +126,7 @@ fn verified(
             now
         ],
     )?;
-    finish(tx, job.mention_id, decision)?;
+    finish(tx, job, decision)?;
     Ok(next)
 }
 
@@ -142,7 +142,7 @@ fn not_found(tx: &Connection, job: &Job, decision: &Decision) -> Result<Status> 
     let next = if count >= 2 {
         refuse(tx, job, true, decision)?
     } else {
-        finish(tx, job.mention_id, decision)?;
+        finish(tx, job, decision)?;
         Status::parse(&status).unwrap_or(Status::Verified)
     };
     Ok(next)
@@ -151,7 +151,7 @@ fn not_found(tx: &Connection, job: &Job, decision: &Decision) -> Result<Status> 
 /// A transient failure: the job waits `delay_secs` and is tried again. Nothing is deleted.
 fn retry_later(tx: &Connection, job: &Job, delay_secs: i64, decision: &Decision) -> Result<()> {
     let at = super::jobs::in_secs(delay_secs);
-    super::jobs::retry(tx, super::JobKind::Verify, job.mention_id, &at)?;
+    super::jobs::retry(tx, &job.lease(), &at)?;
     tx.run(
         "UPDATE mentions SET reason = ?2 WHERE id = ?1 AND status = 'pending'",
         params![job.mention_id, decision.reason],
@@ -167,7 +167,7 @@ fn unchanged(tx: &Connection, job: &Job, decision: &Decision) -> Result<Status> 
         params![job.mention_id, now_rfc3339()],
         |r| r.get(0),
     )?;
-    finish(tx, job.mention_id, decision)?;
+    finish(tx, job, decision)?;
     Ok(Status::parse(&status).unwrap_or(Status::Pending))
 }
 
@@ -193,13 +193,16 @@ pub enum Applied {
 }
 
 /// Writes what a check came to for `job`, with its decision, on `c` (a transaction or a
-/// savepoint of the caller's): the mention's status afterwards, `None` while it waits.
+/// savepoint of the caller's): the mention's status afterwards, `None` while it waits. Refused
+/// as a whole ([`super::jobs::StaleLease`]) when the job was leased again since `job` was: the
+/// newer holder's outcome stands.
 pub(crate) fn apply(
     c: &Connection,
     job: &Job,
     applied: &Applied,
     decision: &Decision,
 ) -> Result<Option<Status>> {
+    super::jobs::check(c, &job.lease())?;
     Ok(match applied {
         Applied::Verified {
             extracted,
@@ -214,7 +217,7 @@ pub(crate) fn apply(
         }
         Applied::DeferFor(secs) => {
             let at = super::jobs::in_secs(*secs);
-            super::jobs::put_back(c, super::JobKind::Verify, job.mention_id, &at)?;
+            super::jobs::put_back(c, &job.lease(), &at)?;
             None
         }
     })
@@ -429,11 +432,11 @@ pub(super) fn refuse(
          WHERE id = ?1",
         params![job.mention_id, next.as_str(), decision.reason, now],
     )?;
-    finish(tx, job.mention_id, decision)?;
+    finish(tx, job, decision)?;
     Ok(next)
 }
 
-pub(super) fn finish(c: &Connection, mention_id: i64, decision: &Decision) -> Result<()> {
-    super::jobs::finish(c, super::JobKind::Verify, mention_id)?;
+pub(super) fn finish(c: &Connection, job: &Job, decision: &Decision) -> Result<()> {
+    super::jobs::finish(c, &job.lease())?;
     insert_decision(c, decision)
 }

@@ -35,12 +35,16 @@ mod state;
 pub use decisions::{Decision, DecisionFilter};
 pub use fetch_state::{FailingUrl, FetchState};
 pub use import::{ImportCounts, ImportedMention, Importer};
-pub use jobs::JobKind;
+mod serve_lock;
+pub use jobs::{
+    JobKind, Lease, hostname, is_stale_lease, new_owner, renew_leases_in, set_owner_role,
+};
 pub use mentions::{Applied, Counts, MentionFilter};
 pub use notifications::{Delivery, PendingDeliveries};
-pub use posts::PostRef;
+pub use posts::{PostRef, PostSendState, now_millis};
 pub use queue::{Candidate, Enqueued, GroupCommit, Job};
 pub use sends::{SendRecord, SendResult};
+pub use serve_lock::ServeLock;
 pub use state::{ScheduleRun, SocialSourceState};
 
 use rusqlite::Connection;
@@ -364,6 +368,25 @@ CREATE INDEX mentions_post_published ON mentions (post_id, status) WHERE status 
 CREATE INDEX mentions_target_published ON mentions (target_key, status, first_seen, id)
     WHERE status = 'verified';
 CREATE INDEX mentions_target_types ON mentions (target_key, status, type) WHERE status = 'verified';
+"#,
+    r#"
+-- Fenced leases (see store/jobs.rs): every lease bumps `fence`, and every write of a job's
+-- outcome names the fence it was leased under, so a holder whose lease was taken over writes
+-- nothing. `again` marks a job asked for again while leased: finishing it requeues it.
+ALTER TABLE jobs ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN again INTEGER NOT NULL DEFAULT 0;
+-- Sending as a state machine (see send/mod.rs): a post's content counts as sent only when a
+-- run gave every link an outcome (`sent_fingerprint`); a post is deleted only when its page
+-- answers 404 or 410 and the site's feeds and sitemaps no longer list it (`listed_at` older
+-- than the last complete listing), a 404 twice in a row.
+ALTER TABLE posts ADD COLUMN sent_fingerprint TEXT;
+ALTER TABLE posts ADD COLUMN listed_at TEXT;
+ALTER TABLE posts ADD COLUMN not_found_count INTEGER NOT NULL DEFAULT 0;
+UPDATE posts SET sent_fingerprint = (SELECT MAX(fingerprint) FROM sends WHERE sends.post_id = posts.id);
+CREATE TABLE site_listing (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    complete_at TEXT NOT NULL
+);
 "#,
 ];
 

@@ -16,11 +16,24 @@ use rusqlite::params;
 #[derive(Clone, Debug)]
 pub struct Delivery {
     pub id: i64,
+    /// The fence of this delivery's lease (see [`super::jobs::Lease`]).
+    pub fence: i64,
     pub channel: String,
     /// `published` or `deleted`.
     pub event: String,
     pub attempts: i64,
     pub mention: Mention,
+}
+
+impl Delivery {
+    /// The lease its outcome is written under.
+    pub fn lease(&self) -> super::jobs::Lease {
+        super::jobs::Lease {
+            kind: super::JobKind::Deliver,
+            subject: self.id,
+            fence: self.fence,
+        }
+    }
 }
 
 /// Deliveries not yet done, per channel, for `backfeed status`.
@@ -106,9 +119,9 @@ impl Store {
                 .map(|col| format!("m.{}", col.trim()))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let found: Vec<Delivery> = {
+            let mut found: Vec<Delivery> = {
                 let mut stmt = tx.prepare(&format!(
-                    "SELECT d.id, d.channel, n.event, j.attempts, {columns}
+                    "SELECT d.id, d.channel, n.event, j.attempts, j.fence, {columns}
                      FROM jobs j JOIN deliveries d ON d.id = j.subject
                      JOIN notifications n ON n.id = d.notification_id
                      JOIN mentions m ON m.id = n.mention_id
@@ -125,32 +138,38 @@ impl Store {
                         channel: r.get(1)?,
                         event: r.get(2)?,
                         attempts: r.get(3)?,
-                        mention: mention_from_row_at(r, 4)?,
+                        fence: r.get(4)?,
+                        mention: mention_from_row_at(r, 5)?,
                     })
                 })?
                 .collect::<Result<_>>()?
             };
-            for d in &found {
-                tx.run(
-                    "UPDATE jobs SET lease_until = ?2, lease_owner = ?3 WHERE kind = 'deliver' AND subject = ?1",
-                    params![d.id, until, owner],
-                )?;
+            for d in &mut found {
+                d.fence = tx
+                    .prepare_cached(
+                        "UPDATE jobs SET lease_until = ?2, lease_owner = ?3, fence = fence + 1, again = 0
+                         WHERE kind = 'deliver' AND subject = ?1 RETURNING fence",
+                    )?
+                    .query_row(params![d.id, until, owner], |r| r.get(0))?;
             }
             tx.commit()?;
             Ok(found)
         })
     }
 
-    /// A delivery done: it is never made again. Logged with its decision, together.
-    pub fn delivered(&self, id: i64, decision: &Decision) -> Result<()> {
+    /// A delivery done: it is never made again. Logged with its decision, together. Refused
+    /// ([`super::jobs::StaleLease`]) when its lease was taken over meanwhile.
+    pub fn delivered(&self, d: &Delivery, decision: &Decision) -> Result<()> {
+        let id = d.id;
         self.write(|c| {
             let tx = c.transaction()?;
+            super::jobs::check(&tx, &d.lease())?;
             tx.run(
                 "UPDATE deliveries SET status = 'delivered', delivered_at = ?2, attempts = attempts + 1,
                         last_error = NULL WHERE id = ?1",
                 params![id, now_rfc3339()],
             )?;
-            super::jobs::finish(&tx, super::JobKind::Deliver, id)?;
+            super::jobs::finish(&tx, &d.lease())?;
             insert_decision(&tx, decision)?;
             tx.commit()
         })
@@ -159,19 +178,21 @@ impl Store {
     /// A delivery that failed: tried again in `retry_secs`, with its error kept and logged.
     pub fn delivery_failed(
         &self,
-        id: i64,
+        d: &Delivery,
         error: &str,
         retry_secs: i64,
         decision: &Decision,
     ) -> Result<()> {
+        let id = d.id;
         let next = super::jobs::in_secs(retry_secs);
         self.write(|c| {
             let tx = c.transaction()?;
+            super::jobs::check(&tx, &d.lease())?;
             tx.run(
                 "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
                 params![id, error],
             )?;
-            super::jobs::retry(&tx, super::JobKind::Deliver, id, &next)?;
+            super::jobs::retry(&tx, &d.lease(), &next)?;
             insert_decision(&tx, decision)?;
             tx.commit()
         })

@@ -5,6 +5,15 @@ use super::{Cached, Result, Store};
 use crate::model::{Post, now_rfc3339};
 use rusqlite::{OptionalExtension, params};
 
+/// See [`Store::post_send_state`].
+#[derive(Clone, Debug, Default)]
+pub struct PostSendState {
+    pub sent_fingerprint: Option<String>,
+    /// Whether the last complete listing of the site's feeds and sitemaps named the post;
+    /// `None` before any listing was complete.
+    pub listed: Option<bool>,
+}
+
 /// A post row as the pipeline needs it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PostRef {
@@ -28,9 +37,61 @@ impl Store {
     ) -> Result<String> {
         self.write(|c| {
             let tx = c.transaction()?;
-            let (_, key) = upsert_post_in(&tx, url, match_key, title, published, atom_id)?;
+            let (id, key) = upsert_post_in(&tx, url, match_key, title, published, atom_id)?;
+            // Listed by the site's own feeds or sitemaps now: not deleted, whatever its page says.
+            tx.run(
+                "UPDATE posts SET listed_at = ?2 WHERE id = ?1",
+                params![id, now_millis()],
+            )?;
             tx.commit()?;
             Ok(key)
+        })
+    }
+
+    /// The site's feeds and sitemaps were all read, from `started_at` on: a post they did not
+    /// list (its `listed_at` older) is no longer listed.
+    pub fn site_listing_complete(&self, started_at: &str) -> Result<()> {
+        self.write(|c| {
+            c.run(
+                "INSERT INTO site_listing (id, complete_at) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET complete_at = excluded.complete_at",
+                [started_at],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// What sending needs to know of a post: the content fingerprint its last complete run
+    /// sent, and whether the site still lists it (`None`: no complete listing yet, unknown).
+    pub fn post_send_state(&self, post_id: i64) -> Result<PostSendState> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT p.sent_fingerprint,
+                        (SELECT CASE WHEN s.complete_at IS NULL THEN NULL
+                                     ELSE p.listed_at IS NOT NULL AND p.listed_at >= s.complete_at END
+                         FROM (SELECT MAX(complete_at) AS complete_at FROM site_listing) s)
+                 FROM posts p WHERE p.id = ?1",
+                [post_id],
+                |r| {
+                    Ok(PostSendState {
+                        sent_fingerprint: r.get(0)?,
+                        listed: r.get(1)?,
+                    })
+                },
+            )
+        })
+    }
+
+    /// The post's page answered 404 (`true`) or was read (`false`); returns how many 404s in a
+    /// row it has answered now.
+    pub fn post_page_answered(&self, post_id: i64, not_found: bool) -> Result<i64> {
+        self.write(|c| {
+            c.query_row(
+                "UPDATE posts SET not_found_count = CASE WHEN ?2 THEN not_found_count + 1 ELSE 0 END
+                 WHERE id = ?1 RETURNING not_found_count",
+                params![post_id, not_found],
+                |r| r.get(0),
+            )
         })
     }
 
@@ -203,6 +264,12 @@ pub(super) fn post_key_base(url: &str) -> String {
     let key = key.trim_end_matches('-');
     let key: String = key.chars().take(60).collect();
     if key.is_empty() { "post".into() } else { key }
+}
+
+/// Now, to the millisecond (RFC 3339, UTC): the post listing's stamps, which two crawls within
+/// one second must still tell apart.
+pub fn now_millis() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]

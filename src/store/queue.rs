@@ -17,9 +17,20 @@ pub struct Job {
     pub attempts: i64,
     pub conditional: bool,
     pub ever_verified: bool,
+    /// The fence this job was leased under (see [`super::jobs::Lease`]).
+    pub fence: i64,
 }
 
 impl Job {
+    /// The lease its outcome is written under.
+    pub fn lease(&self) -> super::jobs::Lease {
+        super::jobs::Lease {
+            kind: super::JobKind::Verify,
+            subject: self.mention_id,
+            fence: self.fence,
+        }
+    }
+
     /// The source's host as the fetcher counts it (see [`lease_due`]).
     pub fn source_host(&self) -> String {
         crate::model::host_of(&self.source)
@@ -67,6 +78,7 @@ pub(super) fn job_from_row(r: &Row<'_>) -> Result<Job> {
         attempts: r.get(5)?,
         conditional: r.get(6)?,
         ever_verified: r.get(7)?,
+        fence: r.get(8)?,
     })
 }
 
@@ -107,7 +119,7 @@ impl Store {
             let now = now_rfc3339();
             let until = super::jobs::in_secs(lease_secs);
             let leased = c.run(
-                "UPDATE jobs SET lease_until = ?2, lease_owner = ?4
+                "UPDATE jobs SET lease_until = ?2, lease_owner = ?4, fence = fence + 1, again = 0
                  WHERE kind = 'verify' AND subject = ?1 AND (lease_until IS NULL OR lease_until <= ?3)",
                 params![mention_id, until, now, owner],
             )?;
@@ -116,7 +128,7 @@ impl Store {
             }
             c.query_row(
                 "SELECT q.subject, m.source, m.target, COALESCE(q.arrival, m.kind), m.hint, q.attempts, q.conditional,
-                        m.verified_at IS NOT NULL
+                        m.verified_at IS NOT NULL, q.fence
                  FROM jobs q JOIN mentions m ON m.id = q.subject WHERE q.kind = 'verify' AND q.subject = ?1",
                 [mention_id],
                 job_from_row,
@@ -163,7 +175,7 @@ pub(crate) fn lease_due(
     let due: Vec<Job> = tx
         .prepare_cached(
             "SELECT q.subject, m.source, m.target, COALESCE(q.arrival, m.kind), m.hint, q.attempts,
-                    q.conditional, m.verified_at IS NOT NULL
+                    q.conditional, m.verified_at IS NOT NULL, q.fence
              FROM jobs q JOIN mentions m ON m.id = q.subject
              WHERE q.kind = 'verify' AND q.next_try <= ?1 AND (q.lease_until IS NULL OR q.lease_until <= ?1)
              ORDER BY q.next_try, q.subject LIMIT ?2",
@@ -171,7 +183,7 @@ pub(crate) fn lease_due(
         .query_map(params![now, window as i64], job_from_row)?
         .collect::<Result<_>>()?;
     let mut chosen: std::collections::HashMap<String, usize> = Default::default();
-    let jobs: Vec<Job> = due
+    let mut jobs: Vec<Job> = due
         .into_iter()
         .filter(|job| {
             let host = job.source_host();
@@ -185,11 +197,13 @@ pub(crate) fn lease_due(
         })
         .take(limit)
         .collect();
-    for job in &jobs {
-        tx.run(
-            "UPDATE jobs SET lease_until = ?2, lease_owner = ?3 WHERE kind = 'verify' AND subject = ?1",
-            params![job.mention_id, until, owner],
-        )?;
+    for job in &mut jobs {
+        job.fence = tx
+            .prepare_cached(
+                "UPDATE jobs SET lease_until = ?2, lease_owner = ?3, fence = fence + 1, again = 0
+                 WHERE kind = 'verify' AND subject = ?1 RETURNING fence",
+            )?
+            .query_row(params![job.mention_id, until, owner], |r| r.get(0))?;
     }
     Ok(jobs)
 }
@@ -241,7 +255,7 @@ fn enqueue_one(c: &Connection, cand: &Candidate) -> Result<Enqueued> {
     c.run(
         "INSERT INTO jobs (kind, subject, next_try, attempts, conditional, arrival) VALUES ('verify', ?1, ?2, 0, 0, ?3)
          ON CONFLICT (kind, subject) DO UPDATE SET next_try = MIN(next_try, excluded.next_try), conditional = 0,
-             arrival = excluded.arrival",
+             arrival = excluded.arrival, again = (lease_owner IS NOT NULL)",
         params![id, now, cand.kind.as_str()],
     )?;
     Ok(Enqueued {
@@ -439,8 +453,64 @@ mod tests {
             "a loop gives back only its own leases"
         );
         assert!(lease("b").is_empty());
-        assert_eq!(store.release_orphaned_leases(|o| o == "b").unwrap(), 0);
-        assert_eq!(store.release_orphaned_leases(|o| o == "a").unwrap(), 1);
+        assert_eq!(store.release_leases("a").unwrap(), 1);
         assert_eq!(lease("b").len(), 1, "released leases are due again");
+    }
+
+    #[test]
+    fn a_ping_while_its_job_is_leased_makes_it_due_again_after_the_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let candidate = Candidate {
+            source: "https://a.example/x".into(),
+            target: "https://b.example/p".into(),
+            target_key: "b.example/p".into(),
+            post_id: None,
+            kind: Kind::Webmention,
+            hint: None,
+        };
+        store.write(|c| enqueue_one(c, &candidate)).unwrap();
+        let none = std::collections::HashMap::new();
+        let lease = || {
+            store
+                .write(|c| lease_due(c, 10, 60, "serve:w", &none, 2))
+                .unwrap()
+        };
+        let first = lease().pop().expect("leased");
+        // The source is edited and pinged again while its first fetch is in flight.
+        store.write(|c| enqueue_one(c, &candidate)).unwrap();
+        let decision = super::super::Decision {
+            at: now_rfc3339(),
+            source: first.source.clone(),
+            target: first.target.clone(),
+            kind: "webmention".into(),
+            outcome: "rejected".into(),
+            reason: "no link".into(),
+        };
+        store
+            .write(|c| {
+                super::super::mentions::apply(
+                    c,
+                    &first,
+                    &super::super::mentions::Applied::Refused { delete: false },
+                    &decision,
+                )
+            })
+            .unwrap();
+        let again = lease();
+        assert_eq!(again.len(), 1, "the newer ping gets a fetch of its own");
+        assert!(again[0].fence > first.fence);
+        // The first attempt's late second write is refused: its lease is not the job's now.
+        let stale = store
+            .write(|c| {
+                super::super::mentions::apply(
+                    c,
+                    &first,
+                    &super::super::mentions::Applied::Unchanged,
+                    &decision,
+                )
+            })
+            .unwrap_err();
+        assert!(super::super::is_stale_lease(&stale), "{stale}");
     }
 }

@@ -5,7 +5,7 @@
 //! queued, due at the earliest retry, while any of its links waits for one.
 
 use super::decisions::{Decision, insert_decision};
-use super::{Cached, JobKind, Result, Store};
+use super::{Cached, JobKind, Lease, Result, Store};
 use crate::model::now_rfc3339;
 use rusqlite::{Row, params};
 
@@ -105,24 +105,39 @@ impl Store {
         })
     }
 
-    /// Takes the post's `send` job for `owner`; `false` while another run sends for it.
-    pub fn lease_post_send(&self, post_id: i64, lease_secs: i64, owner: &str) -> Result<bool> {
+    /// Takes the post's `send` job for `owner`; `None` while another run sends for it.
+    pub fn lease_post_send(
+        &self,
+        post_id: i64,
+        lease_secs: i64,
+        owner: &str,
+    ) -> Result<Option<Lease>> {
         self.write(|c| super::jobs::lease_subject(c, JobKind::Send, post_id, lease_secs, owner))
     }
 
     /// A run is done with the post: its job waits for the earliest retry of its links, or is
-    /// gone when none waits.
-    pub fn post_send_done(&self, post_id: i64) -> Result<()> {
+    /// gone when none waits. With `completed`, the run gave every link an outcome, and that
+    /// content fingerprint counts as sent; a run that stopped early leaves the post's sent
+    /// fingerprint as it was, so the next run resumes.
+    pub fn post_send_done(&self, lease: &Lease, completed: Option<&str>) -> Result<()> {
+        let post_id = lease.subject;
         self.write(|c| {
             let tx = c.transaction()?;
+            super::jobs::check(&tx, lease)?;
+            if let Some(fingerprint) = completed {
+                tx.run(
+                    "UPDATE posts SET sent_fingerprint = ?2 WHERE id = ?1",
+                    params![post_id, fingerprint],
+                )?;
+            }
             let next: Option<String> = tx.query_row(
                 "SELECT MIN(next_try) FROM sends WHERE post_id = ?1 AND status = 'retrying'",
                 [post_id],
                 |r| r.get(0),
             )?;
             match next {
-                Some(at) => super::jobs::put_back(&tx, JobKind::Send, post_id, &at)?,
-                None => super::jobs::finish(&tx, JobKind::Send, post_id)?,
+                Some(at) => super::jobs::put_back(&tx, lease, &at)?,
+                None => super::jobs::finish(&tx, lease)?,
             }
             tx.commit()
         })
@@ -131,7 +146,7 @@ impl Store {
     /// Records one send (a new row, or the pair's row updated) and its decision, together.
     pub fn record_send(
         &self,
-        post_id: i64,
+        lease: &Lease,
         target: &str,
         fingerprint: &str,
         result: &SendResult,
@@ -139,8 +154,10 @@ impl Store {
     ) -> Result<()> {
         let now = now_rfc3339();
         let next_try = result.retry_in_secs.map(super::jobs::in_secs);
+        let post_id = lease.subject;
         self.write(|c| {
             let tx = c.transaction()?;
+            super::jobs::check(&tx, lease)?;
             tx.run(
                 "INSERT INTO sends (post_id, target, fingerprint, protocol, endpoint, status, http_status,
                                     reason, sent_at, attempts, next_try)

@@ -94,6 +94,8 @@ struct WebState {
     pages: HashMap<String, Fixture>,
     sequences: HashMap<String, Vec<Fixture>>,
     seen: Vec<Seen>,
+    /// Paths of requests as they arrive (before any delay), in order.
+    arrived: Vec<String>,
     delay_ms: u64,
     in_flight: usize,
     max_in_flight: usize,
@@ -186,6 +188,17 @@ impl FixtureWeb {
     }
 
     /// The most requests this web was answering at once.
+    /// Requests for `path` that have arrived, answered or not yet (a delayed fixture's).
+    pub fn arrived(&self, path: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .arrived
+            .iter()
+            .filter(|p| *p == path)
+            .count()
+    }
+
     pub fn max_in_flight(&self) -> usize {
         self.state.lock().unwrap().max_in_flight
     }
@@ -215,6 +228,8 @@ async fn answer(state: Arc<Mutex<WebState>>, req: Request<Body>) -> Response<Bod
     let req = Request::from_parts(parts, ());
     let delay = {
         let mut s = state.lock().unwrap();
+        s.arrived
+            .push(path.split('?').next().unwrap_or("").to_string());
         s.in_flight += 1;
         s.max_in_flight = s.max_in_flight.max(s.in_flight);
         s.delay_ms
