@@ -411,7 +411,10 @@ fn a_crawl_that_finishes_never_frees_a_job_the_daemon_is_working_on() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 201);
-    std::thread::sleep(std::time::Duration::from_millis(500)); // the worker has leased it
+    assert!(
+        eventually(10, || home.web.arrived("/slow/1") == 1),
+        "the daemon's fetch is in flight"
+    );
     home.ok(&["crawl"]); // its drain ends while the daemon's fetch is in flight
     let decisions = || {
         home.log()
@@ -420,9 +423,14 @@ fn a_crawl_that_finishes_never_frees_a_job_the_daemon_is_working_on() {
             .count()
     };
     assert!(eventually(10, || decisions() >= 1));
-    std::thread::sleep(std::time::Duration::from_secs(4)); // room for a second (wrong) run
+    // The job is done and gone: a second (wrong) run would have had to fetch before that.
+    assert!(eventually(10, || home.queue_idle()));
     assert_eq!(decisions(), 1, "{:?}", home.log());
-    assert_eq!(home.web.hits("/slow/1"), 1, "the source was fetched once");
+    assert_eq!(
+        home.web.arrived("/slow/1"),
+        1,
+        "the source was fetched once"
+    );
 }
 
 #[test]

@@ -165,7 +165,10 @@ fn a_crash_between_publish_and_delivery_loses_nothing() {
         .mentions()
         .first()
         .is_some_and(|m| m["status"] == "verified")));
-    std::thread::sleep(std::time::Duration::from_millis(700)); // the delivery is in flight
+    assert!(
+        eventually(10, || home.web.arrived("/hook") == 1),
+        "the delivery is in flight"
+    );
     daemon.kill();
     assert!(
         hooks(&home).is_empty(),

@@ -390,7 +390,10 @@ fn moderation_queue_approve_reject_and_reversible_blocks() {
     home.ok(&["reject", &id_b]);
     // A re-sent ping keeps the moderator's rejection.
     assert_eq!(send_webmention(&daemon, &b, &home.post_url()).status(), 201);
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        eventually(10, || home.queue_idle()),
+        "the ping was processed"
+    );
     assert!(eventually(10, || {
         home.mentions()
             .iter()
@@ -721,7 +724,10 @@ fn redirects_and_spellings_cannot_aim_fetches_at_one_host() {
             >= 4
     };
     assert!(eventually(10, settled));
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert!(
+        eventually(10, || home.queue_idle()),
+        "nothing left to fetch"
+    );
     let victim_fetches: usize = ["/victim", "/v/0", "/v/1", "/v/2"]
         .iter()
         .map(|p| home.web.seen_path(p).len())

@@ -243,12 +243,9 @@ fn every_bad_input_gets_its_outcome_and_reason_in_the_log() {
     stall.stall = true;
     web.set("/stall", stall);
     let source = web.url("/stall");
-    let started = std::time::Instant::now();
+    // (The command returns at all only because the deadline cut the stalled body: the reason
+    // says so. No wall-clock bound is asserted: tests never assert timings.)
     assert_eq!(home.run(&["submit", &source, &post]).0, 1);
-    assert!(
-        started.elapsed().as_secs() < 20,
-        "a stalled source must not hang the command"
-    );
     let (outcome, reason) = outcome_for(&home, &source);
     assert_eq!(outcome, "transient", "{reason}");
     assert!(reason.contains("timed out"), "{reason}");

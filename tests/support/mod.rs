@@ -474,6 +474,22 @@ public_url = "http://127.0.0.1:{port}/"
         out
     }
 
+    /// Whether no verification job is due now or in flight: the worker has nothing to do until
+    /// a deferred job's time comes.
+    pub fn queue_idle(&self) -> bool {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        rusqlite::Connection::open(self.dir.path().join("backfeed.db"))
+            .and_then(|db| {
+                db.query_row(
+                    "SELECT COUNT(*) FROM jobs WHERE kind = 'verify'
+                     AND (next_try <= ?1 OR lease_until > ?1)",
+                    [&now],
+                    |r| r.get::<_, i64>(0),
+                )
+            })
+            .is_ok_and(|n| n == 0)
+    }
+
     /// `backfeed mentions --json` parsed.
     pub fn mentions(&self) -> Vec<serde_json::Value> {
         serde_json::from_str(&self.ok(&["mentions", "--json"])).unwrap()
