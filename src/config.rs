@@ -236,6 +236,9 @@ impl NotifyConfig {
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     pub url: Url,
+    /// How the hook is shown in logs, `status` and `/metrics` (default: its host). Its URL is
+    /// often its secret (a build hook's token is in the path), so it is never shown.
+    pub name: Option<String>,
     /// `webmention.io` (its webhook body) or `jf2` (the entry alone).
     #[serde(default = "default_webhook_format")]
     pub format: String,

@@ -275,10 +275,7 @@ impl Fetcher {
             .unwrap_or("")
             .trim_end_matches('.')
             .to_ascii_lowercase();
-        if budget.len() > 100_000 {
-            budget.retain_recent();
-        }
-        budget.check_key(&host).map_err(|not_until| {
+        check_key_bounded(budget, &host).map_err(|not_until| {
             use governor::clock::Clock;
             let wait = not_until.wait_time_from(budget.clock().now());
             FetchError::Throttled {
@@ -456,6 +453,25 @@ fn map_error(e: &reqwest::Error, secs: u64) -> FetchError {
         return FetchError::Network(format!("bad body encoding ({chain})"));
     }
     FetchError::Network(chain)
+}
+
+/// Keys a keyed rate limiter holds before it forgets those whose budget is whole again.
+const LIMITER_KEYS_MAX: usize = 10_000;
+
+/// Checks `key` against a keyed rate limiter that never grows without bound: governor keeps
+/// every key it has seen until told otherwise, so once it holds [`LIMITER_KEYS_MAX`] keys the
+/// ones whose budget has recovered are dropped (a flood of client addresses or source hosts
+/// costs memory for a minute, not for the life of the process). Used by the fetcher's host
+/// budgets and the receivers' limits alike.
+pub fn check_key_bounded<K: std::hash::Hash + Eq + Clone>(
+    limit: &governor::DefaultKeyedRateLimiter<K>,
+    key: &K,
+) -> Result<(), governor::NotUntil<governor::clock::QuantaInstant>> {
+    if limit.len() > LIMITER_KEYS_MAX {
+        limit.retain_recent();
+        limit.shrink_to_fit();
+    }
+    limit.check_key(key)
 }
 
 /// `Retry-After` as seconds: a delta, or an HTTP date in any of its three forms (IMF-fixdate,

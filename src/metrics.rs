@@ -251,7 +251,9 @@ impl Metrics {
         if let Ok(pending) = ctx.store.pending_deliveries() {
             for p in pending {
                 self.notifications_pending
-                    .get_or_create(&OneLabel { name: p.channel })
+                    .get_or_create(&OneLabel {
+                        name: crate::notify::channel_label(&ctx.cfg, &p.channel),
+                    })
                     .set(p.pending);
             }
         }

@@ -709,6 +709,8 @@ async fn work(
     ));
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut in_flight = tokio::task::JoinSet::new();
+    // The source host of each task in flight, to give its slot back when it ends.
+    let mut task_hosts: std::collections::HashMap<tokio::task::Id, String> = Default::default();
     // Jobs in flight per source host, so leasing stays fair between hosts.
     let mut hosts: std::collections::HashMap<String, usize> = Default::default();
     let finished_host = |hosts: &mut std::collections::HashMap<String, usize>, host: &str| {
@@ -732,7 +734,8 @@ async fn work(
                         let ctx = ctx.clone();
                         let host = job.source_host();
                         *hosts.entry(host.clone()).or_default() += 1;
-                        in_flight.spawn(async move { (host, ctx.process(&job).await) });
+                        let task = in_flight.spawn(async move { ctx.process(&job).await });
+                        task_hosts.insert(task.id(), host);
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "cannot lease jobs"),
@@ -743,9 +746,21 @@ async fn work(
         }
         let idle_wait = std::time::Duration::from_secs(1);
         tokio::select! {
-            finished = in_flight.join_next(), if !in_flight.is_empty() => {
-                if let Some(Ok((host, processed))) = finished {
+            finished = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
+                // A job's host slot is given back however its task ended: a panic (logged
+                // here; its lease expires and the job is tried again) must not keep it.
+                let (id, processed) = match finished {
+                    Some(Ok((id, processed))) => (id, Some(processed)),
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, "a verification task ended without an outcome; its job will be tried again");
+                        (e.id(), None)
+                    }
+                    None => continue,
+                };
+                if let Some(host) = task_hosts.remove(&id) {
                     finished_host(&mut hosts, &host);
+                }
+                if let Some(processed) = processed {
                     done(processed);
                 }
             }
@@ -767,7 +782,7 @@ async fn work(
     let grace = std::time::Duration::from_secs(ctx.cfg.fetch.timeout_secs + 5);
     let _ = tokio::time::timeout(grace, async {
         while let Some(finished) = in_flight.join_next().await {
-            if let Ok((_, processed)) = finished {
+            if let Ok(processed) = finished {
                 done(processed);
             }
         }

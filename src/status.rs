@@ -63,7 +63,15 @@ impl StatusReport {
             counts: ctx.store.counts()?,
             schedules,
             source_problems,
-            notifications: ctx.store.pending_deliveries()?,
+            notifications: ctx
+                .store
+                .pending_deliveries()?
+                .into_iter()
+                .map(|mut p| {
+                    p.channel = crate::notify::channel_label(&ctx.cfg, &p.channel);
+                    p
+                })
+                .collect(),
             failing: ctx.store.failing_urls(1)?,
         })
     }

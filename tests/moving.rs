@@ -350,3 +350,33 @@ fn webmention_io_author_links_must_be_http() {
     assert_eq!(ok["author"]["url"], "https://c.example/");
     assert_eq!(ok["author"]["photo"], "https://c.example/me.jpg");
 }
+
+#[test]
+fn a_restored_pending_mention_is_checked_again() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    // A candidate whose source failed for now: pending, waiting for a retry.
+    home.web.set("/later/1", Fixture::status(503));
+    let source = home.web.url("/later/1");
+    home.run(&["submit", &source, &home.post_url()]);
+    assert_eq!(home.mentions()[0]["status"], "pending");
+    let backup = home.dir.path().join("pending.jsonl");
+    home.ok(&[
+        "export",
+        "--format",
+        "jsonl",
+        "--out",
+        backup.to_str().unwrap(),
+    ]);
+
+    let fresh = Home::new("");
+    fresh.ok(&["import", backup.to_str().unwrap()]);
+    home.linking_page("/later/1", "Back up now");
+    fresh.ok(&["crawl"]);
+    let m = fresh
+        .mentions()
+        .into_iter()
+        .find(|m| m["source"] == source.as_str())
+        .unwrap();
+    assert_eq!(m["status"], "verified", "{m}");
+}

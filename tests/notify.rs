@@ -374,3 +374,46 @@ fn a_slow_webhook_gets_each_event_once_while_two_loops_deliver() {
     ids.dedup();
     assert_eq!(ids.len(), 4, "four events, four ids");
 }
+
+#[test]
+fn a_build_hooks_url_is_its_secret_and_shown_nowhere() {
+    let home = Home::new("");
+    let token = "build_hooks/SECRET-TOKEN-123";
+    home.write_config(&format!(
+        "[[notify.webhook]]\nurl = \"{}?key=SECRET-QUERY\"\n",
+        home.web.url(&format!("/{token}"))
+    ));
+    home.ok(&["crawl"]);
+    home.web.set(&format!("/{token}"), Fixture::status(500));
+    let source = home.linking_page("/s/1", "A mention");
+    home.ok(&["submit", &source, &home.post_url()]);
+    let (_, out, err) = home.run_env(&["notify"], &[("RUST_LOG", "backfeed=debug")]);
+    let status = home.ok(&["status"]);
+    let status_json = home.ok(&["status", "--json"]);
+    let log = home.ok(&["log", "--json", "--since", "1h"]);
+    let daemon = home.serve();
+    let metrics = daemon.text("/metrics");
+    let served = daemon.log_text();
+    for (what, text) in [
+        ("notify", format!("{out}{err}")),
+        ("status", status.clone()),
+        ("status --json", status_json),
+        ("log", log.clone()),
+        ("metrics", metrics.clone()),
+        ("serve's log", served),
+    ] {
+        assert!(
+            !text.contains("SECRET-TOKEN-123") && !text.contains("SECRET-QUERY"),
+            "{what} shows the hook's secret:\n{text}"
+        );
+    }
+    assert!(
+        status.contains("webhook 127.0.0.1"),
+        "shown by its host: {status}"
+    );
+    assert!(
+        metrics.contains("backfeed_notifications_pending{name=\"webhook 127.0.0.1"),
+        "{metrics}"
+    );
+    assert!(log.contains("\"notify\""), "the delivery is logged: {log}");
+}

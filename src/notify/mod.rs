@@ -35,6 +35,34 @@ pub fn channels(cfg: &crate::config::Config) -> Vec<String> {
         .collect()
 }
 
+/// How a channel is shown wherever a person or a program reads it (logs, the decision log,
+/// `status`, the operator's page, `/metrics`): `mail`, or a webhook's `name`, by default its
+/// host. A build hook's URL is its secret (Netlify's and others' carry the token in the path),
+/// so its path and query are shown nowhere.
+pub fn channel_label(cfg: &crate::config::Config, channel: &str) -> String {
+    if channel == MAIL {
+        return MAIL.into();
+    }
+    let hook = cfg
+        .notify
+        .webhook
+        .iter()
+        .find(|w| w.url.as_str() == channel);
+    hook.and_then(|w| w.name.clone())
+        .or_else(|| crate::model::host_of(channel))
+        .map_or_else(|| "webhook".into(), |host| format!("webhook {host}"))
+}
+
+/// `text` (an error) with the webhook's URL, and its path and query, replaced by its label.
+fn redact(text: &str, hook: &WebhookConfig, label: &str) -> String {
+    let mut out = text.replace(hook.url.as_str(), label);
+    let path_and_query = &hook.url[url::Position::BeforePath..];
+    if path_and_query.len() > 1 {
+        out = out.replace(path_and_query, "/…");
+    }
+    out
+}
+
 /// What one round of deliveries did.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Delivered {
@@ -92,7 +120,9 @@ pub async fn deliver_due(ctx: &Context) -> Delivered {
                     .iter()
                     .find(|w| w.url.as_str() == d.channel)
                 {
-                    Some(hook) => webhook(ctx, hook, &d).await,
+                    Some(hook) => webhook(ctx, hook, &d)
+                        .await
+                        .map_err(|e| redact(&e, hook, &channel_label(&ctx.cfg, &d.channel))),
                     None => Err("no such webhook configured any more".into()),
                 }
             };
@@ -119,10 +149,11 @@ pub async fn run(ctx: std::sync::Arc<Context>, shutdown: crate::shutdown::Shutdo
 
 /// Marks a delivery delivered, or failed with its next try, with its decision-log line.
 fn record(ctx: &Context, d: &Delivery, result: Result<String, String>, done: &mut Delivered) {
+    let label = channel_label(&ctx.cfg, &d.channel);
     let decision = |outcome: &str, reason: &str| Decision {
         at: now_rfc3339(),
         source: d.mention.source.clone(),
-        target: d.channel.clone(),
+        target: label.clone(),
         kind: "notify".into(),
         outcome: outcome.into(),
         reason: reason.into(),
@@ -130,7 +161,7 @@ fn record(ctx: &Context, d: &Delivery, result: Result<String, String>, done: &mu
     let written = match &result {
         Ok(answer) => {
             done.delivered += 1;
-            tracing::info!(channel = %d.channel, mention = d.mention.id, event = %d.event, "notification delivered");
+            tracing::info!(channel = %label, mention = d.mention.id, event = %d.event, "notification delivered");
             ctx.store.delivered(
                 d,
                 &decision("delivered", &format!("{} notice: {answer}", d.event)),
@@ -139,7 +170,7 @@ fn record(ctx: &Context, d: &Delivery, result: Result<String, String>, done: &mu
         Err(error) => {
             done.failed += 1;
             let retry = retry_delay_secs(d.attempts);
-            tracing::warn!(channel = %d.channel, mention = d.mention.id, error = %error, retry_in_secs = retry, "notification not delivered");
+            tracing::warn!(channel = %label, mention = d.mention.id, error = %error, retry_in_secs = retry, "notification not delivered");
             ctx.store
                 .delivery_failed(d, error, retry, &decision("retrying", error))
         }

@@ -95,7 +95,7 @@ impl AppState {
     /// Checks the per-client and per-source-host budgets; `Some(response)` when over.
     pub(crate) fn rate_limited(&self, client: IpAddr, source: Option<&str>) -> Option<Response> {
         if let Some(limit) = &self.per_client
-            && let Err(nu) = limit.check_key(&client)
+            && let Err(nu) = crate::fetch::check_key_bounded(limit, &client)
         {
             self.ctx.metrics.count_rate_limited();
             return Some(too_many(wait_secs(limit, nu), &format!("client {client}")));
@@ -103,7 +103,7 @@ impl AppState {
         if let (Some(limit), Some(host)) = (
             &self.per_source_host,
             source.and_then(crate::model::host_of),
-        ) && let Err(nu) = limit.check_key(&host)
+        ) && let Err(nu) = crate::fetch::check_key_bounded(limit, &host)
         {
             self.ctx.metrics.count_rate_limited();
             return Some(too_many(

@@ -291,6 +291,14 @@ impl Importer<'_> {
                     &["id"]
                 };
                 self.insert_row("mentions", &row, skip)?;
+                // A candidate that was waiting for its check waits again: it gets its job.
+                if text("status") == Some("pending") {
+                    self.tx.execute(
+                        "INSERT INTO jobs (kind, subject, next_try) VALUES ('verify', ?1, ?2)
+                         ON CONFLICT (kind, subject) DO NOTHING",
+                        params![self.tx.last_insert_rowid(), crate::model::now_rfc3339()],
+                    )?;
+                }
                 self.counts.imported += 1;
                 Ok(true)
             }
