@@ -822,3 +822,100 @@ fn a_source_edited_and_pinged_again_during_its_fetch_is_fetched_again() {
     );
     assert_eq!(home.web.arrived("/edit/1"), 2, "fetched once per ping");
 }
+
+#[test]
+fn healthz_answers_503_within_its_deadline_while_another_process_locks_the_store() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    let daemon = home.serve();
+    assert_eq!(
+        client()
+            .get(daemon.url("/healthz"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
+    db.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let r = client().get(daemon.url("/healthz")).send().unwrap();
+    assert_eq!(r.status(), 503);
+    let text = r.text().unwrap();
+    assert!(
+        text.contains("no answer within"),
+        "its own deadline, not SQLite's: {text}"
+    );
+    db.execute_batch("COMMIT").unwrap();
+    assert!(eventually(10, || client()
+        .get(daemon.url("/healthz"))
+        .send()
+        .is_ok_and(|r| r.status() == 200)));
+}
+
+#[test]
+fn a_worker_stalled_past_its_lease_finds_its_late_outcome_refused() {
+    let home = Home::new("");
+    let config = std::fs::read_to_string(home.config_path()).unwrap();
+    std::fs::write(
+        home.config_path(),
+        config.replacen("[store]\n", "[store]\nlease_secs = 3\n", 1),
+    )
+    .unwrap();
+    home.ok(&["crawl"]);
+    let daemon = home.serve();
+    let page = |words: &str| {
+        format!(
+            "<html><head><title>{words}</title></head><body><p>{words}: <a href=\"{}\">the post</a>.</p></body></html>",
+            home.post_url()
+        )
+    };
+    home.web.set_sequence(
+        "/paused/1",
+        vec![
+            Fixture::html(&page("Old words")).delayed(1500),
+            Fixture::html(&page("New words")),
+        ],
+    );
+    let source = home.web.url("/paused/1");
+    assert_eq!(
+        send_webmention(&daemon, &source, &home.post_url()).status(),
+        201
+    );
+    assert!(eventually(10, || home.web.arrived("/paused/1") == 1));
+    // The daemon stalls mid-fetch (a paused VM, a stop-the-world swap) and renews nothing.
+    let pid = daemon.child.id() as i32;
+    // SAFETY: signals to our own child process; no memory is involved.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
+    let expired = || {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        db.query_row(
+            "SELECT COUNT(*) FROM jobs WHERE kind = 'verify' AND lease_until < ?1",
+            [&now],
+            |r| r.get::<_, i64>(0),
+        )
+        .is_ok_and(|n| n == 1)
+    };
+    assert!(eventually(15, expired), "its lease runs out");
+    // Another loop takes the job over and stores the newer page.
+    home.ok(&["submit", &source, &home.post_url()]);
+    let excerpt = || {
+        home.mentions()[0]["excerpt"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(excerpt().contains("New words"), "{}", excerpt());
+    // The stalled daemon wakes: its outcome for the old page is refused, and logged.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    assert!(
+        eventually(15, || daemon.log_text().contains("outcome refused")),
+        "{}",
+        daemon.log_text()
+    );
+    assert!(
+        excerpt().contains("New words"),
+        "the newer outcome stands: {}",
+        excerpt()
+    );
+}

@@ -176,10 +176,35 @@ pub(crate) fn store_error(e: rusqlite::Error) -> Response {
     )
 }
 
+/// How long `/healthz` waits for the store before it answers 503: a store another process
+/// holds locked must not make the health check hang past its caller's own timeout.
+const HEALTH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
+
 pub(crate) async fn healthz(State(state): State<Shared>) -> Response {
-    match state.ctx.store.health() {
-        Ok(()) => plain(StatusCode::OK, "ok\n"),
-        Err(e) => plain(StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}\n")),
+    if !state.ctx.group_commit.is_running() {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the commit thread has stopped; restart backfeed\n",
+        );
+    }
+    // The check writes: off the async threads, within its own deadline.
+    let ctx = state.ctx.clone();
+    let checked = tokio::time::timeout(
+        HEALTH_DEADLINE,
+        tokio::task::spawn_blocking(move || ctx.store.health()),
+    )
+    .await;
+    match checked {
+        Ok(Ok(Ok(()))) => plain(StatusCode::OK, "ok\n"),
+        Ok(Ok(Err(e))) => plain(StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}\n")),
+        Ok(Err(_)) => plain(StatusCode::SERVICE_UNAVAILABLE, "store: the check failed\n"),
+        Err(_) => plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "store: no answer within {} s (is another process holding it locked?)\n",
+                HEALTH_DEADLINE.as_secs()
+            ),
+        ),
     }
 }
 

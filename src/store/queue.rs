@@ -323,6 +323,7 @@ impl GroupCommit {
         std::thread::Builder::new()
             .name("backfeed-group-commit".into())
             .spawn(move || {
+                let _exit_if_it_dies = ExitOnPanic("the group-commit thread");
                 while let Some(first) = receiver.blocking_recv() {
                     let mut batch = vec![first];
                     while batch.len() < Self::MAX_BATCH {
@@ -335,9 +336,31 @@ impl GroupCommit {
                         let mut tx = c.transaction()?;
                         for unit in batch.iter_mut() {
                             let sp = tx.savepoint()?;
-                            if unit.run(&sp) {
+                            // A unit that panics is a unit that failed: its savepoint is rolled
+                            // back and its caller answered; the thread goes on for the others.
+                            let ran =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    unit.run(&sp)
+                                }))
+                                .unwrap_or_else(|_| {
+                                    tracing::error!(
+                                        "a write panicked in the group commit; it is rolled back"
+                                    );
+                                    false
+                                });
+                            if ran {
                                 sp.commit()?;
-                            } // else: dropping the savepoint rolls it back
+                            } else {
+                                drop(sp); // rolls the unit back
+                                // After some errors (a full disk, an I/O error) SQLite rolls
+                                // the whole transaction back by itself: then nothing of this
+                                // batch is written, and no later savepoint may pretend it is.
+                                if tx.is_autocommit() {
+                                    return Err(commit_failed(
+                                        "SQLite rolled the transaction back after an error",
+                                    ));
+                                }
+                            }
                         }
                         tx.commit()
                     });
@@ -401,6 +424,30 @@ impl GroupCommit {
     ) -> Result<Option<Status>> {
         self.run(move |c| super::mentions::apply(c, &job, &applied, &decision))
             .await
+    }
+}
+
+/// Ends the process (exit status 70) when the thread holding it dies of a panic: without its
+/// committer a daemon would accept nothing and verify nothing while looking alive, so it stops
+/// and lets its supervisor (systemd's `Restart=`) start it again.
+struct ExitOnPanic(&'static str);
+
+impl Drop for ExitOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(
+                thread = self.0,
+                "a thread the process cannot do without died; exiting so that it is restarted"
+            );
+            std::process::exit(70);
+        }
+    }
+}
+
+impl GroupCommit {
+    /// Whether the committer still takes writes (`/healthz` asks).
+    pub fn is_running(&self) -> bool {
+        !self.sender.is_closed()
     }
 }
 
@@ -512,5 +559,28 @@ mod tests {
             })
             .unwrap_err();
         assert!(super::super::is_stale_lease(&stale), "{stale}");
+    }
+
+    #[tokio::test]
+    async fn a_write_that_panics_fails_alone_and_the_committer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(Store::open(&dir.path().join("t.db")).unwrap());
+        let commit = GroupCommit::start(store.clone());
+        let panicked = commit
+            .run(|_c: &Connection| -> Result<()> { panic!("a bug in one write") })
+            .await;
+        assert!(panicked.is_err(), "its caller is answered with an error");
+        assert!(commit.is_running());
+        let candidate = Candidate {
+            source: "https://a.example/x".into(),
+            target: "https://b.example/p".into(),
+            target_key: "b.example/p".into(),
+            post_id: None,
+            kind: Kind::Webmention,
+            hint: None,
+        };
+        let enqueued = commit.enqueue(candidate).await.unwrap();
+        assert!(enqueued.new, "later writes still commit");
+        assert_eq!(store.queue_depth().unwrap().0, 1);
     }
 }
