@@ -51,10 +51,19 @@ struct Operator {
 
 /// Loads the sign-in form and posts `password` with its token; returns the response.
 fn try_password(base: &str, password: &str) -> reqwest::blocking::Response {
-    let form = client().get(format!("{base}/admin/login")).send().unwrap();
+    try_password_from(&client(), base, password)
+}
+
+/// A sign-in attempt through `client` (which may speak from another loopback address).
+fn try_password_from(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    password: &str,
+) -> reqwest::blocking::Response {
+    let form = client.get(format!("{base}/admin/login")).send().unwrap();
     let cookie = cookie_named(&set_cookies(&form), "backfeed_signin").unwrap();
     let token = csrf_of(&form.text().unwrap());
-    client()
+    client
         .post(format!("{base}/admin/login"))
         .header("cookie", cookie.split(';').next().unwrap())
         .form(&[("csrf", token.as_str()), ("password", password)])
@@ -491,4 +500,25 @@ fn links_the_page_shows_are_http_only_whatever_the_store_holds() {
             "{page}: {html}"
         );
     }
+}
+
+#[test]
+fn someone_guessing_from_another_address_does_not_lock_the_operator_out() {
+    let home = admin_home();
+    let daemon = home.serve_env(&[PASSWORD]);
+    let guesser = reqwest::blocking::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answers: Vec<u16> = (0..12)
+        .map(|_| try_password_from(&guesser, &daemon.base, "guess").status().as_u16())
+        .collect();
+    assert_eq!(&answers[..5], &[401; 5], "{answers:?}");
+    assert!(answers[5..].iter().all(|s| *s == 429), "then the guesser waits: {answers:?}");
+    assert_eq!(
+        try_password(&daemon.base, PASSWORD.1).status(),
+        303,
+        "the operator, from another address, signs in at once"
+    );
 }

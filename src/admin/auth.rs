@@ -3,13 +3,21 @@
 //! CSRF token per session that every form carries.
 //!
 //! Sessions live in memory: a restart signs the operator out, and nothing about a session ever
-//! touches the store. The throttle is global, not per client address: there is one password,
-//! and an attacker with many addresses must not get many budgets. It slows sign-in, never the
-//! CLI, so an operator locked out by someone guessing still has `backfeed moderate`.
+//! touches the store.
+//!
+//! The throttle is per client address, so that someone guessing cannot lock the operator out:
+//! five wrong passwords from one address make that address's next try wait 1 s, then 2, 4 …
+//! up to a minute, and the wait stays at its maximum for as long as the guessing goes on (an
+//! address is forgiven only after ten quiet minutes, or by its right password). Over all
+//! addresses together, a ceiling (more than [`GLOBAL_FAILURES`] wrong passwords a minute: an
+//! attacker with many addresses) slows every try by a second — it slows, and never refuses,
+//! an address with no failures of its own, so the right password still gets in. It never
+//! touches the CLI.
 
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
@@ -19,11 +27,20 @@ pub const SESSION_COOKIE: &str = "backfeed_session";
 pub const SIGN_IN_COOKIE: &str = "backfeed_signin";
 /// How long a session lasts from sign-in, whatever is done with it.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
-/// Wrong passwords allowed in [`FAILURE_WINDOW`] before each try must wait.
-pub const FREE_FAILURES: usize = 5;
-pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
-/// The longest wait the throttle imposes.
+/// Wrong passwords from one address before each of its tries must wait.
+pub const FREE_FAILURES: u32 = 5;
+/// How long an address must stay quiet (no wrong password) to be forgiven its failures.
+const QUIET_TO_FORGIVE: Duration = Duration::from_secs(10 * 60);
+/// The longest wait the throttle imposes on one address.
 const MAX_WAIT: Duration = Duration::from_secs(60);
+/// Wrong passwords a minute over all addresses before every sign-in is slowed.
+pub const GLOBAL_FAILURES: usize = 30;
+/// The window of the global count.
+const GLOBAL_WINDOW: Duration = Duration::from_secs(60);
+/// How long every try is held once the global ceiling is passed.
+const GLOBAL_SLOWDOWN: Duration = Duration::from_secs(1);
+/// Addresses remembered at most; past it, the longest-quiet ones are forgotten.
+const MAX_CLIENTS: usize = 10_000;
 /// Sessions kept at most; signing in past it drops the oldest.
 const MAX_SESSIONS: usize = 64;
 
@@ -32,11 +49,42 @@ struct Session {
     expires: Instant,
 }
 
-/// Failures inside the window, and until when the next try must wait.
+/// One address's failures since it was last forgiven, and until when its next try must wait.
+struct ClientFailures {
+    count: u32,
+    last: Instant,
+    wait_until: Option<Instant>,
+}
+
+/// Failures per address, and every failure of the last minute over all addresses.
 #[derive(Default)]
 struct Throttle {
-    failures: VecDeque<Instant>,
-    wait_until: Option<Instant>,
+    clients: HashMap<IpAddr, ClientFailures>,
+    recent: VecDeque<Instant>,
+}
+
+impl Throttle {
+    /// Forgets what is too old to matter: addresses quiet long enough, global failures out of
+    /// the window, and the longest-quiet addresses past [`MAX_CLIENTS`].
+    fn forget_old(&mut self, now: Instant) {
+        self.clients
+            .retain(|_, f| now.duration_since(f.last) < QUIET_TO_FORGIVE);
+        if self.clients.len() > MAX_CLIENTS {
+            let mut quiet: Vec<(Instant, IpAddr)> =
+                self.clients.iter().map(|(ip, f)| (f.last, *ip)).collect();
+            quiet.sort();
+            for (_, ip) in quiet.iter().take(self.clients.len() - MAX_CLIENTS) {
+                self.clients.remove(ip);
+            }
+        }
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > GLOBAL_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+    }
 }
 
 /// What a sign-in attempt came to.
@@ -88,35 +136,49 @@ impl Gate {
         }
     }
 
-    /// Checks `password`, unless the throttle says wait; a right one opens a session.
-    pub fn sign_in(&self, password: &str) -> SignIn {
+    /// How long a try from `client` is held before it is checked: a second for everyone while
+    /// wrong passwords from all addresses together pass [`GLOBAL_FAILURES`] a minute, nothing
+    /// otherwise. A slowdown, not a refusal: the caller waits, then calls [`Gate::sign_in`].
+    pub fn slowdown(&self) -> Option<Duration> {
         let now = Instant::now();
         let mut throttle = lock(&self.throttle);
-        if let Some(until) = throttle.wait_until
+        throttle.forget_old(now);
+        (throttle.recent.len() > GLOBAL_FAILURES).then_some(GLOBAL_SLOWDOWN)
+    }
+
+    /// Checks `password` from `client`, unless that address must wait; a right one opens a
+    /// session and forgives the address.
+    pub fn sign_in(&self, client: IpAddr, password: &str) -> SignIn {
+        let now = Instant::now();
+        let mut throttle = lock(&self.throttle);
+        throttle.forget_old(now);
+        if let Some(until) = throttle.clients.get(&client).and_then(|f| f.wait_until)
             && until > now
         {
             return SignIn::Wait(until - now);
         }
         let given: [u8; 32] = Sha256::digest(password.as_bytes()).into();
         if bool::from(given.ct_eq(&self.password_digest)) {
-            throttle.failures.clear();
-            throttle.wait_until = None;
+            throttle.clients.remove(&client);
             drop(throttle);
             return SignIn::Welcome(self.open_session(now));
         }
-        while throttle
-            .failures
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > FAILURE_WINDOW)
-        {
-            throttle.failures.pop_front();
-        }
-        throttle.failures.push_back(now);
-        let over = throttle.failures.len().saturating_sub(FREE_FAILURES - 1);
-        if over > 0 {
-            // The fifth failure makes the next try wait 1 s, the sixth 2 s, then 4, 8 … 60.
+        throttle.recent.push_back(now);
+        let failures = throttle
+            .clients
+            .entry(client)
+            .or_insert(ClientFailures {
+                count: 0,
+                last: now,
+                wait_until: None,
+            });
+        failures.count += 1;
+        failures.last = now;
+        if let Some(over) = failures.count.checked_sub(FREE_FAILURES - 1).filter(|o| *o > 0) {
+            // The fifth failure makes the next try wait 1 s, the sixth 2 s, then 4, 8 … 60,
+            // and 60 s from then on while the failures go on.
             let wait = Duration::from_secs(1u64 << (over - 1).min(6)).min(MAX_WAIT);
-            throttle.wait_until = Some(now + wait);
+            failures.wait_until = Some(now + wait);
         }
         SignIn::WrongPassword
     }
@@ -198,22 +260,61 @@ mod tests {
     use super::*;
 
     #[test]
-    fn five_wrong_passwords_make_the_next_try_wait_even_with_the_right_one() {
+    const GUESSER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
+    const OPERATOR: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1));
+
+    #[test]
+    fn five_wrong_passwords_make_that_address_wait_and_no_other() {
         let gate = Gate::new("right", false);
         for _ in 0..4 {
-            assert_eq!(gate.sign_in("wrong"), SignIn::WrongPassword);
+            assert_eq!(gate.sign_in(GUESSER, "wrong"), SignIn::WrongPassword);
         }
-        assert!(matches!(gate.sign_in("right"), SignIn::Welcome(_)));
+        assert!(matches!(gate.sign_in(GUESSER, "right"), SignIn::Welcome(_)));
         for _ in 0..5 {
-            assert_eq!(gate.sign_in("wrong"), SignIn::WrongPassword);
+            assert_eq!(gate.sign_in(GUESSER, "wrong"), SignIn::WrongPassword);
         }
-        assert!(matches!(gate.sign_in("right"), SignIn::Wait(d) if d <= Duration::from_secs(1)));
+        assert!(
+            matches!(gate.sign_in(GUESSER, "right"), SignIn::Wait(d) if d <= Duration::from_secs(1))
+        );
+        assert!(
+            matches!(gate.sign_in(OPERATOR, "right"), SignIn::Welcome(_)),
+            "another address is not locked out"
+        );
+    }
+
+    #[test]
+    fn the_wait_reaches_its_maximum_and_keeps_it_while_the_guessing_goes_on() {
+        let gate = Gate::new("right", false);
+        let mut waits = Vec::new();
+        for _ in 0..12 {
+            // Each guess made as soon as the last wait allows (the wait is cleared by hand:
+            // no test waits a minute).
+            assert_eq!(gate.sign_in(GUESSER, "wrong"), SignIn::WrongPassword);
+            let mut throttle = lock(&gate.throttle);
+            let f = throttle.clients.get_mut(&GUESSER).unwrap();
+            if let Some(until) = f.wait_until.take() {
+                waits.push((until - Instant::now()).as_secs_f64().round() as u64);
+            }
+        }
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+    }
+
+    #[test]
+    fn many_addresses_guessing_slow_everyone_and_refuse_no_one() {
+        let gate = Gate::new("right", false);
+        assert_eq!(gate.slowdown(), None);
+        for n in 0..=GLOBAL_FAILURES {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, (n / 256) as u8, n as u8));
+            gate.sign_in(ip, "wrong");
+        }
+        assert_eq!(gate.slowdown(), Some(GLOBAL_SLOWDOWN));
+        assert!(matches!(gate.sign_in(OPERATOR, "right"), SignIn::Welcome(_)));
     }
 
     #[test]
     fn a_session_knows_its_csrf_token_until_signed_out() {
         let gate = Gate::new("pw", true);
-        let SignIn::Welcome(token) = gate.sign_in("pw") else {
+        let SignIn::Welcome(token) = gate.sign_in(OPERATOR, "pw") else {
             panic!("signed in")
         };
         let csrf = gate.session_csrf(&token).expect("live session");

@@ -466,7 +466,10 @@ async fn sign_in(
             Some("The sign-in form expired or came from another site. Please try again."),
         );
     }
-    match gate.sign_in(&form.password) {
+    if let Some(hold) = gate.slowdown() {
+        tokio::time::sleep(hold).await;
+    }
+    match gate.sign_in(peer.ip(), &form.password) {
         SignIn::Welcome(token) => {
             tracing::info!(client = %peer.ip(), "operator signed in");
             let mut response = Redirect::to("/admin/").into_response();

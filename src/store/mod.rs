@@ -428,9 +428,11 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    // NORMAL in WAL mode: a commit survives a process crash (SIGKILL); only an OS crash or power
-    // loss may lose the last transactions. That is the durability the 201 promises.
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // FULL: every commit is synced to disk before it returns, so an acknowledged 201 survives
+    // an OS crash or a power loss too, not only a killed process (NORMAL in WAL mode may lose
+    // the last transactions then). The group commit is what makes this cheap: one sync per
+    // batch of writes, not one per request (`benches/webmention_accept.sh`, figures in README).
+    conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Statement and savepoint journals (every unit of a group commit is a savepoint) stay in
     // memory: by default they spill to a temporary file past 64 KiB, and a verified mention's
