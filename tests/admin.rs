@@ -512,10 +512,17 @@ fn someone_guessing_from_another_address_does_not_lock_the_operator_out() {
         .build()
         .unwrap();
     let answers: Vec<u16> = (0..12)
-        .map(|_| try_password_from(&guesser, &daemon.base, "guess").status().as_u16())
+        .map(|_| {
+            try_password_from(&guesser, &daemon.base, "guess")
+                .status()
+                .as_u16()
+        })
         .collect();
     assert_eq!(&answers[..5], &[401; 5], "{answers:?}");
-    assert!(answers[5..].iter().all(|s| *s == 429), "then the guesser waits: {answers:?}");
+    assert!(
+        answers[5..].iter().all(|s| *s == 429),
+        "then the guesser waits: {answers:?}"
+    );
     assert_eq!(
         try_password(&daemon.base, PASSWORD.1).status(),
         303,

@@ -16,8 +16,8 @@
 
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 use std::net::IpAddr;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
@@ -164,17 +164,18 @@ impl Gate {
             return SignIn::Welcome(self.open_session(now));
         }
         throttle.recent.push_back(now);
-        let failures = throttle
-            .clients
-            .entry(client)
-            .or_insert(ClientFailures {
-                count: 0,
-                last: now,
-                wait_until: None,
-            });
+        let failures = throttle.clients.entry(client).or_insert(ClientFailures {
+            count: 0,
+            last: now,
+            wait_until: None,
+        });
         failures.count += 1;
         failures.last = now;
-        if let Some(over) = failures.count.checked_sub(FREE_FAILURES - 1).filter(|o| *o > 0) {
+        if let Some(over) = failures
+            .count
+            .checked_sub(FREE_FAILURES - 1)
+            .filter(|o| *o > 0)
+        {
             // The fifth failure makes the next try wait 1 s, the sixth 2 s, then 4, 8 … 60,
             // and 60 s from then on while the failures go on.
             let wait = Duration::from_secs(1u64 << (over - 1).min(6)).min(MAX_WAIT);
@@ -307,7 +308,10 @@ mod tests {
             gate.sign_in(ip, "wrong");
         }
         assert_eq!(gate.slowdown(), Some(GLOBAL_SLOWDOWN));
-        assert!(matches!(gate.sign_in(OPERATOR, "right"), SignIn::Welcome(_)));
+        assert!(matches!(
+            gate.sign_in(OPERATOR, "right"),
+            SignIn::Welcome(_)
+        ));
     }
 
     #[test]
