@@ -65,6 +65,10 @@ pub fn router(ctx: Arc<Context>) -> Router {
     router
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            crate::server::whole_body_in_time,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             count_requests,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

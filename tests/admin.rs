@@ -506,9 +506,8 @@ fn links_the_page_shows_are_http_only_whatever_the_store_holds() {
 fn someone_guessing_from_another_address_does_not_lock_the_operator_out() {
     let home = admin_home();
     let daemon = home.serve_env(&[PASSWORD]);
-    let guesser = reqwest::blocking::Client::builder()
+    let guesser = client_builder()
         .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
-        .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let answers: Vec<u16> = (0..12)

@@ -919,3 +919,102 @@ fn a_worker_stalled_past_its_lease_finds_its_late_outcome_refused() {
         excerpt()
     );
 }
+
+#[test]
+fn silent_and_dripping_connections_cannot_keep_anyone_else_out() {
+    let home = Home::new("");
+    // Silent connections are not closed by their deadline during this test (30 s): room must
+    // come from closing the oldest of them when someone else needs a slot.
+    home.server_options("header_timeout_secs = 30\nbody_timeout_secs = 2");
+    home.ok(&["crawl"]);
+    let daemon = home.serve();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], home.port));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let connect_from = |last_octet: u8| async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, last_octet], 0)))
+            .unwrap();
+        socket.connect(addr).await.unwrap()
+    };
+    // 1,000 connections from ten addresses that never send a byte: every slot there is.
+    let silent: Vec<tokio::net::TcpStream> = rt.block_on(async {
+        let mut all = Vec::new();
+        for i in 0..1000 {
+            all.push(connect_from(2 + (i / 100) as u8).await);
+        }
+        all
+    });
+    // 20 bodies dripped a byte at a time from one more address.
+    let drips = rt.block_on(async {
+        let mut drips = Vec::new();
+        for _ in 0..20 {
+            use tokio::io::AsyncWriteExt;
+            let mut s = connect_from(12).await;
+            s.write_all(b"POST /webmention HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nsource=")
+                .await
+                .unwrap();
+            drips.push(s);
+        }
+        drips
+    });
+    let dripping = rt.spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut answers = Vec::new();
+        for mut s in drips {
+            // A byte every 300 ms, until the server answers or ten seconds pass.
+            let mut buf = vec![0u8; 512];
+            let mut answer = String::new();
+            for _ in 0..33 {
+                if s.write_all(b"a").await.is_err() {
+                    break;
+                }
+                if let Ok(Ok(n)) =
+                    tokio::time::timeout(std::time::Duration::from_millis(300), s.read(&mut buf))
+                        .await
+                {
+                    answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    break;
+                }
+            }
+            answers.push(answer);
+        }
+        answers
+    });
+    // Someone else, meanwhile, is served: health checks and a webmention.
+    let other = client_builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let health = other.get(daemon.url("/healthz")).send();
+        assert!(
+            health.as_ref().is_ok_and(|r| r.status() == 200),
+            "healthz: {health:?}\n{}",
+            daemon
+                .log_text()
+                .lines()
+                .rev()
+                .take(5)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    let source = home.linking_page("/slowloris/ok", "Still served");
+    let r = other
+        .post(daemon.url("/webmention"))
+        .form(&[("source", source.as_str()), ("target", &home.post_url())])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let answers = rt.block_on(dripping).unwrap();
+    assert!(
+        answers.iter().all(|a| a.starts_with("HTTP/1.1 408")),
+        "every dripped body is cut off: {answers:?}"
+    );
+    drop(silent);
+}

@@ -226,39 +226,95 @@ pub(crate) async fn metrics(State(state): State<Shared>) -> Response {
 }
 
 /// Who holds the server's connections: one slot each, at most `max_connections` in all and
-/// `max_connections_per_client` from one address. Over either, a connection is closed as it
-/// arrives: idle or half-sent connections can no longer use up the process's file descriptors.
+/// `max_connections_per_client` from one address. A connection over its address's cap is
+/// closed as it arrives. When all slots are taken, the oldest connection that has not yet sent
+/// a byte is closed to make room: silent connections piling up can never keep out a client
+/// that has something to say (and every silent one is closed at the header deadline anyway).
 pub(crate) struct ConnectionSlots {
     total: Arc<tokio::sync::Semaphore>,
     per_client: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
     per_client_max: usize,
+    /// Connections waiting for their first byte, oldest first, each with its eviction bell.
+    silent: std::sync::Mutex<std::collections::VecDeque<(u64, Arc<tokio::sync::Notify>)>>,
+    next_id: std::sync::atomic::AtomicU64,
 }
 
-/// One admitted connection; dropping it frees the slot.
-pub(crate) struct Slot {
+/// One address's share of an admitted connection; dropping it frees it.
+pub(crate) struct ClientSlot {
     slots: Arc<ConnectionSlots>,
     client: IpAddr,
-    _total: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// A connection waiting for its first byte, registered for eviction; dropping it unregisters.
+struct Silent {
+    slots: Arc<ConnectionSlots>,
+    id: u64,
+    evicted: Arc<tokio::sync::Notify>,
 }
 
 impl ConnectionSlots {
-    fn admit(self: &Arc<Self>, client: IpAddr) -> Option<Slot> {
-        let total = self.total.clone().try_acquire_owned().ok()?;
+    fn admit_client(self: &Arc<Self>, client: IpAddr) -> Option<ClientSlot> {
         let mut per_client = self.per_client.lock().unwrap_or_else(|p| p.into_inner());
         let open = per_client.entry(client).or_default();
         if self.per_client_max > 0 && *open >= self.per_client_max {
             return None;
         }
         *open += 1;
-        Some(Slot {
+        Some(ClientSlot {
             slots: self.clone(),
             client,
-            _total: total,
         })
+    }
+
+    /// A slot now, or — when all are taken and a silent connection could be closed for it —
+    /// one freed by closing the oldest silent connection. `None`: the connection is refused.
+    async fn admit_total(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        if let Ok(permit) = self.total.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        let oldest = self
+            .silent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front();
+        let (_, bell) = oldest?;
+        bell.notify_one();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            self.total.clone().acquire_owned(),
+        )
+        .await
+        .ok()?
+        .ok()
+    }
+
+    fn silent(self: &Arc<Self>) -> Silent {
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let evicted = Arc::new(tokio::sync::Notify::new());
+        self.silent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back((id, evicted.clone()));
+        Silent {
+            slots: self.clone(),
+            id,
+            evicted,
+        }
     }
 }
 
-impl Drop for Slot {
+impl Drop for Silent {
+    fn drop(&mut self) {
+        let mut silent = self.slots.silent.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = silent.iter().position(|(id, _)| *id == self.id) {
+            silent.remove(at);
+        }
+    }
+}
+
+impl Drop for ClientSlot {
     fn drop(&mut self) {
         let mut per_client = self
             .slots
@@ -274,11 +330,51 @@ impl Drop for Slot {
     }
 }
 
+/// Reads a request's whole body within `body_timeout_secs` of the handler asking for it, and
+/// at most [`MAX_BODY_BYTES`]: a deadline for the body as a whole, not between its bytes, so
+/// a body dripped a byte a second is cut off like a silent one. (The body is small by that
+/// cap, so holding it whole costs nothing.)
+pub(crate) async fn whole_body_in_time(
+    State(state): State<Shared>,
+    req: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let secs = state.ctx.cfg.server.body_timeout_secs;
+    let (parts, body) = req.into_parts();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(secs),
+        axum::body::to_bytes(body, MAX_BODY_BYTES),
+    )
+    .await;
+    match read {
+        Ok(Ok(bytes)) => {
+            next.run(axum::extract::Request::from_parts(
+                parts,
+                axum::body::Body::from(bytes),
+            ))
+            .await
+        }
+        Ok(Err(_)) => plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "request body larger than {} KiB, or broken off\n",
+                MAX_BODY_BYTES / 1024
+            ),
+        ),
+        Err(_) => plain(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("request body not received within {secs} s\n"),
+        ),
+    }
+}
+
 /// Serves until `shutdown` fires, then stops accepting and finishes requests in flight.
 ///
 /// The accept loop is our own (on hyper-util) rather than `axum::serve`, for the limits a
-/// public endpoint needs: a header read timeout (which also closes idle keep-alive
-/// connections), a body read timeout, and connection caps in all and per client address.
+/// public endpoint needs: a deadline for a connection's first byte, a header read timeout
+/// (which also closes idle keep-alive connections), a deadline for the whole body
+/// ([`whole_body_in_time`]), and connection caps in all and per client address, where a new
+/// client takes the slot of the oldest silent connection rather than be refused.
 pub async fn serve(
     app: Router,
     ctx: Arc<Context>,
@@ -287,14 +383,14 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     let server = &ctx.cfg.server;
-    let app = app.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-        std::time::Duration::from_secs(server.body_timeout_secs),
-    ));
     let slots = Arc::new(ConnectionSlots {
         total: Arc::new(tokio::sync::Semaphore::new(server.max_connections)),
         per_client: Default::default(),
         per_client_max: server.max_connections_per_client,
+        silent: Default::default(),
+        next_id: Default::default(),
     });
+    let first_byte_deadline = std::time::Duration::from_secs(server.header_timeout_secs);
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -315,9 +411,9 @@ pub async fn serve(
             },
             _ = shutdown.wait() => break,
         };
-        let Some(slot) = slots.admit(peer.ip()) else {
+        let Some(client_slot) = slots.admit_client(peer.ip()) else {
             ctx.metrics.count_rate_limited();
-            tracing::debug!(client = %peer.ip(), "connection refused: over the connection caps");
+            tracing::debug!(client = %peer.ip(), "connection refused: over the per-client cap");
             continue; // dropping the stream closes it
         };
         let app = app.clone();
@@ -325,13 +421,38 @@ pub async fn serve(
             req.extensions_mut().insert(ConnectInfo(peer));
             tower::ServiceExt::oneshot(app.clone(), req)
         });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let (slots, builder, watcher, ctx) = (
+            slots.clone(),
+            builder.clone(),
+            graceful.watcher(),
+            ctx.clone(),
+        );
         tokio::spawn(async move {
-            let _slot = slot;
-            if let Err(e) = connection.await {
+            let _client_slot = client_slot;
+            let Some(_slot) = slots.admit_total().await else {
+                ctx.metrics.count_rate_limited();
+                tracing::debug!(client = %peer.ip(), "connection refused: every slot is busy");
+                return;
+            };
+            // A connection that says nothing is closed at the header deadline, or sooner
+            // when its slot is wanted by a new one.
+            let silent = slots.silent();
+            let mut first = [0u8; 1];
+            let spoke = tokio::select! {
+                peeked = tokio::time::timeout(first_byte_deadline, stream.peek(&mut first)) => {
+                    matches!(peeked, Ok(Ok(n)) if n > 0)
+                }
+                _ = silent.evicted.notified() => false,
+            };
+            drop(silent);
+            if !spoke {
+                tracing::debug!(client = %peer.ip(), "connection closed: nothing sent in time");
+                return;
+            }
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(client = %peer.ip(), error = %e, "connection ended with an error");
             }
         });

@@ -591,12 +591,17 @@ fn unsafe_kill(pid: u32, signal: &str) {
 
 /// A blocking HTTP client for tests.
 pub fn client() -> reqwest::blocking::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
+    client_builder()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap()
+}
+
+/// A test client's builder (no redirects followed), for a client of other settings: another
+/// local address, a shorter timeout.
+pub fn client_builder() -> reqwest::blocking::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none())
 }
 
 /// Polls `check` until it returns true or `secs` pass.
