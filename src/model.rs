@@ -33,7 +33,7 @@ pub fn match_key_of(url: &Url) -> Option<String> {
             key.push_str(&port.to_string());
         }
     }
-    push_normalized_path(&mut key, url.path().trim_end_matches('/'));
+    push_normalized_path(&mut key, without_index_file(url.path()));
     if let Some(query) = url.query() {
         let kept: Vec<&str> = query
             .split('&')
@@ -45,6 +45,22 @@ pub fn match_key_of(url: &Url) -> Option<String> {
         }
     }
     Some(key)
+}
+
+/// A path without its trailing slash, and without a final directory-index file name
+/// (`index.html`, `index.htm`, `index.php`): a static site serves `/post/1/` and
+/// `/post/1/index.html` as one page, and they are one post.
+fn without_index_file(path: &str) -> &str {
+    let path = path.trim_end_matches('/');
+    let (dir, file) = path.rsplit_once('/').unwrap_or(("", path));
+    if ["index.html", "index.htm", "index.php"]
+        .iter()
+        .any(|index| file.eq_ignore_ascii_case(index))
+    {
+        dir.trim_end_matches('/')
+    } else {
+        path
+    }
 }
 
 /// Appends `path` with percent-escapes of unreserved characters decoded and the others'
@@ -415,6 +431,8 @@ mod tests {
             "http://blog.example/2024/hello",
             "https://blog.example:443/2024/hello#comments",
             "https://BLOG.example/2024/hello/?utm_source=x&utm_medium=y",
+            "https://blog.example/2024/hello/index.html",
+            "https://blog.example/2024/hello/INDEX.HTM#top",
         ] {
             assert_eq!(match_key(variant).unwrap(), post, "{variant}");
         }
@@ -425,6 +443,14 @@ mod tests {
         assert_ne!(
             match_key("https://blog.example:8080/2024/hello").unwrap(),
             post
+        );
+        assert_ne!(
+            match_key("https://blog.example/2024/hello/index.html.bak").unwrap(),
+            post
+        );
+        assert_eq!(
+            match_key("https://blog.example/index.html").unwrap(),
+            match_key("https://blog.example/").unwrap()
         );
         assert_eq!(match_key("mailto:a@b.example"), None);
         assert_eq!(match_key("not a url"), None);

@@ -380,3 +380,36 @@ fn a_restored_pending_mention_is_checked_again() {
         .unwrap();
     assert_eq!(m["status"], "verified", "{m}");
 }
+
+#[test]
+fn a_bad_byte_is_reported_where_it_is_and_an_endless_line_is_not_read_whole() {
+    let home = Home::new("");
+    let wxr = home.dir.path().join("bad.xml");
+    let mut bytes =
+        b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss><channel><item><title>ok ".to_vec();
+    bytes.push(0xff);
+    bytes.extend_from_slice(b" bad</title></item></channel></rss>\n");
+    std::fs::write(&wxr, bytes).unwrap();
+    let (code, _, err) = home.run(&["import", wxr.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    let at: usize = err
+        .split("near byte ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a position: {err}"));
+    assert!(
+        (60..100).contains(&at),
+        "near the bad byte (70), not 0: {err}"
+    );
+
+    let jsonl = home.dir.path().join("long.jsonl");
+    let long = format!(
+        "{{\"table\":\"blocks\",\"domain\":\"{}\"}}\n",
+        "x".repeat(5 << 20)
+    );
+    std::fs::write(&jsonl, long).unwrap();
+    let (code, _, err) = home.run(&["import", jsonl.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("line 1 is longer than 4 MiB"), "{err}");
+}

@@ -1018,3 +1018,40 @@ fn silent_and_dripping_connections_cannot_keep_anyone_else_out() {
     );
     drop(silent);
 }
+
+#[test]
+fn the_public_status_url_does_not_tell_refused_from_unreachable() {
+    let home = Home::new("[fetch]\nallow_private_addresses = false\ntimeout_secs = 2\n");
+    home.ok(&["crawl"]);
+    let daemon = home.serve();
+    // A name (not an IP literal, which is refused at once) that leads inside.
+    let source = format!("http://localhost:{}/inside", home.web.addr.port());
+    let r = send_webmention(&daemon, &source, &home.post_url());
+    assert_eq!(r.status(), 201);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(eventually(10, || status_of(&daemon, &location)["reason"].is_string()));
+    let public = status_of(&daemon, &location)["reason"].to_string();
+    assert!(public.contains("refused or unreachable"), "{public}");
+    assert!(!public.contains("public address"), "{public}");
+    // The operator reads why.
+    let log = serde_json::to_string(&home.log()).unwrap();
+    assert!(log.contains("public address"), "{log}");
+}
+
+#[test]
+fn a_ping_to_a_posts_index_html_is_a_ping_to_that_post() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    let daemon = home.serve();
+    let source = home.linking_page("/alias/1", "Linked by its file name");
+    let alias = format!("{}index.html", home.post_url());
+    assert_eq!(send_webmention(&daemon, &source, &alias).status(), 201);
+    assert!(eventually(10, || home
+        .mentions()
+        .first()
+        .is_some_and(|m| m["status"] == "verified")));
+    let posts: Vec<serde_json::Value> =
+        serde_json::from_str(&home.ok(&["posts", "--json"])).unwrap();
+    assert_eq!(posts.len(), 1, "no second post: {posts:?}");
+    assert_eq!(home.mentions()[0]["target"], home.post_url().as_str());
+}

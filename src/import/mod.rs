@@ -172,15 +172,36 @@ impl Sink<'_, '_> {
     }
 }
 
+/// Longest line a backup may have: a mention's row is a few KiB (its content is at most 8 KiB
+/// of HTML); anything far longer is not a backfeed backup line, and is not read into memory.
+const JSONL_LINE_MAX: usize = 4 * 1024 * 1024;
+
 /// backfeed's own backup: one JSON object a line.
-fn read_jsonl(file: impl BufRead, importer: &mut Importer<'_>) -> Result<(), ImportError> {
-    for (n, line) in file.lines().enumerate() {
-        let line = line?;
+fn read_jsonl(mut file: impl BufRead, importer: &mut Importer<'_>) -> Result<(), ImportError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    for n in 1.. {
+        bytes.clear();
+        let read = (&mut file)
+            .take(JSONL_LINE_MAX as u64 + 1)
+            .read_until(b'\n', &mut bytes)?;
+        if read == 0 {
+            break;
+        }
+        if bytes.len() > JSONL_LINE_MAX {
+            return Err(ImportError::Malformed(format!(
+                "line {n} is longer than {} MiB: not a line of a backfeed backup",
+                JSONL_LINE_MAX / (1024 * 1024)
+            )));
+        }
+        let line = std::str::from_utf8(&bytes).map_err(|e| {
+            ImportError::Malformed(format!("line {n}: not UTF-8 at byte {}", e.valid_up_to()))
+        })?;
         if line.trim().is_empty() {
             continue;
         }
-        let mut row: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&line)
-            .map_err(|e| ImportError::Malformed(format!("line {}: {e}", n + 1)))?;
+        let mut row: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line)
+            .map_err(|e| ImportError::Malformed(format!("line {n}: {e}")))?;
         if !clean_backup_row(&mut row) {
             importer.counts.read += 1;
             importer

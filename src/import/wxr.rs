@@ -44,10 +44,13 @@ pub(super) fn read(file: impl BufRead, sink: &mut Sink<'_, '_>) -> Result<(), Im
     let mut meta_key = String::new();
     loop {
         let event = reader.read_event_into(&mut buf).map_err(|e| {
-            ImportError::Malformed(format!(
-                "not well-formed XML at byte {}: {e}",
-                reader.error_position()
-            ))
+            // A syntax error knows where it is; a decoding error (a byte that is not UTF-8)
+            // is reported at the start of the file, so the reader's position says where.
+            let at = match reader.error_position() {
+                0 => reader.buffer_position(),
+                at => at,
+            };
+            ImportError::Malformed(format!("not well-formed XML near byte {at}: {e}"))
         })?;
         match event {
             Event::Start(e) => {
@@ -63,8 +66,10 @@ pub(super) fn read(file: impl BufRead, sink: &mut Sink<'_, '_>) -> Result<(), Im
                 path.push(name);
                 text.clear();
             }
-            Event::Text(t) => text.push_str(&t.xml10_content()),
-            Event::CData(t) => text.push_str(&t.xml10_content()),
+            // A field's text is kept up to TEXT_MAX: a comment's content is cut far shorter
+            // when stored, so a huge one costs reading, not memory.
+            Event::Text(t) => push_capped(&mut text, &t.xml10_content()),
+            Event::CData(t) => push_capped(&mut text, &t.xml10_content()),
             Event::GeneralRef(r) => {
                 // Entity references between text: the five XML ones and numeric ones.
                 let name = r.xml10_content().into_owned();
@@ -99,7 +104,17 @@ pub(super) fn read(file: impl BufRead, sink: &mut Sink<'_, '_>) -> Result<(), Im
                             c.meta.push((std::mem::take(&mut meta_key), value));
                         }
                     }
-                    ("wp:comment", _) => comments.extend(comment.take()),
+                    // WordPress writes an item's link and type before its comments: each
+                    // comment is imported as soon as it ends, not held until the item does.
+                    ("wp:comment", _) => {
+                        if let Some(c) = comment.take() {
+                            if link.is_empty() || post_type.is_empty() {
+                                comments.push(c);
+                            } else {
+                                item_comment(sink, &link, &title, &post_type, &c)?;
+                            }
+                        }
+                    }
                     (field, Some("wp:comment")) => {
                         if let Some(c) = comment.as_mut() {
                             c.fields.insert(field.to_string(), value);
@@ -126,6 +141,23 @@ pub(super) fn read(file: impl BufRead, sink: &mut Sink<'_, '_>) -> Result<(), Im
             _ => {}
         }
         buf.clear();
+    }
+}
+
+/// Longest text kept for one field of the file.
+const TEXT_MAX: usize = 1024 * 1024;
+
+/// Appends `more` to `text`, up to [`TEXT_MAX`] bytes (cut at a character boundary).
+fn push_capped(text: &mut String, more: &str) {
+    let room = TEXT_MAX.saturating_sub(text.len());
+    if more.len() <= room {
+        text.push_str(more);
+    } else {
+        let mut cut = room;
+        while !more.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.push_str(&more[..cut]);
     }
 }
 

@@ -86,6 +86,18 @@ pub(crate) async fn webmention(
     }
 }
 
+/// A reason as anyone holding a status URL may read it. Why a source could not be fetched is
+/// told as "refused or unreachable": telling "not a public address" from "dns error" would let
+/// a sender map which names resolve inside the host's network. The operator reads the whole
+/// reason (`backfeed mentions`, the log, the operator's page).
+fn public_reason(reason: &str) -> String {
+    if reason.starts_with("fetching source:") && !reason.contains("timed out") {
+        "fetching source: refused or unreachable".into()
+    } else {
+        reason.into()
+    }
+}
+
 pub(crate) async fn webmention_status(
     State(state): State<Shared>,
     Path(token): Path<String>,
@@ -109,7 +121,7 @@ pub(crate) async fn webmention_status(
     };
     let body = serde_json::json!({
         "status": status.as_str(),
-        "reason": mention.reason,
+        "reason": mention.reason.as_deref().map(public_reason),
         "source": mention.source,
         "target": mention.target,
     });
