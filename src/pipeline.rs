@@ -271,11 +271,10 @@ impl Context {
             }
             None => {}
         }
-        self.store
-            .upsert_post(page_url.as_str(), &key, about.title.as_deref(), None, None)?;
-        self.store
-            .post_by_match_key(&key)?
-            .ok_or_else(|| Rejection::Internal("post vanished".into()))
+        Ok(self
+            .group_commit
+            .add_post_from_page(page_url.to_string(), key, about.title)
+            .await?)
     }
 
     /// Validates a candidate and commits it to the queue. Returns the enqueue result and the
@@ -307,7 +306,8 @@ impl Context {
         // private addresses are caught when the source is fetched.
         if let Err(e) = self.fetcher.precheck(&src, Trust::Outside) {
             let rejection = Rejection::InvalidSource(format!("source {e}"));
-            self.log(source, target, kind, "refused", &rejection.reason());
+            self.log(source, target, kind, "refused", &rejection.reason())
+                .await;
             return Err(rejection);
         }
         let blocked = self.blocked_domain(src.as_str()).inspect_err(|e| {
@@ -320,13 +320,15 @@ impl Context {
                 kind,
                 "refused",
                 &format!("blocked domain {domain}"),
-            );
+            )
+            .await;
             return Err(Rejection::Blocked(domain));
         }
         let post = match self.resolve_target(target).await {
             Ok(post) => post,
             Err(rejection) => {
-                self.log(source, target, kind, "refused", &rejection.reason());
+                self.log(source, target, kind, "refused", &rejection.reason())
+                    .await;
                 return Err(rejection);
             }
         };
@@ -343,7 +345,9 @@ impl Context {
         Ok((enqueued, post))
     }
 
-    fn log(&self, source: &str, target: &str, kind: Kind, outcome: &str, reason: &str) {
+    /// Logs a receiver's decision, and writes it to the decision log through the committer
+    /// (off the async threads).
+    async fn log(&self, source: &str, target: &str, kind: Kind, outcome: &str, reason: &str) {
         // `post`, not `target`: JSON logs already carry tracing's own `target` (the module).
         tracing::info!(
             source = %source,
@@ -361,7 +365,7 @@ impl Context {
             outcome: outcome.into(),
             reason: reason.into(),
         };
-        if let Err(e) = self.store.log_decision(&d) {
+        if let Err(e) = self.group_commit.log_decision(d).await {
             tracing::error!(error = %e, "could not write the decision log");
         }
     }
@@ -500,8 +504,9 @@ impl Context {
             state.etag = fetched.etag.clone();
             state.last_modified = fetched.last_modified.clone();
             state.last_ok = Some(now_rfc3339());
-            self.store
-                .put_fetch_state(&job.source, &state)
+            self.group_commit
+                .put_fetch_state(job.source.clone(), state)
+                .await
                 .or_log("fetch validators not kept");
         }
         let redirected_to =

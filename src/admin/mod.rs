@@ -357,10 +357,9 @@ async fn moderate(
     Form(form): Form<ActionForm>,
 ) -> Answer {
     signed.check(&form.csrf)?;
-    let store = &state.ctx.store;
     let (result, done) = match action.as_str() {
-        "approve" => (store.approve(id)?, "approved"),
-        "reject" => (store.reject(id)?, "rejected"),
+        "approve" => (write(&state, move |s| s.approve(id)).await?, "approved"),
+        "reject" => (write(&state, move |s| s.reject(id)).await?, "rejected"),
         _ => {
             return Err(Stop::Refused(
                 StatusCode::NOT_FOUND,
@@ -380,7 +379,7 @@ async fn block(
     signed: Signed,
     Form(form): Form<ActionForm>,
 ) -> Answer {
-    change_block(&state, &signed, &form, false)
+    change_block(&state, &signed, &form, false).await
 }
 
 async fn unblock(
@@ -388,18 +387,18 @@ async fn unblock(
     signed: Signed,
     Form(form): Form<ActionForm>,
 ) -> Answer {
-    change_block(&state, &signed, &form, true)
+    change_block(&state, &signed, &form, true).await
 }
 
 /// Blocks the form's domain, or lifts its block.
-fn change_block(state: &Shared, signed: &Signed, form: &ActionForm, lift: bool) -> Answer {
+async fn change_block(state: &Shared, signed: &Signed, form: &ActionForm, lift: bool) -> Answer {
     signed.check(&form.csrf)?;
     let Some(domain) = crate::model::domain_name(&form.domain) else {
         return Ok(back_to(&form.back, "bad_domain"));
     };
-    let store = &state.ctx.store;
+    let name = domain.clone();
     let done = if lift {
-        match store.unblock(&domain)? {
+        match write(state, move |s| s.unblock(&name)).await? {
             Some(restored) => {
                 tracing::info!(domain = %domain, restored, "unblocked on the operator's page");
                 "unblocked"
@@ -407,11 +406,24 @@ fn change_block(state: &Shared, signed: &Signed, form: &ActionForm, lift: bool) 
             None => "not_blocked",
         }
     } else {
-        let hidden = store.block(&domain)?;
+        let hidden = write(state, move |s| s.block(&name)).await?;
         tracing::info!(domain = %domain, hidden, "blocked on the operator's page");
         "blocked"
     };
     Ok(back_to(&form.back, done))
+}
+
+/// Runs one of the page's writes (moderation, blocks) on the blocking pool: a write may wait
+/// for the store's lock, and must not hold an async thread while it does.
+async fn write<T: Send + 'static>(
+    state: &Shared,
+    change: impl FnOnce(&crate::store::Store) -> Result<T, rusqlite::Error> + Send + 'static,
+) -> Result<T, Stop> {
+    let store = state.ctx.store.clone();
+    tokio::task::spawn_blocking(move || change(&store))
+        .await
+        .map_err(|e| Stop::Refused(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")))?
+        .map_err(Stop::from)
 }
 
 #[derive(serde::Deserialize, Default)]

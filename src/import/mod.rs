@@ -11,7 +11,7 @@
 mod jf2;
 mod wxr;
 
-use crate::store::{ImportCounts, ImportedMention, Importer, Store};
+use crate::store::{ImportCounts, ImportMode, ImportedMention, Importer, Store};
 use std::io::BufRead;
 use std::path::Path;
 
@@ -104,27 +104,36 @@ pub enum ImportError {
     Store(#[from] rusqlite::Error),
 }
 
-/// Imports `path` into `store`; returns what it counted.
+/// Imports `path` into `store`; returns what it counted. The file is read twice: once to
+/// check it whole (a malformed file stops here, and nothing is written), then to write it in
+/// chunks, so the store's write lock is never held for a whole file. `--dry-run` reads it once,
+/// in one transaction rolled back.
 pub fn import(
     store: &Store,
     path: &Path,
     opts: &ImportOptions,
     base_url: &url::Url,
 ) -> Result<ImportCounts, ImportError> {
-    let file = std::io::BufReader::new(std::fs::File::open(path)?);
-    let format = opts.format.as_str();
-    store.import(format, opts.verify, opts.dry_run, |importer| {
-        let mut sink = Sink {
-            importer,
-            opts,
-            base_url,
-        };
-        match opts.format {
-            Format::Wxr => wxr::read(file, &mut sink),
-            Format::WebmentionIo => jf2::read(file, &mut sink),
-            Format::Jsonl => read_jsonl(file, sink.importer),
-        }
-    })
+    let pass = |mode: ImportMode| -> Result<ImportCounts, ImportError> {
+        let file = std::io::BufReader::new(std::fs::File::open(path)?);
+        store.import(opts.format.as_str(), opts.verify, mode, |importer| {
+            let mut sink = Sink {
+                importer,
+                opts,
+                base_url,
+            };
+            match opts.format {
+                Format::Wxr => wxr::read(file, &mut sink),
+                Format::WebmentionIo => jf2::read(file, &mut sink),
+                Format::Jsonl => read_jsonl(file, sink.importer),
+            }
+        })
+    };
+    if opts.dry_run {
+        return pass(ImportMode::DryRun);
+    }
+    pass(ImportMode::Check)?;
+    pass(ImportMode::Write)
 }
 
 /// Where parsers hand their records: rewrites applied, posts outside the site skipped.
@@ -136,6 +145,9 @@ struct Sink<'a, 'b> {
 
 impl Sink<'_, '_> {
     fn mention(&mut self, mut m: ImportedMention) -> Result<(), ImportError> {
+        if self.importer.checking() {
+            return Ok(()); // the file's form is what the first reading checks
+        }
         m.target = self.opts.rewrites.apply(&m.target);
         // The blog's own sources (self-pingbacks) moved with it.
         m.source = self.opts.rewrites.apply(&m.source);

@@ -95,11 +95,15 @@ pub(crate) async fn pingback(ctx: &Context, source: &str, target: &str) -> Vec<u
         // Re-queued above, so the stored mention is refreshed; the ping itself is a repeat.
         return xmlrpc::fault(FAULT_ALREADY, "the pingback has already been registered");
     }
-    let processed = match ctx.store.lease_one(
-        enqueued.id,
-        ctx.cfg.fetch.timeout_secs as i64 + 30,
-        &ctx.lease_owner,
-    ) {
+    let leased = ctx
+        .group_commit
+        .lease_one(
+            enqueued.id,
+            ctx.cfg.fetch.timeout_secs as i64 + 30,
+            ctx.lease_owner.clone(),
+        )
+        .await;
+    let processed = match leased {
         Ok(Some(job)) => ctx.process(&job).await,
         Ok(None) => return wait_for_worker(ctx, enqueued.id, source, &post.url).await,
         Err(e) => return xmlrpc::fault(0, &format!("internal error: {e}")),

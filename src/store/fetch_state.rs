@@ -53,16 +53,7 @@ impl Store {
     }
 
     pub fn put_fetch_state(&self, url: &str, s: &FetchState) -> Result<()> {
-        self.write(|c| {
-            c.execute(
-                "INSERT INTO fetch_state (url, etag, last_modified, fingerprint, error_count, last_error, last_ok, next_try, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT (url) DO UPDATE SET etag = ?2, last_modified = ?3, fingerprint = ?4, error_count = ?5,
-                     last_error = ?6, last_ok = ?7, next_try = ?8, updated_at = ?9",
-                params![url, s.etag, s.last_modified, s.fingerprint, s.error_count, s.last_error, s.last_ok, s.next_try, now_rfc3339()],
-            )?;
-            Ok(())
-        })
+        self.write(|c| put_fetch_state_in(c, url, s))
     }
 
     /// URLs that have failed `min_errors` times or more in a row, with their last error.
@@ -83,4 +74,20 @@ impl Store {
             .collect()
         })
     }
+}
+
+/// [`Store::put_fetch_state`] on `c` (the group commit's connection, for async callers).
+pub(super) fn put_fetch_state_in(
+    c: &rusqlite::Connection,
+    url: &str,
+    s: &FetchState,
+) -> Result<()> {
+    c.execute(
+        "INSERT INTO fetch_state (url, etag, last_modified, fingerprint, error_count, last_error, last_ok, next_try, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (url) DO UPDATE SET etag = ?2, last_modified = ?3, fingerprint = ?4, error_count = ?5,
+             last_error = ?6, last_ok = ?7, next_try = ?8, updated_at = ?9",
+        params![url, s.etag, s.last_modified, s.fingerprint, s.error_count, s.last_error, s.last_ok, s.next_try, now_rfc3339()],
+    )?;
+    Ok(())
 }

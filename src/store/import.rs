@@ -46,39 +46,69 @@ impl ImportCounts {
     }
 }
 
-/// Writes imported records inside the import's one transaction.
+/// How an import writes: not at all (a first reading that checks the whole file), in one
+/// transaction rolled back at the end (`--dry-run`: the counts are exact), or for real, in
+/// chunks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportMode {
+    Check,
+    DryRun,
+    Write,
+}
+
+/// Records written in one transaction of a real import: the store's write lock is let go
+/// between chunks, so a daemon beside a long import keeps accepting pings.
+const IMPORT_CHUNK: usize = 1_000;
+
+/// Writes imported records (see [`ImportMode`]).
 pub struct Importer<'a> {
     tx: &'a Connection,
     /// The format, recorded on every mention imported.
     format: &'a str,
     verify: bool,
+    mode: ImportMode,
+    /// Records written since the current chunk's transaction began.
+    in_chunk: usize,
     pub counts: ImportCounts,
 }
 
 impl Store {
-    /// Runs one import in one transaction: `fill` feeds the [`Importer`]; an error from it (a
-    /// malformed file) rolls everything back, as does `dry_run`.
+    /// Runs one import: `fill` feeds the [`Importer`], and an error from it (a malformed file)
+    /// stops it. With [`ImportMode::Check`] nothing is written; with `DryRun` everything is
+    /// rolled back; with `Write` records are committed a chunk at a time (a file already
+    /// checked whole, so that only a crash or a full disk can stop it partway — and importing
+    /// the same file again completes it, merging is by pair).
     pub fn import<E: From<rusqlite::Error>>(
         &self,
         format: &str,
         verify: bool,
-        dry_run: bool,
+        mode: ImportMode,
         fill: impl FnOnce(&mut Importer<'_>) -> std::result::Result<(), E>,
     ) -> std::result::Result<ImportCounts, E> {
         self.write(|c| -> Result<_> {
-            let tx = c.transaction()?;
+            c.execute_batch("BEGIN IMMEDIATE")?;
             let mut importer = Importer {
-                tx: &tx,
+                tx: c,
                 format,
                 verify,
+                mode,
+                in_chunk: 0,
                 counts: ImportCounts::default(),
             };
             let filled = fill(&mut importer);
             let counts = std::mem::take(&mut importer.counts);
             Ok(match filled {
-                Ok(()) if !dry_run => tx.commit().map(|_| Ok(counts))?,
-                Ok(()) => Ok(counts), // dropping the transaction rolls it back
-                Err(e) => Err(e),
+                Ok(()) if mode == ImportMode::Write => {
+                    c.execute_batch("COMMIT").map(|_| Ok(counts))?
+                }
+                Ok(()) => {
+                    c.execute_batch("ROLLBACK")?;
+                    Ok(counts)
+                }
+                Err(e) => {
+                    let _ = c.execute_batch("ROLLBACK");
+                    Err(e)
+                }
             })
         })?
     }
@@ -139,8 +169,32 @@ fn json_to_sql(v: &Value) -> SqlValue {
 }
 
 impl Importer<'_> {
+    /// Whether this is the first reading, which only checks the file.
+    pub fn checking(&self) -> bool {
+        self.mode == ImportMode::Check
+    }
+
+    /// Ends the chunk's transaction and begins the next one, every [`IMPORT_CHUNK`] records of
+    /// a real import.
+    fn next_record(&mut self) -> Result<()> {
+        if self.mode != ImportMode::Write {
+            return Ok(());
+        }
+        self.in_chunk += 1;
+        if self.in_chunk >= IMPORT_CHUNK {
+            self.tx.execute_batch("COMMIT; BEGIN IMMEDIATE")?;
+            self.in_chunk = 0;
+        }
+        Ok(())
+    }
+
     /// Imports one mention from another system, or merges it into the stored pair.
     pub fn mention(&mut self, m: &ImportedMention) -> Result<()> {
+        if self.mode == ImportMode::Check {
+            self.counts.read += 1;
+            return Ok(());
+        }
+        self.next_record()?;
         self.counts.read += 1;
         let (Some(target_key), true) = (match_key(&m.target), match_key(&m.source).is_some())
         else {
@@ -223,6 +277,15 @@ impl Importer<'_> {
 
     /// Restores one line of backfeed's own backup. `Ok(false)` when its type is unknown.
     pub fn backup_row(&mut self, row: &Map<String, Value>) -> Result<bool> {
+        if self.mode == ImportMode::Check {
+            self.counts.read += 1;
+            let table = row.get("table").and_then(Value::as_str);
+            return Ok(matches!(
+                table,
+                Some("posts" | "mentions" | "blocks" | "decisions")
+            ));
+        }
+        self.next_record()?;
         self.counts.read += 1;
         let text = |k: &str| row.get(k).and_then(Value::as_str);
         match row.get("table").and_then(Value::as_str) {

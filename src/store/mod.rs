@@ -34,7 +34,7 @@ mod state;
 
 pub use decisions::{Decision, DecisionFilter};
 pub use fetch_state::{FailingUrl, FetchState};
-pub use import::{ImportCounts, ImportedMention, Importer};
+pub use import::{ImportCounts, ImportMode, ImportedMention, Importer};
 mod serve_lock;
 pub use jobs::{
     JobKind, Lease, hostname, is_stale_lease, new_owner, renew_leases_in, set_owner_role,

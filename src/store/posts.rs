@@ -122,14 +122,7 @@ impl Store {
     }
 
     fn post_where(&self, clause: &str, value: &str) -> Result<Option<PostRef>> {
-        // Every webmention asks this: the statement is kept prepared (one per clause).
-        self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT id, url, key, title, atom_id FROM posts WHERE {clause}"
-            ))?
-            .query_row([value], |r| post_ref_at(r, 0))
-            .optional()
-        })
+        self.read(|c| post_where_in(c, clause, value))
     }
 
     /// Every post, as the pipeline and the sender need it, newest first.
@@ -264,6 +257,20 @@ pub(super) fn post_key_base(url: &str) -> String {
     let key = key.trim_end_matches('-');
     let key: String = key.chars().take(60).collect();
     if key.is_empty() { "post".into() } else { key }
+}
+
+/// The post `clause` (one of a few fixed ones, with `?1`) finds, on `c`. Every webmention asks
+/// this: the statement is kept prepared (one per clause).
+pub(super) fn post_where_in(
+    c: &rusqlite::Connection,
+    clause: &str,
+    value: &str,
+) -> Result<Option<PostRef>> {
+    c.prepare_cached(&format!(
+        "SELECT id, url, key, title, atom_id FROM posts WHERE {clause}"
+    ))?
+    .query_row([value], |r| post_ref_at(r, 0))
+    .optional()
 }
 
 /// Now, to the millisecond (RFC 3339, UTC): the post listing's stamps, which two crawls within

@@ -115,26 +115,7 @@ impl Store {
     /// Leases one given job for a synchronous check (pingback, `submit`); `None` if another
     /// worker holds it.
     pub fn lease_one(&self, mention_id: i64, lease_secs: i64, owner: &str) -> Result<Option<Job>> {
-        self.write(|c| {
-            let now = now_rfc3339();
-            let until = super::jobs::in_secs(lease_secs);
-            let leased = c.run(
-                "UPDATE jobs SET lease_until = ?2, lease_owner = ?4, fence = fence + 1, again = 0
-                 WHERE kind = 'verify' AND subject = ?1 AND (lease_until IS NULL OR lease_until <= ?3)",
-                params![mention_id, until, now, owner],
-            )?;
-            if leased == 0 {
-                return Ok(None);
-            }
-            c.query_row(
-                "SELECT q.subject, m.source, m.target, COALESCE(q.arrival, m.kind), m.hint, q.attempts, q.conditional,
-                        m.verified_at IS NOT NULL, q.fence
-                 FROM jobs q JOIN mentions m ON m.id = q.subject WHERE q.kind = 'verify' AND q.subject = ?1",
-                [mention_id],
-                job_from_row,
-            )
-            .optional()
-        })
+        self.write(|c| lease_one_in(c, mention_id, lease_secs, owner))
     }
 
     /// Mentions waiting for verification, and how many of them are due now.
@@ -156,6 +137,36 @@ impl Store {
     }
 }
 
+/// [`Store::lease_one`] on `c`.
+fn lease_one_in(
+    c: &Connection,
+    mention_id: i64,
+    lease_secs: i64,
+    owner: &str,
+) -> Result<Option<Job>> {
+    let now = now_rfc3339();
+    let until = super::jobs::in_secs(lease_secs);
+    let leased = c.run(
+        "UPDATE jobs SET lease_until = ?2, lease_owner = ?4, fence = fence + 1, again = 0
+         WHERE kind = 'verify' AND subject = ?1 AND (lease_until IS NULL OR lease_until <= ?3)",
+        params![mention_id, until, now, owner],
+    )?;
+    if leased == 0 {
+        return Ok(None);
+    }
+    c.query_row(
+        "SELECT q.subject, m.source, m.target, COALESCE(q.arrival, m.kind), m.hint, q.attempts, q.conditional,
+                m.verified_at IS NOT NULL, q.fence
+         FROM jobs q JOIN mentions m ON m.id = q.subject WHERE q.kind = 'verify' AND q.subject = ?1",
+        [mention_id],
+        job_from_row,
+    )
+    .optional()
+}
+
+/// Windows of due jobs one lease call reads at most, looking past hosts whose slots are full.
+const LEASE_SCAN_WINDOWS: usize = 16;
+
 /// Leases up to `limit` due jobs for `lease_secs` to `owner`; an expired lease (a crash) is
 /// due again. Fair between source hosts: a host that already has `per_host` jobs in
 /// `in_flight` (or chosen in this call) is passed over for now, so that one host's slow or
@@ -172,31 +183,50 @@ pub(crate) fn lease_due(
     let window = limit.saturating_mul(8).saturating_add(64);
     let now = now_rfc3339();
     let until = super::jobs::in_secs(lease_secs);
-    let due: Vec<Job> = tx
-        .prepare_cached(
-            "SELECT q.subject, m.source, m.target, COALESCE(q.arrival, m.kind), m.hint, q.attempts,
-                    q.conditional, m.verified_at IS NOT NULL, q.fence
-             FROM jobs q JOIN mentions m ON m.id = q.subject
-             WHERE q.kind = 'verify' AND q.next_try <= ?1 AND (q.lease_until IS NULL OR q.lease_until <= ?1)
-             ORDER BY q.next_try, q.subject LIMIT ?2",
-        )?
-        .query_map(params![now, window as i64], job_from_row)?
-        .collect::<Result<_>>()?;
     let mut chosen: std::collections::HashMap<String, usize> = Default::default();
-    let mut jobs: Vec<Job> = due
-        .into_iter()
-        .filter(|job| {
+    let mut jobs: Vec<Job> = Vec::new();
+    // Oldest first, a window at a time: when one host's backlog fills a window (its jobs all
+    // passed over, its slots taken), the next window is read, so other hosts' jobs behind it
+    // are found — up to LEASE_SCAN_WINDOWS windows a call, which bounds the work.
+    let mut after: (String, i64) = (String::new(), i64::MIN);
+    for _ in 0..LEASE_SCAN_WINDOWS {
+        let due: Vec<Job> = tx
+            .prepare_cached(
+                "SELECT q.subject, m.source, m.target, COALESCE(q.arrival, m.kind), m.hint, q.attempts,
+                        q.conditional, m.verified_at IS NOT NULL, q.fence, q.next_try
+                 FROM jobs q JOIN mentions m ON m.id = q.subject
+                 WHERE q.kind = 'verify' AND q.next_try <= ?1 AND (q.lease_until IS NULL OR q.lease_until <= ?1)
+                   AND (q.next_try, q.subject) > (?3, ?4)
+                 ORDER BY q.next_try, q.subject LIMIT ?2",
+            )?
+            .query_map(
+                params![now, window as i64, after.0, after.1],
+                |r| Ok((job_from_row(r)?, r.get::<_, String>(9)?)),
+            )?
+            .map(|row| {
+                row.map(|(job, next_try)| {
+                    after = (next_try, job.mention_id);
+                    job
+                })
+            })
+            .collect::<Result<_>>()?;
+        let exhausted = due.len() < window;
+        for job in due {
             let host = job.source_host();
             let busy = in_flight.get(&host).copied().unwrap_or(0);
             let taken = chosen.entry(host).or_default();
-            let fits = busy + *taken < per_host.max(1);
-            if fits {
+            if busy + *taken < per_host.max(1) {
                 *taken += 1;
+                jobs.push(job);
+                if jobs.len() == limit {
+                    break;
+                }
             }
-            fits
-        })
-        .take(limit)
-        .collect();
+        }
+        if exhausted || jobs.len() == limit {
+            break;
+        }
+    }
     for job in &mut jobs {
         job.fence = tx
             .prepare_cached(
@@ -414,6 +444,46 @@ impl GroupCommit {
             .await
     }
 
+    /// Writes a decision-log line (a receiver's refusal) off the async threads.
+    pub async fn log_decision(&self, decision: super::Decision) -> Result<()> {
+        self.run(move |c| super::decisions::insert_decision(c, &decision))
+            .await
+    }
+
+    /// Keeps a URL's fetch state (validators, health) off the async threads.
+    pub async fn put_fetch_state(&self, url: String, state: super::FetchState) -> Result<()> {
+        self.run(move |c| super::fetch_state::put_fetch_state_in(c, &url, &state))
+            .await
+    }
+
+    /// Adds a post learned from its own page (a ping's unknown target that says it is a post),
+    /// off the async threads; returns it.
+    pub async fn add_post_from_page(
+        &self,
+        url: String,
+        match_key: String,
+        title: Option<String>,
+    ) -> Result<super::PostRef> {
+        self.run(move |c| {
+            super::posts::upsert_post_in(c, &url, &match_key, title.as_deref(), None, None)?;
+            super::posts::post_where_in(c, "match_key = ?1", &match_key)?
+                .ok_or(rusqlite::Error::QueryReturnedNoRows)
+        })
+        .await
+    }
+
+    /// Leases one given job for a synchronous check (see [`Store::lease_one`]), off the async
+    /// threads.
+    pub async fn lease_one(
+        &self,
+        mention_id: i64,
+        lease_secs: i64,
+        owner: String,
+    ) -> Result<Option<Job>> {
+        self.run(move |c| lease_one_in(c, mention_id, lease_secs, &owner))
+            .await
+    }
+
     /// Writes what a check came to (see [`super::mentions::Applied`]); resolves once it is
     /// committed, with the mention's status (`None` while it waits for a retry).
     pub async fn apply(
@@ -582,5 +652,38 @@ mod tests {
         let enqueued = commit.enqueue(candidate).await.unwrap();
         assert!(enqueued.new, "later writes still commit");
         assert_eq!(store.queue_depth().unwrap().0, 1);
+    }
+
+    #[test]
+    fn one_hosts_backlog_does_not_hide_another_hosts_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let candidate = |source: String| Candidate {
+            source,
+            target: "https://b.example/p".into(),
+            target_key: "b.example/p".into(),
+            post_id: None,
+            kind: Kind::Webmention,
+            hint: None,
+        };
+        for n in 0..500 {
+            let c = candidate(format!("https://flood.example/{n}"));
+            store.write(|c2| enqueue_one(c2, &c)).unwrap();
+        }
+        let single = candidate("https://single.example/1".into());
+        store.write(|c| enqueue_one(c, &single)).unwrap();
+        // Everything is due; the flood is older (same second, lower ids first).
+        let none = std::collections::HashMap::new();
+        let leased = store
+            .write(|c| lease_due(c, 4, 60, "serve:w", &none, 2))
+            .unwrap();
+        let hosts: Vec<String> = leased.iter().map(Job::source_host).collect();
+        assert_eq!(hosts.len(), 3, "{hosts:?}");
+        assert_eq!(
+            hosts.iter().filter(|h| *h == "flood.example").count(),
+            2,
+            "the flood's host gets its per-host share"
+        );
+        assert!(hosts.contains(&"single.example".to_string()), "{hosts:?}");
     }
 }
