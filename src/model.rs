@@ -179,9 +179,14 @@ pub fn domain_name(typed: &str) -> Option<String> {
 macro_rules! word_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $word:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-        #[serde(rename_all = "lowercase")]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum $name { $($variant),+ }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
 
         impl $name {
             /// Every value, in declaration order.
@@ -262,6 +267,18 @@ word_enum!(
         Held => "held",
         Rejected => "rejected",
         Deleted => "deleted",
+    }
+);
+
+word_enum!(
+    /// Where a ping for one of the blogger's links stands.
+    SendStatus {
+        Sent => "sent",
+        NoEndpoint => "no_endpoint",
+        Retrying => "retrying",
+        Failed => "failed",
+        Refused => "refused",
+        WouldSend => "would_send",
     }
 );
 

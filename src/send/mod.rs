@@ -19,7 +19,7 @@ pub mod discover;
 pub mod links;
 
 use crate::fetch::{FetchError, Fetched, Request, Trust};
-use crate::model::{OrLog, host_in_domain, host_of, match_key, now_rfc3339};
+use crate::model::{OrLog, SendStatus, host_in_domain, host_of, match_key, now_rfc3339};
 use crate::pipeline::{Context, MAX_ATTEMPTS, retry_delay_secs};
 use crate::receive::xmlrpc::{self, Answer, Value};
 use crate::store::{Decision, PostRef, SendRecord, SendResult};
@@ -176,8 +176,9 @@ async fn send_post(
     };
     let changed = state.sent_fingerprint.as_deref() != Some(fingerprint.as_str());
     let now = now_rfc3339();
-    let due_retry =
-        |r: &SendRecord| r.status == "retrying" && r.next_try.as_deref() <= Some(now.as_str());
+    let due_retry = |r: &SendRecord| {
+        r.status == SendStatus::Retrying && r.next_try.as_deref() <= Some(now.as_str())
+    };
     let targets: Vec<String> = if opts.force || changed {
         // What the post links to now, and what it linked to at the last send, less what a run
         // stopped partway already gave an outcome for this very content (unless it is a retry
@@ -214,13 +215,13 @@ async fn send_post(
         }
         let attempts = previous
             .iter()
-            .find(|r| r.target == target && r.status == "retrying")
+            .find(|r| r.target == target && r.status == SendStatus::Retrying)
             .map_or(0, |r| r.attempts);
         let mut result = if let Some(domain) = excluded_domain(ctx, &target) {
             SendResult {
                 protocol: None,
                 endpoint: None,
-                status: "refused".into(),
+                status: SendStatus::Refused,
                 http_status: None,
                 reason: format!("excluded domain {domain}"),
                 retry_in_secs: None,
@@ -228,9 +229,9 @@ async fn send_post(
         } else {
             deliver(ctx, &post.url, &target, opts.dry_run).await
         };
-        if result.status == "retrying" {
+        if result.status == SendStatus::Retrying {
             if attempts + 1 >= MAX_ATTEMPTS {
-                result.status = "failed".into();
+                result.status = SendStatus::Failed;
                 result.reason = format!("gave up after {MAX_ATTEMPTS} tries: {}", result.reason);
                 result.retry_in_secs = None;
             } else {
@@ -248,7 +249,7 @@ async fn send_post(
                 source: post.url.clone(),
                 target: target.clone(),
                 kind: "send".into(),
-                outcome: result.status.clone(),
+                outcome: result.status.as_str().into(),
                 reason: result.reason.clone(),
             };
             tracing::info!(
@@ -367,7 +368,7 @@ fn excluded_domain(ctx: &Context, target: &str) -> Option<String> {
 }
 
 fn result(
-    status: &str,
+    status: SendStatus,
     protocol: Option<&str>,
     endpoint: Option<&Url>,
     http_status: Option<u16>,
@@ -376,7 +377,7 @@ fn result(
     SendResult {
         protocol: protocol.map(str::to_string),
         endpoint: endpoint.map(Url::to_string),
-        status: status.into(),
+        status,
         http_status,
         reason: reason.into(),
         retry_in_secs: None,
@@ -386,13 +387,25 @@ fn result(
 /// A fetch that produced no answer, as a send's result.
 fn unanswered(e: FetchError, protocol: Option<&str>, endpoint: Option<&Url>) -> SendResult {
     match e {
-        FetchError::Refused(r) => result("refused", protocol, endpoint, None, r),
+        FetchError::Refused(r) => result(SendStatus::Refused, protocol, endpoint, None, r),
         FetchError::Throttled { wait_secs, .. } => SendResult {
             retry_in_secs: Some(wait_secs as i64),
-            ..result("retrying", protocol, endpoint, None, e.to_string())
+            ..result(
+                SendStatus::Retrying,
+                protocol,
+                endpoint,
+                None,
+                e.to_string(),
+            )
         },
-        e if e.is_transient() => result("retrying", protocol, endpoint, None, e.to_string()),
-        e => result("failed", protocol, endpoint, None, e.to_string()),
+        e if e.is_transient() => result(
+            SendStatus::Retrying,
+            protocol,
+            endpoint,
+            None,
+            e.to_string(),
+        ),
+        e => result(SendStatus::Failed, protocol, endpoint, None, e.to_string()),
     }
 }
 
@@ -409,17 +422,29 @@ fn refused_answer(
     if f.status == 429 || f.status >= 500 {
         SendResult {
             retry_in_secs: f.retry_after.map(|w| w.as_secs() as i64),
-            ..result("retrying", protocol, endpoint, Some(f.status), reason)
+            ..result(
+                SendStatus::Retrying,
+                protocol,
+                endpoint,
+                Some(f.status),
+                reason,
+            )
         }
     } else {
-        result("failed", protocol, endpoint, Some(f.status), reason)
+        result(
+            SendStatus::Failed,
+            protocol,
+            endpoint,
+            Some(f.status),
+            reason,
+        )
     }
 }
 
 /// Discovers `target`'s endpoints (one GET) and pings the first protocol it offers.
 async fn deliver(ctx: &Context, source: &str, target: &str, dry_run: bool) -> SendResult {
     let Ok(url) = Url::parse(target) else {
-        return result("failed", None, None, None, "not a URL");
+        return result(SendStatus::Failed, None, None, None, "not a URL");
     };
     let page = match ctx.fetcher.fetch(&Request::get(url, Trust::Outside)).await {
         Ok(page) => page,
@@ -448,7 +473,7 @@ async fn deliver(ctx: &Context, source: &str, target: &str, dry_run: bool) -> Se
         } => ("trackback", e),
         _ => {
             return result(
-                "no_endpoint",
+                SendStatus::NoEndpoint,
                 None,
                 None,
                 None,
@@ -461,7 +486,7 @@ async fn deliver(ctx: &Context, source: &str, target: &str, dry_run: bool) -> Se
     }
     if dry_run {
         return result(
-            "would_send",
+            SendStatus::WouldSend,
             Some(protocol),
             Some(endpoint),
             None,
@@ -501,10 +526,16 @@ async fn deliver(ctx: &Context, source: &str, target: &str, dry_run: bool) -> Se
     }
     let status = Some(answer.status);
     match protocol {
-        "webmention" => result("sent", Some(protocol), Some(endpoint), status, "accepted"),
+        "webmention" => result(
+            SendStatus::Sent,
+            Some(protocol),
+            Some(endpoint),
+            status,
+            "accepted",
+        ),
         "pingback" => match xmlrpc::parse_response(&answer.body) {
             Ok(Answer::Value(v)) => result(
-                "sent",
+                SendStatus::Sent,
                 Some(protocol),
                 Some(endpoint),
                 status,
@@ -514,16 +545,22 @@ async fn deliver(ctx: &Context, source: &str, target: &str, dry_run: bool) -> Se
             Ok(Answer::Fault {
                 code: 0x30,
                 message,
-            }) => result("sent", Some(protocol), Some(endpoint), status, message),
+            }) => result(
+                SendStatus::Sent,
+                Some(protocol),
+                Some(endpoint),
+                status,
+                message,
+            ),
             Ok(Answer::Fault { code, message }) => result(
-                "failed",
+                SendStatus::Failed,
                 Some(protocol),
                 Some(endpoint),
                 status,
                 format!("fault {code}: {message}"),
             ),
             Err(e) => result(
-                "failed",
+                SendStatus::Failed,
                 Some(protocol),
                 Some(endpoint),
                 status,
@@ -533,14 +570,26 @@ async fn deliver(ctx: &Context, source: &str, target: &str, dry_run: bool) -> Se
         _ => {
             let body = String::from_utf8_lossy(&answer.body);
             if body.contains("<error>0</error>") {
-                result("sent", Some(protocol), Some(endpoint), status, "accepted")
+                result(
+                    SendStatus::Sent,
+                    Some(protocol),
+                    Some(endpoint),
+                    status,
+                    "accepted",
+                )
             } else {
                 let message = body
                     .split("<message>")
                     .nth(1)
                     .and_then(|m| m.split("</message>").next())
                     .unwrap_or("the trackback was refused");
-                result("failed", Some(protocol), Some(endpoint), status, message)
+                result(
+                    SendStatus::Failed,
+                    Some(protocol),
+                    Some(endpoint),
+                    status,
+                    message,
+                )
             }
         }
     }

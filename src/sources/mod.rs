@@ -256,7 +256,12 @@ async fn finish_run(
     crate::notify::deliver_due(ctx).await;
     if ctx.cfg.send.enabled {
         match crate::send::send(ctx, &Default::default(), &mut |_| {}).await {
-            Ok(done) => summary.sent = done.iter().filter(|r| r.status == "sent").count(),
+            Ok(done) => {
+                summary.sent = done
+                    .iter()
+                    .filter(|r| r.status == crate::model::SendStatus::Sent)
+                    .count()
+            }
             Err(e) => {
                 tracing::error!(error = %e, "sending failed");
                 summary.errors += 1;

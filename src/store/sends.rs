@@ -6,7 +6,7 @@
 
 use super::decisions::{Decision, insert_decision};
 use super::{Cached, JobKind, Lease, Result, Store};
-use crate::model::now_rfc3339;
+use crate::model::{SendStatus, now_rfc3339};
 use rusqlite::{Row, params};
 
 /// One (post, link) as `backfeed sent` shows it.
@@ -20,7 +20,7 @@ pub struct SendRecord {
     pub protocol: Option<String>,
     pub endpoint: Option<String>,
     /// `sent`, `no_endpoint`, `failed` (final), `retrying` or `refused`.
-    pub status: String,
+    pub status: SendStatus,
     pub http_status: Option<i64>,
     pub reason: Option<String>,
     pub sent_at: Option<String>,
@@ -36,7 +36,7 @@ pub struct SendRecord {
 pub struct SendResult {
     pub protocol: Option<String>,
     pub endpoint: Option<String>,
-    pub status: String,
+    pub status: SendStatus,
     pub http_status: Option<u16>,
     pub reason: String,
     /// For `retrying`: seconds until the next try.
@@ -52,7 +52,8 @@ fn record_from_row(r: &Row<'_>) -> Result<SendRecord> {
         target: r.get(1)?,
         protocol: r.get(2)?,
         endpoint: r.get(3)?,
-        status: r.get(4)?,
+        // A word this version does not know reads as final: never retried by mistake.
+        status: SendStatus::parse(&r.get::<_, String>(4)?).unwrap_or(SendStatus::Failed),
         http_status: r.get(5)?,
         reason: r.get(6)?,
         sent_at: r.get(7)?,
@@ -171,7 +172,7 @@ impl Store {
                     fingerprint,
                     result.protocol,
                     result.endpoint,
-                    result.status,
+                    result.status.as_str(),
                     result.http_status,
                     result.reason,
                     now,
