@@ -828,17 +828,11 @@ fn healthz_answers_503_within_its_deadline_while_another_process_locks_the_store
     let home = Home::new("");
     home.ok(&["crawl"]);
     let daemon = home.serve();
-    assert_eq!(
-        client()
-            .get(daemon.url("/healthz"))
-            .send()
-            .unwrap()
-            .status(),
-        200
-    );
+    let health = || client().get(daemon.url("/healthz")).send().unwrap();
+    assert_eq!(health().status(), 200);
     let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
     db.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    let r = client().get(daemon.url("/healthz")).send().unwrap();
+    let r = health();
     assert_eq!(r.status(), 503);
     let text = r.text().unwrap();
     assert!(
@@ -846,21 +840,13 @@ fn healthz_answers_503_within_its_deadline_while_another_process_locks_the_store
         "its own deadline, not SQLite's: {text}"
     );
     db.execute_batch("COMMIT").unwrap();
-    assert!(eventually(10, || client()
-        .get(daemon.url("/healthz"))
-        .send()
-        .is_ok_and(|r| r.status() == 200)));
+    assert!(eventually(10, || health().status() == 200));
 }
 
 #[test]
 fn a_worker_stalled_past_its_lease_finds_its_late_outcome_refused() {
     let home = Home::new("");
-    let config = std::fs::read_to_string(home.config_path()).unwrap();
-    std::fs::write(
-        home.config_path(),
-        config.replacen("[store]\n", "[store]\nlease_secs = 3\n", 1),
-    )
-    .unwrap();
+    home.store_options("lease_secs = 3");
     home.ok(&["crawl"]);
     let daemon = home.serve();
     let page = |words: &str| {

@@ -800,12 +800,7 @@ fn an_endpoint_that_moves_with_308_gets_the_same_post_and_a_302_is_not_success()
 #[test]
 fn a_send_killed_mid_run_resumes_and_pings_every_link_exactly_once() {
     let home = Home::new("");
-    let config = std::fs::read_to_string(home.config_path()).unwrap();
-    std::fs::write(
-        home.config_path(),
-        config.replacen("[store]\n", "[store]\nlease_secs = 3\n", 1),
-    )
-    .unwrap();
+    home.store_options("lease_secs = 3");
     let web = &home.web;
     let links: Vec<String> = (1..=3)
         .map(|n| {

@@ -138,9 +138,20 @@ pub(super) fn in_secs(secs: i64) -> String {
 /// for again meanwhile, it is due at once and its attempts start over: a new ping is a new
 /// candidate.)
 pub(super) fn retry(c: &Connection, lease: &Lease, next_try: &str) -> Result<()> {
+    give_back(c, lease, next_try, true)
+}
+
+/// A job given back untried: due at `next_try` (at once when asked for again), no attempt
+/// counted.
+pub(super) fn put_back(c: &Connection, lease: &Lease, next_try: &str) -> Result<()> {
+    give_back(c, lease, next_try, false)
+}
+
+/// [`retry`] (`tried`: one more attempt) or [`put_back`]; refused for a stale lease.
+fn give_back(c: &Connection, lease: &Lease, next_try: &str, tried: bool) -> Result<()> {
     let changed = c.run(
         "UPDATE jobs SET next_try = CASE WHEN again = 1 THEN ?4 ELSE ?3 END,
-                attempts = CASE WHEN again = 1 THEN 0 ELSE attempts + 1 END,
+                attempts = CASE WHEN again = 1 THEN 0 ELSE attempts + ?6 END,
                 again = 0, lease_until = NULL, lease_owner = NULL
          WHERE kind = ?1 AND subject = ?2 AND fence = ?5",
         params![
@@ -148,28 +159,8 @@ pub(super) fn retry(c: &Connection, lease: &Lease, next_try: &str) -> Result<()>
             lease.subject,
             next_try,
             now_rfc3339(),
-            lease.fence
-        ],
-    )?;
-    if changed == 0 {
-        return Err(lease.stale());
-    }
-    Ok(())
-}
-
-/// A job given back untried: due at `next_try` (at once when asked for again), no attempt
-/// counted.
-pub(super) fn put_back(c: &Connection, lease: &Lease, next_try: &str) -> Result<()> {
-    let changed = c.run(
-        "UPDATE jobs SET next_try = CASE WHEN again = 1 THEN ?4 ELSE ?3 END, again = 0,
-                lease_until = NULL, lease_owner = NULL
-         WHERE kind = ?1 AND subject = ?2 AND fence = ?5",
-        params![
-            lease.kind.as_str(),
-            lease.subject,
-            next_try,
-            now_rfc3339(),
-            lease.fence
+            lease.fence,
+            i64::from(tried)
         ],
     )?;
     if changed == 0 {
@@ -204,6 +195,27 @@ pub(super) fn finish(c: &Connection, lease: &Lease) -> Result<()> {
         return Err(lease.stale());
     }
     Ok(())
+}
+
+/// Leases the queued job (kind, subject) to `owner` until `until` when no one holds it (or
+/// its lease expired): a new fence, and a clean `again`. `None` when another loop holds it.
+pub(super) fn take(
+    c: &Connection,
+    kind: JobKind,
+    subject: i64,
+    until: &str,
+    owner: &str,
+) -> Result<Option<i64>> {
+    c.prepare_cached(
+        "UPDATE jobs SET lease_until = ?3, lease_owner = ?4, fence = fence + 1, again = 0
+         WHERE kind = ?1 AND subject = ?2 AND (lease_until IS NULL OR lease_until <= ?5)
+         RETURNING fence",
+    )?
+    .query_row(
+        params![kind.as_str(), subject, until, owner, now_rfc3339()],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 /// Leases the job (kind, subject) to `owner` when no one holds it (or its lease expired),

@@ -144,13 +144,10 @@ impl Store {
                 })?
                 .collect::<Result<_>>()?
             };
+            // Each was free when read, in this same transaction: taking it cannot fail.
             for d in &mut found {
-                d.fence = tx
-                    .prepare_cached(
-                        "UPDATE jobs SET lease_until = ?2, lease_owner = ?3, fence = fence + 1, again = 0
-                         WHERE kind = 'deliver' AND subject = ?1 RETURNING fence",
-                    )?
-                    .query_row(params![d.id, until, owner], |r| r.get(0))?;
+                d.fence = super::jobs::take(&tx, super::JobKind::Deliver, d.id, &until, owner)?
+                    .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
             }
             tx.commit()?;
             Ok(found)

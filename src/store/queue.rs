@@ -144,14 +144,8 @@ fn lease_one_in(
     lease_secs: i64,
     owner: &str,
 ) -> Result<Option<Job>> {
-    let now = now_rfc3339();
     let until = super::jobs::in_secs(lease_secs);
-    let leased = c.run(
-        "UPDATE jobs SET lease_until = ?2, lease_owner = ?4, fence = fence + 1, again = 0
-         WHERE kind = 'verify' AND subject = ?1 AND (lease_until IS NULL OR lease_until <= ?3)",
-        params![mention_id, until, now, owner],
-    )?;
-    if leased == 0 {
+    if super::jobs::take(c, super::JobKind::Verify, mention_id, &until, owner)?.is_none() {
         return Ok(None);
     }
     c.query_row(
@@ -227,13 +221,10 @@ pub(crate) fn lease_due(
             break;
         }
     }
+    // Each was free when read, in this same transaction: taking it cannot fail.
     for job in &mut jobs {
-        job.fence = tx
-            .prepare_cached(
-                "UPDATE jobs SET lease_until = ?2, lease_owner = ?3, fence = fence + 1, again = 0
-                 WHERE kind = 'verify' AND subject = ?1 RETURNING fence",
-            )?
-            .query_row(params![job.mention_id, until, owner], |r| r.get(0))?;
+        job.fence = super::jobs::take(tx, super::JobKind::Verify, job.mention_id, &until, owner)?
+            .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
     }
     Ok(jobs)
 }
@@ -533,18 +524,28 @@ mod tests {
     use super::*;
     use crate::store::Store;
 
-    #[test]
-    fn enqueue_coalesces_a_pair_and_keeps_its_row() {
+    fn test_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
-        let candidate = Candidate {
-            source: "https://a.example/x".into(),
+        (dir, store)
+    }
+
+    /// A webmention from `source` to one post.
+    fn test_candidate(source: &str) -> Candidate {
+        Candidate {
+            source: source.into(),
             target: "https://b.example/p".into(),
             target_key: "b.example/p".into(),
             post_id: None,
             kind: Kind::Webmention,
             hint: None,
-        };
+        }
+    }
+
+    #[test]
+    fn enqueue_coalesces_a_pair_and_keeps_its_row() {
+        let (_dir, store) = test_store();
+        let candidate = test_candidate("https://a.example/x");
         let enqueue = || store.write(|c| enqueue_one(c, &candidate)).unwrap();
         let first = enqueue();
         let second = enqueue();
@@ -576,16 +577,8 @@ mod tests {
 
     #[test]
     fn a_ping_while_its_job_is_leased_makes_it_due_again_after_the_attempt() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        let candidate = Candidate {
-            source: "https://a.example/x".into(),
-            target: "https://b.example/p".into(),
-            target_key: "b.example/p".into(),
-            post_id: None,
-            kind: Kind::Webmention,
-            hint: None,
-        };
+        let (_dir, store) = test_store();
+        let candidate = test_candidate("https://a.example/x");
         store.write(|c| enqueue_one(c, &candidate)).unwrap();
         let none = std::collections::HashMap::new();
         let lease = || {
@@ -641,36 +634,22 @@ mod tests {
             .await;
         assert!(panicked.is_err(), "its caller is answered with an error");
         assert!(commit.is_running());
-        let candidate = Candidate {
-            source: "https://a.example/x".into(),
-            target: "https://b.example/p".into(),
-            target_key: "b.example/p".into(),
-            post_id: None,
-            kind: Kind::Webmention,
-            hint: None,
-        };
-        let enqueued = commit.enqueue(candidate).await.unwrap();
+        let enqueued = commit
+            .enqueue(test_candidate("https://a.example/x"))
+            .await
+            .unwrap();
         assert!(enqueued.new, "later writes still commit");
         assert_eq!(store.queue_depth().unwrap().0, 1);
     }
 
     #[test]
     fn one_hosts_backlog_does_not_hide_another_hosts_job() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        let candidate = |source: String| Candidate {
-            source,
-            target: "https://b.example/p".into(),
-            target_key: "b.example/p".into(),
-            post_id: None,
-            kind: Kind::Webmention,
-            hint: None,
-        };
+        let (_dir, store) = test_store();
         for n in 0..500 {
-            let c = candidate(format!("https://flood.example/{n}"));
+            let c = test_candidate(&format!("https://flood.example/{n}"));
             store.write(|c2| enqueue_one(c2, &c)).unwrap();
         }
-        let single = candidate("https://single.example/1".into());
+        let single = test_candidate("https://single.example/1");
         store.write(|c| enqueue_one(c, &single)).unwrap();
         // Everything is due; the flood is older (same second, lower ids first).
         let none = std::collections::HashMap::new();

@@ -389,6 +389,16 @@ public_url = "http://127.0.0.1:{port}/"
         .unwrap();
     }
 
+    /// Adds `[store]` options (e.g. `lease_secs = 3`) to the current config.
+    pub fn store_options(&self, lines: &str) {
+        let config = std::fs::read_to_string(self.config_path()).unwrap();
+        std::fs::write(
+            self.config_path(),
+            config.replacen("[store]\n", &format!("[store]\n{lines}\n"), 1),
+        )
+        .unwrap();
+    }
+
     /// Turns the receivers' rate limits off (bursts from one test client).
     pub fn without_rate_limits(&self) {
         self.server_options(
