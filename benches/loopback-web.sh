@@ -77,6 +77,7 @@ feeds = ["http://127.0.0.1:$WEB_PORT/blog/feed.xml"]
 path = "$WORK/backfeed.db"
 [server]
 listen = "127.0.0.1:${BACKFEED_PORT:-18090}"
+metrics_listen = ""
 public_url = "http://127.0.0.1:${BACKFEED_PORT:-18090}/"
 rate_limit_per_client = 0
 rate_limit_per_source_host = 0

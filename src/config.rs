@@ -101,6 +101,9 @@ impl Default for StoreConfig {
     }
 }
 
+/// Where `/metrics` is served when `[server] metrics_listen` is not set.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+
 /// `[server]`.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -536,19 +539,25 @@ impl Config {
                 max_connections_per_client: raw.server.max_connections_per_client.unwrap_or(100),
                 header_timeout_secs: raw.server.header_timeout_secs.unwrap_or(10).max(1),
                 body_timeout_secs: raw.server.body_timeout_secs.unwrap_or(10).max(1),
-                metrics_listen: raw
+                // `/metrics` has a loopback listener of its own unless told otherwise: the
+                // main listener is the one put behind a public proxy. `""` serves it there.
+                metrics_listen: match raw
                     .server
                     .metrics_listen
                     .as_deref()
-                    .map(|a| {
-                        a.parse().map_err(|e| {
-                            err(
-                                "server.metrics_listen",
-                                format!("{a:?} is not an address:port ({e})"),
-                            )
-                        })
-                    })
-                    .transpose()?,
+                    .unwrap_or(DEFAULT_METRICS_LISTEN)
+                    .trim()
+                {
+                    "" => None,
+                    a => Some(a.parse().map_err(|e| {
+                        err(
+                            "server.metrics_listen",
+                            format!(
+                                "{a:?} is not an address:port ({e}); \"\" serves /metrics on the main listener"
+                            ),
+                        )
+                    })?),
+                },
             },
             schedule: raw.schedule,
             fetch,
@@ -599,6 +608,17 @@ mod tests {
         assert_eq!(c.server.listen.port(), 8080);
         assert!(c.fetch.user_agent.starts_with("backfeed/"));
         assert!(c.fetch.user_agent.contains("http://127.0.0.1:8080/"));
+        assert_eq!(
+            c.server.metrics_listen,
+            Some("127.0.0.1:9464".parse().unwrap()),
+            "/metrics on a loopback listener of its own"
+        );
+        assert_eq!(c.store.lease_secs, 60);
+        let on_main = parse(
+            "[site]\nbase_url = \"https://blog.example/\"\n[server]\nmetrics_listen = \"\"\n",
+        )
+        .unwrap();
+        assert_eq!(on_main.server.metrics_listen, None);
     }
 
     #[test]

@@ -361,6 +361,7 @@ path = "{store}"
 
 [server]
 listen = "127.0.0.1:{port}"
+metrics_listen = ""
 public_url = "http://127.0.0.1:{port}/"
 {extra}
 "#,
@@ -379,9 +380,20 @@ public_url = "http://127.0.0.1:{port}/"
         std::fs::write(self.config_path(), config).unwrap();
     }
 
-    /// Adds `[server]` options (e.g. rate limits) to the current config.
+    /// Adds `[server]` options (e.g. rate limits) to the current config; a key already there
+    /// (`metrics_listen`) takes the new value.
     pub fn server_options(&self, lines: &str) {
-        let config = std::fs::read_to_string(self.config_path()).unwrap();
+        let mut config = std::fs::read_to_string(self.config_path()).unwrap();
+        for line in lines.lines() {
+            let key = line.split('=').next().unwrap_or("").trim();
+            if let Some(old) = config
+                .lines()
+                .find(|l| l.split('=').next().unwrap_or("").trim() == key)
+                .map(str::to_string)
+            {
+                config = config.replacen(&old, "", 1);
+            }
+        }
         std::fs::write(
             self.config_path(),
             config.replacen("public_url", &format!("{lines}\npublic_url"), 1),
