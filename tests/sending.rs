@@ -858,3 +858,38 @@ fn a_send_killed_mid_run_resumes_and_pings_every_link_exactly_once() {
     home.ok(&["send"]);
     assert_eq!([pings(1), pings(2), pings(3)], [1, 1, 1], "and done");
 }
+
+#[test]
+fn one_posts_slow_link_does_not_hold_back_another_posts_pings() {
+    let home = Home::new("");
+    let web = &home.web;
+    for (page, delay) in [("/slow-link", 1500), ("/quick-link", 0)] {
+        web.set(
+            page,
+            Fixture::html("")
+                .header("Link", &format!("<{page}/webmention>; rel=webmention"))
+                .delayed(delay),
+        );
+        web.set(&format!("{page}/webmention"), Fixture::status(202));
+    }
+    // Two posts; the one with the slow link comes first.
+    home.set_site_feed(&[("/blog/2024/quick/", "Quick"), (POST_PATH, "Slow")]);
+    web.set(POST_PATH, post_page(&home, &[web.url("/slow-link")]));
+    web.set(
+        "/blog/2024/quick/",
+        post_page(&home, &[web.url("/quick-link")]),
+    );
+    home.ok(&["crawl"]);
+    home.ok(&["send"]);
+    let arrivals = web.arrivals();
+    let at = |path: &str| {
+        arrivals
+            .iter()
+            .position(|p| p == path)
+            .unwrap_or_else(|| panic!("{path} in {arrivals:?}"))
+    };
+    assert!(
+        at("/quick-link/webmention") < at("/slow-link/webmention"),
+        "the quick post's ping went out while the slow link was still loading: {arrivals:?}"
+    );
+}

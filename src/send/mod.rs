@@ -24,6 +24,7 @@ use crate::pipeline::{Context, MAX_ATTEMPTS, retry_delay_secs};
 use crate::receive::xmlrpc::{self, Answer, Value};
 use crate::store::{Decision, PostRef, SendRecord, SendResult};
 use discover::Endpoints;
+use futures_util::StreamExt;
 use std::collections::HashSet;
 use url::Url;
 
@@ -118,47 +119,70 @@ pub async fn send(
     let retries: HashSet<i64> = ctx.store.posts_with_due_retries()?.into_iter().collect();
     let owner = crate::pipeline::new_lease_owner();
     let _renewer = (!opts.dry_run).then(|| Renewer::start(ctx, &owner));
+    // A few posts at a time: one post's hanging link (each capped by the fetch timeout) does
+    // not hold back every other post's pings.
+    let runs = futures_util::stream::iter(posts)
+        .map(|post| {
+            let has_retries = retries.contains(&post.id);
+            let owner = owner.as_str();
+            async move { send_one_post(ctx, &post, opts, has_retries, owner).await }
+        })
+        .buffer_unordered(POSTS_AT_ONCE);
+    futures_util::pin_mut!(runs);
     let mut done = Vec::new();
-    for post in posts {
-        // One run at a time per post: while serve's schedule (or another `backfeed send`) holds
-        // it, this run leaves it alone rather than ping twice.
-        let lease = if opts.dry_run {
-            None
-        } else {
-            match ctx
-                .store
-                .lease_post_send(post.id, ctx.cfg.store.lease_secs, &owner)?
-            {
-                Some(lease) => Some(lease),
-                None => {
-                    tracing::info!(post = %post.url, "skipped: another run is sending for this post");
-                    continue;
-                }
-            }
-        };
-        let sent = send_post(ctx, &post, opts, retries.contains(&post.id), lease.as_ref()).await;
-        let sent = match sent {
-            Err(SendError::Store(e)) if crate::store::is_stale_lease(&e) => {
-                tracing::warn!(post = %post.url, error = %e, "stopped: another run took this post over");
-                continue;
-            }
-            other => other,
-        };
-        if let Some(lease) = &lease {
-            let completed = sent.as_ref().ok().and_then(|s| s.completed.as_deref());
-            match ctx.store.post_send_done(lease, completed) {
-                Err(e) if crate::store::is_stale_lease(&e) => {
-                    tracing::warn!(post = %post.url, error = %e, "another run took this post over");
-                }
-                other => other?,
-            }
-        }
-        for record in sent?.records {
+    while let Some(records) = runs.next().await {
+        for record in records? {
             progress(&record);
             done.push(record);
         }
     }
     Ok(done)
+}
+
+/// Posts a send run works on at once.
+const POSTS_AT_ONCE: usize = 4;
+
+/// One post's turn in a run: its lease (one run at a time per post: while serve's schedule or
+/// another `backfeed send` holds it, this run leaves it alone rather than ping twice), its
+/// links pinged, and the post given back with what was completed.
+async fn send_one_post(
+    ctx: &Context,
+    post: &PostRef,
+    opts: &SendOptions,
+    has_retries: bool,
+    owner: &str,
+) -> Result<Vec<SendRecord>, SendError> {
+    let lease = if opts.dry_run {
+        None
+    } else {
+        match ctx
+            .store
+            .lease_post_send(post.id, ctx.cfg.store.lease_secs, owner)?
+        {
+            Some(lease) => Some(lease),
+            None => {
+                tracing::info!(post = %post.url, "skipped: another run is sending for this post");
+                return Ok(Vec::new());
+            }
+        }
+    };
+    let sent = match send_post(ctx, post, opts, has_retries, lease.as_ref()).await {
+        Err(SendError::Store(e)) if crate::store::is_stale_lease(&e) => {
+            tracing::warn!(post = %post.url, error = %e, "stopped: another run took this post over");
+            return Ok(Vec::new());
+        }
+        other => other,
+    };
+    if let Some(lease) = &lease {
+        let completed = sent.as_ref().ok().and_then(|s| s.completed.as_deref());
+        match ctx.store.post_send_done(lease, completed) {
+            Err(e) if crate::store::is_stale_lease(&e) => {
+                tracing::warn!(post = %post.url, error = %e, "another run took this post over");
+            }
+            other => other?,
+        }
+    }
+    Ok(sent?.records)
 }
 
 /// The links due for one post, pinged.

@@ -188,6 +188,11 @@ impl FixtureWeb {
     }
 
     /// The most requests this web was answering at once.
+    /// Every path requested so far, in the order the requests arrived.
+    pub fn arrivals(&self) -> Vec<String> {
+        self.state.lock().unwrap().arrived.clone()
+    }
+
     /// Requests for `path` that have arrived, answered or not yet (a delayed fixture's).
     pub fn arrived(&self, path: &str) -> usize {
         self.state
