@@ -253,4 +253,34 @@ mod tests {
             "a day of half-hourly crawls"
         );
     }
+
+    #[tokio::test]
+    async fn a_run_that_panics_is_logged_counted_kept_and_the_schedule_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[site]\nbase_url = \"https://blog.example/\"\n[store]\npath = \"{}\"\n",
+            dir.path().join("s.db").display()
+        );
+        let cfg = crate::config::Config::parse(&text, &dir.path().join("b.toml")).unwrap();
+        let ctx = Context::new(cfg).unwrap();
+        let panics = AtomicUsize::new(0);
+        for _ in 0..2 {
+            supervised(&ctx, "crawl", async {
+                panics.fetch_add(1, Ordering::SeqCst);
+                panic!("an input nobody thought of");
+            })
+            .await;
+        }
+        assert_eq!(panics.load(Ordering::SeqCst), 2, "the second run still ran");
+        let metrics = ctx.metrics.render(&ctx);
+        assert!(
+            metrics.contains("backfeed_task_panics_total{task=\"crawl\"} 2"),
+            "{metrics}"
+        );
+        let run = ctx.store.schedule_run("crawl").unwrap();
+        assert_eq!(
+            run.last_summary.as_deref(),
+            Some("panicked: an input nobody thought of")
+        );
+    }
 }

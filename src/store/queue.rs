@@ -665,4 +665,34 @@ mod tests {
         );
         assert!(hosts.contains(&"single.example".to_string()), "{hosts:?}");
     }
+
+    #[tokio::test]
+    async fn when_sqlite_rolls_the_transaction_back_nothing_of_the_batch_claims_to_be_written() {
+        let (_dir, store) = test_store();
+        let store = std::sync::Arc::new(store);
+        let commit = GroupCommit::start(store.clone());
+        // A write fails in a way after which SQLite has rolled the whole transaction back (as
+        // after a full disk or an I/O error); another waits behind it in the same batch. That
+        // one must not run outside the transaction and be written while answered "failed".
+        let (failed, behind) = tokio::join!(
+            commit.run(|c: &Connection| -> Result<()> {
+                c.execute_batch("ROLLBACK")?;
+                Err(rusqlite::Error::InvalidQuery)
+            }),
+            commit.enqueue(test_candidate("https://a.example/1")),
+        );
+        assert!(failed.is_err());
+        let written = store.queue_depth().unwrap().0;
+        assert_eq!(
+            behind.is_ok(),
+            written == 1,
+            "answered {behind:?} with {written} written"
+        );
+        // The committer goes on, in a transaction of its own.
+        commit
+            .enqueue(test_candidate("https://a.example/2"))
+            .await
+            .unwrap();
+        assert!(store.queue_depth().unwrap().0 >= 1);
+    }
 }
