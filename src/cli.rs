@@ -174,8 +174,17 @@ pub enum Command {
     /// Deliver the webhooks and mail that are due now (`serve` and `crawl` do it by themselves);
     /// with `--digest`, send the mail digest now.
     Notify {
+        /// Send the mail digest now (`[notify.email] digest`), with what is new since the last.
         #[arg(long)]
         digest: bool,
+    },
+    /// Bring the store's schema up to this version (`serve` and every command do it at start,
+    /// under a lock, so two processes starting together migrate once).
+    Migrate {
+        /// List the pending migrations and apply none: exit 1 when there are any (for a
+        /// deploy script that wants to know before it starts the new version).
+        #[arg(long)]
+        check: bool,
     },
     /// What was sent for your posts: per link, the protocol, endpoint and answer.
     Sent {
@@ -192,6 +201,42 @@ pub enum Command {
         /// A post URL, to include its Trackback block.
         post_url: Option<String>,
     },
+}
+
+/// `backfeed migrate [--check]`.
+fn migrate(config: &Config, check: bool) -> Result<(), Failure> {
+    let path = &config.store.path;
+    let cannot = |e: rusqlite::Error| {
+        Failure::runtime(format!("cannot read the store {}: {e}", path.display()))
+    };
+    let pending = crate::store::Store::pending_migrations(path).map_err(cannot)?;
+    if check {
+        if pending.is_empty() {
+            println!("no pending migrations: the store is up to date");
+            return Ok(());
+        }
+        for (number, what) in &pending {
+            println!("pending migration {number}: {what}");
+        }
+        return Err(Failure {
+            code: 1,
+            message: format!(
+                "{} pending migration{}: run `backfeed migrate` (or start the new version)",
+                pending.len(),
+                if pending.len() == 1 { "" } else { "s" }
+            ),
+        });
+    }
+    crate::store::Store::open(path).map_err(cannot)?;
+    match pending.len() {
+        0 => println!("no pending migrations: the store is up to date"),
+        n => println!(
+            "applied {n} migration{}: the store is at version {}",
+            if n == 1 { "" } else { "s" },
+            pending.last().map_or(0, |(number, _)| *number)
+        ),
+    }
+    Ok(())
 }
 
 /// A command's failure: the message and the exit status.
@@ -315,6 +360,9 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
     check_usage(&command)?;
     if let Command::Snippet { post_url } = &command {
         return snippet(&config, post_url.as_deref());
+    }
+    if let Command::Migrate { check } = command {
+        return migrate(&config, check);
     }
     let store_path = config.store.path.clone();
     if matches!(command, Command::Serve) {
@@ -450,7 +498,9 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
             print_sends(&done, false);
             Ok(())
         }
-        Command::Snippet { .. } => unreachable!("handled before the store is opened"),
+        Command::Snippet { .. } | Command::Migrate { .. } => {
+            unreachable!("handled before the store is opened")
+        }
     }
 }
 

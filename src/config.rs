@@ -25,7 +25,7 @@ pub struct ConfigError {
 struct RawConfig {
     site: Option<RawSite>,
     #[serde(default)]
-    store: StoreConfig,
+    store: RawStore,
     #[serde(default)]
     server: RawServer,
     #[serde(default)]
@@ -83,8 +83,7 @@ pub struct SiteConfig {
 }
 
 /// `[store]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub path: PathBuf,
     /// How long a lease on a job lasts without renewal: the holder renews it every third of
@@ -92,10 +91,22 @@ pub struct StoreConfig {
     pub lease_secs: i64,
 }
 
-impl Default for StoreConfig {
+/// `[store]` as written: `path` (SQLite) or `url_env` (PostgreSQL), not both.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawStore {
+    path: Option<PathBuf>,
+    url_env: Option<String>,
+    pool_size: usize,
+    lease_secs: i64,
+}
+
+impl Default for RawStore {
     fn default() -> Self {
-        StoreConfig {
-            path: PathBuf::from("data/backfeed.db"),
+        RawStore {
+            path: None,
+            url_env: None,
+            pool_size: 16,
             lease_secs: 60,
         }
     }
@@ -441,6 +452,26 @@ impl Config {
             })?;
         }
 
+        if let Some(variable) = &raw.store.url_env {
+            if raw.store.path.is_some() {
+                return Err(err(
+                    "store.path",
+                    "and store.url_env are both set: keep one (path for SQLite, url_env for PostgreSQL)".into(),
+                ));
+            }
+            let message = match std::env::var(variable) {
+                Ok(url) if !url.trim().is_empty() => format!(
+                    "PostgreSQL (${variable}) is not supported by this version yet; use [store] path (SQLite), and move later with export --format jsonl / import"
+                ),
+                _ => format!(
+                    "names ${variable}, which is unset or empty: set it to postgres://user:pass@host:5432/db"
+                ),
+            };
+            return Err(err("store.url_env", message));
+        }
+        if raw.store.pool_size == 0 {
+            return Err(err("store.pool_size", "must be at least 1".into()));
+        }
         if !(3..=86_400).contains(&raw.store.lease_secs) {
             return Err(err(
                 "store.lease_secs",
@@ -523,10 +554,17 @@ impl Config {
             store: StoreConfig {
                 // A relative store path is relative to the config file, wherever backfeed is
                 // started from: `--config ../cfg/backfeed.toml` keeps the store beside it.
-                path: if raw.store.path.is_relative() {
-                    path.parent().unwrap_or(Path::new("")).join(&raw.store.path)
-                } else {
-                    raw.store.path.clone()
+                path: {
+                    let store = raw
+                        .store
+                        .path
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from("data/backfeed.db"));
+                    if store.is_relative() {
+                        path.parent().unwrap_or(Path::new("")).join(store)
+                    } else {
+                        store
+                    }
                 },
                 lease_secs: raw.store.lease_secs,
             },

@@ -210,3 +210,78 @@ fn metrics_an_operator_can_alert_on_and_a_listener_of_their_own() {
         "with its own listener, /metrics is not on the public one"
     );
 }
+
+#[test]
+fn migrate_check_says_what_is_pending_and_migrate_applies_it() {
+    let home = Home::new("");
+    let (code, out, err) = home.run(&["migrate", "--check"]);
+    assert_eq!(
+        code, 1,
+        "a store not made yet has every migration pending: {out}{err}"
+    );
+    assert!(out.contains("pending migration 1:"), "{out}");
+    assert!(err.contains("run `backfeed migrate`"), "{err}");
+    let applied = home.ok(&["migrate"]);
+    assert!(applied.contains("applied"), "{applied}");
+    let (code, out, _) = home.run(&["migrate", "--check"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("up to date"), "{out}");
+    // Two processes starting together on a new store migrate once, and both start.
+    let fresh = Home::new("");
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_backfeed"))
+                .args(["--config", fresh.config_path().to_str().unwrap(), "posts"])
+                .output()
+                .unwrap()
+        })
+        .collect();
+    for run in runs {
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_store_is_a_path_or_a_database_url_never_both() {
+    let home = Home::new("");
+    home.store_options("url_env = \"TEST_DATABASE_URL\"");
+    let (code, _, err) = home.run(&["posts"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("store.path") && err.contains("store.url_env"),
+        "names both keys: {err}"
+    );
+    let config = std::fs::read_to_string(home.config_path()).unwrap();
+    let only_url: String = config
+        .lines()
+        .filter(|l| !l.starts_with("path ="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(home.config_path(), only_url).unwrap();
+    let (code, _, err) = home.run_env(&["posts"], &[("TEST_DATABASE_URL", "")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("TEST_DATABASE_URL") && err.contains("unset or empty"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_second_serve_on_one_sqlite_store_refuses_to_start_and_names_the_first() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    let _daemon = home.serve();
+    home.server_options(&format!("listen = \"127.0.0.1:{}\"", free_port()));
+    let (code, _, err) = home.run(&["serve"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("another backfeed serve") && err.contains("held by pid"),
+        "{err}"
+    );
+    // Commands beside a running serve keep working.
+    home.ok(&["posts"]);
+}

@@ -441,6 +441,15 @@ fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// What a migration does, from its first comment line ("schema" when it has none).
+fn migration_summary(sql: &str) -> String {
+    sql.lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("--"))
+        .map(|l| l.split(": ").next().unwrap_or(l).trim().to_string())
+        .unwrap_or_else(|| "schema".into())
+}
+
 impl Store {
     /// Opens (creating if needed) the store at `path` and applies pending migrations.
     pub fn open(path: &Path) -> Result<Store> {
@@ -453,10 +462,24 @@ impl Store {
         configure(&conn)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-            let tx = conn.unchecked_transaction()?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", i as i64 + 1)?;
-            tx.commit()?;
+            // Under the write lock, the version read again: of two processes starting
+            // together, one migrates and the other finds it done.
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            let now: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if now > i as i64 {
+                conn.execute_batch("COMMIT")?;
+                continue;
+            }
+            let applied = conn
+                .execute_batch(sql)
+                .and_then(|()| conn.pragma_update(None, "user_version", i as i64 + 1));
+            match applied {
+                Ok(()) => conn.execute_batch("COMMIT")?,
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    return Err(e);
+                }
+            }
         }
         // The writer's transactions take the write lock as they begin: a deferred transaction
         // that reads and then writes fails at once ("database is locked") when another process
@@ -468,6 +491,23 @@ impl Store {
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The schema migrations the store at `path` has not had yet, by number and what each
+    /// does (its first comment line), without applying them (`backfeed migrate --check`).
+    pub fn pending_migrations(path: &Path) -> Result<Vec<(usize, String)>> {
+        let version: i64 = if path.exists() {
+            Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?
+                .pragma_query_value(None, "user_version", |r| r.get(0))?
+        } else {
+            0
+        };
+        Ok(MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(version.max(0) as usize)
+            .map(|(i, sql)| (i + 1, migration_summary(sql)))
+            .collect())
     }
 
     pub(super) fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
