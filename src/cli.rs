@@ -206,7 +206,7 @@ pub enum Command {
 /// `backfeed migrate [--check]`.
 fn migrate(config: &Config, check: bool) -> Result<(), Failure> {
     let path = &config.store.path;
-    let cannot = |e: rusqlite::Error| {
+    let cannot = |e: crate::store::StoreError| {
         Failure::runtime(format!("cannot read the store {}: {e}", path.display()))
     };
     let pending = crate::store::Store::pending_migrations(path).map_err(cannot)?;
@@ -261,8 +261,8 @@ impl Failure {
     }
 }
 
-impl From<rusqlite::Error> for Failure {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<crate::store::StoreError> for Failure {
+    fn from(e: crate::store::StoreError) -> Self {
         Failure::runtime(format!("store error: {e}"))
     }
 }

@@ -104,8 +104,8 @@ impl Rejection {
     }
 }
 
-impl From<rusqlite::Error> for Rejection {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<crate::store::StoreError> for Rejection {
+    fn from(e: crate::store::StoreError) -> Self {
         Rejection::Internal(e.to_string())
     }
 }
@@ -140,7 +140,7 @@ pub struct Processed {
 }
 
 impl Context {
-    pub fn new(cfg: Config) -> Result<Context, rusqlite::Error> {
+    pub fn new(cfg: Config) -> Result<Context, crate::store::StoreError> {
         let store = Arc::new(Store::open(&cfg.store.path)?);
         store.set_notify_channels(&crate::notify::channels(&cfg))?;
         let group_commit = GroupCommit::start(store.clone());
@@ -170,7 +170,7 @@ impl Context {
 
     /// The domain block that covers `url`'s host, from the config or the store. A store that
     /// cannot answer is an error, never "nothing is blocked": blocks fail closed.
-    pub fn blocked_domain(&self, url: &str) -> Result<Option<String>, rusqlite::Error> {
+    pub fn blocked_domain(&self, url: &str) -> Result<Option<String>, crate::store::StoreError> {
         let Some(host) = host_of(url) else {
             return Ok(None);
         };
@@ -402,7 +402,7 @@ impl Context {
             .await;
         let status = match stored {
             Ok(s) => s,
-            Err(e) if crate::store::is_stale_lease(&e) => {
+            Err(e) if e.is_stale_lease() => {
                 tracing::warn!(error = %e, mention = job.mention_id, source = %job.source, "outcome refused: this job's lease expired and another loop took it over");
                 None
             }
@@ -771,10 +771,7 @@ async fn work(
             }
             _ = renew.tick(), if !in_flight.is_empty() => {
                 let (owner, secs) = (owner.clone(), lease_secs);
-                let renewed = ctx
-                    .group_commit
-                    .run(move |c| crate::store::renew_leases_in(c, &owner, secs))
-                    .await;
+                let renewed = ctx.group_commit.renew_leases(owner, secs).await;
                 if let Err(e) = renewed {
                     tracing::error!(error = %e, "cannot renew leases");
                 }

@@ -37,7 +37,7 @@ pub struct StatusReport {
 pub const SOCIAL_SOURCES: [&str; 4] = ["hackernews", "reddit", "bluesky", "mastodon"];
 
 impl StatusReport {
-    pub fn gather(ctx: &Context) -> rusqlite::Result<StatusReport> {
+    pub fn gather(ctx: &Context) -> crate::store::StoreResult<StatusReport> {
         let mut schedules = Vec::new();
         for (name, expr) in [
             ("crawl", &ctx.cfg.schedule.crawl),

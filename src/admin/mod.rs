@@ -71,11 +71,11 @@ async fn private_headers(mut response: Response) -> Response {
 pub enum Stop {
     Refused(StatusCode, String),
     SignInFirst,
-    Store(rusqlite::Error),
+    Store(crate::store::StoreError),
 }
 
-impl From<rusqlite::Error> for Stop {
-    fn from(e: rusqlite::Error) -> Stop {
+impl From<crate::store::StoreError> for Stop {
+    fn from(e: crate::store::StoreError) -> Stop {
         Stop::Store(e)
     }
 }
@@ -417,7 +417,7 @@ async fn change_block(state: &Shared, signed: &Signed, form: &ActionForm, lift: 
 /// for the store's lock, and must not hold an async thread while it does.
 async fn write<T: Send + 'static>(
     state: &Shared,
-    change: impl FnOnce(&crate::store::Store) -> Result<T, rusqlite::Error> + Send + 'static,
+    change: impl FnOnce(&crate::store::Store) -> Result<T, crate::store::StoreError> + Send + 'static,
 ) -> Result<T, Stop> {
     let store = state.ctx.store.clone();
     tokio::task::spawn_blocking(move || change(&store))

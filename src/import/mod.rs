@@ -101,7 +101,7 @@ pub enum ImportError {
     #[error("{0}")]
     Malformed(String),
     #[error("store error: {0}")]
-    Store(#[from] rusqlite::Error),
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Imports `path` into `store`; returns what it counted. The file is read twice: once to

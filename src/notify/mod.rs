@@ -176,7 +176,7 @@ fn record(ctx: &Context, d: &Delivery, result: Result<String, String>, done: &mu
         }
     };
     match written {
-        Err(e) if crate::store::is_stale_lease(&e) => {
+        Err(e) if e.is_stale_lease() => {
             tracing::warn!(error = %e, delivery = d.id, "delivery outcome refused: another loop took this delivery over");
         }
         Err(e) => {

@@ -38,7 +38,7 @@ impl Validators {
     pub(crate) fn for_request(
         store: &crate::store::Store,
         uri: &axum::http::Uri,
-    ) -> rusqlite::Result<Validators> {
+    ) -> crate::store::StoreResult<Validators> {
         use sha2::Digest;
         let (version, changed_at) = store.published_version()?;
         let request = uri.path_and_query().map_or("", |p| p.as_str());

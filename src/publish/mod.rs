@@ -221,7 +221,7 @@ pub fn published(
     store: &Store,
     target: Option<&str>,
     limit: i64,
-) -> rusqlite::Result<Vec<Mention>> {
+) -> crate::store::StoreResult<Vec<Mention>> {
     let filter = MentionFilter {
         status: Some(crate::model::Status::Verified),
         target_keys: target.and_then(match_key).into_iter().collect(),

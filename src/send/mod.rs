@@ -48,7 +48,7 @@ pub enum SendError {
     #[error("{0} is not a known post of this site (see `backfeed posts`)")]
     UnknownPost(String),
     #[error("store error: {0}")]
-    Store(#[from] rusqlite::Error),
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Renews every lease of `owner` every third of `[store] lease_secs` until dropped: a send run
@@ -167,7 +167,7 @@ async fn send_one_post(
         }
     };
     let sent = match send_post(ctx, post, opts, has_retries, lease.as_ref()).await {
-        Err(SendError::Store(e)) if crate::store::is_stale_lease(&e) => {
+        Err(SendError::Store(e)) if e.is_stale_lease() => {
             tracing::warn!(post = %post.url, error = %e, "stopped: another run took this post over");
             return Ok(Vec::new());
         }
@@ -176,7 +176,7 @@ async fn send_one_post(
     if let Some(lease) = &lease {
         let completed = sent.as_ref().ok().and_then(|s| s.completed.as_deref());
         match ctx.store.post_send_done(lease, completed) {
-            Err(e) if crate::store::is_stale_lease(&e) => {
+            Err(e) if e.is_stale_lease() => {
                 tracing::warn!(post = %post.url, error = %e, "another run took this post over");
             }
             other => other?,

@@ -168,7 +168,7 @@ pub(crate) fn charset_of(headers: &HeaderMap) -> Option<String> {
     })
 }
 
-pub(crate) fn store_error(e: rusqlite::Error) -> Response {
+pub(crate) fn store_error(e: crate::store::StoreError) -> Response {
     tracing::error!(error = %e, "store error");
     plain(
         StatusCode::SERVICE_UNAVAILABLE,

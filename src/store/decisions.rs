@@ -1,6 +1,6 @@
 //! The decision log: why each candidate was accepted, refused, updated or deleted.
 
-use super::{Cached, Result, Store};
+use super::{Cached, Result, Store, StoreResult};
 use rusqlite::{Connection, params};
 
 /// One line of the decision log.
@@ -38,12 +38,12 @@ fn decision_from_row(r: &rusqlite::Row<'_>) -> Result<Decision> {
 
 impl Store {
     /// Logs a decision that changes no mention (e.g. a ping refused before it was queued).
-    pub fn log_decision(&self, decision: &Decision) -> Result<()> {
+    pub fn log_decision(&self, decision: &Decision) -> StoreResult<()> {
         self.write(|c| insert_decision(c, decision))
     }
 
     /// Decisions at or after `since` (RFC 3339), oldest first.
-    pub fn decisions_since(&self, since: &str) -> Result<Vec<Decision>> {
+    pub fn decisions_since(&self, since: &str) -> StoreResult<Vec<Decision>> {
         self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT at, source, target, kind, outcome, reason FROM decisions WHERE at >= ?1 ORDER BY id",
@@ -53,7 +53,7 @@ impl Store {
     }
 
     /// The outcomes the log holds, for choosing among them.
-    pub fn decision_outcomes(&self) -> Result<Vec<String>> {
+    pub fn decision_outcomes(&self) -> StoreResult<Vec<String>> {
         self.read(|c| {
             c.prepare("SELECT DISTINCT outcome FROM decisions ORDER BY outcome")?
                 .query_map([], |r| r.get(0))?
@@ -62,7 +62,7 @@ impl Store {
     }
 
     /// Lines of the log matching `filter`, newest first.
-    pub fn decisions(&self, filter: &DecisionFilter) -> Result<Vec<Decision>> {
+    pub fn decisions(&self, filter: &DecisionFilter) -> StoreResult<Vec<Decision>> {
         let text = filter
             .text
             .as_deref()

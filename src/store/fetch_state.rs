@@ -1,7 +1,7 @@
 //! What the fetcher learned about each URL it polls: validators for conditional GET, a content
 //! fingerprint, and its health (errors in a row, when to try again).
 
-use super::{Result, Store};
+use super::{Result, Store, StoreResult};
 use crate::model::now_rfc3339;
 use rusqlite::{OptionalExtension, params};
 
@@ -29,7 +29,7 @@ pub struct FailingUrl {
 }
 
 impl Store {
-    pub fn fetch_state(&self, url: &str) -> Result<FetchState> {
+    pub fn fetch_state(&self, url: &str) -> StoreResult<FetchState> {
         self.read(|c| {
             c.query_row(
                 "SELECT etag, last_modified, fingerprint, error_count, last_error, last_ok, next_try
@@ -52,12 +52,12 @@ impl Store {
         })
     }
 
-    pub fn put_fetch_state(&self, url: &str, s: &FetchState) -> Result<()> {
+    pub fn put_fetch_state(&self, url: &str, s: &FetchState) -> StoreResult<()> {
         self.write(|c| put_fetch_state_in(c, url, s))
     }
 
     /// URLs that have failed `min_errors` times or more in a row, with their last error.
-    pub fn failing_urls(&self, min_errors: i64) -> Result<Vec<FailingUrl>> {
+    pub fn failing_urls(&self, min_errors: i64) -> StoreResult<Vec<FailingUrl>> {
         self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT url, error_count, last_error, last_ok, next_try FROM fetch_state WHERE error_count >= ?1 ORDER BY url",

@@ -7,7 +7,7 @@
 
 use super::decisions::{Decision, insert_decision};
 use super::posts::upsert_post_in;
-use super::{Result, Store};
+use super::{Result, Store, StoreResult};
 use crate::model::{Extracted, Kind, MentionType, Status, match_key};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -78,7 +78,7 @@ impl Store {
     /// rolled back; with `Write` records are committed a chunk at a time (a file already
     /// checked whole, so that only a crash or a full disk can stop it partway — and importing
     /// the same file again completes it, merging is by pair).
-    pub fn import<E: From<rusqlite::Error>>(
+    pub fn import<E: From<super::StoreError>>(
         &self,
         format: &str,
         verify: bool,
@@ -115,7 +115,7 @@ impl Store {
 
     /// Writes every post, mention, block and decision as one JSON object a line (`"table"`
     /// names the table; the other keys are its columns).
-    pub fn export_jsonl(&self, out: &mut dyn std::io::Write) -> Result<usize> {
+    pub fn export_jsonl(&self, out: &mut dyn std::io::Write) -> StoreResult<usize> {
         self.read(|c| {
             let mut lines = 0;
             for table in BACKUP_TABLES {
@@ -189,7 +189,7 @@ impl Importer<'_> {
     }
 
     /// Imports one mention from another system, or merges it into the stored pair.
-    pub fn mention(&mut self, m: &ImportedMention) -> Result<()> {
+    pub fn mention(&mut self, m: &ImportedMention) -> StoreResult<()> {
         if self.mode == ImportMode::Check {
             self.counts.read += 1;
             return Ok(());
@@ -276,7 +276,7 @@ impl Importer<'_> {
     }
 
     /// Restores one line of backfeed's own backup. `Ok(false)` when its type is unknown.
-    pub fn backup_row(&mut self, row: &Map<String, Value>) -> Result<bool> {
+    pub fn backup_row(&mut self, row: &Map<String, Value>) -> StoreResult<bool> {
         if self.mode == ImportMode::Check {
             self.counts.read += 1;
             let table = row.get("table").and_then(Value::as_str);

@@ -20,7 +20,7 @@
 //! ([`super::queue`]), a delivery joins its channel ([`super::notifications`]), a send is leased
 //! per post ([`super::sends`]); the table, the lease rules and the owners are one.
 
-use super::{Cached, Result, Store};
+use super::{Cached, Result, Store, StoreResult};
 use crate::model::now_rfc3339;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -75,11 +75,6 @@ impl Lease {
             fence: self.fence,
         }))
     }
-}
-
-/// Whether `e` is a write refused for a stale lease ([`StaleLease`]).
-pub fn is_stale_lease(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::ToSqlConversionFailure(inner) if inner.is::<StaleLease>())
 }
 
 /// What this process is, for its lease owners: `serve`, or `cli` (a command run by hand, the
@@ -250,7 +245,7 @@ pub(super) fn lease_subject(
 }
 
 /// [`Store::renew_leases`] on `c` (the group commit's connection, for the worker).
-pub fn renew_leases_in(c: &Connection, owner: &str, lease_secs: i64) -> Result<usize> {
+pub(super) fn renew_leases_in(c: &Connection, owner: &str, lease_secs: i64) -> Result<usize> {
     c.run(
         "UPDATE jobs SET lease_until = ?2 WHERE lease_owner = ?1",
         params![owner, in_secs(lease_secs)],
@@ -260,7 +255,7 @@ pub fn renew_leases_in(c: &Connection, owner: &str, lease_secs: i64) -> Result<u
 impl Store {
     /// Gives back the leases `owner` still holds, of every kind (a loop that stops): those jobs
     /// are due again at once. Leases of other loops, in this process or another, are left alone.
-    pub fn release_leases(&self, owner: &str) -> Result<usize> {
+    pub fn release_leases(&self, owner: &str) -> StoreResult<usize> {
         self.write(|c| {
             c.run(
                 "UPDATE jobs SET lease_until = NULL, lease_owner = NULL WHERE lease_owner = ?1",
@@ -271,7 +266,7 @@ impl Store {
 
     /// Renews every lease `owner` holds for `lease_secs` from now (a loop whose work goes on).
     /// A lease already taken over is not `owner`'s any more, and is left alone.
-    pub fn renew_leases(&self, owner: &str, lease_secs: i64) -> Result<usize> {
+    pub fn renew_leases(&self, owner: &str, lease_secs: i64) -> StoreResult<usize> {
         self.write(|c| renew_leases_in(c, owner, lease_secs))
     }
 
@@ -279,7 +274,7 @@ impl Store {
     /// that holds the SQLite store's single-process lock: then no other `serve` is alive, and
     /// those leases belong to one that crashed; leases of commands run by hand (`cli:…`) are
     /// left to expire. Returns how many.
-    pub fn release_leases_of_dead_serve(&self) -> Result<usize> {
+    pub fn release_leases_of_dead_serve(&self) -> StoreResult<usize> {
         self.write(|c| {
             c.run(
                 "UPDATE jobs SET lease_until = NULL, lease_owner = NULL WHERE lease_owner LIKE 'serve:%'",
@@ -289,7 +284,7 @@ impl Store {
     }
 
     /// Jobs of `kind` queued, and how many of them are due now.
-    pub fn jobs_waiting(&self, kind: JobKind) -> Result<(i64, i64)> {
+    pub fn jobs_waiting(&self, kind: JobKind) -> StoreResult<(i64, i64)> {
         self.read(|c| {
             c.query_row(
                 "SELECT COUNT(*), COALESCE(SUM(next_try <= ?2), 0) FROM jobs WHERE kind = ?1",
@@ -355,7 +350,7 @@ mod tests {
             Box::new(|c: &Connection| put_back(c, &old, "2000-01-01T00:00:00Z")),
         ] {
             let refused = store.write(|c| write(c)).unwrap_err();
-            assert!(is_stale_lease(&refused), "{refused}");
+            assert!(refused.is_stale_lease(), "{refused}");
         }
         assert_eq!(
             store.jobs_waiting(JobKind::Deliver).unwrap().0,

@@ -3,7 +3,7 @@
 
 use super::decisions::{Decision, insert_decision};
 use super::queue::Job;
-use super::{Cached, Result, Store};
+use super::{Cached, Result, Store, StoreResult};
 use crate::model::{Author, Extracted, Kind, Mention, MentionType, Status, now_rfc3339};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -225,7 +225,7 @@ pub(crate) fn apply(
 
 impl Store {
     /// The mention whose status page is named `token`.
-    pub fn mention_by_status_token(&self, token: &str) -> Result<Option<Mention>> {
+    pub fn mention_by_status_token(&self, token: &str) -> StoreResult<Option<Mention>> {
         self.read(|c| {
             c.query_row(
                 &format!("SELECT {MENTION_COLUMNS} FROM mentions WHERE status_token = ?1"),
@@ -236,7 +236,7 @@ impl Store {
         })
     }
 
-    pub fn mention(&self, id: i64) -> Result<Option<Mention>> {
+    pub fn mention(&self, id: i64) -> StoreResult<Option<Mention>> {
         self.read(|c| {
             c.query_row(
                 &format!("SELECT {MENTION_COLUMNS} FROM mentions WHERE id = ?1"),
@@ -248,7 +248,7 @@ impl Store {
     }
 
     /// Mentions matching `filter`, newest first unless asked otherwise.
-    pub fn mentions(&self, filter: &MentionFilter) -> Result<Vec<Mention>> {
+    pub fn mentions(&self, filter: &MentionFilter) -> StoreResult<Vec<Mention>> {
         let mut sql = format!("SELECT {MENTION_COLUMNS} FROM mentions WHERE 1 = 1");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         let mut arg = |v: rusqlite::types::Value, sql: &mut String, clause: &str| {
@@ -349,7 +349,7 @@ impl Store {
     /// The version of what is published and when it last changed: moved by the database on
     /// every change to a published mention or a post's title, so a feed's validators cost one
     /// row, not a render.
-    pub fn published_version(&self) -> Result<(i64, String)> {
+    pub fn published_version(&self) -> StoreResult<(i64, String)> {
         self.read(|c| {
             c.query_row(
                 "SELECT version, changed_at FROM publish_state WHERE id = 1",
@@ -360,7 +360,7 @@ impl Store {
     }
 
     /// How many mentions have `status`.
-    pub fn count_with_status(&self, status: Status) -> Result<i64> {
+    pub fn count_with_status(&self, status: Status) -> StoreResult<i64> {
         self.read(|c| {
             c.query_row(
                 "SELECT COUNT(*) FROM mentions WHERE status = ?1",
@@ -371,7 +371,7 @@ impl Store {
     }
 
     /// Published mention counts per type for one target.
-    pub fn count_by_type(&self, target_key: &str) -> Result<Vec<(String, i64)>> {
+    pub fn count_by_type(&self, target_key: &str) -> StoreResult<Vec<(String, i64)>> {
         self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT type, COUNT(*) FROM mentions WHERE target_key = ?1 AND status = 'verified' GROUP BY type",
@@ -381,7 +381,7 @@ impl Store {
     }
 
     /// Store-wide counts.
-    pub fn counts(&self) -> Result<Counts> {
+    pub fn counts(&self) -> StoreResult<Counts> {
         let (queue_depth, queue_due) = self.queue_depth()?;
         self.read(|c| {
             let posts = c.query_row("SELECT COUNT(*) FROM posts", [], |r| r.get(0))?;

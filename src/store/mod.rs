@@ -2,8 +2,8 @@
 //!
 //! Shape: every (source, target post) pair is one row of `mentions`, from the moment it is a
 //! candidate (`pending`) to verified, held, rejected or deleted. The durable queue is a second
-//! table, `queue`, holding the mention ids that still need a fetch, with leases so that a crash
-//! mid-job only delays the job. Keeping the pair in one row from the start means a webmention's
+//! table, `jobs`, holding the work still to do (verify a mention, deliver a notification, send a
+//! post's pings) under fenced leases, so that a crash mid-job only delays the job. Keeping the pair in one row from the start means a webmention's
 //! status URL, `backfeed mentions --status pending` and the feeds all read the same truth, and
 //! "a second ping for the same pair updates it" is a unique index, not a merge.
 //!
@@ -18,7 +18,11 @@
 //! crawls and schedules remember). Nothing outside this folder writes SQL.
 //!
 //! The interface is narrow on purpose (methods named for what the pipeline means, plain values
-//! in and out), so that another backend could stand behind the same methods.
+//! in and out), so that another backend could stand behind the same methods. Its one error is
+//! [`StoreError`]: no database crate's type crosses this folder's edge. Inside, functions speak
+//! rusqlite's `Result` (so that a closure's error rolls back what it wrote); [`Store::read`],
+//! [`Store::write`] and the group commit turn it into a `StoreError` on the way out — a write
+//! refused for a stale lease ([`jobs`]) becomes `StoreError::StaleLease`.
 
 mod decisions;
 mod fetch_state;
@@ -36,9 +40,7 @@ pub use decisions::{Decision, DecisionFilter};
 pub use fetch_state::{FailingUrl, FetchState};
 pub use import::{ImportCounts, ImportMode, ImportedMention, Importer};
 mod serve_lock;
-pub use jobs::{
-    JobKind, Lease, hostname, is_stale_lease, new_owner, renew_leases_in, set_owner_role,
-};
+pub use jobs::{JobKind, Lease, hostname, new_owner, set_owner_role};
 pub use mentions::{Applied, Counts, MentionFilter};
 pub use notifications::{Delivery, PendingDeliveries};
 pub use posts::{PostRef, PostSendState, now_millis};
@@ -51,7 +53,44 @@ use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-pub type Result<T> = std::result::Result<T, rusqlite::Error>;
+/// What can go wrong in the store, whatever its engine: the one error type callers outside
+/// `store` see (no database crate's error crosses this boundary).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database said no (locked past the busy timeout, a full disk, a constraint).
+    #[error("{0}")]
+    Database(rusqlite::Error),
+    /// A write refused because its lease was taken over (see [`jobs::StaleLease`]).
+    #[error(transparent)]
+    StaleLease(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    /// Inside the store a refused write travels as the database crate's error (so that it
+    /// rolls back what the closure wrote); here it becomes what it is.
+    fn from(e: rusqlite::Error) -> StoreError {
+        match e {
+            rusqlite::Error::ToSqlConversionFailure(inner) if inner.is::<jobs::StaleLease>() => {
+                StoreError::StaleLease(inner)
+            }
+            e => StoreError::Database(e),
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether this is a write refused for a stale lease.
+    pub fn is_stale_lease(&self) -> bool {
+        matches!(self, StoreError::StaleLease(_))
+    }
+}
+
+/// What the store's public functions return.
+pub type StoreResult<T> = std::result::Result<T, StoreError>;
+
+/// Inside the store: what the database crate returns (converted to [`StoreError`] at the
+/// boundary, by [`Store::read`] and [`Store::write`] and by `?`).
+pub(crate) type Result<T> = std::result::Result<T, rusqlite::Error>;
 
 pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
@@ -452,7 +491,7 @@ fn migration_summary(sql: &str) -> String {
 
 impl Store {
     /// Opens (creating if needed) the store at `path` and applies pending migrations.
-    pub fn open(path: &Path) -> Result<Store> {
+    pub fn open(path: &Path) -> StoreResult<Store> {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
@@ -477,7 +516,7 @@ impl Store {
                 Ok(()) => conn.execute_batch("COMMIT")?,
                 Err(e) => {
                     let _ = conn.execute_batch("ROLLBACK");
-                    return Err(e);
+                    return Err(e.into());
                 }
             }
         }
@@ -495,7 +534,7 @@ impl Store {
 
     /// The schema migrations the store at `path` has not had yet, by number and what each
     /// does (its first comment line), without applying them (`backfeed migrate --check`).
-    pub fn pending_migrations(path: &Path) -> Result<Vec<(usize, String)>> {
+    pub fn pending_migrations(path: &Path) -> StoreResult<Vec<(usize, String)>> {
         let version: i64 = if path.exists() {
             Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?
                 .pragma_query_value(None, "user_version", |r| r.get(0))?
@@ -510,12 +549,14 @@ impl Store {
             .collect())
     }
 
-    pub(super) fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+    /// Runs `f` on the writer connection; its database error becomes a [`StoreError`].
+    pub(super) fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> StoreResult<T> {
         let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut conn)
+        Ok(f(&mut conn)?)
     }
 
-    pub(super) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    /// Runs `f` on a reader connection; its database error becomes a [`StoreError`].
+    pub(super) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> StoreResult<T> {
         let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match pooled {
             Some(c) => c,
@@ -530,6 +571,6 @@ impl Store {
         if pool.len() < 8 {
             pool.push(conn);
         }
-        result
+        Ok(result?)
     }
 }

@@ -2,13 +2,13 @@
 //! that hide a domain's mentions reversibly.
 
 use super::decisions::{Decision, insert_decision};
-use super::{Cached, Result, Store};
+use super::{Cached, Result, Store, StoreResult};
 use crate::model::{Status, now_rfc3339};
 use rusqlite::{Connection, OptionalExtension, params};
 
 impl Store {
     /// Approves a held (or rejected) mention; `None` if there is no such id.
-    pub fn approve(&self, id: i64) -> Result<Option<Status>> {
+    pub fn approve(&self, id: i64) -> StoreResult<Option<Status>> {
         self.moderate(id, "approved", |status, verified| match status {
             "held" | "rejected" if verified => Status::Verified,
             other => Status::parse(other).unwrap_or(Status::Pending),
@@ -16,7 +16,7 @@ impl Store {
     }
 
     /// Rejects a mention by hand; it stays rejected through later pings until approved.
-    pub fn reject(&self, id: i64) -> Result<Option<Status>> {
+    pub fn reject(&self, id: i64) -> StoreResult<Option<Status>> {
         self.moderate(id, "rejected", |_, _| Status::Rejected)
     }
 
@@ -25,7 +25,7 @@ impl Store {
         id: i64,
         decision: &str,
         next: impl Fn(&str, bool) -> Status,
-    ) -> Result<Option<Status>> {
+    ) -> StoreResult<Option<Status>> {
         self.write(|c| {
             let tx = c.transaction()?;
             let row: Option<(String, bool, String, String, String)> = tx
@@ -53,7 +53,7 @@ impl Store {
 
     /// Blocks a domain: its mentions are hidden (marked rejected, reversibly) and new candidates
     /// from it are refused. Returns how many mentions it hid.
-    pub fn block(&self, domain: &str) -> Result<usize> {
+    pub fn block(&self, domain: &str) -> StoreResult<usize> {
         let domain = domain.trim().trim_start_matches('.').to_ascii_lowercase();
         self.write(|c| {
             let tx = c.transaction()?;
@@ -75,7 +75,7 @@ impl Store {
     }
 
     /// Lifts a block; mentions it hid come back as they were (held stays held). Returns how many.
-    pub fn unblock(&self, domain: &str) -> Result<Option<usize>> {
+    pub fn unblock(&self, domain: &str) -> StoreResult<Option<usize>> {
         let domain = domain.trim().trim_start_matches('.').to_ascii_lowercase();
         self.write(|c| {
             let tx = c.transaction()?;
@@ -98,7 +98,7 @@ impl Store {
     }
 
     /// Blocked domains: the store's list (the config's list is added by the caller).
-    pub fn blocked_domains(&self) -> Result<Vec<String>> {
+    pub fn blocked_domains(&self) -> StoreResult<Vec<String>> {
         self.read(|c| {
             c.prepare_cached("SELECT domain FROM blocks ORDER BY domain")?
                 .query_map([], |r| r.get(0))?

@@ -8,7 +8,7 @@
 
 use super::decisions::{Decision, insert_decision};
 use super::mentions::{MENTION_COLUMNS, mention_from_row_at};
-use super::{Cached, Result, Store};
+use super::{Cached, Result, Store, StoreResult};
 use crate::model::{Mention, now_rfc3339};
 use rusqlite::params;
 
@@ -47,7 +47,7 @@ pub struct PendingDeliveries {
 impl Store {
     /// The channels configured now; from here on, publishing and deleting queue notifications
     /// for them (none: nothing is queued).
-    pub fn set_notify_channels(&self, channels: &[String]) -> Result<()> {
+    pub fn set_notify_channels(&self, channels: &[String]) -> StoreResult<()> {
         let mut wanted: Vec<String> = channels.to_vec();
         wanted.sort();
         wanted.dedup();
@@ -73,7 +73,7 @@ impl Store {
     }
 
     /// Gives every notification not yet fanned out one delivery per configured channel.
-    pub fn fan_out(&self) -> Result<usize> {
+    pub fn fan_out(&self) -> StoreResult<usize> {
         self.write(|c| {
             let tx = c.transaction()?;
             let made = tx.run(
@@ -105,7 +105,7 @@ impl Store {
         limit: usize,
         lease_secs: i64,
         owner: &str,
-    ) -> Result<Vec<Delivery>> {
+    ) -> StoreResult<Vec<Delivery>> {
         if channels.is_empty() {
             return Ok(Vec::new());
         }
@@ -156,7 +156,7 @@ impl Store {
 
     /// A delivery done: it is never made again. Logged with its decision, together. Refused
     /// ([`super::jobs::StaleLease`]) when its lease was taken over meanwhile.
-    pub fn delivered(&self, d: &Delivery, decision: &Decision) -> Result<()> {
+    pub fn delivered(&self, d: &Delivery, decision: &Decision) -> StoreResult<()> {
         let id = d.id;
         self.write(|c| {
             let tx = c.transaction()?;
@@ -179,7 +179,7 @@ impl Store {
         error: &str,
         retry_secs: i64,
         decision: &Decision,
-    ) -> Result<()> {
+    ) -> StoreResult<()> {
         let id = d.id;
         let next = super::jobs::in_secs(retry_secs);
         self.write(|c| {
@@ -196,7 +196,7 @@ impl Store {
     }
 
     /// Per channel: deliveries not done yet and the last error.
-    pub fn pending_deliveries(&self) -> Result<Vec<PendingDeliveries>> {
+    pub fn pending_deliveries(&self) -> StoreResult<Vec<PendingDeliveries>> {
         self.read(|c| {
             c.prepare(
                 "SELECT channel, SUM(status = 'pending'),

@@ -1,7 +1,7 @@
 //! The blogger's own posts: learned from feeds and sitemaps (or, for a new post, from its own
 //! page), each with a short key that names its files and trackback URL.
 
-use super::{Cached, Result, Store};
+use super::{Cached, Result, Store, StoreResult};
 use crate::model::{Post, now_rfc3339};
 use rusqlite::{OptionalExtension, params};
 
@@ -34,7 +34,7 @@ impl Store {
         title: Option<&str>,
         published: Option<&str>,
         atom_id: Option<&str>,
-    ) -> Result<String> {
+    ) -> StoreResult<String> {
         self.write(|c| {
             let tx = c.transaction()?;
             let (id, key) = upsert_post_in(&tx, url, match_key, title, published, atom_id)?;
@@ -50,7 +50,7 @@ impl Store {
 
     /// The site's feeds and sitemaps were all read, from `started_at` on: a post they did not
     /// list (its `listed_at` older) is no longer listed.
-    pub fn site_listing_complete(&self, started_at: &str) -> Result<()> {
+    pub fn site_listing_complete(&self, started_at: &str) -> StoreResult<()> {
         self.write(|c| {
             c.run(
                 "INSERT INTO site_listing (id, complete_at) VALUES (1, ?1)
@@ -63,7 +63,7 @@ impl Store {
 
     /// What sending needs to know of a post: the content fingerprint its last complete run
     /// sent, and whether the site still lists it (`None`: no complete listing yet, unknown).
-    pub fn post_send_state(&self, post_id: i64) -> Result<PostSendState> {
+    pub fn post_send_state(&self, post_id: i64) -> StoreResult<PostSendState> {
         self.read(|c| {
             c.query_row(
                 "SELECT p.sent_fingerprint,
@@ -84,7 +84,7 @@ impl Store {
 
     /// The post's page answered 404 (`true`) or was read (`false`); returns how many 404s in a
     /// row it has answered now.
-    pub fn post_page_answered(&self, post_id: i64, not_found: bool) -> Result<i64> {
+    pub fn post_page_answered(&self, post_id: i64, not_found: bool) -> StoreResult<i64> {
         self.write(|c| {
             c.query_row(
                 "UPDATE posts SET not_found_count = CASE WHEN ?2 THEN not_found_count + 1 ELSE 0 END
@@ -96,12 +96,12 @@ impl Store {
     }
 
     /// The post whose URL has this match key.
-    pub fn post_by_match_key(&self, match_key: &str) -> Result<Option<PostRef>> {
+    pub fn post_by_match_key(&self, match_key: &str) -> StoreResult<Option<PostRef>> {
         self.post_where("match_key = ?1", match_key)
     }
 
     /// The posts with these match keys, in one query (publishing asks for all targets at once).
-    pub fn posts_by_match_keys(&self, keys: &[String]) -> Result<Vec<(String, PostRef)>> {
+    pub fn posts_by_match_keys(&self, keys: &[String]) -> StoreResult<Vec<(String, PostRef)>> {
         // The keys go in as one JSON array, so there is one statement to keep prepared however
         // many a feed page names, and no limit on how many (an export may name every post).
         let keys = serde_json::to_string(keys)
@@ -117,16 +117,16 @@ impl Store {
     }
 
     /// The post with this short key.
-    pub fn post_by_key(&self, key: &str) -> Result<Option<PostRef>> {
+    pub fn post_by_key(&self, key: &str) -> StoreResult<Option<PostRef>> {
         self.post_where("key = ?1", key)
     }
 
-    fn post_where(&self, clause: &str, value: &str) -> Result<Option<PostRef>> {
+    fn post_where(&self, clause: &str, value: &str) -> StoreResult<Option<PostRef>> {
         self.read(|c| post_where_in(c, clause, value))
     }
 
     /// Every post, as the pipeline and the sender need it, newest first.
-    pub fn all_posts(&self) -> Result<Vec<PostRef>> {
+    pub fn all_posts(&self) -> StoreResult<Vec<PostRef>> {
         self.read(|c| {
             c.prepare(
                 "SELECT id, url, key, title, atom_id FROM posts
@@ -138,7 +138,7 @@ impl Store {
     }
 
     /// Keeps the content the site's own feed gives a post (capped by the caller).
-    pub fn set_post_feed_content(&self, match_key: &str, content: &str) -> Result<()> {
+    pub fn set_post_feed_content(&self, match_key: &str, content: &str) -> StoreResult<()> {
         self.write(|c| {
             c.run(
                 "UPDATE posts SET feed_content = ?2 WHERE match_key = ?1",
@@ -148,7 +148,7 @@ impl Store {
         })
     }
 
-    pub fn post_feed_content(&self, post_id: i64) -> Result<Option<String>> {
+    pub fn post_feed_content(&self, post_id: i64) -> StoreResult<Option<String>> {
         self.read(|c| {
             c.query_row(
                 "SELECT feed_content FROM posts WHERE id = ?1",
@@ -161,7 +161,7 @@ impl Store {
     }
 
     /// Every post with its count of published mentions, newest first.
-    pub fn list_posts(&self) -> Result<Vec<Post>> {
+    pub fn list_posts(&self) -> StoreResult<Vec<Post>> {
         self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT p.url, p.title, p.key, p.published,

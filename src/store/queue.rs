@@ -2,7 +2,7 @@
 //! fetch, leased by one loop at a time and fair between source hosts; and the group commit that
 //! turns the receivers' concurrent enqueues into one transaction.
 
-use super::{Cached, Result, Store};
+use super::{Cached, Result, Store, StoreResult};
 use crate::model::{Kind, Status, now_rfc3339};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -85,7 +85,7 @@ pub(super) fn job_from_row(r: &Row<'_>) -> Result<Job> {
 impl Store {
     /// Queues every published or held mention for a conditional re-check, spread over
     /// `spread_secs` so a large store does not fetch everything at once. Returns how many.
-    pub fn enqueue_reverify(&self, spread_secs: i64) -> Result<usize> {
+    pub fn enqueue_reverify(&self, spread_secs: i64) -> StoreResult<usize> {
         self.write(|c| {
             let tx = c.transaction()?;
             let ids: Vec<i64> = tx
@@ -114,17 +114,22 @@ impl Store {
 
     /// Leases one given job for a synchronous check (pingback, `submit`); `None` if another
     /// worker holds it.
-    pub fn lease_one(&self, mention_id: i64, lease_secs: i64, owner: &str) -> Result<Option<Job>> {
+    pub fn lease_one(
+        &self,
+        mention_id: i64,
+        lease_secs: i64,
+        owner: &str,
+    ) -> StoreResult<Option<Job>> {
         self.write(|c| lease_one_in(c, mention_id, lease_secs, owner))
     }
 
     /// Mentions waiting for verification, and how many of them are due now.
-    pub fn queue_depth(&self) -> Result<(i64, i64)> {
+    pub fn queue_depth(&self) -> StoreResult<(i64, i64)> {
         self.jobs_waiting(super::JobKind::Verify)
     }
 
     /// Whether a mention still has a job waiting.
-    pub fn is_queued(&self, mention_id: i64) -> Result<bool> {
+    pub fn is_queued(&self, mention_id: i64) -> StoreResult<bool> {
         self.read(|c| {
             Ok(c.query_row(
                 "SELECT 1 FROM jobs WHERE kind = 'verify' AND subject = ?1",
@@ -399,7 +404,7 @@ impl GroupCommit {
     pub async fn run<T: Send + 'static>(
         &self,
         write: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
+    ) -> StoreResult<T> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let unit = Box::new(Pending {
             write: Some(write),
@@ -410,15 +415,15 @@ impl GroupCommit {
             .send(unit)
             .await
             .map_err(|_| commit_failed("the group-commit thread has stopped"))?;
-        answer
+        Ok(answer
             .await
-            .map_err(|_| commit_failed("the group-commit thread dropped the request"))?
+            .map_err(|_| commit_failed("the group-commit thread dropped the request"))??)
     }
 
     /// Enqueues one candidate: a (source, target post) pair seen before keeps its row, its status
     /// and its moderation, only its job is (re)queued. Resolves once it is committed: what a
     /// receiver acknowledges is durable.
-    pub async fn enqueue(&self, candidate: Candidate) -> Result<Enqueued> {
+    pub async fn enqueue(&self, candidate: Candidate) -> StoreResult<Enqueued> {
         self.run(move |c| enqueue_one(c, &candidate)).await
     }
 
@@ -430,19 +435,25 @@ impl GroupCommit {
         owner: String,
         in_flight: std::collections::HashMap<String, usize>,
         per_host: usize,
-    ) -> Result<Vec<Job>> {
+    ) -> StoreResult<Vec<Job>> {
         self.run(move |c| lease_due(c, limit, lease_secs, &owner, &in_flight, per_host))
             .await
     }
 
+    /// Renews every lease `owner` holds (see [`Store::renew_leases`]), off the async threads.
+    pub async fn renew_leases(&self, owner: String, lease_secs: i64) -> StoreResult<usize> {
+        self.run(move |c| super::jobs::renew_leases_in(c, &owner, lease_secs))
+            .await
+    }
+
     /// Writes a decision-log line (a receiver's refusal) off the async threads.
-    pub async fn log_decision(&self, decision: super::Decision) -> Result<()> {
+    pub async fn log_decision(&self, decision: super::Decision) -> StoreResult<()> {
         self.run(move |c| super::decisions::insert_decision(c, &decision))
             .await
     }
 
     /// Keeps a URL's fetch state (validators, health) off the async threads.
-    pub async fn put_fetch_state(&self, url: String, state: super::FetchState) -> Result<()> {
+    pub async fn put_fetch_state(&self, url: String, state: super::FetchState) -> StoreResult<()> {
         self.run(move |c| super::fetch_state::put_fetch_state_in(c, &url, &state))
             .await
     }
@@ -454,7 +465,7 @@ impl GroupCommit {
         url: String,
         match_key: String,
         title: Option<String>,
-    ) -> Result<super::PostRef> {
+    ) -> StoreResult<super::PostRef> {
         self.run(move |c| {
             super::posts::upsert_post_in(c, &url, &match_key, title.as_deref(), None, None)?;
             super::posts::post_where_in(c, "match_key = ?1", &match_key)?
@@ -470,7 +481,7 @@ impl GroupCommit {
         mention_id: i64,
         lease_secs: i64,
         owner: String,
-    ) -> Result<Option<Job>> {
+    ) -> StoreResult<Option<Job>> {
         self.run(move |c| lease_one_in(c, mention_id, lease_secs, &owner))
             .await
     }
@@ -482,7 +493,7 @@ impl GroupCommit {
         job: Job,
         applied: super::mentions::Applied,
         decision: super::Decision,
-    ) -> Result<Option<Status>> {
+    ) -> StoreResult<Option<Status>> {
         self.run(move |c| super::mentions::apply(c, &job, &applied, &decision))
             .await
     }
@@ -621,7 +632,7 @@ mod tests {
                 )
             })
             .unwrap_err();
-        assert!(super::super::is_stale_lease(&stale), "{stale}");
+        assert!(stale.is_stale_lease(), "{stale}");
     }
 
     #[tokio::test]

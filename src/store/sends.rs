@@ -5,7 +5,7 @@
 //! queued, due at the earliest retry, while any of its links waits for one.
 
 use super::decisions::{Decision, insert_decision};
-use super::{Cached, JobKind, Lease, Result, Store};
+use super::{Cached, JobKind, Lease, Result, Store, StoreResult};
 use crate::model::{SendStatus, now_rfc3339};
 use rusqlite::{Row, params};
 
@@ -65,7 +65,7 @@ fn record_from_row(r: &Row<'_>) -> Result<SendRecord> {
 
 impl Store {
     /// What was sent for one post, by target.
-    pub fn sends_for_post(&self, post_id: i64) -> Result<Vec<SendRecord>> {
+    pub fn sends_for_post(&self, post_id: i64) -> StoreResult<Vec<SendRecord>> {
         self.read(|c| {
             c.prepare(&format!(
                 "SELECT {COLUMNS} FROM sends s JOIN posts p ON p.id = s.post_id
@@ -83,7 +83,7 @@ impl Store {
         post_url: Option<&str>,
         limit: i64,
         offset: i64,
-    ) -> Result<Vec<SendRecord>> {
+    ) -> StoreResult<Vec<SendRecord>> {
         self.read(|c| {
             c.prepare(&format!(
                 "SELECT {COLUMNS} FROM sends s JOIN posts p ON p.id = s.post_id
@@ -95,7 +95,7 @@ impl Store {
     }
 
     /// Posts with a transient failure due for another try (and no run sending them now).
-    pub fn posts_with_due_retries(&self) -> Result<Vec<i64>> {
+    pub fn posts_with_due_retries(&self) -> StoreResult<Vec<i64>> {
         self.read(|c| {
             c.prepare(
                 "SELECT subject FROM jobs WHERE kind = 'send' AND next_try <= ?1
@@ -112,7 +112,7 @@ impl Store {
         post_id: i64,
         lease_secs: i64,
         owner: &str,
-    ) -> Result<Option<Lease>> {
+    ) -> StoreResult<Option<Lease>> {
         self.write(|c| super::jobs::lease_subject(c, JobKind::Send, post_id, lease_secs, owner))
     }
 
@@ -120,7 +120,7 @@ impl Store {
     /// gone when none waits. With `completed`, the run gave every link an outcome, and that
     /// content fingerprint counts as sent; a run that stopped early leaves the post's sent
     /// fingerprint as it was, so the next run resumes.
-    pub fn post_send_done(&self, lease: &Lease, completed: Option<&str>) -> Result<()> {
+    pub fn post_send_done(&self, lease: &Lease, completed: Option<&str>) -> StoreResult<()> {
         let post_id = lease.subject;
         self.write(|c| {
             let tx = c.transaction()?;
@@ -152,7 +152,7 @@ impl Store {
         fingerprint: &str,
         result: &SendResult,
         decision: &Decision,
-    ) -> Result<()> {
+    ) -> StoreResult<()> {
         let now = now_rfc3339();
         let next_try = result.retry_in_secs.map(super::jobs::in_secs);
         let post_id = lease.subject;

@@ -3,7 +3,7 @@
 //! each schedule's last run, each social source's standing and per-post cursors, the
 //! fingerprints of watched feed items and pages, and how far each referrer log was read.
 
-use super::{Result, Store};
+use super::{Store, StoreResult};
 use crate::model::now_rfc3339;
 use rusqlite::{OptionalExtension, params};
 
@@ -27,7 +27,7 @@ pub struct SocialSourceState {
 impl Store {
     /// Answers when the database does, for reads and for writes: a store that can no longer
     /// write (a full disk, a read-only file) cannot keep what receivers acknowledge.
-    pub fn health(&self) -> Result<()> {
+    pub fn health(&self) -> StoreResult<()> {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())))?;
         self.write(|c| {
             c.execute(
@@ -39,7 +39,7 @@ impl Store {
         })
     }
 
-    pub fn schedule_started(&self, job: &str, at: &str) -> Result<()> {
+    pub fn schedule_started(&self, job: &str, at: &str) -> StoreResult<()> {
         self.write(|c| {
             c.execute(
                 "INSERT INTO schedule_runs (job, last_start) VALUES (?1, ?2)
@@ -50,7 +50,7 @@ impl Store {
         })
     }
 
-    pub fn schedule_finished(&self, job: &str, at: &str, summary: &str) -> Result<()> {
+    pub fn schedule_finished(&self, job: &str, at: &str, summary: &str) -> StoreResult<()> {
         self.write(|c| {
             c.execute(
                 "INSERT INTO schedule_runs (job, last_end, last_summary) VALUES (?1, ?2, ?3)
@@ -61,7 +61,7 @@ impl Store {
         })
     }
 
-    pub fn schedule_run(&self, job: &str) -> Result<ScheduleRun> {
+    pub fn schedule_run(&self, job: &str) -> StoreResult<ScheduleRun> {
         self.read(|c| {
             c.query_row(
                 "SELECT last_start, last_end, last_summary FROM schedule_runs WHERE job = ?1",
@@ -79,7 +79,7 @@ impl Store {
         })
     }
 
-    pub fn social_source(&self, source: &str) -> Result<SocialSourceState> {
+    pub fn social_source(&self, source: &str) -> StoreResult<SocialSourceState> {
         self.read(|c| {
             c.query_row(
                 "SELECT skip_until, last_error FROM social_sources WHERE source = ?1",
@@ -97,7 +97,7 @@ impl Store {
     }
 
     /// Skips `source` until `until` (RFC 3339).
-    pub fn set_social_skip(&self, source: &str, until: &str) -> Result<()> {
+    pub fn set_social_skip(&self, source: &str, until: &str) -> StoreResult<()> {
         self.write(|c| {
             c.execute(
                 "INSERT INTO social_sources (source, skip_until) VALUES (?1, ?2)
@@ -109,7 +109,7 @@ impl Store {
     }
 
     /// Records what went wrong on `source`'s run, or (`None`) that it went well.
-    pub fn set_social_error(&self, source: &str, error: Option<&str>) -> Result<()> {
+    pub fn set_social_error(&self, source: &str, error: Option<&str>) -> StoreResult<()> {
         self.write(|c| {
             c.execute(
                 "INSERT INTO social_sources (source, last_error) VALUES (?1, ?2)
@@ -121,20 +121,20 @@ impl Store {
     }
 
     /// When `source` was last asked about the post with key `post_key`.
-    pub fn social_polled(&self, source: &str, post_key: &str) -> Result<Option<String>> {
+    pub fn social_polled(&self, source: &str, post_key: &str) -> StoreResult<Option<String>> {
         self.social_post_field(source, post_key, "polled_at")
     }
 
-    pub fn set_social_polled(&self, source: &str, post_key: &str, at: &str) -> Result<()> {
+    pub fn set_social_polled(&self, source: &str, post_key: &str, at: &str) -> StoreResult<()> {
         self.set_social_post_field(source, post_key, "polled_at", at)
     }
 
     /// The newest item `source` has shown for the post (a timestamp or cursor of its own).
-    pub fn social_since(&self, source: &str, post_key: &str) -> Result<Option<String>> {
+    pub fn social_since(&self, source: &str, post_key: &str) -> StoreResult<Option<String>> {
         self.social_post_field(source, post_key, "since")
     }
 
-    pub fn set_social_since(&self, source: &str, post_key: &str, since: &str) -> Result<()> {
+    pub fn set_social_since(&self, source: &str, post_key: &str, since: &str) -> StoreResult<()> {
         self.set_social_post_field(source, post_key, "since", since)
     }
 
@@ -144,7 +144,7 @@ impl Store {
         source: &str,
         post_key: &str,
         column: &str,
-    ) -> Result<Option<String>> {
+    ) -> StoreResult<Option<String>> {
         self.read(|c| {
             c.query_row(
                 &format!("SELECT {column} FROM social_posts WHERE source = ?1 AND post_key = ?2"),
@@ -162,7 +162,7 @@ impl Store {
         post_key: &str,
         column: &str,
         value: &str,
-    ) -> Result<()> {
+    ) -> StoreResult<()> {
         self.write(|c| {
             c.execute(
                 &format!(
@@ -177,7 +177,7 @@ impl Store {
 
     /// The fingerprint a watched feed's item (or a watched page, with `item` empty) had when
     /// it was last looked at.
-    pub fn seen_fingerprint(&self, watched: &str, item: &str) -> Result<Option<String>> {
+    pub fn seen_fingerprint(&self, watched: &str, item: &str) -> StoreResult<Option<String>> {
         self.read(|c| {
             c.query_row(
                 "SELECT fingerprint FROM seen_items WHERE watched = ?1 AND item = ?2",
@@ -188,7 +188,12 @@ impl Store {
         })
     }
 
-    pub fn set_seen_fingerprint(&self, watched: &str, item: &str, fingerprint: &str) -> Result<()> {
+    pub fn set_seen_fingerprint(
+        &self,
+        watched: &str,
+        item: &str,
+        fingerprint: &str,
+    ) -> StoreResult<()> {
         self.write(|c| {
             c.execute(
                 "INSERT INTO seen_items (watched, item, fingerprint) VALUES (?1, ?2, ?3)
@@ -200,7 +205,7 @@ impl Store {
     }
 
     /// How far a referrer log was read: the file's inode and the byte offset.
-    pub fn log_offset(&self, path: &str) -> Result<Option<(u64, u64)>> {
+    pub fn log_offset(&self, path: &str) -> StoreResult<Option<(u64, u64)>> {
         self.read(|c| {
             c.query_row(
                 "SELECT inode, offset FROM log_offsets WHERE path = ?1",
@@ -211,7 +216,7 @@ impl Store {
         })
     }
 
-    pub fn set_log_offset(&self, path: &str, inode: u64, offset: u64) -> Result<()> {
+    pub fn set_log_offset(&self, path: &str, inode: u64, offset: u64) -> StoreResult<()> {
         self.write(|c| {
             c.execute(
                 "INSERT INTO log_offsets (path, inode, offset) VALUES (?1, ?2, ?3)
