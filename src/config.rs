@@ -317,13 +317,20 @@ impl AdminConfig {
 pub struct ModerationConfig {
     pub mode: String,
     pub blocked_domains: Vec<String>,
+    /// The types of mention kept (`reply`, `mention`, `repost`, `like`, `bookmark`, `rsvp`);
+    /// others are refused once verified, with the reason "type not collected".
+    pub collect: Vec<String>,
 }
+
+/// Every type `[moderation] collect` may name.
+pub const COLLECTABLE: [&str; 6] = ["reply", "mention", "repost", "like", "bookmark", "rsvp"];
 
 impl Default for ModerationConfig {
     fn default() -> Self {
         ModerationConfig {
             mode: "auto".into(),
             blocked_domains: Vec::new(),
+            collect: COLLECTABLE.iter().map(|t| t.to_string()).collect(),
         }
     }
 }
@@ -332,6 +339,11 @@ impl ModerationConfig {
     /// Whether verified mentions wait for approval.
     pub fn holds(&self) -> bool {
         self.mode == "queue"
+    }
+
+    /// Whether mentions of this type are kept.
+    pub fn collects(&self, mention_type: crate::model::MentionType) -> bool {
+        self.collect.iter().any(|t| t == mention_type.as_str())
     }
 }
 
@@ -540,6 +552,17 @@ impl Config {
                     parse_http_url(api).map_err(|m| err(&format!("sources.{name}.{key}"), m))?;
                 }
             }
+        }
+        if let Some(unknown) = raw
+            .moderation
+            .collect
+            .iter()
+            .find(|t| !COLLECTABLE.contains(&t.as_str()))
+        {
+            return Err(err(
+                "moderation.collect",
+                format!("{unknown:?} is not a type: use {}", COLLECTABLE.join(", ")),
+            ));
         }
         if raw.moderation.mode != "auto" && raw.moderation.mode != "queue" {
             return Err(err(

@@ -383,6 +383,11 @@ impl Context {
         let mut outcome = self.check(job, &hint).await;
         if let Outcome::Verified(x) = &mut outcome {
             verify::bound_extracted(x);
+            let kind_of = x.mention_type.unwrap_or(crate::model::MentionType::Mention);
+            if !self.cfg.moderation.collects(kind_of) {
+                // The blogger keeps no mentions of this type: refused, with nothing of it kept.
+                outcome = Outcome::Refused("type not collected".into());
+            }
         }
         self.metrics.count_outcome(outcome.word());
         let reason = outcome.reason();

@@ -37,6 +37,7 @@ pub fn router(ctx: Arc<Context>) -> Router {
         )
         .route("/api/mentions.jf2", get(api_mentions))
         .route("/api/count.json", get(api_count))
+        .route("/api/deleted.json", get(crate::publish::http::api_deleted))
         .layer(
             tower_http::cors::CorsLayer::new()
                 .allow_origin(tower_http::cors::Any)

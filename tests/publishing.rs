@@ -598,3 +598,51 @@ fn mentions_render_as_an_html_fragment_served_exported_and_embeddable() {
         "a target is required"
     );
 }
+
+#[test]
+fn deletions_a_static_site_can_follow() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    let gone = home.linking_page("/going/1", "Soon gone");
+    let stays = home.linking_page("/staying/1", "Here to stay");
+    home.ok(&["submit", &gone, &home.post_url()]);
+    home.ok(&["submit", &stays, &home.post_url()]);
+    let before = chrono::Utc::now() - chrono::Duration::seconds(2);
+    home.web.set("/going/1", Fixture::status(410));
+    home.ok(&["reverify"]);
+    let daemon = home.serve();
+    let deleted: serde_json::Value = client()
+        .get(daemon.url("/api/deleted.json"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let list = deleted.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{deleted}");
+    assert_eq!(list[0]["source"], gone.as_str());
+    assert_eq!(list[0]["target"], home.post_url().as_str());
+    let at = chrono::DateTime::parse_from_rfc3339(list[0]["deleted_at"].as_str().unwrap()).unwrap();
+    assert!(at >= before, "{at}");
+    // since= filters; a later time has nothing; a bad one is a 400 that says why.
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let none: serde_json::Value = client()
+        .get(daemon.url("/api/deleted.json"))
+        .query(&[("since", later.as_str())])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(none, serde_json::json!([]));
+    let bad = client()
+        .get(daemon.url("/api/deleted.json?since=yesterday"))
+        .send()
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().unwrap().contains("RFC 3339"));
+    // The export writes the same list.
+    let out = home.dir.path().join("site");
+    home.ok(&["export", "--out", out.to_str().unwrap()]);
+    let exported: serde_json::Value =
+        serde_json::from_str(&read(&out.join("deleted.json"))).unwrap();
+    assert_eq!(exported, deleted);
+}

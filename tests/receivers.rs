@@ -1041,3 +1041,47 @@ fn a_ping_to_a_posts_index_html_is_a_ping_to_that_post() {
     assert_eq!(posts.len(), 1, "no second post: {posts:?}");
     assert_eq!(home.mentions()[0]["target"], home.post_url().as_str());
 }
+
+#[test]
+fn types_left_out_of_collect_are_not_kept() {
+    let home = Home::new("[moderation]\ncollect = [\"reply\", \"mention\"]\n");
+    home.ok(&["crawl"]);
+    let like = home.source(
+        "/likes/1",
+        &format!(
+            r#"<div class="h-entry"><a class="u-like-of" href="{}">liked</a></div>"#,
+            home.post_url()
+        ),
+    );
+    let reply = home.source(
+        "/replies/1",
+        &format!(
+            r#"<div class="h-entry"><a class="u-in-reply-to" href="{}">re</a><p class="e-content">Yes!</p></div>"#,
+            home.post_url()
+        ),
+    );
+    home.run(&["submit", &like, &home.post_url()]);
+    home.ok(&["submit", &reply, &home.post_url()]);
+    let status = |s: &str| {
+        home.mentions()
+            .into_iter()
+            .find(|m| m["source"] == s)
+            .map(|m| m["status"].clone())
+            .unwrap()
+    };
+    assert_eq!(status(&like), "rejected");
+    assert_eq!(status(&reply), "verified");
+    assert!(
+        home.log()
+            .iter()
+            .any(|d| d["source"] == like.as_str() && d["reason"] == "type not collected"),
+        "{:?}",
+        home.log()
+    );
+    let (code, _, err) = {
+        let bad = Home::new("[moderation]\ncollect = [\"likes\"]\n");
+        bad.run(&["posts"])
+    };
+    assert_eq!(code, 2);
+    assert!(err.contains("moderation.collect"), "{err}");
+}

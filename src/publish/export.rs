@@ -10,7 +10,8 @@ pub struct ExportSummary {
     pub mentions: usize,
 }
 
-/// Writes the site-wide feeds, per-post JF2 and Atom files and `index.json` under `dir`.
+/// Writes the site-wide feeds, per-post JF2 and Atom files, `index.json` and `deleted.json`
+/// (what was unpublished, and when) under `dir`.
 /// Files are written to a temporary name and renamed, so a site build never reads half a file.
 pub fn export(
     store: &Store,
@@ -87,5 +88,8 @@ pub fn export(
     }
     summary.mentions = all.len();
     write("index.json", &json_bytes(&Value::Object(index)))?;
+    // What left the published set, and when: a site build removes what it showed.
+    let deleted = store.unpublished_since(None, usize::MAX)?;
+    write("deleted.json", &json_bytes(&json!(deleted)))?;
     Ok(summary)
 }

@@ -288,6 +288,63 @@ pub(crate) async fn api_count(
     }
 }
 
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct DeletedQuery {
+    since: Option<String>,
+    site: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `/api/deleted.json?since=<RFC 3339>`: mentions deleted, rejected or blocked after being
+/// published — `[{"source", "target", "deleted_at"}]`, oldest first — so that a static site
+/// can drop what it showed. `site` names this site (its `base_url`'s host); another is empty.
+pub(crate) async fn api_deleted(
+    State(state): State<Shared>,
+    Query(q): Query<DeletedQuery>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    let parts = [q.since.as_deref(), q.site.as_deref()];
+    if let Some(bad) = with_control_characters(parts.into_iter().flatten()) {
+        return bad;
+    }
+    let since = match q.since.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
+        None => None,
+        Some(Ok(at)) => Some(
+            at.with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ),
+        Some(Err(_)) => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "invalid_request: since must be an RFC 3339 time, e.g. 2026-01-01T00:00:00Z\n",
+            );
+        }
+    };
+    let ctx = &state.ctx;
+    let ours = ctx.cfg.site.base_url.host_str().unwrap_or("");
+    if q.site.as_deref().is_some_and(|site| site != ours) {
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            "[]",
+        )
+            .into_response();
+    }
+    let validators = match validators_or_answer(&ctx.store, &uri, &headers) {
+        Ok(v) => v,
+        Err(answer) => return *answer,
+    };
+    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
+    match ctx.store.unpublished_since(since.as_deref(), limit) {
+        Ok(list) => validators.respond(
+            "application/json; charset=utf-8",
+            publish::json_bytes(&serde_json::json!(list)),
+        ),
+        Err(e) => store_error(e),
+    }
+}
+
 /// The `target` a per-post route needs, with its match key; else the 400 that says why.
 fn required_target(q: &FeedQuery) -> Result<(&str, String), Box<Response>> {
     if let Some(bad) = with_control_characters(q.target.iter().map(String::as_str)) {

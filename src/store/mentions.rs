@@ -223,7 +223,38 @@ pub(crate) fn apply(
     })
 }
 
+/// A mention that left the published set, and when (`/api/deleted.json`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Unpublished {
+    pub source: String,
+    pub target: String,
+    pub deleted_at: String,
+}
+
 impl Store {
+    /// Mentions deleted, rejected or blocked after being published, since `since` (RFC 3339)
+    /// when given, oldest first, at most `limit`.
+    pub fn unpublished_since(
+        &self,
+        since: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Unpublished>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT source, target, deleted_at FROM unpublished
+                 WHERE deleted_at > COALESCE(?1, '') ORDER BY deleted_at, mention_id LIMIT ?2",
+            )?
+            .query_map(params![since, limit as i64], |r| {
+                Ok(Unpublished {
+                    source: r.get(0)?,
+                    target: r.get(1)?,
+                    deleted_at: r.get(2)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
     /// The mention whose status page is named `token`.
     pub fn mention_by_status_token(&self, token: &str) -> StoreResult<Option<Mention>> {
         self.read(|c| {

@@ -41,7 +41,7 @@ pub use fetch_state::{FailingUrl, FetchState};
 pub use import::{ImportCounts, ImportMode, ImportedMention, Importer};
 mod serve_lock;
 pub use jobs::{JobKind, Lease, hostname, new_owner, set_owner_role};
-pub use mentions::{Applied, Counts, MentionFilter};
+pub use mentions::{Applied, Counts, MentionFilter, Unpublished};
 pub use notifications::{Delivery, PendingDeliveries};
 pub use posts::{PostRef, PostSendState, now_millis};
 pub use queue::{Candidate, Enqueued, GroupCommit, Job};
@@ -426,6 +426,35 @@ CREATE TABLE site_listing (
     id          INTEGER PRIMARY KEY CHECK (id = 1),
     complete_at TEXT NOT NULL
 );
+-- Deletions a static site can follow (`/api/deleted.json`): a mention that leaves the
+-- published set (deleted, rejected, blocked) is recorded with when; published again, it is
+-- not deleted any more. Kept by the database in the transaction that changes the status.
+CREATE TABLE unpublished (
+    mention_id   INTEGER PRIMARY KEY,
+    source       TEXT NOT NULL,
+    target       TEXT NOT NULL,
+    deleted_at   TEXT NOT NULL
+);
+CREATE INDEX unpublished_at ON unpublished (deleted_at);
+INSERT INTO unpublished (mention_id, source, target, deleted_at)
+    SELECT id, source, target, updated_at FROM mentions
+    WHERE status IN ('deleted', 'rejected') AND verified_at IS NOT NULL;
+CREATE TRIGGER unpublished_on_status AFTER UPDATE OF status ON mentions
+WHEN OLD.status = 'verified' AND NEW.status != 'verified'
+BEGIN
+    INSERT OR REPLACE INTO unpublished (mention_id, source, target, deleted_at)
+    VALUES (NEW.id, NEW.source, NEW.target, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+END;
+CREATE TRIGGER unpublished_on_delete AFTER DELETE ON mentions WHEN OLD.status = 'verified'
+BEGIN
+    INSERT OR REPLACE INTO unpublished (mention_id, source, target, deleted_at)
+    VALUES (OLD.id, OLD.source, OLD.target, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+END;
+CREATE TRIGGER republished AFTER UPDATE OF status ON mentions
+WHEN NEW.status = 'verified' AND OLD.status != 'verified'
+BEGIN
+    DELETE FROM unpublished WHERE mention_id = NEW.id;
+END;
 "#,
 ];
 
