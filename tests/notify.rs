@@ -134,18 +134,45 @@ fn webhooks_carry_webmention_ios_body_signed_retry_and_never_repeat() {
 }
 
 #[test]
-fn held_mentions_notify_when_approved_not_before() {
+fn held_mentions_say_they_wait_and_notify_again_when_approved() {
     let home = hook_home("[moderation]\nmode = \"queue\"\n");
     home.web.set("/hook", Fixture::status(202));
     let source = home.linking_page("/held/1", "Held");
     home.run(&["submit", &source, &home.post_url()]);
     assert_eq!(home.mentions()[0]["status"], "held");
     notify(&home);
-    assert!(hooks(&home).is_empty(), "held: silent");
+    let got = hooks(&home);
+    assert_eq!(got.len(), 1, "held: one event that says so");
+    let body: serde_json::Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(body["held"], true, "{body}");
+    assert_eq!(body["source"], source.as_str());
+    notify(&home);
+    assert_eq!(hooks(&home).len(), 1, "once per mention");
     let id = home.mentions()[0]["id"].to_string();
     home.ok(&["approve", &id]);
     notify(&home);
-    assert_eq!(hooks(&home).len(), 1);
+    let got = hooks(&home);
+    assert_eq!(got.len(), 2);
+    let body: serde_json::Value = serde_json::from_slice(&got[1].body).unwrap();
+    assert!(body.get("held").is_none(), "published now: {body}");
+}
+
+#[test]
+fn a_held_mention_mails_please_moderate_with_a_link_to_the_page() {
+    let (home, smtp) = mail_home("");
+    home.write_config(
+        "[moderation]\nmode = \"queue\"\n[notify.email]\nsmtp_url_env = \"TEST_SMTP_URL\"\nfrom = \"backfeed@blog.example\"\nto = [\"me@blog.example\"]\n",
+    );
+    let url = smtp.url();
+    let env = [("TEST_SMTP_URL", url.as_str())];
+    let source = home.linking_page("/held/mail", "Waiting words");
+    home.run(&["submit", &source, &home.post_url()]);
+    home.run_env(&["notify"], &env);
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1);
+    let subject = decoded(&header(&mails[0], "Subject").unwrap());
+    assert!(subject.contains("Please moderate"), "{subject}");
+    assert!(mails[0].contains("/admin/"), "{}", mails[0]);
 }
 
 #[test]

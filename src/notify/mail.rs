@@ -1,5 +1,6 @@
 //! Mail like WordPress sent: one plain-text mail per published mention ("New pingback on
-//! “Hello”"), or one digest listing every mention published since the last. Through SMTP with
+//! “Hello”") and per mention held for approval ("Please moderate", with a link to the
+//! operator's page), or one digest listing both since the last. Through SMTP with
 //! lettre, whose URL forms say TLS, STARTTLS or plain; the URL (with its credentials) comes
 //! from the environment. Subjects are plain text made tidy (no line breaks can reach a header)
 //! and encoded for their characters by lettre.
@@ -11,19 +12,38 @@ use crate::store::Delivery;
 use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-/// Sends the mail for one delivery (a deletion sends none).
+/// Sends the mail for one delivery: a new mention, or one waiting for approval (with a link
+/// to the operator's page); a deletion sends none.
 pub(super) async fn one(ctx: &Context, d: &Delivery) -> Result<String, String> {
-    if d.event != "published" {
-        return Ok("no mail for a deletion".into());
-    }
     let post = post_title(ctx, &d.mention);
-    let subject = format!(
-        "[{}] New {} on “{}”",
-        ctx.cfg.site.title,
-        what(&d.mention),
-        post
-    );
-    send(ctx, &subject, &describe(ctx, &d.mention, &post)).await
+    let (subject, body) = match d.event.as_str() {
+        "published" => (
+            format!(
+                "[{}] New {} on “{}”",
+                ctx.cfg.site.title,
+                what(&d.mention),
+                post
+            ),
+            describe(ctx, &d.mention, &post),
+        ),
+        "held" => (
+            format!(
+                "[{}] Please moderate: a {} on “{}” is waiting for approval",
+                ctx.cfg.site.title,
+                what(&d.mention),
+                post
+            ),
+            format!(
+                "{}\nApprove or reject it: {}admin/ (or `backfeed approve {}` / `backfeed reject {}`)\n",
+                describe(ctx, &d.mention, &post),
+                ctx.cfg.server.public_url,
+                d.mention.id,
+                d.mention.id
+            ),
+        ),
+        _ => return Ok("no mail for a deletion".into()),
+    };
+    send(ctx, &subject, &body).await
 }
 
 /// Sends one mail listing every mention published since the last digest; returns how many it
@@ -35,7 +55,11 @@ pub async fn send_digest(ctx: &Context) -> Result<Delivered, String> {
         .store
         .lease_deliveries(&[MAIL.to_string()], 10_000, 300, &owner)
         .map_err(|e| e.to_string())?;
-    let published: Vec<&Delivery> = due.iter().filter(|d| d.event == "published").collect();
+    // New mentions and those waiting for approval, each said as such.
+    let published: Vec<&Delivery> = due
+        .iter()
+        .filter(|d| matches!(d.event.as_str(), "published" | "held"))
+        .collect();
     let result = if published.is_empty() {
         Ok("nothing new".to_string())
     } else {
@@ -47,7 +71,17 @@ pub async fn send_digest(ctx: &Context) -> Result<Delivered, String> {
         );
         let body = published
             .iter()
-            .map(|d| describe(ctx, &d.mention, &post_title(ctx, &d.mention)))
+            .map(|d| {
+                let text = describe(ctx, &d.mention, &post_title(ctx, &d.mention));
+                if d.event == "held" {
+                    format!(
+                        "WAITING FOR APPROVAL: {}admin/\n{text}",
+                        ctx.cfg.server.public_url
+                    )
+                } else {
+                    text
+                }
+            })
             .collect::<Vec<_>>()
             .join("\n----\n\n");
         send(ctx, &subject, &body).await

@@ -191,10 +191,15 @@ fn record(ctx: &Context, d: &Delivery, result: Result<String, String>, done: &mu
 /// entry alone.
 pub fn webhook_body(hook: &WebhookConfig, d: &Delivery, secret: Option<&str>) -> Vec<u8> {
     let mut entry = crate::publish::jf2::jf2_entry(&d.mention);
-    let deleted = d.event == "deleted";
+    // `deleted: true` for a deletion, `held: true` for a mention waiting for approval.
+    let flag = match d.event.as_str() {
+        "deleted" => Some("deleted"),
+        "held" => Some("held"),
+        _ => None,
+    };
     let body = if hook.format == "jf2" {
-        if deleted {
-            entry["deleted"] = json!(true);
+        if let Some(flag) = flag {
+            entry[flag] = json!(true);
         }
         entry
     } else {
@@ -204,8 +209,8 @@ pub fn webhook_body(hook: &WebhookConfig, d: &Delivery, secret: Option<&str>) ->
             "target": d.mention.target,
             "post": entry,
         });
-        if deleted {
-            body["deleted"] = json!(true);
+        if let Some(flag) = flag {
+            body[flag] = json!(true);
         }
         body
     };

@@ -455,6 +455,14 @@ WHEN NEW.status = 'verified' AND OLD.status != 'verified'
 BEGIN
     DELETE FROM unpublished WHERE mention_id = NEW.id;
 END;
+-- Queue mode is not silent: a mention that starts waiting for approval is an event too
+-- (WordPress mailed "Please moderate"), queued in the transaction that holds it.
+CREATE TRIGGER mention_held AFTER UPDATE OF status ON mentions
+WHEN NEW.status = 'held' AND OLD.status != 'held' AND EXISTS (SELECT 1 FROM notify_channels)
+BEGIN
+    INSERT INTO notifications (mention_id, event, created_at)
+    VALUES (NEW.id, 'held', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+END;
 "#,
 ];
 
