@@ -465,6 +465,16 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
                 dry_run,
                 force,
             };
+            // `send` learns the site's posts itself (as a crawl would), so a first `send`
+            // right after setting up sends for every post in the feeds.
+            let mut listing = crate::sources::Summary::default();
+            crate::sources::own_posts::refresh_posts(&ctx, &mut listing).await;
+            if ctx.store.all_posts()?.is_empty() {
+                return Err(Failure::runtime(format!(
+                    "no posts known: none found in [site] feeds or sitemaps ({} errors reading them); see `backfeed status`",
+                    listing.errors
+                )));
+            }
             let bar = progress_bar("send");
             let done = crate::send::send(&ctx, &opts, &mut |_| bar.inc(1))
                 .await
@@ -534,6 +544,11 @@ async fn serve(ctx: Arc<Context>) -> Result<(), Failure> {
         crate::store::ServeLock::acquire(&ctx.cfg.store.path).map_err(Failure::runtime)?;
     let shutdown = Shutdown::new();
     let released = ctx.store.release_leases_of_dead_serve()?;
+    if ctx.cfg.fetch.allow_private_addresses {
+        tracing::warn!(
+            "[fetch] allow_private_addresses is on: sources, redirects and links may reach private and loopback addresses — for testing only, never on a public server"
+        );
+    }
     let (depth, _) = ctx.store.queue_depth()?;
     let cfg = &ctx.cfg;
     let sources: Vec<&str> = [
@@ -550,7 +565,7 @@ async fn serve(ctx: Arc<Context>) -> Result<(), Failure> {
         store = %cfg.store.path.display(), feeds = cfg.site.feeds.len(), sitemaps = cfg.site.sitemaps.len(),
         watched = cfg.watch.len(), access_logs = cfg.refback.access_logs.len(), social = %sources.join(","),
         moderation = %cfg.moderation.mode, send = cfg.send.enabled,
-        notify = %crate::notify::channels(cfg).len(), queued = depth, resumed_leases = released,
+        notify = crate::notify::channels(cfg).len(), queued = depth, resumed_leases = released,
         "serving"
     );
     match (&cfg.admin.password_env, cfg.admin.password().is_some()) {
@@ -794,12 +809,21 @@ fn posts(ctx: &Context, json: bool) -> Result<(), Failure> {
     if posts.is_empty() {
         println!("No posts known yet. Set [site] feeds or sitemaps and run `backfeed crawl`.");
     } else {
-        println!("{:>4}  {:<24} URL  TITLE", "SEEN", "KEY");
+        println!(
+            "{:>8}  {:<10}  {:<24} URL  TITLE",
+            "MENTIONS", "PUBLISHED", "KEY"
+        );
     }
     for p in posts {
+        let published = p
+            .published
+            .as_deref()
+            .and_then(|d| d.get(..10))
+            .unwrap_or("-");
         println!(
-            "{:>4}  {:<24} {}  {}",
+            "{:>8}  {:<10}  {:<24} {}  {}",
             p.mentions,
+            published,
             p.key,
             p.url,
             p.title.unwrap_or_default()

@@ -305,7 +305,10 @@ impl Context {
         // An IP literal the trust rules refuse can be answered now; names that resolve to
         // private addresses are caught when the source is fetched.
         if let Err(e) = self.fetcher.precheck(&src, Trust::Outside) {
-            let rejection = Rejection::InvalidSource(format!("source {e}"));
+            // Said so that someone testing on their own network knows which switch it is.
+            let rejection = Rejection::InvalidSource(format!(
+                "source {e} (private addresses are refused; [fetch] allow_private_addresses = true allows them, for testing only)"
+            ));
             self.log(source, target, kind, "refused", &rejection.reason())
                 .await;
             return Err(rejection);

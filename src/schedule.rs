@@ -74,7 +74,16 @@ pub async fn run_once_with(
     ctx.store
         .schedule_finished(job.name(), &crate::model::now_rfc3339(), &summary.line())
         .or_log("schedule state not kept");
-    tracing::info!(schedule = job.name(), summary = %summary.line(), "scheduled run finished");
+    // The summary's numbers as numbers (JSON logs keep them so), and the line for people.
+    tracing::info!(
+        schedule = job.name(),
+        found = summary.found,
+        verified = summary.verified,
+        rejected = summary.rejected,
+        errors = summary.errors,
+        summary = %summary.line(),
+        "scheduled run finished"
+    );
     summary
 }
 

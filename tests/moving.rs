@@ -68,6 +68,13 @@ fn a_wordpress_export_becomes_mentions_of_its_posts() {
         "comment_date_gmt"
     );
     assert_eq!(topsy["imported"], "wxr");
+    let posts: Vec<serde_json::Value> =
+        serde_json::from_str(&home.ok(&["posts", "--json"])).unwrap();
+    let imported_post = posts.iter().find(|p| p["url"] == post.as_str()).unwrap();
+    assert_eq!(
+        imported_post["published"], "2009-01-12T10:00:00Z",
+        "the post's own date (wp:post_date_gmt)"
+    );
     assert!(
         topsy["excerpt"]
             .as_str()

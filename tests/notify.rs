@@ -324,6 +324,16 @@ fn one_mail_per_mention_with_safe_headers() {
     assert_eq!(mails.len(), 2, "one mail per mention");
     for mail in &mails {
         assert!(header(mail, "Bcc").is_none(), "no injected header: {mail}");
+        assert_eq!(
+            header(mail, "MIME-Version").as_deref(),
+            Some("1.0"),
+            "{mail}"
+        );
+        let id = header(mail, "Message-ID").unwrap_or_default();
+        assert!(
+            id.starts_with('<') && id.ends_with("@blog.example>"),
+            "{id}"
+        );
         let subject = decoded(&header(mail, "Subject").unwrap());
         assert!(
             subject.contains("“Grüße aus München”")

@@ -553,7 +553,9 @@ fn private_ip_literal_sources_get_400_at_once() {
         assert!(r.headers().get("location").is_none());
         let text = r.text().unwrap();
         assert!(
-            text.starts_with("invalid_source") && text.contains("not a public address"),
+            text.starts_with("invalid_source")
+                && text.contains("not a public address")
+                && text.contains("allow_private_addresses"),
             "{source}: {text}"
         );
     }
@@ -830,6 +832,10 @@ fn healthz_answers_503_within_its_deadline_while_another_process_locks_the_store
     let daemon = home.serve();
     let health = || client().get(daemon.url("/healthz")).send().unwrap();
     assert_eq!(health().status(), 200);
+    // (These tests allow private addresses; the daemon says so when it starts.)
+    assert!(eventually(10, || daemon
+        .log_text()
+        .contains("allow_private_addresses is on")));
     let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
     db.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let r = health();

@@ -893,3 +893,25 @@ fn one_posts_slow_link_does_not_hold_back_another_posts_pings() {
         "the quick post's ping went out while the slow link was still loading: {arrivals:?}"
     );
 }
+
+#[test]
+fn the_first_send_learns_the_posts_itself() {
+    let home = Home::new("");
+    let web = &home.web;
+    web.set(
+        "/first",
+        Fixture::html("").header("Link", "</first/webmention>; rel=webmention"),
+    );
+    web.set("/first/webmention", Fixture::status(202));
+    web.set(POST_PATH, post_page(&home, &[web.url("/first")]));
+    // No crawl first: a blogger's very first command after setting up.
+    let out = home.ok(&["send", "--dry-run"]);
+    assert!(!out.contains("no post changed"), "{out}");
+    assert!(out.contains(&web.url("/first")), "{out}");
+    assert!(
+        posts_to(&home, "/first/webmention").is_empty(),
+        "a dry run sends nothing"
+    );
+    home.ok(&["send"]);
+    assert_eq!(posts_to(&home, "/first/webmention").len(), 1);
+}

@@ -39,6 +39,7 @@ pub(super) fn read(file: impl BufRead, sink: &mut Sink<'_, '_>) -> Result<(), Im
     let mut path: Vec<String> = Vec::new();
     let mut text = String::new();
     let (mut link, mut title, mut post_type) = (String::new(), String::new(), String::new());
+    let mut post_date = String::new();
     let mut comments: Vec<Comment> = Vec::new();
     let mut comment: Option<Comment> = None;
     let mut meta_key = String::new();
@@ -58,6 +59,7 @@ pub(super) fn read(file: impl BufRead, sink: &mut Sink<'_, '_>) -> Result<(), Im
                 match name.as_str() {
                     "item" => {
                         (link, title, post_type) = Default::default();
+                        post_date.clear();
                         comments.clear();
                     }
                     "wp:comment" => comment = Some(Comment::default()),
@@ -98,6 +100,7 @@ pub(super) fn read(file: impl BufRead, sink: &mut Sink<'_, '_>) -> Result<(), Im
                     ("link", Some("item")) => link = value,
                     ("title", Some("item")) => title = value,
                     ("wp:post_type", Some("item")) => post_type = value,
+                    ("wp:post_date_gmt", Some("item")) => post_date = value,
                     ("wp:meta_key", Some("wp:commentmeta")) => meta_key = value,
                     ("wp:meta_value", Some("wp:commentmeta")) => {
                         if let Some(c) = comment.as_mut() {
@@ -111,7 +114,7 @@ pub(super) fn read(file: impl BufRead, sink: &mut Sink<'_, '_>) -> Result<(), Im
                             if link.is_empty() || post_type.is_empty() {
                                 comments.push(c);
                             } else {
-                                item_comment(sink, &link, &title, &post_type, &c)?;
+                                item_comment(sink, &link, &title, &post_date, &post_type, &c)?;
                             }
                         }
                     }
@@ -122,7 +125,7 @@ pub(super) fn read(file: impl BufRead, sink: &mut Sink<'_, '_>) -> Result<(), Im
                     }
                     ("item", _) => {
                         for c in comments.drain(..) {
-                            item_comment(sink, &link, &title, &post_type, &c)?;
+                            item_comment(sink, &link, &title, &post_date, &post_type, &c)?;
                         }
                     }
                     _ => {}
@@ -165,6 +168,7 @@ fn item_comment(
     sink: &mut Sink<'_, '_>,
     link: &str,
     post_title: &str,
+    post_date: &str,
     post_type: &str,
     c: &Comment,
 ) -> Result<(), ImportError> {
@@ -210,6 +214,10 @@ fn item_comment(
         source: source.to_string(),
         target: link.trim().to_string(),
         post_title: Some(post_title.trim().to_string()).filter(|t| !t.is_empty()),
+        // WordPress writes "0000-00-00 00:00:00" for drafts: no date, not year zero.
+        post_published: Some(post_date.trim())
+            .filter(|d| !d.is_empty() && !d.starts_with("0000"))
+            .and_then(crate::verify::normalize_date),
         kind: Some(kind),
         status: Some(status),
         facts: Extracted {

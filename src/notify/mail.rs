@@ -145,10 +145,23 @@ async fn send(ctx: &Context, subject: &str, body: &str) -> Result<String, String
     };
     let url = std::env::var(&email.smtp_url_env)
         .map_err(|_| format!("set ${} to the SMTP server's URL", email.smtp_url_env))?;
+    // A Message-ID of our own domain (lettre makes it unique), and MIME-Version: mail that
+    // spam filters and threading clients expect.
+    let domain = email
+        .from
+        .rsplit_once('@')
+        .map(|(_, d)| d.trim_end_matches('>').to_string())
+        .unwrap_or_else(|| "backfeed.invalid".into());
     let mut message = Message::builder()
         .from(email.from.parse().map_err(|e| format!("from: {e}"))?)
         // No line break from a hostile title can reach a header: text is tidied first.
         .subject(crate::text::collapse(subject))
+        .message_id(Some(format!(
+            "<{:016x}.{:016x}@{domain}>",
+            getrandom::u64().unwrap_or_default(),
+            getrandom::u64().unwrap_or_default()
+        )))
+        .header(lettre::message::header::MIME_VERSION_1_0)
         .header(ContentType::TEXT_PLAIN);
     for to in &email.to {
         message = message.to(to.parse().map_err(|e| format!("to: {e}"))?);

@@ -21,6 +21,8 @@ pub struct ImportedMention {
     /// The post's URL (after `--rewrite`).
     pub target: String,
     pub post_title: Option<String>,
+    /// When the post was published (RFC 3339), when the file says.
+    pub post_published: Option<String>,
     pub kind: Option<Kind>,
     pub status: Option<Status>,
     /// What the record says of the mention: type, title, author, dates, text. The importer
@@ -206,7 +208,7 @@ impl Importer<'_> {
             &m.target,
             &target_key,
             m.post_title.as_deref(),
-            None,
+            m.post_published.as_deref(),
             None,
         )?;
         let existing: Option<i64> = self

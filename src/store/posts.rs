@@ -176,8 +176,6 @@ impl Store {
     }
 }
 
-/// A short, readable key from a post URL's last path segment: `/2024/05/hello-world/` →
-/// `hello-world`. The store makes it unique.
 /// A post from the columns `id, url, key, title, atom_id` of `r`, starting at column `at`.
 fn post_ref_at(r: &rusqlite::Row<'_>, at: usize) -> Result<PostRef> {
     Ok(PostRef {
@@ -240,6 +238,8 @@ pub(super) fn upsert_post_in(
     Ok((tx.last_insert_rowid(), key))
 }
 
+/// A short, readable key from a post URL's last path segment: `/2024/05/hello-world/` →
+/// `hello-world`. The store makes it unique.
 pub(super) fn post_key_base(url: &str) -> String {
     let path = url::Url::parse(url)
         .map(|u| u.path().to_string())
