@@ -57,6 +57,8 @@ struct RawSite {
     #[serde(default)]
     sitemaps: Vec<String>,
     title: Option<String>,
+    #[serde(default)]
+    own_profiles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -80,6 +82,26 @@ pub struct SiteConfig {
     pub feeds: Vec<Url>,
     pub sitemaps: Vec<Url>,
     pub title: String,
+    /// The blogger's own accounts elsewhere (POSSE): their copies of a post are not mentions.
+    pub own_profiles: Vec<Url>,
+}
+
+impl SiteConfig {
+    /// Whether `url` (a source, or its author's page) is one of the blogger's own profiles or
+    /// a page under one: `https://mastodon.social/@you/123` is under `…/@you`.
+    pub fn is_own(&self, url: &str) -> bool {
+        let Some(key) = crate::model::match_key(url) else {
+            return false;
+        };
+        self.own_profiles.iter().any(|profile| {
+            crate::model::match_key(profile.as_str()).is_some_and(|own| {
+                key == own
+                    || key
+                        .strip_prefix(own.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+        })
+    }
 }
 
 /// `[store]`.
@@ -425,6 +447,7 @@ impl Config {
         let site = SiteConfig {
             feeds: parse_list("site.feeds", &raw_site.feeds)?,
             sitemaps: parse_list("site.sitemaps", &raw_site.sitemaps)?,
+            own_profiles: parse_list("site.own_profiles", &raw_site.own_profiles)?,
             title: raw_site
                 .title
                 .unwrap_or_else(|| base_url.host_str().unwrap_or("").to_string()),

@@ -387,7 +387,17 @@ impl Context {
         if let Outcome::Verified(x) = &mut outcome {
             verify::bound_extracted(x);
             let kind_of = x.mention_type.unwrap_or(crate::model::MentionType::Mention);
-            if !self.cfg.moderation.collects(kind_of) {
+            let own_copy = self.cfg.site.is_own(&job.source)
+                || x.author
+                    .url
+                    .as_deref()
+                    .is_some_and(|a| self.cfg.site.is_own(a));
+            if own_copy {
+                // The blogger's own syndicated copy (POSSE) comes back through the social
+                // sources or Brid.gy: it is the post itself, not a mention of it. Replies
+                // others write on that copy are theirs, and count.
+                outcome = Outcome::Refused("own syndicated copy".into());
+            } else if !self.cfg.moderation.collects(kind_of) {
                 // The blogger keeps no mentions of this type: refused, with nothing of it kept.
                 outcome = Outcome::Refused("type not collected".into());
             }

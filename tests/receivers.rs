@@ -1091,3 +1091,54 @@ fn types_left_out_of_collect_are_not_kept() {
     assert_eq!(code, 2);
     assert!(err.contains("moderation.collect"), "{err}");
 }
+
+#[test]
+fn the_bloggers_own_syndicated_copies_are_not_mentions() {
+    let home = Home::new("");
+    let me = home.web.url("/@me");
+    let config = std::fs::read_to_string(home.config_path()).unwrap();
+    std::fs::write(
+        home.config_path(),
+        config.replacen(
+            "title = ",
+            &format!("own_profiles = [\"{me}\"]\ntitle = "),
+            1,
+        ),
+    )
+    .unwrap();
+    home.ok(&["crawl"]);
+    let entry = |author: &str, words: &str| {
+        format!(
+            r#"<div class="h-entry"><a class="p-author h-card" href="{author}">A</a>
+            <p class="e-content">{words} <a href="{}">the post</a></p></div>"#,
+            home.post_url()
+        )
+    };
+    // The blogger's copy on their own account, and one elsewhere signed with their profile.
+    let copy = home.source("/@me/1", &entry(&me, "My new post:"));
+    let signed = home.source("/elsewhere/1", &entry(&me, "Also mine:"));
+    // Someone else's reply in that thread.
+    let reply = home.source(
+        "/@friend/2",
+        &entry(&home.web.url("/@friend"), "Great read!"),
+    );
+    for source in [&copy, &signed, &reply] {
+        home.run(&["submit", source, &home.post_url()]);
+    }
+    let status = |s: &str| {
+        home.mentions()
+            .into_iter()
+            .find(|m| m["source"] == s)
+            .map(|m| m["status"].clone())
+            .unwrap()
+    };
+    assert_eq!(status(&copy), "rejected");
+    assert_eq!(status(&signed), "rejected");
+    assert_eq!(status(&reply), "verified");
+    let own: Vec<serde_json::Value> = home
+        .log()
+        .into_iter()
+        .filter(|d| d["reason"] == "own syndicated copy")
+        .collect();
+    assert_eq!(own.len(), 2, "{own:?}");
+}
