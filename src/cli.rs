@@ -227,7 +227,11 @@ fn migrate(config: &Config, check: bool) -> Result<(), Failure> {
             ),
         });
     }
-    crate::store::Store::open(path).map_err(cannot)?;
+    let store = crate::store::Store::open(path).map_err(cannot)?;
+    let repaired = crate::import::repair_escaped_texts(&store).map_err(cannot)?;
+    if repaired > 0 {
+        println!("decoded HTML escapes in the titles and names of {repaired} imported mentions");
+    }
     match pending.len() {
         0 => println!("no pending migrations: the store is up to date"),
         n => println!(
@@ -544,6 +548,14 @@ async fn serve(ctx: Arc<Context>) -> Result<(), Failure> {
         crate::store::ServeLock::acquire(&ctx.cfg.store.path).map_err(Failure::runtime)?;
     let shutdown = Shutdown::new();
     let released = ctx.store.release_leases_of_dead_serve()?;
+    match crate::import::repair_escaped_texts(&ctx.store) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            mentions = n,
+            "decoded HTML escapes in imported titles and names"
+        ),
+        Err(e) => tracing::warn!(error = %e, "imported titles not repaired"),
+    }
     if ctx.cfg.fetch.allow_private_addresses {
         tracing::warn!(
             "[fetch] allow_private_addresses is on: sources, redirects and links may reach private and loopback addresses — for testing only, never on a public server"

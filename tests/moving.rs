@@ -420,3 +420,44 @@ fn a_bad_byte_is_reported_where_it_is_and_an_endless_line_is_not_read_whole() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("line 1 is longer than 4 MiB"), "{err}");
 }
+
+#[test]
+fn wordpress_escapes_in_titles_are_decoded_on_import_and_repaired_in_old_stores() {
+    let home = Home::new("");
+    let wxr = home.dir.path().join("escaped.xml");
+    let text = fixture("wordpress.xml")
+        .replace(
+            OLD,
+            &format!("{}/", home.web.url("/blog").trim_end_matches('/')),
+        )
+        .replace("« -- Topsy.com", "&laquo; Dave&#039;s Weblog");
+    std::fs::write(&wxr, text).unwrap();
+    home.ok(&["import", wxr.to_str().unwrap()]);
+    let titles: Vec<String> = home
+        .mentions()
+        .iter()
+        .filter_map(|m| m["title"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        titles.iter().any(|t| t.ends_with("« Dave's Weblog")),
+        "decoded once, at import: {titles:?}"
+    );
+    assert!(!titles.iter().any(|t| t.contains("&#039;")), "{titles:?}");
+    // A store an older version filled: `migrate` (and serve's start) repair it.
+    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
+    db.execute(
+        "UPDATE mentions SET title = 'Link roundup #12 &laquo; Dave&#039;s Weblog' WHERE imported = 'wxr'",
+        [],
+    )
+    .unwrap();
+    let out = home.ok(&["migrate"]);
+    assert!(out.contains("decoded HTML escapes"), "{out}");
+    assert!(
+        home.mentions()
+            .iter()
+            .filter(|m| m["imported"] == "wxr")
+            .all(|m| m["title"] == "Link roundup #12 « Dave's Weblog"),
+        "{:?}",
+        home.mentions()
+    );
+}

@@ -285,3 +285,26 @@ fn clean_backup_row(row: &mut serde_json::Map<String, serde_json::Value>) -> boo
         _ => true,
     }
 }
+
+/// Decodes the HTML escapes WordPress leaves in pingback titles and names (`Dave&#039;s Weblog
+/// &laquo; …`) in mentions imported before import decoded them; returns how many changed.
+/// Run by `backfeed migrate` and when `serve` starts: once a store is repaired, nothing matches.
+pub fn repair_escaped_texts(store: &Store) -> Result<usize, crate::store::StoreError> {
+    let decode = |text: &Option<String>| {
+        text.as_deref()
+            .map(|t| crate::text::collapse(&crate::verify::html_text(t)))
+            .filter(|t| !t.is_empty())
+    };
+    let fixes: Vec<_> = store
+        .escaped_imported_texts()?
+        .into_iter()
+        .filter_map(|(id, title, author)| {
+            let (new_title, new_author) = (decode(&title), decode(&author));
+            (new_title != title || new_author != author).then_some((id, new_title, new_author))
+        })
+        .collect();
+    if !fixes.is_empty() {
+        store.set_mention_texts(&fixes)?;
+    }
+    Ok(fixes.len())
+}

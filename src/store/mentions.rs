@@ -232,6 +232,39 @@ pub struct Unpublished {
 }
 
 impl Store {
+    /// Imported mentions whose title or author's name still holds an HTML escape
+    /// (`&#039;`, `&laquo;`: as WordPress exports them, and as older versions kept them):
+    /// (id, title, author name).
+    pub fn escaped_imported_texts(
+        &self,
+    ) -> StoreResult<Vec<(i64, Option<String>, Option<String>)>> {
+        self.read(|c| {
+            c.prepare(
+                "SELECT id, title, author_name FROM mentions
+                 WHERE imported IS NOT NULL AND (title LIKE '%&%;%' OR author_name LIKE '%&%;%')",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect()
+        })
+    }
+
+    /// Sets mentions' title and author name (a repair of imported text), in one transaction.
+    pub fn set_mention_texts(
+        &self,
+        texts: &[(i64, Option<String>, Option<String>)],
+    ) -> StoreResult<()> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            for (id, title, author) in texts {
+                tx.run(
+                    "UPDATE mentions SET title = ?2, author_name = ?3 WHERE id = ?1",
+                    params![id, title, author],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
     /// Mentions deleted, rejected or blocked after being published, since `since` (RFC 3339)
     /// when given, oldest first, at most `limit`.
     pub fn unpublished_since(
