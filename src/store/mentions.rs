@@ -223,6 +223,9 @@ pub(crate) fn apply(
     })
 }
 
+/// A mention's id, title and author's name: the text a repair of imported mentions rewrites.
+pub type MentionText = (i64, Option<String>, Option<String>);
+
 /// A mention that left the published set, and when (`/api/deleted.json`).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Unpublished {
@@ -235,9 +238,7 @@ impl Store {
     /// Imported mentions whose title or author's name still holds an HTML escape
     /// (`&#039;`, `&laquo;`: as WordPress exports them, and as older versions kept them):
     /// (id, title, author name).
-    pub fn escaped_imported_texts(
-        &self,
-    ) -> StoreResult<Vec<(i64, Option<String>, Option<String>)>> {
+    pub fn escaped_imported_texts(&self) -> StoreResult<Vec<MentionText>> {
         self.read(|c| {
             c.prepare(
                 "SELECT id, title, author_name FROM mentions
@@ -249,10 +250,7 @@ impl Store {
     }
 
     /// Sets mentions' title and author name (a repair of imported text), in one transaction.
-    pub fn set_mention_texts(
-        &self,
-        texts: &[(i64, Option<String>, Option<String>)],
-    ) -> StoreResult<()> {
+    pub fn set_mention_texts(&self, texts: &[MentionText]) -> StoreResult<()> {
         self.write(|c| {
             let tx = c.transaction()?;
             for (id, title, author) in texts {
