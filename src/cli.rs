@@ -178,6 +178,20 @@ pub enum Command {
         #[arg(long)]
         digest: bool,
     },
+    /// Set up in one step: read your site's home page (its feeds, sitemaps, rel="me" accounts
+    /// and title), write a commented configuration, and print the tags to paste and what to do
+    /// next. Needs no configuration to run.
+    Init {
+        /// Your blog's address, e.g. https://blog.example/
+        #[arg(long)]
+        site: String,
+        /// Where to write the configuration (default: the --config path).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Overwrite a file that is already there.
+        #[arg(long)]
+        force: bool,
+    },
     /// Bring the store's schema up to this version (`serve` and every command do it at start,
     /// under a lock, so two processes starting together migrate once).
     Migrate {
@@ -201,6 +215,66 @@ pub enum Command {
         /// A post URL, to include its Trackback block.
         post_url: Option<String>,
     },
+}
+
+/// `backfeed init --site URL [--out FILE] [--force]`.
+fn init(site: &str, out: &std::path::Path, force: bool) -> Result<(), Failure> {
+    let site = url::Url::parse(site.trim())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "--site {site:?}: give your blog's address, e.g. https://blog.example/"
+            ))
+        })?;
+    if out.exists() && !force {
+        return Err(Failure::usage(format!(
+            "{} exists already: choose another with --out, or replace it with --force",
+            out.display()
+        )));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::runtime(format!("cannot start the runtime: {e}")))?;
+    let facts = runtime
+        .block_on(crate::init::discover(&site))
+        .map_err(|e| Failure::runtime(format!("{e}; check the address, or write the configuration by hand from config/backfeed.toml")))?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    std::fs::write(out, crate::init::config_text(&site, &facts))
+        .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", out.display())))?;
+    println!("Wrote {} for {site}:", out.display());
+    println!(
+        "  feeds {} · sitemaps {} · your accounts (rel=me) {}",
+        facts.feeds.len(),
+        facts.sitemaps.len(),
+        facts.rel_me.len()
+    );
+    if facts.feeds.is_empty() && facts.sitemaps.is_empty() {
+        println!("  No feed or sitemap was found: add one to [site] feeds before the first crawl.");
+    }
+    println!();
+    println!("Paste into the <head> of your pages (after setting [server] public_url):");
+    println!("  <link rel=\"webmention\" href=\"http://127.0.0.1:8080/webmention\">");
+    println!("  <link rel=\"pingback\" href=\"http://127.0.0.1:8080/xmlrpc\">");
+    println!();
+    println!("Next:");
+    println!(
+        "  1. Set [server] public_url in {} to the address others reach backfeed at (HTTPS).",
+        out.display()
+    );
+    println!(
+        "  2. backfeed --config {} snippet   (the tags with your public_url)",
+        out.display()
+    );
+    println!(
+        "  3. backfeed --config {} serve     (or install config/backfeed.service)",
+        out.display()
+    );
+    Ok(())
 }
 
 /// `backfeed migrate [--check]`.
@@ -310,8 +384,19 @@ pub fn run() -> i32 {
             | Command::Submit { .. }
             | Command::Send { .. }
             | Command::Notify { .. }
+            | Command::Init { .. }
     ) {
         quiet_on_closed_pipe();
+    }
+    if let Command::Init { site, out, force } = &cli.command {
+        let out = out.clone().unwrap_or_else(|| cli.config.clone());
+        return match init(site, &out, *force) {
+            Ok(()) => 0,
+            Err(f) => {
+                eprintln!("backfeed: {}", f.message);
+                f.code
+            }
+        };
     }
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
@@ -512,7 +597,7 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
             print_sends(&done, false);
             Ok(())
         }
-        Command::Snippet { .. } | Command::Migrate { .. } => {
+        Command::Snippet { .. } | Command::Migrate { .. } | Command::Init { .. } => {
             unreachable!("handled before the store is opened")
         }
     }

@@ -17,6 +17,7 @@
 //! | [`admin`] | the operator's page: sign-in, sessions, CSRF, and the pages (maud) |
 //! | [`status`] | what `backfeed status` and the status page show, gathered once |
 //! | [`cli`], [`config`] | the only code that prints for humans (besides [`admin`]); TOML to a validated configuration |
+//! | [`init`] | `backfeed init`: a first configuration from what the site's home page says |
 //! | [`model`], [`text`] | plain data and small text helpers every layer shares |
 //!
 //! Beside these: [`send`] (pings for the blogger's own links), [`notify`] (webhooks and mail),
@@ -48,6 +49,7 @@ pub mod cli;
 pub mod config;
 pub mod fetch;
 pub mod import;
+pub mod init;
 pub mod metrics;
 pub mod model;
 pub mod notify;

@@ -285,3 +285,64 @@ fn a_second_serve_on_one_sqlite_store_refuses_to_start_and_names_the_first() {
     // Commands beside a running serve keep working.
     home.ok(&["posts"]);
 }
+
+#[test]
+fn init_reads_the_home_page_and_writes_a_config_that_runs() {
+    let home = Home::new("");
+    home.web.set(
+        "/blog/",
+        Fixture::html(&format!(
+            r#"<html><head><title>Anna's notes</title>
+            <link rel="alternate" type="application/rss+xml" href="/blog/feed.xml">
+            <link rel="sitemap" href="{}">
+            <link rel="me" href="https://mastodon.example/@anna"></head>
+            <body><a rel="me" href="https://bsky.example/profile/anna">Bluesky</a></body></html>"#,
+            home.web.url("/blog/sitemap.xml")
+        )),
+    );
+    let out = home.dir.path().join("new").join("backfeed.toml");
+    let (code, stdout, err) = home.run(&[
+        "init",
+        "--site",
+        &home.web.url("/blog/"),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("feeds 1 · sitemaps 1 · your accounts (rel=me) 2"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("<link rel=\"webmention\""), "{stdout}");
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        written.contains(&home.web.url("/blog/feed.xml")),
+        "{written}"
+    );
+    assert!(
+        written.contains("https://mastodon.example/@anna"),
+        "{written}"
+    );
+    assert!(written.contains("title = \"Anna's notes\""), "{written}");
+    // The written file is a configuration backfeed accepts.
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_backfeed"))
+        .args(["--config", out.to_str().unwrap(), "migrate", "--check"])
+        .output()
+        .unwrap();
+    assert_ne!(
+        check.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // A second init does not overwrite it without --force.
+    let (code, _, err) = home.run(&[
+        "init",
+        "--site",
+        &home.web.url("/blog/"),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--force"), "{err}");
+}

@@ -35,6 +35,7 @@ fn selector(css: &str) -> Selector {
 
 static BASE: LazyLock<Selector> = LazyLock::new(|| selector("base[href]"));
 static TITLE: LazyLock<Selector> = LazyLock::new(|| selector("title"));
+static RELS: LazyLock<Selector> = LazyLock::new(|| selector("link[rel][href], a[rel][href]"));
 static META: LazyLock<Selector> = LazyLock::new(|| selector("meta"));
 static JSON_LD: LazyLock<Selector> =
     LazyLock::new(|| selector("script[type=\"application/ld+json\"]"));
@@ -59,6 +60,15 @@ const EXCERPT_SIDE: usize = 100;
 /// The longest excerpt taken from an h-entry's summary or content.
 const EXCERPT_MAX: usize = 300;
 const TITLE_MAX: usize = 200;
+
+/// What a site's home page says about the site (see [`Page::site_facts`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SiteFacts {
+    pub title: Option<String>,
+    pub feeds: Vec<Url>,
+    pub sitemaps: Vec<Url>,
+    pub rel_me: Vec<Url>,
+}
 
 /// A parsed page and the URL relative links resolve against.
 pub struct Page {
@@ -118,6 +128,52 @@ impl Page {
     fn links(&self) -> impl Iterator<Item = (ElementRef<'_>, Url)> + '_ {
         self.raw_links()
             .filter_map(|(el, raw)| Some((el, self.resolve(raw)?)))
+    }
+
+    /// What a site's home page says about the site, for `backfeed init`: its feeds (`<link
+    /// rel="alternate">` of a feed type), sitemaps (`rel="sitemap"`), the author's accounts
+    /// elsewhere (`rel="me"`), and its title.
+    pub fn site_facts(&self) -> SiteFacts {
+        let mut facts = SiteFacts {
+            title: self.title(),
+            ..SiteFacts::default()
+        };
+        for el in self.doc.select(&RELS) {
+            let rels: Vec<String> = el
+                .value()
+                .attr("rel")
+                .unwrap_or("")
+                .split_ascii_whitespace()
+                .map(str::to_ascii_lowercase)
+                .collect();
+            let Some(url) = el
+                .value()
+                .attr("href")
+                .and_then(|h| self.resolve(h))
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+            else {
+                continue;
+            };
+            let media = el.value().attr("type").unwrap_or("").to_ascii_lowercase();
+            let list = if rels.iter().any(|r| r == "me") {
+                &mut facts.rel_me
+            } else if rels.iter().any(|r| r == "sitemap") {
+                &mut facts.sitemaps
+            } else if el.value().name() == "link"
+                && rels.iter().any(|r| r == "alternate")
+                && ["rss", "atom", "feed+json", "json"]
+                    .iter()
+                    .any(|t| media.contains(t))
+            {
+                &mut facts.feeds
+            } else {
+                continue;
+            };
+            if !list.contains(&url) {
+                list.push(url);
+            }
+        }
+        facts
     }
 
     /// All distinct http(s) links in the page, for crawling watched pages.
