@@ -587,6 +587,23 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
                 "notify: delivered {} · failed {} (failures are retried)",
                 done.delivered, done.failed
             );
+            // What still waits, on which channel, until when, and why.
+            for waiting in ctx.store.pending_deliveries()? {
+                if waiting.pending == 0 {
+                    continue;
+                }
+                println!(
+                    "waiting: {} {} · next try {}{}",
+                    crate::notify::channel_label(&ctx.cfg, &waiting.channel),
+                    waiting.pending,
+                    waiting.next_try.as_deref().unwrap_or("at the next run"),
+                    waiting
+                        .last_error
+                        .as_deref()
+                        .map(|e| format!(" · last error: {e}"))
+                        .unwrap_or_default()
+                );
+            }
             Ok(())
         }
         Command::Sent { post, json } => {
@@ -641,10 +658,8 @@ async fn serve(ctx: Arc<Context>) -> Result<(), Failure> {
         ),
         Err(e) => tracing::warn!(error = %e, "imported titles not repaired"),
     }
-    if ctx.cfg.fetch.allow_private_addresses {
-        tracing::warn!(
-            "[fetch] allow_private_addresses is on: sources, redirects and links may reach private and loopback addresses — for testing only, never on a public server"
-        );
+    for warning in crate::status::config_warnings(&ctx.cfg) {
+        tracing::warn!("{warning}");
     }
     let (depth, _) = ctx.store.queue_depth()?;
     let cfg = &ctx.cfg;
@@ -1087,6 +1102,7 @@ fn status(ctx: &Context, json: bool) -> Result<(), Failure> {
             "mentions": counts.by_status.iter().map(|(s, n)| (s.clone(), serde_json::json!(n))).collect::<serde_json::Map<_, _>>(),
             "queue_depth": counts.queue_depth, "queue_due": counts.queue_due, "decisions": counts.decisions,
             "schedules": report.schedules, "failing": report.failing, "notifications": report.notifications,
+            "warnings": report.warnings,
         }));
     }
     println!("store:     {}", ctx.cfg.store.path.display());
@@ -1122,6 +1138,9 @@ fn status(ctx: &Context, json: bool) -> Result<(), Failure> {
     }
     for p in &report.source_problems {
         println!("SOURCE     {}: {}", p.name, p.error);
+    }
+    for w in &report.warnings {
+        println!("WARNING    {w}");
     }
     for d in &report.notifications {
         println!(

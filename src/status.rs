@@ -13,6 +13,8 @@ pub struct ScheduleStatus {
     pub last_start: Option<String>,
     pub last_end: Option<String>,
     pub last_summary: Option<String>,
+    /// The last summary's counts (`found`, `verified`, `errors` …), for a program to read.
+    pub last_counts: Option<std::collections::BTreeMap<String, u64>>,
     pub next: Option<String>,
 }
 
@@ -31,6 +33,50 @@ pub struct StatusReport {
     pub source_problems: Vec<SourceProblem>,
     pub notifications: Vec<PendingDeliveries>,
     pub failing: Vec<FailingUrl>,
+    /// What in the configuration will not work as written (see [`config_warnings`]).
+    pub warnings: Vec<String>,
+}
+
+/// The counts of a summary line (`posts 3 · found 2 · errors 0`), by name; other words are
+/// left out.
+fn summary_counts(line: &str) -> std::collections::BTreeMap<String, u64> {
+    line.split(" · ")
+        .filter_map(|part| {
+            let (name, n) = part.trim().rsplit_once(' ')?;
+            Some((name.trim().to_string(), n.parse().ok()?))
+        })
+        .collect()
+}
+
+/// What in the configuration will not work as written: a variable named for a secret that is
+/// not set (a webhook then goes unsigned, mail is not sent), and settings for testing only.
+/// Said at `serve`'s start and by `status`.
+pub fn config_warnings(cfg: &crate::config::Config) -> Vec<String> {
+    let unset = |name: &str| std::env::var(name).map_or(true, |v| v.is_empty());
+    let mut warnings = Vec::new();
+    for hook in &cfg.notify.webhook {
+        if let Some(var) = hook.secret_env.as_deref().filter(|v| unset(v)) {
+            warnings.push(format!(
+                "[[notify.webhook]] {}: secret_env names ${var}, which is not set: its webhooks go unsigned",
+                crate::notify::channel_label(cfg, hook.url.as_str())
+            ));
+        }
+    }
+    if let Some(email) = &cfg.notify.email
+        && unset(&email.smtp_url_env)
+    {
+        warnings.push(format!(
+            "[notify.email] smtp_url_env names ${}, which is not set: no mail can be sent",
+            email.smtp_url_env
+        ));
+    }
+    if cfg.fetch.allow_private_addresses {
+        warnings.push(
+            "[fetch] allow_private_addresses is on: for testing only, never on a public server"
+                .into(),
+        );
+    }
+    warnings
 }
 
 /// The social sources, by the names their config sections and state rows use.
@@ -49,6 +95,7 @@ impl StatusReport {
                 cron: expr.clone(),
                 last_start: run.last_start,
                 last_end: run.last_end,
+                last_counts: run.last_summary.as_deref().map(summary_counts),
                 last_summary: run.last_summary,
                 next: crate::schedule::next_run(expr),
             });
@@ -63,6 +110,7 @@ impl StatusReport {
             counts: ctx.store.counts()?,
             schedules,
             source_problems,
+            warnings: config_warnings(&ctx.cfg),
             notifications: ctx
                 .store
                 .pending_deliveries()?

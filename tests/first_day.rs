@@ -346,3 +346,19 @@ fn init_reads_the_home_page_and_writes_a_config_that_runs() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--force"), "{err}");
 }
+
+#[test]
+fn status_json_gives_the_last_runs_counts_as_numbers() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    let json: serde_json::Value = serde_json::from_str(&home.ok(&["status", "--json"])).unwrap();
+    let crawl = json["schedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "crawl")
+        .unwrap()
+        .clone();
+    assert_eq!(crawl["last_counts"]["posts"], 1, "{crawl}");
+    assert_eq!(crawl["last_counts"]["errors"], 0, "{crawl}");
+}

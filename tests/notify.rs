@@ -56,8 +56,16 @@ fn webhooks_carry_webmention_ios_body_signed_retry_and_never_repeat() {
         ),
     );
     home.ok(&["submit", &source, &home.post_url()]);
-    // The first try meets a 500: kept, with its error, for a later try.
-    assert!(notify(&home).contains("failed 1"));
+    // The first try meets a 500: kept, with its error, for a later try — and `notify` says
+    // what waits, until when, and why.
+    let out = notify(&home);
+    assert!(out.contains("failed 1"), "{out}");
+    assert!(
+        out.contains("waiting: webhook 127.0.0.1")
+            && out.contains("next try 20")
+            && out.contains("answered 500"),
+        "{out}"
+    );
     let status = home.ok(&["status"]);
     assert!(
         status.contains("1 pending") && status.contains("answered 500"),
@@ -453,4 +461,25 @@ fn a_build_hooks_url_is_its_secret_and_shown_nowhere() {
         "{metrics}"
     );
     assert!(log.contains("\"notify\""), "the delivery is logged: {log}");
+}
+
+#[test]
+fn a_secret_variable_that_is_not_set_is_warned_about() {
+    let home = hook_home("");
+    // TEST_HOOK_SECRET is not set for this run: the hook would go unsigned.
+    let status = home.ok(&["status"]);
+    assert!(
+        status.contains("WARNING")
+            && status.contains("$TEST_HOOK_SECRET")
+            && status.contains("unsigned"),
+        "{status}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&home.ok(&["status", "--json"])).unwrap();
+    assert!(
+        json["warnings"].to_string().contains("TEST_HOOK_SECRET"),
+        "{json}"
+    );
+    // Set, no warning about it.
+    let (_, status, _) = home.run_env(&["status"], &[SECRET]);
+    assert!(!status.contains("$TEST_HOOK_SECRET"), "{status}");
 }

@@ -42,6 +42,8 @@ pub struct PendingDeliveries {
     pub channel: String,
     pub pending: i64,
     pub last_error: Option<String>,
+    /// When the earliest of them is tried next (RFC 3339).
+    pub next_try: Option<String>,
 }
 
 impl Store {
@@ -201,7 +203,9 @@ impl Store {
             c.prepare(
                 "SELECT channel, SUM(status = 'pending'),
                         (SELECT last_error FROM deliveries e WHERE e.channel = d.channel AND e.last_error IS NOT NULL
-                         ORDER BY e.id DESC LIMIT 1)
+                         ORDER BY e.id DESC LIMIT 1),
+                        (SELECT MIN(j.next_try) FROM jobs j JOIN deliveries w ON w.id = j.subject
+                         WHERE j.kind = 'deliver' AND w.channel = d.channel)
                  FROM deliveries d GROUP BY channel ORDER BY channel",
             )?
             .query_map([], |r| {
@@ -209,6 +213,7 @@ impl Store {
                     channel: r.get(0)?,
                     pending: r.get(1)?,
                     last_error: r.get(2)?,
+                    next_try: r.get(3)?,
                 })
             })?
             .collect()
