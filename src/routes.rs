@@ -19,6 +19,7 @@ pub fn router(ctx: Arc<Context>) -> Router {
     let published = Router::new()
         .route("/mentions.html", get(mentions_html))
         .route("/embed.js", get(embed_js))
+        .route("/mentions.css", get(crate::publish::http::mentions_css))
         .route(
             "/mentions.atom",
             get(|s, q, u, h| feed(s, q, u, h, Format::Atom)),

@@ -325,18 +325,11 @@ fn a_page_on_another_origin_shows_the_mentions_with_embed_js_and_the_fragment_re
         .set("/blog/with-mentions.html", Fixture::html(&page));
     let c = browser.session(true);
     browser.run(c.goto(&home.web.url("/blog/with-mentions.html")));
-    let section = browser.run(
-        c.wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(
-                "backfeed-mentions section.backfeed-mentions li.backfeed-entry",
-            )),
-    );
-    let text = browser.run(section.text());
+    let text = browser.mentions_text(&c, "section.backfeed-mentions li.backfeed-entry");
     assert!(text.contains("Ada Friend"), "{text}");
     assert!(text.contains("A thoughtful reply"), "{text}");
-    let class = browser.run(section.attr("class")).unwrap_or_default();
-    assert!(class.contains("backfeed-reply"), "{class}");
+    let class = browser.mentions_text(&c, "li.backfeed-entry.backfeed-reply");
+    assert!(!class.is_empty());
     let errors = browser.console_errors(&c);
     assert!(errors.is_empty(), "console errors: {errors:?}");
 
@@ -392,28 +385,29 @@ fn a_hostile_backup_runs_no_script_on_a_page_with_the_fragment_or_embed_js() {
         );
         fresh.web.set(path, Fixture::html(&page));
         browser.run(c.goto(&fresh.web.url(path)));
-        let entry = browser.run(
-            c.wait()
-                .at_most(Duration::from_secs(10))
-                .for_element(Locator::Css("section.backfeed-mentions li.backfeed-entry")),
-        );
-        assert!(browser.run(entry.text()).contains("bold words"), "{path}");
-        // Hover over and click everything in it (a link that leaves for a web page stays put).
+        let entry = browser.mentions_text(&c, "section.backfeed-mentions li.backfeed-entry");
+        assert!(entry.contains("bold words"), "{path}");
+        // Hover over and click everything in it (a link that leaves for a web page stays put;
+        // the event's path finds the link inside a shadow root too).
         browser.run(c.execute(
-            "document.addEventListener('click', (e) => {
-               const a = e.target.closest && e.target.closest('a');
-               if (a && /^https?:/i.test(a.getAttribute('href') || '')) e.preventDefault();
-             }, true);
-             for (const el of document.querySelectorAll('section.backfeed-mentions *')) {
-               el.dispatchEvent(new MouseEvent('mouseover', { bubbles: true }));
-               if (typeof el.click === 'function') el.click();
-             }",
+            &format!(
+                "document.addEventListener('click', (e) => {{
+                   const a = e.composedPath().find((n) => n.tagName === 'A');
+                   if (a && /^https?:/i.test(a.getAttribute('href') || '')) e.preventDefault();
+                 }}, true);
+                 for (const el of {MENTIONS_ROOT}.querySelectorAll('section.backfeed-mentions *')) {{
+                   el.dispatchEvent(new MouseEvent('mouseover', {{ bubbles: true, composed: true }}));
+                   if (typeof el.click === 'function') el.click();
+                 }}"
+            ),
             vec![],
         ));
         let pwned = browser.run(c.execute("return window.__pwned || null;", vec![]));
         assert!(pwned.is_null(), "{path}: script ran: {pwned}");
         let html = browser.run(c.execute(
-            "return document.querySelector('section.backfeed-mentions').outerHTML;",
+            &format!(
+                "return {MENTIONS_ROOT}.querySelector('section.backfeed-mentions').outerHTML;"
+            ),
             vec![],
         ));
         let html = html.as_str().unwrap_or_default().to_string();
@@ -423,12 +417,129 @@ fn a_hostile_backup_runs_no_script_on_a_page_with_the_fragment_or_embed_js() {
     browser.run(c.close());
 }
 
+/// In scripts: where the mentions are — the web component's shadow root when the page has
+/// one, else the document (a page with the fragment).
+const MENTIONS_ROOT: &str =
+    "((document.querySelector('backfeed-mentions') || {}).shadowRoot || document)";
+
+impl Browser {
+    /// The text of the first element `selector` finds among the mentions (see
+    /// [`MENTIONS_ROOT`]), waiting up to ten seconds for it to appear.
+    fn mentions_text(&self, c: &Client, selector: &str) -> String {
+        let script = format!(
+            "const e = {MENTIONS_ROOT}.querySelector({selector:?}); return e ? e.textContent : null;"
+        );
+        for _ in 0..200 {
+            let found = self.run(c.execute(&script, vec![]));
+            if let Some(text) = found.as_str() {
+                return text.to_string();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{selector} did not appear among the mentions in 10 s");
+    }
+}
+
+#[test]
+fn the_web_component_has_a_look_of_its_own_that_a_site_can_adjust() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let home = Home::new("");
+    home.without_rate_limits();
+    home.ok(&["crawl"]);
+    let post = home.post_url();
+    let like = |path: &str, name: &str, photo: &str| {
+        home.source(
+            path,
+            &format!(
+                r#"<div class="h-entry"><a class="p-author h-card" href="https://people.example{path}">
+                <img class="u-photo" src="{photo}" alt="">{name}</a><a class="u-like-of" href="{post}">like</a></div>"#
+            ),
+        )
+    };
+    // One face whose photo is missing (404), one without a photo.
+    let broken = like(
+        "/likes/1",
+        "Grace Hopper",
+        &home.web.url("/no-such-photo.jpg"),
+    );
+    let plain = like("/likes/2", "Linus Torvalds", "");
+    let reply = home.source(
+        "/replies/1",
+        &format!(
+            r#"<div class="h-entry"><a class="p-author h-card" href="https://people.example/ada">Ada</a>
+            <p class="e-content">A reply to <a class="u-in-reply-to" href="{post}">the post</a>.</p></div>"#
+        ),
+    );
+    for source in [&broken, &plain, &reply] {
+        home.ok(&["submit", source, &post]);
+    }
+    let daemon = home.serve();
+    let css = client().get(daemon.url("/mentions.css")).send().unwrap();
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    assert!(css.text().unwrap().contains("--backfeed-link"));
+    let page = format!(
+        r#"<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+        <style>backfeed-mentions {{ --backfeed-link: rgb(255, 0, 0); }}
+        backfeed-mentions::part(entry) {{ background-color: rgb(0, 128, 0); }}</style></head><body>
+        <backfeed-mentions target="{post}"></backfeed-mentions>
+        <backfeed-mentions id="dark" theme="dark" target="{post}"></backfeed-mentions>
+        <script src="{embed}"></script></body></html>"#,
+        embed = daemon.url("/embed.js"),
+    );
+    home.web.set("/blog/look.html", Fixture::html(&page));
+    let c = browser.session(true);
+    for (width, height) in [(390, 800), (1100, 900)] {
+        browser.run(c.set_window_size(width, height));
+        browser.run(c.goto(&home.web.url("/blog/look.html")));
+        browser.mentions_text(&c, "li.backfeed-entry");
+        let look = |script: &str| {
+            browser.run(c.execute(&format!("const root = {MENTIONS_ROOT}; {script}"), vec![]))
+        };
+        // The missing photo gave way to initials (once the browser gave up on it).
+        let mut initials = serde_json::Value::Null;
+        for _ in 0..100 {
+            initials = look(
+                "return Array.from(root.querySelectorAll('.backfeed-initial')).map((e) => e.textContent).sort();",
+            );
+            if initials.as_array().is_some_and(|a| a.len() == 2) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(initials, serde_json::json!(["GH", "LT"]), "{width}px");
+        // Faces sit in a row; the site's custom property and ::part reach inside.
+        let row = look(
+            "const f = root.querySelectorAll('.backfeed-facepile li'); return f[0].offsetTop === f[1].offsetTop;",
+        );
+        assert_eq!(row, true, "{width}px");
+        let link = look("return getComputedStyle(root.querySelector('a.backfeed-source')).color;");
+        assert_eq!(link, "rgb(255, 0, 0)", "{width}px");
+        let part = look(
+            "return getComputedStyle(root.querySelector('li.backfeed-entry')).backgroundColor;",
+        );
+        assert_eq!(part, "rgb(0, 128, 0)", "{width}px");
+        let dark = browser.run(c.execute(
+            "return getComputedStyle(document.getElementById('dark').shadowRoot.querySelector('.backfeed-author')).color;",
+            vec![],
+        ));
+        assert_eq!(dark, "rgb(230, 237, 243)", "{width}px: the dark theme");
+        let errors = browser.console_errors(&c);
+        assert!(
+            errors.iter().all(|e| e.contains("no-such-photo")),
+            "console errors: {errors:?}"
+        );
+    }
+    browser.run(c.close());
+}
+
 fn percent(text: &str) -> String {
     serde_urlencoded::to_string([("v", text)]).unwrap()[2..].to_string()
 }
 
 /// README's pictures: `cargo test --test browser -- --ignored screenshots` writes
-/// `docs/admin-queue.png`, `docs/admin-phone.png` and `docs/post-with-mentions.png`.
+/// `docs/admin-queue.png`, `docs/admin-phone.png` and `docs/post-with-mentions{,-dark,-phone}.png`.
 #[test]
 #[ignore = "writes README's screenshots; run by hand"]
 fn screenshots() {
@@ -488,30 +599,52 @@ fn screenshots() {
         std::fs::write("docs/admin-phone.png", c.screenshot().await?).unwrap();
         c.close().await
     });
-    let page = format!(
-        r#"<!doctype html><html><head><meta charset="utf-8"><title>Hello, world</title><style>
-        body {{ font: 17px/1.6 Georgia, serif; max-width: 40rem; margin: 2rem auto; color: #222; }}
-        .backfeed-facepile {{ display: flex; gap: .4rem; list-style: none; padding: 0; }}
-        .backfeed-initial {{ display: inline-grid; place-items: center; width: 2rem; height: 2rem; border-radius: 50%;
-          background: #d8e2f4; font: 600 15px system-ui; text-decoration: none; }}
-        .backfeed-list {{ list-style: none; padding: 0; }}
-        .backfeed-entry {{ border-top: 1px solid #ddd; padding: .6rem 0; }}
-        .backfeed-author {{ font-weight: 600; }} .backfeed-source {{ color: #777; font-size: .85em; }}
-        </style></head><body><article><h1>Hello, world</h1><p>The post, as your site renders it.</p></article>
-        <h2>Mentions</h2><backfeed-mentions target="{post}"></backfeed-mentions>
-        <script src="{embed}"></script></body></html>"#,
-        post = home.post_url(),
-        embed = daemon.url("/embed.js"),
+    // The web component's own look: the page sets only its own body text.
+    let page = |theme: &str, bg: &str, fg: &str| {
+        format!(
+            r#"<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+            <title>Hello, world</title><style>
+            body {{ font: 17px/1.6 Georgia, serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; background: {bg}; color: {fg}; }}
+            </style></head><body><article><h1>Hello, world</h1><p>The post, as your site renders it.</p></article>
+            <h2>Mentions</h2><backfeed-mentions theme="{theme}" target="{post}"></backfeed-mentions>
+            <script src="{embed}"></script></body></html>"#,
+            post = home.post_url(),
+            embed = daemon.url("/embed.js"),
+        )
+    };
+    home.web.set(
+        "/blog/shot.html",
+        Fixture::html(&page("light", "#fff", "#222")),
     );
-    home.web.set("/blog/shot.html", Fixture::html(&page));
+    home.web.set(
+        "/blog/shot-dark.html",
+        Fixture::html(&page("dark", "#0d1117", "#e6edf3")),
+    );
     let c = browser.session(true);
     browser.run(async {
-        c.set_window_size(900, 900).await?;
-        c.goto(&home.web.url("/blog/shot.html")).await?;
-        c.wait()
-            .for_element(Locator::Css("li.backfeed-entry"))
-            .await?;
-        std::fs::write("docs/post-with-mentions.png", c.screenshot().await?).unwrap();
+        for (path, file, width, height) in [
+            ("/blog/shot.html", "docs/post-with-mentions.png", 900, 900),
+            (
+                "/blog/shot-dark.html",
+                "docs/post-with-mentions-dark.png",
+                900,
+                900,
+            ),
+            (
+                "/blog/shot.html",
+                "docs/post-with-mentions-phone.png",
+                390,
+                844,
+            ),
+        ] {
+            c.set_window_size(width, height).await?;
+            c.goto(&home.web.url(path)).await?;
+            c.wait()
+                .for_element(Locator::Css("backfeed-mentions"))
+                .await?;
+            tokio::time::sleep(Duration::from_millis(1500)).await; // the component's fetch
+            std::fs::write(file, c.screenshot().await?).unwrap();
+        }
         c.close().await
     });
 }

@@ -131,20 +131,82 @@ fn date(m: &Mention) -> &str {
     m.published.as_deref().unwrap_or(&m.first_seen)
 }
 
+/// The look of the mentions, for the fragment (`/mentions.css`) and inside `<backfeed-mentions>`
+/// (its shadow root): light and dark (the reader's `prefers-color-scheme`, or `theme="light"`
+/// / `theme="dark"` on the element), a row of round faces, a list with rules between entries.
+/// A site adjusts it with custom properties — `--backfeed-text`, `--backfeed-muted`,
+/// `--backfeed-link`, `--backfeed-border`, `--backfeed-face-bg`, `--backfeed-avatar-size`,
+/// `--backfeed-radius`, `--backfeed-font` — set on the element or any ancestor, and styles the
+/// web component's parts with `::part(entry)`, `::part(avatar)` and the others (each part is
+/// the class name without `backfeed-`).
+pub const MENTIONS_CSS: &str = r#":host { display: block; }
+.backfeed-mentions {
+  --_text: var(--backfeed-text, #1f2328); --_muted: var(--backfeed-muted, #59636e);
+  --_link: var(--backfeed-link, #0969da); --_border: var(--backfeed-border, #d1d9e0);
+  --_face: var(--backfeed-face-bg, #dde4ee); --_size: var(--backfeed-avatar-size, 2.25rem);
+  font: var(--backfeed-font, inherit); color: var(--_text); line-height: 1.5;
+}
+@media (prefers-color-scheme: dark) {
+  .backfeed-mentions:not([data-theme="light"]) {
+    --_text: var(--backfeed-text, #e6edf3); --_muted: var(--backfeed-muted, #9198a1);
+    --_link: var(--backfeed-link, #4493f8); --_border: var(--backfeed-border, #3d444d);
+    --_face: var(--backfeed-face-bg, #2a313c);
+  }
+}
+.backfeed-mentions[data-theme="dark"] {
+  --_text: var(--backfeed-text, #e6edf3); --_muted: var(--backfeed-muted, #9198a1);
+  --_link: var(--backfeed-link, #4493f8); --_border: var(--backfeed-border, #3d444d);
+  --_face: var(--backfeed-face-bg, #2a313c); background: var(--backfeed-bg, #0d1117);
+}
+.backfeed-mentions a { color: var(--_link); }
+.backfeed-facepile { display: flex; flex-wrap: wrap; gap: .35rem; list-style: none; margin: 0 0 1rem; padding: 0; }
+.backfeed-facepile a { display: block; text-decoration: none; }
+.backfeed-avatar, .backfeed-initial {
+  width: var(--_size); height: var(--_size); border-radius: var(--backfeed-radius, 50%);
+  object-fit: cover; display: inline-grid; place-items: center; box-sizing: border-box;
+  background: var(--_face); color: var(--_text); font-weight: 600; font-size: calc(var(--_size) * .4);
+  text-transform: uppercase; overflow: hidden;
+}
+.backfeed-list { list-style: none; margin: 0; padding: 0; }
+.backfeed-entry { border-top: 1px solid var(--_border); padding: .75rem 0; overflow-wrap: anywhere; }
+.backfeed-entry:first-child { border-top: 0; }
+.backfeed-author { font-weight: 600; }
+.backfeed-source { color: var(--_muted); font-size: .85em; margin-left: .4em; text-decoration: none; }
+.backfeed-content { margin-top: .3rem; }
+.backfeed-content > :first-child { margin-top: 0; }
+.backfeed-content > :last-child { margin-bottom: 0; }
+.backfeed-content img { max-width: 100%; height: auto; }
+.backfeed-content blockquote { margin: .5rem 0; padding-left: .75rem; border-left: 3px solid var(--_border); color: var(--_muted); }
+.backfeed-pings { list-style: none; margin: 1rem 0 0; padding: 0; color: var(--_muted); font-size: .9em; }
+.backfeed-ping { padding: .15rem 0; }
+"#;
+
 /// `/embed.js`: defines `<backfeed-mentions target="…">`, which fetches this server's
 /// `/api/mentions.jf2` for the target and renders the fragment's markup: text set with
 /// `textContent`; content parsed into an inert document (`DOMParser`: no script runs, no image
 /// loads there) and rebuilt element by element from the server's allow-list, attributes and
 /// http(s)/mailto links only. No server string reaches `innerHTML`.
-pub const EMBED_JS: &str = r#"// backfeed: <backfeed-mentions target="https://blog.example/post/"></backfeed-mentions>
+pub static EMBED_JS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| EMBED_JS_TEMPLATE.replace("/*THEME*/", MENTIONS_CSS));
+
+/// `/embed.js` before [`MENTIONS_CSS`] is put in (at `/*THEME*/`, inside a template literal:
+/// the CSS holds no backtick and no `${`).
+const EMBED_JS_TEMPLATE: &str = r#"// backfeed: <backfeed-mentions target="https://blog.example/post/"></backfeed-mentions>
 (() => {
   const base = new URL(".", document.currentScript ? document.currentScript.src : location.href);
+  const THEME = `/*THEME*/`;
+  // Each element is also a part named like its class without "backfeed-", for ::part().
   const el = (tag, cls, text) => {
     const e = document.createElement(tag);
-    if (cls) e.className = cls;
+    if (cls) {
+      e.className = cls;
+      e.setAttribute("part", cls.split(" ").map((c) => c.replace(/^backfeed-/, "")).join(" "));
+    }
     if (text !== undefined) e.textContent = text;
     return e;
   };
+  const initials = (who) =>
+    who.split(/\s+/).filter(Boolean).slice(0, 2).map((w) => Array.from(w)[0]).join("") || "?";
   const web = (url) => /^https?:\/\//i.test(url || "") ? url : null;
   // The server's allow-list (src/verify/html.rs): kept elements, and dropped ones with all they
   // hold; any other element gives up its tags and keeps its text.
@@ -197,6 +259,8 @@ pub const EMBED_JS: &str = r#"// backfeed: <backfeed-mentions target="https://bl
       const kids = feed.children || [];
       const section = el("section", "backfeed-mentions");
       section.dataset.count = String(kids.length);
+      const theme = this.getAttribute("theme");
+      if (theme === "light" || theme === "dark") section.dataset.theme = theme;
       const faces = kids.filter((m) => ["like-of", "repost-of"].includes(m["wm-property"]));
       const pings = kids.filter((m) => !faces.includes(m) && ["pingback", "trackback"].includes(m["wm-protocol"]));
       const rest = kids.filter((m) => !faces.includes(m) && !pings.includes(m));
@@ -209,10 +273,14 @@ pub const EMBED_JS: &str = r#"// backfeed: <backfeed-mentions target="https://bl
           let face;
           if (m.author && web(m.author.photo)) {
             face = el("img", "backfeed-avatar");
-            face.src = m.author.photo; face.alt = who; face.width = 32; face.height = 32;
+            face.alt = who; face.width = 36; face.height = 36; face.loading = "lazy";
+            // A photo that fails to load gives way to the person's initials.
+            face.addEventListener("error", () => face.replaceWith(el("span", "backfeed-initial", initials(who))), { once: true });
+            face.src = m.author.photo;
           } else {
-            face = el("span", "backfeed-initial", who.charAt(0));
+            face = el("span", "backfeed-initial", initials(who));
           }
+          face.title = who;
           li.append(link(m["wm-source"], face));
           ul.append(li);
         }
@@ -248,7 +316,12 @@ pub const EMBED_JS: &str = r#"// backfeed: <backfeed-mentions target="https://bl
         }
         section.append(ul);
       }
-      this.replaceChildren(section);
+      // In a shadow root of its own: the site's CSS cannot break it, and it cannot leak out;
+      // the site adjusts it through the custom properties and parts of MENTIONS_CSS.
+      const root = this.shadowRoot || this.attachShadow({ mode: "open" });
+      const style = document.createElement("style");
+      style.textContent = THEME;
+      root.replaceChildren(style, section);
     }
   }
   if (!customElements.get("backfeed-mentions")) customElements.define("backfeed-mentions", BackfeedMentions);

@@ -395,7 +395,21 @@ pub(crate) async fn embed_js() -> Response {
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        publish::html::EMBED_JS,
+        publish::html::EMBED_JS.as_str(),
+    )
+        .into_response()
+}
+
+/// `/mentions.css`: the look of the `/mentions.html` fragment (the web component carries the
+/// same inside it).
+pub(crate) async fn mentions_css() -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        publish::html::MENTIONS_CSS,
     )
         .into_response()
 }
