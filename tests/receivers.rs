@@ -787,21 +787,8 @@ fn a_source_edited_and_pinged_again_during_its_fetch_is_fetched_again() {
     let home = Home::new("");
     home.ok(&["crawl"]);
     let daemon = home.serve();
-    let page = |words: &str| {
-        format!(
-            "<html><head><title>{words}</title></head><body><article><p>{words} — read <a href=\"{}\">this post</a>.</p></article></body></html>",
-            home.post_url()
-        )
-    };
     // The first fetch is slow; the author edits the page meanwhile and pings again.
-    home.web.set_sequence(
-        "/edit/1",
-        vec![
-            Fixture::html(&page("First words")).delayed(1500),
-            Fixture::html(&page("Second words")),
-        ],
-    );
-    let source = home.web.url("/edit/1");
+    let source = home.edited_during_fetch("/edit/1", "First words", "Second words");
     assert_eq!(
         send_webmention(&daemon, &source, &home.post_url()).status(),
         201
@@ -855,20 +842,7 @@ fn a_worker_stalled_past_its_lease_finds_its_late_outcome_refused() {
     home.store_options("lease_secs = 3");
     home.ok(&["crawl"]);
     let daemon = home.serve();
-    let page = |words: &str| {
-        format!(
-            "<html><head><title>{words}</title></head><body><p>{words}: <a href=\"{}\">the post</a>.</p></body></html>",
-            home.post_url()
-        )
-    };
-    home.web.set_sequence(
-        "/paused/1",
-        vec![
-            Fixture::html(&page("Old words")).delayed(1500),
-            Fixture::html(&page("New words")),
-        ],
-    );
-    let source = home.web.url("/paused/1");
+    let source = home.edited_during_fetch("/paused/1", "Old words", "New words");
     assert_eq!(
         send_webmention(&daemon, &source, &home.post_url()).status(),
         201

@@ -462,11 +462,29 @@ public_url = "http://127.0.0.1:{port}/"
 
     /// A page that links to the post, WordPress style.
     pub fn linking_page(&self, path: &str, words: &str) -> String {
-        let html = format!(
+        let html = self.linking_html(words);
+        self.source(path, &html)
+    }
+
+    /// The HTML of [`Home::linking_page`].
+    pub fn linking_html(&self, words: &str) -> String {
+        format!(
             "<html><head><title>{words}</title></head><body><article><p>{words} — read <a href=\"{}\">this post</a> today.</p></article></body></html>",
             self.post_url()
+        )
+    }
+
+    /// A source at `path` whose first fetch is slow (1.5 s) and shows `before`; every later
+    /// fetch shows `after` (its author edited it meanwhile). Returns its URL.
+    pub fn edited_during_fetch(&self, path: &str, before: &str, after: &str) -> String {
+        self.web.set_sequence(
+            path,
+            vec![
+                Fixture::html(&self.linking_html(before)).delayed(1500),
+                Fixture::html(&self.linking_html(after)),
+            ],
         );
-        self.source(path, &html)
+        self.web.url(path)
     }
 
     /// Runs the real binary with this home's config; returns (exit code, stdout, stderr).
