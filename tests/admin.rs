@@ -308,7 +308,7 @@ fn mentions_filter_by_status_type_kind_post_and_text_and_page() {
     }
     let daemon = home.serve_env(&[PASSWORD]);
     let op = Operator::sign_in(&daemon.base);
-    let cards = |html: &str| html.matches("<article class=\"mention\"").count();
+    let cards = |html: &str| html.matches("<tr class=\"mention\"").count();
     assert_eq!(cards(&op.page("/admin/mentions")), 3);
     assert_eq!(
         cards(&op.page("/admin/mentions?status=held&kind=webmention")),
@@ -327,12 +327,15 @@ fn mentions_filter_by_status_type_kind_post_and_text_and_page() {
     let bad = op.get("/admin/mentions?status=bogus");
     assert_eq!(bad.status(), 400);
     assert!(bad.text().unwrap().contains("unknown status"));
-    // The queue shows all three, oldest first, each with its three buttons.
+    // The queue shows all three, oldest first, each row with its three buttons, and the
+    // bulk buttons above them once.
     let queue = op.page("/admin/");
     assert_eq!(cards(&queue), 3);
-    for label in [">Approve<", ">Reject<", ">Block domain<"] {
-        assert_eq!(queue.matches(label).count(), 3, "{label}");
+    for (label, count) in [(">Approve<", 4), (">Reject<", 4), (">Block<", 3)] {
+        assert_eq!(queue.matches(label).count(), count, "{label}");
     }
+    assert_eq!(queue.matches(">Block their domains<").count(), 1);
+    assert!(!queue.contains("(untitled)"));
     assert!(queue.find("Entry number 0").unwrap() < queue.find("Entry number 2").unwrap());
     // The log filters too.
     assert_eq!(
@@ -527,4 +530,56 @@ fn someone_guessing_from_another_address_does_not_lock_the_operator_out() {
         303,
         "the operator, from another address, signs in at once"
     );
+}
+
+#[test]
+fn bulk_actions_approve_reject_and_block_what_is_ticked() {
+    let home = admin_home();
+    for i in 0..3 {
+        held_mention(&home, &format!("/bulk/{i}"), &format!("Bulk entry {i}"));
+    }
+    let daemon = home.serve_env(&[PASSWORD]);
+    let op = Operator::sign_in(&daemon.base);
+    let ids: Vec<String> = home
+        .mentions()
+        .iter()
+        .map(|m| m["id"].to_string())
+        .collect();
+    let post = |extra: &[(&str, &str)]| {
+        let mut fields = vec![("csrf", op.csrf.as_str()), ("back", "/admin/")];
+        fields.extend_from_slice(extra);
+        op.post("/admin/bulk", &fields)
+    };
+    // Two ticked, approved at once.
+    let r = post(&[("id", &ids[0]), ("id", &ids[1]), ("action", "approve")]);
+    assert_eq!(r.status(), 303);
+    let status = |id: &str| {
+        home.mentions()
+            .into_iter()
+            .find(|m| m["id"].to_string().as_str() == id)
+            .map(|m| m["status"].clone())
+            .unwrap()
+    };
+    assert_eq!(status(&ids[0]), "verified");
+    assert_eq!(status(&ids[1]), "verified");
+    assert_eq!(status(&ids[2]), "held");
+    // Nothing ticked: nothing happens, and the page says so.
+    let r = post(&[("action", "reject")]);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("none_selected")
+    );
+    // Without the form's token, nothing happens at all.
+    let forged = op.post("/admin/bulk", &[("id", &ids[2]), ("action", "reject")]);
+    assert_ne!(forged.status(), 303);
+    assert_eq!(status(&ids[2]), "held");
+    // Block their domains: the ticked mention's host is blocked, and it is hidden.
+    post(&[("id", &ids[2]), ("action", "block")]);
+    assert!(home.ok(&["block", "--list"]).contains("127.0.0.1"));
+    assert_eq!(status(&ids[2]), "rejected");
+    // The table names the post by its title.
+    let page = op.page("/admin/mentions");
+    assert!(page.contains(">Hello, world<"), "{page}");
 }

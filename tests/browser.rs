@@ -154,14 +154,14 @@ fn held_home() -> Home {
     home
 }
 
-/// Clicks the button labelled `label` inside the card whose title is `title`.
+/// Clicks the button labelled `label` in the row of the mention whose title is `title`.
 async fn click_in_card(
     c: &Client,
     title: &str,
     label: &str,
 ) -> Result<(), fantoccini::error::CmdError> {
     let xpath = format!(
-        "//article[contains(@class,'mention')][.//h2[contains(.,'{title}')]]//button[normalize-space()='{label}']"
+        "//tr[contains(@class,'mention')][.//a[contains(@class,'title')][contains(.,'{title}')]]//button[normalize-space()='{label}']"
     );
     c.find(Locator::XPath(&xpath)).await?.press(c).await?;
     Ok(())

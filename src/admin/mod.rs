@@ -38,6 +38,7 @@ pub fn routes() -> Router<Shared> {
         .route("/admin/logout", post(sign_out))
         .route("/admin/mentions", get(mentions))
         .route("/admin/mentions/{id}/{action}", post(moderate))
+        .route("/admin/bulk", post(bulk))
         .route("/admin/log", get(log))
         .route("/admin/sent", get(sent))
         .route("/admin/blocks", get(blocks).post(block))
@@ -159,6 +160,7 @@ fn notice(done: &Done) -> Option<String> {
         "blocked" => "Domain blocked: its mentions are hidden and new ones are refused.",
         "unblocked" => "Domain unblocked: its mentions are back.",
         "not_blocked" => "That domain was not blocked here (blocks from the config file stay).",
+        "none_selected" => "Nothing was selected: tick the mentions first.",
         "bad_domain" => "That is not a domain name (for example: spam.example).",
         "gone" => "That mention no longer exists.",
         _ => return None,
@@ -215,11 +217,33 @@ async fn queue(State(state): State<Shared>, signed: Signed, Query(done): Query<D
         ..Default::default()
     })?;
     let moderated = state.ctx.cfg.moderation.holds();
+    let posts = post_titles(&state, &held)?;
     html(pages::queue(
         &frame(&state, &signed, &done)?,
         &held,
         moderated,
+        &posts,
     ))
+}
+
+/// The titles of the posts `list` is about, by match key (for the table's "About" column).
+fn post_titles(
+    state: &Shared,
+    list: &[crate::model::Mention],
+) -> Result<std::collections::HashMap<String, String>, Stop> {
+    let mut keys: Vec<String> = list
+        .iter()
+        .filter_map(|m| crate::model::match_key(&m.target))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    Ok(state
+        .ctx
+        .store
+        .posts_by_match_keys(&keys)?
+        .into_iter()
+        .filter_map(|(key, post)| Some((key, post.title?)))
+        .collect())
 }
 
 /// A filter word from a form: empty is "any", a known word is itself, anything else a 400.
@@ -289,7 +313,88 @@ async fn mentions(
         .path_and_query()
         .map_or("/admin/mentions", |p| p.as_str());
     let frame = frame(&state, &signed, &done)?;
-    html(pages::mentions(&frame, &f, &list, page, has_next, back))
+    let posts = post_titles(&state, &list)?;
+    html(pages::mentions(
+        &frame, &f, &list, page, has_next, back, &posts,
+    ))
+}
+
+/// The table's form: `action` (approve, reject, block) for every checked `id`, or a row's
+/// `block_domain`. Every id is checked against the store; ones that are gone are passed over.
+async fn bulk(
+    State(state): State<Shared>,
+    signed: Signed,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Answer {
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    signed.check(&field("csrf"))?;
+    let back = field("back");
+    if let Some(domain) = crate::model::domain_name(&field("block_domain")) {
+        let name = domain.clone();
+        let hidden = write(&state, move |s| s.block(&name)).await?;
+        tracing::info!(domain = %domain, hidden, "blocked on the operator's page");
+        return Ok(back_to(&back, "blocked"));
+    }
+    let ids: Vec<i64> = fields
+        .iter()
+        .filter(|(k, _)| k == "id")
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    if ids.is_empty() {
+        return Ok(back_to(&back, "none_selected"));
+    }
+    let action = field("action");
+    let done = match action.as_str() {
+        "approve" | "reject" => {
+            let approve = action == "approve";
+            write(&state, move |s| {
+                for id in &ids {
+                    if approve {
+                        s.approve(*id)?;
+                    } else {
+                        s.reject(*id)?;
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+            if approve { "approved" } else { "rejected" }
+        }
+        "block" => {
+            write(&state, move |s| {
+                let mut domains: Vec<String> = Vec::new();
+                for id in &ids {
+                    if let Some(host) = s
+                        .mention(*id)?
+                        .and_then(|m| crate::model::host_of(&m.source))
+                        && !domains.contains(&host)
+                    {
+                        domains.push(host);
+                    }
+                }
+                for domain in &domains {
+                    s.block(domain)?;
+                }
+                Ok(())
+            })
+            .await?;
+            "blocked"
+        }
+        _ => {
+            return Err(Stop::Refused(
+                StatusCode::BAD_REQUEST,
+                "no such action: approve, reject or block\n".into(),
+            ));
+        }
+    };
+    tracing::info!(action = %action, "bulk moderation on the operator's page");
+    Ok(back_to(&back, done))
 }
 
 async fn log(

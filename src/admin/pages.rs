@@ -132,46 +132,101 @@ fn when(stamp: &str) -> String {
     stamp.get(..16).unwrap_or(stamp).replacen('T', " ", 1)
 }
 
-/// One mention as a card, with the actions its status allows.
-fn mention_card(m: &Mention, csrf: &str, back: &str) -> Markup {
+/// What a row says a mention is: its title, or for a reaction without one who did what
+/// ("Grace Hopper liked this") — never "(untitled)" for an imported like.
+fn mention_label(m: &Mention) -> String {
+    if let Some(title) = m.title.as_deref().filter(|t| !t.is_empty()) {
+        return title.to_string();
+    }
+    let who = m
+        .author
+        .name
+        .clone()
+        .or_else(|| crate::model::host_of(&m.source))
+        .unwrap_or_else(|| "Someone".into());
+    match m.mention_type {
+        MentionType::Like => format!("{who} liked this"),
+        MentionType::Repost => format!("{who} reposted this"),
+        MentionType::Bookmark => format!("{who} bookmarked this"),
+        MentionType::Reply => format!("Reply by {who}"),
+        MentionType::Mention => format!("Mention by {who}"),
+    }
+}
+
+/// Mentions as a dense table, like WordPress's comment screen: a checkbox a row for the bulk
+/// buttons above it (Approve, Reject, Block their domains), and each row's own buttons — all
+/// one form, the row buttons posting to their own address (`formaction`), so none of it needs
+/// JavaScript. `posts` names the posts by match key, for their titles.
+fn mention_table(
+    list: &[Mention],
+    csrf: &str,
+    back: &str,
+    posts: &std::collections::HashMap<String, String>,
+) -> Markup {
+    html! {
+        form.bulk method="post" action="/admin/bulk" {
+            (csrf_field(csrf))
+            input type="hidden" name="back" value=(back);
+            div.bulk-actions {
+                span.muted { "Selected:" }
+                button.approve type="submit" name="action" value="approve" { "Approve" }
+                button.reject type="submit" name="action" value="reject" { "Reject" }
+                button.block type="submit" name="action" value="block" { "Block their domains" }
+            }
+            table.mentions {
+                thead { tr {
+                    th { span.visually-hidden { "Select" } }
+                    th { "Mention" } th { "About" } th { "When" } th { "Status" } th { "Actions" }
+                } }
+                tbody {
+                    @for m in list { (mention_row(m, posts)) }
+                }
+            }
+        }
+    }
+}
+
+/// One row of [`mention_table`].
+fn mention_row(m: &Mention, posts: &std::collections::HashMap<String, String>) -> Markup {
     let source_host = crate::model::host_of(&m.source).unwrap_or_default();
     let action = |verb: &str| format!("/admin/mentions/{}/{verb}", m.id);
+    let post_title = crate::model::match_key(&m.target)
+        .and_then(|k| posts.get(&k).cloned())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| {
+            url::Url::parse(&m.target).map_or(m.target.clone(), |u| u.path().to_string())
+        });
     html! {
-        article.mention id=(format!("mention-{}", m.id)) {
-            div.meta {
-                span class=(format!("badge {}", m.status.as_str())) { (m.status.as_str()) }
-                span.badge { (m.mention_type.as_str()) }
-                span.badge { (m.kind.as_str()) }
-                span.muted { (when(m.published.as_deref().unwrap_or(&m.first_seen))) }
-            }
-            h2 {
-                a href=[web_link(&m.source)] rel="nofollow noopener noreferrer" {
-                    (m.title.as_deref().filter(|t| !t.is_empty()).unwrap_or("(untitled)"))
+        tr.mention id=(format!("mention-{}", m.id)) {
+            td { input type="checkbox" name="id" value=(m.id) aria-label=(format!("Select mention {}", m.id)); }
+            td.what {
+                span.badge { (m.mention_type.as_str()) } " "
+                a.title href=[web_link(&m.source)] rel="nofollow noopener noreferrer" { (mention_label(m)) }
+                div.muted.small {
+                    @match (&m.author.name, &m.author.url) {
+                        (Some(name), Some(url)) => a href=[web_link(url)] rel="nofollow noopener noreferrer" { (name) },
+                        (Some(name), None) => (name),
+                        (None, _) => "unknown author",
+                    }
+                    " · " span.host { (source_host) } " · " (m.kind.as_str())
                 }
-            }
-            p.who {
-                "by "
-                @match (&m.author.name, &m.author.url) {
-                    (Some(name), Some(url)) => a href=[web_link(url)] rel="nofollow noopener noreferrer" { (name) },
-                    (Some(name), None) => (name),
-                    (None, _) => span.muted { "unknown author" },
+                @if let Some(excerpt) = m.excerpt.as_deref().filter(|e| !e.is_empty()) {
+                    div.excerpt { (crate::text::truncate(excerpt, 160)) }
                 }
-                " on " span.host { (source_host) }
+                @if let Some(reason) = &m.reason { div.muted.small.reason { (reason) } }
             }
-            @if let Some(excerpt) = m.excerpt.as_deref().filter(|e| !e.is_empty()) {
-                blockquote { (excerpt) }
-            }
-            p.post { "About " a href=[web_link(&m.target)] { (m.target) } }
-            @if let Some(reason) = &m.reason { p.muted.reason { (reason) } }
-            div.actions {
+            td.post { a href=[web_link(&m.target)] title=(m.target) { (post_title) } }
+            td.when { (when(m.published.as_deref().unwrap_or(&m.first_seen))) }
+            td { span class=(format!("badge {}", m.status.as_str())) { (m.status.as_str()) } }
+            td.actions {
                 @if matches!(m.status, Status::Held | Status::Rejected) && m.verified_at.is_some() {
-                    (button_form(&action("approve"), csrf, back, &[], "Approve", "approve"))
+                    button.approve type="submit" formaction=(action("approve")) { "Approve" }
                 }
                 @if m.status != Status::Rejected {
-                    (button_form(&action("reject"), csrf, back, &[], "Reject", "reject"))
+                    button.reject type="submit" formaction=(action("reject")) { "Reject" }
                 }
                 @if !source_host.is_empty() {
-                    (button_form("/admin/blocks", csrf, back, &[("domain", &source_host)], "Block domain", "block"))
+                    button.block type="submit" name="block_domain" value=(source_host) { "Block" }
                 }
             }
         }
@@ -179,7 +234,12 @@ fn mention_card(m: &Mention, csrf: &str, back: &str) -> Markup {
 }
 
 /// The moderation queue: held mentions, oldest first.
-pub fn queue(frame: &Frame<'_>, held: &[Mention], moderated: bool) -> Markup {
+pub fn queue(
+    frame: &Frame<'_>,
+    held: &[Mention],
+    moderated: bool,
+    posts: &std::collections::HashMap<String, String>,
+) -> Markup {
     let body = html! {
         @if held.is_empty() {
             p.empty {
@@ -190,7 +250,7 @@ pub fn queue(frame: &Frame<'_>, held: &[Mention], moderated: bool) -> Markup {
             }
         } @else {
             p.muted { (held.len()) " held, oldest first. Approve publishes; Reject hides and sticks through later pings; Block domain hides every mention from that host and refuses new ones." }
-            @for m in held { (mention_card(m, frame.csrf, "/admin/")) }
+            (mention_table(held, frame.csrf, "/admin/", posts))
         }
     };
     page(frame, Nav::Queue, "Moderation queue", body)
@@ -265,6 +325,7 @@ pub fn mentions(
     page_no: u32,
     has_next: bool,
     back: &str,
+    posts: &std::collections::HashMap<String, String>,
 ) -> Markup {
     let statuses: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
     let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
@@ -279,7 +340,7 @@ pub fn mentions(
             button type="submit" { "Filter" }
         }
         @if list.is_empty() { p.empty { "No mentions match." } }
-        @for m in list { (mention_card(m, frame.csrf, back)) }
+        @if !list.is_empty() { (mention_table(list, frame.csrf, back, posts)) }
         (pager("/admin/mentions", &[("post", &f.post), ("status", &f.status), ("kind", &f.kind), ("type", &f.mention_type), ("q", &f.q)], page_no, has_next))
     };
     page(frame, Nav::Mentions, "Mentions", body)
@@ -427,6 +488,22 @@ pub fn status(frame: &Frame<'_>, r: &StatusReport) -> Markup {
 
 /// The pages' stylesheet: readable on a phone, no web fonts, no images.
 pub const CSS: &str = r#"
+table.mentions { width: 100%; border-collapse: collapse; background: var(--card); font-size: .92rem; }
+table.mentions th, table.mentions td { text-align: left; vertical-align: top; padding: .45rem .5rem; border-bottom: 1px solid var(--line); }
+table.mentions th { font-size: .8rem; color: var(--muted); font-weight: 600; }
+table.mentions td.when { white-space: nowrap; color: var(--muted); }
+table.mentions td.actions { white-space: nowrap; min-width: 15rem; }
+table.mentions td.actions button { padding: .15rem .45rem; font-size: .85rem; margin: 0 .25rem .25rem 0; display: inline-block; }
+table.mentions .excerpt { color: var(--muted); margin-top: .15rem; }
+table.mentions .small { font-size: .82rem; }
+.bulk-actions { display: flex; flex-wrap: wrap; gap: .4rem; align-items: center; margin: .5rem 0; }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+@media (max-width: 700px) {
+  table.mentions thead { display: none; }
+  table.mentions tr { display: grid; grid-template-columns: 2rem 1fr; border-bottom: 1px solid var(--line); padding: .4rem 0; }
+  table.mentions td { border: 0; padding: .15rem .3rem; grid-column: 2; }
+  table.mentions td:first-child { grid-column: 1; grid-row: 1 / span 5; }
+}
 :root { color-scheme: light dark; --fg: #1d232b; --muted: #5f6b7a; --bg: #f6f7f9; --card: #fff;
   --line: #dde1e6; --accent: #2f5fd0; --ok: #1f7a3f; --bad: #b42318; }
 @media (prefers-color-scheme: dark) { :root { --fg: #e6e9ee; --muted: #9aa5b4; --bg: #14171c;
@@ -456,7 +533,7 @@ blockquote { margin: .5rem 0; padding-left: .75rem; border-left: 3px solid var(-
 p { margin: .3rem 0; } .empty { color: var(--muted); font-style: italic; }
 .notice { background: var(--card); border-left: 4px solid var(--ok); padding: .5rem .75rem; }
 .problem { border-left: 4px solid var(--bad); padding: .5rem .75rem; background: var(--card); }
-.actions { display: flex; flex-wrap: wrap; gap: .5rem; margin-top: .5rem; }
+.actions:not(td) { display: flex; flex-wrap: wrap; gap: .5rem; margin-top: .5rem; }
 form.inline { display: inline; }
 button { font: inherit; padding: .45rem .9rem; border-radius: .4rem; border: 1px solid var(--line);
   background: var(--card); color: var(--fg); cursor: pointer; min-height: 2.5rem; }
