@@ -866,7 +866,7 @@ fn import(
     }
     let skipped: usize = counts.skipped.values().sum();
     println!(
-        "{}{}: read {} · imported {} · merged {} · skipped {}",
+        "{}{}: read {} · imported {} · merged {} · unchanged {} · skipped {}",
         if dry_run {
             "dry run, nothing written · "
         } else {
@@ -876,8 +876,17 @@ fn import(
         counts.read,
         counts.imported,
         counts.merged,
+        counts.unchanged,
         skipped
     );
+    if !counts.by_status.is_empty() {
+        let statuses: Vec<String> = counts
+            .by_status
+            .iter()
+            .map(|(status, n)| format!("{status} {n}"))
+            .collect();
+        println!("  imported as: {}", statuses.join(", "));
+    }
     for (reason, n) in &counts.skipped {
         println!("  skipped {n}: {reason}");
     }

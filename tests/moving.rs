@@ -42,6 +42,10 @@ fn a_wordpress_export_becomes_mentions_of_its_posts() {
     // A dry run counts and writes nothing.
     let dry = home.ok(&["import", &wxr, "--rewrite", &rw, "--dry-run"]);
     assert!(dry.contains("imported 5"), "{dry}");
+    assert!(
+        dry.contains("imported as: "),
+        "a dry run says by status: {dry}"
+    );
     assert!(home.mentions().is_empty());
 
     let out = home.ok(&["import", &wxr, "--rewrite", &rw, "--json"]);
@@ -119,7 +123,10 @@ fn a_wordpress_export_becomes_mentions_of_its_posts() {
     // The same file again changes nothing.
     let before = home.mentions();
     let again = home.ok(&["import", &wxr, "--rewrite", &rw]);
-    assert!(again.contains("imported 0 · merged 5"), "{again}");
+    assert!(
+        again.contains("imported 0 · merged 0 · unchanged 5"),
+        "{again}"
+    );
     assert_eq!(home.mentions(), before);
 
     // Reverify leaves imported history alone: no fetch, no decision.
@@ -195,7 +202,10 @@ fn webmention_io_history_keeps_types_authors_and_dates() {
         "--rewrite",
         &rewrite(&home),
     ]);
-    assert!(out.contains("read 10 · imported 0 · merged 10"), "{out}");
+    assert!(
+        out.contains("read 10 · imported 0 · merged 0 · unchanged 10"),
+        "{out}"
+    );
     // The API serves them as webmention.io did.
     let daemon = home.serve();
     let api: serde_json::Value = client()

@@ -38,7 +38,12 @@ pub struct ImportedMention {
 pub struct ImportCounts {
     pub read: usize,
     pub imported: usize,
+    /// Pairs already stored that gained a field they lacked.
     pub merged: usize,
+    /// Pairs already stored as the file has them: nothing changed.
+    pub unchanged: usize,
+    /// Mentions imported new, by the status they came in with.
+    pub by_status: BTreeMap<String, usize>,
     pub skipped: BTreeMap<String, usize>,
 }
 
@@ -251,17 +256,26 @@ impl Importer<'_> {
             self.verify,
         ];
         if let Some(id) = existing {
-            // Merged: the stored pair keeps its status and moderation; it gains what it lacked.
-            self.tx.execute(
+            // Merged: the stored pair keeps its status and moderation; it gains what it lacked
+            // (and says so only when it did: the same file twice changes nothing).
+            let changed = self.tx.execute(
                 "UPDATE mentions SET title = COALESCE(title, ?8), author_name = COALESCE(author_name, ?9),
                         author_url = COALESCE(author_url, ?10), author_photo = COALESCE(author_photo, ?11),
                         published = COALESCE(published, ?12), excerpt = COALESCE(excerpt, ?13),
                         content_html = COALESCE(content_html, ?14),
                         first_seen = MIN(first_seen, ?15)
-                 WHERE id = ?19",
+                 WHERE id = ?19
+                   AND ((title IS NULL AND ?8 IS NOT NULL) OR (author_name IS NULL AND ?9 IS NOT NULL)
+                     OR (author_url IS NULL AND ?10 IS NOT NULL) OR (author_photo IS NULL AND ?11 IS NOT NULL)
+                     OR (published IS NULL AND ?12 IS NOT NULL) OR (excerpt IS NULL AND ?13 IS NOT NULL)
+                     OR (content_html IS NULL AND ?14 IS NOT NULL) OR first_seen > ?15)",
                 rusqlite::params_from_iter(values.iter().copied().chain([&id as &dyn rusqlite::ToSql])),
             )?;
-            self.counts.merged += 1;
+            if changed > 0 {
+                self.counts.merged += 1;
+            } else {
+                self.counts.unchanged += 1;
+            }
         } else {
             self.tx.execute(
                 "INSERT INTO mentions (source, target, target_key, post_id, kind, type, status, title,
@@ -273,6 +287,11 @@ impl Importer<'_> {
                 values,
             )?;
             self.counts.imported += 1;
+            *self
+                .counts
+                .by_status
+                .entry(status.as_str().to_string())
+                .or_default() += 1;
         }
         Ok(())
     }
@@ -337,7 +356,7 @@ impl Importer<'_> {
                     .optional()?
                     .is_some();
                 if exists {
-                    self.counts.merged += 1;
+                    self.counts.unchanged += 1; // a restore never overwrites a stored pair
                     return Ok(true);
                 }
                 let post_id: Option<i64> = self
