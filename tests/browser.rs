@@ -539,7 +539,8 @@ fn percent(text: &str) -> String {
 }
 
 /// README's pictures: `cargo test --test browser -- --ignored screenshots` writes
-/// `docs/admin-queue.png`, `docs/admin-phone.png` and `docs/post-with-mentions{,-dark,-phone}.png`.
+/// `docs/admin-queue.png`, `docs/admin-phone.png`, `docs/fragment.png` and
+/// `docs/post-with-mentions{,-dark,-phone}.png`.
 #[test]
 #[ignore = "writes README's screenshots; run by hand"]
 fn screenshots() {
@@ -620,9 +621,26 @@ fn screenshots() {
         "/blog/shot-dark.html",
         Fixture::html(&page("dark", "#0d1117", "#e6edf3")),
     );
+    // The server-rendered fragment with /mentions.css, as a static site includes it.
+    let fragment = daemon.text(&format!(
+        "/mentions.html?target={}",
+        percent(&home.post_url())
+    ));
+    home.web.set(
+        "/blog/shot-fragment.html",
+        Fixture::html(&format!(
+            r#"<!doctype html><html><head><meta charset="utf-8"><title>Hello, world</title>
+            <link rel="stylesheet" href="{css}"><style>
+            body {{ font: 17px/1.6 Georgia, serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
+            </style></head><body><article><h1>Hello, world</h1><p>The post, as your site renders it.</p></article>
+            <h2>Mentions</h2>{fragment}</body></html>"#,
+            css = daemon.url("/mentions.css"),
+        )),
+    );
     let c = browser.session(true);
     browser.run(async {
         for (path, file, width, height) in [
+            ("/blog/shot-fragment.html", "docs/fragment.png", 900, 700),
             ("/blog/shot.html", "docs/post-with-mentions.png", 900, 900),
             (
                 "/blog/shot-dark.html",
@@ -640,7 +658,7 @@ fn screenshots() {
             c.set_window_size(width, height).await?;
             c.goto(&home.web.url(path)).await?;
             c.wait()
-                .for_element(Locator::Css("backfeed-mentions"))
+                .for_element(Locator::Css("backfeed-mentions, section.backfeed-mentions"))
                 .await?;
             tokio::time::sleep(Duration::from_millis(1500)).await; // the component's fetch
             std::fs::write(file, c.screenshot().await?).unwrap();

@@ -25,6 +25,26 @@ fn json_logs_name_the_post_without_colliding_with_the_module() {
         decision["target"].as_str().unwrap().starts_with("backfeed"),
         "tracing's own target stays: {decision}"
     );
+    // A run's counts are numbers in JSON, not strings.
+    let (_, _, err) = home.run_env(
+        &["--log-format", "json", "crawl"],
+        &[("RUST_LOG", "backfeed=info")],
+    );
+    let finished = err
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["message"] == "scheduled run finished")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        finished["found"].is_u64() && finished["errors"].is_u64(),
+        "{finished}"
+    );
+    // `notify --help` explains --digest.
+    let help = home.ok(&["notify", "--help"]);
+    assert!(
+        help.contains("--digest") && help.contains("digest now"),
+        "{help}"
+    );
 }
 
 #[test]

@@ -51,7 +51,7 @@ pub fn fragment(mentions: &[Mention]) -> String {
                 ),
                 None => format!(
                     "<span class=\"backfeed-initial\">{}</span>",
-                    html_escape(&who.chars().next().unwrap_or('?').to_string())
+                    html_escape(&initials(&who))
                 ),
             };
             out.push_str(&format!(
@@ -108,6 +108,20 @@ pub fn fragment(mentions: &[Mention]) -> String {
     }
     out.push_str("</section>\n");
     out
+}
+
+/// Up to two initials of a name, as the web component shows them ("Grace Hopper" → "GH").
+fn initials(name: &str) -> String {
+    let letters: String = name
+        .split_whitespace()
+        .take(2)
+        .filter_map(|word| word.chars().next())
+        .collect();
+    if letters.is_empty() {
+        "?".into()
+    } else {
+        letters
+    }
 }
 
 /// ` href="…"` for an http(s) URL; nothing for any other (the link stays, inert).
