@@ -90,17 +90,7 @@ impl SiteConfig {
     /// Whether `url` (a source, or its author's page) is one of the blogger's own profiles or
     /// a page under one: `https://mastodon.social/@you/123` is under `…/@you`.
     pub fn is_own(&self, url: &str) -> bool {
-        let Some(key) = crate::model::match_key(url) else {
-            return false;
-        };
-        self.own_profiles.iter().any(|profile| {
-            crate::model::match_key(profile.as_str()).is_some_and(|own| {
-                key == own
-                    || key
-                        .strip_prefix(own.as_str())
-                        .is_some_and(|rest| rest.starts_with('/'))
-            })
-        })
+        crate::model::under_any_profile(url, self.own_profiles.iter().map(Url::as_str))
     }
 }
 

@@ -146,6 +146,23 @@ pub fn is_web_url(raw: &str) -> bool {
     Url::parse(raw).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
 }
 
+/// Whether `url` is one of `profiles` (a person's accounts elsewhere) or a page under one:
+/// `https://mastodon.social/@you/123` is under `https://mastodon.social/@you`, and
+/// `…/@younger` is not. Compared as match keys (scheme, case and trailing slash aside).
+pub fn under_any_profile<'a>(url: &str, profiles: impl IntoIterator<Item = &'a str>) -> bool {
+    let Some(key) = match_key(url) else {
+        return false;
+    };
+    profiles.into_iter().any(|profile| {
+        match_key(profile).is_some_and(|own| {
+            key == own
+                || key
+                    .strip_prefix(own.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+    })
+}
+
 /// The host of a URL, lower-cased, or `None`.
 pub fn host_of(raw: &str) -> Option<String> {
     Url::parse(raw)

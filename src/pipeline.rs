@@ -387,11 +387,16 @@ impl Context {
         if let Outcome::Verified(x) = &mut outcome {
             verify::bound_extracted(x);
             let kind_of = x.mention_type.unwrap_or(crate::model::MentionType::Mention);
-            let own_copy = self.cfg.site.is_own(&job.source)
-                || x.author
-                    .url
-                    .as_deref()
-                    .is_some_and(|a| self.cfg.site.is_own(a));
+            // The accounts of [site] own_profiles and those the home page names (rel=me).
+            let from_home_page = self.store.site_profiles().unwrap_or_default();
+            let is_own = |url: &str| {
+                self.cfg.site.is_own(url)
+                    || crate::model::under_any_profile(
+                        url,
+                        from_home_page.iter().map(String::as_str),
+                    )
+            };
+            let own_copy = is_own(&job.source) || x.author.url.as_deref().is_some_and(is_own);
             if own_copy {
                 // The blogger's own syndicated copy (POSSE) comes back through the social
                 // sources or Brid.gy: it is the post itself, not a mention of it. Replies

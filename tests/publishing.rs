@@ -639,6 +639,32 @@ fn deletions_a_static_site_can_follow() {
         .unwrap();
     assert_eq!(bad.status(), 400);
     assert!(bad.text().unwrap().contains("RFC 3339"));
+    // The webmention.io-compatible API includes them when asked, since a time.
+    let api: serde_json::Value = client()
+        .get(daemon.url("/api/mentions.jf2"))
+        .query(&[("since", before.to_rfc3339().as_str()), ("deleted", "true")])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let gone_entry = api["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["wm-source"] == gone.as_str())
+        .unwrap_or_else(|| panic!("{api}"));
+    assert_eq!(gone_entry["deleted"], true);
+    let plain: serde_json::Value = client()
+        .get(daemon.url("/api/mentions.jf2"))
+        .query(&[("since", before.to_rfc3339().as_str())])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        !plain.to_string().contains("\"deleted\""),
+        "only when asked: {plain}"
+    );
     // The export writes the same list.
     let out = home.dir.path().join("site");
     home.ok(&["export", "--out", out.to_str().unwrap()]);

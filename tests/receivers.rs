@@ -1115,4 +1115,19 @@ fn the_bloggers_own_syndicated_copies_are_not_mentions() {
         .filter(|d| d["reason"] == "own syndicated copy")
         .collect();
     assert_eq!(own.len(), 2, "{own:?}");
+    // Accounts the home page names (rel="me") count too, read at each crawl.
+    home.web.set(
+        "/blog/",
+        Fixture::html(&format!(
+            r#"<link rel="me" href="{}">"#,
+            home.web.url("/@me-too")
+        )),
+    );
+    home.ok(&["crawl"]);
+    let other_copy = home.source(
+        "/@me-too/9",
+        &entry(&home.web.url("/@me-too"), "Cross-posted:"),
+    );
+    home.run(&["submit", &other_copy, &home.post_url()]);
+    assert_eq!(status(&other_copy), "rejected");
 }

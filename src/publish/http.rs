@@ -261,7 +261,39 @@ pub(crate) async fn api_mentions(
         Ok(m) => publish::within_response_budget(m),
         Err(e) => return store_error(e),
     };
-    let body = publish::jf2_feed("Webmentions", &mentions);
+    // `deleted=true` with `since`: what left the published set since then comes too, as
+    // entries with `"deleted": true`, so a client that follows changes can drop them.
+    let deletions = if one("deleted") == Some("true") && filter.since.is_some() {
+        match state
+            .ctx
+            .store
+            .unpublished_since(filter.since.as_deref(), 1000)
+        {
+            Ok(gone) => gone,
+            Err(e) => return store_error(e),
+        }
+    } else {
+        Vec::new()
+    };
+    let body = if deletions.is_empty() {
+        publish::jf2_feed("Webmentions", &mentions)
+    } else {
+        let keys = &filter.target_keys;
+        let mut children: Vec<serde_json::Value> =
+            mentions.iter().map(publish::jf2::jf2_entry).collect();
+        children.extend(
+            deletions
+                .iter()
+                .filter(|d| keys.is_empty() || match_key(&d.target).is_some_and(|k| keys.contains(&k)))
+                .map(|d| {
+                    serde_json::json!({"type": "entry", "wm-source": d.source, "wm-target": d.target,
+                                       "wm-received": d.deleted_at, "deleted": true})
+                }),
+        );
+        publish::json_bytes(
+            &serde_json::json!({"type": "feed", "name": "Webmentions", "children": children}),
+        )
+    };
     validators.respond("application/json; charset=utf-8", body)
 }
 

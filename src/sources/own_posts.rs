@@ -106,6 +106,7 @@ pub async fn refresh_posts(ctx: &Context, summary: &mut Summary) -> usize {
             }
         }
     }
+    read_own_profiles(ctx).await;
     // Every feed and sitemap read: what they did not list is no longer listed (sending tells a
     // deleted post by that and its 404). A listing with a failure says nothing of that.
     if read_all && listed > 0 {
@@ -149,6 +150,40 @@ pub fn sitemap_locs(body: &[u8]) -> (Vec<String>, Vec<String>) {
         buf.clear();
     }
     (pages, nested)
+}
+
+/// The blogger's accounts elsewhere, as the site's home page names them (`rel="me"`): kept so
+/// that their own syndicated copies are not taken for mentions (with `[site] own_profiles`).
+/// A home page that cannot be read now keeps what was read before, and is no crawl error
+/// (it is not where posts are learned).
+async fn read_own_profiles(ctx: &Context) {
+    let home = ctx.cfg.site.base_url.clone();
+    let fetched = match ctx
+        .fetcher
+        .fetch(&crate::fetch::Request::get(
+            home,
+            crate::fetch::Trust::Configured,
+        ))
+        .await
+    {
+        Ok(f) if (200..300).contains(&f.status) => f,
+        _ => return,
+    };
+    let parsed = ctx
+        .parse_pool
+        .run(move || {
+            let html = crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());
+            crate::verify::Page::parse(&html, &fetched.final_url)
+                .ok()
+                .map(|page| page.site_facts().rel_me)
+        })
+        .await;
+    if let Ok(Some(rel_me)) = parsed {
+        let urls: Vec<String> = rel_me.iter().map(Url::to_string).collect();
+        ctx.store
+            .set_site_profiles(&urls)
+            .or_log("the site's rel=me accounts not kept");
+    }
 }
 
 #[cfg(test)]

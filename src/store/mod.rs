@@ -455,6 +455,8 @@ WHEN NEW.status = 'verified' AND OLD.status != 'verified'
 BEGIN
     DELETE FROM unpublished WHERE mention_id = NEW.id;
 END;
+-- The blogger's accounts as the site's home page names them (rel="me"), read at each crawl.
+CREATE TABLE site_profiles (url TEXT PRIMARY KEY);
 -- Queue mode is not silent: a mention that starts waiting for approval is an event too
 -- (WordPress mailed "Please moderate"), queued in the transaction that holds it.
 CREATE TRIGGER mention_held AFTER UPDATE OF status ON mentions

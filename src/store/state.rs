@@ -226,6 +226,30 @@ impl Store {
             Ok(())
         })
     }
+
+    /// The blogger's accounts the site's home page names (`rel="me"`), as last read.
+    pub fn site_profiles(&self) -> StoreResult<Vec<String>> {
+        self.read(|c| {
+            c.prepare_cached("SELECT url FROM site_profiles ORDER BY url")?
+                .query_map([], |r| r.get(0))?
+                .collect()
+        })
+    }
+
+    /// Replaces the accounts the site's home page names.
+    pub fn set_site_profiles(&self, urls: &[String]) -> StoreResult<()> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM site_profiles", [])?;
+            for url in urls {
+                tx.execute(
+                    "INSERT OR IGNORE INTO site_profiles (url) VALUES (?1)",
+                    [url],
+                )?;
+            }
+            tx.commit()
+        })
+    }
 }
 
 #[cfg(test)]
