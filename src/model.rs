@@ -412,6 +412,18 @@ pub struct Mention {
     pub imported: Option<String>,
 }
 
+impl Mention {
+    /// Who made it, for a person to read: the author's name, else the source's host, else
+    /// "Someone".
+    pub fn who(&self) -> String {
+        self.author
+            .name
+            .clone()
+            .or_else(|| host_of(&self.source))
+            .unwrap_or_else(|| "Someone".into())
+    }
+}
+
 /// One of the blogger's own posts.
 #[derive(Clone, Debug, Serialize)]
 pub struct Post {

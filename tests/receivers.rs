@@ -1042,13 +1042,7 @@ fn types_left_out_of_collect_are_not_kept() {
     );
     home.run(&["submit", &like, &home.post_url()]);
     home.ok(&["submit", &reply, &home.post_url()]);
-    let status = |s: &str| {
-        home.mentions()
-            .into_iter()
-            .find(|m| m["source"] == s)
-            .map(|m| m["status"].clone())
-            .unwrap()
-    };
+    let status = |s: &str| home.status_of(s);
     assert_eq!(status(&like), "rejected");
     assert_eq!(status(&reply), "verified");
     assert!(
@@ -1099,13 +1093,7 @@ fn the_bloggers_own_syndicated_copies_are_not_mentions() {
     for source in [&copy, &signed, &reply] {
         home.run(&["submit", source, &home.post_url()]);
     }
-    let status = |s: &str| {
-        home.mentions()
-            .into_iter()
-            .find(|m| m["source"] == s)
-            .map(|m| m["status"].clone())
-            .unwrap()
-    };
+    let status = |s: &str| home.status_of(s);
     assert_eq!(status(&copy), "rejected");
     assert_eq!(status(&signed), "rejected");
     assert_eq!(status(&reply), "verified");

@@ -138,12 +138,7 @@ fn mention_label(m: &Mention) -> String {
     if let Some(title) = m.title.as_deref().filter(|t| !t.is_empty()) {
         return title.to_string();
     }
-    let who = m
-        .author
-        .name
-        .clone()
-        .or_else(|| crate::model::host_of(&m.source))
-        .unwrap_or_else(|| "Someone".into());
+    let who = m.who();
     match m.mention_type {
         MentionType::Like => format!("{who} liked this"),
         MentionType::Repost => format!("{who} reposted this"),

@@ -114,12 +114,7 @@ fn post_title(ctx: &Context, m: &Mention) -> String {
 
 /// The plain-text account of one mention: who, on which post, what they said, where.
 fn describe(ctx: &Context, m: &Mention, post: &str) -> String {
-    let who = m
-        .author
-        .name
-        .clone()
-        .or_else(|| crate::model::host_of(&m.source))
-        .unwrap_or_else(|| "Someone".into());
+    let who = m.who();
     let mut text = format!(
         "New {} on your post “{post}”\n{}\n\nFrom: {who}\n",
         what(m),

@@ -37,7 +37,7 @@ pub fn fragment(mentions: &[Mention]) -> String {
     if !faces.is_empty() {
         out.push_str("<ul class=\"backfeed-facepile\">\n");
         for m in faces {
-            let who = name(m);
+            let who = m.who();
             let verb = if m.mention_type == MentionType::Like {
                 "liked"
             } else {
@@ -81,7 +81,7 @@ pub fn fragment(mentions: &[Mention]) -> String {
                  <a class=\"backfeed-source\"{} rel=\"nofollow ugc\"><time datetime=\"{}\">{}</time></a>\
                  <div class=\"backfeed-content\">{body}</div></li>\n",
                 m.mention_type.as_str(),
-                html_escape(&name(m)),
+                html_escape(&m.who()),
                 href(&m.source),
                 html_escape(date(m)),
                 html_escape(date(m).get(..10).unwrap_or(date(m)))
@@ -97,7 +97,7 @@ pub fn fragment(mentions: &[Mention]) -> String {
             } else {
                 "Trackback"
             };
-            let title = m.title.clone().unwrap_or_else(|| name(m));
+            let title = m.title.clone().unwrap_or_else(|| m.who());
             out.push_str(&format!(
                 "<li class=\"backfeed-ping\">{word}: <a{} rel=\"nofollow ugc\">{}</a></li>\n",
                 href(&m.source),
@@ -131,14 +131,6 @@ fn href(url: &str) -> String {
     } else {
         String::new()
     }
-}
-
-fn name(m: &Mention) -> String {
-    m.author
-        .name
-        .clone()
-        .or_else(|| crate::model::host_of(&m.source))
-        .unwrap_or_else(|| "Someone".into())
 }
 
 fn date(m: &Mention) -> &str {

@@ -540,6 +540,15 @@ public_url = "http://127.0.0.1:{port}/"
         serde_json::from_str(&self.ok(&["mentions", "--json"])).unwrap()
     }
 
+    /// The status of the mention whose source is `source` (it must exist).
+    pub fn status_of(&self, source: &str) -> serde_json::Value {
+        self.mentions()
+            .into_iter()
+            .find(|m| m["source"] == source)
+            .map(|m| m["status"].clone())
+            .unwrap_or_else(|| panic!("no mention from {source}"))
+    }
+
     /// `backfeed log --json` parsed.
     pub fn log(&self) -> Vec<serde_json::Value> {
         self.ok(&["log", "--json", "--since", "1h"])
