@@ -59,6 +59,7 @@ fn mention(i: i64) -> Mention {
         updated_at: "2024-05-01T08:05:13Z".into(),
         final_url: None,
         imported: None,
+        syndication: Vec::new(),
     }
 }
 

@@ -330,6 +330,13 @@ pub struct Extracted {
     /// Where the source redirected to, when it did (kept beside the source for display).
     #[serde(skip)]
     pub final_url: Option<String>,
+    /// The original this page says it is a copy of (`u-url` naming another page: Brid.gy's
+    /// copies of a toot or a Bluesky post).
+    #[serde(skip)]
+    pub originals: Vec<String>,
+    /// The copies this page says it has (`u-syndication`: a blog reply posted to Mastodon too).
+    #[serde(skip)]
+    pub copies: Vec<String>,
 }
 
 /// The result of checking one candidate. A failure to verify is a value with a reason, not an
@@ -410,6 +417,9 @@ pub struct Mention {
     pub final_url: Option<String>,
     /// The format an imported mention came from (`wxr`, `webmention.io`, `jsonl`).
     pub imported: Option<String>,
+    /// Every other address this reaction was seen at (its original, its copies), when any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub syndication: Vec<String>,
 }
 
 impl Mention {

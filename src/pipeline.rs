@@ -688,8 +688,7 @@ fn record_extracted(r: &RecordEvidence) -> Extracted {
             .as_deref()
             .map(|t| crate::text::truncate(&crate::text::collapse(t), 300)),
         content_html: r.content_html.clone(),
-        fallback_author_name: None,
-        final_url: None,
+        ..Default::default()
     }
 }
 

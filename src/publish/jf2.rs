@@ -37,6 +37,9 @@ pub fn jf2_entry(m: &Mention) -> Value {
         "wm-private": false,
     });
     entry[property] = json!(m.target);
+    if !m.syndication.is_empty() {
+        entry["syndication"] = json!(m.syndication);
+    }
     let text = m.excerpt.clone().or_else(|| {
         m.content_html
             .as_ref()

@@ -43,6 +43,9 @@ pub fn json_feed(meta: &FeedMeta, mentions: &[Mention], posts: &PostInfo) -> Vec
         kind: &'static str,
         target: &'a str,
         source: &'a str,
+        /// Every other address the reaction was seen at (its original, its copies).
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        syndication: &'a [String],
     }
     let items = mentions
         .iter()
@@ -71,6 +74,7 @@ pub fn json_feed(meta: &FeedMeta, mentions: &[Mention], posts: &PostInfo) -> Vec
                 kind: m.kind.as_str(),
                 target: &m.target,
                 source: &m.source,
+                syndication: &m.syndication,
             },
         })
         .collect();

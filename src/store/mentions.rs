@@ -40,6 +40,7 @@ pub(super) fn mention_from_row_at(row: &Row<'_>, at: usize) -> Result<Mention> {
         updated_at: row.get(at + 16)?,
         final_url: row.get(at + 17)?,
         imported: row.get(at + 18)?,
+        syndication: Vec::new(),
     })
 }
 
@@ -127,7 +128,15 @@ fn verified(
         ],
     )?;
     finish(tx, job, decision)?;
-    Ok(next)
+    // The same reaction seen through another channel: one of the two is kept (only among
+    // mentions that are, or wait to be, published).
+    if !matches!(next, Status::Verified | Status::Held) {
+        return Ok(next);
+    }
+    match super::conversations::record_and_merge(tx, job.mention_id, &job.source, x)? {
+        Some(dropped) if dropped == job.mention_id => Ok(Status::Deleted),
+        _ => Ok(next),
+    }
 }
 
 /// A 404 for a mention that was verified once: counted, and the second in a row deletes;
@@ -401,11 +410,20 @@ impl Store {
             arg(filter.offset.max(0).into(), &mut sql, " OFFSET ?");
         }
         // Every feed and API request runs one of a few shapes of this query: keep them prepared.
-        self.read(|c| {
+        let mut list: Vec<Mention> = self.read(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
             stmt.query_map(rusqlite::params_from_iter(args.iter()), mention_from_row)?
                 .collect()
-        })
+        })?;
+        // Where else each reaction was seen (see `conversations`).
+        if !list.is_empty() {
+            let ids: Vec<i64> = list.iter().map(|m| m.id).collect();
+            let mut elsewhere = self.seen_elsewhere(&ids)?;
+            for m in &mut list {
+                m.syndication = elsewhere.remove(&m.id).unwrap_or_default();
+            }
+        }
+        Ok(list)
     }
 
     /// The version of what is published and when it last changed: moved by the database on

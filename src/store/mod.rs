@@ -14,6 +14,7 @@
 //!
 //! Files by area, each an `impl Store` block with its SQL: [`posts`], [`queue`] (the durable
 //! job queue and group commit), [`mentions`] (outcomes applied, listings, counts),
+//! [`conversations`] (one reaction seen through several channels kept as one mention),
 //! [`moderation`] (approve, reject, blocks), [`decisions`], [`fetch_state`] and [`state`] (what
 //! crawls and schedules remember). Nothing outside this folder writes SQL.
 //!
@@ -24,6 +25,7 @@
 //! [`Store::write`] and the group commit turn it into a `StoreError` on the way out — a write
 //! refused for a stale lease ([`jobs`]) becomes `StoreError::StaleLease`.
 
+mod conversations;
 mod decisions;
 mod fetch_state;
 mod import;
@@ -455,6 +457,17 @@ WHEN NEW.status = 'verified' AND OLD.status != 'verified'
 BEGIN
     DELETE FROM unpublished WHERE mention_id = NEW.id;
 END;
+-- One reaction, one mention (see store/conversations.rs): every address a verified mention was
+-- seen at — its source, where it redirected, the original it names, its copies — so that the
+-- same reaction arriving through another channel is recognised.
+CREATE TABLE mention_urls (
+    mention_id INTEGER NOT NULL,
+    url        TEXT NOT NULL,
+    url_key    TEXT NOT NULL,
+    role       TEXT NOT NULL CHECK (role IN ('source', 'original', 'copy')),
+    PRIMARY KEY (mention_id, url_key)
+) WITHOUT ROWID;
+CREATE INDEX mention_urls_key ON mention_urls (url_key);
 -- The blogger's accounts as the site's home page names them (rel="me"), read at each crawl.
 CREATE TABLE site_profiles (url TEXT PRIMARY KEY);
 -- Queue mode is not silent: a mention that starts waiting for approval is an event too

@@ -435,6 +435,15 @@ fn extract(page: &Page, link: ElementRef<'_>, is_target: &dyn Fn(&Url) -> bool) 
         .map(|s| truncate(&s, EXCERPT_MAX))
         .or_else(|| excerpt_around(page, link));
 
+    // Where else this reaction lives: the original a copy names (`u-url` other than this
+    // page), and the copies an original names (`u-syndication`).
+    let own_key = match_key_of(&page.page_url);
+    let elsewhere = |urls: &[Url]| -> Vec<String> {
+        urls.iter()
+            .filter(|u| match_key_of(u) != own_key)
+            .map(Url::to_string)
+            .collect()
+    };
     Extracted {
         mention_type: Some(mention_type),
         title,
@@ -444,6 +453,8 @@ fn extract(page: &Page, link: ElementRef<'_>, is_target: &dyn Fn(&Url) -> bool) 
         content_html,
         fallback_author_name,
         final_url: None,
+        originals: elsewhere(&props.url),
+        copies: elsewhere(&props.syndication),
     }
 }
 
@@ -531,6 +542,10 @@ struct EntryFacts {
     like_of: Vec<Url>,
     repost_of: Vec<Url>,
     bookmark_of: Vec<Url>,
+    /// The entry's own URL(s) (`u-url`): a copy (Brid.gy's) names its original here.
+    url: Vec<Url>,
+    /// Where the entry was syndicated to (`u-syndication`): its copies.
+    syndication: Vec<Url>,
 }
 
 fn has_class(el: &ElementRef<'_>, class: &str) -> bool {
@@ -553,6 +568,8 @@ const ENTRY_FACTS: &[&str] = &[
     "like-of",
     "repost-of",
     "bookmark-of",
+    "url",
+    "syndication",
 ];
 
 /// Reads those properties of the h-entry with the mf2 parser (an author h-card whole; the
@@ -596,6 +613,8 @@ fn entry_facts(page: &Page, entry: ElementRef<'_>) -> EntryFacts {
         like_of: urls("like-of"),
         repost_of: urls("repost-of"),
         bookmark_of: urls("bookmark-of"),
+        url: urls("url"),
+        syndication: urls("syndication"),
     }
 }
 
@@ -797,6 +816,8 @@ pub fn html_text(html: &str) -> String {
 pub const CONTENT_MAX: usize = 8 * 1024;
 /// Longest excerpt, in characters (two sides of [`EXCERPT_SIDE`] and the link's own text).
 const EXCERPT_STORED_MAX: usize = 2 * EXCERPT_SIDE + 200;
+/// Most other addresses kept for one reaction (its original, its copies).
+const SEEN_AT_MAX: usize = 10;
 /// Longest URL kept for an author's page or photo.
 const URL_MAX: usize = 2_048;
 
@@ -878,6 +899,10 @@ pub fn bound_extracted(x: &mut Extracted) {
     };
     web_url(&mut x.author.url);
     web_url(&mut x.author.photo);
+    for urls in [&mut x.originals, &mut x.copies] {
+        urls.retain(|u| u.len() <= URL_MAX && crate::model::is_web_url(u));
+        urls.truncate(SEEN_AT_MAX);
+    }
     x.published = x.published.take().filter(|p| p.len() <= 40);
     if let Some(content) = &mut x.content_html
         && content.len() > CONTENT_MAX

@@ -1,0 +1,137 @@
+//! One reaction, one mention. The same reply or like often arrives more than once: the toot the
+//! Mastodon source finds and Brid.gy's webmention for it, a blog reply and its syndicated copy.
+//! Each verified mention records every address it was seen at (`mention_urls`): its source,
+//! where that redirected, the original it names (`u-url` pointing elsewhere — Brid.gy's copies
+//! do), and its copies (`u-syndication`). When a newly verified mention of a post shares an
+//! address with another published or held mention of the same post, they are one reaction:
+//! one is kept, the other is deleted with the reason "same reaction as mention #N", and its
+//! addresses join the kept one's, which publishing shows as `syndication`.
+//!
+//! Which is kept is decided, never a race: the original when either names it (the one the
+//! other's `u-url` points at, or the one whose `u-syndication` lists the other); else the one
+//! seen first (lower id). Refused merges: mentions of different posts (never compared), and
+//! mentions whose authors are both known and differ (two people quoting one URL are two).
+
+use super::Result;
+use crate::model::{Extracted, match_key};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Records where mention `id` (from `source`) was seen, then merges it with another mention of
+/// the same post that shares an address, if there is one. Returns the id of the mention that
+/// was deleted as a duplicate, if any (possibly `id` itself).
+pub(super) fn record_and_merge(
+    c: &Connection,
+    id: i64,
+    source: &str,
+    x: &Extracted,
+) -> Result<Option<i64>> {
+    let seen: Vec<(&str, &str)> = std::iter::once((source, "source"))
+        .chain(x.final_url.as_deref().map(|u| (u, "source")))
+        .chain(x.originals.iter().map(|u| (u.as_str(), "original")))
+        .chain(x.copies.iter().map(|u| (u.as_str(), "copy")))
+        .collect();
+    let mut keys = Vec::new();
+    for (url, role) in &seen {
+        let Some(key) = match_key(url) else { continue };
+        c.prepare_cached(
+            "INSERT OR IGNORE INTO mention_urls (mention_id, url, url_key, role) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![id, url, key, role])?;
+        keys.push(key);
+    }
+    let keys = serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into());
+    // Another live mention of the same post seen at one of these addresses.
+    let other: Option<i64> = c
+        .prepare_cached(
+            "SELECT u.mention_id FROM mention_urls u JOIN mentions m ON m.id = u.mention_id
+             WHERE u.url_key IN (SELECT value FROM json_each(?1)) AND u.mention_id != ?2
+               AND m.status IN ('verified', 'held')
+               AND m.target_key = (SELECT target_key FROM mentions WHERE id = ?2)
+             ORDER BY u.mention_id LIMIT 1",
+        )?
+        .query_row(params![keys, id], |r| r.get(0))
+        .optional()?;
+    let Some(other) = other else { return Ok(None) };
+    if !same_author(c, id, other)? {
+        return Ok(None);
+    }
+    let (keep, drop) = if names_as(c, id, other, "original")? || names_as(c, other, id, "copy")? {
+        (other, id)
+    } else if names_as(c, other, id, "original")? || names_as(c, id, other, "copy")? {
+        (id, other)
+    } else {
+        (id.min(other), id.max(other))
+    };
+    c.prepare_cached(
+        "INSERT OR IGNORE INTO mention_urls (mention_id, url, url_key, role)
+         SELECT ?1, url, url_key, CASE role WHEN 'source' THEN 'copy' ELSE role END
+         FROM mention_urls WHERE mention_id = ?2",
+    )?
+    .execute(params![keep, drop])?;
+    c.prepare_cached(
+        "UPDATE mentions SET status = 'deleted', reason = ?2, updated_at = ?3 WHERE id = ?1",
+    )?
+    .execute(params![
+        drop,
+        format!("same reaction as mention #{keep}"),
+        crate::model::now_rfc3339()
+    ])?;
+    Ok(Some(drop))
+}
+
+/// Whether mention `who` names mention `whom`'s source as its `role` ("original" or "copy").
+fn names_as(c: &Connection, who: i64, whom: i64, role: &str) -> Result<bool> {
+    c.prepare_cached(
+        "SELECT 1 FROM mention_urls a JOIN mention_urls b ON a.url_key = b.url_key
+         WHERE a.mention_id = ?1 AND a.role = ?3 AND b.mention_id = ?2 AND b.role = 'source'",
+    )?
+    .exists(params![who, whom, role])
+}
+
+/// Whether two mentions could be one person's: their authors' pages or names agree, or one
+/// of them names no author.
+fn same_author(c: &Connection, a: i64, b: i64) -> Result<bool> {
+    let author = |id: i64| -> Result<(Option<String>, Option<String>)> {
+        c.prepare_cached("SELECT author_url, author_name FROM mentions WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+    };
+    let ((url_a, name_a), (url_b, name_b)) = (author(a)?, author(b)?);
+    Ok(
+        match (
+            url_a.as_deref().and_then(match_key),
+            url_b.as_deref().and_then(match_key),
+        ) {
+            (Some(x), Some(y)) if x == y => true,
+            _ => match (name_a, name_b) {
+                (Some(x), Some(y)) => x.eq_ignore_ascii_case(&y),
+                _ => true,
+            },
+        },
+    )
+}
+
+impl super::Store {
+    /// Every address each of `ids` was seen at besides its own source, by mention id
+    /// (publishing's `syndication`).
+    pub fn seen_elsewhere(
+        &self,
+        ids: &[i64],
+    ) -> super::StoreResult<std::collections::HashMap<i64, Vec<String>>> {
+        let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        self.read(|c| {
+            let mut out: std::collections::HashMap<i64, Vec<String>> = Default::default();
+            let mut stmt = c.prepare_cached(
+                "SELECT u.mention_id, u.url FROM mention_urls u JOIN mentions m ON m.id = u.mention_id
+                 WHERE u.mention_id IN (SELECT value FROM json_each(?1)) AND u.url != m.source
+                   AND u.url IS NOT m.final_url
+                 ORDER BY u.mention_id, u.role, u.url",
+            )?;
+            let rows = stmt.query_map([ids], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+            for row in rows {
+                let (id, url) = row?;
+                out.entry(id).or_default().push(url);
+            }
+            Ok(out)
+        })
+    }
+}
