@@ -801,6 +801,14 @@ async fn submit(ctx: &Context, source: &str, target: &str) -> Result<(), Failure
         processed.outcome.reason()
     );
     println!("status:  {status}   id: {}", enqueued.id);
+    // Verified, and found to be a reaction already stored through another channel: merged
+    // into that mention (its reason says which), which is a success.
+    let merged = matches!(processed.outcome, crate::model::Outcome::Verified(_))
+        && processed.status == Some(Status::Deleted);
+    if merged && let Some(reason) = ctx.store.mention(enqueued.id)?.and_then(|m| m.reason) {
+        println!("merged:  {reason}");
+        return Ok(());
+    }
     match processed.status {
         Some(Status::Verified | Status::Held) => Ok(()),
         _ => Err(Failure {

@@ -403,6 +403,29 @@ fn mastodon_turns_replies_favourites_and_boosts_of_your_toots_into_mentions() {
     for p in ["in-reply-to", "like-of", "repost-of"] {
         assert!(properties.contains(&p), "{properties:?}");
     }
+    // Brid.gy then sends a webmention for Carol's toot: its page names the toot as its u-url.
+    // One reply, one mention: the toot (the original) is kept, Brid.gy's copy joins it.
+    let bridgy = home.source(
+        "/bridgy/comment/mastodon/120",
+        &format!(
+            r#"<div class="h-entry"><a class="p-author h-card" href="https://social.example/@carol">Carol</a>
+            <a class="u-in-reply-to" href="{}">re</a><p class="e-content">Lovely post!</p>
+            <a class="u-url" href="https://social.example/@carol/120">original</a></div>"#,
+            home.post_url()
+        ),
+    );
+    home.ok(&["submit", &bridgy, &home.post_url()]);
+    assert_eq!(home.status_of(&bridgy), "deleted");
+    assert_eq!(
+        home.status_of("https://social.example/@carol/120"),
+        "verified"
+    );
+    let toot = home
+        .mentions()
+        .into_iter()
+        .find(|m| m["source"] == "https://social.example/@carol/120")
+        .unwrap();
+    assert_eq!(toot["syndication"], serde_json::json!([bridgy]), "{toot}");
 }
 
 #[test]
