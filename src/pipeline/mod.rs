@@ -1,0 +1,127 @@
+//! lease → fetch → verify → moderate → store → ack: the spine every producer shares.
+//!
+//! Producers call [`Context::submit`], which validates a candidate synchronously (so receivers
+//! can answer 400 or a fault at once) and commits it to the durable queue. The worker
+//! ([`run_worker`]) and the synchronous paths (`pingback.ping`, `backfeed submit`, `crawl`) all
+//! end in [`Context::process`], which turns one job into an [`Outcome`] and applies it: the
+//! outcome, not the producer, decides what happens to the store, so a webmention and a crawled
+//! feed item that say the same thing are treated the same.
+//!
+//! Rules kept here: a transient failure never deletes (it retries with backoff); only a 410, a
+//! second 404 in a row, or a page fetched fine without the link deletes; a re-sent pair keeps its
+//! moderation state (the store enforces that part).
+//!
+//! The folder by role: this file holds the shared [`Context`] and the retry policy;
+//! [`intake`] what a producer hands in (hints, social records) and the checks a candidate
+//! passes before it is queued (target lookup, refusals); [`check`] one job's fetch, verdict and
+//! write; [`worker`] the loop that leases due jobs, fair between hosts, and renews their leases.
+
+mod check;
+mod intake;
+mod worker;
+
+pub use check::verify_body;
+pub use intake::{Hint, RecordEvidence, Rejection};
+pub use worker::{drain, run_worker};
+
+use crate::config::Config;
+use crate::fetch::{FetchError, Fetcher, Request, Trust};
+use crate::model::OrLog;
+use crate::model::{
+    Extracted, Kind, Outcome, Status, host_in_domain, host_of, match_key, now_rfc3339,
+};
+use crate::store::{Applied, Candidate, Decision, Enqueued, GroupCommit, Job, PostRef, Store};
+use crate::verify;
+use serde::{Deserialize, Serialize};
+
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+use url::Url;
+
+/// Tries before a never-verified candidate that keeps failing transiently is given up.
+pub const MAX_ATTEMPTS: i64 = 6;
+
+/// Everything a running backfeed shares: config, store, fetcher, the worker's wake-up bell.
+pub struct Context {
+    pub cfg: Config,
+    pub store: Arc<Store>,
+    /// Receivers' enqueues, committed in groups.
+    pub group_commit: GroupCommit,
+    pub fetcher: Fetcher,
+    pub wake: Notify,
+    /// Rung after every processed job, for those waiting on one (a pingback the worker holds).
+    pub job_finished: Notify,
+    pub metrics: crate::metrics::Metrics,
+    /// Session tokens of social APIs, kept in memory only: secrets never reach the store.
+    pub credentials: Mutex<std::collections::HashMap<String, String>>,
+    /// Owner of the leases taken for synchronous checks (pingback, `submit`).
+    pub lease_owner: String,
+    /// Where pages are parsed: one thread per core, fed from a queue (see `verify::pool`).
+    /// Parsing is CPU work, so more at once would not be faster, only hold more trees in
+    /// memory (each bounded by the parser's budget).
+    pub parse_pool: verify::pool::ParsePool,
+}
+
+/// The result of processing one job.
+#[derive(Clone, Debug)]
+pub struct Processed {
+    pub outcome: Outcome,
+    /// The mention's status afterwards; `None` while it waits for a retry.
+    pub status: Option<Status>,
+}
+impl Context {
+    pub fn new(cfg: Config) -> Result<Context, crate::store::StoreError> {
+        let store = Arc::new(Store::open(&cfg.store.path)?);
+        store.set_notify_channels(&crate::notify::channels(&cfg))?;
+        let group_commit = GroupCommit::start(store.clone());
+        let fetcher = Fetcher::new(&cfg.fetch);
+        Ok(Context {
+            cfg,
+            store,
+            group_commit,
+            fetcher,
+            wake: Notify::new(),
+            job_finished: Notify::new(),
+            metrics: crate::metrics::Metrics::default(),
+            credentials: Mutex::default(),
+            lease_owner: new_lease_owner(),
+            parse_pool: verify::pool::ParsePool::per_core(),
+        })
+    }
+
+    /// The site's names, for feed metadata.
+    pub fn site(&self) -> crate::publish::Site<'_> {
+        crate::publish::Site {
+            title: &self.cfg.site.title,
+            home_url: self.cfg.site.base_url.as_str(),
+            public_url: self.cfg.server.public_url.as_str(),
+        }
+    }
+
+    /// The domain block that covers `url`'s host, from the config or the store. A store that
+    /// cannot answer is an error, never "nothing is blocked": blocks fail closed.
+    pub fn blocked_domain(&self, url: &str) -> Result<Option<String>, crate::store::StoreError> {
+        let Some(host) = host_of(url) else {
+            return Ok(None);
+        };
+        let stored = self.store.blocked_domains()?;
+        Ok(self
+            .cfg
+            .moderation
+            .blocked_domains
+            .iter()
+            .chain(stored.iter())
+            .find(|d| host_in_domain(&host, d))
+            .cloned())
+    }
+}
+
+/// A lease owner for one job loop (see [`crate::store::new_owner`]): never shared by two loops.
+pub fn new_lease_owner() -> String {
+    crate::store::new_owner()
+}
+
+/// Backoff for transient failures: 1, 2, 4 … minutes, at most about four hours.
+pub fn retry_delay_secs(attempts: i64) -> i64 {
+    60 * (1 << attempts.clamp(0, 8))
+}

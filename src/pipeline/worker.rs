@@ -1,0 +1,131 @@
+//! The job loop behind `serve`'s worker and every drain: leases due jobs fair between source
+//! hosts, runs each as its own task, renews the leases of those in flight, and gives back what
+//! it could not finish.
+
+use super::*;
+
+/// Processes every due job now, `concurrency` at a time, calling `progress` after each, and
+/// returns when nothing is due or in flight. Jobs waiting for a later retry are left for later.
+pub async fn drain(ctx: &Arc<Context>, mut progress: impl FnMut(&Processed)) -> Vec<Processed> {
+    let mut results = Vec::new();
+    work(ctx, None, |p| {
+        progress(&p);
+        results.push(p);
+    })
+    .await;
+    results
+}
+
+/// The background worker of `serve`: processes due jobs as they come until `shutdown` fires.
+pub async fn run_worker(ctx: Arc<Context>, shutdown: crate::shutdown::Shutdown) {
+    work(&ctx, Some(shutdown), |_| {}).await;
+}
+
+/// The one job loop behind [`drain`] and [`run_worker`]: each job is its own task (so parsing
+/// uses every core), refilled as soon as one finishes, `concurrency` at most. With a shutdown
+/// signal it runs until the signal, waiting for work; without one it stops when idle. On the
+/// way out, jobs still in flight get their fetch deadline to finish; leases of any that could
+/// not are given back, so they are due again at once on the next start. Each loop leases under
+/// its own owner id and gives back only its own leases: a drain that ends never frees a job
+/// another loop is still working on.
+async fn work(
+    ctx: &Arc<Context>,
+    shutdown: Option<crate::shutdown::Shutdown>,
+    mut done: impl FnMut(Processed),
+) {
+    let limit = ctx.cfg.fetch.concurrency.max(1);
+    let stopping = || shutdown.as_ref().is_some_and(|s| s.is_triggered());
+    // Leasing is a write transaction: refill in batches rather than one slot at a time.
+    let refill = (limit / 4).max(1);
+    let owner = new_lease_owner();
+    let per_host = ctx.cfg.fetch.per_host;
+    // Leases are renewed every third of their length while jobs are in flight: a job whose
+    // loop stopped renewing (a crash, a stall) is taken over once its lease expires, and a
+    // stalled loop's late outcome is refused by its fence (see `store::jobs`).
+    let lease_secs = ctx.cfg.store.lease_secs;
+    let mut renew = tokio::time::interval(std::time::Duration::from_secs(
+        (lease_secs as u64 / 3).max(1),
+    ));
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut in_flight = tokio::task::JoinSet::new();
+    // The source host of each task in flight, to give its slot back when it ends.
+    let mut task_hosts: std::collections::HashMap<tokio::task::Id, String> = Default::default();
+    // Jobs in flight per source host, so leasing stays fair between hosts.
+    let mut hosts: std::collections::HashMap<String, usize> = Default::default();
+    let finished_host = |hosts: &mut std::collections::HashMap<String, usize>, host: &str| {
+        if let Some(n) = hosts.get_mut(host) {
+            *n -= 1;
+            if *n == 0 {
+                hosts.remove(host);
+            }
+        }
+    };
+    loop {
+        let free = limit.saturating_sub(in_flight.len());
+        if (free >= refill || in_flight.is_empty()) && !stopping() {
+            let leased = ctx
+                .group_commit
+                .lease_due(free, lease_secs, owner.clone(), hosts.clone(), per_host)
+                .await;
+            match leased {
+                Ok(jobs) => {
+                    for job in jobs {
+                        let ctx = ctx.clone();
+                        let host = job.source_host();
+                        *hosts.entry(host.clone()).or_default() += 1;
+                        let task = in_flight.spawn(async move { ctx.process(&job).await });
+                        task_hosts.insert(task.id(), host);
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot lease jobs"),
+            }
+        }
+        if stopping() || (shutdown.is_none() && in_flight.is_empty()) {
+            break;
+        }
+        let idle_wait = std::time::Duration::from_secs(1);
+        tokio::select! {
+            finished = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
+                // A job's host slot is given back however its task ended: a panic (logged
+                // here; its lease expires and the job is tried again) must not keep it.
+                let (id, processed) = match finished {
+                    Some(Ok((id, processed))) => (id, Some(processed)),
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, "a verification task ended without an outcome; its job will be tried again");
+                        (e.id(), None)
+                    }
+                    None => continue,
+                };
+                if let Some(host) = task_hosts.remove(&id) {
+                    finished_host(&mut hosts, &host);
+                }
+                if let Some(processed) = processed {
+                    done(processed);
+                }
+            }
+            _ = renew.tick(), if !in_flight.is_empty() => {
+                let (owner, secs) = (owner.clone(), lease_secs);
+                let renewed = ctx.group_commit.renew_leases(owner, secs).await;
+                if let Err(e) = renewed {
+                    tracing::error!(error = %e, "cannot renew leases");
+                }
+            }
+            _ = ctx.wake.notified(), if shutdown.is_some() => {}
+            _ = tokio::time::sleep(idle_wait), if shutdown.is_some() => {}
+            _ = async { if let Some(s) = &shutdown { s.wait().await } }, if shutdown.is_some() => {}
+        }
+    }
+    let grace = std::time::Duration::from_secs(ctx.cfg.fetch.timeout_secs + 5);
+    let _ = tokio::time::timeout(grace, async {
+        while let Some(finished) = in_flight.join_next().await {
+            if let Ok(processed) = finished {
+                done(processed);
+            }
+        }
+    })
+    .await;
+    in_flight.abort_all();
+    if let Err(e) = ctx.store.release_leases(&owner) {
+        tracing::error!(error = %e, "could not release leases");
+    }
+}
