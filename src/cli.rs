@@ -861,6 +861,7 @@ fn import(
         rewrites: Rewrites::parse(rewrite).map_err(Failure::usage)?,
         verify,
         dry_run,
+        collect: ctx.cfg.moderation.collect.clone(),
     };
     let counts =
         crate::import::import(&ctx.store, file, &opts, &ctx.cfg.site.base_url).map_err(|e| {

@@ -471,3 +471,24 @@ fn wordpress_escapes_in_titles_are_decoded_on_import_and_repaired_in_old_stores(
         home.mentions()
     );
 }
+
+#[test]
+fn an_import_keeps_only_the_types_collected() {
+    let home = Home::new("[moderation]\ncollect = [\"reply\", \"mention\"]\n");
+    home.ok(&["crawl"]);
+    let file = home.dir.path().join("wm.json");
+    let entry = |source: &str, property: &str| serde_json::json!({"wm-source": source, "wm-target": home.post_url(), "wm-property": property});
+    let feed = serde_json::json!({"type": "feed", "children": [
+        entry("https://a.example/like", "like-of"),
+        entry("https://b.example/reply", "in-reply-to"),
+    ]});
+    std::fs::write(&file, feed.to_string()).unwrap();
+    let out = home.ok(&["import", file.to_str().unwrap()]);
+    assert!(out.contains("type not collected"), "{out}");
+    let sources: Vec<String> = home
+        .mentions()
+        .iter()
+        .map(|m| m["source"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(sources, ["https://b.example/reply"]);
+}

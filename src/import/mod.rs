@@ -91,6 +91,8 @@ pub struct ImportOptions {
     pub rewrites: Rewrites,
     pub verify: bool,
     pub dry_run: bool,
+    /// The types of mention kept (`[moderation] collect`); others are skipped.
+    pub collect: Vec<String>,
 }
 
 /// Why an import stopped (nothing was written).
@@ -157,6 +159,14 @@ impl Sink<'_, '_> {
                     .is_some_and(|base| k.starts_with(base.trim_end_matches('/')))
             })
         });
+        let kind_of = m
+            .facts
+            .mention_type
+            .unwrap_or(crate::model::MentionType::Mention);
+        if !self.opts.collect.iter().any(|t| t == kind_of.as_str()) {
+            self.skip("type not collected ([moderation] collect)");
+            return Ok(());
+        }
         if !under_site {
             self.importer.counts.read += 1;
             self.importer
