@@ -244,7 +244,8 @@ fn init(site: &str, out: &std::path::Path, force: bool) -> Result<(), Failure> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", dir.display())))?;
     }
-    std::fs::write(out, crate::init::config_text(&site, &facts))
+    let text = crate::init::config_text(&site, &facts);
+    std::fs::write(out, &text)
         .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", out.display())))?;
     println!("Wrote {} for {site}:", out.display());
     println!(
@@ -257,9 +258,11 @@ fn init(site: &str, out: &std::path::Path, force: bool) -> Result<(), Failure> {
         println!("  No feed or sitemap was found: add one to [site] feeds before the first crawl.");
     }
     println!();
-    println!("Paste into the <head> of your pages (after setting [server] public_url):");
-    println!("  <link rel=\"webmention\" href=\"http://127.0.0.1:8080/webmention\">");
-    println!("  <link rel=\"pingback\" href=\"http://127.0.0.1:8080/xmlrpc\">");
+    // The tags exactly as `backfeed snippet` prints them for this configuration (it warns
+    // while public_url is still a loopback address).
+    let config = Config::parse(&text, out)
+        .map_err(|e| Failure::runtime(format!("the written configuration does not load: {e}")))?;
+    snippet(&config, None)?;
     println!();
     println!("Next:");
     println!(
@@ -302,6 +305,7 @@ fn migrate(config: &Config, check: bool) -> Result<(), Failure> {
         });
     }
     let store = crate::store::Store::open(path).map_err(cannot)?;
+    // Asked for by name, the data repairs run whether or not the schema moved.
     let repaired = crate::import::repair_escaped_texts(&store).map_err(cannot)?;
     if repaired > 0 {
         println!("decoded HTML escapes in the titles and names of {repaired} imported mentions");
@@ -315,6 +319,19 @@ fn migrate(config: &Config, check: bool) -> Result<(), Failure> {
         ),
     }
     Ok(())
+}
+
+/// The data repairs a store written by an older version needs, run as it is upgraded: the
+/// HTML escapes WordPress left in imported titles and names, decoded.
+fn repair_after_upgrade(store: &crate::store::Store) {
+    match crate::import::repair_escaped_texts(store) {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            mentions = n,
+            "decoded HTML escapes in the titles and names of imported mentions"
+        ),
+        Err(e) => tracing::warn!(error = %e, "imported titles and names not repaired"),
+    }
 }
 
 /// A command's failure: the message and the exit status.
@@ -457,12 +474,19 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
     if matches!(command, Command::Serve) {
         crate::store::set_owner_role("serve");
     }
+    // A store that an older version wrote (its schema moves forward as it opens) gets its
+    // data repairs once, here, not on every start.
+    let upgrading = crate::store::Store::pending_migrations(&store_path)
+        .is_ok_and(|pending| !pending.is_empty());
     let ctx = Context::new(config).map_err(|e| {
         Failure::runtime(format!(
             "cannot open the store {}: {e}",
             store_path.display()
         ))
     })?;
+    if upgrading {
+        repair_after_upgrade(&ctx.store);
+    }
     let ctx = Arc::new(ctx);
     match command {
         Command::Serve => serve(ctx).await,
@@ -650,14 +674,6 @@ async fn serve(ctx: Arc<Context>) -> Result<(), Failure> {
         crate::store::ServeLock::acquire(&ctx.cfg.store.path).map_err(Failure::runtime)?;
     let shutdown = Shutdown::new();
     let released = ctx.store.release_leases_of_dead_serve()?;
-    match crate::import::repair_escaped_texts(&ctx.store) {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(
-            mentions = n,
-            "decoded HTML escapes in imported titles and names"
-        ),
-        Err(e) => tracing::warn!(error = %e, "imported titles not repaired"),
-    }
     for warning in crate::status::config_warnings(&ctx.cfg) {
         tracing::warn!("{warning}");
     }

@@ -86,14 +86,6 @@ pub struct SiteConfig {
     pub own_profiles: Vec<Url>,
 }
 
-impl SiteConfig {
-    /// Whether `url` (a source, or its author's page) is one of the blogger's own profiles or
-    /// a page under one: `https://mastodon.social/@you/123` is under `…/@you`.
-    pub fn is_own(&self, url: &str) -> bool {
-        crate::model::under_any_profile(url, self.own_profiles.iter().map(Url::as_str))
-    }
-}
-
 /// `[store]`.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {

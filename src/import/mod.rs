@@ -298,13 +298,11 @@ fn clean_backup_row(row: &mut serde_json::Map<String, serde_json::Value>) -> boo
 
 /// Decodes the HTML escapes WordPress leaves in pingback titles and names (`Dave&#039;s Weblog
 /// &laquo; …`) in mentions imported before import decoded them; returns how many changed.
-/// Run by `backfeed migrate` and when `serve` starts: once a store is repaired, nothing matches.
+/// Run as an older store is upgraded (the first command of this version) and by `backfeed
+/// migrate`: once a store is repaired, nothing matches.
 pub fn repair_escaped_texts(store: &Store) -> Result<usize, crate::store::StoreError> {
-    let decode = |text: &Option<String>| {
-        text.as_deref()
-            .map(|t| crate::text::collapse(&crate::verify::html_text(t)))
-            .filter(|t| !t.is_empty())
-    };
+    let decode =
+        |text: &Option<String>| text.as_deref().map(decoded_text).filter(|t| !t.is_empty());
     let fixes: Vec<_> = store
         .escaped_imported_texts()?
         .into_iter()
@@ -317,4 +315,10 @@ pub fn repair_escaped_texts(store: &Store) -> Result<usize, crate::store::StoreE
         store.set_mention_texts(&fixes)?;
     }
     Ok(fixes.len())
+}
+
+/// Text a file keeps HTML-escaped (WordPress's names and titles: `Dave&#039;s Weblog &laquo;
+/// …`) as the text a reader saw: escapes decoded once, tags dropped, whitespace tidied.
+fn decoded_text(escaped: &str) -> String {
+    crate::text::collapse(&crate::verify::html_text(escaped))
 }

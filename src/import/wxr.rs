@@ -207,9 +207,7 @@ fn item_comment(
     let text = crate::text::collapse(&crate::verify::html_text(content));
     // WordPress keeps names and titles HTML-escaped (`Dave&#039;s Weblog &laquo; …`): read
     // them as the HTML they are, once, so that what is stored is the text a reader saw.
-    let author = c
-        .get("wp:comment_author")
-        .map(|a| crate::text::collapse(&crate::verify::html_text(a)));
+    let author = c.get("wp:comment_author").map(super::decoded_text);
     let mut m = ImportedMention {
         source: source.to_string(),
         target: link.trim().to_string(),

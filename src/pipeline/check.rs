@@ -18,25 +18,8 @@ impl Context {
         let mut outcome = self.check(job, &hint).await;
         if let Outcome::Verified(x) = &mut outcome {
             verify::bound_extracted(x);
-            let kind_of = x.mention_type.unwrap_or(crate::model::MentionType::Mention);
-            // The accounts of [site] own_profiles and those the home page names (rel=me).
-            let from_home_page = self.store.site_profiles().unwrap_or_default();
-            let is_own = |url: &str| {
-                self.cfg.site.is_own(url)
-                    || crate::model::under_any_profile(
-                        url,
-                        from_home_page.iter().map(String::as_str),
-                    )
-            };
-            let own_copy = is_own(&job.source) || x.author.url.as_deref().is_some_and(is_own);
-            if own_copy {
-                // The blogger's own syndicated copy (POSSE) comes back through the social
-                // sources or Brid.gy: it is the post itself, not a mention of it. Replies
-                // others write on that copy are theirs, and count.
-                outcome = Outcome::Refused("own syndicated copy".into());
-            } else if !self.cfg.moderation.collects(kind_of) {
-                // The blogger keeps no mentions of this type: refused, with nothing of it kept.
-                outcome = Outcome::Refused("type not collected".into());
+            if let Some(reason) = self.not_kept(job, x) {
+                outcome = Outcome::Refused(reason.into());
             }
         }
         self.metrics.count_outcome(outcome.word());
@@ -73,6 +56,24 @@ impl Context {
             "decision"
         );
         Processed { outcome, status }
+    }
+
+    /// Why a verified mention is not kept, if it is not: the blogger's own syndicated copy
+    /// (POSSE: the post itself, come back through the social sources or Brid.gy — a source
+    /// under one of their accounts, `[site] own_profiles` and the home page's rel=me, or signed
+    /// by one; others' replies on that copy count), or a type `[moderation] collect` leaves out.
+    fn not_kept(&self, job: &Job, x: &Extracted) -> Option<&'static str> {
+        let from_home_page = self.store.site_profiles().unwrap_or_default();
+        let profiles = || {
+            let configured = self.cfg.site.own_profiles.iter().map(Url::as_str);
+            configured.chain(from_home_page.iter().map(String::as_str))
+        };
+        let is_own = |url: &str| crate::model::under_any_profile(url, profiles());
+        if is_own(&job.source) || x.author.url.as_deref().is_some_and(is_own) {
+            return Some("own syndicated copy");
+        }
+        let kind_of = x.mention_type.unwrap_or(crate::model::MentionType::Mention);
+        (!self.cfg.moderation.collects(kind_of)).then_some("type not collected")
     }
 
     /// What the store is to write for `outcome`, by the pipeline's rules: when a failure is

@@ -217,22 +217,10 @@ pub(crate) async fn api_mentions(
         );
     }
     filter.domain = one("domain").map(str::to_string);
-    if let Some(since) = one("since") {
-        match chrono::DateTime::parse_from_rfc3339(since) {
-            Ok(d) => {
-                filter.since = Some(
-                    d.with_timezone(&chrono::Utc)
-                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                )
-            }
-            Err(_) => {
-                return plain(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request: since must be an RFC 3339 date\n",
-                );
-            }
-        }
-    }
+    filter.since = match since_param(one("since")) {
+        Ok(since) => since,
+        Err(bad) => return *bad,
+    };
     filter.since_id = one("since_id").and_then(|v| v.parse().ok());
     for property in all("wm-property") {
         match MentionType::from_wm_property(property) {
@@ -275,25 +263,12 @@ pub(crate) async fn api_mentions(
     } else {
         Vec::new()
     };
-    let body = if deletions.is_empty() {
-        publish::jf2_feed("Webmentions", &mentions)
-    } else {
-        let keys = &filter.target_keys;
-        let mut children: Vec<serde_json::Value> =
-            mentions.iter().map(publish::jf2::jf2_entry).collect();
-        children.extend(
-            deletions
-                .iter()
-                .filter(|d| keys.is_empty() || match_key(&d.target).is_some_and(|k| keys.contains(&k)))
-                .map(|d| {
-                    serde_json::json!({"type": "entry", "wm-source": d.source, "wm-target": d.target,
-                                       "wm-received": d.deleted_at, "deleted": true})
-                }),
-        );
-        publish::json_bytes(
-            &serde_json::json!({"type": "feed", "name": "Webmentions", "children": children}),
-        )
-    };
+    let keys = &filter.target_keys;
+    let deletions: Vec<_> = deletions
+        .iter()
+        .filter(|d| keys.is_empty() || match_key(&d.target).is_some_and(|k| keys.contains(&k)))
+        .collect();
+    let body = publish::jf2::jf2_feed_with_deletions("Webmentions", &mentions, &deletions);
     validators.respond("application/json; charset=utf-8", body)
 }
 
@@ -340,18 +315,9 @@ pub(crate) async fn api_deleted(
     if let Some(bad) = with_control_characters(parts.into_iter().flatten()) {
         return bad;
     }
-    let since = match q.since.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
-        None => None,
-        Some(Ok(at)) => Some(
-            at.with_timezone(&chrono::Utc)
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        ),
-        Some(Err(_)) => {
-            return plain(
-                StatusCode::BAD_REQUEST,
-                "invalid_request: since must be an RFC 3339 time, e.g. 2026-01-01T00:00:00Z\n",
-            );
-        }
+    let since = match since_param(q.since.as_deref()) {
+        Ok(since) => since,
+        Err(bad) => return *bad,
     };
     let ctx = &state.ctx;
     let ours = ctx.cfg.site.base_url.host_str().unwrap_or("");
@@ -375,6 +341,25 @@ pub(crate) async fn api_deleted(
         ),
         Err(e) => store_error(e),
     }
+}
+
+/// A `since` parameter as the store compares times (RFC 3339, UTC, whole seconds); else the
+/// 400 that says why.
+fn since_param(raw: Option<&str>) -> Result<Option<String>, Box<Response>> {
+    raw.map(|raw| {
+        chrono::DateTime::parse_from_rfc3339(raw)
+            .map(|at| {
+                at.with_timezone(&chrono::Utc)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            })
+            .map_err(|_| {
+                Box::new(plain(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request: since must be an RFC 3339 time, e.g. 2026-01-01T00:00:00Z\n",
+                ))
+            })
+    })
+    .transpose()
 }
 
 /// The `target` a per-post route needs, with its match key; else the 400 that says why.

@@ -60,8 +60,25 @@ pub fn jf2_entry(m: &Mention) -> Value {
 
 /// A JF2 feed (`{"type": "feed", "children": [...]}`).
 pub fn jf2_feed(name: &str, mentions: &[Mention]) -> Vec<u8> {
-    let feed = json!({"type": "feed", "name": name, "children": mentions.iter().map(jf2_entry).collect::<Vec<_>>()});
-    json_bytes(&feed)
+    jf2_feed_with_deletions(name, mentions, &[])
+}
+
+/// A JF2 feed of `mentions`, then of `deleted` as entries with `"deleted": true` (their
+/// `wm-received` is when they left the published set), for a client that follows changes.
+pub fn jf2_feed_with_deletions(
+    name: &str,
+    mentions: &[Mention],
+    deleted: &[&crate::store::Unpublished],
+) -> Vec<u8> {
+    let children: Vec<Value> = mentions
+        .iter()
+        .map(jf2_entry)
+        .chain(deleted.iter().map(|d| {
+            json!({"type": "entry", "wm-source": d.source, "wm-target": d.target,
+                   "wm-received": d.deleted_at, "deleted": true})
+        }))
+        .collect();
+    json_bytes(&json!({"type": "feed", "name": name, "children": children}))
 }
 
 /// `{"count": N, "type": {"mention": n, ...}}` for `/api/count.json`.

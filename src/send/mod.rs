@@ -337,7 +337,7 @@ async fn read_post(
     match fetched.status {
         304 => {
             if let Some(sent) = sent_before {
-                ctx.store.post_page_answered(post.id, false)?;
+                page_found(ctx, post, state)?;
                 return Ok(Some((sent, Vec::new())));
             }
             return Ok(None);
@@ -354,19 +354,20 @@ async fn read_post(
             tracing::info!(post = %post.url, "post page answers 404; deletion pings if it still does on the next run");
             return Ok(None);
         }
-        200..=299 => {
-            ctx.store.post_page_answered(post.id, false)?;
-        }
+        200..=299 => page_found(ctx, post, state)?,
         status => {
             tracing::warn!(post = %post.url, status, "post page not read; sending later");
             return Ok(None);
         }
     }
-    validators.etag = fetched.etag.clone();
-    validators.last_modified = fetched.last_modified.clone();
-    ctx.store
-        .put_fetch_state(&post.url, &validators)
-        .or_log("post page validators not kept");
+    // Kept only when they changed: an unchanged post costs no write.
+    if validators.etag != fetched.etag || validators.last_modified != fetched.last_modified {
+        validators.etag = fetched.etag.clone();
+        validators.last_modified = fetched.last_modified.clone();
+        ctx.store
+            .put_fetch_state(&post.url, &validators)
+            .or_log("post page validators not kept");
+    }
     let feed_content = ctx.store.post_feed_content(post.id)?;
     let content = tokio::task::spawn_blocking(move || {
         let html = crate::fetch::decode_text(&fetched.body, fetched.content_type.as_deref());
@@ -379,6 +380,18 @@ async fn read_post(
         tracing::info!(post = %post.url, "no content found on the post's page (no h-entry, feed content, article or main)");
     }
     Ok(content.map(|c| (c.fingerprint, c.links)))
+}
+
+/// The post's page was read: a run of 404s it had answered is over (written only then).
+fn page_found(
+    ctx: &Context,
+    post: &PostRef,
+    state: &crate::store::PostSendState,
+) -> Result<(), SendError> {
+    if state.not_found_count > 0 {
+        ctx.store.post_page_answered(post.id, false)?;
+    }
+    Ok(())
 }
 
 fn excluded_domain(ctx: &Context, target: &str) -> Option<String> {

@@ -93,7 +93,11 @@ impl Store {
         fill: impl FnOnce(&mut Importer<'_>) -> std::result::Result<(), E>,
     ) -> std::result::Result<ImportCounts, E> {
         self.write(|c| -> Result<_> {
-            c.execute_batch("BEGIN IMMEDIATE")?;
+            // The first reading writes nothing: it takes no write lock either.
+            let writes = mode != ImportMode::Check;
+            if writes {
+                c.execute_batch("BEGIN IMMEDIATE")?;
+            }
             let mut importer = Importer {
                 tx: c,
                 format,
@@ -109,11 +113,15 @@ impl Store {
                     c.execute_batch("COMMIT").map(|_| Ok(counts))?
                 }
                 Ok(()) => {
-                    c.execute_batch("ROLLBACK")?;
+                    if writes {
+                        c.execute_batch("ROLLBACK")?;
+                    }
                     Ok(counts)
                 }
                 Err(e) => {
-                    let _ = c.execute_batch("ROLLBACK");
+                    if writes {
+                        let _ = c.execute_batch("ROLLBACK");
+                    }
                     Err(e)
                 }
             })

@@ -100,7 +100,7 @@ pub fn new_owner() -> String {
     format!("{role}:{}:{}:{random:016x}", hostname(), std::process::id())
 }
 
-/// This machine's name (`/etc/hostname`, else `localhost`).
+/// This machine's name (the kernel's, else `/etc/hostname`, else `localhost`).
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
@@ -223,20 +223,11 @@ pub(super) fn lease_subject(
     lease_secs: i64,
     owner: &str,
 ) -> Result<Option<Lease>> {
-    let now = now_rfc3339();
-    let fence = c
-        .prepare_cached(
-            "INSERT INTO jobs (kind, subject, next_try, lease_until, lease_owner, fence) VALUES (?1, ?2, ?3, ?4, ?5, 1)
-             ON CONFLICT (kind, subject) DO UPDATE SET lease_until = excluded.lease_until,
-                 lease_owner = excluded.lease_owner, fence = fence + 1, again = 0
-             WHERE lease_until IS NULL OR lease_until <= ?3
-             RETURNING fence",
-        )?
-        .query_row(
-            params![kind.as_str(), subject, now, in_secs(lease_secs), owner],
-            |r| r.get(0),
-        )
-        .optional()?;
+    c.run(
+        "INSERT OR IGNORE INTO jobs (kind, subject, next_try) VALUES (?1, ?2, ?3)",
+        params![kind.as_str(), subject, now_rfc3339()],
+    )?;
+    let fence = take(c, kind, subject, &in_secs(lease_secs), owner)?;
     Ok(fence.map(|fence| Lease {
         kind,
         subject,

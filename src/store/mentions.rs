@@ -204,14 +204,14 @@ pub enum Applied {
 /// Writes what a check came to for `job`, with its decision, on `c` (a transaction or a
 /// savepoint of the caller's): the mention's status afterwards, `None` while it waits. Refused
 /// as a whole ([`super::jobs::StaleLease`]) when the job was leased again since `job` was: the
-/// newer holder's outcome stands.
+/// newer holder's outcome stands. (Every path ends in the job's fenced finish, retry or put
+/// back; its refusal rolls back what the path wrote before it.)
 pub(crate) fn apply(
     c: &Connection,
     job: &Job,
     applied: &Applied,
     decision: &Decision,
 ) -> Result<Option<Status>> {
-    super::jobs::check(c, &job.lease())?;
     Ok(match applied {
         Applied::Verified {
             extracted,

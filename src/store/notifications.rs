@@ -162,7 +162,6 @@ impl Store {
         let id = d.id;
         self.write(|c| {
             let tx = c.transaction()?;
-            super::jobs::check(&tx, &d.lease())?;
             tx.run(
                 "UPDATE deliveries SET status = 'delivered', delivered_at = ?2, attempts = attempts + 1,
                         last_error = NULL WHERE id = ?1",
@@ -186,7 +185,6 @@ impl Store {
         let next = super::jobs::in_secs(retry_secs);
         self.write(|c| {
             let tx = c.transaction()?;
-            super::jobs::check(&tx, &d.lease())?;
             tx.run(
                 "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
                 params![id, error],

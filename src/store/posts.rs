@@ -12,6 +12,8 @@ pub struct PostSendState {
     /// Whether the last complete listing of the site's feeds and sitemaps named the post;
     /// `None` before any listing was complete.
     pub listed: Option<bool>,
+    /// 404s its page answered in a row.
+    pub not_found_count: i64,
 }
 
 /// A post row as the pipeline needs it.
@@ -67,15 +69,16 @@ impl Store {
         self.read(|c| {
             c.query_row(
                 "SELECT p.sent_fingerprint,
-                        (SELECT CASE WHEN s.complete_at IS NULL THEN NULL
-                                     ELSE p.listed_at IS NOT NULL AND p.listed_at >= s.complete_at END
-                         FROM (SELECT MAX(complete_at) AS complete_at FROM site_listing) s)
+                        (SELECT COALESCE(p.listed_at >= s.complete_at, 0)
+                         FROM site_listing s WHERE s.id = 1),
+                        p.not_found_count
                  FROM posts p WHERE p.id = ?1",
                 [post_id],
                 |r| {
                     Ok(PostSendState {
                         sent_fingerprint: r.get(0)?,
                         listed: r.get(1)?,
+                        not_found_count: r.get(2)?,
                     })
                 },
             )

@@ -169,8 +169,8 @@ const LEASE_SCAN_WINDOWS: usize = 16;
 /// Leases up to `limit` due jobs for `lease_secs` to `owner`; an expired lease (a crash) is
 /// due again. Fair between source hosts: a host that already has `per_host` jobs in
 /// `in_flight` (or chosen in this call) is passed over for now, so that one host's slow or
-/// hanging pages cannot take every slot from the others. Jobs are looked for in a window of
-/// the oldest due ones, a few times `limit` long.
+/// hanging pages cannot take every slot from the others. Jobs are looked for oldest first, a
+/// window a few times `limit` long at a time, up to [`LEASE_SCAN_WINDOWS`] windows.
 pub(crate) fn lease_due(
     tx: &Connection,
     limit: usize,
