@@ -344,16 +344,20 @@ fn init_reads_the_home_page_and_writes_a_config_that_runs() {
         "{written}"
     );
     assert!(written.contains("title = \"Anna's notes\""), "{written}");
-    // The written file is a configuration backfeed accepts.
-    let check = std::process::Command::new(env!("CARGO_BIN_EXE_backfeed"))
-        .args(["--config", out.to_str().unwrap(), "migrate", "--check"])
+    // The written file is a configuration backfeed accepts, and its store can be made.
+    let migrated = std::process::Command::new(env!("CARGO_BIN_EXE_backfeed"))
+        .args(["--config", out.to_str().unwrap(), "migrate"])
         .output()
         .unwrap();
-    assert_ne!(
-        check.status.code(),
-        Some(2),
+    assert_eq!(
+        migrated.status.code(),
+        Some(0),
         "{}",
-        String::from_utf8_lossy(&check.stderr)
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    assert!(
+        out.parent().unwrap().join("data/backfeed.db").exists(),
+        "the store is made beside the written config"
     );
     // A second init does not overwrite it without --force.
     let (code, _, err) = home.run(&[

@@ -384,24 +384,28 @@ fn a_digest_lists_every_new_mention_in_one_mail() {
 #[test]
 fn a_slow_webhook_gets_each_event_once_while_two_loops_deliver() {
     let home = hook_home("");
-    // Each answer takes a while: a batch's last deliveries wait for the first ones.
-    home.web.set("/hook", Fixture::status(200).delayed(400));
+    // Leases of 3 s, and answers of 1.5 s: one loop's batch of four outlasts its first lease,
+    // so only renewal keeps the later deliveries out of the second loop's hands.
+    home.store_options("lease_secs = 3");
+    home.web.set("/hook", Fixture::status(200).delayed(1500));
     for n in 1..=4 {
         let source = home.linking_page(&format!("/many/{n}"), &format!("Mention {n}"));
         home.ok(&["submit", &source, &home.post_url()]);
     }
-    // Two delivery loops at once (two `notify` runs, as the daemon's loop and a crawl's end).
-    let runs: Vec<_> = (0..2)
-        .map(|_| {
-            std::process::Command::new(env!("CARGO_BIN_EXE_backfeed"))
-                .args(["--config", home.config_path().to_str().unwrap(), "notify"])
-                .env(SECRET.0, SECRET.1)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    // Two delivery loops (two `notify` runs, as the daemon's loop and a crawl's end), the
+    // second started once the first one's original leases have run out.
+    let notify = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_backfeed"))
+            .args(["--config", home.config_path().to_str().unwrap(), "notify"])
+            .env(SECRET.0, SECRET.1)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let first = notify();
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    let runs = [first, notify()];
     for mut run in runs {
         assert!(run.wait().unwrap().success());
     }

@@ -7,7 +7,7 @@
 
 use super::{Delivered, MAIL, record};
 use crate::model::{Kind, Mention, MentionType, match_key};
-use crate::pipeline::{Context, new_lease_owner};
+use crate::pipeline::{Context, LeaseRenewer, new_lease_owner};
 use crate::store::Delivery;
 use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -51,9 +51,15 @@ pub(super) async fn one(ctx: &Context, d: &Delivery) -> Result<String, String> {
 pub async fn send_digest(ctx: &Context) -> Result<Delivered, String> {
     ctx.store.fan_out().map_err(|e| e.to_string())?;
     let owner = new_lease_owner();
+    let _renewer = LeaseRenewer::start(ctx, &owner);
     let due = ctx
         .store
-        .lease_deliveries(&[MAIL.to_string()], 10_000, 300, &owner)
+        .lease_deliveries(
+            &[MAIL.to_string()],
+            10_000,
+            ctx.cfg.store.lease_secs,
+            &owner,
+        )
         .map_err(|e| e.to_string())?;
     // New mentions and those waiting for approval, each said as such.
     let published: Vec<&Delivery> = due

@@ -14,7 +14,7 @@ mod mail;
 use crate::config::WebhookConfig;
 use crate::fetch::{Request, Trust};
 use crate::model::now_rfc3339;
-use crate::pipeline::{Context, new_lease_owner, retry_delay_secs};
+use crate::pipeline::{Context, LeaseRenewer, new_lease_owner, retry_delay_secs};
 use crate::store::{Decision, Delivery};
 use hmac::{KeyInit, Mac};
 use serde_json::json;
@@ -70,10 +70,6 @@ pub struct Delivered {
     pub failed: usize,
 }
 
-/// How long a delivery's lease lasts; renewed before each delivery of a batch, so it need only
-/// outlast one (a fetch's timeout is far shorter).
-const DELIVERY_LEASE_SECS: i64 = 120;
-
 /// Makes every delivery that is due (mail only when it is not sent as a digest).
 pub async fn deliver_due(ctx: &Context) -> Delivered {
     let mut done = Delivered::default();
@@ -92,10 +88,13 @@ pub async fn deliver_due(ctx: &Context) -> Delivered {
         .filter(|c| !(digest && c == MAIL))
         .collect();
     let owner = new_lease_owner();
+    // A batch's later deliveries wait for the earlier ones: their leases are renewed while
+    // this loop works, so a slow receiver never lets them expire into another loop's hands.
+    let _renewer = LeaseRenewer::start(ctx, &owner);
     loop {
         let due = match ctx
             .store
-            .lease_deliveries(&channels, 32, DELIVERY_LEASE_SECS, &owner)
+            .lease_deliveries(&channels, 32, ctx.cfg.store.lease_secs, &owner)
         {
             Ok(due) if !due.is_empty() => due,
             Ok(_) => return done,
@@ -105,11 +104,6 @@ pub async fn deliver_due(ctx: &Context) -> Delivered {
             }
         };
         for d in due {
-            // The batch's later deliveries wait for the earlier ones: their leases are renewed
-            // before each, so a slow receiver never lets them expire into another loop's hands.
-            if let Err(e) = ctx.store.renew_leases(&owner, DELIVERY_LEASE_SECS) {
-                tracing::error!(error = %e, "cannot renew delivery leases");
-            }
             let result = if d.channel == MAIL {
                 mail::one(ctx, &d).await
             } else {

@@ -121,6 +121,33 @@ pub fn new_lease_owner() -> String {
     crate::store::new_owner()
 }
 
+/// Renews every lease of `owner` every third of `[store] lease_secs` until dropped: a loop
+/// holds what it leased (a send run its post, a notifier its deliveries) for as long as it
+/// works on it, however slow the third party, and no longer than a lease after it stopped (a
+/// crash, a kill). The verification worker renews in its own select loop instead.
+pub struct LeaseRenewer(tokio::task::JoinHandle<()>);
+
+impl LeaseRenewer {
+    pub fn start(ctx: &Context, owner: &str) -> LeaseRenewer {
+        let (store, owner) = (ctx.store.clone(), owner.to_string());
+        let secs = ctx.cfg.store.lease_secs;
+        LeaseRenewer(tokio::spawn(async move {
+            let mut tick =
+                tokio::time::interval(std::time::Duration::from_secs((secs as u64 / 3).max(1)));
+            loop {
+                tick.tick().await;
+                store.renew_leases(&owner, secs).or_log("lease not renewed");
+            }
+        }))
+    }
+}
+
+impl Drop for LeaseRenewer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Backoff for transient failures: 1, 2, 4 … minutes, at most about four hours.
 pub fn retry_delay_secs(attempts: i64) -> i64 {
     60 * (1 << attempts.clamp(0, 8))

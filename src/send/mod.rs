@@ -20,7 +20,7 @@ pub mod links;
 
 use crate::fetch::{FetchError, Fetched, Request, Trust};
 use crate::model::{OrLog, SendStatus, host_in_domain, host_of, match_key, now_rfc3339};
-use crate::pipeline::{Context, MAX_ATTEMPTS, retry_delay_secs};
+use crate::pipeline::{Context, LeaseRenewer, MAX_ATTEMPTS, retry_delay_secs};
 use crate::receive::xmlrpc::{self, Answer, Value};
 use crate::store::{Decision, PostRef, SendRecord, SendResult};
 use discover::Endpoints;
@@ -49,34 +49,6 @@ pub enum SendError {
     UnknownPost(String),
     #[error("store error: {0}")]
     Store(#[from] crate::store::StoreError),
-}
-
-/// Renews every lease of `owner` every third of `[store] lease_secs` until dropped: a send run
-/// holds its post for as long as it works on it, however slow its links, and no longer than a
-/// lease after it stopped (a crash, a kill).
-struct Renewer(tokio::task::JoinHandle<()>);
-
-impl Renewer {
-    fn start(ctx: &Context, owner: &str) -> Renewer {
-        let (store, owner) = (ctx.store.clone(), owner.to_string());
-        let secs = ctx.cfg.store.lease_secs;
-        Renewer(tokio::spawn(async move {
-            let mut tick =
-                tokio::time::interval(std::time::Duration::from_secs((secs as u64 / 3).max(1)));
-            loop {
-                tick.tick().await;
-                store
-                    .renew_leases(&owner, secs)
-                    .or_log("send lease not renewed");
-            }
-        }))
-    }
-}
-
-impl Drop for Renewer {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// What one run did for one post: a record per link, and whether every link due got an
@@ -118,7 +90,7 @@ pub async fn send(
     };
     let retries: HashSet<i64> = ctx.store.posts_with_due_retries()?.into_iter().collect();
     let owner = crate::pipeline::new_lease_owner();
-    let _renewer = (!opts.dry_run).then(|| Renewer::start(ctx, &owner));
+    let _renewer = (!opts.dry_run).then(|| LeaseRenewer::start(ctx, &owner));
     // A few posts at a time: one post's hanging link (each capped by the fetch timeout) does
     // not hold back every other post's pings.
     let runs = futures_util::stream::iter(posts)
