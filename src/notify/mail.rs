@@ -16,23 +16,14 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 /// to the operator's page); a deletion sends none.
 pub(super) async fn one(ctx: &Context, d: &Delivery) -> Result<String, String> {
     let post = post_title(ctx, &d.mention);
+    let (what, site) = (what(&d.mention), &ctx.cfg.site.title);
     let (subject, body) = match d.event.as_str() {
         "published" => (
-            format!(
-                "[{}] New {} on “{}”",
-                ctx.cfg.site.title,
-                what(&d.mention),
-                post
-            ),
+            format!("[{site}] New {what} on “{post}”"),
             describe(ctx, &d.mention, &post),
         ),
         "held" => (
-            format!(
-                "[{}] Please moderate: a {} on “{}” is waiting for approval",
-                ctx.cfg.site.title,
-                what(&d.mention),
-                post
-            ),
+            format!("[{site}] Please moderate: a {what} on “{post}” is waiting for approval"),
             format!(
                 "{}\nApprove or reject it: {}admin/ (or `backfeed approve {}` / `backfeed reject {}`)\n",
                 describe(ctx, &d.mention, &post),
