@@ -654,6 +654,19 @@ fn deletions_a_static_site_can_follow() {
         .find(|e| e["wm-source"] == gone.as_str())
         .unwrap_or_else(|| panic!("{api}"));
     assert_eq!(gone_entry["deleted"], true);
+    // A `domain` that is not the post's keeps its deletions out, as it keeps its mentions.
+    let elsewhere: serde_json::Value = client()
+        .get(daemon.url("/api/mentions.jf2"))
+        .query(&[
+            ("since", before.to_rfc3339().as_str()),
+            ("deleted", "true"),
+            ("domain", "elsewhere.example"),
+        ])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(elsewhere["children"], serde_json::json!([]), "{elsewhere}");
     let plain: serde_json::Value = client()
         .get(daemon.url("/api/mentions.jf2"))
         .query(&[("since", before.to_rfc3339().as_str())])

@@ -1,7 +1,7 @@
 //! The publishing routes: the feeds (`/mentions.*`), the webmention.io-compatible API and the
 //! counts, with conditional GET and parameter checks.
 
-use crate::model::{MentionType, Status, match_key};
+use crate::model::{MentionType, Status, host_in_domain, host_of, match_key};
 use crate::publish::{self, FeedMeta, Format, PostInfo};
 use crate::server::{Shared, form_fields, plain, store_error};
 use crate::store::MentionFilter;
@@ -263,10 +263,16 @@ pub(crate) async fn api_mentions(
     } else {
         Vec::new()
     };
+    // The same `target` and `domain` filters as the mentions beside them.
     let keys = &filter.target_keys;
+    let domain = filter.domain.as_deref().map(str::trim);
     let deletions: Vec<_> = deletions
         .iter()
         .filter(|d| keys.is_empty() || match_key(&d.target).is_some_and(|k| keys.contains(&k)))
+        .filter(|d| {
+            domain
+                .is_none_or(|domain| host_of(&d.target).is_some_and(|h| host_in_domain(&h, domain)))
+        })
         .collect();
     let body = publish::jf2::jf2_feed_with_deletions("Webmentions", &mentions, &deletions);
     validators.respond("application/json; charset=utf-8", body)
