@@ -282,11 +282,14 @@ fn init(site: &str, out: &std::path::Path, force: bool) -> Result<(), Failure> {
 
 /// `backfeed migrate [--check]`.
 fn migrate(config: &Config, check: bool) -> Result<(), Failure> {
-    let path = &config.store.path;
+    let location = &config.store.location;
     let cannot = |e: crate::store::StoreError| {
-        Failure::runtime(format!("cannot read the store {}: {e}", path.display()))
+        Failure::runtime(format!(
+            "cannot read the store {}: {e}",
+            config.store.describe()
+        ))
     };
-    let pending = crate::store::Store::pending_migrations(path).map_err(cannot)?;
+    let pending = crate::store::Store::pending_migrations(location).map_err(cannot)?;
     if check {
         if pending.is_empty() {
             println!("no pending migrations: the store is up to date");
@@ -304,7 +307,7 @@ fn migrate(config: &Config, check: bool) -> Result<(), Failure> {
             ),
         });
     }
-    let store = crate::store::Store::open(path).map_err(cannot)?;
+    let store = crate::store::Store::open_at(location).map_err(cannot)?;
     // Asked for by name, the data repairs run whether or not the schema moved.
     let repaired = crate::import::repair_escaped_texts(&store).map_err(cannot)?;
     if repaired > 0 {
@@ -470,20 +473,16 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
     if let Command::Migrate { check } = command {
         return migrate(&config, check);
     }
-    let store_path = config.store.path.clone();
+    let store_name = config.store.describe();
     if matches!(command, Command::Serve) {
         crate::store::set_owner_role("serve");
     }
     // A store that an older version wrote (its schema moves forward as it opens) gets its
     // data repairs once, here, not on every start.
-    let upgrading = crate::store::Store::pending_migrations(&store_path)
+    let upgrading = crate::store::Store::pending_migrations(&config.store.location)
         .is_ok_and(|pending| !pending.is_empty());
-    let ctx = Context::new(config).map_err(|e| {
-        Failure::runtime(format!(
-            "cannot open the store {}: {e}",
-            store_path.display()
-        ))
-    })?;
+    let ctx = Context::new(config)
+        .map_err(|e| Failure::runtime(format!("cannot open the store {store_name}: {e}")))?;
     if upgrading {
         repair_after_upgrade(&ctx.store);
     }
@@ -670,10 +669,20 @@ async fn serve(ctx: Arc<Context>) -> Result<(), Failure> {
     // One `serve` per SQLite store: holding its lock, this process knows any lease a `serve`
     // holds belongs to one that is gone (crashed), and takes those back now; leases of commands
     // run by hand are left to expire.
-    let _serve_lock =
-        crate::store::ServeLock::acquire(&ctx.cfg.store.path).map_err(Failure::runtime)?;
+    // On PostgreSQL several processes share the store by design: no lock, and leases of a
+    // process that stopped are taken over as they expire.
+    let serve_lock = match &ctx.cfg.store.location {
+        crate::store::Location::Sqlite(path) => {
+            Some(crate::store::ServeLock::acquire(path).map_err(Failure::runtime)?)
+        }
+        crate::store::Location::Postgres { .. } => None,
+    };
     let shutdown = Shutdown::new();
-    let released = ctx.store.release_leases_of_dead_serve()?;
+    let released = if serve_lock.is_some() {
+        ctx.store.release_leases_of_dead_serve()?
+    } else {
+        0
+    };
     for warning in crate::status::config_warnings(&ctx.cfg) {
         tracing::warn!("{warning}");
     }
@@ -690,7 +699,7 @@ async fn serve(ctx: Arc<Context>) -> Result<(), Failure> {
     .collect();
     tracing::info!(
         %listen, public_url = %cfg.server.public_url, site = %cfg.site.base_url,
-        store = %cfg.store.path.display(), feeds = cfg.site.feeds.len(), sitemaps = cfg.site.sitemaps.len(),
+        store = %cfg.store.describe(), feeds = cfg.site.feeds.len(), sitemaps = cfg.site.sitemaps.len(),
         watched = cfg.watch.len(), access_logs = cfg.refback.access_logs.len(), social = %sources.join(","),
         moderation = %cfg.moderation.mode, send = cfg.send.enabled,
         notify = crate::notify::channels(cfg).len(), queued = depth, resumed_leases = released,
@@ -1139,7 +1148,7 @@ fn status(ctx: &Context, json: bool) -> Result<(), Failure> {
             "warnings": report.warnings,
         }));
     }
-    println!("store:     {}", ctx.cfg.store.path.display());
+    println!("store:     {}", ctx.cfg.store.describe());
     println!("posts:     {}", counts.posts);
     let by_status: Vec<String> = counts
         .by_status

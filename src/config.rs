@@ -89,7 +89,12 @@ pub struct SiteConfig {
 /// `[store]`.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
+    /// The SQLite file (empty on PostgreSQL).
     pub path: PathBuf,
+    /// Where the store lives: the SQLite file, or the PostgreSQL database `url_env` names.
+    pub location: crate::store::Location,
+    /// The environment variable holding PostgreSQL's URL (named in messages; the URL never is).
+    pub url_env: Option<String>,
     /// How long a lease on a job lasts without renewal: the holder renews it every third of
     /// this while it works, and a job whose holder stopped renewing is taken over after it.
     pub lease_secs: i64,
@@ -103,6 +108,18 @@ struct RawStore {
     url_env: Option<String>,
     pool_size: usize,
     lease_secs: i64,
+}
+
+impl StoreConfig {
+    /// The store as messages name it: its file, or the variable naming PostgreSQL's URL.
+    pub fn describe(&self) -> String {
+        match &self.location {
+            crate::store::Location::Sqlite(path) => path.display().to_string(),
+            crate::store::Location::Postgres { .. } => {
+                format!("PostgreSQL (${})", self.url_env.as_deref().unwrap_or("?"))
+            }
+        }
+    }
 }
 
 impl Default for RawStore {
@@ -469,23 +486,40 @@ impl Config {
             })?;
         }
 
-        if let Some(variable) = &raw.store.url_env {
-            if raw.store.path.is_some() {
-                return Err(err(
-                    "store.path",
-                    "and store.url_env are both set: keep one (path for SQLite, url_env for PostgreSQL)".into(),
-                ));
-            }
-            let message = match std::env::var(variable) {
-                Ok(url) if !url.trim().is_empty() => format!(
-                    "PostgreSQL (${variable}) is not supported by this version yet; use [store] path (SQLite), and move later with export --format jsonl / import"
-                ),
-                _ => format!(
-                    "names ${variable}, which is unset or empty: set it to postgres://user:pass@host:5432/db"
-                ),
-            };
-            return Err(err("store.url_env", message));
+        if raw.store.url_env.is_some() && raw.store.path.is_some() {
+            return Err(err(
+                "store.path",
+                "and store.url_env are both set: keep one (path for SQLite, url_env for PostgreSQL)"
+                    .into(),
+            ));
         }
+        let postgres_url = match &raw.store.url_env {
+            None => None,
+            Some(variable) => match std::env::var(variable) {
+                Ok(url)
+                    if url.trim().starts_with("postgres://")
+                        || url.trim().starts_with("postgresql://") =>
+                {
+                    Some(url.trim().to_string())
+                }
+                Ok(url) if !url.trim().is_empty() => {
+                    return Err(err(
+                        "store.url_env",
+                        format!(
+                            "names ${variable}, which does not hold a postgres:// URL: set it to postgres://user:pass@host:5432/db"
+                        ),
+                    ));
+                }
+                _ => {
+                    return Err(err(
+                        "store.url_env",
+                        format!(
+                            "names ${variable}, which is unset or empty: set it to postgres://user:pass@host:5432/db"
+                        ),
+                    ));
+                }
+            },
+        };
         if raw.store.pool_size == 0 {
             return Err(err("store.pool_size", "must be at least 1".into()));
         }
@@ -576,24 +610,34 @@ impl Config {
             ));
         }
 
+        // A relative store path is relative to the config file, wherever backfeed is started
+        // from: `--config ../cfg/backfeed.toml` keeps the store beside it.
+        let store_path = match (&raw.store.path, &raw.store.url_env) {
+            (None, Some(_)) => PathBuf::new(),
+            (store, _) => {
+                let store = store
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("data/backfeed.db"));
+                if store.is_relative() {
+                    path.parent().unwrap_or(Path::new("")).join(store)
+                } else {
+                    store
+                }
+            }
+        };
         Ok(Config {
             path: path.to_path_buf(),
             site,
             store: StoreConfig {
-                // A relative store path is relative to the config file, wherever backfeed is
-                // started from: `--config ../cfg/backfeed.toml` keeps the store beside it.
-                path: {
-                    let store = raw
-                        .store
-                        .path
-                        .clone()
-                        .unwrap_or_else(|| PathBuf::from("data/backfeed.db"));
-                    if store.is_relative() {
-                        path.parent().unwrap_or(Path::new("")).join(store)
-                    } else {
-                        store
-                    }
+                location: match postgres_url {
+                    Some(url) => crate::store::Location::Postgres {
+                        url,
+                        pool_size: raw.store.pool_size,
+                    },
+                    None => crate::store::Location::Sqlite(store_path.clone()),
                 },
+                path: store_path,
+                url_env: raw.store.url_env.clone(),
                 lease_secs: raw.store.lease_secs,
             },
             server: ServerConfig {

@@ -347,20 +347,19 @@ fn mentions_filter_by_status_type_kind_post_and_text_and_page() {
     assert!(!op.page("/admin/log?outcome=refused").contains("/many/"));
 
     // Paging: 50 a page, the filters kept in the links between pages.
-    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
+    let db = home.sql();
     for i in 0..52 {
         db.execute(
             "INSERT INTO mentions (source, target, target_key, kind, status, title, first_seen, updated_at, status_token)
              VALUES (?1, ?2, ?3, 'pingback', 'rejected', ?4, '2020-01-01T00:00:00Z', '2020-01-01T00:00:00Z', ?5)",
-            rusqlite::params![
-                format!("https://old.example/{i}"),
-                post,
-                format!("old-{i}"),
-                format!("Old pingback {i}"),
-                format!("token-{i}")
+            &[
+                &format!("https://old.example/{i}"),
+                &post,
+                &format!("old-{i}"),
+                &format!("Old pingback {i}"),
+                &format!("token-{i}"),
             ],
-        )
-        .unwrap();
+        );
     }
     let first = op.page("/admin/mentions?kind=pingback");
     assert_eq!(cards(&first), 50);
@@ -482,17 +481,15 @@ fn links_the_page_shows_are_http_only_whatever_the_store_holds() {
     let home = admin_home();
     let source = held_mention(&home, "/held/1", "A held one");
     // An older store, or a hand edit, holding script URLs where links go.
-    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
+    let db = home.sql();
     db.execute(
         "UPDATE mentions SET author_name = 'Mallory', author_url = 'javascript:alert(1)'",
-        [],
-    )
-    .unwrap();
+        &[],
+    );
     db.execute(
         "UPDATE mentions SET source = 'javascript:alert(2)' WHERE source = ?1",
-        [&source],
-    )
-    .unwrap();
+        &[&source],
+    );
     let daemon = home.serve_env(&[PASSWORD]);
     let op = Operator::sign_in(&daemon.base);
     for page in ["/admin/", "/admin/mentions"] {

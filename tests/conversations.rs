@@ -59,13 +59,9 @@ fn a_copy_that_names_its_original_is_one_mention_with_the_original_kept() {
         .find(|m| m["source"] == original.as_str())
         .unwrap();
     assert_eq!(kept["syndication"], serde_json::json!([copy]), "{kept}");
-    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
-    let reason: String = db
-        .query_row(
-            "SELECT reason FROM mentions WHERE source = ?1",
-            [&copy],
-            |r| r.get(0),
-        )
+    let reason = home
+        .sql()
+        .query_text("SELECT reason FROM mentions WHERE source = ?1", &[&copy])
         .unwrap();
     assert!(reason.starts_with("same reaction as mention #"), "{reason}");
     assert_eq!(count(&home), 1, "counted once");

@@ -263,20 +263,11 @@ fn a_jsonl_backup_restores_every_field_into_an_empty_store() {
     );
     // Below what the commands show too: every column of every row.
     let rows = |h: &Home, table: &str| -> Vec<String> {
-        let db = rusqlite::Connection::open(h.dir.path().join("backfeed.db")).unwrap();
-        let mut stmt = db
-            .prepare(&format!("SELECT * FROM {table} ORDER BY id"))
-            .unwrap();
-        let n = stmt.column_count();
-        stmt.query_map([], |r| {
-            Ok((0..n)
-                .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i).unwrap()))
-                .collect::<Vec<_>>()
-                .join("|"))
-        })
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+        h.sql()
+            .rows(&format!("SELECT * FROM {table} ORDER BY id"))
+            .into_iter()
+            .map(|row| row.join("|"))
+            .collect()
     };
     for table in ["posts", "mentions", "decisions"] {
         assert_eq!(rows(&home, table), rows(&fresh, table), "{table}");
@@ -454,12 +445,10 @@ fn wordpress_escapes_in_titles_are_decoded_on_import_and_repaired_in_old_stores(
     );
     assert!(!titles.iter().any(|t| t.contains("&#039;")), "{titles:?}");
     // A store an older version filled: `migrate` (and serve's start) repair it.
-    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
-    db.execute(
+    home.sql().execute(
         "UPDATE mentions SET title = 'Link roundup #12 &laquo; Dave&#039;s Weblog' WHERE imported = 'wxr'",
-        [],
-    )
-    .unwrap();
+        &[],
+    );
     let out = home.ok(&["migrate"]);
     assert!(out.contains("decoded HTML escapes"), "{out}");
     assert!(

@@ -34,12 +34,10 @@ fn notify(home: &Home) -> String {
 
 /// Makes every waiting delivery due now (instead of waiting out its backoff).
 fn due_now(home: &Home) {
-    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
-    db.execute(
+    home.sql().execute(
         "UPDATE jobs SET next_try = '2000-01-01T00:00:00Z' WHERE kind = 'deliver'",
-        [],
-    )
-    .unwrap();
+        &[],
+    );
 }
 
 #[test]
@@ -188,6 +186,7 @@ fn a_crash_between_publish_and_delivery_loses_nothing() {
     let home = hook_home("[fetch]\nallow_private_addresses = true\ntimeout_secs = 10\n");
     // The receiver is slow: the daemon is killed while the delivery is in flight.
     home.web.set("/hook", Fixture::status(200).delayed(3_000));
+    home.leases_for_restarts();
     let daemon = home.serve_env(&[SECRET]);
     let source = home.linking_page("/crash/1", "Crash");
     let r = client()
@@ -395,8 +394,8 @@ fn a_slow_webhook_gets_each_event_once_while_two_loops_deliver() {
     // Two delivery loops (two `notify` runs, as the daemon's loop and a crawl's end), the
     // second started once the first one's original leases have run out.
     let notify = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_backfeed"))
-            .args(["--config", home.config_path().to_str().unwrap(), "notify"])
+        home.command()
+            .arg("notify")
             .env(SECRET.0, SECRET.1)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

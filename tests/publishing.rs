@@ -221,6 +221,7 @@ fn two_hundred_acknowledged_webmentions_survive_sigkill() {
         "[fetch]\nallow_private_addresses = true\ntimeout_secs = 5\nper_host = 2\nper_host_per_minute = 0\n",
     );
     home.without_rate_limits();
+    home.leases_for_restarts();
     home.ok(&["crawl"]);
     let sources: Vec<String> = (0..200)
         .map(|i| home.linking_page(&format!("/burst/{i}"), &format!("Burst {i}")))
@@ -464,8 +465,7 @@ fn status_pages_have_unguessable_names_and_health_checks_writes() {
         200
     );
     // A store that can no longer write is not healthy.
-    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
-    db.execute_batch("DROP TABLE health;").unwrap();
+    home.sql().execute_batch("DROP TABLE health;");
     assert_eq!(
         client()
             .get(daemon.url("/healthz"))

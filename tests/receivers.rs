@@ -823,8 +823,12 @@ fn healthz_answers_503_within_its_deadline_while_another_process_locks_the_store
     assert!(eventually(10, || daemon
         .log_text()
         .contains("allow_private_addresses is on")));
-    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
-    db.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let db = home.sql();
+    db.execute_batch(if support::on_postgres() {
+        "BEGIN; LOCK TABLE health IN ACCESS EXCLUSIVE MODE"
+    } else {
+        "BEGIN EXCLUSIVE"
+    });
     let r = health();
     assert_eq!(r.status(), 503);
     let text = r.text().unwrap();
@@ -832,7 +836,7 @@ fn healthz_answers_503_within_its_deadline_while_another_process_locks_the_store
         text.contains("no answer within"),
         "its own deadline, not SQLite's: {text}"
     );
-    db.execute_batch("COMMIT").unwrap();
+    db.execute_batch("COMMIT");
     assert!(eventually(10, || health().status() == 200));
 }
 
@@ -852,15 +856,13 @@ fn a_worker_stalled_past_its_lease_finds_its_late_outcome_refused() {
     let pid = daemon.child.id() as i32;
     // SAFETY: signals to our own child process; no memory is involved.
     unsafe { libc::kill(pid, libc::SIGSTOP) };
-    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
+    let db = home.sql();
     let expired = || {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        db.query_row(
+        db.query_i64(
             "SELECT COUNT(*) FROM jobs WHERE kind = 'verify' AND lease_until < ?1",
-            [&now],
-            |r| r.get::<_, i64>(0),
-        )
-        .is_ok_and(|n| n == 1)
+            &[&now],
+        ) == 1
     };
     assert!(eventually(15, expired), "its lease runs out");
     // Another loop takes the job over and stores the newer page.

@@ -617,21 +617,17 @@ fn transient_failures_retry_and_refusals_are_final() {
     home.ok(&["send"]);
     assert_eq!(posts_to(&home, "/flaky/webmention").len(), 1);
     // When it is due, the next run tries again, whether or not the post changed.
-    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
-    let waiting: i64 = db
-        .query_row("SELECT COUNT(*) FROM jobs WHERE kind = 'send'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let waiting = home
+        .sql()
+        .query_i64("SELECT COUNT(*) FROM jobs WHERE kind = 'send'", &[]);
     assert_eq!(
         waiting, 1,
         "the post waits in the one job queue for its retry"
     );
-    db.execute_batch(
+    home.sql().execute_batch(
         "UPDATE sends SET next_try = '2000-01-01T00:00:00Z';
          UPDATE jobs SET next_try = '2000-01-01T00:00:00Z' WHERE kind = 'send';",
-    )
-    .unwrap();
+    );
     home.ok(&["send"]);
     assert_eq!(posts_to(&home, "/flaky/webmention").len(), 2);
     assert_eq!(status_of("/flaky")["status"], "sent");
@@ -655,13 +651,11 @@ fn a_post_another_live_run_is_sending_is_left_to_it() {
     web.set(POST_PATH, post_page(&home, &[web.url("/target")]));
     home.ok(&["crawl"]);
     // A live process (this test) holds the post's send job, as serve's schedule would.
-    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
-    db.execute(
+    home.sql().execute(
         "INSERT INTO jobs (kind, subject, next_try, lease_until, lease_owner)
          SELECT 'send', id, '2000-01-01T00:00:00Z', '2999-01-01T00:00:00Z', ?1 FROM posts",
-        [format!("{}-test", std::process::id())],
-    )
-    .unwrap();
+        &[&format!("{}-test", std::process::id())],
+    );
     let (code, _, err) = home.run_env(&["send"], &[("RUST_LOG", "backfeed=info")]);
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -674,15 +668,15 @@ fn a_post_another_live_run_is_sending_is_left_to_it() {
         "not pinged twice"
     );
     // Released, the next run sends, and leaves no job behind.
-    db.execute("UPDATE jobs SET lease_until = NULL, lease_owner = NULL", [])
-        .unwrap();
+    home.sql().execute(
+        "UPDATE jobs SET lease_until = NULL, lease_owner = NULL",
+        &[],
+    );
     home.ok(&["send"]);
     assert_eq!(posts_to(&home, "/target/webmention").len(), 1);
-    let left: i64 = db
-        .query_row("SELECT COUNT(*) FROM jobs WHERE kind = 'send'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let left = home
+        .sql()
+        .query_i64("SELECT COUNT(*) FROM jobs WHERE kind = 'send'", &[]);
     assert_eq!(left, 0);
 }
 
@@ -705,9 +699,9 @@ fn an_absurd_retry_after_is_a_long_wait_not_a_crash() {
     let sent: Vec<serde_json::Value> = serde_json::from_str(&home.ok(&["sent", "--json"])).unwrap();
     assert_eq!(sent[0]["status"], "retrying", "{sent:?}");
     // The wait is clamped to thirty days, not taken as a date past the calendar's end.
-    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
-    let next: String = db
-        .query_row("SELECT next_try FROM sends", [], |r| r.get(0))
+    let next = home
+        .sql()
+        .query_text("SELECT next_try FROM sends", &[])
         .unwrap();
     let next = chrono::DateTime::parse_from_rfc3339(&next).unwrap();
     let days = (next.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_days();
@@ -822,18 +816,17 @@ fn a_send_killed_mid_run_resumes_and_pings_every_link_exactly_once() {
     );
     web.set(POST_PATH, post_page(&home, &links));
     home.ok(&["crawl"]);
-    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_backfeed"))
-        .args(["--config", home.config_path().to_str().unwrap(), "send"])
+    let mut run = home
+        .command()
+        .arg("send")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     // Killed once the first link's outcome is recorded, while the run waits for the second.
-    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
+    let db = home.sql();
     assert!(
-        eventually(10, || db
-            .query_row("SELECT COUNT(*) FROM sends", [], |r| r.get::<_, i64>(0))
-            .is_ok_and(|n| n == 1)),
+        eventually(10, || db.query_i64("SELECT COUNT(*) FROM sends", &[]) == 1),
         "the run recorded its first link"
     );
     run.kill().unwrap();

@@ -378,9 +378,7 @@ fn blocks_fail_closed_when_the_store_cannot_say() {
     home.ok(&["crawl"]);
     let source = home.linking_page("/maybe-blocked", "maybe");
     // The block list cannot be read (a damaged store): nothing may pass as "not blocked".
-    let db = rusqlite::Connection::open(home.dir.path().join("backfeed.db")).unwrap();
-    db.execute_batch("DROP TABLE blocks;").unwrap();
-    drop(db);
+    home.sql().execute_batch("DROP TABLE blocks;");
     let (code, _, err) = home.run(&["submit", &source, &home.post_url()]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("internal error"), "{err}");

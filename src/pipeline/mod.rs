@@ -71,7 +71,7 @@ pub struct Processed {
 }
 impl Context {
     pub fn new(cfg: Config) -> Result<Context, crate::store::StoreError> {
-        let store = Arc::new(Store::open(&cfg.store.path)?);
+        let store = Arc::new(Store::open_at(&cfg.store.location)?);
         store.set_notify_channels(&crate::notify::channels(&cfg))?;
         let group_commit = GroupCommit::start(store.clone());
         let fetcher = Fetcher::new(&cfg.fetch);

@@ -13,14 +13,14 @@
 //! mentions whose authors are both known and differ (two people quoting one URL are two).
 
 use super::Result;
+use super::db::{Conn, OptionalExtension, params};
 use crate::model::{Extracted, match_key};
-use rusqlite::{Connection, OptionalExtension, params};
 
 /// Records where mention `id` (from `source`) was seen, then merges it with another mention of
 /// the same post that shares an address, if there is one. Returns the id of the mention that
 /// was deleted as a duplicate, if any (possibly `id` itself).
 pub(super) fn record_and_merge(
-    c: &Connection,
+    c: &Conn,
     id: i64,
     source: &str,
     x: &Extracted,
@@ -34,7 +34,7 @@ pub(super) fn record_and_merge(
     for (url, role) in &seen {
         let Some(key) = match_key(url) else { continue };
         c.prepare_cached(
-            "INSERT OR IGNORE INTO mention_urls (mention_id, url, url_key, role) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO mention_urls (mention_id, url, url_key, role) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
         )?
         .execute(params![id, url, key, role])?;
         keys.push(key);
@@ -63,9 +63,9 @@ pub(super) fn record_and_merge(
         (id.min(other), id.max(other))
     };
     c.prepare_cached(
-        "INSERT OR IGNORE INTO mention_urls (mention_id, url, url_key, role)
+        "INSERT INTO mention_urls (mention_id, url, url_key, role)
          SELECT ?1, url, url_key, CASE role WHEN 'source' THEN 'copy' ELSE role END
-         FROM mention_urls WHERE mention_id = ?2",
+         FROM mention_urls WHERE mention_id = ?2 ON CONFLICT DO NOTHING",
     )?
     .execute(params![keep, drop])?;
     c.prepare_cached(
@@ -80,7 +80,7 @@ pub(super) fn record_and_merge(
 }
 
 /// Whether mention `who` names mention `whom`'s source as its `role` ("original" or "copy").
-fn names_as(c: &Connection, who: i64, whom: i64, role: &str) -> Result<bool> {
+fn names_as(c: &Conn, who: i64, whom: i64, role: &str) -> Result<bool> {
     c.prepare_cached(
         "SELECT 1 FROM mention_urls a JOIN mention_urls b ON a.url_key = b.url_key
          WHERE a.mention_id = ?1 AND a.role = ?3 AND b.mention_id = ?2 AND b.role = 'source'",
@@ -90,7 +90,7 @@ fn names_as(c: &Connection, who: i64, whom: i64, role: &str) -> Result<bool> {
 
 /// Whether two mentions could be one person's: their authors' pages or names agree, or one
 /// of them names no author.
-fn same_author(c: &Connection, a: i64, b: i64) -> Result<bool> {
+fn same_author(c: &Conn, a: i64, b: i64) -> Result<bool> {
     let author = |id: i64| -> Result<(Option<String>, Option<String>)> {
         c.prepare_cached("SELECT author_url, author_name FROM mentions WHERE id = ?1")?
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -120,10 +120,10 @@ impl super::Store {
         let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
         self.read(|c| {
             let mut out: std::collections::HashMap<i64, Vec<String>> = Default::default();
-            let mut stmt = c.prepare_cached(
+            let stmt = c.prepare_cached(
                 "SELECT u.mention_id, u.url FROM mention_urls u JOIN mentions m ON m.id = u.mention_id
-                 WHERE u.mention_id IN (SELECT value FROM json_each(?1)) AND u.url != m.source
-                   AND u.url IS NOT m.final_url
+                 WHERE u.mention_id IN (SELECT CAST(value AS BIGINT) FROM json_each(?1)) AND u.url != m.source
+                   AND u.url IS DISTINCT FROM m.final_url
                  ORDER BY u.mention_id, u.role, u.url",
             )?;
             let rows = stmt.query_map([ids], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;

@@ -1,7 +1,7 @@
 //! The decision log: why each candidate was accepted, refused, updated or deleted.
 
-use super::{Cached, Result, Store, StoreResult};
-use rusqlite::{Connection, params};
+use super::db::{Conn, params};
+use super::{Result, Store, StoreResult};
 
 /// One line of the decision log.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -25,7 +25,7 @@ pub struct DecisionFilter {
     pub offset: i64,
 }
 
-fn decision_from_row(r: &rusqlite::Row<'_>) -> Result<Decision> {
+fn decision_from_row(r: &super::db::Row<'_>) -> Result<Decision> {
     Ok(Decision {
         at: r.get(0)?,
         source: r.get(1)?,
@@ -45,7 +45,7 @@ impl Store {
     /// Decisions at or after `since` (RFC 3339), oldest first.
     pub fn decisions_since(&self, since: &str) -> StoreResult<Vec<Decision>> {
         self.read(|c| {
-            let mut stmt = c.prepare(
+            let stmt = c.prepare(
                 "SELECT at, source, target, kind, outcome, reason FROM decisions WHERE at >= ?1 ORDER BY id",
             )?;
             stmt.query_map([since], decision_from_row)?.collect()
@@ -69,10 +69,10 @@ impl Store {
             .filter(|t| !t.trim().is_empty())
             .map(super::like_containing);
         self.read(|c| {
-            let mut stmt = c.prepare(
+            let stmt = c.prepare(
                 "SELECT at, source, target, kind, outcome, reason FROM decisions
-                 WHERE (?1 IS NULL OR outcome = ?1) AND (?2 IS NULL OR kind = ?2)
-                   AND (?3 IS NULL OR source LIKE ?3 ESCAPE '\\' OR target LIKE ?3 ESCAPE '\\'
+                 WHERE (CAST(?1 AS TEXT) IS NULL OR outcome = ?1) AND (CAST(?2 AS TEXT) IS NULL OR kind = ?2)
+                   AND (CAST(?3 AS TEXT) IS NULL OR source LIKE ?3 ESCAPE '\\' OR target LIKE ?3 ESCAPE '\\'
                         OR reason LIKE ?3 ESCAPE '\\')
                  ORDER BY id DESC LIMIT ?4 OFFSET ?5",
             )?;
@@ -91,7 +91,7 @@ impl Store {
     }
 }
 
-pub(super) fn insert_decision(c: &Connection, d: &Decision) -> Result<()> {
+pub(super) fn insert_decision(c: &Conn, d: &Decision) -> Result<()> {
     c.run(
         "INSERT INTO decisions (at, source, target, kind, outcome, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![d.at, d.source, d.target, d.kind, d.outcome, d.reason],

@@ -1,9 +1,10 @@
 //! What the fetcher learned about each URL it polls: validators for conditional GET, a content
 //! fingerprint, and its health (errors in a row, when to try again).
 
+use super::db::Conn;
+use super::db::{OptionalExtension, params};
 use super::{Result, Store, StoreResult};
 use crate::model::now_rfc3339;
-use rusqlite::{OptionalExtension, params};
 
 /// Validators and health of one fetched URL.
 #[derive(Clone, Debug, Default)]
@@ -59,7 +60,7 @@ impl Store {
     /// URLs that have failed `min_errors` times or more in a row, with their last error.
     pub fn failing_urls(&self, min_errors: i64) -> StoreResult<Vec<FailingUrl>> {
         self.read(|c| {
-            let mut stmt = c.prepare(
+            let stmt = c.prepare(
                 "SELECT url, error_count, last_error, last_ok, next_try FROM fetch_state WHERE error_count >= ?1 ORDER BY url",
             )?;
             stmt.query_map([min_errors], |r| {
@@ -77,11 +78,7 @@ impl Store {
 }
 
 /// [`Store::put_fetch_state`] on `c` (the group commit's connection, for async callers).
-pub(super) fn put_fetch_state_in(
-    c: &rusqlite::Connection,
-    url: &str,
-    s: &FetchState,
-) -> Result<()> {
+pub(super) fn put_fetch_state_in(c: &Conn, url: &str, s: &FetchState) -> Result<()> {
     c.execute(
         "INSERT INTO fetch_state (url, etag, last_modified, fingerprint, error_count, last_error, last_ok, next_try, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)

@@ -5,12 +5,12 @@
 //! and `--dry-run` rolls back what it counted. Merging is by (source, target post): a pair
 //! already stored keeps its row, its status and its moderation; only fields it lacks are filled.
 
+use super::db::Value as SqlValue;
+use super::db::{Conn, OptionalExtension, params};
 use super::decisions::{Decision, insert_decision};
 use super::posts::upsert_post_in;
 use super::{Result, Store, StoreResult};
 use crate::model::{Extracted, Kind, MentionType, Status, match_key};
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -69,7 +69,7 @@ const IMPORT_CHUNK: usize = 1_000;
 
 /// Writes imported records (see [`ImportMode`]).
 pub struct Importer<'a> {
-    tx: &'a Connection,
+    tx: &'a Conn,
     /// The format, recorded on every mention imported.
     format: &'a str,
     verify: bool,
@@ -96,7 +96,7 @@ impl Store {
             // The first reading writes nothing: it takes no write lock either.
             let writes = mode != ImportMode::Check;
             if writes {
-                c.execute_batch("BEGIN IMMEDIATE")?;
+                c.begin()?;
             }
             let mut importer = Importer {
                 tx: c,
@@ -109,9 +109,7 @@ impl Store {
             let filled = fill(&mut importer);
             let counts = std::mem::take(&mut importer.counts);
             Ok(match filled {
-                Ok(()) if mode == ImportMode::Write => {
-                    c.execute_batch("COMMIT").map(|_| Ok(counts))?
-                }
+                Ok(()) if mode == ImportMode::Write => commit_chunk(c).map(|_| Ok(counts))?,
                 Ok(()) => {
                     if writes {
                         c.execute_batch("ROLLBACK")?;
@@ -134,25 +132,40 @@ impl Store {
         self.read(|c| {
             let mut lines = 0;
             for table in BACKUP_TABLES {
-                let mut stmt = c.prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))?;
-                let names: Vec<String> = stmt.column_names().map(str::to_string).collect();
-                let mut rows = stmt.query([])?;
-                while let Some(row) = rows.next()? {
+                c.for_each_row(&format!("SELECT * FROM {table} ORDER BY 1"), [], |row| {
                     let mut obj = Map::new();
-                    for (i, name) in names.iter().enumerate() {
-                        obj.insert(name.clone(), sql_to_json(row.get::<_, SqlValue>(i)?));
+                    for (i, name) in row.column_names().into_iter().enumerate() {
+                        obj.insert(name, sql_to_json(row.get::<_, SqlValue>(i)?));
                     }
                     obj.insert("table".into(), Value::from(table));
-                    let line = serde_json::to_string(&obj)
-                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                    writeln!(out, "{line}")
-                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                    let line = serde_json::to_string(&obj).map_err(super::StoreError::other)?;
+                    writeln!(out, "{line}").map_err(super::StoreError::other)?;
                     lines += 1;
-                }
+                    Ok(())
+                })?;
             }
             Ok(lines)
         })
     }
+}
+
+/// Commits a chunk of an import. A restore may set ids: PostgreSQL's id sequences move past
+/// them first, so that the next mention written gets an id of its own (SQLite's rowids do so
+/// by themselves).
+fn commit_chunk(c: &Conn) -> Result<()> {
+    if c.engine() == super::db::Engine::Postgres {
+        for table in ["posts", "mentions", "decisions"] {
+            c.query_row(
+                &format!(
+                    "SELECT setval(pg_get_serial_sequence('{table}', 'id'),
+                                   GREATEST((SELECT MAX(id) FROM {table}), 1))"
+                ),
+                [],
+                |_| Ok(()),
+            )?;
+        }
+    }
+    c.execute_batch("COMMIT")
 }
 
 /// The tables a backup holds, in the order a restore needs them (posts before mentions); each
@@ -162,20 +175,19 @@ const BACKUP_TABLES: [&str; 4] = ["posts", "mentions", "blocks", "decisions"];
 fn sql_to_json(v: SqlValue) -> Value {
     match v {
         SqlValue::Null => Value::Null,
-        SqlValue::Integer(i) => Value::from(i),
+        SqlValue::Int(i) => Value::from(i),
         SqlValue::Real(f) => Value::from(f),
         SqlValue::Text(t) => Value::from(t),
-        SqlValue::Blob(b) => Value::from(hex::encode(b)),
     }
 }
 
 fn json_to_sql(v: &Value) -> SqlValue {
     match v {
         Value::Null => SqlValue::Null,
-        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
+        Value::Bool(b) => SqlValue::Int(i64::from(*b)),
         Value::Number(n) => n
             .as_i64()
-            .map(SqlValue::Integer)
+            .map(SqlValue::Int)
             .or_else(|| n.as_f64().map(SqlValue::Real))
             .unwrap_or(SqlValue::Null),
         Value::String(s) => SqlValue::Text(s.clone()),
@@ -197,7 +209,8 @@ impl Importer<'_> {
         }
         self.in_chunk += 1;
         if self.in_chunk >= IMPORT_CHUNK {
-            self.tx.execute_batch("COMMIT; BEGIN IMMEDIATE")?;
+            commit_chunk(self.tx)?;
+            self.tx.begin()?;
             self.in_chunk = 0;
         }
         Ok(())
@@ -267,17 +280,23 @@ impl Importer<'_> {
             // Merged: the stored pair keeps its status and moderation; it gains what it lacked
             // (and says so only when it did: the same file twice changes nothing).
             let changed = self.tx.execute(
-                "UPDATE mentions SET title = COALESCE(title, ?8), author_name = COALESCE(author_name, ?9),
-                        author_url = COALESCE(author_url, ?10), author_photo = COALESCE(author_photo, ?11),
-                        published = COALESCE(published, ?12), excerpt = COALESCE(excerpt, ?13),
-                        content_html = COALESCE(content_html, ?14),
-                        first_seen = MIN(first_seen, ?15)
-                 WHERE id = ?19
-                   AND ((title IS NULL AND ?8 IS NOT NULL) OR (author_name IS NULL AND ?9 IS NOT NULL)
-                     OR (author_url IS NULL AND ?10 IS NOT NULL) OR (author_photo IS NULL AND ?11 IS NOT NULL)
-                     OR (published IS NULL AND ?12 IS NOT NULL) OR (excerpt IS NULL AND ?13 IS NOT NULL)
-                     OR (content_html IS NULL AND ?14 IS NOT NULL) OR first_seen > ?15)",
-                rusqlite::params_from_iter(values.iter().copied().chain([&id as &dyn rusqlite::ToSql])),
+                "UPDATE mentions SET title = COALESCE(title, ?1), author_name = COALESCE(author_name, ?2),
+                        author_url = COALESCE(author_url, ?3), author_photo = COALESCE(author_photo, ?4),
+                        published = COALESCE(published, ?5), excerpt = COALESCE(excerpt, ?6),
+                        content_html = COALESCE(content_html, ?7),
+                        first_seen = CASE WHEN ?8 < first_seen THEN ?8 ELSE first_seen END
+                 WHERE id = ?9
+                   AND ((title IS NULL AND CAST(?1 AS TEXT) IS NOT NULL) OR (author_name IS NULL AND CAST(?2 AS TEXT) IS NOT NULL)
+                     OR (author_url IS NULL AND CAST(?3 AS TEXT) IS NOT NULL) OR (author_photo IS NULL AND CAST(?4 AS TEXT) IS NOT NULL)
+                     OR (published IS NULL AND CAST(?5 AS TEXT) IS NOT NULL) OR (excerpt IS NULL AND CAST(?6 AS TEXT) IS NOT NULL)
+                     OR (content_html IS NULL AND CAST(?7 AS TEXT) IS NOT NULL) OR first_seen > ?8)",
+                // The texts it may fill in (?8 to ?15 of the insert's) and the id.
+                values[7..15]
+                    .iter()
+                    .copied()
+                    .chain([&id as &dyn super::db::Param])
+                    .collect::<Vec<_>>()
+                    .as_slice(),
             )?;
             if changed > 0 {
                 self.counts.merged += 1;
@@ -291,8 +310,13 @@ impl Importer<'_> {
                         first_seen, verified_at, updated_at, checked_at, reason, imported, imported_verify,
                         status_token)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?15, ?15,
-                         'imported', ?17, ?18, lower(hex(randomblob(16))))",
-                values,
+                         'imported', ?17, ?18, ?19)",
+                values
+                    .iter()
+                    .copied()
+                    .chain([&super::new_status_token() as &dyn super::db::Param])
+                    .collect::<Vec<_>>()
+                    .as_slice(),
             )?;
             self.counts.imported += 1;
             *self
@@ -382,13 +406,13 @@ impl Importer<'_> {
                 } else {
                     &["id"]
                 };
-                self.insert_row("mentions", &row, skip)?;
+                let id = self.insert_row("mentions", &row, skip)?;
                 // A candidate that was waiting for its check waits again: it gets its job.
                 if text("status") == Some("pending") {
                     self.tx.execute(
                         "INSERT INTO jobs (kind, subject, next_try) VALUES ('verify', ?1, ?2)
                          ON CONFLICT (kind, subject) DO NOTHING",
-                        params![self.tx.last_insert_rowid(), crate::model::now_rfc3339()],
+                        params![id, crate::model::now_rfc3339()],
                     )?;
                 }
                 self.counts.imported += 1;
@@ -396,7 +420,7 @@ impl Importer<'_> {
             }
             Some("blocks") => {
                 self.tx.execute(
-                    "INSERT OR IGNORE INTO blocks (domain, created_at) VALUES (?1, ?2)",
+                    "INSERT INTO blocks (domain, created_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                     params![text("domain"), text("created_at")],
                 )?;
                 Ok(true)
@@ -421,7 +445,12 @@ impl Importer<'_> {
                     .optional()?
                     .is_some();
                 if !seen {
-                    insert_decision(self.tx, &d)?;
+                    // Its own id when that is free (a restore into an empty store keeps ids).
+                    if self.id_free("decisions", row)? {
+                        self.insert_row("decisions", row, &[])?;
+                    } else {
+                        insert_decision(self.tx, &d)?;
+                    }
                 }
                 Ok(true)
             }
@@ -446,25 +475,37 @@ impl Importer<'_> {
     }
 
     /// Inserts a backup row into `table`, with the columns the table has (a backup from an
-    /// older or newer version may have fewer or more), leaving out `skip`.
-    fn insert_row(&self, table: &str, row: &Map<String, Value>, skip: &[&str]) -> Result<()> {
-        let columns: Vec<String> = self
-            .tx
-            .prepare(&format!("SELECT * FROM {table} LIMIT 0"))?
-            .column_names()
-            .map(str::to_string)
-            .filter(|c| row.contains_key(c) && c != "table" && !skip.contains(&c.as_str()))
+    /// older or newer version may have fewer or more), leaving out `skip`; the new row's id
+    /// when the table has ids.
+    fn insert_row(
+        &self,
+        table: &str,
+        row: &Map<String, Value>,
+        skip: &[&str],
+    ) -> Result<Option<i64>> {
+        let all = self.tx.column_names(table)?;
+        let columns: Vec<&String> = all
+            .iter()
+            .filter(|c| row.contains_key(*c) && *c != "table" && !skip.contains(&c.as_str()))
             .collect();
         let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-        let values: Vec<SqlValue> = columns.iter().map(|c| json_to_sql(&row[c])).collect();
-        self.tx.execute(
-            &format!(
-                "INSERT INTO {table} ({}) VALUES ({})",
-                columns.join(", "),
-                marks.join(", ")
-            ),
-            rusqlite::params_from_iter(values),
-        )?;
-        Ok(())
+        let values: Vec<SqlValue> = columns.iter().map(|c| json_to_sql(&row[*c])).collect();
+        let has_id = all.iter().any(|c| c == "id");
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES ({}){}",
+            columns
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            marks.join(", "),
+            if has_id { " RETURNING id" } else { "" }
+        );
+        if has_id {
+            Ok(Some(self.tx.query_row(&sql, values, |r| r.get(0))?))
+        } else {
+            self.tx.execute(&sql, values)?;
+            Ok(None)
+        }
     }
 }

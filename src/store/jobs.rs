@@ -20,9 +20,9 @@
 //! ([`super::queue`]), a delivery joins its channel ([`super::notifications`]), a send is leased
 //! per post ([`super::sends`]); the table, the lease rules and the owners are one.
 
-use super::{Cached, Result, Store, StoreResult};
+use super::db::{Conn, OptionalExtension, params};
+use super::{Result, Store, StoreResult};
 use crate::model::now_rfc3339;
-use rusqlite::{Connection, OptionalExtension, params};
 
 /// What a job does to its subject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,8 +68,8 @@ pub struct StaleLease {
 }
 
 impl Lease {
-    fn stale(&self) -> rusqlite::Error {
-        rusqlite::Error::ToSqlConversionFailure(Box::new(StaleLease {
+    fn stale(&self) -> super::StoreError {
+        super::StoreError::StaleLease(Box::new(StaleLease {
             kind: self.kind.as_str(),
             subject: self.subject,
             fence: self.fence,
@@ -111,7 +111,7 @@ pub fn hostname() -> String {
 }
 
 /// Whether `lease` is still the job's (its fence unchanged); `Err` ([`StaleLease`]) when not.
-pub(super) fn check(c: &Connection, lease: &Lease) -> Result<()> {
+pub(super) fn check(c: &Conn, lease: &Lease) -> Result<()> {
     let current = c
         .prepare_cached("SELECT fence FROM jobs WHERE kind = ?1 AND subject = ?2")?
         .query_row(params![lease.kind.as_str(), lease.subject], |r| {
@@ -119,7 +119,7 @@ pub(super) fn check(c: &Connection, lease: &Lease) -> Result<()> {
         });
     match current {
         Ok(fence) if fence == lease.fence => Ok(()),
-        Ok(_) | Err(rusqlite::Error::QueryReturnedNoRows) => Err(lease.stale()),
+        Ok(_) | Err(super::StoreError::NotFound) => Err(lease.stale()),
         Err(e) => Err(e),
     }
 }
@@ -132,18 +132,18 @@ pub(super) fn in_secs(secs: i64) -> String {
 /// A job tried and due again at `next_try`: one more attempt, its lease given back. (Asked
 /// for again meanwhile, it is due at once and its attempts start over: a new ping is a new
 /// candidate.)
-pub(super) fn retry(c: &Connection, lease: &Lease, next_try: &str) -> Result<()> {
+pub(super) fn retry(c: &Conn, lease: &Lease, next_try: &str) -> Result<()> {
     give_back(c, lease, next_try, true)
 }
 
 /// A job given back untried: due at `next_try` (at once when asked for again), no attempt
 /// counted.
-pub(super) fn put_back(c: &Connection, lease: &Lease, next_try: &str) -> Result<()> {
+pub(super) fn put_back(c: &Conn, lease: &Lease, next_try: &str) -> Result<()> {
     give_back(c, lease, next_try, false)
 }
 
 /// [`retry`] (`tried`: one more attempt) or [`put_back`]; refused for a stale lease.
-fn give_back(c: &Connection, lease: &Lease, next_try: &str, tried: bool) -> Result<()> {
+fn give_back(c: &Conn, lease: &Lease, next_try: &str, tried: bool) -> Result<()> {
     let changed = c.run(
         "UPDATE jobs SET next_try = CASE WHEN again = 1 THEN ?4 ELSE ?3 END,
                 attempts = CASE WHEN again = 1 THEN 0 ELSE attempts + ?6 END,
@@ -166,7 +166,7 @@ fn give_back(c: &Connection, lease: &Lease, next_try: &str, tried: bool) -> Resu
 
 /// A job done: gone from the queue — unless it was asked for again while leased, in which
 /// case it is due again at once, as a new job.
-pub(super) fn finish(c: &Connection, lease: &Lease) -> Result<()> {
+pub(super) fn finish(c: &Conn, lease: &Lease) -> Result<()> {
     let args = params![lease.kind.as_str(), lease.subject, lease.fence];
     if c.run(
         "DELETE FROM jobs WHERE kind = ?1 AND subject = ?2 AND fence = ?3 AND again = 0",
@@ -195,7 +195,7 @@ pub(super) fn finish(c: &Connection, lease: &Lease) -> Result<()> {
 /// Leases the queued job (kind, subject) to `owner` until `until` when no one holds it (or
 /// its lease expired): a new fence, and a clean `again`. `None` when another loop holds it.
 pub(super) fn take(
-    c: &Connection,
+    c: &Conn,
     kind: JobKind,
     subject: i64,
     until: &str,
@@ -217,14 +217,14 @@ pub(super) fn take(
 /// queuing it first if it is not queued; `None` while another loop holds it — the same owner
 /// included: a loop never takes a job it already holds a second time.
 pub(super) fn lease_subject(
-    c: &Connection,
+    c: &Conn,
     kind: JobKind,
     subject: i64,
     lease_secs: i64,
     owner: &str,
 ) -> Result<Option<Lease>> {
     c.run(
-        "INSERT OR IGNORE INTO jobs (kind, subject, next_try) VALUES (?1, ?2, ?3)",
+        "INSERT INTO jobs (kind, subject, next_try) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         params![kind.as_str(), subject, now_rfc3339()],
     )?;
     let fence = take(c, kind, subject, &in_secs(lease_secs), owner)?;
@@ -236,7 +236,7 @@ pub(super) fn lease_subject(
 }
 
 /// [`Store::renew_leases`] on `c` (the group commit's connection, for the worker).
-pub(super) fn renew_leases_in(c: &Connection, owner: &str, lease_secs: i64) -> Result<usize> {
+pub(super) fn renew_leases_in(c: &Conn, owner: &str, lease_secs: i64) -> Result<usize> {
     c.run(
         "UPDATE jobs SET lease_until = ?2 WHERE lease_owner = ?1",
         params![owner, in_secs(lease_secs)],
@@ -278,7 +278,7 @@ impl Store {
     pub fn jobs_waiting(&self, kind: JobKind) -> StoreResult<(i64, i64)> {
         self.read(|c| {
             c.query_row(
-                "SELECT COUNT(*), COALESCE(SUM(next_try <= ?2), 0) FROM jobs WHERE kind = ?1",
+                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN next_try <= ?2 THEN 1 ELSE 0 END), 0) FROM jobs WHERE kind = ?1",
                 params![kind.as_str(), now_rfc3339()],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -292,8 +292,12 @@ mod tests {
 
     #[test]
     fn every_kind_is_leased_from_one_table_by_one_owner_at_a_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        for (store, _keep) in crate::store::testing::test_stores("jobs") {
+            every_kind_is_leased_once(&store);
+        }
+    }
+
+    fn every_kind_is_leased_once(store: &Store) {
         for kind in [JobKind::Verify, JobKind::Deliver, JobKind::Send] {
             let lease = |owner: &str| {
                 store
@@ -324,8 +328,12 @@ mod tests {
 
     #[test]
     fn a_stale_lease_writes_nothing_and_a_job_asked_for_again_survives_its_finish() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        for (store, _keep) in crate::store::testing::test_stores("stale") {
+            stale_leases_write_nothing(&store);
+        }
+    }
+
+    fn stale_leases_write_nothing(store: &Store) {
         let take = |owner: &str, secs: i64| {
             store
                 .write(|c| lease_subject(c, JobKind::Deliver, 1, secs, owner))
@@ -336,9 +344,9 @@ mod tests {
         let new = take("serve:b", 60).expect("expired: b takes over");
         assert!(new.fence > old.fence);
         for write in [
-            Box::new(|c: &Connection| finish(c, &old)) as Box<dyn Fn(&Connection) -> Result<()>>,
-            Box::new(|c: &Connection| retry(c, &old, "2000-01-01T00:00:00Z")),
-            Box::new(|c: &Connection| put_back(c, &old, "2000-01-01T00:00:00Z")),
+            Box::new(|c: &Conn| finish(c, &old)) as Box<dyn Fn(&Conn) -> Result<()>>,
+            Box::new(|c: &Conn| retry(c, &old, "2000-01-01T00:00:00Z")),
+            Box::new(|c: &Conn| put_back(c, &old, "2000-01-01T00:00:00Z")),
         ] {
             let refused = store.write(|c| write(c)).unwrap_err();
             assert!(refused.is_stale_lease(), "{refused}");

@@ -1,11 +1,11 @@
 //! Mentions: outcomes applied to them (each state change with its decision, in one savepoint of
 //! the group commit's transaction — see [`Applied`]), and what listings, feeds and counts read.
 
+use super::db::{Conn, OptionalExtension, Row, params};
 use super::decisions::{Decision, insert_decision};
 use super::queue::Job;
-use super::{Cached, Result, Store, StoreResult};
+use super::{Result, Store, StoreResult};
 use crate::model::{Author, Extracted, Kind, Mention, MentionType, Status, now_rfc3339};
-use rusqlite::{Connection, OptionalExtension, Row, params};
 
 pub(super) const MENTION_COLUMNS: &str = "id, source, target, kind, type, status, title, author_name, author_url, \
      author_photo, published, excerpt, content_html, first_seen, verified_at, reason, updated_at, final_url, \
@@ -76,7 +76,7 @@ pub struct Counts {
 /// holds it for moderation), keeping a moderator's earlier decision. Ends the job and logs the
 /// decision, in the caller's transaction.
 fn verified(
-    tx: &Connection,
+    tx: &Conn,
     job: &Job,
     x: &Extracted,
     hold_new: bool,
@@ -99,14 +99,14 @@ fn verified(
         // (a nightly reverify of unchanged pages must not make feed readers show old
         // entries as new); `checked_at` always says when it was last looked at.
         "UPDATE mentions SET
-                verified_at = CASE WHEN verified_at IS NULL OR status IS NOT ?2 OR type IS NOT ?3
-                    OR title IS NOT ?4 OR author_name IS NOT ?5 OR author_url IS NOT ?6
-                    OR author_photo IS NOT ?7 OR published IS NOT ?8 OR excerpt IS NOT ?9
-                    OR content_html IS NOT ?10 OR final_url IS NOT ?11 THEN ?13 ELSE verified_at END,
-                updated_at = CASE WHEN verified_at IS NULL OR status IS NOT ?2 OR type IS NOT ?3
-                    OR title IS NOT ?4 OR author_name IS NOT ?5 OR author_url IS NOT ?6
-                    OR author_photo IS NOT ?7 OR published IS NOT ?8 OR excerpt IS NOT ?9
-                    OR content_html IS NOT ?10 OR final_url IS NOT ?11 THEN ?13 ELSE updated_at END,
+                verified_at = CASE WHEN verified_at IS NULL OR status IS DISTINCT FROM ?2 OR type IS DISTINCT FROM ?3
+                    OR title IS DISTINCT FROM ?4 OR author_name IS DISTINCT FROM ?5 OR author_url IS DISTINCT FROM ?6
+                    OR author_photo IS DISTINCT FROM ?7 OR published IS DISTINCT FROM ?8 OR excerpt IS DISTINCT FROM ?9
+                    OR content_html IS DISTINCT FROM ?10 OR final_url IS DISTINCT FROM ?11 THEN ?13 ELSE verified_at END,
+                updated_at = CASE WHEN verified_at IS NULL OR status IS DISTINCT FROM ?2 OR type IS DISTINCT FROM ?3
+                    OR title IS DISTINCT FROM ?4 OR author_name IS DISTINCT FROM ?5 OR author_url IS DISTINCT FROM ?6
+                    OR author_photo IS DISTINCT FROM ?7 OR published IS DISTINCT FROM ?8 OR excerpt IS DISTINCT FROM ?9
+                    OR content_html IS DISTINCT FROM ?10 OR final_url IS DISTINCT FROM ?11 THEN ?13 ELSE updated_at END,
                 status = ?2, type = ?3, title = ?4, author_name = ?5, author_url = ?6,
                 author_photo = ?7, published = ?8, excerpt = ?9, content_html = ?10, final_url = ?11,
                 reason = ?12, not_found_count = 0, checked_at = ?13
@@ -141,7 +141,7 @@ fn verified(
 
 /// A 404 for a mention that was verified once: counted, and the second in a row deletes;
 /// the first ends the job and keeps the mention as it is.
-fn not_found(tx: &Connection, job: &Job, decision: &Decision) -> Result<Status> {
+fn not_found(tx: &Conn, job: &Job, decision: &Decision) -> Result<Status> {
     let (count, status): (i64, String) = tx.query_row(
         "UPDATE mentions SET not_found_count = not_found_count + 1 WHERE id = ?1
          RETURNING not_found_count, status",
@@ -158,7 +158,7 @@ fn not_found(tx: &Connection, job: &Job, decision: &Decision) -> Result<Status> 
 }
 
 /// A transient failure: the job waits `delay_secs` and is tried again. Nothing is deleted.
-fn retry_later(tx: &Connection, job: &Job, delay_secs: i64, decision: &Decision) -> Result<()> {
+fn retry_later(tx: &Conn, job: &Job, delay_secs: i64, decision: &Decision) -> Result<()> {
     let at = super::jobs::in_secs(delay_secs);
     super::jobs::retry(tx, &job.lease(), &at)?;
     tx.run(
@@ -170,7 +170,7 @@ fn retry_later(tx: &Connection, job: &Job, delay_secs: i64, decision: &Decision)
 
 /// Ends a job without changing what is published (a 304, or a kept mention after giving
 /// up on a transient failure); returns the mention's status.
-fn unchanged(tx: &Connection, job: &Job, decision: &Decision) -> Result<Status> {
+fn unchanged(tx: &Conn, job: &Job, decision: &Decision) -> Result<Status> {
     let status: String = tx.query_row(
         "UPDATE mentions SET not_found_count = 0, checked_at = ?2 WHERE id = ?1 RETURNING status",
         params![job.mention_id, now_rfc3339()],
@@ -207,7 +207,7 @@ pub enum Applied {
 /// newer holder's outcome stands. (Every path ends in the job's fenced finish, retry or put
 /// back; its refusal rolls back what the path wrote before it.)
 pub(crate) fn apply(
-    c: &Connection,
+    c: &Conn,
     job: &Job,
     applied: &Applied,
     decision: &Decision,
@@ -284,7 +284,7 @@ impl Store {
                 "SELECT source, target, deleted_at FROM unpublished
                  WHERE deleted_at > COALESCE(?1, '') ORDER BY deleted_at, mention_id LIMIT ?2",
             )?
-            .query_map(params![since, limit as i64], |r| {
+            .query_map(params![since, limit], |r| {
                 Ok(Unpublished {
                     source: r.get(0)?,
                     target: r.get(1)?,
@@ -321,8 +321,8 @@ impl Store {
     /// Mentions matching `filter`, newest first unless asked otherwise.
     pub fn mentions(&self, filter: &MentionFilter) -> StoreResult<Vec<Mention>> {
         let mut sql = format!("SELECT {MENTION_COLUMNS} FROM mentions WHERE 1 = 1");
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        let mut arg = |v: rusqlite::types::Value, sql: &mut String, clause: &str| {
+        let mut args: Vec<super::db::Value> = Vec::new();
+        let mut arg = |v: super::db::Value, sql: &mut String, clause: &str| {
             args.push(v);
             sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
         };
@@ -411,9 +411,8 @@ impl Store {
         }
         // Every feed and API request runs one of a few shapes of this query: keep them prepared.
         let mut list: Vec<Mention> = self.read(|c| {
-            let mut stmt = c.prepare_cached(&sql)?;
-            stmt.query_map(rusqlite::params_from_iter(args.iter()), mention_from_row)?
-                .collect()
+            let stmt = c.prepare_cached(&sql)?;
+            stmt.query_map(args.as_slice(), mention_from_row)?.collect()
         })?;
         // Where else each reaction was seen (see `conversations`).
         if !list.is_empty() {
@@ -453,7 +452,7 @@ impl Store {
     /// Published mention counts per type for one target.
     pub fn count_by_type(&self, target_key: &str) -> StoreResult<Vec<(String, i64)>> {
         self.read(|c| {
-            let mut stmt = c.prepare(
+            let stmt = c.prepare(
                 "SELECT type, COUNT(*) FROM mentions WHERE target_key = ?1 AND status = 'verified' GROUP BY type",
             )?;
             stmt.query_map([target_key], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
@@ -482,12 +481,7 @@ impl Store {
 }
 
 /// The source no longer supports the mention: see [`Store::apply_refusal`].
-pub(super) fn refuse(
-    tx: &Connection,
-    job: &Job,
-    delete: bool,
-    decision: &Decision,
-) -> Result<Status> {
+pub(super) fn refuse(tx: &Conn, job: &Job, delete: bool, decision: &Decision) -> Result<Status> {
     let (status, verified): (String, bool) = tx.query_row(
         "SELECT status, verified_at IS NOT NULL FROM mentions WHERE id = ?1",
         [job.mention_id],
@@ -516,7 +510,7 @@ pub(super) fn refuse(
     Ok(next)
 }
 
-pub(super) fn finish(c: &Connection, job: &Job, decision: &Decision) -> Result<()> {
+pub(super) fn finish(c: &Conn, job: &Job, decision: &Decision) -> Result<()> {
     super::jobs::finish(c, &job.lease())?;
     insert_decision(c, decision)
 }

@@ -26,6 +26,7 @@
 //! refused for a stale lease ([`jobs`]) becomes `StoreError::StaleLease`.
 
 mod conversations;
+pub(crate) mod db;
 mod decisions;
 mod fetch_state;
 mod import;
@@ -33,10 +34,13 @@ mod jobs;
 mod mentions;
 mod moderation;
 mod notifications;
+mod postgres;
 mod posts;
 mod queue;
 mod sends;
 mod state;
+#[doc(hidden)]
+pub mod testing;
 
 pub use decisions::{Decision, DecisionFilter};
 pub use fetch_state::{FailingUrl, FetchState};
@@ -51,7 +55,7 @@ pub use sends::{SendRecord, SendResult};
 pub use serve_lock::ServeLock;
 pub use state::{ScheduleRun, SocialSourceState};
 
-use rusqlite::Connection;
+use db::Conn;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -59,25 +63,16 @@ use std::sync::Mutex;
 /// `store` see (no database crate's error crosses this boundary).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database said no (locked past the busy timeout, a full disk, a constraint).
+    /// The database said no (locked past the busy timeout, a full disk, a constraint, a lost
+    /// connection).
     #[error("{0}")]
-    Database(rusqlite::Error),
+    Database(Box<dyn std::error::Error + Send + Sync>),
+    /// A query that had to find a row found none.
+    #[error("no such row")]
+    NotFound,
     /// A write refused because its lease was taken over (see [`jobs::StaleLease`]).
     #[error(transparent)]
-    StaleLease(Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl From<rusqlite::Error> for StoreError {
-    /// Inside the store a refused write travels as the database crate's error (so that it
-    /// rolls back what the closure wrote); here it becomes what it is.
-    fn from(e: rusqlite::Error) -> StoreError {
-        match e {
-            rusqlite::Error::ToSqlConversionFailure(inner) if inner.is::<jobs::StaleLease>() => {
-                StoreError::StaleLease(inner)
-            }
-            e => StoreError::Database(e),
-        }
-    }
+    StaleLease(Box<jobs::StaleLease>),
 }
 
 impl StoreError {
@@ -85,14 +80,18 @@ impl StoreError {
     pub fn is_stale_lease(&self) -> bool {
         matches!(self, StoreError::StaleLease(_))
     }
+
+    /// Any other error, as the store's.
+    pub(crate) fn other(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+        StoreError::Database(Box::new(e))
+    }
 }
 
 /// What the store's public functions return.
 pub type StoreResult<T> = std::result::Result<T, StoreError>;
 
-/// Inside the store: what the database crate returns (converted to [`StoreError`] at the
-/// boundary, by [`Store::read`] and [`Store::write`] and by `?`).
-pub(crate) type Result<T> = std::result::Result<T, rusqlite::Error>;
+/// Inside the store, the same (a closure's error rolls back what it wrote).
+pub(crate) type Result<T> = StoreResult<T>;
 
 pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
@@ -481,25 +480,40 @@ END;
 "#,
 ];
 
+/// Where a store lives: a SQLite file, or a PostgreSQL database.
+#[derive(Clone, PartialEq)]
+pub enum Location {
+    Sqlite(PathBuf),
+    Postgres {
+        /// `postgres://…` (never logged: it may hold a password).
+        url: String,
+        /// Connections at most.
+        pool_size: usize,
+    },
+}
+
+impl std::fmt::Debug for Location {
+    /// PostgreSQL's URL may hold a password: it is not shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
+            Location::Postgres { pool_size, .. } => write!(f, "Postgres(pool_size {pool_size})"),
+        }
+    }
+}
+
 /// The store: one writer, a few readers.
 pub struct Store {
-    path: PathBuf,
-    writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+    location: Location,
+    writer: Mutex<Conn>,
+    readers: Mutex<Vec<Conn>>,
 }
 
-/// Statements through the connection's statement cache: the hot ones (each verification's
-/// update, the job queue's, the decision log's insert) are parsed once per connection, not on
-/// every call. For SQL of a few fixed shapes (the cache holds 64 per connection); SQL whose
-/// text varies without bound uses `execute`.
-pub(super) trait Cached {
-    fn run<P: rusqlite::Params>(&self, sql: &str, params: P) -> Result<usize>;
-}
-
-impl Cached for Connection {
-    fn run<P: rusqlite::Params>(&self, sql: &str, params: P) -> Result<usize> {
-        self.prepare_cached(sql)?.execute(params)
-    }
+/// A new mention's status token: the unguessable name of its status page (128 random bits).
+pub(super) fn new_status_token() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the system's random source answers");
+    hex::encode(bytes)
 }
 
 /// `text` with LIKE's wildcards (`%`, `_`) and the escape character taken literally, for
@@ -515,7 +529,7 @@ pub(super) fn like_containing(text: &str) -> String {
     format!("%{}%", like_escape(text.trim()))
 }
 
-fn configure(conn: &Connection) -> Result<()> {
+fn configure(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -541,59 +555,147 @@ fn migration_summary(sql: &str) -> String {
         .unwrap_or_else(|| "schema".into())
 }
 
+/// The migrations of `engine`'s schema, oldest first.
+fn migrations(engine: db::Engine) -> &'static [&'static str] {
+    match engine {
+        db::Engine::Sqlite => MIGRATIONS,
+        db::Engine::Postgres => postgres::MIGRATIONS,
+    }
+}
+
+impl Location {
+    /// A new connection to the store.
+    fn connect(&self) -> StoreResult<Conn> {
+        match self {
+            Location::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path)?;
+                configure(&conn)?;
+                Ok(Conn::Lite(conn))
+            }
+            Location::Postgres { url, .. } => Ok(Conn::Pg(db::PgConn::connect(
+                url,
+                std::time::Duration::from_secs(10),
+            )?)),
+        }
+    }
+
+    /// Readers kept open at most (besides the writer).
+    fn readers(&self) -> usize {
+        match self {
+            Location::Sqlite(_) => 8,
+            Location::Postgres { pool_size, .. } => pool_size.saturating_sub(1).max(1),
+        }
+    }
+}
+
+/// The schema version `conn`'s database is at (0: empty).
+fn schema_version(conn: &Conn) -> StoreResult<i64> {
+    match conn {
+        Conn::Lite(c) => Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?),
+        Conn::Pg(_) => {
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)",
+            )?;
+            Ok(conn
+                .query_row("SELECT MAX(version) FROM schema_version", [], |r| {
+                    r.get::<_, Option<i64>>(0)
+                })?
+                .unwrap_or(0))
+        }
+    }
+}
+
+/// Applies `conn`'s pending migrations, each in a transaction of its own under the store's
+/// migration lock, so that of two processes starting together one migrates and the other
+/// finds it done.
+fn migrate(conn: &Conn) -> StoreResult<()> {
+    let all = migrations(conn.engine());
+    let start = schema_version(conn)?;
+    for (i, sql) in all.iter().enumerate().skip(start.max(0) as usize) {
+        let tx = conn.transaction()?;
+        if let Conn::Pg(_) = conn {
+            // A lock held until this transaction ends; the number is backfeed's own.
+            tx.query_row("SELECT pg_advisory_xact_lock(4242424201)", [], |_| Ok(()))?;
+        }
+        if schema_version(&tx)? > i as i64 {
+            tx.commit()?;
+            continue;
+        }
+        tx.execute_batch(sql)?;
+        match conn {
+            Conn::Lite(c) => c.pragma_update(None, "user_version", i as i64 + 1)?,
+            Conn::Pg(_) => {
+                tx.execute("DELETE FROM schema_version", [])?;
+                tx.execute(
+                    "INSERT INTO schema_version (version) VALUES (?1)",
+                    [i as i64 + 1],
+                )?;
+            }
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}
+
 impl Store {
-    /// Opens (creating if needed) the store at `path` and applies pending migrations.
+    /// Opens (creating if needed) the SQLite store at `path` and applies pending migrations.
     pub fn open(path: &Path) -> StoreResult<Store> {
-        if let Some(dir) = path.parent()
+        Store::open_at(&Location::Sqlite(path.to_path_buf()))
+    }
+
+    /// Opens the store at `location` (creating a SQLite file if needed) and applies pending
+    /// migrations.
+    pub fn open_at(location: &Location) -> StoreResult<Store> {
+        if let Location::Sqlite(path) = location
+            && let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
             let _ = std::fs::create_dir_all(dir);
         }
-        let conn = Connection::open(path)?;
-        configure(&conn)?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-            // Under the write lock, the version read again: of two processes starting
-            // together, one migrates and the other finds it done.
-            conn.execute_batch("BEGIN IMMEDIATE")?;
-            let now: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-            if now > i as i64 {
-                conn.execute_batch("COMMIT")?;
-                continue;
-            }
-            let applied = conn
-                .execute_batch(sql)
-                .and_then(|()| conn.pragma_update(None, "user_version", i as i64 + 1));
-            match applied {
-                Ok(()) => conn.execute_batch("COMMIT")?,
-                Err(e) => {
-                    let _ = conn.execute_batch("ROLLBACK");
-                    return Err(e.into());
-                }
-            }
-        }
-        // The writer's transactions take the write lock as they begin: a deferred transaction
-        // that reads and then writes fails at once ("database is locked") when another process
-        // wrote in between, where an immediate one waits its turn (busy timeout).
-        let mut conn = conn;
-        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
+        let conn = location.connect()?;
+        migrate(&conn)?;
         Ok(Store {
-            path: path.to_path_buf(),
+            location: location.clone(),
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
         })
     }
 
-    /// The schema migrations the store at `path` has not had yet, by number and what each
+    /// Which engine the store runs on.
+    pub fn engine(&self) -> db::Engine {
+        match self.location {
+            Location::Sqlite(_) => db::Engine::Sqlite,
+            Location::Postgres { .. } => db::Engine::Postgres,
+        }
+    }
+
+    /// The schema migrations the store at `location` has not had yet, by number and what each
     /// does (its first comment line), without applying them (`backfeed migrate --check`).
-    pub fn pending_migrations(path: &Path) -> StoreResult<Vec<(usize, String)>> {
-        let version: i64 = if path.exists() {
-            Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?
-                .pragma_query_value(None, "user_version", |r| r.get(0))?
-        } else {
-            0
+    pub fn pending_migrations(location: &Location) -> StoreResult<Vec<(usize, String)>> {
+        let (version, engine) = match location {
+            Location::Sqlite(path) if !path.exists() => (0, db::Engine::Sqlite),
+            Location::Sqlite(path) => {
+                let c = rusqlite::Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )?;
+                (
+                    c.pragma_query_value(None, "user_version", |r| r.get(0))?,
+                    db::Engine::Sqlite,
+                )
+            }
+            Location::Postgres { .. } => {
+                let conn = location.connect()?;
+                let exists: bool = conn.query_row(
+                    "SELECT to_regclass('schema_version') IS NOT NULL",
+                    [],
+                    |r| r.get(0),
+                )?;
+                let version = if exists { schema_version(&conn)? } else { 0 };
+                (version, db::Engine::Postgres)
+            }
         };
-        Ok(MIGRATIONS
+        Ok(migrations(engine)
             .iter()
             .enumerate()
             .skip(version.max(0) as usize)
@@ -601,28 +703,38 @@ impl Store {
             .collect())
     }
 
+    /// A connection from `slot` that is still alive (PostgreSQL's break when the server
+    /// restarts: the next call reconnects instead of failing for ever).
+    fn alive(&self, conn: Conn) -> StoreResult<Conn> {
+        match conn {
+            Conn::Pg(c) if c.is_closed() => self.location.connect(),
+            conn => Ok(conn),
+        }
+    }
+
     /// Runs `f` on the writer connection; its database error becomes a [`StoreError`].
-    pub(super) fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> StoreResult<T> {
+    pub(super) fn write<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T>) -> StoreResult<T> {
         let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(f(&mut conn)?)
+        if let Conn::Pg(c) = &*conn
+            && c.is_closed()
+        {
+            *conn = self.location.connect()?;
+        }
+        f(&mut conn)
     }
 
     /// Runs `f` on a reader connection; its database error becomes a [`StoreError`].
-    pub(super) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> StoreResult<T> {
+    pub(super) fn read<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> StoreResult<T> {
         let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match pooled {
-            Some(c) => c,
-            None => {
-                let c = Connection::open(&self.path)?;
-                configure(&c)?;
-                c
-            }
+            Some(c) => self.alive(c)?,
+            None => self.location.connect()?,
         };
         let result = f(&conn);
         let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < 8 {
+        if pool.len() < self.location.readers() {
             pool.push(conn);
         }
-        Ok(result?)
+        result
     }
 }

@@ -1,10 +1,10 @@
 //! Moderation by hand: approve, reject (which sticks through later pings), and domain blocks
 //! that hide a domain's mentions reversibly.
 
+use super::db::{Conn, OptionalExtension, params};
 use super::decisions::{Decision, insert_decision};
-use super::{Cached, Result, Store, StoreResult};
+use super::{Result, Store, StoreResult};
 use crate::model::{Status, now_rfc3339};
-use rusqlite::{Connection, OptionalExtension, params};
 
 impl Store {
     /// Approves a held (or rejected) mention; `None` if there is no such id.
@@ -58,7 +58,7 @@ impl Store {
         self.write(|c| {
             let tx = c.transaction()?;
             tx.run(
-                "INSERT OR IGNORE INTO blocks (domain, created_at) VALUES (?1, ?2)",
+                "INSERT INTO blocks (domain, created_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                 params![domain, now_rfc3339()],
             )?;
             let ids = ids_on_domain(&tx, &domain, "status IN ('verified', 'held', 'pending')")?;
@@ -107,8 +107,8 @@ impl Store {
     }
 }
 
-fn ids_on_domain(c: &Connection, domain: &str, condition: &str) -> Result<Vec<i64>> {
-    let mut stmt = c.prepare(&format!(
+fn ids_on_domain(c: &Conn, domain: &str, condition: &str) -> Result<Vec<i64>> {
+    let stmt = c.prepare(&format!(
         "SELECT id, source FROM mentions WHERE {condition}"
     ))?;
     let rows: Vec<(i64, String)> = stmt

@@ -6,11 +6,11 @@
 //! ([`super::jobs`]), leases due ones (so two loops never deliver one twice), and marks each
 //! delivered, or failed with its error and next try.
 
+use super::db::params;
 use super::decisions::{Decision, insert_decision};
 use super::mentions::{MENTION_COLUMNS, mention_from_row_at};
-use super::{Cached, Result, Store, StoreResult};
+use super::{Result, Store, StoreResult};
 use crate::model::{Mention, now_rfc3339};
-use rusqlite::params;
 
 /// One delivery due: which channel, what happened, to which mention.
 #[derive(Clone, Debug)]
@@ -66,7 +66,7 @@ impl Store {
             tx.run("DELETE FROM notify_channels", [])?;
             for channel in channels {
                 tx.run(
-                    "INSERT OR IGNORE INTO notify_channels (channel) VALUES (?1)",
+                    "INSERT INTO notify_channels (channel) VALUES (?1) ON CONFLICT DO NOTHING",
                     [channel],
                 )?;
             }
@@ -79,16 +79,16 @@ impl Store {
         self.write(|c| {
             let tx = c.transaction()?;
             let made = tx.run(
-                "INSERT OR IGNORE INTO deliveries (notification_id, channel)
+                "INSERT INTO deliveries (notification_id, channel)
                  SELECT n.id, ch.channel FROM notifications n, notify_channels ch
-                 WHERE n.fanned_out = 0",
+                 WHERE n.fanned_out = 0 ON CONFLICT DO NOTHING",
                 [],
             )?;
             tx.run(
-                "INSERT OR IGNORE INTO jobs (kind, subject, next_try)
+                "INSERT INTO jobs (kind, subject, next_try)
                  SELECT 'deliver', d.id, n.created_at FROM deliveries d
                  JOIN notifications n ON n.id = d.notification_id
-                 WHERE n.fanned_out = 0 AND d.status = 'pending'",
+                 WHERE n.fanned_out = 0 AND d.status = 'pending' ON CONFLICT DO NOTHING",
                 [],
             )?;
             tx.run(
@@ -122,7 +122,7 @@ impl Store {
                 .collect::<Vec<_>>()
                 .join(", ");
             let mut found: Vec<Delivery> = {
-                let mut stmt = tx.prepare(&format!(
+                let stmt = tx.prepare(&format!(
                     "SELECT d.id, d.channel, n.event, j.attempts, j.fence, {columns}
                      FROM jobs j JOIN deliveries d ON d.id = j.subject
                      JOIN notifications n ON n.id = d.notification_id
@@ -131,10 +131,10 @@ impl Store {
                        AND d.channel IN ({marks})
                      ORDER BY j.subject LIMIT ?"
                 ))?;
-                let mut args: Vec<rusqlite::types::Value> = vec![now.clone().into(), now.clone().into()];
+                let mut args: Vec<super::db::Value> = vec![now.clone().into(), now.clone().into()];
                 args.extend(channels.iter().map(|ch| ch.clone().into()));
-                args.push((limit as i64).into());
-                stmt.query_map(rusqlite::params_from_iter(args), |r| {
+                args.push(super::db::Param::value(&limit).into());
+                stmt.query_map(args, |r| {
                     Ok(Delivery {
                         id: r.get(0)?,
                         channel: r.get(1)?,
@@ -149,7 +149,7 @@ impl Store {
             // Each was free when read, in this same transaction: taking it cannot fail.
             for d in &mut found {
                 d.fence = super::jobs::take(&tx, super::JobKind::Deliver, d.id, &until, owner)?
-                    .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                    .ok_or(super::StoreError::NotFound)?;
             }
             tx.commit()?;
             Ok(found)
@@ -199,7 +199,7 @@ impl Store {
     pub fn pending_deliveries(&self) -> StoreResult<Vec<PendingDeliveries>> {
         self.read(|c| {
             c.prepare(
-                "SELECT channel, SUM(status = 'pending'),
+                "SELECT channel, SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END),
                         (SELECT last_error FROM deliveries e WHERE e.channel = d.channel AND e.last_error IS NOT NULL
                          ORDER BY e.id DESC LIMIT 1),
                         (SELECT MIN(j.next_try) FROM jobs j JOIN deliveries w ON w.id = j.subject

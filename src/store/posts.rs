@@ -1,9 +1,10 @@
 //! The blogger's own posts: learned from feeds and sitemaps (or, for a new post, from its own
 //! page), each with a short key that names its files and trackback URL.
 
-use super::{Cached, Result, Store, StoreResult};
+use super::db::Conn;
+use super::db::{OptionalExtension, params};
+use super::{Result, Store, StoreResult};
 use crate::model::{Post, now_rfc3339};
-use rusqlite::{OptionalExtension, params};
 
 /// See [`Store::post_send_state`].
 #[derive(Clone, Debug, Default)]
@@ -69,7 +70,7 @@ impl Store {
         self.read(|c| {
             c.query_row(
                 "SELECT p.sent_fingerprint,
-                        (SELECT COALESCE(p.listed_at >= s.complete_at, 0)
+                        (SELECT CASE WHEN p.listed_at >= s.complete_at THEN 1 ELSE 0 END
                          FROM site_listing s WHERE s.id = 1),
                         p.not_found_count
                  FROM posts p WHERE p.id = ?1",
@@ -90,7 +91,7 @@ impl Store {
     pub fn post_page_answered(&self, post_id: i64, not_found: bool) -> StoreResult<i64> {
         self.write(|c| {
             c.query_row(
-                "UPDATE posts SET not_found_count = CASE WHEN ?2 THEN not_found_count + 1 ELSE 0 END
+                "UPDATE posts SET not_found_count = CASE WHEN ?2 <> 0 THEN not_found_count + 1 ELSE 0 END
                  WHERE id = ?1 RETURNING not_found_count",
                 params![post_id, not_found],
                 |r| r.get(0),
@@ -107,8 +108,7 @@ impl Store {
     pub fn posts_by_match_keys(&self, keys: &[String]) -> StoreResult<Vec<(String, PostRef)>> {
         // The keys go in as one JSON array, so there is one statement to keep prepared however
         // many a feed page names, and no limit on how many (an export may name every post).
-        let keys = serde_json::to_string(keys)
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        let keys = serde_json::to_string(keys).map_err(super::StoreError::other)?;
         self.read(|c| {
             c.prepare_cached(
                 "SELECT match_key, id, url, key, title, atom_id FROM posts
@@ -166,7 +166,7 @@ impl Store {
     /// Every post with its count of published mentions, newest first.
     pub fn list_posts(&self) -> StoreResult<Vec<Post>> {
         self.read(|c| {
-            let mut stmt = c.prepare(
+            let stmt = c.prepare(
                 "SELECT p.url, p.title, p.key, p.published,
                         (SELECT COUNT(*) FROM mentions m WHERE m.post_id = p.id AND m.status = 'verified')
                  FROM posts p ORDER BY COALESCE(p.published, p.first_seen) DESC, p.id DESC",
@@ -180,7 +180,7 @@ impl Store {
 }
 
 /// A post from the columns `id, url, key, title, atom_id` of `r`, starting at column `at`.
-fn post_ref_at(r: &rusqlite::Row<'_>, at: usize) -> Result<PostRef> {
+fn post_ref_at(r: &super::db::Row<'_>, at: usize) -> Result<PostRef> {
     Ok(PostRef {
         id: r.get(at)?,
         url: r.get(at + 1)?,
@@ -192,7 +192,7 @@ fn post_ref_at(r: &rusqlite::Row<'_>, at: usize) -> Result<PostRef> {
 
 /// [`Store::upsert_post`] inside a transaction the caller holds; returns the post's id and key.
 pub(super) fn upsert_post_in(
-    tx: &rusqlite::Connection,
+    tx: &Conn,
     url: &str,
     match_key: &str,
     title: Option<&str>,
@@ -225,9 +225,9 @@ pub(super) fn upsert_post_in(
         key = format!("{base}-{n}");
         n += 1;
     }
-    tx.run(
+    let id = tx.query_row(
         "INSERT INTO posts (url, match_key, key, title, published, atom_id, first_seen)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
         params![
             url,
             match_key,
@@ -237,8 +237,9 @@ pub(super) fn upsert_post_in(
             atom_id,
             now_rfc3339()
         ],
+        |r| r.get(0),
     )?;
-    Ok((tx.last_insert_rowid(), key))
+    Ok((id, key))
 }
 
 /// A short, readable key from a post URL's last path segment: `/2024/05/hello-world/` →
@@ -264,11 +265,7 @@ pub(super) fn post_key_base(url: &str) -> String {
 
 /// The post `clause` (one of a few fixed ones, with `?1`) finds, on `c`. Every webmention asks
 /// this: the statement is kept prepared (one per clause).
-pub(super) fn post_where_in(
-    c: &rusqlite::Connection,
-    clause: &str,
-    value: &str,
-) -> Result<Option<PostRef>> {
+pub(super) fn post_where_in(c: &Conn, clause: &str, value: &str) -> Result<Option<PostRef>> {
     c.prepare_cached(&format!(
         "SELECT id, url, key, title, atom_id FROM posts WHERE {clause}"
     ))?
@@ -289,8 +286,12 @@ mod tests {
 
     #[test]
     fn post_keys_are_slugs_and_unique() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        for (store, _keep) in crate::store::testing::test_stores("post_keys") {
+            post_keys_on(&store);
+        }
+    }
+
+    fn post_keys_on(store: &Store) {
         let a = store
             .upsert_post(
                 "https://b.example/2024/Hello_World/",

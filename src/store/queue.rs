@@ -2,9 +2,9 @@
 //! fetch, leased by one loop at a time and fair between source hosts; and the group commit that
 //! turns the receivers' concurrent enqueues into one transaction.
 
-use super::{Cached, Result, Store, StoreResult};
+use super::db::{Conn, OptionalExtension, Row, params};
+use super::{Result, Store, StoreResult};
 use crate::model::{Kind, Status, now_rfc3339};
-use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// A leased unit of work: one mention to (re)verify.
 #[derive(Clone, Debug)]
@@ -143,12 +143,7 @@ impl Store {
 }
 
 /// [`Store::lease_one`] on `c`.
-fn lease_one_in(
-    c: &Connection,
-    mention_id: i64,
-    lease_secs: i64,
-    owner: &str,
-) -> Result<Option<Job>> {
+fn lease_one_in(c: &Conn, mention_id: i64, lease_secs: i64, owner: &str) -> Result<Option<Job>> {
     let until = super::jobs::in_secs(lease_secs);
     if super::jobs::take(c, super::JobKind::Verify, mention_id, &until, owner)?.is_none() {
         return Ok(None);
@@ -172,7 +167,7 @@ const LEASE_SCAN_WINDOWS: usize = 16;
 /// hanging pages cannot take every slot from the others. Jobs are looked for oldest first, a
 /// window a few times `limit` long at a time, up to [`LEASE_SCAN_WINDOWS`] windows.
 pub(crate) fn lease_due(
-    tx: &Connection,
+    tx: &Conn,
     limit: usize,
     lease_secs: i64,
     owner: &str,
@@ -229,14 +224,14 @@ pub(crate) fn lease_due(
     // Each was free when read, in this same transaction: taking it cannot fail.
     for job in &mut jobs {
         job.fence = super::jobs::take(tx, super::JobKind::Verify, job.mention_id, &until, owner)?
-            .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            .ok_or(super::StoreError::NotFound)?;
     }
     Ok(jobs)
 }
 
 /// Makes (source, target post) a candidate and queues it for verification now. A pair seen
 /// before keeps its row, its status and its moderation; only the job is (re)queued.
-fn enqueue_one(c: &Connection, cand: &Candidate) -> Result<Enqueued> {
+fn enqueue_one(c: &Conn, cand: &Candidate) -> Result<Enqueued> {
     let now = now_rfc3339();
     let existing: Option<(i64, String, String, Option<String>)> = c
         .prepare_cached(
@@ -263,16 +258,17 @@ fn enqueue_one(c: &Connection, cand: &Candidate) -> Result<Enqueued> {
             )
         }
         None => {
-            let token: String = c
+            let token = super::new_status_token();
+            let id: i64 = c
                 .prepare_cached(
                     "INSERT INTO mentions (source, target, target_key, post_id, kind, hint, first_seen, updated_at, status_token)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, lower(hex(randomblob(16)))) RETURNING status_token",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8) RETURNING id",
                 )?
                 .query_row(
-                    params![cand.source, cand.target, cand.target_key, cand.post_id, cand.kind.as_str(), cand.hint, now],
+                    params![cand.source, cand.target, cand.target_key, cand.post_id, cand.kind.as_str(), cand.hint, now, token],
                     |r| r.get(0),
                 )?;
-            (c.last_insert_rowid(), true, Status::Pending, token)
+            (id, true, Status::Pending, token)
         }
     };
     let already_queued = c
@@ -280,8 +276,8 @@ fn enqueue_one(c: &Connection, cand: &Candidate) -> Result<Enqueued> {
         .exists([id])?;
     c.run(
         "INSERT INTO jobs (kind, subject, next_try, attempts, conditional, arrival) VALUES ('verify', ?1, ?2, 0, 0, ?3)
-         ON CONFLICT (kind, subject) DO UPDATE SET next_try = MIN(next_try, excluded.next_try), conditional = 0,
-             arrival = excluded.arrival, again = (lease_owner IS NOT NULL)",
+         ON CONFLICT (kind, subject) DO UPDATE SET next_try = CASE WHEN excluded.next_try < jobs.next_try THEN excluded.next_try ELSE jobs.next_try END, conditional = 0,
+             arrival = excluded.arrival, again = CASE WHEN jobs.lease_owner IS NOT NULL THEN 1 ELSE 0 END",
         params![id, now, cand.kind.as_str()],
     )?;
     Ok(Enqueued {
@@ -298,7 +294,7 @@ fn enqueue_one(c: &Connection, cand: &Candidate) -> Result<Enqueued> {
 /// answered once the transaction is committed (or has failed).
 trait Unit: Send {
     /// Runs the write; `false` when it failed (its savepoint is rolled back).
-    fn run(&mut self, c: &Connection) -> bool;
+    fn run(&mut self, c: &Conn) -> bool;
     /// Answers the caller: the write's result, or why the commit failed.
     fn answer(self: Box<Self>, commit: std::result::Result<(), String>);
 }
@@ -309,8 +305,8 @@ struct Pending<T, F> {
     reply: tokio::sync::oneshot::Sender<Result<T>>,
 }
 
-impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> Unit for Pending<T, F> {
-    fn run(&mut self, c: &Connection) -> bool {
+impl<T: Send, F: FnOnce(&Conn) -> Result<T> + Send> Unit for Pending<T, F> {
+    fn run(&mut self, c: &Conn) -> bool {
         let result = self.write.take().map(|write| write(c));
         let ok = matches!(result, Some(Ok(_)));
         self.result = result;
@@ -359,7 +355,7 @@ impl GroupCommit {
                         }
                     }
                     let committed = store.write(|c| {
-                        let mut tx = c.transaction()?;
+                        let tx = c.transaction()?;
                         for unit in batch.iter_mut() {
                             let sp = tx.savepoint()?;
                             // A unit that panics is a unit that failed: its savepoint is rolled
@@ -403,7 +399,7 @@ impl GroupCommit {
     /// Runs `write` in the next group commit; resolves once it is committed.
     pub async fn run<T: Send + 'static>(
         &self,
-        write: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+        write: impl FnOnce(&Conn) -> Result<T> + Send + 'static,
     ) -> StoreResult<T> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let unit = Box::new(Pending {
@@ -415,9 +411,9 @@ impl GroupCommit {
             .send(unit)
             .await
             .map_err(|_| commit_failed("the group-commit thread has stopped"))?;
-        Ok(answer
+        answer
             .await
-            .map_err(|_| commit_failed("the group-commit thread dropped the request"))??)
+            .map_err(|_| commit_failed("the group-commit thread dropped the request"))?
     }
 
     /// Enqueues one candidate: a (source, target post) pair seen before keeps its row, its status
@@ -469,7 +465,7 @@ impl GroupCommit {
         self.run(move |c| {
             super::posts::upsert_post_in(c, &url, &match_key, title.as_deref(), None, None)?;
             super::posts::post_where_in(c, "match_key = ?1", &match_key)?
-                .ok_or(rusqlite::Error::QueryReturnedNoRows)
+                .ok_or(super::StoreError::NotFound)
         })
         .await
     }
@@ -523,11 +519,8 @@ impl GroupCommit {
     }
 }
 
-fn commit_failed(message: &str) -> rusqlite::Error {
-    rusqlite::Error::SqliteFailure(
-        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
-        Some(format!("commit failed: {message}")),
-    )
+fn commit_failed(message: &str) -> super::StoreError {
+    super::StoreError::Database(format!("commit failed: {message}").into())
 }
 
 #[cfg(test)]
@@ -535,10 +528,11 @@ mod tests {
     use super::*;
     use crate::store::Store;
 
-    fn test_store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        (dir, store)
+    /// Runs `check` on a store of each engine.
+    fn on_each_store(test: &str, check: impl Fn(&Store)) {
+        for (store, _keep) in crate::store::testing::test_stores(test) {
+            check(&store);
+        }
     }
 
     /// A webmention from `source` to one post.
@@ -555,140 +549,144 @@ mod tests {
 
     #[test]
     fn enqueue_coalesces_a_pair_and_keeps_its_row() {
-        let (_dir, store) = test_store();
-        let candidate = test_candidate("https://a.example/x");
-        let enqueue = || store.write(|c| enqueue_one(c, &candidate)).unwrap();
-        let first = enqueue();
-        let second = enqueue();
-        assert!(first.new && !first.already_queued);
-        assert_eq!(second.id, first.id);
-        assert!(!second.new && second.already_queued);
-        assert_eq!(store.queue_depth().unwrap().0, 1);
-        let none = std::collections::HashMap::new();
-        let lease = |owner: &str| {
-            store
-                .write(|c| lease_due(c, 10, 60, owner, &none, 2))
-                .unwrap()
-        };
-        let leased = lease("a");
-        assert_eq!(leased.len(), 1);
-        assert!(
-            lease("b").is_empty(),
-            "a leased job is not handed out twice"
-        );
-        assert_eq!(
-            store.release_leases("b").unwrap(),
-            0,
-            "a loop gives back only its own leases"
-        );
-        assert!(lease("b").is_empty());
-        assert_eq!(store.release_leases("a").unwrap(), 1);
-        assert_eq!(lease("b").len(), 1, "released leases are due again");
+        on_each_store("enqueue_coalesces_a_", |store| {
+            let candidate = test_candidate("https://a.example/x");
+            let enqueue = || store.write(|c| enqueue_one(c, &candidate)).unwrap();
+            let first = enqueue();
+            let second = enqueue();
+            assert!(first.new && !first.already_queued);
+            assert_eq!(second.id, first.id);
+            assert!(!second.new && second.already_queued);
+            assert_eq!(store.queue_depth().unwrap().0, 1);
+            let none = std::collections::HashMap::new();
+            let lease = |owner: &str| {
+                store
+                    .write(|c| lease_due(c, 10, 60, owner, &none, 2))
+                    .unwrap()
+            };
+            let leased = lease("a");
+            assert_eq!(leased.len(), 1);
+            assert!(
+                lease("b").is_empty(),
+                "a leased job is not handed out twice"
+            );
+            assert_eq!(
+                store.release_leases("b").unwrap(),
+                0,
+                "a loop gives back only its own leases"
+            );
+            assert!(lease("b").is_empty());
+            assert_eq!(store.release_leases("a").unwrap(), 1);
+            assert_eq!(lease("b").len(), 1, "released leases are due again");
+        });
     }
 
     #[test]
     fn a_ping_while_its_job_is_leased_makes_it_due_again_after_the_attempt() {
-        let (_dir, store) = test_store();
-        let candidate = test_candidate("https://a.example/x");
-        store.write(|c| enqueue_one(c, &candidate)).unwrap();
-        let none = std::collections::HashMap::new();
-        let lease = || {
+        on_each_store("a_ping_while_its_job", |store| {
+            let candidate = test_candidate("https://a.example/x");
+            store.write(|c| enqueue_one(c, &candidate)).unwrap();
+            let none = std::collections::HashMap::new();
+            let lease = || {
+                store
+                    .write(|c| lease_due(c, 10, 60, "serve:w", &none, 2))
+                    .unwrap()
+            };
+            let first = lease().pop().expect("leased");
+            // The source is edited and pinged again while its first fetch is in flight.
+            store.write(|c| enqueue_one(c, &candidate)).unwrap();
+            let decision = super::super::Decision {
+                at: now_rfc3339(),
+                source: first.source.clone(),
+                target: first.target.clone(),
+                kind: "webmention".into(),
+                outcome: "rejected".into(),
+                reason: "no link".into(),
+            };
             store
-                .write(|c| lease_due(c, 10, 60, "serve:w", &none, 2))
-                .unwrap()
-        };
-        let first = lease().pop().expect("leased");
-        // The source is edited and pinged again while its first fetch is in flight.
-        store.write(|c| enqueue_one(c, &candidate)).unwrap();
-        let decision = super::super::Decision {
-            at: now_rfc3339(),
-            source: first.source.clone(),
-            target: first.target.clone(),
-            kind: "webmention".into(),
-            outcome: "rejected".into(),
-            reason: "no link".into(),
-        };
-        store
-            .write(|c| {
-                super::super::mentions::apply(
-                    c,
-                    &first,
-                    &super::super::mentions::Applied::Refused { delete: false },
-                    &decision,
-                )
-            })
-            .unwrap();
-        let again = lease();
-        assert_eq!(again.len(), 1, "the newer ping gets a fetch of its own");
-        assert!(again[0].fence > first.fence);
-        // The first attempt's late second write is refused: its lease is not the job's now.
-        let stale = store
-            .write(|c| {
-                super::super::mentions::apply(
-                    c,
-                    &first,
-                    &super::super::mentions::Applied::Unchanged,
-                    &decision,
-                )
-            })
-            .unwrap_err();
-        assert!(stale.is_stale_lease(), "{stale}");
+                .write(|c| {
+                    super::super::mentions::apply(
+                        c,
+                        &first,
+                        &super::super::mentions::Applied::Refused { delete: false },
+                        &decision,
+                    )
+                })
+                .unwrap();
+            let again = lease();
+            assert_eq!(again.len(), 1, "the newer ping gets a fetch of its own");
+            assert!(again[0].fence > first.fence);
+            // The first attempt's late second write is refused: its lease is not the job's now.
+            let stale = store
+                .write(|c| {
+                    super::super::mentions::apply(
+                        c,
+                        &first,
+                        &super::super::mentions::Applied::Unchanged,
+                        &decision,
+                    )
+                })
+                .unwrap_err();
+            assert!(stale.is_stale_lease(), "{stale}");
+        });
     }
 
     #[tokio::test]
     async fn a_write_that_panics_fails_alone_and_the_committer_goes_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = std::sync::Arc::new(Store::open(&dir.path().join("t.db")).unwrap());
-        let commit = GroupCommit::start(store.clone());
-        let panicked = commit
-            .run(|_c: &Connection| -> Result<()> { panic!("a bug in one write") })
-            .await;
-        assert!(panicked.is_err(), "its caller is answered with an error");
-        assert!(commit.is_running());
-        let enqueued = commit
-            .enqueue(test_candidate("https://a.example/x"))
-            .await
-            .unwrap();
-        assert!(enqueued.new, "later writes still commit");
-        assert_eq!(store.queue_depth().unwrap().0, 1);
+        for (store, _keep) in crate::store::testing::test_stores("panic") {
+            let store = std::sync::Arc::new(store);
+            let commit = GroupCommit::start(store.clone());
+            let panicked = commit
+                .run(|_c: &Conn| -> Result<()> { panic!("a bug in one write") })
+                .await;
+            assert!(panicked.is_err(), "its caller is answered with an error");
+            assert!(commit.is_running());
+            let enqueued = commit
+                .enqueue(test_candidate("https://a.example/x"))
+                .await
+                .unwrap();
+            assert!(enqueued.new, "later writes still commit");
+            assert_eq!(store.queue_depth().unwrap().0, 1);
+        }
     }
 
     #[test]
     fn one_hosts_backlog_does_not_hide_another_hosts_job() {
-        let (_dir, store) = test_store();
-        for n in 0..500 {
-            let c = test_candidate(&format!("https://flood.example/{n}"));
-            store.write(|c2| enqueue_one(c2, &c)).unwrap();
-        }
-        let single = test_candidate("https://single.example/1");
-        store.write(|c| enqueue_one(c, &single)).unwrap();
-        // Everything is due; the flood is older (same second, lower ids first).
-        let none = std::collections::HashMap::new();
-        let leased = store
-            .write(|c| lease_due(c, 4, 60, "serve:w", &none, 2))
-            .unwrap();
-        let hosts: Vec<String> = leased.iter().map(Job::source_host).collect();
-        assert_eq!(hosts.len(), 3, "{hosts:?}");
-        assert_eq!(
-            hosts.iter().filter(|h| *h == "flood.example").count(),
-            2,
-            "the flood's host gets its per-host share"
-        );
-        assert!(hosts.contains(&"single.example".to_string()), "{hosts:?}");
+        on_each_store("one_hosts_backlog_do", |store| {
+            for n in 0..500 {
+                let c = test_candidate(&format!("https://flood.example/{n}"));
+                store.write(|c2| enqueue_one(c2, &c)).unwrap();
+            }
+            let single = test_candidate("https://single.example/1");
+            store.write(|c| enqueue_one(c, &single)).unwrap();
+            // Everything is due; the flood is older (same second, lower ids first).
+            let none = std::collections::HashMap::new();
+            let leased = store
+                .write(|c| lease_due(c, 4, 60, "serve:w", &none, 2))
+                .unwrap();
+            let hosts: Vec<String> = leased.iter().map(Job::source_host).collect();
+            assert_eq!(hosts.len(), 3, "{hosts:?}");
+            assert_eq!(
+                hosts.iter().filter(|h| *h == "flood.example").count(),
+                2,
+                "the flood's host gets its per-host share"
+            );
+            assert!(hosts.contains(&"single.example".to_string()), "{hosts:?}");
+        });
     }
 
     #[tokio::test]
     async fn when_sqlite_rolls_the_transaction_back_nothing_of_the_batch_claims_to_be_written() {
-        let (_dir, store) = test_store();
-        let store = std::sync::Arc::new(store);
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(Store::open(&dir.path().join("t.db")).unwrap());
         let commit = GroupCommit::start(store.clone());
         // A write fails in a way after which SQLite has rolled the whole transaction back (as
         // after a full disk or an I/O error); another waits behind it in the same batch. That
         // one must not run outside the transaction and be written while answered "failed".
         let (failed, behind) = tokio::join!(
-            commit.run(|c: &Connection| -> Result<()> {
+            commit.run(|c: &Conn| -> Result<()> {
                 c.execute_batch("ROLLBACK")?;
-                Err(rusqlite::Error::InvalidQuery)
+                Err(crate::store::StoreError::NotFound)
             }),
             commit.enqueue(test_candidate("https://a.example/1")),
         );

@@ -4,10 +4,10 @@
 //! job's lease ([`super::jobs`]), so two runs never ping for one post at once; the job stays
 //! queued, due at the earliest retry, while any of its links waits for one.
 
+use super::db::{Row, params};
 use super::decisions::{Decision, insert_decision};
-use super::{Cached, JobKind, Lease, Result, Store, StoreResult};
+use super::{JobKind, Lease, Result, Store, StoreResult};
 use crate::model::{SendStatus, now_rfc3339};
-use rusqlite::{Row, params};
 
 /// One (post, link) as `backfeed sent` shows it.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -87,9 +87,12 @@ impl Store {
         self.read(|c| {
             c.prepare(&format!(
                 "SELECT {COLUMNS} FROM sends s JOIN posts p ON p.id = s.post_id
-                 WHERE ?1 IS NULL OR p.url = ?1 ORDER BY s.sent_at DESC, s.id DESC LIMIT ?2 OFFSET ?3"
+                 WHERE CAST(?1 AS TEXT) IS NULL OR p.url = ?1 ORDER BY s.sent_at DESC, s.id DESC LIMIT ?2 OFFSET ?3"
             ))?
-            .query_map(params![post_url, limit, offset], record_from_row)?
+            .query_map(
+                params![post_url, if limit < 0 { i64::MAX } else { limit }, offset],
+                record_from_row,
+            )?
             .collect()
         })
     }
@@ -165,7 +168,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10)
                  ON CONFLICT (post_id, target) DO UPDATE SET fingerprint = ?3, protocol = ?4, endpoint = ?5,
                      status = ?6, http_status = ?7, reason = ?8, sent_at = ?9, next_try = ?10,
-                     attempts = CASE WHEN status = 'retrying' THEN attempts + 1 ELSE 1 END",
+                     attempts = CASE WHEN sends.status = 'retrying' THEN sends.attempts + 1 ELSE 1 END",
                 params![
                     post_id,
                     target,

@@ -3,9 +3,9 @@
 //! each schedule's last run, each social source's standing and per-post cursors, the
 //! fingerprints of watched feed items and pages, and how far each referrer log was read.
 
+use super::db::{OptionalExtension, params};
 use super::{Store, StoreResult};
 use crate::model::now_rfc3339;
-use rusqlite::{OptionalExtension, params};
 
 /// One schedule's last run, for `backfeed status`.
 #[derive(Clone, Debug, Default)]
@@ -208,7 +208,7 @@ impl Store {
     pub fn log_offset(&self, path: &str) -> StoreResult<Option<(u64, u64)>> {
         self.read(|c| {
             c.query_row(
-                "SELECT inode, offset FROM log_offsets WHERE path = ?1",
+                "SELECT inode, \"offset\" FROM log_offsets WHERE path = ?1",
                 [path],
                 |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
             )
@@ -219,8 +219,8 @@ impl Store {
     pub fn set_log_offset(&self, path: &str, inode: u64, offset: u64) -> StoreResult<()> {
         self.write(|c| {
             c.execute(
-                "INSERT INTO log_offsets (path, inode, offset) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (path) DO UPDATE SET inode = ?2, offset = ?3",
+                "INSERT INTO log_offsets (path, inode, \"offset\") VALUES (?1, ?2, ?3)
+                 ON CONFLICT (path) DO UPDATE SET inode = ?2, \"offset\" = ?3",
                 params![path, inode as i64, offset as i64],
             )?;
             Ok(())
@@ -243,7 +243,7 @@ impl Store {
             tx.execute("DELETE FROM site_profiles", [])?;
             for url in urls {
                 tx.execute(
-                    "INSERT OR IGNORE INTO site_profiles (url) VALUES (?1)",
+                    "INSERT INTO site_profiles (url) VALUES (?1) ON CONFLICT DO NOTHING",
                     [url],
                 )?;
             }

@@ -321,6 +321,18 @@ pub struct Home {
     pub dir: tempfile::TempDir,
     pub web: FixtureWeb,
     pub port: u16,
+    /// The home's PostgreSQL database when the suite runs on PostgreSQL
+    /// (`BACKFEED_TEST_STORE=postgres`); `None`: a SQLite file in `dir`.
+    pub postgres: Option<backfeed::store::testing::TestDatabase>,
+}
+
+/// The variable the config's `[store] url_env` names on PostgreSQL.
+const STORE_URL_ENV: &str = "BACKFEED_TEST_STORE_URL";
+
+/// Whether this run of the suites puts its stores on PostgreSQL (`BACKFEED_TEST_STORE=postgres`;
+/// the default is SQLite).
+pub fn on_postgres() -> bool {
+    std::env::var("BACKFEED_TEST_STORE").is_ok_and(|v| v == "postgres")
 }
 
 /// A free TCP port on 127.0.0.1.
@@ -343,6 +355,10 @@ impl Home {
             dir: tempfile::tempdir().unwrap(),
             web,
             port: free_port(),
+            postgres: on_postgres().then(|| {
+                backfeed::store::testing::TestDatabase::create("home")
+                    .expect("BACKFEED_TEST_STORE=postgres needs BACKFEED_TEST_DATABASE_URL")
+            }),
         };
         home.set_site_feed(&[(POST_PATH, "Hello, world")]);
         home.web.set(
@@ -362,7 +378,7 @@ feeds = ["{feed}"]
 title = "Fixture blog"
 
 [store]
-path = "{store}"
+{store}
 
 [server]
 listen = "127.0.0.1:{port}"
@@ -372,7 +388,13 @@ public_url = "http://127.0.0.1:{port}/"
 "#,
             base = self.web.url("/blog/"),
             feed = self.web.url("/blog/feed.xml"),
-            store = self.dir.path().join("backfeed.db").display(),
+            store = match self.postgres {
+                Some(_) => format!("url_env = \"{STORE_URL_ENV}\""),
+                None => format!(
+                    "path = \"{}\"",
+                    self.dir.path().join("backfeed.db").display()
+                ),
+            },
             port = self.port,
         );
         let config = if config.contains("[fetch]") {
@@ -404,6 +426,15 @@ public_url = "http://127.0.0.1:{port}/"
             config.replacen("public_url", &format!("{lines}\npublic_url"), 1),
         )
         .unwrap();
+    }
+
+    /// For a test that kills a daemon and starts another: on SQLite the new `serve` holds the
+    /// store's lock and takes its predecessor's leases back at once; on PostgreSQL (many
+    /// processes, no such lock) they are taken over as they expire, so the leases are short.
+    pub fn leases_for_restarts(&self) {
+        if self.postgres.is_some() {
+            self.store_options("lease_secs = 3");
+        }
     }
 
     /// Adds `[store]` options (e.g. `lease_secs = 3`) to the current config.
@@ -487,6 +518,24 @@ public_url = "http://127.0.0.1:{port}/"
         self.web.url(path)
     }
 
+    /// The real binary with this home's config (and its store's URL on PostgreSQL).
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_backfeed"));
+        command.arg("--config").arg(self.config_path());
+        if let Some(db) = &self.postgres {
+            command.env(STORE_URL_ENV, &db.url);
+        }
+        command
+    }
+
+    /// Plain SQL on this home's store, whatever its engine.
+    pub fn sql(&self) -> backfeed::store::testing::Sql {
+        backfeed::store::testing::Sql::open(&match &self.postgres {
+            Some(db) => db.location(),
+            None => backfeed::store::Location::Sqlite(self.dir.path().join("backfeed.db")),
+        })
+    }
+
     /// Runs the real binary with this home's config; returns (exit code, stdout, stderr).
     pub fn run(&self, args: &[&str]) -> (i32, String, String) {
         self.run_env(args, &[])
@@ -494,9 +543,8 @@ public_url = "http://127.0.0.1:{port}/"
 
     /// [`Home::run`] with extra environment variables (secrets).
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_backfeed"))
-            .arg("--config")
-            .arg(self.config_path())
+        let out = self
+            .command()
             .args(args)
             .env_remove("RUST_LOG")
             .envs(env.iter().copied())
@@ -523,16 +571,11 @@ public_url = "http://127.0.0.1:{port}/"
     /// a deferred job's time comes.
     pub fn queue_idle(&self) -> bool {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        rusqlite::Connection::open(self.dir.path().join("backfeed.db"))
-            .and_then(|db| {
-                db.query_row(
-                    "SELECT COUNT(*) FROM jobs WHERE kind = 'verify'
-                     AND (next_try <= ?1 OR lease_until > ?1)",
-                    [&now],
-                    |r| r.get::<_, i64>(0),
-                )
-            })
-            .is_ok_and(|n| n == 0)
+        self.sql().query_i64(
+            "SELECT COUNT(*) FROM jobs WHERE kind = 'verify'
+             AND (next_try <= ?1 OR lease_until > ?1)",
+            &[&now],
+        ) == 0
     }
 
     /// `backfeed mentions --json` parsed.
@@ -565,9 +608,8 @@ public_url = "http://127.0.0.1:{port}/"
     /// [`Home::serve`] with extra environment variables (secrets).
     pub fn serve_env(&self, env: &[(&str, &str)]) -> Daemon {
         let log = std::fs::File::create(self.dir.path().join("serve.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_backfeed"))
-            .arg("--config")
-            .arg(self.config_path())
+        let child = self
+            .command()
             .arg("serve")
             .env("RUST_LOG", "backfeed=info")
             .envs(env.iter().copied())
@@ -734,13 +776,11 @@ impl Home {
     /// as a store filled by an older version or by hand might hold them: what the edges must
     /// make safe without relying on the store.
     pub fn poison_store(&self) {
-        let db = rusqlite::Connection::open(self.dir.path().join("backfeed.db")).unwrap();
-        db.execute(
+        self.sql().execute(
             "UPDATE mentions SET content_html = ?1, author_url = 'javascript:window.__pwned=1',
                     author_photo = 'javascript:window.__pwned=2'",
-            [HOSTILE_CONTENT],
-        )
-        .unwrap();
+            &[HOSTILE_CONTENT],
+        );
     }
 }
 

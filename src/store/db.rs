@@ -1,0 +1,883 @@
+//! One connection, whatever the engine: the few things the store's SQL needs from a database
+//! (run a statement, read rows, transactions and savepoints), over SQLite (rusqlite) or
+//! PostgreSQL (tokio-postgres).
+//!
+//! Why a connection of our own rather than one implementation of every store function per
+//! engine: the store's SQL is written once, in the dialect both engines share (`ON CONFLICT`,
+//! `RETURNING`, `IS DISTINCT FROM`, row values, partial indexes), so one behaviour is one
+//! piece of code and the store suite proves it twice. What differs stays here: placeholders
+//! (`?1` becomes `$1` for PostgreSQL), values (PostgreSQL's types are strict: a parameter is
+//! encoded as the type the server inferred for it, and a column is read by its type), the
+//! statement cache and transactions. The schemas (`migrations`) are the engines' own.
+//!
+//! Every call is synchronous, as rusqlite's are: PostgreSQL's client runs its connections on a
+//! runtime of its own (one thread), and a call waits for its answer with a plain
+//! `block_on`, so that the store is called the same way from async tasks and from threads.
+
+use super::{StoreError, StoreResult};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// A value going into or coming out of a statement.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Value {
+        Value::Int(v)
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Value {
+        Value::Text(v)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Value {
+        Value::Text(v.to_string())
+    }
+}
+
+/// A borrowed value for a statement's parameter.
+#[derive(Clone, Copy, Debug)]
+pub enum ValueRef<'a> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(&'a str),
+}
+
+/// What can be a statement's parameter.
+pub trait Param {
+    fn value(&self) -> ValueRef<'_>;
+}
+
+impl Param for i64 {
+    fn value(&self) -> ValueRef<'_> {
+        ValueRef::Int(*self)
+    }
+}
+
+impl Param for i32 {
+    fn value(&self) -> ValueRef<'_> {
+        ValueRef::Int(i64::from(*self))
+    }
+}
+
+impl Param for u16 {
+    fn value(&self) -> ValueRef<'_> {
+        ValueRef::Int(i64::from(*self))
+    }
+}
+
+impl Param for u32 {
+    fn value(&self) -> ValueRef<'_> {
+        ValueRef::Int(i64::from(*self))
+    }
+}
+
+impl Param for usize {
+    /// Saturating: `usize::MAX` ("no limit") is `i64::MAX`, not -1.
+    fn value(&self) -> ValueRef<'_> {
+        ValueRef::Int(i64::try_from(*self).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<ValueRef<'_>> for Value {
+    fn from(v: ValueRef<'_>) -> Value {
+        match v {
+            ValueRef::Null => Value::Null,
+            ValueRef::Int(i) => Value::Int(i),
+            ValueRef::Real(f) => Value::Real(f),
+            ValueRef::Text(t) => Value::Text(t.to_string()),
+        }
+    }
+}
+
+impl Param for bool {
+    fn value(&self) -> ValueRef<'_> {
+        ValueRef::Int(i64::from(*self))
+    }
+}
+
+impl Param for f64 {
+    fn value(&self) -> ValueRef<'_> {
+        ValueRef::Real(*self)
+    }
+}
+
+impl Param for str {
+    fn value(&self) -> ValueRef<'_> {
+        ValueRef::Text(self)
+    }
+}
+
+impl Param for String {
+    fn value(&self) -> ValueRef<'_> {
+        ValueRef::Text(self)
+    }
+}
+
+impl Param for Value {
+    fn value(&self) -> ValueRef<'_> {
+        match self {
+            Value::Null => ValueRef::Null,
+            Value::Int(v) => ValueRef::Int(*v),
+            Value::Real(v) => ValueRef::Real(*v),
+            Value::Text(v) => ValueRef::Text(v),
+        }
+    }
+}
+
+impl<T: Param + ?Sized> Param for &T {
+    fn value(&self) -> ValueRef<'_> {
+        (**self).value()
+    }
+}
+
+impl<T: Param> Param for Option<T> {
+    fn value(&self) -> ValueRef<'_> {
+        self.as_ref().map_or(ValueRef::Null, Param::value)
+    }
+}
+
+/// A statement's parameters, in order (`?1` is the first).
+pub trait Params {
+    fn values(&self) -> Vec<ValueRef<'_>>;
+}
+
+impl Params for [&dyn Param; 0] {
+    fn values(&self) -> Vec<ValueRef<'_>> {
+        Vec::new()
+    }
+}
+
+impl Params for &[&dyn Param] {
+    fn values(&self) -> Vec<ValueRef<'_>> {
+        self.iter().map(|p| p.value()).collect()
+    }
+}
+
+impl Params for &[Value] {
+    fn values(&self) -> Vec<ValueRef<'_>> {
+        self.iter().map(Param::value).collect()
+    }
+}
+
+impl Params for Vec<Value> {
+    fn values(&self) -> Vec<ValueRef<'_>> {
+        self.iter().map(Param::value).collect()
+    }
+}
+
+macro_rules! params_for_arrays {
+    ($($n:literal)*) => {$(
+        impl<T: Param> Params for [T; $n] {
+            fn values(&self) -> Vec<ValueRef<'_>> {
+                self.iter().map(Param::value).collect()
+            }
+        }
+    )*};
+}
+params_for_arrays!(1 2 3 4 5 6 7 8);
+
+/// A statement's parameters of several types: `params![a, b]`.
+macro_rules! params {
+    () => { [] as [&dyn $crate::store::db::Param; 0] };
+    ($($p:expr),+ $(,)?) => { &[$(&$p as &dyn $crate::store::db::Param),+] as &[&dyn $crate::store::db::Param] };
+}
+pub(crate) use params;
+
+/// What a column can be read as.
+pub trait FromValue: Sized {
+    fn from_value(v: Value) -> Option<Self>;
+}
+
+impl FromValue for i64 {
+    fn from_value(v: Value) -> Option<i64> {
+        match v {
+            Value::Int(i) => Some(i),
+            Value::Real(f) => Some(f as i64),
+            Value::Text(t) => t.parse().ok(),
+            Value::Null => None,
+        }
+    }
+}
+
+impl FromValue for usize {
+    fn from_value(v: Value) -> Option<usize> {
+        i64::from_value(v).and_then(|i| usize::try_from(i).ok())
+    }
+}
+
+impl FromValue for u32 {
+    fn from_value(v: Value) -> Option<u32> {
+        i64::from_value(v).and_then(|i| u32::try_from(i).ok())
+    }
+}
+
+impl FromValue for bool {
+    fn from_value(v: Value) -> Option<bool> {
+        i64::from_value(v).map(|i| i != 0)
+    }
+}
+
+impl FromValue for f64 {
+    fn from_value(v: Value) -> Option<f64> {
+        match v {
+            Value::Int(i) => Some(i as f64),
+            Value::Real(f) => Some(f),
+            Value::Text(t) => t.parse().ok(),
+            Value::Null => None,
+        }
+    }
+}
+
+impl FromValue for String {
+    fn from_value(v: Value) -> Option<String> {
+        match v {
+            Value::Text(t) => Some(t),
+            Value::Int(i) => Some(i.to_string()),
+            Value::Real(f) => Some(f.to_string()),
+            Value::Null => None,
+        }
+    }
+}
+
+impl FromValue for Value {
+    fn from_value(v: Value) -> Option<Value> {
+        Some(v)
+    }
+}
+
+impl<T: FromValue> FromValue for Option<T> {
+    fn from_value(v: Value) -> Option<Option<T>> {
+        match v {
+            Value::Null => Some(None),
+            v => T::from_value(v).map(Some),
+        }
+    }
+}
+
+/// A column's position (a trait of one implementation, so that `row.get(0)` needs no suffix).
+pub trait ColIndex {
+    fn index(self) -> usize;
+}
+
+impl ColIndex for usize {
+    fn index(self) -> usize {
+        self
+    }
+}
+
+/// One row of an answer.
+pub enum Row<'a> {
+    Lite(&'a rusqlite::Row<'a>),
+    Pg(&'a tokio_postgres::Row),
+}
+
+impl Row<'_> {
+    /// Column `at` as `T` (a NULL read as anything but an `Option` is an error).
+    pub fn get<I: ColIndex, T: FromValue>(&self, at: I) -> StoreResult<T> {
+        let at = at.index();
+        let value = match self {
+            Row::Lite(r) => match r.get_ref(at)? {
+                rusqlite::types::ValueRef::Null => Value::Null,
+                rusqlite::types::ValueRef::Integer(i) => Value::Int(i),
+                rusqlite::types::ValueRef::Real(f) => Value::Real(f),
+                rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                    Value::Text(String::from_utf8_lossy(t).into_owned())
+                }
+            },
+            Row::Pg(r) => r.try_get::<_, PgValue>(at)?.0,
+        };
+        let shown = format!("{value:?}");
+        T::from_value(value).ok_or_else(|| {
+            StoreError::Database(
+                format!(
+                    "column {at} holds {shown}, not a {}",
+                    std::any::type_name::<T>()
+                )
+                .into(),
+            )
+        })
+    }
+
+    /// The columns' names.
+    pub fn column_names(&self) -> Vec<String> {
+        match self {
+            Row::Lite(r) => r.as_ref().column_names().map(|s| s.to_string()).collect(),
+            Row::Pg(r) => r.columns().iter().map(|c| c.name().to_string()).collect(),
+        }
+    }
+}
+
+/// `None` for a query that found no row.
+pub trait OptionalExtension<T> {
+    fn optional(self) -> StoreResult<Option<T>>;
+}
+
+impl<T> OptionalExtension<T> for StoreResult<T> {
+    fn optional(self) -> StoreResult<Option<T>> {
+        match self {
+            Ok(v) => Ok(Some(v)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Which engine a connection speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection to the store's database.
+pub enum Conn {
+    Lite(rusqlite::Connection),
+    Pg(PgConn),
+}
+
+/// A statement about to run (`c.prepare_cached(sql)?.query_row(…)`, as with rusqlite).
+pub struct Stmt<'c> {
+    conn: &'c Conn,
+    sql: String,
+}
+
+impl Stmt<'_> {
+    pub fn execute<P: Params>(&self, params: P) -> StoreResult<usize> {
+        self.conn.execute(&self.sql, params)
+    }
+
+    pub fn query_row<T, P: Params>(
+        &self,
+        params: P,
+        f: impl FnOnce(&Row<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        self.conn.query_row(&self.sql, params, f)
+    }
+
+    pub fn query_map<T, P: Params>(
+        &self,
+        params: P,
+        f: impl FnMut(&Row<'_>) -> StoreResult<T>,
+    ) -> StoreResult<std::vec::IntoIter<StoreResult<T>>> {
+        self.conn.query_map(&self.sql, params, f)
+    }
+
+    pub fn exists<P: Params>(&self, params: P) -> StoreResult<bool> {
+        self.conn
+            .query_row(&self.sql, params, |_| Ok(()))
+            .optional()
+            .map(|found| found.is_some())
+    }
+}
+
+/// A transaction (or a savepoint inside one): rolled back when dropped uncommitted.
+pub struct Tx<'c> {
+    conn: &'c Conn,
+    /// The savepoint's name; `None` for the transaction itself.
+    savepoint: Option<&'static str>,
+    done: bool,
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        self.conn
+    }
+}
+
+impl Tx<'_> {
+    pub fn commit(mut self) -> StoreResult<()> {
+        self.done = true;
+        match self.savepoint {
+            None => self.conn.execute_batch("COMMIT"),
+            Some(name) => self.conn.execute_batch(&format!("RELEASE {name}")),
+        }
+    }
+
+    /// A savepoint inside this transaction.
+    pub fn savepoint(&self) -> StoreResult<Tx<'_>> {
+        self.conn.execute_batch("SAVEPOINT unit")?;
+        Ok(Tx {
+            conn: self.conn,
+            savepoint: Some("unit"),
+            done: false,
+        })
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let _ = match self.savepoint {
+            None => self.conn.execute_batch("ROLLBACK"),
+            Some(name) => self
+                .conn
+                .execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}")),
+        };
+    }
+}
+
+impl Conn {
+    pub fn engine(&self) -> Engine {
+        match self {
+            Conn::Lite(_) => Engine::Sqlite,
+            Conn::Pg(_) => Engine::Postgres,
+        }
+    }
+
+    /// The statement `sql`, through the connection's statement cache (see [`Conn::execute`]).
+    pub fn prepare_cached(&self, sql: &str) -> StoreResult<Stmt<'_>> {
+        Ok(Stmt {
+            conn: self,
+            sql: sql.to_string(),
+        })
+    }
+
+    /// The same as [`Conn::prepare_cached`]: every statement goes through the cache.
+    pub fn prepare(&self, sql: &str) -> StoreResult<Stmt<'_>> {
+        self.prepare_cached(sql)
+    }
+
+    /// Runs one statement; how many rows it changed.
+    pub fn execute<P: Params>(&self, sql: &str, params: P) -> StoreResult<usize> {
+        let values = params.values();
+        match self {
+            Conn::Lite(c) => Ok(c
+                .prepare_cached(sql)?
+                .execute(rusqlite::params_from_iter(values.iter().map(lite_value)))?),
+            Conn::Pg(c) => c.execute(sql, &values),
+        }
+    }
+
+    /// [`Conn::execute`] (the name the store's hot paths have used since rusqlite's cache).
+    pub fn run<P: Params>(&self, sql: &str, params: P) -> StoreResult<usize> {
+        self.execute(sql, params)
+    }
+
+    /// Runs statements without parameters, one after the other.
+    pub fn execute_batch(&self, sql: &str) -> StoreResult<()> {
+        match self {
+            Conn::Lite(c) => Ok(c.execute_batch(sql)?),
+            Conn::Pg(c) => c.batch(sql),
+        }
+    }
+
+    /// Calls `f` on every row of the answer, in order, without holding them all.
+    pub fn for_each_row<P: Params>(
+        &self,
+        sql: &str,
+        params: P,
+        mut f: impl FnMut(&Row<'_>) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let values = params.values();
+        match self {
+            Conn::Lite(c) => {
+                let mut stmt = c.prepare_cached(sql)?;
+                let mut rows =
+                    stmt.query(rusqlite::params_from_iter(values.iter().map(lite_value)))?;
+                while let Some(row) = rows.next()? {
+                    f(&Row::Lite(row))?;
+                }
+                Ok(())
+            }
+            Conn::Pg(c) => c.for_each_row(sql, &values, |r| f(&Row::Pg(r))),
+        }
+    }
+
+    /// The first row of the answer through `f`; [`StoreError::NotFound`] when there is none.
+    pub fn query_row<T, P: Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnOnce(&Row<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut f = Some(f);
+        let mut found = None;
+        self.for_each_row(sql, params, |row| {
+            if let Some(f) = f.take() {
+                found = Some(f(row)?);
+            }
+            Ok(())
+        })?;
+        found.ok_or(StoreError::NotFound)
+    }
+
+    /// Every row of the answer through `f`.
+    pub fn query_map<T, P: Params>(
+        &self,
+        sql: &str,
+        params: P,
+        mut f: impl FnMut(&Row<'_>) -> StoreResult<T>,
+    ) -> StoreResult<std::vec::IntoIter<StoreResult<T>>> {
+        let mut out = Vec::new();
+        self.for_each_row(sql, params, |row| {
+            out.push(f(row));
+            Ok(())
+        })?;
+        Ok(out.into_iter())
+    }
+
+    /// Begins a transaction (SQLite: taking the write lock at once, so that a transaction
+    /// that reads then writes waits its turn instead of failing).
+    pub fn transaction(&self) -> StoreResult<Tx<'_>> {
+        self.begin()?;
+        Ok(Tx {
+            conn: self,
+            savepoint: None,
+            done: false,
+        })
+    }
+
+    /// Begins a transaction by hand (`COMMIT` or `ROLLBACK` ends it); see [`Conn::transaction`].
+    pub fn begin(&self) -> StoreResult<()> {
+        self.execute_batch(match self {
+            Conn::Lite(_) => "BEGIN IMMEDIATE",
+            Conn::Pg(_) => "BEGIN",
+        })
+    }
+
+    /// Whether no transaction is open (SQLite rolls one back by itself after some errors).
+    pub fn is_autocommit(&self) -> bool {
+        match self {
+            Conn::Lite(c) => c.is_autocommit(),
+            Conn::Pg(_) => false,
+        }
+    }
+
+    /// The columns of `table`, by name.
+    pub fn column_names(&self, table: &str) -> StoreResult<Vec<String>> {
+        match self {
+            Conn::Lite(c) => Ok(c
+                .prepare(&format!("SELECT * FROM {table} LIMIT 0"))?
+                .column_names()
+                .map(str::to_string)
+                .collect()),
+            Conn::Pg(c) => c.query(
+                "SELECT column_name::text FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+                &[ValueRef::Text(table)],
+                |r| r.get::<_, String>(0),
+            ),
+        }
+    }
+}
+
+fn lite_value<'a>(v: &'a ValueRef<'a>) -> rusqlite::types::ToSqlOutput<'a> {
+    use rusqlite::types::{ToSqlOutput, ValueRef as L};
+    ToSqlOutput::Borrowed(match *v {
+        ValueRef::Null => L::Null,
+        ValueRef::Int(i) => L::Integer(i),
+        ValueRef::Real(f) => L::Real(f),
+        ValueRef::Text(t) => L::Text(t.as_bytes()),
+    })
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        match e {
+            rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+            e => StoreError::Database(Box::new(e)),
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> StoreError {
+        StoreError::Database(Box::new(PgError(e)))
+    }
+}
+
+/// PostgreSQL's error with the server's message in its text (tokio-postgres's own display
+/// says only "db error").
+#[derive(Debug)]
+struct PgError(tokio_postgres::Error);
+
+impl std::fmt::Display for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_db_error() {
+            Some(db) => write!(f, "PostgreSQL: {}", db.message()),
+            None => write!(f, "PostgreSQL: {}", self.0),
+        }
+    }
+}
+
+impl std::error::Error for PgError {}
+
+// ---- PostgreSQL ----------------------------------------------------------------------------
+
+/// The runtime PostgreSQL's connections run on (one thread, shared by every store of the
+/// process): the store's callers only wait for answers.
+fn pg_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("backfeed-postgres")
+            .enable_all()
+            .build()
+            .expect("the PostgreSQL runtime starts")
+    })
+}
+
+/// Waits for `f` on this thread (its I/O runs on [`pg_runtime`]).
+fn wait<T>(f: impl std::future::Future<Output = T>) -> T {
+    futures_executor::block_on(f)
+}
+
+/// One PostgreSQL connection with its prepared statements.
+pub struct PgConn {
+    client: tokio_postgres::Client,
+    statements: RefCell<HashMap<String, tokio_postgres::Statement>>,
+}
+
+impl PgConn {
+    /// Connects to `url` (a `postgres://` URL or a key=value string) within `timeout`.
+    pub fn connect(url: &str, timeout: std::time::Duration) -> StoreResult<PgConn> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| StoreError::Database(Box::new(PgError(e))))?;
+        config.connect_timeout(timeout);
+        if config.get_application_name().is_none() {
+            config.application_name("backfeed");
+        }
+        let connecting = pg_runtime().spawn(async move {
+            let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::warn!(error = %PgError(e), "a PostgreSQL connection ended");
+                }
+            });
+            Ok::<_, tokio_postgres::Error>(client)
+        });
+        let client = wait(connecting)
+            .map_err(|e| StoreError::Database(format!("connecting to PostgreSQL: {e}").into()))??;
+        Ok(PgConn {
+            client,
+            statements: RefCell::new(HashMap::new()),
+        })
+    }
+
+    /// Whether the connection is gone (the server restarted): such a connection is dropped.
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// `sql` prepared (once per connection); PostgreSQL infers each parameter's type from
+    /// where it stands (so a statement uses every parameter it is given).
+    fn statement(&self, sql: &str) -> StoreResult<tokio_postgres::Statement> {
+        if let Some(s) = self.statements.borrow().get(sql) {
+            return Ok(s.clone());
+        }
+        let statement = wait(self.client.prepare(&pg_dialect(sql)))?;
+        let mut cache = self.statements.borrow_mut();
+        if cache.len() >= 256 {
+            cache.clear();
+        }
+        cache.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
+
+    fn execute(&self, sql: &str, values: &[ValueRef<'_>]) -> StoreResult<usize> {
+        let statement = self.statement(sql)?;
+        let args: Vec<PgArg<'_>> = values.iter().map(|v| PgArg(*v)).collect();
+        let n = wait(self.client.execute_raw(&statement, args.iter()))?;
+        Ok(n as usize)
+    }
+
+    fn query<T>(
+        &self,
+        sql: &str,
+        values: &[ValueRef<'_>],
+        mut f: impl FnMut(&Row<'_>) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        let mut out = Vec::new();
+        self.for_each_row(sql, values, |r| {
+            out.push(f(&Row::Pg(r))?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn for_each_row(
+        &self,
+        sql: &str,
+        values: &[ValueRef<'_>],
+        mut f: impl FnMut(&tokio_postgres::Row) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        use futures_util::StreamExt;
+        let statement = self.statement(sql)?;
+        let args: Vec<PgArg<'_>> = values.iter().map(|v| PgArg(*v)).collect();
+        let rows = wait(self.client.query_raw(&statement, args.iter()))?;
+        let mut rows = std::pin::pin!(rows);
+        while let Some(row) = wait(rows.next()) {
+            f(&row?)?;
+        }
+        Ok(())
+    }
+
+    fn batch(&self, sql: &str) -> StoreResult<()> {
+        Ok(wait(self.client.batch_execute(sql))?)
+    }
+}
+
+/// The store's SQL as PostgreSQL says it: placeholders `$1` for `?1` (or `?`), `ILIKE` for
+/// `LIKE` (SQLite's LIKE ignores ASCII case), and a JSON array's elements
+/// (`json_array_elements_text`) for SQLite's `json_each` — outside quotes.
+fn pg_dialect(sql: &str) -> String {
+    let sql = sql.replace("json_each(?", "json_array_elements_text(CAST(?");
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut rest = sql.as_str();
+    // Each json_each(?N) became json_array_elements_text(CAST(?N: close the cast.
+    while let Some(at) = rest.find("json_array_elements_text(CAST(?") {
+        let start = at + "json_array_elements_text(CAST(?".len();
+        let digits = rest[start..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .count();
+        out.push_str(&rest[..start + digits]);
+        out.push_str(" AS json)");
+        rest = &rest[start + digits..];
+    }
+    out.push_str(rest);
+    pg_placeholders(&out).replace(" LIKE ", " ILIKE ")
+}
+
+/// `sql` with SQLite's placeholders (`?1`, `?`) as PostgreSQL's (`$1`), outside quotes.
+fn pg_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.chars().peekable();
+    let mut in_quote = false;
+    let mut next = 0;
+    while let Some(ch) = chars.next() {
+        match ch {
+            '\'' => {
+                in_quote = !in_quote;
+                out.push(ch);
+            }
+            '?' if !in_quote => {
+                let mut digits = String::new();
+                while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                    digits.push(*d);
+                    chars.next();
+                }
+                if digits.is_empty() {
+                    next += 1;
+                    digits = next.to_string();
+                }
+                out.push('$');
+                out.push_str(&digits);
+            }
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+/// A parameter as PostgreSQL wants it: encoded as the type the server inferred for it.
+#[derive(Debug)]
+struct PgArg<'a>(ValueRef<'a>);
+
+impl tokio_postgres::types::ToSql for PgArg<'_> {
+    fn to_sql(
+        &self,
+        ty: &tokio_postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        use tokio_postgres::types::Type;
+        match self.0 {
+            ValueRef::Null => Ok(tokio_postgres::types::IsNull::Yes),
+            ValueRef::Int(i) => match *ty {
+                Type::INT8 => i.to_sql(ty, out),
+                Type::INT4 => i32::try_from(i)?.to_sql(ty, out),
+                Type::INT2 => i16::try_from(i)?.to_sql(ty, out),
+                Type::BOOL => (i != 0).to_sql(ty, out),
+                Type::FLOAT8 => (i as f64).to_sql(ty, out),
+                Type::FLOAT4 => (i as f32).to_sql(ty, out),
+                _ => i.to_string().as_str().to_sql(&Type::TEXT, out),
+            },
+            ValueRef::Real(f) => match *ty {
+                Type::FLOAT4 => (f as f32).to_sql(ty, out),
+                Type::FLOAT8 => f.to_sql(ty, out),
+                _ => f.to_string().as_str().to_sql(&Type::TEXT, out),
+            },
+            ValueRef::Text(t) => match *ty {
+                Type::INT8 => t.parse::<i64>()?.to_sql(ty, out),
+                Type::INT4 => t.parse::<i32>()?.to_sql(ty, out),
+                _ => t.to_sql(&Type::TEXT, out),
+            },
+        }
+    }
+
+    fn accepts(_: &tokio_postgres::types::Type) -> bool {
+        true
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+/// A column read whatever its type.
+struct PgValue(Value);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for PgValue {
+    fn from_sql(
+        ty: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<PgValue, Box<dyn std::error::Error + Sync + Send>> {
+        use tokio_postgres::types::Type;
+        Ok(PgValue(match *ty {
+            Type::INT8 => Value::Int(i64::from_sql(ty, raw)?),
+            Type::INT4 => Value::Int(i64::from(i32::from_sql(ty, raw)?)),
+            Type::INT2 => Value::Int(i64::from(i16::from_sql(ty, raw)?)),
+            Type::BOOL => Value::Int(i64::from(bool::from_sql(ty, raw)?)),
+            Type::FLOAT8 => Value::Real(f64::from_sql(ty, raw)?),
+            Type::FLOAT4 => Value::Real(f64::from(f32::from_sql(ty, raw)?)),
+            _ => Value::Text(String::from_utf8_lossy(raw).into_owned()),
+        }))
+    }
+
+    fn from_sql_null(
+        _: &tokio_postgres::types::Type,
+    ) -> Result<PgValue, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(PgValue(Value::Null))
+    }
+
+    fn accepts(_: &tokio_postgres::types::Type) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{pg_dialect, pg_placeholders};
+
+    #[test]
+    fn json_arrays_and_like_in_postgres_words() {
+        assert_eq!(
+            pg_dialect("SELECT value FROM json_each(?1) WHERE a LIKE ?2"),
+            "SELECT value FROM json_array_elements_text(CAST($1 AS json)) WHERE a ILIKE $2"
+        );
+    }
+
+    #[test]
+    fn placeholders_become_postgres_numbers_outside_quotes() {
+        assert_eq!(
+            pg_placeholders("SELECT ?1, '?', ?2 WHERE a = ?1"),
+            "SELECT $1, '?', $2 WHERE a = $1"
+        );
+        assert_eq!(pg_placeholders("VALUES (?, ?)"), "VALUES ($1, $2)");
+    }
+}
