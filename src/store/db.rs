@@ -298,11 +298,17 @@ impl Row<'_> {
             },
             Row::Pg(r) => r.try_get::<_, PgValue>(at)?.0,
         };
-        let shown = format!("{value:?}");
+        // What the column held, named only when the read fails (not formatted on every read).
+        let held = match &value {
+            Value::Null => "NULL",
+            Value::Int(_) => "an integer",
+            Value::Real(_) => "a real",
+            Value::Text(_) => "text",
+        };
         T::from_value(value).ok_or_else(|| {
             StoreError::Database(
                 format!(
-                    "column {at} holds {shown}, not a {}",
+                    "column {at} holds {held}, not a {}",
                     std::any::type_name::<T>()
                 )
                 .into(),

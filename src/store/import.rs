@@ -132,10 +132,13 @@ impl Store {
         self.read(|c| {
             let mut lines = 0;
             for table in BACKUP_TABLES {
+                // The table's column names, read from its first row (not once a row).
+                let mut names: Option<Vec<String>> = None;
                 c.for_each_row(&format!("SELECT * FROM {table} ORDER BY 1"), [], |row| {
+                    let names = names.get_or_insert_with(|| row.column_names());
                     let mut obj = Map::new();
-                    for (i, name) in row.column_names().into_iter().enumerate() {
-                        obj.insert(name, sql_to_json(row.get::<_, SqlValue>(i)?));
+                    for (i, name) in names.iter().enumerate() {
+                        obj.insert(name.clone(), sql_to_json(row.get::<_, SqlValue>(i)?));
                     }
                     obj.insert("table".into(), Value::from(table));
                     let line = serde_json::to_string(&obj).map_err(super::StoreError::other)?;

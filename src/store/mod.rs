@@ -593,9 +593,14 @@ fn schema_version(conn: &Conn) -> StoreResult<i64> {
     match conn {
         Conn::Lite(c) => Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?),
         Conn::Pg(_) => {
-            conn.execute_batch(
-                "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)",
+            let exists: bool = conn.query_row(
+                "SELECT to_regclass('schema_version') IS NOT NULL",
+                [],
+                |r| r.get(0),
             )?;
+            if !exists {
+                return Ok(0);
+            }
             Ok(conn
                 .query_row("SELECT MAX(version) FROM schema_version", [], |r| {
                     r.get::<_, Option<i64>>(0)
@@ -614,8 +619,13 @@ fn migrate(conn: &Conn) -> StoreResult<()> {
     for (i, sql) in all.iter().enumerate().skip(start.max(0) as usize) {
         let tx = conn.transaction()?;
         if let Conn::Pg(_) = conn {
-            // A lock held until this transaction ends; the number is backfeed's own.
+            // A lock held until this transaction ends; the number is backfeed's own. The
+            // version table is created under it too (two processes creating it at once would
+            // collide in PostgreSQL's catalogue).
             tx.query_row("SELECT pg_advisory_xact_lock(4242424201)", [], |_| Ok(()))?;
+            tx.execute_batch(
+                "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)",
+            )?;
         }
         if schema_version(&tx)? > i as i64 {
             tx.commit()?;
@@ -685,14 +695,7 @@ impl Store {
                 )
             }
             Location::Postgres { .. } => {
-                let conn = location.connect()?;
-                let exists: bool = conn.query_row(
-                    "SELECT to_regclass('schema_version') IS NOT NULL",
-                    [],
-                    |r| r.get(0),
-                )?;
-                let version = if exists { schema_version(&conn)? } else { 0 };
-                (version, db::Engine::Postgres)
+                (schema_version(&location.connect()?)?, db::Engine::Postgres)
             }
         };
         Ok(migrations(engine)
