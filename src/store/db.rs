@@ -356,7 +356,7 @@ pub enum Conn {
 /// A statement about to run (`c.prepare_cached(sql)?.query_row(…)`, as with rusqlite).
 pub struct Stmt<'c> {
     conn: &'c Conn,
-    sql: String,
+    sql: std::borrow::Cow<'c, str>,
 }
 
 impl Stmt<'_> {
@@ -446,15 +446,21 @@ impl Conn {
     }
 
     /// The statement `sql`, through the connection's statement cache (see [`Conn::execute`]).
-    pub fn prepare_cached(&self, sql: &str) -> StoreResult<Stmt<'_>> {
+    pub fn prepare_cached<'c>(
+        &'c self,
+        sql: impl Into<std::borrow::Cow<'c, str>>,
+    ) -> StoreResult<Stmt<'c>> {
         Ok(Stmt {
             conn: self,
-            sql: sql.to_string(),
+            sql: sql.into(),
         })
     }
 
     /// The same as [`Conn::prepare_cached`]: every statement goes through the cache.
-    pub fn prepare(&self, sql: &str) -> StoreResult<Stmt<'_>> {
+    pub fn prepare<'c>(
+        &'c self,
+        sql: impl Into<std::borrow::Cow<'c, str>>,
+    ) -> StoreResult<Stmt<'c>> {
         self.prepare_cached(sql)
     }
 
@@ -554,6 +560,14 @@ impl Conn {
             Conn::Lite(_) => "BEGIN IMMEDIATE",
             Conn::Pg(_) => "BEGIN",
         })
+    }
+
+    /// Whether the connection is gone (PostgreSQL's, after the server restarted).
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Conn::Lite(_) => false,
+            Conn::Pg(c) => c.is_closed(),
+        }
     }
 
     /// Whether no transaction is open (SQLite rolls one back by itself after some errors).
@@ -759,7 +773,16 @@ fn pg_dialect(sql: &str) -> String {
         rest = &rest[start + digits..];
     }
     out.push_str(rest);
-    pg_placeholders(&out).replace(" LIKE ", " ILIKE ")
+    // Between quotes stays as written: split at quotes, every other part is outside them.
+    pg_placeholders(&out)
+        .split('\'')
+        .enumerate()
+        .map(|(i, part)| match i % 2 {
+            0 => part.replace(" LIKE ", " ILIKE "),
+            _ => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("'")
 }
 
 /// `sql` with SQLite's placeholders (`?1`, `?`) as PostgreSQL's (`$1`), outside quotes.
@@ -875,6 +898,10 @@ mod tests {
         assert_eq!(
             pg_dialect("SELECT value FROM json_each(?1) WHERE a LIKE ?2"),
             "SELECT value FROM json_array_elements_text(CAST($1 AS json)) WHERE a ILIKE $2"
+        );
+        assert_eq!(
+            pg_dialect("SELECT 'a LIKE b' WHERE c LIKE 'd''s LIKE'"),
+            "SELECT 'a LIKE b' WHERE c ILIKE 'd''s LIKE'"
         );
     }
 

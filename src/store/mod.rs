@@ -709,18 +709,17 @@ impl Store {
     /// A connection from `slot` that is still alive (PostgreSQL's break when the server
     /// restarts: the next call reconnects instead of failing for ever).
     fn alive(&self, conn: Conn) -> StoreResult<Conn> {
-        match conn {
-            Conn::Pg(c) if c.is_closed() => self.location.connect(),
-            conn => Ok(conn),
+        if conn.is_closed() {
+            self.location.connect()
+        } else {
+            Ok(conn)
         }
     }
 
     /// Runs `f` on the writer connection; its database error becomes a [`StoreError`].
     pub(super) fn write<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T>) -> StoreResult<T> {
         let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        if let Conn::Pg(c) = &*conn
-            && c.is_closed()
-        {
+        if conn.is_closed() {
             *conn = self.location.connect()?;
         }
         f(&mut conn)

@@ -108,9 +108,7 @@ impl Store {
 }
 
 fn ids_on_domain(c: &Conn, domain: &str, condition: &str) -> Result<Vec<i64>> {
-    let stmt = c.prepare(&format!(
-        "SELECT id, source FROM mentions WHERE {condition}"
-    ))?;
+    let stmt = c.prepare(format!("SELECT id, source FROM mentions WHERE {condition}"))?;
     let rows: Vec<(i64, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_>>()?;

@@ -122,7 +122,7 @@ impl Store {
                 .collect::<Vec<_>>()
                 .join(", ");
             let mut found: Vec<Delivery> = {
-                let stmt = tx.prepare(&format!(
+                let stmt = tx.prepare(format!(
                     "SELECT d.id, d.channel, n.event, j.attempts, j.fence, {columns}
                      FROM jobs j JOIN deliveries d ON d.id = j.subject
                      JOIN notifications n ON n.id = d.notification_id

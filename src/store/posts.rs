@@ -266,7 +266,7 @@ pub(super) fn post_key_base(url: &str) -> String {
 /// The post `clause` (one of a few fixed ones, with `?1`) finds, on `c`. Every webmention asks
 /// this: the statement is kept prepared (one per clause).
 pub(super) fn post_where_in(c: &Conn, clause: &str, value: &str) -> Result<Option<PostRef>> {
-    c.prepare_cached(&format!(
+    c.prepare_cached(format!(
         "SELECT id, url, key, title, atom_id FROM posts WHERE {clause}"
     ))?
     .query_row([value], |r| post_ref_at(r, 0))

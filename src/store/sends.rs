@@ -67,7 +67,7 @@ impl Store {
     /// What was sent for one post, by target.
     pub fn sends_for_post(&self, post_id: i64) -> StoreResult<Vec<SendRecord>> {
         self.read(|c| {
-            c.prepare(&format!(
+            c.prepare(format!(
                 "SELECT {COLUMNS} FROM sends s JOIN posts p ON p.id = s.post_id
                  WHERE s.post_id = ?1 ORDER BY s.target"
             ))?
@@ -85,7 +85,7 @@ impl Store {
         offset: i64,
     ) -> StoreResult<Vec<SendRecord>> {
         self.read(|c| {
-            c.prepare(&format!(
+            c.prepare(format!(
                 "SELECT {COLUMNS} FROM sends s JOIN posts p ON p.id = s.post_id
                  WHERE CAST(?1 AS TEXT) IS NULL OR p.url = ?1 ORDER BY s.sent_at DESC, s.id DESC LIMIT ?2 OFFSET ?3"
             ))?
