@@ -617,7 +617,7 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
                 }
                 println!(
                     "waiting: {} {} · next try {}{}",
-                    crate::notify::channel_label(&ctx.cfg, &waiting.channel),
+                    ctx.cfg.notify.channel_label(&waiting.channel),
                     waiting.pending,
                     waiting.next_try.as_deref().unwrap_or("at the next run"),
                     waiting
@@ -702,7 +702,7 @@ async fn serve(ctx: Arc<Context>) -> Result<(), Failure> {
         store = %cfg.store.describe(), feeds = cfg.site.feeds.len(), sitemaps = cfg.site.sitemaps.len(),
         watched = cfg.watch.len(), access_logs = cfg.refback.access_logs.len(), social = %sources.join(","),
         moderation = %cfg.moderation.mode, send = cfg.send.enabled,
-        notify = crate::notify::channels(cfg).len(), queued = depth, resumed_leases = released,
+        notify = cfg.notify.channels().len(), queued = depth, resumed_leases = released,
         "serving"
     );
     match (&cfg.admin.password_env, cfg.admin.password().is_some()) {

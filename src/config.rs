@@ -259,10 +259,36 @@ pub struct NotifyConfig {
     pub email: Option<EmailConfig>,
 }
 
+/// The channel name of mail deliveries.
+pub const MAIL: &str = "mail";
+
 impl NotifyConfig {
     /// Whether anyone is to be told: only then are notifications queued.
     pub fn any(&self) -> bool {
         !self.webhook.is_empty() || self.email.is_some()
+    }
+
+    /// The channels this configuration names: every webhook's URL, and `mail`.
+    pub fn channels(&self) -> Vec<String> {
+        self.webhook
+            .iter()
+            .map(|w| w.url.to_string())
+            .chain(self.email.as_ref().map(|_| MAIL.to_string()))
+            .collect()
+    }
+
+    /// How a channel is shown wherever a person or a program reads it (logs, the decision log,
+    /// `status`, the operator's page, `/metrics`): `mail`, or a webhook's `name`, by default its
+    /// host. A build hook's URL is its secret (Netlify's and others' carry the token in the
+    /// path), so its path and query are shown nowhere.
+    pub fn channel_label(&self, channel: &str) -> String {
+        if channel == MAIL {
+            return MAIL.into();
+        }
+        let hook = self.webhook.iter().find(|w| w.url.as_str() == channel);
+        hook.and_then(|w| w.name.clone())
+            .or_else(|| crate::model::host_of(channel))
+            .map_or_else(|| "webhook".into(), |host| format!("webhook {host}"))
     }
 }
 

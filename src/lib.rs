@@ -11,7 +11,8 @@
 //! | [`verify`] | pure functions over fetched text: the bounded HTML parser, the link check, microformats, extraction, sanitizing |
 //! | [`store`] | the only SQL, one file per area (posts, jobs — the one durable queue —, verification jobs, mentions, moderation, decisions, fetch state, state, sends, notifications) |
 //! | [`publish`] | Atom, RSS, JSON Feed, JF2, the export, and the publishing routes |
-//! | [`server`] | the HTTP server around the routes: limits, connections, metrics, health |
+//! | [`server`] | the HTTP server around the routes: limits, connections, health, the operator's sign-in and sessions ([`server::auth`]) |
+//! | [`metrics`] | the process's counters and what a `/metrics` scrape answers |
 //! | [`routes`] | the map of every URL `serve` answers |
 //! | [`schedule`], [`shutdown`] | cron schedules inside `serve`, and the one signal everything stops on |
 //! | [`admin`] | the operator's page: sign-in, sessions, CSRF, and the pages (maud) |
@@ -32,9 +33,13 @@
 //!    pure functions of [`verify`], and writes the outcome and its reason back to [`store`].
 //! 4. [`publish`] renders what is published for the HTTP routes and for `backfeed export`.
 //!
-//! Dependencies point one way: `model` and `text` depend on nothing; `store`, `fetch` and
-//! `verify` on those; `pipeline` on them; `receive`, `sources` and `publish` on `pipeline` and
-//! `server`'s helpers; `routes` and `cli` put it all together. No two modules need each other.
+//! Dependencies point one way, layer by layer (`tests/module_map.rs` holds the code to it):
+//! `model`, `text` and `shutdown` need nothing; `store` and `verify` only those; `config` the
+//! store's location; `fetch` and `metrics` the configuration; `pipeline` (the context every
+//! role shares) all of these; `server` (limits, sessions, the shared state) the pipeline;
+//! `publish`, then `notify` and `receive`, then `send`, `sources`, `schedule`, `status` and
+//! `admin` build on those; `routes` and `cli` put it all together. No module reaches back to
+//! one it is built on.
 //!
 //! Where this differs from the suggested architecture, and why: a candidate is a `mentions` row
 //! from the start (status `pending`), not a separate table, so a status URL, the CLI and the

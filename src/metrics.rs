@@ -7,7 +7,8 @@
 //! Counting is cheap and lock-free per series; nothing here touches the store except the
 //! scrape itself.
 
-use crate::pipeline::Context;
+use crate::config::NotifyConfig;
+use crate::store::Store;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -227,13 +228,13 @@ impl Metrics {
         self.rate_limited.inc();
     }
 
-    /// The text a scrape answers, with the store's and the process's figures read now.
-    pub fn render(&self, ctx: &Context) -> String {
-        self.fetch_errors.inner().store(
-            ctx.fetcher.error_count(),
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        if let Ok(counts) = ctx.store.counts() {
+    /// The text a scrape answers, with the store's and the process's figures read now
+    /// (`fetch_errors`: the fetcher's count so far; `notify` labels the delivery channels).
+    pub fn render(&self, store: &Store, notify: &NotifyConfig, fetch_errors: u64) -> String {
+        self.fetch_errors
+            .inner()
+            .store(fetch_errors, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(counts) = store.counts() {
             self.queue_depth.set(counts.queue_depth);
             for status in ["pending", "verified", "held", "rejected", "deleted"] {
                 let n = counts
@@ -248,18 +249,17 @@ impl Metrics {
                     .set(n);
             }
         }
-        if let Ok(pending) = ctx.store.pending_deliveries() {
+        if let Ok(pending) = store.pending_deliveries() {
             for p in pending {
                 self.notifications_pending
                     .get_or_create(&OneLabel {
-                        name: crate::notify::channel_label(&ctx.cfg, &p.channel),
+                        name: notify.channel_label(&p.channel),
                     })
                     .set(p.pending);
             }
         }
         for schedule in ["crawl", "reverify"] {
-            let finished = ctx
-                .store
+            let finished = store
                 .schedule_run(schedule)
                 .ok()
                 .and_then(|r| r.last_end)

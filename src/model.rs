@@ -463,6 +463,16 @@ impl<T, E: std::fmt::Display> OrLog for Result<T, E> {
     }
 }
 
+/// The site's names every feed's metadata is built from.
+#[derive(Clone, Copy, Debug)]
+pub struct Site<'a> {
+    pub title: &'a str,
+    /// The blog's home page (`[site] base_url`); its host is the `tag:` authority of every id.
+    pub home_url: &'a str,
+    /// Where backfeed is reached (`[server] public_url`), ending in `/`.
+    pub public_url: &'a str,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

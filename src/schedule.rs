@@ -281,7 +281,9 @@ mod tests {
             .await;
         }
         assert_eq!(panics.load(Ordering::SeqCst), 2, "the second run still ran");
-        let metrics = ctx.metrics.render(&ctx);
+        let metrics = ctx
+            .metrics
+            .render(&ctx.store, &ctx.cfg.notify, ctx.fetcher.error_count());
         assert!(
             metrics.contains("backfeed_task_panics_total{task=\"crawl\"} 2"),
             "{metrics}"

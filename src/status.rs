@@ -58,7 +58,7 @@ pub fn config_warnings(cfg: &crate::config::Config) -> Vec<String> {
         if let Some(var) = hook.secret_env.as_deref().filter(|v| unset(v)) {
             warnings.push(format!(
                 "[[notify.webhook]] {}: secret_env names ${var}, which is not set: its webhooks go unsigned",
-                crate::notify::channel_label(cfg, hook.url.as_str())
+                cfg.notify.channel_label(hook.url.as_str())
             ));
         }
     }
@@ -116,7 +116,7 @@ impl StatusReport {
                 .pending_deliveries()?
                 .into_iter()
                 .map(|mut p| {
-                    p.channel = crate::notify::channel_label(&ctx.cfg, &p.channel);
+                    p.channel = ctx.cfg.notify.channel_label(&p.channel);
                     p
                 })
                 .collect(),

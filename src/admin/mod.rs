@@ -6,17 +6,19 @@
 //! The rules it keeps: no state changes on GET; every POST needs a live session and the
 //! session's CSRF token (SameSite=Strict cookies already keep other sites' forms out; the token
 //! is the second lock); every page is server-rendered and works without JavaScript; every
-//! response says `no-store` and may not be framed. Who may enter is [`auth`]; what is shown is
+//! response says `no-store` and may not be framed. Who may enter is [`crate::server::auth`] (the server's, so that
+//! the server holds the gate without needing this module); what is shown is
 //! [`pages`]; what changes goes through the same store calls as the CLI, so the decision log,
 //! the feeds and the notifications follow every click exactly as they follow a command.
 
-pub mod auth;
 pub mod pages;
 
 use crate::model::{Kind, MentionType, Status, match_key};
+use crate::server::auth::{
+    SESSION_COOKIE, SIGN_IN_COOKIE, SignIn, cookie_value, random_token, same_secret,
+};
 use crate::server::{Shared, plain, store_error};
 use crate::store::{DecisionFilter, MentionFilter};
-use auth::{SESSION_COOKIE, SIGN_IN_COOKIE, SignIn, cookie_value, random_token, same_secret};
 use axum::Router;
 use axum::extract::{ConnectInfo, Form, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;

@@ -21,37 +21,7 @@ use serde_json::json;
 
 pub use mail::send_digest;
 
-/// The channel name of mail deliveries.
-pub const MAIL: &str = "mail";
-
-/// The channels the config names: every webhook's URL, and `mail`.
-pub fn channels(cfg: &crate::config::Config) -> Vec<String> {
-    let notify = &cfg.notify;
-    notify
-        .webhook
-        .iter()
-        .map(|w| w.url.to_string())
-        .chain(notify.email.as_ref().map(|_| MAIL.to_string()))
-        .collect()
-}
-
-/// How a channel is shown wherever a person or a program reads it (logs, the decision log,
-/// `status`, the operator's page, `/metrics`): `mail`, or a webhook's `name`, by default its
-/// host. A build hook's URL is its secret (Netlify's and others' carry the token in the path),
-/// so its path and query are shown nowhere.
-pub fn channel_label(cfg: &crate::config::Config, channel: &str) -> String {
-    if channel == MAIL {
-        return MAIL.into();
-    }
-    let hook = cfg
-        .notify
-        .webhook
-        .iter()
-        .find(|w| w.url.as_str() == channel);
-    hook.and_then(|w| w.name.clone())
-        .or_else(|| crate::model::host_of(channel))
-        .map_or_else(|| "webhook".into(), |host| format!("webhook {host}"))
-}
+pub use crate::config::MAIL;
 
 /// `text` (an error) with the webhook's URL, and its path and query, replaced by its label.
 fn redact(text: &str, hook: &WebhookConfig, label: &str) -> String {
@@ -83,7 +53,10 @@ pub async fn deliver_due(ctx: &Context) -> Delivered {
         .email
         .as_ref()
         .is_some_and(|e| !e.digest.trim().is_empty());
-    let channels: Vec<String> = channels(&ctx.cfg)
+    let channels: Vec<String> = ctx
+        .cfg
+        .notify
+        .channels()
         .into_iter()
         .filter(|c| !(digest && c == MAIL))
         .collect();
@@ -116,7 +89,7 @@ pub async fn deliver_due(ctx: &Context) -> Delivered {
                 {
                     Some(hook) => webhook(ctx, hook, &d)
                         .await
-                        .map_err(|e| redact(&e, hook, &channel_label(&ctx.cfg, &d.channel))),
+                        .map_err(|e| redact(&e, hook, &ctx.cfg.notify.channel_label(&d.channel))),
                     None => Err("no such webhook configured any more".into()),
                 }
             };
@@ -128,7 +101,7 @@ pub async fn deliver_due(ctx: &Context) -> Delivered {
 /// The notifier inside `serve`: delivers what is due whenever a job finishes, and every few
 /// seconds (retries, and what other processes — `approve`, `crawl` — published).
 pub async fn run(ctx: std::sync::Arc<Context>, shutdown: crate::shutdown::Shutdown) {
-    if channels(&ctx.cfg).is_empty() {
+    if ctx.cfg.notify.channels().is_empty() {
         return;
     }
     loop {
@@ -143,7 +116,7 @@ pub async fn run(ctx: std::sync::Arc<Context>, shutdown: crate::shutdown::Shutdo
 
 /// Marks a delivery delivered, or failed with its next try, with its decision-log line.
 fn record(ctx: &Context, d: &Delivery, result: Result<String, String>, done: &mut Delivered) {
-    let label = channel_label(&ctx.cfg, &d.channel);
+    let label = ctx.cfg.notify.channel_label(&d.channel);
     let decision = |outcome: &str, reason: &str| Decision {
         at: now_rfc3339(),
         source: d.mention.source.clone(),

@@ -72,7 +72,7 @@ pub struct Processed {
 impl Context {
     pub fn new(cfg: Config) -> Result<Context, crate::store::StoreError> {
         let store = Arc::new(Store::open_at(&cfg.store.location)?);
-        store.set_notify_channels(&crate::notify::channels(&cfg))?;
+        store.set_notify_channels(&cfg.notify.channels())?;
         let group_commit = GroupCommit::start(store.clone());
         let fetcher = Fetcher::new(&cfg.fetch);
         Ok(Context {
@@ -90,8 +90,8 @@ impl Context {
     }
 
     /// The site's names, for feed metadata.
-    pub fn site(&self) -> crate::publish::Site<'_> {
-        crate::publish::Site {
+    pub fn site(&self) -> crate::model::Site<'_> {
+        crate::model::Site {
             title: &self.cfg.site.title,
             home_url: self.cfg.site.base_url.as_str(),
             public_url: self.cfg.server.public_url.as_str(),

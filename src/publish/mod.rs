@@ -46,15 +46,7 @@ pub struct FeedMeta {
     pub id_suffix: String,
 }
 
-/// The site's names every feed's metadata is built from.
-#[derive(Clone, Copy, Debug)]
-pub struct Site<'a> {
-    pub title: &'a str,
-    /// The blog's home page (`[site] base_url`); its host is the `tag:` authority of every id.
-    pub home_url: &'a str,
-    /// Where backfeed is reached (`[server] public_url`), ending in `/`.
-    pub public_url: &'a str,
-}
+pub use crate::model::Site;
 
 impl FeedMeta {
     /// The one builder of feed metadata, served or exported, so a feed has one id wherever it

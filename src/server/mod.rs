@@ -5,6 +5,8 @@
 //! routes live with what they serve ([`crate::receive`], [`crate::publish::http`]); the map
 //! of URLs is [`crate::routes`].
 
+pub mod auth;
+
 use crate::pipeline::Context;
 use axum::Router;
 use axum::extract::{ConnectInfo, MatchedPath, State};
@@ -26,7 +28,7 @@ pub struct AppState {
     per_client: Option<DefaultKeyedRateLimiter<IpAddr>>,
     per_source_host: Option<DefaultKeyedRateLimiter<String>>,
     /// The operator's page's gatekeeper, when `[admin] password_env` names a set variable.
-    pub admin: Option<crate::admin::auth::Gate>,
+    pub admin: Option<auth::Gate>,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -83,10 +85,7 @@ impl AppState {
             per_client: limiter(ctx.cfg.server.rate_limit_per_client),
             per_source_host: limiter(ctx.cfg.server.rate_limit_per_source_host),
             admin: ctx.cfg.admin.password().map(|password| {
-                crate::admin::auth::Gate::new(
-                    &password,
-                    ctx.cfg.server.public_url.scheme() == "https",
-                )
+                auth::Gate::new(&password, ctx.cfg.server.public_url.scheme() == "https")
             }),
             ctx,
         })
@@ -211,9 +210,12 @@ pub(crate) async fn healthz(State(state): State<Shared>) -> Response {
 pub(crate) async fn metrics(State(state): State<Shared>) -> Response {
     let ctx = state.ctx.clone();
     // The scrape reads the store and /proc: off the async threads.
-    let text = tokio::task::spawn_blocking(move || ctx.metrics.render(&ctx))
-        .await
-        .unwrap_or_default();
+    let text = tokio::task::spawn_blocking(move || {
+        ctx.metrics
+            .render(&ctx.store, &ctx.cfg.notify, ctx.fetcher.error_count())
+    })
+    .await
+    .unwrap_or_default();
     (
         StatusCode::OK,
         [(
