@@ -1,7 +1,7 @@
 //! Moving in and out through the binary: a WordPress export (every comment type and status,
 //! CDATA, umlauts, «, threaded comments) and webmention.io's JF2 imported onto a blog that moved
 //! (`--rewrite`), idempotently and in one transaction; and backfeed's own JSONL backup restored
-//! into an empty store with every field the same.
+//! into an empty store with every field the same, and from a SQLite store into a PostgreSQL one.
 
 mod support;
 use support::*;
@@ -217,20 +217,24 @@ fn webmention_io_history_keeps_types_authors_and_dates() {
     assert_eq!(api["children"].as_array().unwrap().len(), 5);
 }
 
-#[test]
-fn a_jsonl_backup_restores_every_field_into_an_empty_store() {
-    let home = Home::new("[moderation]\nmode = \"queue\"\n");
+/// Something of everything in `home`'s store: imported history (every comment type and status),
+/// a native mention held for moderation, a blocked domain.
+fn fill_with_history(home: &Home) {
     home.ok(&["crawl"]);
     home.ok(&[
         "import",
-        &fixture_file(&home, "wordpress.xml"),
+        &fixture_file(home, "wordpress.xml"),
         "--rewrite",
-        &rewrite(&home),
+        &rewrite(home),
     ]);
     let source = home.linking_page("/native/1", "A native mention");
     home.run(&["submit", &source, &home.post_url()]);
     home.ok(&["block", "spam.example"]);
-    let backup = home.dir.path().join("backup.jsonl");
+}
+
+/// `export --format jsonl` of `home`'s store, in its folder under `name`.
+fn backup(home: &Home, name: &str) -> String {
+    let backup = home.dir.path().join(name);
     let out = home.ok(&[
         "export",
         "--format",
@@ -239,9 +243,47 @@ fn a_jsonl_backup_restores_every_field_into_an_empty_store() {
         backup.to_str().unwrap(),
     ]);
     assert!(out.contains("backed up"), "{out}");
+    backup.to_str().unwrap().to_string()
+}
+
+/// What people and site builds read of a store: the listings, and every static file `export
+/// --out` writes (the feeds in every format, per post and for the site).
+fn what_readers_see(home: &Home, out_dir: &str) -> Vec<(String, String)> {
+    let mut seen: Vec<(String, String)> = [
+        vec!["mentions", "--json"],
+        vec!["posts", "--json"],
+        vec!["log", "--json", "--since", "100w"],
+        vec!["block", "--list"],
+    ]
+    .into_iter()
+    .map(|args| (args.join(" "), home.ok(&args)))
+    .collect();
+    let dir = home.dir.path().join(out_dir);
+    home.ok(&["export", "--out", dir.to_str().unwrap()]);
+    let mut folders = vec![dir.clone()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let name = path.strip_prefix(&dir).unwrap().display().to_string();
+                seen.push((name, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    seen.sort();
+    seen
+}
+
+#[test]
+fn a_jsonl_backup_restores_every_field_into_an_empty_store() {
+    let home = Home::new("[moderation]\nmode = \"queue\"\n");
+    fill_with_history(&home);
+    let backup = backup(&home, "backup.jsonl");
 
     let fresh = Home::new("[moderation]\nmode = \"queue\"\n");
-    let restored = fresh.ok(&["import", backup.to_str().unwrap()]);
+    let restored = fresh.ok(&["import", &backup]);
     assert!(restored.contains("jsonl"), "{restored}");
     let mentions = |h: &Home| h.ok(&["mentions", "--json"]);
     assert_eq!(
@@ -273,12 +315,47 @@ fn a_jsonl_backup_restores_every_field_into_an_empty_store() {
         assert_eq!(rows(&home, table), rows(&fresh, table), "{table}");
     }
     // Restoring again changes nothing.
-    fresh.ok(&["import", backup.to_str().unwrap()]);
+    fresh.ok(&["import", &backup]);
     assert_eq!(mentions(&fresh), mentions(&home));
     assert_eq!(
         fresh.ok(&["log", "--json", "--since", "100w"]),
         home.ok(&["log", "--json", "--since", "100w"])
     );
+}
+
+/// The contract's way from one backend to the other: `export --format jsonl` with the SQLite
+/// config, `import` with the PostgreSQL one — and every listing and every feed file the same.
+#[test]
+fn a_sqlite_store_moves_to_postgresql_and_readers_see_the_same() {
+    let Some(database) = backfeed::store::testing::TestDatabase::create("move") else {
+        return;
+    };
+    let extra = "[moderation]\nmode = \"queue\"\n";
+    let mut home = Home::new(extra);
+    home.postgres = None;
+    home.write_config(extra);
+    fill_with_history(&home);
+    let on_sqlite = what_readers_see(&home, "from-sqlite");
+    assert!(
+        on_sqlite
+            .iter()
+            .any(|(name, text)| name == "mentions.atom" && text.contains("<entry>")),
+        "the feeds have entries to compare"
+    );
+    let backup = backup(&home, "move.jsonl");
+
+    home.postgres = Some(database);
+    home.write_config(extra);
+    assert!(
+        home.ok(&["mentions", "--json"]).trim() == "[]",
+        "a new, empty store"
+    );
+    home.ok(&["import", &backup]);
+    let on_postgres = what_readers_see(&home, "from-postgres");
+    assert_eq!(on_postgres.len(), on_sqlite.len(), "the same files");
+    for ((name, sqlite), (_, postgres)) in on_sqlite.iter().zip(&on_postgres) {
+        assert_eq!(postgres, sqlite, "{name}");
+    }
 }
 
 #[test]
