@@ -19,6 +19,7 @@
 //! | [`status`] | what `backfeed status` and the status page show, gathered once |
 //! | [`cli`], [`config`] | the only code that prints for humans (besides [`admin`]); TOML to a validated configuration |
 //! | [`init`] | `backfeed init`: a first configuration from what the site's home page says |
+//! | [`lifecycle`] | a mention's status and every way it changes, as plain functions the store follows |
 //! | [`model`], [`text`] | plain data and small text helpers every layer shares |
 //!
 //! Beside these: [`send`] (pings for the blogger's own links), [`notify`] (webhooks and mail),
@@ -34,7 +35,7 @@
 //! 4. [`publish`] renders what is published for the HTTP routes and for `backfeed export`.
 //!
 //! Dependencies point one way, layer by layer (`tests/module_map.rs` holds the code to it):
-//! `model`, `text` and `shutdown` need nothing; `store` and `verify` only those; `config` the
+//! `model`, `text` and `shutdown` need nothing; `lifecycle` only `model`; `store` and `verify` only those; `config` the
 //! store's location; `fetch` and `metrics` the configuration; `pipeline` (the context every
 //! role shares) all of these; `server` (limits, sessions, the shared state) the pipeline;
 //! `publish`, then `notify` and `receive`, then `send`, `sources`, `schedule`, `status` and
@@ -55,6 +56,7 @@ pub mod config;
 pub mod fetch;
 pub mod import;
 pub mod init;
+pub mod lifecycle;
 pub mod metrics;
 pub mod model;
 pub mod notify;

@@ -5,6 +5,7 @@ use super::db::{Conn, OptionalExtension, Row, params};
 use super::decisions::{Decision, insert_decision};
 use super::queue::Job;
 use super::{Result, Store, StoreResult};
+use crate::lifecycle::{self, Moderation};
 use crate::model::{Author, Extracted, Kind, Mention, MentionType, Status, now_rfc3339};
 
 pub(super) const MENTION_COLUMNS: &str = "id, source, target, kind, type, status, title, author_name, author_url, \
@@ -85,14 +86,11 @@ fn verified(
     let (status, moderation): (String, Option<String>) = tx
         .prepare_cached("SELECT status, moderation FROM mentions WHERE id = ?1")?
         .query_row([job.mention_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let next = match (moderation.as_deref(), status.as_str()) {
-        (Some("rejected" | "blocked"), _) => Status::Rejected,
-        (Some("approved"), _) => Status::Verified,
-        (_, "held") => Status::Held,
-        (_, "verified") => Status::Verified,
-        _ if hold_new => Status::Held,
-        _ => Status::Verified,
-    };
+    let next = lifecycle::after_verification(
+        Status::parse(&status).unwrap_or(Status::Pending),
+        Moderation::parse(moderation.as_deref()),
+        hold_new,
+    );
     let now = now_rfc3339();
     tx.run(
         // SET reads the row as it was: the stamps move only when what is published does
@@ -487,17 +485,8 @@ pub(super) fn refuse(tx: &Conn, job: &Job, delete: bool, decision: &Decision) ->
         [job.mention_id],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let next = if status == "rejected" {
-        Status::Rejected
-    } else if verified && delete {
-        Status::Deleted
-    } else if verified {
-        // Refused for a reason that says nothing about the source's link (e.g. now too
-        // large): keep what we had.
-        Status::parse(&status).unwrap_or(Status::Verified)
-    } else {
-        Status::Rejected
-    };
+    let current = Status::parse(&status).unwrap_or(Status::Pending);
+    let next = lifecycle::after_refusal(current, verified, delete);
     let now = now_rfc3339();
     // What is published changes only when the status does: a kept mention keeps its stamps.
     tx.run(
@@ -513,4 +502,80 @@ pub(super) fn refuse(tx: &Conn, job: &Job, delete: bool, decision: &Decision) ->
 pub(super) fn finish(c: &Conn, job: &Job, decision: &Decision) -> Result<()> {
     super::jobs::finish(c, &job.lease())?;
     insert_decision(c, decision)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::change;
+    use crate::store::queue::{Candidate, enqueue_one};
+
+    /// Both engines' triggers do what [`lifecycle::change`] says, for every pair of statuses:
+    /// the events queued, the record `/api/deleted.json` reads, the published version.
+    #[test]
+    fn triggers_follow_the_lifecycle() {
+        for (store, _keep) in crate::store::testing::test_stores("lifecycle") {
+            store.set_notify_channels(&["mail".to_string()]).unwrap();
+            let candidate = Candidate {
+                source: "https://a.example/x".into(),
+                target: "https://b.example/p".into(),
+                target_key: "b.example/p".into(),
+                post_id: None,
+                kind: Kind::Webmention,
+                hint: None,
+            };
+            let id = store.write(|c| enqueue_one(c, &candidate)).unwrap().id;
+            let old_record = "2000-01-01T00:00:00Z";
+            for from in Status::ALL.iter().copied() {
+                for to in Status::ALL.iter().copied() {
+                    let version = |c: &Conn| -> Result<i64> {
+                        c.query_row("SELECT version FROM publish_state", [], |r| r.get(0))
+                    };
+                    let (events, record, moved) = store
+                        .write(|c| {
+                            c.run(
+                                "UPDATE mentions SET status = ?2 WHERE id = ?1",
+                                params![id, from.as_str()],
+                            )?;
+                            c.run("DELETE FROM notifications", [])?;
+                            c.run("DELETE FROM unpublished", [])?;
+                            c.run(
+                                "INSERT INTO unpublished (mention_id, source, target, deleted_at)
+                                 VALUES (?1, 's', 't', ?2)",
+                                params![id, old_record],
+                            )?;
+                            let before = version(c)?;
+                            c.run(
+                                "UPDATE mentions SET status = ?2 WHERE id = ?1",
+                                params![id, to.as_str()],
+                            )?;
+                            let events: Vec<String> = c
+                                .prepare("SELECT event FROM notifications ORDER BY event")?
+                                .query_map([], |r| r.get(0))?
+                                .collect::<Result<_>>()?;
+                            let record: Option<String> = c
+                                .query_row(
+                                    "SELECT deleted_at FROM unpublished WHERE mention_id = ?1",
+                                    [id],
+                                    |r| r.get(0),
+                                )
+                                .optional()?;
+                            Ok((events, record, version(c)? != before))
+                        })
+                        .unwrap();
+                    let expected = change(from, to);
+                    let pair = format!("{from:?} → {to:?} on {:?}", store.engine());
+                    let expected_events: Vec<&str> =
+                        expected.events.iter().map(|e| e.as_str()).collect();
+                    assert_eq!(events, expected_events, "{pair}");
+                    assert_eq!(moved, expected.publishing_moved, "{pair}");
+                    match expected.unpublished {
+                        Some(true) => assert!(record.is_some_and(|at| at != old_record), "{pair}"),
+                        Some(false) => assert_eq!(record, None, "{pair}"),
+                        None => assert_eq!(record.as_deref(), Some(old_record), "{pair}"),
+                    }
+                }
+            }
+        }
+    }
 }

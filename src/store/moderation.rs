@@ -4,27 +4,27 @@
 use super::db::{Conn, OptionalExtension, params};
 use super::decisions::{Decision, insert_decision};
 use super::{Result, Store, StoreResult};
+use crate::lifecycle;
 use crate::model::{Status, now_rfc3339};
 
 impl Store {
     /// Approves a held (or rejected) mention; `None` if there is no such id.
     pub fn approve(&self, id: i64) -> StoreResult<Option<Status>> {
-        self.moderate(id, "approved", |status, verified| match status {
-            "held" | "rejected" if verified => Status::Verified,
-            other => Status::parse(other).unwrap_or(Status::Pending),
-        })
+        self.moderate(id, "approved", lifecycle::after_approval)
     }
 
     /// Rejects a mention by hand; it stays rejected through later pings until approved.
     pub fn reject(&self, id: i64) -> StoreResult<Option<Status>> {
-        self.moderate(id, "rejected", |_, _| Status::Rejected)
+        self.moderate(id, "rejected", |status, _| {
+            lifecycle::after_rejection(status)
+        })
     }
 
     fn moderate(
         &self,
         id: i64,
         decision: &str,
-        next: impl Fn(&str, bool) -> Status,
+        next: impl Fn(Status, bool) -> Status,
     ) -> StoreResult<Option<Status>> {
         self.write(|c| {
             let tx = c.transaction()?;
@@ -36,7 +36,7 @@ impl Store {
                 )
                 .optional()?;
             let Some((status, verified, source, target, kind)) = row else { return Ok(None) };
-            let new = next(&status, verified);
+            let new = next(Status::parse(&status).unwrap_or(Status::Pending), verified);
             let now = now_rfc3339();
             tx.run(
                 "UPDATE mentions SET status = ?2, moderation = ?3, updated_at = ?4, reason = ?5 WHERE id = ?1",
@@ -63,10 +63,13 @@ impl Store {
             )?;
             let ids = ids_on_domain(&tx, &domain, "status IN ('verified', 'held', 'pending')")?;
             for id in &ids {
+                let status: String =
+                    tx.query_row("SELECT status FROM mentions WHERE id = ?1", [id], |r| r.get(0))?;
+                let new = lifecycle::after_rejection(Status::parse(&status).unwrap_or(Status::Pending));
                 tx.run(
-                    "UPDATE mentions SET status = 'rejected', moderation = 'blocked', status_before_block = status,
+                    "UPDATE mentions SET status = ?4, moderation = 'blocked', status_before_block = status,
                             reason = ?2, updated_at = ?3 WHERE id = ?1",
-                    params![id, format!("blocked domain {domain}"), now_rfc3339()],
+                    params![id, format!("blocked domain {domain}"), now_rfc3339(), new.as_str()],
                 )?;
             }
             tx.commit()?;
@@ -84,12 +87,17 @@ impl Store {
             }
             let ids = ids_on_domain(&tx, &domain, "moderation = 'blocked'")?;
             for id in &ids {
+                let (before_block, verified): (Option<String>, bool) = tx.query_row(
+                    "SELECT status_before_block, verified_at IS NOT NULL FROM mentions WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                let back = lifecycle::after_unblock(before_block.as_deref().and_then(Status::parse), verified);
                 tx.run(
-                    "UPDATE mentions SET status = COALESCE(status_before_block,
-                                CASE WHEN verified_at IS NULL THEN 'pending' ELSE 'verified' END),
-                            status_before_block = NULL, moderation = NULL, reason = 'unblocked', updated_at = ?2
+                    "UPDATE mentions SET status = ?3, status_before_block = NULL, moderation = NULL,
+                            reason = 'unblocked', updated_at = ?2
                      WHERE id = ?1",
-                    params![id, now_rfc3339()],
+                    params![id, now_rfc3339(), back.as_str()],
                 )?;
             }
             tx.commit()?;

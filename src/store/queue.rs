@@ -231,7 +231,7 @@ pub(crate) fn lease_due(
 
 /// Makes (source, target post) a candidate and queues it for verification now. A pair seen
 /// before keeps its row, its status and its moderation; only the job is (re)queued.
-fn enqueue_one(c: &Conn, cand: &Candidate) -> Result<Enqueued> {
+pub(super) fn enqueue_one(c: &Conn, cand: &Candidate) -> Result<Enqueued> {
     let now = now_rfc3339();
     let existing: Option<(i64, String, String, Option<String>)> = c
         .prepare_cached(
