@@ -622,6 +622,9 @@ fn migrate(conn: &Conn) -> StoreResult<()> {
             // A lock held until this transaction ends; the number is backfeed's own. The
             // version table is created under it too (two processes creating it at once would
             // collide in PostgreSQL's catalogue).
+            // A migration may take long on a big store, and another process's may too: this
+            // transaction waits and runs without the session's caps.
+            tx.execute_batch("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0")?;
             tx.query_row("SELECT pg_advisory_xact_lock(4242424201)", [], |_| Ok(()))?;
             tx.execute_batch(
                 "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)",
