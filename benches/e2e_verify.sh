@@ -7,6 +7,7 @@
 #   ARTICLE=1 N=10000 HOSTS=16 bash benches/e2e_verify.sh     40 KB articles (issue 15's goal)
 #   PAGE=wordpress (or comments) …                            a fixture from benches/fixtures/
 #   NOBUILD=1 …                                               the binaries already built
+#   STORE=postgres …                                          on PostgreSQL (benches/store.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-10000}
@@ -49,8 +50,7 @@ print(f"accepted {n:.0f} in {accepted-start:.2f} s ({n/(accepted-start):.0f}/s);
 PY
 
 echo "== backfeed: verification alone, the same $N candidates re-queued and drained by 'backfeed crawl'"
-command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null; }
-sqlite3 "$WORK/backfeed.db" "UPDATE mentions SET status = 'pending', verified_at = NULL;
+store_sql "$WORK/backfeed.db" "UPDATE mentions SET status = 'pending', verified_at = NULL;
   INSERT INTO jobs (kind, subject, next_try) SELECT 'verify', id, '2000-01-01T00:00:00Z' FROM mentions;"
 /usr/bin/time -f "%e s wall, peak RSS %M KB" ./target/release/backfeed --config "$WORK/backfeed.toml" crawl 2>&1 | tail -n 2 | tee "$WORK/drain.txt"
 python3 - "$N" "$WORK/drain.txt" <<'PY'

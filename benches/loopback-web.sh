@@ -3,7 +3,8 @@
 #   /blog/feed.xml           the site's own feed (one post: /blog/2024/hello/)
 #   /blog/2024/hello/        the post
 #   /p/<anything>            a 30 KB blog page that links to the post
-# Needs nginx (Debian: nginx-light); installs it when missing.
+# Needs nginx (Debian: nginx-light); installs it when missing. The store: see benches/store.sh
+# (STORE=postgres).
 set -euo pipefail
 WEB_PORT=${WEB_PORT:-18080}
 WORK=${WORK:-$(mktemp -d /tmp/backfeed-bench.XXXXXX)}
@@ -66,7 +67,9 @@ http {
 }
 CONF
 nginx -c "$WORK/nginx.conf"
-trap 'nginx -c "$WORK/nginx.conf" -s stop 2>/dev/null || true' EXIT
+source benches/store.sh
+store_reset "$WORK/backfeed.db"
+trap 'nginx -c "$WORK/nginx.conf" -s stop 2>/dev/null || true; store_drop' EXIT
 # Writes a backfeed config for this web to $WORK/backfeed.toml; extra TOML from $1.
 write_backfeed_config() {
   cat > "$WORK/backfeed.toml" <<TOML
@@ -74,7 +77,7 @@ write_backfeed_config() {
 base_url = "http://127.0.0.1:$WEB_PORT/blog/"
 feeds = ["http://127.0.0.1:$WEB_PORT/blog/feed.xml"]
 [store]
-path = "$WORK/backfeed.db"
+$(store_section "$WORK/backfeed.db")
 [server]
 listen = "127.0.0.1:${BACKFEED_PORT:-18090}"
 metrics_listen = ""

@@ -2,13 +2,15 @@
 # `bash benches/publish.sh`: the publishing routes at 1,000 and at 100,000 published mentions
 # (600 bytes of content each, over 2,000 posts), filled through `backfeed import`; wrk runs each
 # route for 5 s on 8 connections and prints p50 / p99, and a 304 for the feed.
+# STORE=postgres: on PostgreSQL (benches/store.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
 [[ -n "${NOBUILD:-}" ]] || cargo build --release --quiet
 WORK=$(mktemp -d)
 PORT=${BACKFEED_PORT:-18091}
-cleanup() { [[ -n "${pid:-}" ]] && kill "$pid" 2>/dev/null; rm -rf "$WORK"; }
+source benches/store.sh
+cleanup() { [[ -n "${pid:-}" ]] && kill "$pid" 2>/dev/null; store_drop; rm -rf "$WORK"; }
 trap cleanup EXIT
 fill() {
   python3 - "$1" "$WORK/history.json" <<'PY'
@@ -30,12 +32,12 @@ PY
 }
 measure() {
   local n=$1
-  rm -f "$WORK"/b.db*
+  store_reset "$WORK/b.db"
   cat > "$WORK/b.toml" <<TOML
 [site]
 base_url = "https://blog.example/"
 [store]
-path = "$WORK/b.db"
+$(store_section "$WORK/b.db")
 [server]
 listen = "127.0.0.1:$PORT"
 public_url = "http://127.0.0.1:$PORT/"

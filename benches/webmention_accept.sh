@@ -5,6 +5,7 @@
 # The worker verifies in the background at the same time, as in production.
 # Goal: ≥ 5,000 accepts/s with p99 < 20 ms.
 #   bash benches/webmention_accept.sh        (DURATION=10s CONNECTIONS=32 THREADS=2)
+#   STORE=postgres …                         on PostgreSQL (benches/store.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
@@ -43,5 +44,5 @@ function done(summary, latency, requests)
 end
 LUA
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/post.lua" http://127.0.0.1:18090/webmention | grep -E "Requests/sec|non-2xx|p50|Latency  "
-echo "stored candidates: $(sqlite3 "$WORK/backfeed.db" 'SELECT COUNT(*) FROM mentions' 2>/dev/null || echo '?') · peak RSS $(peak_rss_mb "$pid") MB"
+echo "stored candidates: $(store_sql "$WORK/backfeed.db" 'SELECT COUNT(*) FROM mentions' 2>/dev/null || echo '?') · peak RSS $(peak_rss_mb "$pid") MB"
 kill -TERM "$pid"; wait "$pid" || true

@@ -3,7 +3,7 @@
 //! module that prints for humans; everything it shows comes from the library's plain values.
 
 use crate::config::Config;
-use crate::model::{Kind, Status, match_key};
+use crate::model::{Kind, OrLog, Status, match_key};
 use crate::pipeline::Context;
 use crate::shutdown::Shutdown;
 use crate::store::MentionFilter;
@@ -51,11 +51,29 @@ pub enum LogFormat {
     Json,
 }
 
+/// One part of `serve`'s work (`--roles`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    Http,
+    Worker,
+    Schedule,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the daemon: HTTP receivers and feeds, the verification worker and the cron schedules.
     /// Stops cleanly on SIGTERM or SIGINT.
-    Serve,
+    ///
+    /// On PostgreSQL any number of processes may serve one store, each with some of the roles
+    /// (e.g. `serve --roles http` behind a load balancer and `serve --roles worker,schedule`
+    /// elsewhere); together they behave as one daemon. `status` lists them.
+    Serve {
+        /// What this process does: `http` (the listeners), `worker` (verification and
+        /// notification deliveries), `schedule` (the cron schedules: crawls, which also send
+        /// pings, re-verification, the digest). Comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "http,worker,schedule")]
+        roles: Vec<Role>,
+    },
     /// One full cycle now: refresh own posts, poll every source, verify every pending candidate.
     Crawl,
     /// Re-fetch every stored mention now: edits update it, 410 or a lost link deletes it.
@@ -392,13 +410,13 @@ fn quiet_on_closed_pipe() {
 pub fn run() -> i32 {
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Serve | Command::Crawl | Command::Reverify => "backfeed=info",
+        Command::Serve { .. } | Command::Crawl | Command::Reverify => "backfeed=info",
         _ => "backfeed=warn",
     };
     init_tracing(cli.log_format, default_level);
     if !matches!(
         cli.command,
-        Command::Serve
+        Command::Serve { .. }
             | Command::Crawl
             | Command::Reverify
             | Command::Submit { .. }
@@ -474,7 +492,7 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
         return migrate(&config, check);
     }
     let store_name = config.store.describe();
-    if matches!(command, Command::Serve) {
+    if matches!(command, Command::Serve { .. }) {
         crate::store::set_owner_role("serve");
     }
     // A store that an older version wrote (its schema moves forward as it opens) gets its
@@ -488,7 +506,7 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
     }
     let ctx = Arc::new(ctx);
     match command {
-        Command::Serve => serve(ctx).await,
+        Command::Serve { roles } => serve(ctx, &roles).await,
         Command::Crawl => {
             let bar = progress_bar("crawl");
             // A crawl by hand is a crawl: `status` shows it as the last one.
@@ -659,13 +677,18 @@ fn progress_bar(what: &str) -> indicatif::ProgressBar {
     bar
 }
 
-async fn serve(ctx: Arc<Context>) -> Result<(), Failure> {
+async fn serve(ctx: Arc<Context>, roles: &[Role]) -> Result<(), Failure> {
+    let has = |role: Role| roles.contains(&role);
     let listen = ctx.cfg.server.listen;
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-        Failure::runtime(format!(
-            "cannot listen on {listen} ({e}); change [server] listen"
-        ))
-    })?;
+    let listener = if has(Role::Http) {
+        Some(tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+            Failure::runtime(format!(
+                "cannot listen on {listen} ({e}); change [server] listen"
+            ))
+        })?)
+    } else {
+        None
+    };
     // One `serve` per SQLite store: holding its lock, this process knows any lease a `serve`
     // holds belongs to one that is gone (crashed), and takes those back now; leases of commands
     // run by hand are left to expire.
@@ -697,7 +720,19 @@ async fn serve(ctx: Arc<Context>) -> Result<(), Failure> {
     .into_iter()
     .filter_map(|(name, on)| on.then_some(name))
     .collect();
+    let role_names: Vec<&str> = [
+        (Role::Http, "http"),
+        (Role::Worker, "worker"),
+        (Role::Schedule, "schedule"),
+    ]
+    .into_iter()
+    .filter_map(|(role, name)| has(role).then_some(name))
+    .collect();
+    let instance = cfg.server.instance_name.clone();
+    ctx.store
+        .register_instance(&instance, &role_names.join(","), &crate::store::hostname())?;
     tracing::info!(
+        %instance, roles = %role_names.join(","),
         %listen, public_url = %cfg.server.public_url, site = %cfg.site.base_url,
         store = %cfg.store.describe(), feeds = cfg.site.feeds.len(), sitemaps = cfg.site.sitemaps.len(),
         watched = cfg.watch.len(), access_logs = cfg.refback.access_logs.len(), social = %sources.join(","),
@@ -705,37 +740,55 @@ async fn serve(ctx: Arc<Context>) -> Result<(), Failure> {
         notify = cfg.notify.channels().len(), queued = depth, resumed_leases = released,
         "serving"
     );
-    match (&cfg.admin.password_env, cfg.admin.password().is_some()) {
-        (Some(_), true) => tracing::info!(
-            url = %format!("{}admin/", cfg.server.public_url),
-            "the operator's page is on"
-        ),
-        (Some(var), false) => {
-            tracing::info!("the operator's page is off: set {var} to a password to turn it on")
-        }
-        (None, _) => {}
-    }
-    if unreachable_from_outside(&cfg.server.public_url) {
-        tracing::warn!(public_url = %cfg.server.public_url, "public_url is not reachable from outside: status URLs, feed links and `backfeed snippet` will point senders nowhere; set [server] public_url");
-    }
-    let worker = tokio::spawn(crate::pipeline::run_worker(ctx.clone(), shutdown.clone()));
-    // The first crawl runs at start (the posts are learned now, not at the first tick).
-    let crawl = {
-        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = crate::schedule::run_once(&ctx, crate::schedule::Job::Crawl) => {}
-                _ = shutdown.wait() => return,
+    if has(Role::Http) {
+        match (&cfg.admin.password_env, cfg.admin.password().is_some()) {
+            (Some(_), true) => tracing::info!(
+                url = %format!("{}admin/", cfg.server.public_url),
+                "the operator's page is on"
+            ),
+            (Some(var), false) => {
+                tracing::info!("the operator's page is off: set {var} to a password to turn it on")
             }
-            crate::schedule::run(ctx, crate::schedule::Job::Crawl, shutdown).await;
-        })
-    };
-    let reverify = tokio::spawn(crate::schedule::run(
-        ctx.clone(),
-        crate::schedule::Job::Reverify,
-        shutdown.clone(),
-    ));
-    let notifier = tokio::spawn(crate::notify::run(ctx.clone(), shutdown.clone()));
+            (None, _) => {}
+        }
+        if unreachable_from_outside(&cfg.server.public_url) {
+            tracing::warn!(public_url = %cfg.server.public_url, "public_url is not reachable from outside: status URLs, feed links and `backfeed snippet` will point senders nowhere; set [server] public_url");
+        }
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(heartbeat(ctx.clone(), shutdown.clone()));
+    if has(Role::Worker) {
+        tasks.spawn(crate::pipeline::run_worker(ctx.clone(), shutdown.clone()));
+        tasks.spawn(crate::notify::run(ctx.clone(), shutdown.clone()));
+    }
+    if has(Role::Schedule) {
+        // The first crawl runs at start (the posts are learned now, not at the first tick).
+        let (first, stop) = (ctx.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            tokio::select! {
+                _ = crate::schedule::run_once(&first, crate::schedule::Job::Crawl) => {}
+                _ = stop.wait() => return,
+            }
+            crate::schedule::run(first, crate::schedule::Job::Crawl, stop).await;
+        });
+        tasks.spawn(crate::schedule::run(
+            ctx.clone(),
+            crate::schedule::Job::Reverify,
+            shutdown.clone(),
+        ));
+        if cfg
+            .notify
+            .email
+            .as_ref()
+            .is_some_and(|e| !e.digest.trim().is_empty())
+        {
+            tasks.spawn(crate::schedule::run(
+                ctx.clone(),
+                crate::schedule::Job::Digest,
+                shutdown.clone(),
+            ));
+        }
+    }
     if let Some(address) = ctx.cfg.server.metrics_listen {
         let metrics_listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
             Failure::runtime(format!(
@@ -752,39 +805,58 @@ async fn serve(ctx: Arc<Context>) -> Result<(), Failure> {
             }
         });
     }
-    let digest = ctx
-        .cfg
-        .notify
-        .email
-        .as_ref()
-        .is_some_and(|e| !e.digest.trim().is_empty())
-        .then(|| {
-            tokio::spawn(crate::schedule::run(
-                ctx.clone(),
-                crate::schedule::Job::Digest,
-                shutdown.clone(),
-            ))
-        });
     let signals = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutting down: finishing work in flight");
         signals.trigger();
     });
-    let served = crate::server::serve(
-        crate::routes::router(ctx.clone()),
-        ctx.clone(),
-        listener,
-        shutdown.clone(),
-    )
-    .await;
+    let served = match listener {
+        Some(listener) => {
+            crate::server::serve(
+                crate::routes::router(ctx.clone()),
+                ctx.clone(),
+                listener,
+                shutdown.clone(),
+            )
+            .await
+        }
+        None => {
+            shutdown.wait().await;
+            Ok(())
+        }
+    };
     shutdown.trigger();
-    let _ = tokio::join!(worker, crawl, reverify, notifier);
-    if let Some(digest) = digest {
-        let _ = digest.await;
-    }
-    tracing::info!("stopped");
+    while tasks.join_next().await.is_some() {}
+    ctx.store
+        .stop_instance(&instance)
+        .or_log("the instance's stop not recorded");
+    tracing::info!(%instance, "stopped");
     served.map_err(|e| Failure::runtime(format!("server error: {e}")))
+}
+
+/// Says every [`crate::store::HEARTBEAT_SECS`] that this process is alive, with its work so
+/// far, until shutdown. A store that cannot be reached is logged and tried again next beat.
+async fn heartbeat(ctx: Arc<Context>, shutdown: Shutdown) {
+    let mut beat = tokio::time::interval(std::time::Duration::from_secs(
+        crate::store::HEARTBEAT_SECS as u64,
+    ));
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = beat.tick() => {}
+            _ = shutdown.wait() => return,
+        }
+        let ctx = ctx.clone();
+        let beaten = tokio::task::spawn_blocking(move || {
+            ctx.store
+                .heartbeat(&ctx.cfg.server.instance_name, ctx.metrics.work_done())
+        })
+        .await;
+        if let Ok(Err(e)) = beaten {
+            tracing::warn!(error = %e, "heartbeat not written; trying again at the next beat");
+        }
+    }
 }
 
 async fn wait_for_signal() {
@@ -1145,10 +1217,19 @@ fn status(ctx: &Context, json: bool) -> Result<(), Failure> {
             "mentions": counts.by_status.iter().map(|(s, n)| (s.clone(), serde_json::json!(n))).collect::<serde_json::Map<_, _>>(),
             "queue_depth": counts.queue_depth, "queue_due": counts.queue_due, "decisions": counts.decisions,
             "schedules": report.schedules, "failing": report.failing, "notifications": report.notifications,
-            "warnings": report.warnings,
+            "warnings": report.warnings, "instances": report.instances,
         }));
     }
     println!("store:     {}", ctx.cfg.store.describe());
+    if report.instances.is_empty() {
+        println!("serving:   no live `serve` process");
+    }
+    for i in &report.instances {
+        println!(
+            "INSTANCE   {} on {} · roles {} · started {} · heartbeat {} · checked {} · requests {}",
+            i.name, i.host, i.roles, i.started_at, i.heartbeat_at, i.checked, i.requests
+        );
+    }
     println!("posts:     {}", counts.posts);
     let by_status: Vec<String> = counts
         .by_status

@@ -73,6 +73,7 @@ struct RawServer {
     header_timeout_secs: Option<u64>,
     body_timeout_secs: Option<u64>,
     metrics_listen: Option<String>,
+    instance_name: Option<String>,
 }
 
 /// `[site]`: whose posts we collect mentions for.
@@ -156,6 +157,8 @@ pub struct ServerConfig {
     pub body_timeout_secs: u64,
     /// Where `/metrics` is served instead of on `listen` (for a scraper on a private address).
     pub metrics_listen: Option<SocketAddr>,
+    /// This process's name in logs, `status` and `/metrics` (default `hostname:pid`).
+    pub instance_name: String,
 }
 
 /// `[schedule]`: cron expressions with seconds.
@@ -675,6 +678,16 @@ impl Config {
                 max_connections_per_client: raw.server.max_connections_per_client.unwrap_or(100),
                 header_timeout_secs: raw.server.header_timeout_secs.unwrap_or(10).max(1),
                 body_timeout_secs: raw.server.body_timeout_secs.unwrap_or(10).max(1),
+                instance_name: match raw.server.instance_name.as_deref().map(str::trim) {
+                    None | Some("") => format!("{}:{}", crate::store::hostname(), std::process::id()),
+                    Some(name) if name.len() <= 100 && !name.chars().any(char::is_control) => name.to_string(),
+                    Some(_) => {
+                        return Err(err(
+                            "server.instance_name",
+                            "must be at most 100 characters, without control characters".into(),
+                        ));
+                    }
+                },
                 // `/metrics` has a loopback listener of its own unless told otherwise: the
                 // main listener is the one put behind a public proxy. `""` serves it there.
                 metrics_listen: match raw

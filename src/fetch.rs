@@ -9,7 +9,8 @@
 //!   while streaming, after decompression, so a gzip bomb stops at `max_bytes`.
 //! - **Politeness.** A global semaphore and one per host, taken where the request is made, so no
 //!   producer — however many pings name one victim — can push more than `per_host` requests at a
-//!   host at once.
+//!   host at once. A fleet of processes on one store adds [`SharedLimits`]: the same two limits,
+//!   counted in the store for every process together.
 //! - **Conditional GET** from validators the caller passes in; `Retry-After` and `max-age` are
 //!   read back for the caller's scheduling.
 //!
@@ -198,7 +199,34 @@ pub struct Fetcher {
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Fetches from outside per host per minute, on the host of every hop.
     host_budget: Option<governor::DefaultKeyedRateLimiter<String>>,
+    per_host_per_minute: u32,
+    shared: Option<Arc<dyn SharedLimits>>,
     errors: std::sync::atomic::AtomicU64,
+}
+
+/// `[fetch] per_host` and `per_host_per_minute` kept together with other processes (a fleet on
+/// one PostgreSQL store; `store::fleet` counts them). Calls block (they ask the store): the
+/// fetcher makes them off the async threads. When the store cannot answer, no request is made
+/// (the fetch waits, then fails as a timeout, and is retried): politeness over progress.
+pub trait SharedLimits: Send + Sync {
+    /// Takes one of `host`'s `per_host` slots for at most `hold_secs`, if one is free; the
+    /// returned guard gives it back when dropped.
+    fn take_slot(
+        &self,
+        host: &str,
+        per_host: usize,
+        hold_secs: i64,
+    ) -> Result<Option<Box<dyn Send + Sync>>, String>;
+    /// Counts one request to `host` in this minute; `false` when `per_minute` are spent.
+    fn spend_minute(&self, host: &str, per_minute: u32) -> Result<bool, String>;
+}
+
+/// A host as the shared limits key it: lowercase, without a trailing dot, without the port.
+fn shared_key(url: &Url) -> String {
+    url.host_str()
+        .unwrap_or("")
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
 }
 
 impl Fetcher {
@@ -230,7 +258,55 @@ impl Fetcher {
             hosts: Mutex::new(HashMap::new()),
             host_budget: std::num::NonZeroU32::new(cfg.per_host_per_minute)
                 .map(|n| governor::RateLimiter::keyed(governor::Quota::per_minute(n))),
+            per_host_per_minute: cfg.per_host_per_minute,
+            shared: None,
             errors: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Keeps `per_host` and `per_host_per_minute` with other processes too (see [`SharedLimits`]).
+    pub fn with_shared_limits(mut self, shared: Arc<dyn SharedLimits>) -> Fetcher {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// Waits for one of the fleet's slots on `url`'s host (until the fetch's deadline ends the
+    /// wait), and spends the fleet's minute budget for it when the request is from outside.
+    async fn shared_slot(
+        &self,
+        url: &Url,
+        trust: Trust,
+    ) -> Result<Option<Box<dyn Send + Sync>>, FetchError> {
+        let Some(shared) = self.shared.clone() else {
+            return Ok(None);
+        };
+        let host = shared_key(url);
+        if trust == Trust::Outside && self.per_host_per_minute > 0 {
+            let (limits, key, per_minute) =
+                (shared.clone(), host.clone(), self.per_host_per_minute);
+            let spent = tokio::task::spawn_blocking(move || limits.spend_minute(&key, per_minute))
+                .await
+                .map_err(|e| FetchError::Network(format!("fleet budget: {e}")))?;
+            if !matches!(spent, Ok(true)) {
+                let wait_secs = 61 - chrono::Timelike::second(&chrono::Utc::now()) as u64;
+                return Err(FetchError::Throttled { host, wait_secs });
+            }
+        }
+        let hold_secs = self.timeout.as_secs() as i64 + 5;
+        let mut pause = Duration::from_millis(10);
+        loop {
+            let (limits, key, per_host) = (shared.clone(), host.clone(), self.per_host);
+            let taken =
+                tokio::task::spawn_blocking(move || limits.take_slot(&key, per_host, hold_secs))
+                    .await
+                    .map_err(|e| FetchError::Network(format!("fleet slot: {e}")))?;
+            match taken {
+                Ok(Some(guard)) => return Ok(Some(guard)),
+                Ok(None) => {}
+                Err(e) => tracing::debug!(%host, error = %e, "fleet slot not taken; waiting"),
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(200));
         }
     }
 
@@ -358,8 +434,10 @@ impl Fetcher {
                 self.spend_host_budget(&url)?;
             }
             // The host's slot first: waiting for a slow host must not hold a global slot idle.
+            // This process's slot, then the fleet's.
             let host_slot = self.host_slot(&url);
             let _host = host_slot.acquire().await.expect("semaphore never closed");
+            let _fleet = self.shared_slot(&url, trust).await?;
             let _global = self.global.acquire().await.expect("semaphore never closed");
             let resp = builder
                 .send()

@@ -77,6 +77,17 @@ pub struct Metrics {
     open_fds: Gauge,
     cpu_seconds: FloatGauge,
     start_time: FloatGauge,
+    instances: Gauge,
+    instance_checked: Family<InstanceLabel, Gauge>,
+    instance_requests: Family<InstanceLabel, Gauge>,
+    /// This process's own totals, for its heartbeat (the families above are the fleet's).
+    checked_here: AtomicU64,
+    requests_here: AtomicU64,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InstanceLabel {
+    instance: String,
 }
 
 impl Default for Metrics {
@@ -108,6 +119,11 @@ impl Default for Metrics {
             open_fds: Gauge::default(),
             cpu_seconds: FloatGauge::default(),
             start_time: FloatGauge::default(),
+            instances: Gauge::default(),
+            instance_checked: Family::default(),
+            instance_requests: Family::default(),
+            checked_here: AtomicU64::new(0),
+            requests_here: AtomicU64::new(0),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -182,6 +198,21 @@ impl Default for Metrics {
             "When the process started (Unix time)",
             metrics.start_time.clone(),
         );
+        r.register(
+            "backfeed_instances",
+            "Live processes serving this store (heartbeat within the last 20 s)",
+            metrics.instances.clone(),
+        );
+        r.register(
+            "backfeed_instance_checked",
+            "Jobs each live process checked since it started",
+            metrics.instance_checked.clone(),
+        );
+        r.register(
+            "backfeed_instance_requests",
+            "HTTP requests each live process answered since it started",
+            metrics.instance_requests.clone(),
+        );
         metrics.start_time.set(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -203,6 +234,8 @@ impl Metrics {
     }
 
     pub fn count_outcome(&self, word: &'static str) {
+        self.checked_here
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.candidates
             .get_or_create(&OutcomeLabel {
                 outcome: word.into(),
@@ -211,6 +244,8 @@ impl Metrics {
     }
 
     pub fn count_request(&self, route: &str, status: u16, seconds: f64) {
+        self.requests_here
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.requests
             .get_or_create(&RequestLabels {
                 route: route.into(),
@@ -222,6 +257,15 @@ impl Metrics {
                 route: route.into(),
             })
             .observe(seconds);
+    }
+
+    /// What this process did since it started, for its heartbeat.
+    pub fn work_done(&self) -> crate::store::WorkDone {
+        use std::sync::atomic::Ordering::Relaxed;
+        crate::store::WorkDone {
+            checked: self.checked_here.load(Relaxed),
+            requests: self.requests_here.load(Relaxed),
+        }
     }
 
     pub fn count_rate_limited(&self) {
@@ -270,6 +314,22 @@ impl Metrics {
                     schedule: schedule.into(),
                 })
                 .set(finished);
+        }
+        if let Ok(live) = store.live_instances() {
+            self.instances.set(live.len() as i64);
+            self.instance_checked.clear();
+            self.instance_requests.clear();
+            for instance in live {
+                let label = InstanceLabel {
+                    instance: instance.name,
+                };
+                self.instance_checked
+                    .get_or_create(&label)
+                    .set(instance.checked);
+                self.instance_requests
+                    .get_or_create(&label)
+                    .set(instance.requests);
+            }
         }
         self.read_process();
         let mut out = String::new();

@@ -96,23 +96,55 @@ pub async fn run(ctx: Arc<Context>, job: Job, shutdown: Shutdown) {
             return;
         }
     };
-    if job == Job::Digest {
-        drive(&schedule, job.name(), &shutdown, chrono::Utc::now, || {
+    drive(&schedule, job.name(), &shutdown, chrono::Utc::now, |due| {
+        let ctx = ctx.clone();
+        async move {
+            if !claimed(&ctx, job, due).await {
+                return;
+            }
             supervised(&ctx, job.name(), async {
-                if let Err(e) = crate::notify::send_digest(&ctx).await {
-                    tracing::error!(error = %e, "digest not sent");
+                if job == Job::Digest {
+                    if let Err(e) = crate::notify::send_digest(&ctx).await {
+                        tracing::error!(error = %e, "digest not sent");
+                    }
+                } else {
+                    run_once(&ctx, job).await;
                 }
             })
-        })
-        .await;
-        return;
-    }
-    drive(&schedule, job.name(), &shutdown, chrono::Utc::now, || {
-        supervised(&ctx, job.name(), async {
-            run_once(&ctx, job).await;
-        })
+            .await
+        }
     })
     .await;
+}
+
+/// Whether this process runs `job`'s tick due at `due`: every process with the schedule role
+/// wakes at the tick, and the store lets exactly one of them claim it. A store that cannot
+/// answer runs nothing (the next tick tries again).
+async fn claimed(ctx: &Arc<Context>, job: Job, due: chrono::DateTime<chrono::Utc>) -> bool {
+    let due_at = due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let store_ctx = ctx.clone();
+    let at = due_at.clone();
+    let claim = tokio::task::spawn_blocking(move || {
+        store_ctx
+            .store
+            .claim_schedule_run(job.name(), &at, &store_ctx.cfg.server.instance_name)
+    })
+    .await;
+    match claim {
+        Ok(Ok(Ok(()))) => true,
+        Ok(Ok(Err(holder))) => {
+            tracing::info!(schedule = job.name(), due = %due_at, %holder, "tick run by another process");
+            false
+        }
+        Ok(Err(e)) => {
+            tracing::error!(schedule = job.name(), due = %due_at, error = %e, "tick not claimed: the store did not answer; skipped");
+            false
+        }
+        Err(e) => {
+            tracing::error!(schedule = job.name(), error = %e, "tick not claimed");
+            false
+        }
+    }
 }
 
 /// Runs one scheduled run and outlives its panic: the panic is logged, counted in `/metrics`
@@ -147,15 +179,15 @@ pub struct Ticks {
     pub skipped: usize,
 }
 
-/// The schedule loop: sleep until the next tick, run, and skip (and log) the ticks that passed
-/// while running, so a run never overlaps itself. `now` is the wall clock; tests pass a clock
+/// The schedule loop: sleep until the next tick, run (given the tick's due time), and skip
+/// (and log) the ticks that passed while running, so a run never overlaps itself. `now` is the wall clock; tests pass a clock
 /// driven by tokio's paused time, so hours of schedule pass in milliseconds without sleeps.
 pub async fn drive<R, F>(
     schedule: &cron::Schedule,
     name: &str,
     shutdown: &Shutdown,
     now: impl Fn() -> chrono::DateTime<chrono::Utc>,
-    mut run: impl FnMut() -> F,
+    mut run: impl FnMut(chrono::DateTime<chrono::Utc>) -> F,
 ) -> Ticks
 where
     F: std::future::Future<Output = R>,
@@ -171,7 +203,7 @@ where
             _ = shutdown.wait() => return ticks,
         }
         tokio::select! {
-            _ = run() => {}
+            _ = run(next) => {}
             _ = shutdown.wait() => return ticks,
         }
         ticks.runs += 1;
@@ -217,7 +249,7 @@ mod tests {
             stopper.trigger();
         });
         // Each run takes 90 s: longer than the interval, so every other tick is skipped.
-        let ticks = drive(&schedule, "test", &shutdown, virtual_clock(), || async {
+        let ticks = drive(&schedule, "test", &shutdown, virtual_clock(), |_| async {
             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
             max_running.fetch_max(now, Ordering::SeqCst);
             runs.fetch_add(1, Ordering::SeqCst);
@@ -252,7 +284,7 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_secs(24 * 3600)).await;
             stopper.trigger();
         });
-        let ticks = drive(&schedule, "test", &shutdown, virtual_clock(), || async {}).await;
+        let ticks = drive(&schedule, "test", &shutdown, virtual_clock(), |_| async {}).await;
         assert_eq!(
             ticks,
             Ticks {

@@ -35,6 +35,8 @@ pub struct StatusReport {
     pub failing: Vec<FailingUrl>,
     /// What in the configuration will not work as written (see [`config_warnings`]).
     pub warnings: Vec<String>,
+    /// The processes serving the store now (heartbeat within the last 20 s).
+    pub instances: Vec<crate::store::Instance>,
 }
 
 /// The counts of a summary line (`posts 3 · found 2 · errors 0`), by name; other words are
@@ -121,6 +123,7 @@ impl StatusReport {
                 })
                 .collect(),
             failing: ctx.store.failing_urls(1)?,
+            instances: ctx.store.live_instances()?,
         })
     }
 }

@@ -62,6 +62,56 @@ pub struct Context {
     pub parse_pool: verify::pool::ParsePool,
 }
 
+/// [`crate::fetch::SharedLimits`] kept in the store, for every process serving it.
+struct FleetLimits(Arc<Store>);
+
+/// A fleet slot held by one fetch; given back when the fetch ends.
+struct FleetSlot {
+    store: Arc<Store>,
+    slot: crate::store::HostSlot,
+}
+
+impl Drop for FleetSlot {
+    fn drop(&mut self) {
+        let (store, slot) = (self.store.clone(), self.slot.clone());
+        let give_back = move || {
+            store
+                .give_back_host_slot(&slot)
+                .or_log("a fleet slot not given back (it frees itself when it expires)")
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(give_back)),
+            Err(_) => give_back(),
+        }
+    }
+}
+
+impl crate::fetch::SharedLimits for FleetLimits {
+    fn take_slot(
+        &self,
+        host: &str,
+        per_host: usize,
+        hold_secs: i64,
+    ) -> Result<Option<Box<dyn Send + Sync>>, String> {
+        let slot = self
+            .0
+            .take_host_slot(host, per_host, hold_secs)
+            .map_err(|e| e.to_string())?;
+        Ok(slot.map(|slot| {
+            Box::new(FleetSlot {
+                store: self.0.clone(),
+                slot,
+            }) as Box<dyn Send + Sync>
+        }))
+    }
+
+    fn spend_minute(&self, host: &str, per_minute: u32) -> Result<bool, String> {
+        self.0
+            .spend_host_minute(host, per_minute)
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// The result of processing one job.
 #[derive(Clone, Debug)]
 pub struct Processed {
@@ -74,7 +124,11 @@ impl Context {
         let store = Arc::new(Store::open_at(&cfg.store.location)?);
         store.set_notify_channels(&cfg.notify.channels())?;
         let group_commit = GroupCommit::start(store.clone());
-        let fetcher = Fetcher::new(&cfg.fetch);
+        let mut fetcher = Fetcher::new(&cfg.fetch);
+        // Many processes may share a PostgreSQL store: politeness is counted there, for all.
+        if store.engine() == crate::store::db::Engine::Postgres {
+            fetcher = fetcher.with_shared_limits(Arc::new(FleetLimits(store.clone())));
+        }
         Ok(Context {
             cfg,
             store,

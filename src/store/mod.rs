@@ -29,6 +29,7 @@ mod conversations;
 pub(crate) mod db;
 mod decisions;
 mod fetch_state;
+mod fleet;
 mod import;
 mod jobs;
 mod mentions;
@@ -44,6 +45,7 @@ pub mod testing;
 
 pub use decisions::{Decision, DecisionFilter};
 pub use fetch_state::{FailingUrl, FetchState};
+pub use fleet::{HEARTBEAT_SECS, HostSlot, Instance, LIVE_SECS, WorkDone};
 pub use import::{ImportCounts, ImportMode, ImportedMention, Importer};
 mod serve_lock;
 pub use jobs::{JobKind, Lease, hostname, new_owner, set_owner_role};
@@ -478,6 +480,43 @@ BEGIN
     VALUES (NEW.id, 'held', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
 END;
 "#,
+    r#"
+-- The fleet (see store/fleet.rs): the processes serving this store, each fetch's slot on its
+-- host and each host's requests a minute (so that limits hold for all processes together), and
+-- each schedule's due times claimed once.
+CREATE TABLE instances (
+    name         TEXT PRIMARY KEY,
+    host         TEXT NOT NULL,
+    pid          INTEGER NOT NULL,
+    roles        TEXT NOT NULL,
+    version      TEXT NOT NULL,
+    started_at   TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL,
+    stopped_at   TEXT,
+    checked      INTEGER NOT NULL DEFAULT 0,
+    requests     INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE host_slots (
+    host   TEXT NOT NULL,
+    slot   INTEGER NOT NULL,
+    holder TEXT NOT NULL,
+    until  TEXT NOT NULL,
+    PRIMARY KEY (host, slot)
+);
+CREATE TABLE host_minutes (
+    host   TEXT NOT NULL,
+    minute TEXT NOT NULL,
+    spent  INTEGER NOT NULL,
+    PRIMARY KEY (host, minute)
+);
+CREATE TABLE schedule_claims (
+    schedule   TEXT NOT NULL,
+    due_at     TEXT NOT NULL,
+    instance   TEXT NOT NULL,
+    claimed_at TEXT NOT NULL,
+    PRIMARY KEY (schedule, due_at)
+);
+"#,
 ];
 
 /// Where a store lives: a SQLite file, or a PostgreSQL database.
@@ -741,5 +780,15 @@ impl Store {
             pool.push(conn);
         }
         result
+    }
+
+    /// Runs `f` on a pool connection rather than the writer: a short write in autocommit that
+    /// must not wait behind this process's batches (the fleet's slots). SQLite has one writer,
+    /// so there it is the writer.
+    pub(super) fn pooled<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> StoreResult<T> {
+        match self.location {
+            Location::Sqlite(_) => self.write(|c| f(c)),
+            Location::Postgres { .. } => self.read(f),
+        }
     }
 }

@@ -121,7 +121,13 @@ impl Store {
                 .map(|col| format!("m.{}", col.trim()))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let mut found: Vec<Delivery> = {
+            // Other processes of a fleet lease at the same time: rows one of them is leasing
+            // are skipped, not waited for.
+            let skip_locked = match tx.engine() {
+                super::db::Engine::Postgres => " FOR UPDATE OF j SKIP LOCKED",
+                super::db::Engine::Sqlite => "",
+            };
+            let found: Vec<Delivery> = {
                 let stmt = tx.prepare(format!(
                     "SELECT d.id, d.channel, n.event, j.attempts, j.fence, {columns}
                      FROM jobs j JOIN deliveries d ON d.id = j.subject
@@ -129,7 +135,7 @@ impl Store {
                      JOIN mentions m ON m.id = n.mention_id
                      WHERE j.kind = 'deliver' AND j.next_try <= ? AND (j.lease_until IS NULL OR j.lease_until <= ?)
                        AND d.channel IN ({marks})
-                     ORDER BY j.subject LIMIT ?"
+                     ORDER BY j.subject LIMIT ?{skip_locked}"
                 ))?;
                 let mut args: Vec<super::db::Value> = vec![now.clone().into(), now.clone().into()];
                 args.extend(channels.iter().map(|ch| ch.clone().into()));
@@ -146,13 +152,17 @@ impl Store {
                 })?
                 .collect::<Result<_>>()?
             };
-            // Each was free when read, in this same transaction: taking it cannot fail.
-            for d in &mut found {
-                d.fence = super::jobs::take(&tx, super::JobKind::Deliver, d.id, &until, owner)?
-                    .ok_or(super::StoreError::NotFound)?;
+            // Each was free when read, in this same transaction: one taken meanwhile all the
+            // same is left to its taker.
+            let mut leased = Vec::with_capacity(found.len());
+            for mut d in found {
+                if let Some(fence) = super::jobs::take(&tx, super::JobKind::Deliver, d.id, &until, owner)? {
+                    d.fence = fence;
+                    leased.push(d);
+                }
             }
             tx.commit()?;
-            Ok(found)
+            Ok(leased)
         })
     }
 

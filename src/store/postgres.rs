@@ -281,4 +281,41 @@ BEGIN
     RETURN NULL;
 END $$;
 "#,
+    r#"
+-- The fleet, as on SQLite (see store/fleet.rs): the processes serving this store, each fetch's slot on its
+-- host and each host's requests a minute (so that limits hold for all processes together), and
+-- each schedule's due times claimed once.
+CREATE TABLE instances (
+    name         TEXT COLLATE "C" PRIMARY KEY,
+    host         TEXT COLLATE "C" NOT NULL,
+    pid          BIGINT NOT NULL,
+    roles        TEXT COLLATE "C" NOT NULL,
+    version      TEXT COLLATE "C" NOT NULL,
+    started_at   TEXT COLLATE "C" NOT NULL,
+    heartbeat_at TEXT COLLATE "C" NOT NULL,
+    stopped_at   TEXT COLLATE "C",
+    checked      BIGINT NOT NULL DEFAULT 0,
+    requests     BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE host_slots (
+    host   TEXT COLLATE "C" NOT NULL,
+    slot   BIGINT NOT NULL,
+    holder TEXT COLLATE "C" NOT NULL,
+    until  TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (host, slot)
+);
+CREATE TABLE host_minutes (
+    host   TEXT COLLATE "C" NOT NULL,
+    minute TEXT COLLATE "C" NOT NULL,
+    spent  BIGINT NOT NULL,
+    PRIMARY KEY (host, minute)
+);
+CREATE TABLE schedule_claims (
+    schedule   TEXT COLLATE "C" NOT NULL,
+    due_at     TEXT COLLATE "C" NOT NULL,
+    instance   TEXT COLLATE "C" NOT NULL,
+    claimed_at TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (schedule, due_at)
+);
+"#,
 ];

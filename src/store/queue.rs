@@ -158,6 +158,18 @@ fn lease_one_in(c: &Conn, mention_id: i64, lease_secs: i64, owner: &str) -> Resu
     .optional()
 }
 
+/// Due verification jobs with their mentions, oldest first, a window after a given one.
+macro_rules! due_jobs_sql {
+    () => {
+        "SELECT q.subject, m.source, m.target, COALESCE(q.arrival, m.kind), m.hint, q.attempts,
+                q.conditional, m.verified_at IS NOT NULL, q.fence, q.next_try
+         FROM jobs q JOIN mentions m ON m.id = q.subject
+         WHERE q.kind = 'verify' AND q.next_try <= ?1 AND (q.lease_until IS NULL OR q.lease_until <= ?1)
+           AND (q.next_try, q.subject) > (?3, ?4)
+         ORDER BY q.next_try, q.subject LIMIT ?2"
+    };
+}
+
 /// Windows of due jobs one lease call reads at most, looking past hosts whose slots are full.
 const LEASE_SCAN_WINDOWS: usize = 16;
 
@@ -183,20 +195,32 @@ pub(crate) fn lease_due(
     // passed over, its slots taken), the next window is read, so other hosts' jobs behind it
     // are found — up to LEASE_SCAN_WINDOWS windows a call, which bounds the work.
     let mut after: (String, i64) = (String::new(), i64::MIN);
+    // Many processes lease from one PostgreSQL store: rows another process is leasing right
+    // now are skipped, not waited for (it holds them until its lease call commits), and a
+    // host's fetches in flight anywhere in the fleet count against its share here.
+    let fleet = tx.engine() == super::db::Engine::Postgres;
+    let mut in_flight = in_flight.clone();
+    if fleet {
+        let busy: Vec<(String, i64)> = tx
+            .prepare_cached("SELECT host, COUNT(*) FROM host_slots WHERE until > ?1 GROUP BY host")?
+            .query_map([&now], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_>>()?;
+        for (host, n) in busy {
+            let here = in_flight.entry(host).or_default();
+            *here = (*here).max(n as usize);
+        }
+    }
     for _ in 0..LEASE_SCAN_WINDOWS {
+        let select = if fleet {
+            concat!(due_jobs_sql!(), " FOR UPDATE OF q SKIP LOCKED")
+        } else {
+            due_jobs_sql!()
+        };
         let due: Vec<Job> = tx
-            .prepare_cached(
-                "SELECT q.subject, m.source, m.target, COALESCE(q.arrival, m.kind), m.hint, q.attempts,
-                        q.conditional, m.verified_at IS NOT NULL, q.fence, q.next_try
-                 FROM jobs q JOIN mentions m ON m.id = q.subject
-                 WHERE q.kind = 'verify' AND q.next_try <= ?1 AND (q.lease_until IS NULL OR q.lease_until <= ?1)
-                   AND (q.next_try, q.subject) > (?3, ?4)
-                 ORDER BY q.next_try, q.subject LIMIT ?2",
-            )?
-            .query_map(
-                params![now, window as i64, after.0, after.1],
-                |r| Ok((job_from_row(r)?, r.get::<_, String>(9)?)),
-            )?
+            .prepare_cached(select)?
+            .query_map(params![now, window as i64, after.0, after.1], |r| {
+                Ok((job_from_row(r)?, r.get::<_, String>(9)?))
+            })?
             .map(|row| {
                 row.map(|(job, next_try)| {
                     after = (next_try, job.mention_id);
@@ -221,12 +245,18 @@ pub(crate) fn lease_due(
             break;
         }
     }
-    // Each was free when read, in this same transaction: taking it cannot fail.
-    for job in &mut jobs {
-        job.fence = super::jobs::take(tx, super::JobKind::Verify, job.mention_id, &until, owner)?
-            .ok_or(super::StoreError::NotFound)?;
+    // Each was free when read, in this same transaction (and, on PostgreSQL, locked by it):
+    // one taken meanwhile all the same is left to its taker.
+    let mut leased = Vec::with_capacity(jobs.len());
+    for mut job in jobs {
+        if let Some(fence) =
+            super::jobs::take(tx, super::JobKind::Verify, job.mention_id, &until, owner)?
+        {
+            job.fence = fence;
+            leased.push(job);
+        }
     }
-    Ok(jobs)
+    Ok(leased)
 }
 
 /// Makes (source, target post) a candidate and queues it for verification now. A pair seen
