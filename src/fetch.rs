@@ -201,7 +201,23 @@ pub struct Fetcher {
     host_budget: Option<governor::DefaultKeyedRateLimiter<String>>,
     per_host_per_minute: u32,
     shared: Option<Arc<dyn SharedLimits>>,
+    /// Rung when this process gives a shared slot back: its own waiters try again at once
+    /// (slots other processes free are found by polling).
+    shared_freed: Arc<tokio::sync::Notify>,
     errors: std::sync::atomic::AtomicU64,
+}
+
+/// A shared slot held by one fetch of this process; rings [`Fetcher`]'s bell when given back.
+struct SharedSlotHeld {
+    slot: Option<Box<dyn Send + Sync>>,
+    freed: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for SharedSlotHeld {
+    fn drop(&mut self) {
+        drop(self.slot.take());
+        self.freed.notify_waiters();
+    }
 }
 
 /// `[fetch] per_host` and `per_host_per_minute` kept together with other processes (a fleet on
@@ -260,6 +276,7 @@ impl Fetcher {
                 .map(|n| governor::RateLimiter::keyed(governor::Quota::per_minute(n))),
             per_host_per_minute: cfg.per_host_per_minute,
             shared: None,
+            shared_freed: Arc::new(tokio::sync::Notify::new()),
             errors: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -276,7 +293,7 @@ impl Fetcher {
         &self,
         url: &Url,
         trust: Trust,
-    ) -> Result<Option<Box<dyn Send + Sync>>, FetchError> {
+    ) -> Result<Option<SharedSlotHeld>, FetchError> {
         let Some(shared) = self.shared.clone() else {
             return Ok(None);
         };
@@ -295,18 +312,28 @@ impl Fetcher {
         let hold_secs = self.timeout.as_secs() as i64 + 5;
         let mut pause = Duration::from_millis(10);
         loop {
+            // Listening before asking: a slot this process frees meanwhile still wakes us.
+            let freed = self.shared_freed.notified();
             let (limits, key, per_host) = (shared.clone(), host.clone(), self.per_host);
             let taken =
                 tokio::task::spawn_blocking(move || limits.take_slot(&key, per_host, hold_secs))
                     .await
                     .map_err(|e| FetchError::Network(format!("fleet slot: {e}")))?;
             match taken {
-                Ok(Some(guard)) => return Ok(Some(guard)),
+                Ok(Some(slot)) => {
+                    return Ok(Some(SharedSlotHeld {
+                        slot: Some(slot),
+                        freed: self.shared_freed.clone(),
+                    }));
+                }
                 Ok(None) => {}
                 Err(e) => tracing::debug!(%host, error = %e, "fleet slot not taken; waiting"),
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(200));
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = freed => {}
+            }
+            pause = (pause * 2).min(Duration::from_millis(100));
         }
     }
 

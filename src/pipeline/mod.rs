@@ -63,7 +63,11 @@ pub struct Context {
 }
 
 /// [`crate::fetch::SharedLimits`] kept in the store, for every process serving it.
-struct FleetLimits(Arc<Store>);
+struct FleetLimits {
+    store: Arc<Store>,
+    /// This process's name: its slots carry it, so a restart under the name frees them.
+    instance: String,
+}
 
 /// A fleet slot held by one fetch; given back when the fetch ends.
 struct FleetSlot {
@@ -94,19 +98,19 @@ impl crate::fetch::SharedLimits for FleetLimits {
         hold_secs: i64,
     ) -> Result<Option<Box<dyn Send + Sync>>, String> {
         let slot = self
-            .0
-            .take_host_slot(host, per_host, hold_secs)
+            .store
+            .take_host_slot(&self.instance, host, per_host, hold_secs)
             .map_err(|e| e.to_string())?;
         Ok(slot.map(|slot| {
             Box::new(FleetSlot {
-                store: self.0.clone(),
+                store: self.store.clone(),
                 slot,
             }) as Box<dyn Send + Sync>
         }))
     }
 
     fn spend_minute(&self, host: &str, per_minute: u32) -> Result<bool, String> {
-        self.0
+        self.store
             .spend_host_minute(host, per_minute)
             .map_err(|e| e.to_string())
     }
@@ -127,7 +131,10 @@ impl Context {
         let mut fetcher = Fetcher::new(&cfg.fetch);
         // Many processes may share a PostgreSQL store: politeness is counted there, for all.
         if store.engine() == crate::store::db::Engine::Postgres {
-            fetcher = fetcher.with_shared_limits(Arc::new(FleetLimits(store.clone())));
+            fetcher = fetcher.with_shared_limits(Arc::new(FleetLimits {
+                store: store.clone(),
+                instance: cfg.server.instance_name.clone(),
+            }));
         }
         Ok(Context {
             cfg,

@@ -59,10 +59,15 @@ pub struct HostSlot {
 
 impl Store {
     /// Registers this process (again, if its name was used before: a restart under the same
-    /// name replaces the old row).
+    /// name replaces the old row, and the host slots its predecessor held — it was killed, or
+    /// it would have given them back — are freed now rather than when they expire).
     pub fn register_instance(&self, name: &str, roles: &str, host: &str) -> StoreResult<()> {
         let now = now_rfc3339();
         self.write(|c| {
+            c.run(
+                "DELETE FROM host_slots WHERE substr(holder, 1, length(?1) + 1) = ?1 || ' '",
+                [name],
+            )?;
             c.run(
                 "INSERT INTO instances (name, host, pid, roles, version, started_at, heartbeat_at, stopped_at, checked, requests)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, NULL, 0, 0)
@@ -134,18 +139,19 @@ impl Store {
         })
     }
 
-    /// Takes a free one of `host`'s `per_host` slots for `hold_secs` at most; `None` when all
-    /// are held. One statement: a slot is a row, and the row's key makes two takers of one slot
-    /// meet, so exactly one of them wins it.
+    /// Takes a free one of `host`'s `per_host` slots for `hold_secs` at most, for the process
+    /// named `instance`; `None` when all are held. One statement: a slot is a row, and the
+    /// row's key makes two takers of one slot meet, so exactly one of them wins it.
     pub fn take_host_slot(
         &self,
+        instance: &str,
         host: &str,
         per_host: usize,
         hold_secs: i64,
     ) -> StoreResult<Option<HostSlot>> {
         let now = now_rfc3339();
         let until = super::jobs::in_secs(hold_secs);
-        let holder = super::new_status_token();
+        let holder = format!("{instance} {}", super::new_status_token());
         self.pooled(|c| {
             for slot in 0..per_host.max(1) as i64 {
                 let won = c
@@ -234,33 +240,47 @@ mod tests {
     fn a_hosts_slots_are_shared_and_freed_by_their_holder_or_by_time() {
         for (store, _keep) in test_stores("fleet_slots") {
             let first = store
-                .take_host_slot("a.example", 2, 60)
+                .take_host_slot("test", "a.example", 2, 60)
                 .unwrap()
                 .expect("a free slot");
             let second = store
-                .take_host_slot("a.example", 2, 60)
+                .take_host_slot("test", "a.example", 2, 60)
                 .unwrap()
                 .expect("the second slot");
             assert_ne!(first.slot, second.slot);
             assert!(
-                store.take_host_slot("a.example", 2, 60).unwrap().is_none(),
+                store
+                    .take_host_slot("test", "a.example", 2, 60)
+                    .unwrap()
+                    .is_none(),
                 "both held"
             );
             assert!(
-                store.take_host_slot("b.example", 2, 60).unwrap().is_some(),
+                store
+                    .take_host_slot("test", "b.example", 2, 60)
+                    .unwrap()
+                    .is_some(),
                 "hosts apart"
             );
             store.give_back_host_slot(&first).unwrap();
             let again = store
-                .take_host_slot("a.example", 2, 60)
+                .take_host_slot("test", "a.example", 2, 60)
                 .unwrap()
                 .expect("given back");
             // A slot whose holder died (never given back) frees itself when its time is up.
             store.give_back_host_slot(&again).unwrap();
             store.give_back_host_slot(&second).unwrap();
-            assert!(store.take_host_slot("c.example", 1, 0).unwrap().is_some());
             assert!(
-                store.take_host_slot("c.example", 1, 60).unwrap().is_some(),
+                store
+                    .take_host_slot("test", "c.example", 1, 0)
+                    .unwrap()
+                    .is_some()
+            );
+            assert!(
+                store
+                    .take_host_slot("test", "c.example", 1, 60)
+                    .unwrap()
+                    .is_some(),
                 "expired: taken over"
             );
             // A stale holder's give-back does not free its successor's slot.
@@ -271,7 +291,20 @@ mod tests {
                     holder: "old".into(),
                 })
                 .unwrap();
-            assert!(store.take_host_slot("c.example", 1, 60).unwrap().is_none());
+            assert!(
+                store
+                    .take_host_slot("test", "c.example", 1, 60)
+                    .unwrap()
+                    .is_none()
+            );
+            // A process started again under its name frees what its killed predecessor held.
+            store.register_instance("test", "worker", "box").unwrap();
+            assert!(
+                store
+                    .take_host_slot("other", "c.example", 1, 60)
+                    .unwrap()
+                    .is_some()
+            );
         }
     }
 

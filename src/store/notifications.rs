@@ -75,24 +75,37 @@ impl Store {
     }
 
     /// Gives every notification not yet fanned out one delivery per configured channel.
+    ///
+    /// The notifications are claimed first (`fanned_out = 2`, this transaction's own mark), and
+    /// only those are given deliveries and marked done: with many processes on PostgreSQL, a
+    /// notification committed by another process between two statements here must not be
+    /// marked fanned out without its deliveries (each statement sees the latest commits). A
+    /// second process fanning out at once waits on the claimed rows, then finds them done.
     pub fn fan_out(&self) -> StoreResult<usize> {
         self.write(|c| {
             let tx = c.transaction()?;
+            if tx.run(
+                "UPDATE notifications SET fanned_out = 2 WHERE fanned_out = 0",
+                [],
+            )? == 0
+            {
+                return Ok(0);
+            }
             let made = tx.run(
                 "INSERT INTO deliveries (notification_id, channel)
                  SELECT n.id, ch.channel FROM notifications n, notify_channels ch
-                 WHERE n.fanned_out = 0 ON CONFLICT DO NOTHING",
+                 WHERE n.fanned_out = 2 ON CONFLICT DO NOTHING",
                 [],
             )?;
             tx.run(
                 "INSERT INTO jobs (kind, subject, next_try)
                  SELECT 'deliver', d.id, n.created_at FROM deliveries d
                  JOIN notifications n ON n.id = d.notification_id
-                 WHERE n.fanned_out = 0 AND d.status = 'pending' ON CONFLICT DO NOTHING",
+                 WHERE n.fanned_out = 2 AND d.status = 'pending' ON CONFLICT DO NOTHING",
                 [],
             )?;
             tx.run(
-                "UPDATE notifications SET fanned_out = 1 WHERE fanned_out = 0",
+                "UPDATE notifications SET fanned_out = 1 WHERE fanned_out = 2",
                 [],
             )?;
             tx.commit()?;
