@@ -38,7 +38,7 @@ while :; do
   depth=$(awk '/^backfeed_queue_depth/ { print $2 }' <<<"$metrics")
   [[ "${verified:-0}" -ge "$N" ]] && break
   [[ "${depth:-1}" -eq 0 && -n "$verified" ]] && { echo "queue drained with only $verified verified"; break; }
-  sleep 0.05
+  sleep "${POLL:-0.05}"
 done
 done_at=$(date +%s.%N)
 rss=$(peak_rss_mb "$pid")

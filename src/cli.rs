@@ -869,15 +869,11 @@ async fn wait_for_signal() {
 }
 
 async fn submit(ctx: &Context, source: &str, target: &str) -> Result<(), Failure> {
-    let (enqueued, post) = ctx
-        .submit(source, target, Kind::Webmention, None)
+    let (enqueued, post, leased) = ctx
+        .submit_to_check(source, target, Kind::Webmention)
         .await
         .map_err(|r| Failure::runtime(format!("refused: {}", r.reason())))?;
-    let job = match ctx.store.lease_one(
-        enqueued.id,
-        ctx.cfg.fetch.timeout_secs as i64 + 30,
-        &ctx.lease_owner,
-    )? {
+    let job = match leased {
         Some(job) => job,
         None => {
             return Err(Failure::runtime(format!(

@@ -207,16 +207,31 @@ pub struct Fetcher {
     errors: std::sync::atomic::AtomicU64,
 }
 
-/// A shared slot held by one fetch of this process; rings [`Fetcher`]'s bell when given back.
-struct SharedSlotHeld {
-    slot: Option<Box<dyn Send + Sync>>,
+/// What one fetch holds on its host: this process's permit and, in a fleet, the shared slot.
+/// Given back together, the shared slot first (off the async threads: it asks the store), so
+/// the next fetch of this process that gets the permit finds the slot free; then the bell
+/// rings for this process's waiters.
+struct HostHeld {
+    local: Option<tokio::sync::OwnedSemaphorePermit>,
+    shared: Option<Box<dyn Send + Sync>>,
     freed: Arc<tokio::sync::Notify>,
 }
 
-impl Drop for SharedSlotHeld {
+impl Drop for HostHeld {
     fn drop(&mut self) {
-        drop(self.slot.take());
-        self.freed.notify_waiters();
+        let (local, freed) = (self.local.take(), self.freed.clone());
+        let Some(shared) = self.shared.take() else {
+            return drop(local);
+        };
+        let give_back = move || {
+            drop(shared);
+            drop(local);
+            freed.notify_waiters();
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(give_back)),
+            Err(_) => give_back(),
+        }
     }
 }
 
@@ -289,13 +304,19 @@ impl Fetcher {
 
     /// Waits for one of the fleet's slots on `url`'s host (until the fetch's deadline ends the
     /// wait), and spends the fleet's minute budget for it when the request is from outside.
-    async fn shared_slot(
+    async fn hold_host(
         &self,
         url: &Url,
         trust: Trust,
-    ) -> Result<Option<SharedSlotHeld>, FetchError> {
+        local: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<HostHeld, FetchError> {
+        let mut held = HostHeld {
+            local: Some(local),
+            shared: None,
+            freed: self.shared_freed.clone(),
+        };
         let Some(shared) = self.shared.clone() else {
-            return Ok(None);
+            return Ok(held);
         };
         let host = shared_key(url);
         if trust == Trust::Outside && self.per_host_per_minute > 0 {
@@ -321,10 +342,8 @@ impl Fetcher {
                     .map_err(|e| FetchError::Network(format!("fleet slot: {e}")))?;
             match taken {
                 Ok(Some(slot)) => {
-                    return Ok(Some(SharedSlotHeld {
-                        slot: Some(slot),
-                        freed: self.shared_freed.clone(),
-                    }));
+                    held.shared = Some(slot);
+                    return Ok(held);
                 }
                 Ok(None) => {}
                 Err(e) => tracing::debug!(%host, error = %e, "fleet slot not taken; waiting"),
@@ -462,9 +481,12 @@ impl Fetcher {
             }
             // The host's slot first: waiting for a slow host must not hold a global slot idle.
             // This process's slot, then the fleet's.
-            let host_slot = self.host_slot(&url);
-            let _host = host_slot.acquire().await.expect("semaphore never closed");
-            let _fleet = self.shared_slot(&url, trust).await?;
+            let local = self
+                .host_slot(&url)
+                .acquire_owned()
+                .await
+                .expect("semaphore never closed");
+            let _host = self.hold_host(&url, trust, local).await?;
             let _global = self.global.acquire().await.expect("semaphore never closed");
             let resp = builder
                 .send()

@@ -188,6 +188,39 @@ impl Context {
         kind: Kind,
         hint: Option<&Hint>,
     ) -> Result<(Enqueued, PostRef), Rejection> {
+        let (candidate, post) = self.validated(source, target, kind, hint).await?;
+        let enqueued = self.group_commit.enqueue(candidate).await?;
+        self.wake.notify_one();
+        Ok((enqueued, post))
+    }
+
+    /// [`Context::submit`] for a check made now by the caller (`pingback.ping`, `backfeed
+    /// submit`): the job is leased to [`Context::lease_owner`] in the commit that queues it, so
+    /// no worker — of this process or another — takes it in between. `None` for the job: a
+    /// worker already holds it (the pair was being checked).
+    pub async fn submit_to_check(
+        &self,
+        source: &str,
+        target: &str,
+        kind: Kind,
+    ) -> Result<(Enqueued, PostRef, Option<crate::store::Job>), Rejection> {
+        let (candidate, post) = self.validated(source, target, kind, None).await?;
+        let lease_secs = self.cfg.fetch.timeout_secs as i64 + 30;
+        let (enqueued, job) = self
+            .group_commit
+            .enqueue_and_lease(candidate, lease_secs, self.lease_owner.clone())
+            .await?;
+        Ok((enqueued, post, job))
+    }
+
+    /// The checks a candidate passes before it is queued; the candidate and its post.
+    async fn validated(
+        &self,
+        source: &str,
+        target: &str,
+        kind: Kind,
+        hint: Option<&Hint>,
+    ) -> Result<(Candidate, PostRef), Rejection> {
         let source = source.trim();
         // A URL parser drops tabs and newlines silently, but the source is stored as given.
         if source.chars().any(char::is_control) {
@@ -245,9 +278,7 @@ impl Context {
             kind,
             hint: hint.map(|h| serde_json::to_string(h).unwrap_or_default()),
         };
-        let enqueued = self.group_commit.enqueue(candidate).await?;
-        self.wake.notify_one();
-        Ok((enqueued, post))
+        Ok((candidate, post))
     }
 
     /// Logs a receiver's decision, and writes it to the decision log through the committer

@@ -76,17 +76,11 @@ struct FleetSlot {
 }
 
 impl Drop for FleetSlot {
+    /// Blocks on the store: the fetcher drops it off the async threads.
     fn drop(&mut self) {
-        let (store, slot) = (self.store.clone(), self.slot.clone());
-        let give_back = move || {
-            store
-                .give_back_host_slot(&slot)
-                .or_log("a fleet slot not given back (it frees itself when it expires)")
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn_blocking(give_back)),
-            Err(_) => give_back(),
-        }
+        self.store
+            .give_back_host_slot(&self.slot)
+            .or_log("a fleet slot not given back (it frees itself when it expires)")
     }
 }
 

@@ -77,7 +77,7 @@ pub(crate) async fn xmlrpc_endpoint(
 
 /// `pingback.ping`: validate, commit, verify now (within the fetch deadline), answer.
 pub(crate) async fn pingback(ctx: &Context, source: &str, target: &str) -> Vec<u8> {
-    let (enqueued, post) = match ctx.submit(source, target, Kind::Pingback, None).await {
+    let (enqueued, post, leased) = match ctx.submit_to_check(source, target, Kind::Pingback).await {
         Ok(ok) => ok,
         Err(rejection) => {
             let code = match &rejection {
@@ -95,18 +95,9 @@ pub(crate) async fn pingback(ctx: &Context, source: &str, target: &str) -> Vec<u
         // Re-queued above, so the stored mention is refreshed; the ping itself is a repeat.
         return xmlrpc::fault(FAULT_ALREADY, "the pingback has already been registered");
     }
-    let leased = ctx
-        .group_commit
-        .lease_one(
-            enqueued.id,
-            ctx.cfg.fetch.timeout_secs as i64 + 30,
-            ctx.lease_owner.clone(),
-        )
-        .await;
     let processed = match leased {
-        Ok(Some(job)) => ctx.process(&job).await,
-        Ok(None) => return wait_for_worker(ctx, enqueued.id, source, &post.url).await,
-        Err(e) => return xmlrpc::fault(0, &format!("internal error: {e}")),
+        Some(job) => ctx.process(&job).await,
+        None => return wait_for_worker(ctx, enqueued.id, source, &post.url).await,
     };
     pingback_answer(&processed.outcome, processed.status, source, &post.url)
 }

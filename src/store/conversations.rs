@@ -13,7 +13,7 @@
 //! mentions whose authors are both known and differ (two people quoting one URL are two).
 
 use super::Result;
-use super::db::{Conn, OptionalExtension, params};
+use super::db::{Conn, params};
 use crate::model::{Extracted, match_key};
 
 /// Records where mention `id` (from `source`) was seen, then merges it with another mention of
@@ -39,18 +39,26 @@ pub(super) fn record_and_merge(
         .execute(params![id, url, key, role])?;
         keys.push(key);
     }
-    let keys = serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into());
-    // Another live mention of the same post seen at one of these addresses.
-    let other: Option<i64> = c
-        .prepare_cached(
-            "SELECT u.mention_id FROM mention_urls u JOIN mentions m ON m.id = u.mention_id
-             WHERE u.url_key IN (SELECT value FROM json_each(?1)) AND u.mention_id != ?2
-               AND m.status IN ('verified', 'held')
-               AND m.target_key = (SELECT target_key FROM mentions WHERE id = ?2)
-             ORDER BY u.mention_id LIMIT 1",
-        )?
-        .query_row(params![keys, id], |r| r.get(0))
-        .optional()?;
+    // Another live mention of the same post seen at one of these addresses: one indexed
+    // lookup per address (a handful), so the cost does not grow with the post's mentions on
+    // either engine (one query over the whole list left PostgreSQL's planner walking them all).
+    let target_key: String = c
+        .prepare_cached("SELECT target_key FROM mentions WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    let mut other: Option<i64> = None;
+    for key in &keys {
+        let found: Option<i64> = c
+            .prepare_cached(
+                "SELECT MIN(u.mention_id) FROM mention_urls u JOIN mentions m ON m.id = u.mention_id
+                 WHERE u.url_key = ?1 AND u.mention_id != ?2
+                   AND m.status IN ('verified', 'held') AND m.target_key = ?3",
+            )?
+            .query_row(params![key, id, target_key], |r| r.get(0))?;
+        other = match (other, found) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
     let Some(other) = other else { return Ok(None) };
     if !same_author(c, id, other)? {
         return Ok(None);

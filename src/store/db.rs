@@ -649,13 +649,13 @@ impl std::error::Error for PgError {}
 
 // ---- PostgreSQL ----------------------------------------------------------------------------
 
-/// The runtime PostgreSQL's connections run on (one thread, shared by every store of the
+/// The runtime PostgreSQL's connections run on (two threads, shared by every store of the
 /// process): the store's callers only wait for answers.
 fn pg_runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(2)
             .thread_name("backfeed-postgres")
             .enable_all()
             .build()

@@ -759,7 +759,14 @@ impl Store {
     }
 
     /// Runs `f` on the writer connection; its database error becomes a [`StoreError`].
+    ///
+    /// SQLite has one writer, so a process's writes take turns on one connection. PostgreSQL
+    /// takes writers at once (a fleet's processes write side by side anyway), so there every
+    /// write runs on a pool connection of its own, in parallel with the others.
     pub(super) fn write<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T>) -> StoreResult<T> {
+        if let Location::Postgres { .. } = self.location {
+            return self.on_pool(f);
+        }
         let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         if conn.is_closed() {
             *conn = self.location.connect()?;
@@ -769,17 +776,32 @@ impl Store {
 
     /// Runs `f` on a reader connection; its database error becomes a [`StoreError`].
     pub(super) fn read<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> StoreResult<T> {
+        self.on_pool(|c| f(c))
+    }
+
+    /// Runs `f` on a connection from the pool (a new one when none is free; kept afterwards
+    /// while the pool has room).
+    fn on_pool<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T>) -> StoreResult<T> {
         let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let conn = match pooled {
+        let mut conn = match pooled {
             Some(c) => self.alive(c)?,
             None => self.location.connect()?,
         };
-        let result = f(&conn);
+        let result = f(&mut conn);
         let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
         if pool.len() < self.location.readers() {
             pool.push(conn);
         }
         result
+    }
+
+    /// How many threads commit writes in groups ([`GroupCommit`]): one on SQLite (one writer),
+    /// several on PostgreSQL, whose round trips per statement would otherwise bound a process.
+    pub(super) fn committers(&self) -> usize {
+        match self.location {
+            Location::Sqlite(_) => 1,
+            Location::Postgres { pool_size, .. } => (pool_size / 4).clamp(1, 4),
+        }
     }
 
     /// Runs `f` on a pool connection rather than the writer: a short write in autocommit that
@@ -788,7 +810,7 @@ impl Store {
     pub(super) fn pooled<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> StoreResult<T> {
         match self.location {
             Location::Sqlite(_) => self.write(|c| f(c)),
-            Location::Postgres { .. } => self.read(f),
+            Location::Postgres { .. } => self.on_pool(|c| f(c)),
         }
     }
 }

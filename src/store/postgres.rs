@@ -318,4 +318,43 @@ CREATE TABLE schedule_claims (
     PRIMARY KEY (schedule, due_at)
 );
 "#,
+    r#"
+-- The published version moves at commit, once per transaction: a row's change marks it, and
+-- the bump waits for the end (deferred), so concurrent writers do not queue on the one row of
+-- publish_state for the whole of their transactions.
+CREATE OR REPLACE FUNCTION publish_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('backfeed.published_moved', true) IS DISTINCT FROM '1' THEN
+        UPDATE publish_state SET version = version + 1, changed_at = backfeed_now();
+        PERFORM set_config('backfeed.published_moved', '1', true);
+    END IF;
+    RETURN NULL;
+END $$;
+DROP TRIGGER published_update ON mentions;
+DROP TRIGGER published_insert ON mentions;
+DROP TRIGGER published_delete ON mentions;
+DROP TRIGGER published_post_titles ON posts;
+CREATE CONSTRAINT TRIGGER published_update AFTER UPDATE ON mentions
+DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+WHEN ((OLD.status = 'verified') <> (NEW.status = 'verified')
+      OR (NEW.status = 'verified' AND OLD.updated_at IS DISTINCT FROM NEW.updated_at))
+EXECUTE FUNCTION publish_changed();
+CREATE CONSTRAINT TRIGGER published_insert AFTER INSERT ON mentions
+DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+WHEN (NEW.status = 'verified') EXECUTE FUNCTION publish_changed();
+CREATE CONSTRAINT TRIGGER published_delete AFTER DELETE ON mentions
+DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+WHEN (OLD.status = 'verified') EXECUTE FUNCTION publish_changed();
+CREATE CONSTRAINT TRIGGER published_post_titles AFTER UPDATE OF title, url ON posts
+DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+WHEN (OLD.title IS DISTINCT FROM NEW.title OR OLD.url IS DISTINCT FROM NEW.url)
+EXECUTE FUNCTION publish_changed();
+"#,
+    r#"
+-- Host slots and minutes live seconds: written on every fetch, they need no WAL (and no disk
+-- flush per fetch). After a crash of PostgreSQL itself they are empty, which frees the slots
+-- of fetches that the crash ended anyway.
+ALTER TABLE host_slots SET UNLOGGED;
+ALTER TABLE host_minutes SET UNLOGGED;
+"#,
 ];

@@ -355,8 +355,9 @@ impl<T: Send, F: FnOnce(&Conn) -> Result<T> + Send> Unit for Pending<T, F> {
 }
 
 /// Group commit for the writes of the hot paths — the receivers' enqueues and the worker's
-/// outcomes: concurrent writes are collected by one thread and committed together, each in its
-/// own savepoint (one failing cannot sink the others), and each caller is answered only after
+/// outcomes: concurrent writes are collected by a committer thread (one on SQLite; on PostgreSQL
+/// a few, each on its own connection, see [`Store::committers`]) and committed together, each
+/// in its own savepoint (one failing cannot sink the others), and each caller is answered only after
 /// the commit. Under load this turns N transactions into one, and async callers wait on a
 /// channel instead of blocking a runtime thread on the writer lock.
 pub struct GroupCommit {
@@ -371,58 +372,70 @@ impl GroupCommit {
     const MAX_WAITING: usize = 4 * Self::MAX_BATCH;
 
     pub fn start(store: std::sync::Arc<Store>) -> GroupCommit {
-        let (sender, mut receiver) = tokio::sync::mpsc::channel::<Box<dyn Unit>>(Self::MAX_WAITING);
-        std::thread::Builder::new()
-            .name("backfeed-group-commit".into())
-            .spawn(move || {
-                let _exit_if_it_dies = ExitOnPanic("the group-commit thread");
-                while let Some(first) = receiver.blocking_recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < Self::MAX_BATCH {
-                        match receiver.try_recv() {
-                            Ok(unit) => batch.push(unit),
-                            Err(_) => break,
-                        }
-                    }
-                    let committed = store.write(|c| {
-                        let tx = c.transaction()?;
-                        for unit in batch.iter_mut() {
-                            let sp = tx.savepoint()?;
-                            // A unit that panics is a unit that failed: its savepoint is rolled
-                            // back and its caller answered; the thread goes on for the others.
-                            let ran =
-                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                    unit.run(&sp)
-                                }))
+        let (sender, receiver) = tokio::sync::mpsc::channel::<Box<dyn Unit>>(Self::MAX_WAITING);
+        let receiver = std::sync::Arc::new(std::sync::Mutex::new(receiver));
+        for _ in 0..store.committers() {
+            let (store, receiver) = (store.clone(), receiver.clone());
+            std::thread::Builder::new()
+                .name("backfeed-group-commit".into())
+                .spawn(move || {
+                    let _exit_if_it_dies = ExitOnPanic("the group-commit thread");
+                    loop {
+                        // One committer gathers a batch at a time; the others commit theirs.
+                        let batch = {
+                            let mut receiver = receiver.lock().unwrap_or_else(|p| p.into_inner());
+                            let Some(first) = receiver.blocking_recv() else {
+                                break;
+                            };
+                            let mut batch = vec![first];
+                            while batch.len() < Self::MAX_BATCH {
+                                match receiver.try_recv() {
+                                    Ok(unit) => batch.push(unit),
+                                    Err(_) => break,
+                                }
+                            }
+                            batch
+                        };
+                        let mut batch = batch;
+                        let committed = store.write(|c| {
+                            let tx = c.transaction()?;
+                            for unit in batch.iter_mut() {
+                                let sp = tx.savepoint()?;
+                                // A unit that panics is a unit that failed: its savepoint is rolled
+                                // back and its caller answered; the thread goes on for the others.
+                                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                                    || unit.run(&sp),
+                                ))
                                 .unwrap_or_else(|_| {
                                     tracing::error!(
                                         "a write panicked in the group commit; it is rolled back"
                                     );
                                     false
                                 });
-                            if ran {
-                                sp.commit()?;
-                            } else {
-                                drop(sp); // rolls the unit back
-                                // After some errors (a full disk, an I/O error) SQLite rolls
-                                // the whole transaction back by itself: then nothing of this
-                                // batch is written, and no later savepoint may pretend it is.
-                                if tx.is_autocommit() {
-                                    return Err(commit_failed(
-                                        "SQLite rolled the transaction back after an error",
-                                    ));
+                                if ran {
+                                    sp.commit()?;
+                                } else {
+                                    drop(sp); // rolls the unit back
+                                    // After some errors (a full disk, an I/O error) SQLite rolls
+                                    // the whole transaction back by itself: then nothing of this
+                                    // batch is written, and no later savepoint may pretend it is.
+                                    if tx.is_autocommit() {
+                                        return Err(commit_failed(
+                                            "SQLite rolled the transaction back after an error",
+                                        ));
+                                    }
                                 }
                             }
+                            tx.commit()
+                        });
+                        let commit = committed.map_err(|e| e.to_string());
+                        for unit in batch {
+                            unit.answer(commit.clone());
                         }
-                        tx.commit()
-                    });
-                    let commit = committed.map_err(|e| e.to_string());
-                    for unit in batch {
-                        unit.answer(commit.clone());
                     }
-                }
-            })
-            .expect("the group-commit thread starts");
+                })
+                .expect("the group-commit thread starts");
+        }
         GroupCommit { sender }
     }
 
@@ -451,6 +464,22 @@ impl GroupCommit {
     /// receiver acknowledges is durable.
     pub async fn enqueue(&self, candidate: Candidate) -> StoreResult<Enqueued> {
         self.run(move |c| enqueue_one(c, &candidate)).await
+    }
+
+    /// Enqueues one candidate and leases its job to `owner` in the same commit (a check the
+    /// caller makes now); the job is `None` when another loop already holds it.
+    pub async fn enqueue_and_lease(
+        &self,
+        candidate: Candidate,
+        lease_secs: i64,
+        owner: String,
+    ) -> StoreResult<(Enqueued, Option<Job>)> {
+        self.run(move |c| {
+            let enqueued = enqueue_one(c, &candidate)?;
+            let job = lease_one_in(c, enqueued.id, lease_secs, &owner)?;
+            Ok((enqueued, job))
+        })
+        .await
     }
 
     /// Leases due jobs (see [`lease_due`]) in the next group commit, off the async threads.

@@ -520,8 +520,13 @@ public_url = "http://127.0.0.1:{port}/"
 
     /// The real binary with this home's config (and its store's URL on PostgreSQL).
     pub fn command(&self) -> Command {
+        self.command_with(&self.config_path())
+    }
+
+    /// The real binary with another config on this home's store (a second process).
+    pub fn command_with(&self, config: &Path) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_backfeed"));
-        command.arg("--config").arg(self.config_path());
+        command.arg("--config").arg(config);
         if let Some(db) = &self.postgres {
             command.env(STORE_URL_ENV, &db.url);
         }
