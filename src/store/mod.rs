@@ -795,12 +795,14 @@ impl Store {
         result
     }
 
-    /// How many threads commit writes in groups ([`GroupCommit`]): one on SQLite (one writer),
-    /// several on PostgreSQL, whose round trips per statement would otherwise bound a process.
-    pub(super) fn committers(&self) -> usize {
+    /// How many threads commit writes in groups ([`GroupCommit`]), and how many writes one
+    /// group holds at most. SQLite: one writer, and big groups (one disk sync each). PostgreSQL:
+    /// a statement is a round trip, so a big group keeps its writes waiting long; several
+    /// committers with small groups answer sooner.
+    pub(super) fn committers(&self) -> (usize, usize) {
         match self.location {
-            Location::Sqlite(_) => 1,
-            Location::Postgres { pool_size, .. } => (pool_size / 4).clamp(1, 4),
+            Location::Sqlite(_) => (1, 256),
+            Location::Postgres { pool_size, .. } => ((pool_size / 4).clamp(1, 4), 16),
         }
     }
 

@@ -362,19 +362,34 @@ impl<T: Send, F: FnOnce(&Conn) -> Result<T> + Send> Unit for Pending<T, F> {
 /// channel instead of blocking a runtime thread on the writer lock.
 pub struct GroupCommit {
     sender: tokio::sync::mpsc::Sender<Box<dyn Unit>>,
+    /// The receivers' own queue, on PostgreSQL.
+    intake: Option<tokio::sync::mpsc::Sender<Box<dyn Unit>>>,
 }
 
 impl GroupCommit {
-    /// Most writes committed in one transaction.
-    const MAX_BATCH: usize = 256;
-    /// Writes waiting for the committer at most; more wait in their senders (backpressure
+    /// Writes waiting for the committers at most; more wait in their senders (backpressure
     /// instead of an unbounded queue in memory).
-    const MAX_WAITING: usize = 4 * Self::MAX_BATCH;
+    const MAX_WAITING: usize = 1024;
 
     pub fn start(store: std::sync::Arc<Store>) -> GroupCommit {
+        let (committers, max_batch) = store.committers();
+        let sender = Self::committers(&store, committers, max_batch);
+        // On PostgreSQL, where a group takes a round trip per statement, what a receiver waits
+        // for (its enqueue, its decision) has committers of its own: an acknowledgement never
+        // queues behind the worker's outcomes.
+        let intake = (committers > 1).then(|| Self::committers(&store, 2, max_batch));
+        GroupCommit { sender, intake }
+    }
+
+    /// Starts `count` committer threads taking groups of at most `max_batch` from one queue.
+    fn committers(
+        store: &std::sync::Arc<Store>,
+        count: usize,
+        max_batch: usize,
+    ) -> tokio::sync::mpsc::Sender<Box<dyn Unit>> {
         let (sender, receiver) = tokio::sync::mpsc::channel::<Box<dyn Unit>>(Self::MAX_WAITING);
         let receiver = std::sync::Arc::new(std::sync::Mutex::new(receiver));
-        for _ in 0..store.committers() {
+        for _ in 0..count {
             let (store, receiver) = (store.clone(), receiver.clone());
             std::thread::Builder::new()
                 .name("backfeed-group-commit".into())
@@ -382,13 +397,13 @@ impl GroupCommit {
                     let _exit_if_it_dies = ExitOnPanic("the group-commit thread");
                     loop {
                         // One committer gathers a batch at a time; the others commit theirs.
-                        let batch = {
+                        let mut batch = {
                             let mut receiver = receiver.lock().unwrap_or_else(|p| p.into_inner());
                             let Some(first) = receiver.blocking_recv() else {
                                 break;
                             };
                             let mut batch = vec![first];
-                            while batch.len() < Self::MAX_BATCH {
+                            while batch.len() < max_batch {
                                 match receiver.try_recv() {
                                     Ok(unit) => batch.push(unit),
                                     Err(_) => break,
@@ -396,7 +411,6 @@ impl GroupCommit {
                             }
                             batch
                         };
-                        let mut batch = batch;
                         let committed = store.write(|c| {
                             let tx = c.transaction()?;
                             for unit in batch.iter_mut() {
@@ -436,12 +450,29 @@ impl GroupCommit {
                 })
                 .expect("the group-commit thread starts");
         }
-        GroupCommit { sender }
+        sender
     }
 
     /// Runs `write` in the next group commit; resolves once it is committed.
     pub async fn run<T: Send + 'static>(
         &self,
+        write: impl FnOnce(&Conn) -> Result<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.run_on(&self.sender, write).await
+    }
+
+    /// [`GroupCommit::run`] for a write a receiver answers after (see [`GroupCommit::start`]).
+    async fn run_intake<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&Conn) -> Result<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.run_on(self.intake.as_ref().unwrap_or(&self.sender), write)
+            .await
+    }
+
+    async fn run_on<T: Send + 'static>(
+        &self,
+        queue: &tokio::sync::mpsc::Sender<Box<dyn Unit>>,
         write: impl FnOnce(&Conn) -> Result<T> + Send + 'static,
     ) -> StoreResult<T> {
         let (reply, answer) = tokio::sync::oneshot::channel();
@@ -450,7 +481,7 @@ impl GroupCommit {
             result: None,
             reply,
         });
-        self.sender
+        queue
             .send(unit)
             .await
             .map_err(|_| commit_failed("the group-commit thread has stopped"))?;
@@ -463,7 +494,7 @@ impl GroupCommit {
     /// and its moderation, only its job is (re)queued. Resolves once it is committed: what a
     /// receiver acknowledges is durable.
     pub async fn enqueue(&self, candidate: Candidate) -> StoreResult<Enqueued> {
-        self.run(move |c| enqueue_one(c, &candidate)).await
+        self.run_intake(move |c| enqueue_one(c, &candidate)).await
     }
 
     /// Enqueues one candidate and leases its job to `owner` in the same commit (a check the
@@ -503,7 +534,7 @@ impl GroupCommit {
 
     /// Writes a decision-log line (a receiver's refusal) off the async threads.
     pub async fn log_decision(&self, decision: super::Decision) -> StoreResult<()> {
-        self.run(move |c| super::decisions::insert_decision(c, &decision))
+        self.run_intake(move |c| super::decisions::insert_decision(c, &decision))
             .await
     }
 
