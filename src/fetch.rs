@@ -335,6 +335,8 @@ impl Fetcher {
         loop {
             // Listening before asking: a slot this process frees meanwhile still wakes us.
             let freed = self.shared_freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
             let (limits, key, per_host) = (shared.clone(), host.clone(), self.per_host);
             let taken =
                 tokio::task::spawn_blocking(move || limits.take_slot(&key, per_host, hold_secs))

@@ -464,6 +464,12 @@ fn hostile_titles_and_names_are_text_on_every_page() {
             assert!(!html.contains(raw), "{raw} raw on {page}");
         }
     }
+    let status = op.page("/admin/status");
+    assert!(
+        status.contains("Processes serving this store")
+            && status.contains(&format!("{}:", backfeed::store::hostname())),
+        "the serving process is listed (default name hostname:pid)"
+    );
     let queue = op.page("/admin/");
     assert!(
         queue.contains("&lt;script&gt;alert('title')&lt;/script&gt;"),

@@ -132,3 +132,33 @@ fn an_http_process_and_a_worker_process_share_the_work() {
         let _ = child.wait();
     }
 }
+
+/// Behind a load balancer a client's next request may reach another process: the ETag of the
+/// same content is the same in every process with the same configuration (here: the process
+/// after a restart), so the client still gets its 304.
+#[test]
+fn every_process_gives_the_same_etag_for_the_same_feed() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    let etag = |daemon: &Daemon| -> String {
+        client()
+            .get(daemon.url("/mentions.atom"))
+            .send()
+            .unwrap()
+            .headers()["etag"]
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    let first = home.serve();
+    let tag = etag(&first);
+    assert_eq!(first.terminate(), 0);
+    let second = home.serve();
+    assert_eq!(etag(&second), tag, "another process, the same ETag");
+    let answer = client()
+        .get(second.url("/mentions.atom"))
+        .header("if-none-match", &tag)
+        .send()
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 304);
+}

@@ -428,7 +428,8 @@ pub fn blocks(frame: &Frame<'_>, blocked: &[String], from_config: &[String]) -> 
     page(frame, Nav::Blocks, "Blocked domains", body)
 }
 
-/// Schedules, queue, failing watched URLs, social source errors, notifications.
+/// The live processes, schedules, queue, failing watched URLs, social source errors,
+/// notifications.
 pub fn status(frame: &Frame<'_>, r: &StatusReport) -> Markup {
     let body = html! {
         section {
@@ -438,6 +439,15 @@ pub fn status(frame: &Frame<'_>, r: &StatusReport) -> Markup {
                 @for (status, n) in &r.counts.by_status { dt { "Mentions " (status) } dd { (n) } }
                 dt { "Queue" } dd { (r.counts.queue_depth) " waiting, " (r.counts.queue_due) " due now" }
                 dt { "Decisions logged" } dd { (r.counts.decisions) }
+            }
+        }
+        section {
+            h2 { "Processes serving this store" }
+            @if r.instances.is_empty() { p.empty { "No live `serve` process." } }
+            @for i in &r.instances {
+                p { strong { (i.name) } " on " (i.host) " · " (i.roles)
+                    " · started " (when(&i.started_at)) " · heartbeat " (when(&i.heartbeat_at))
+                    " · " (i.checked) " checked, " (i.requests) " requests" }
             }
         }
         section {

@@ -24,25 +24,30 @@ pub(crate) struct Validators {
     last_modified: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// Set once per process: its ETags are its own.
-static PROCESS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+/// What, besides the store's published version and the request, shapes a published body: the
+/// program's version and the site's names from the configuration. Every process of a fleet with
+/// the same configuration gives the same ETag for the same content (a client behind a load
+/// balancer gets its 304 from any of them); a new version or a renamed site gives new ones.
+fn etag_seed(cfg: &crate::config::Config) -> String {
     format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
+        "{}\n{}\n{}\n{}",
+        env!("CARGO_PKG_VERSION"),
+        cfg.site.title,
+        cfg.site.base_url,
+        cfg.server.public_url
     )
-});
+}
 
 impl Validators {
     pub(crate) fn for_request(
-        store: &crate::store::Store,
+        ctx: &crate::pipeline::Context,
         uri: &axum::http::Uri,
     ) -> crate::store::StoreResult<Validators> {
         use sha2::Digest;
-        let (version, changed_at) = store.published_version()?;
+        let (version, changed_at) = ctx.store.published_version()?;
         let request = uri.path_and_query().map_or("", |p| p.as_str());
-        let digest = sha2::Sha256::digest(format!("{}\n{version}\n{request}", *PROCESS).as_bytes());
+        let seed = etag_seed(&ctx.cfg);
+        let digest = sha2::Sha256::digest(format!("{seed}\n{version}\n{request}").as_bytes());
         Ok(Validators {
             etag: format!("\"{}\"", &hex::encode(digest)[..32]),
             last_modified: chrono::DateTime::parse_from_rfc3339(&changed_at)
@@ -114,11 +119,11 @@ impl Validators {
 /// The validators of a publishing request, or the answer that ends it: a 304 when the client
 /// is current, a 503 when the store cannot say.
 pub(crate) fn validators_or_answer(
-    store: &crate::store::Store,
+    ctx: &crate::pipeline::Context,
     uri: &axum::http::Uri,
     headers: &HeaderMap,
 ) -> Result<Validators, Box<Response>> {
-    let v = Validators::for_request(store, uri).map_err(|e| Box::new(store_error(e)))?;
+    let v = Validators::for_request(ctx, uri).map_err(|e| Box::new(store_error(e)))?;
     if v.unchanged_for(headers) {
         return Err(Box::new(v.not_modified()));
     }
@@ -149,7 +154,7 @@ pub(crate) async fn feed(
         return bad;
     }
     let ctx = &state.ctx;
-    let validators = match validators_or_answer(&ctx.store, &uri, &headers) {
+    let validators = match validators_or_answer(ctx, &uri, &headers) {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
@@ -193,7 +198,7 @@ pub(crate) async fn api_mentions(
     if let Some(bad) = with_control_characters(fields.iter().map(|(_, v)| v.as_str())) {
         return bad;
     }
-    let validators = match validators_or_answer(&state.ctx.store, &uri, &headers) {
+    let validators = match validators_or_answer(&state.ctx, &uri, &headers) {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
@@ -288,7 +293,7 @@ pub(crate) async fn api_count(
         Ok((_, key)) => key,
         Err(bad) => return *bad,
     };
-    let validators = match validators_or_answer(&state.ctx.store, &uri, &headers) {
+    let validators = match validators_or_answer(&state.ctx, &uri, &headers) {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
@@ -335,7 +340,7 @@ pub(crate) async fn api_deleted(
         )
             .into_response();
     }
-    let validators = match validators_or_answer(&ctx.store, &uri, &headers) {
+    let validators = match validators_or_answer(ctx, &uri, &headers) {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
@@ -396,7 +401,7 @@ pub(crate) async fn mentions_html(
         Err(bad) => return *bad,
     };
     let ctx = &state.ctx;
-    let validators = match validators_or_answer(&ctx.store, &uri, &headers) {
+    let validators = match validators_or_answer(ctx, &uri, &headers) {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
