@@ -586,3 +586,24 @@ fn bulk_actions_approve_reject_and_block_what_is_ticked() {
     let page = op.page("/admin/mentions");
     assert!(page.contains(">Hello, world<"), "{page}");
 }
+
+/// Sessions live in the store: the next process (after a restart, or another behind a load
+/// balancer) knows the operator's session and its CSRF token; signing out ends it for all.
+#[test]
+fn a_session_outlives_its_process_and_sign_out_ends_it_everywhere() {
+    let home = Home::new(&format!("[admin]\npassword_env = \"{}\"\n", PASSWORD.0));
+    let first = home.serve_env(&[PASSWORD]);
+    let op = Operator::sign_in(&first.base);
+    assert_eq!(first.terminate(), 0);
+    let second = home.serve_env(&[PASSWORD]);
+    let queue = op.page("/admin/");
+    assert!(
+        queue.contains("/admin/logout"),
+        "still signed in on the next process"
+    );
+    assert_eq!(csrf_of(&queue), op.csrf, "with the same CSRF token");
+    let r = op.post("/admin/logout", &[("csrf", &op.csrf)]);
+    assert_eq!(r.status(), 303);
+    assert_ne!(op.get("/admin/").status(), 200, "signed out");
+    drop(second);
+}

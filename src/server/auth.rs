@@ -2,8 +2,9 @@
 //! repeated failures), server-side sessions behind an HttpOnly, SameSite=Strict cookie, and a
 //! CSRF token per session that every form carries.
 //!
-//! Sessions live in memory: a restart signs the operator out, and nothing about a session ever
-//! touches the store.
+//! Sessions live in the store (only a digest of each cookie's token), so that every process of a
+//! fleet knows them — behind a load balancer the next click may reach another process — and a
+//! restart does not sign the operator out. The throttle below stays in each process's memory.
 //!
 //! The throttle is per client address, so that someone guessing cannot lock the operator out:
 //! five wrong passwords from one address make that address's next try wait 1 s, then 2, 4 …
@@ -43,11 +44,6 @@ const GLOBAL_SLOWDOWN: Duration = Duration::from_secs(1);
 const MAX_CLIENTS: usize = 10_000;
 /// Sessions kept at most; signing in past it drops the oldest.
 const MAX_SESSIONS: usize = 64;
-
-struct Session {
-    csrf: String,
-    expires: Instant,
-}
 
 /// One address's failures since it was last forgiven, and until when its next try must wait.
 struct ClientFailures {
@@ -100,9 +96,9 @@ pub enum SignIn {
 /// The operator's page's gatekeeper.
 pub struct Gate {
     password_digest: [u8; 32],
-    /// Sessions by the SHA-256 of their cookie token, so the table holds nothing a cookie
-    /// could be rebuilt from.
-    sessions: Mutex<HashMap<[u8; 32], Session>>,
+    /// Where sessions live (by the SHA-256 of their cookie token): the store, so that every
+    /// process serving it knows them.
+    store: std::sync::Arc<crate::store::Store>,
     throttle: Mutex<Throttle>,
     /// Mark cookies Secure (the public URL is https).
     pub secure_cookies: bool,
@@ -122,15 +118,24 @@ pub fn same_secret(a: &str, b: &str) -> bool {
         .into()
 }
 
+/// A cookie token as the store keeps it.
+fn digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Gate {
-    pub fn new(password: &str, secure_cookies: bool) -> Gate {
+    pub fn new(
+        password: &str,
+        secure_cookies: bool,
+        store: std::sync::Arc<crate::store::Store>,
+    ) -> Gate {
         Gate {
             password_digest: Sha256::digest(password.as_bytes()).into(),
-            sessions: Mutex::new(HashMap::new()),
+            store,
             throttle: Mutex::new(Throttle::default()),
             secure_cookies,
         }
@@ -161,7 +166,10 @@ impl Gate {
         if bool::from(given.ct_eq(&self.password_digest)) {
             throttle.clients.remove(&client);
             drop(throttle);
-            return SignIn::Welcome(self.open_session(now));
+            return match self.open_session() {
+                Some(token) => SignIn::Welcome(token),
+                None => SignIn::Wait(Duration::from_secs(1)),
+            };
         }
         throttle.recent.push_back(now);
         let failures = throttle.clients.entry(client).or_insert(ClientFailures {
@@ -184,46 +192,36 @@ impl Gate {
         SignIn::WrongPassword
     }
 
-    fn open_session(&self, now: Instant) -> String {
+    /// A new session's cookie token; `None` when the store cannot keep it now.
+    fn open_session(&self) -> Option<String> {
         let token = random_token();
-        let mut sessions = lock(&self.sessions);
-        sessions.retain(|_, s| s.expires > now);
-        if sessions.len() >= MAX_SESSIONS
-            && let Some(oldest) = sessions
-                .iter()
-                .min_by_key(|(_, s)| s.expires)
-                .map(|(k, _)| *k)
-        {
-            sessions.remove(&oldest);
-        }
-        sessions.insert(
-            Sha256::digest(token.as_bytes()).into(),
-            Session {
-                csrf: random_token(),
-                expires: now + SESSION_LIFETIME,
-            },
-        );
-        token
+        self.store
+            .open_session(
+                &digest(&token),
+                &random_token(),
+                SESSION_LIFETIME.as_secs() as i64,
+                MAX_SESSIONS,
+            )
+            .inspect_err(|e| tracing::error!(error = %e, "a session could not be kept"))
+            .ok()?;
+        Some(token)
     }
 
-    /// The CSRF token of the live session `token` names, if any.
+    /// The CSRF token of the live session `token` names, if any (none when the store cannot
+    /// answer: signed out is the safe side).
     pub fn session_csrf(&self, token: &str) -> Option<String> {
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let mut sessions = lock(&self.sessions);
-        match sessions.get(&key) {
-            Some(s) if s.expires > Instant::now() => Some(s.csrf.clone()),
-            Some(_) => {
-                sessions.remove(&key);
-                None
-            }
-            None => None,
-        }
+        self.store
+            .session_csrf(&digest(token))
+            .inspect_err(|e| tracing::error!(error = %e, "sessions could not be read"))
+            .ok()
+            .flatten()
     }
 
     /// Ends the session `token` names.
     pub fn sign_out(&self, token: &str) {
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        lock(&self.sessions).remove(&key);
+        if let Err(e) = self.store.close_session(&digest(token)) {
+            tracing::error!(error = %e, "a session could not be ended");
+        }
     }
 
     /// A `Set-Cookie` value for the admin pages: HttpOnly, SameSite=Strict, Secure behind
@@ -263,72 +261,83 @@ mod tests {
     const GUESSER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
     const OPERATOR: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1));
 
+    /// Runs `check` on a gate over a store of each engine.
+    fn on_each_gate(password: &str, secure: bool, check: impl Fn(&Gate)) {
+        for (store, _keep) in crate::store::testing::test_stores("gate") {
+            check(&Gate::new(password, secure, std::sync::Arc::new(store)));
+        }
+    }
+
     #[test]
     fn five_wrong_passwords_make_that_address_wait_and_no_other() {
-        let gate = Gate::new("right", false);
-        for _ in 0..4 {
-            assert_eq!(gate.sign_in(GUESSER, "wrong"), SignIn::WrongPassword);
-        }
-        assert!(matches!(gate.sign_in(GUESSER, "right"), SignIn::Welcome(_)));
-        for _ in 0..5 {
-            assert_eq!(gate.sign_in(GUESSER, "wrong"), SignIn::WrongPassword);
-        }
-        assert!(
-            matches!(gate.sign_in(GUESSER, "right"), SignIn::Wait(d) if d <= Duration::from_secs(1))
-        );
-        assert!(
-            matches!(gate.sign_in(OPERATOR, "right"), SignIn::Welcome(_)),
-            "another address is not locked out"
-        );
+        on_each_gate("right", false, |gate| {
+            for _ in 0..4 {
+                assert_eq!(gate.sign_in(GUESSER, "wrong"), SignIn::WrongPassword);
+            }
+            assert!(matches!(gate.sign_in(GUESSER, "right"), SignIn::Welcome(_)));
+            for _ in 0..5 {
+                assert_eq!(gate.sign_in(GUESSER, "wrong"), SignIn::WrongPassword);
+            }
+            assert!(
+                matches!(gate.sign_in(GUESSER, "right"), SignIn::Wait(d) if d <= Duration::from_secs(1))
+            );
+            assert!(
+                matches!(gate.sign_in(OPERATOR, "right"), SignIn::Welcome(_)),
+                "another address is not locked out"
+            );
+        });
     }
 
     #[test]
     fn the_wait_reaches_its_maximum_and_keeps_it_while_the_guessing_goes_on() {
-        let gate = Gate::new("right", false);
-        let mut waits = Vec::new();
-        for _ in 0..12 {
-            // Each guess made as soon as the last wait allows (the wait is cleared by hand:
-            // no test waits a minute).
-            assert_eq!(gate.sign_in(GUESSER, "wrong"), SignIn::WrongPassword);
-            let mut throttle = lock(&gate.throttle);
-            let f = throttle.clients.get_mut(&GUESSER).unwrap();
-            if let Some(until) = f.wait_until.take() {
-                waits.push((until - Instant::now()).as_secs_f64().round() as u64);
+        on_each_gate("right", false, |gate| {
+            let mut waits = Vec::new();
+            for _ in 0..12 {
+                // Each guess made as soon as the last wait allows (the wait is cleared by hand:
+                // no test waits a minute).
+                assert_eq!(gate.sign_in(GUESSER, "wrong"), SignIn::WrongPassword);
+                let mut throttle = lock(&gate.throttle);
+                let f = throttle.clients.get_mut(&GUESSER).unwrap();
+                if let Some(until) = f.wait_until.take() {
+                    waits.push((until - Instant::now()).as_secs_f64().round() as u64);
+                }
             }
-        }
-        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+            assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        });
     }
 
     #[test]
     fn many_addresses_guessing_slow_everyone_and_refuse_no_one() {
-        let gate = Gate::new("right", false);
-        assert_eq!(gate.slowdown(), None);
-        for n in 0..=GLOBAL_FAILURES {
-            let ip = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, (n / 256) as u8, n as u8));
-            gate.sign_in(ip, "wrong");
-        }
-        assert_eq!(gate.slowdown(), Some(GLOBAL_SLOWDOWN));
-        assert!(matches!(
-            gate.sign_in(OPERATOR, "right"),
-            SignIn::Welcome(_)
-        ));
+        on_each_gate("right", false, |gate| {
+            assert_eq!(gate.slowdown(), None);
+            for n in 0..=GLOBAL_FAILURES {
+                let ip = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, (n / 256) as u8, n as u8));
+                gate.sign_in(ip, "wrong");
+            }
+            assert_eq!(gate.slowdown(), Some(GLOBAL_SLOWDOWN));
+            assert!(matches!(
+                gate.sign_in(OPERATOR, "right"),
+                SignIn::Welcome(_)
+            ));
+        });
     }
 
     #[test]
     fn a_session_knows_its_csrf_token_until_signed_out() {
-        let gate = Gate::new("pw", true);
-        let SignIn::Welcome(token) = gate.sign_in(OPERATOR, "pw") else {
-            panic!("signed in")
-        };
-        let csrf = gate.session_csrf(&token).expect("live session");
-        assert_eq!(csrf.len(), 64);
-        assert_ne!(csrf, token);
-        assert!(gate.session_csrf("forged").is_none());
-        gate.sign_out(&token);
-        assert!(gate.session_csrf(&token).is_none());
-        let cookie = gate.cookie(SESSION_COOKIE, Some(&token));
-        for flag in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/admin"] {
-            assert!(cookie.contains(flag), "{cookie}");
-        }
+        on_each_gate("pw", true, |gate| {
+            let SignIn::Welcome(token) = gate.sign_in(OPERATOR, "pw") else {
+                panic!("signed in")
+            };
+            let csrf = gate.session_csrf(&token).expect("live session");
+            assert_eq!(csrf.len(), 64);
+            assert_ne!(csrf, token);
+            assert!(gate.session_csrf("forged").is_none());
+            gate.sign_out(&token);
+            assert!(gate.session_csrf(&token).is_none());
+            let cookie = gate.cookie(SESSION_COOKIE, Some(&token));
+            for flag in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/admin"] {
+                assert!(cookie.contains(flag), "{cookie}");
+            }
+        });
     }
 }

@@ -85,7 +85,11 @@ impl AppState {
             per_client: limiter(ctx.cfg.server.rate_limit_per_client),
             per_source_host: limiter(ctx.cfg.server.rate_limit_per_source_host),
             admin: ctx.cfg.admin.password().map(|password| {
-                auth::Gate::new(&password, ctx.cfg.server.public_url.scheme() == "https")
+                auth::Gate::new(
+                    &password,
+                    ctx.cfg.server.public_url.scheme() == "https",
+                    ctx.store.clone(),
+                )
             }),
             ctx,
         })

@@ -48,6 +48,7 @@ pub use fetch_state::{FailingUrl, FetchState};
 pub use fleet::{HEARTBEAT_SECS, HostSlot, Instance, LIVE_SECS, WorkDone};
 pub use import::{ImportCounts, ImportMode, ImportedMention, Importer};
 mod serve_lock;
+mod sessions;
 pub use jobs::{JobKind, Lease, hostname, new_owner, set_owner_role};
 pub use mentions::{Applied, Counts, MentionFilter, Unpublished};
 pub use notifications::{Delivery, PendingDeliveries};
@@ -515,6 +516,14 @@ CREATE TABLE schedule_claims (
     instance   TEXT NOT NULL,
     claimed_at TEXT NOT NULL,
     PRIMARY KEY (schedule, due_at)
+);
+"#,
+    r#"
+-- The operator's sessions (see store/sessions.rs): every process of a fleet knows them.
+CREATE TABLE admin_sessions (
+    token_digest TEXT PRIMARY KEY,
+    csrf         TEXT NOT NULL,
+    expires_at   TEXT NOT NULL
 );
 "#,
 ];

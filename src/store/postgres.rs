@@ -357,4 +357,12 @@ EXECUTE FUNCTION publish_changed();
 ALTER TABLE host_slots SET UNLOGGED;
 ALTER TABLE host_minutes SET UNLOGGED;
 "#,
+    r#"
+-- The operator's sessions, as on SQLite.
+CREATE TABLE admin_sessions (
+    token_digest TEXT COLLATE "C" PRIMARY KEY,
+    csrf         TEXT COLLATE "C" NOT NULL,
+    expires_at   TEXT COLLATE "C" NOT NULL
+);
+"#,
 ];
