@@ -762,11 +762,10 @@ async fn serve(ctx: Arc<Context>, roles: &[Role]) -> Result<(), Failure> {
         tasks.spawn(crate::notify::run(ctx.clone(), shutdown.clone()));
     }
     if has(Role::Schedule) {
-        // The first crawl runs at start (the posts are learned now, not at the first tick).
         let (first, stop) = (ctx.clone(), shutdown.clone());
         tasks.spawn(async move {
             tokio::select! {
-                _ = crate::schedule::run_once(&first, crate::schedule::Job::Crawl) => {}
+                _ = crate::schedule::run_at_start(&first, crate::schedule::Job::Crawl) => {}
                 _ = stop.wait() => return,
             }
             crate::schedule::run(first, crate::schedule::Job::Crawl, stop).await;

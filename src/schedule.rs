@@ -99,7 +99,8 @@ pub async fn run(ctx: Arc<Context>, job: Job, shutdown: Shutdown) {
     drive(&schedule, job.name(), &shutdown, chrono::Utc::now, |due| {
         let ctx = ctx.clone();
         async move {
-            if !claimed(&ctx, job, due).await {
+            let due_at = due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            if !claimed(&ctx, job, due_at).await {
                 return;
             }
             supervised(&ctx, job.name(), async {
@@ -117,11 +118,21 @@ pub async fn run(ctx: Arc<Context>, job: Job, shutdown: Shutdown) {
     .await;
 }
 
-/// Whether this process runs `job`'s tick due at `due`: every process with the schedule role
-/// wakes at the tick, and the store lets exactly one of them claim it. A store that cannot
-/// answer runs nothing (the next tick tries again).
-async fn claimed(ctx: &Arc<Context>, job: Job, due: chrono::DateTime<chrono::Utc>) -> bool {
-    let due_at = due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+/// The run `serve` makes as it starts (a crawl: the posts are learned now, not at the first
+/// tick). Processes of a fleet (PostgreSQL) starting in the same minute make it once; a lone
+/// `serve` on SQLite always makes it.
+pub async fn run_at_start(ctx: &Arc<Context>, job: Job) {
+    let minute = chrono::Utc::now().format("%Y-%m-%dT%H:%MZ");
+    let alone = ctx.store.engine() == crate::store::db::Engine::Sqlite;
+    if alone || claimed(ctx, job, format!("start {minute}")).await {
+        run_once(ctx, job).await;
+    }
+}
+
+/// Whether this process runs `job`'s tick due at `due_at`: every process with the schedule
+/// role wakes at the tick, and the store lets exactly one of them claim it. A store that
+/// cannot answer runs nothing (the next tick tries again).
+async fn claimed(ctx: &Arc<Context>, job: Job, due_at: String) -> bool {
     let store_ctx = ctx.clone();
     let at = due_at.clone();
     let claim = tokio::task::spawn_blocking(move || {
