@@ -52,27 +52,19 @@ fn start_web(port: u16, delay: Duration) -> Shared {
     let seen: Shared = Arc::default();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let state = seen.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            for host in 1..=SOURCE_HOSTS + 1 {
-                let address: SocketAddr = format!("127.0.0.{host}:{port}").parse().unwrap();
-                let listener = tokio::net::TcpListener::bind(address).await.unwrap();
-                let state = state.clone();
-                let app = axum::Router::new().fallback(
-                    move |req: axum::http::Request<axum::body::Body>| {
-                        answer(state.clone(), req, port, delay)
-                    },
-                );
-                tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-            }
-            ready_tx.send(()).unwrap();
-            std::future::pending::<()>().await;
-        });
+    support::in_background(async move {
+        for host in 1..=SOURCE_HOSTS + 1 {
+            let address: SocketAddr = format!("127.0.0.{host}:{port}").parse().unwrap();
+            let listener = tokio::net::TcpListener::bind(address).await.unwrap();
+            let state = state.clone();
+            let app =
+                axum::Router::new().fallback(move |req: axum::http::Request<axum::body::Body>| {
+                    answer(state.clone(), req, port, delay)
+                });
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        }
+        ready_tx.send(()).unwrap();
+        std::future::pending::<()>().await;
     });
     ready_rx.recv().unwrap();
     seen

@@ -101,6 +101,19 @@ struct WebState {
     max_in_flight: usize,
 }
 
+/// Runs `serve` on a runtime and a thread of its own, so that a fixture server answers async
+/// tests and tests that block on the binary alike.
+pub fn in_background(serve: impl std::future::Future<Output = ()> + Send + 'static) {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(serve)
+    });
+}
+
 /// A small web of fixture pages on 127.0.0.1.
 #[derive(Clone)]
 pub struct FixtureWeb {
@@ -117,18 +130,11 @@ impl FixtureWeb {
         std_listener.set_nonblocking(true).unwrap();
         let addr = std_listener.local_addr().unwrap();
         let shared = state.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-                let app = axum::Router::new()
-                    .fallback(move |req: Request<Body>| answer(shared.clone(), req));
-                axum::serve(listener, app).await.unwrap();
-            });
+        in_background(async move {
+            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+            let app =
+                axum::Router::new().fallback(move |req: Request<Body>| answer(shared.clone(), req));
+            axum::serve(listener, app).await.unwrap();
         });
         FixtureWeb { addr, state }
     }
