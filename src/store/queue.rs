@@ -375,9 +375,10 @@ impl GroupCommit {
         let (committers, max_batch) = store.committers();
         let sender = Self::committers(&store, committers, max_batch);
         // On PostgreSQL, where a group takes a round trip per statement, what a receiver waits
-        // for (its enqueue, its decision) has committers of its own: an acknowledgement never
-        // queues behind the worker's outcomes.
-        let intake = (committers > 1).then(|| Self::committers(&store, 2, max_batch));
+        // for (its enqueue, its decision) has committers of its own — four, in groups of four
+        // (measured best of 2×16, 4×8, 4×4, 6×2 with benches/webmention_accept.sh): an
+        // acknowledgement never queues behind the worker's outcomes.
+        let intake = (committers > 1).then(|| Self::committers(&store, 4, 4));
         GroupCommit { sender, intake }
     }
 
