@@ -2,7 +2,8 @@
 # `bash benches/publish.sh`: the publishing routes at 1,000 and at 100,000 published mentions
 # (600 bytes of content each, over 2,000 posts), filled through `backfeed import`; wrk runs each
 # route for 5 s on 8 connections and prints p50 / p99, and a 304 for the feed.
-# STORE=postgres: on PostgreSQL (benches/store.sh).
+# STORE=postgres: on PostgreSQL (benches/store.sh). VIRAL=1: a third of the mentions are of one
+# post (the one the per-post routes ask for), as when a post goes viral.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
@@ -13,15 +14,15 @@ source benches/store.sh
 cleanup() { [[ -n "${pid:-}" ]] && kill "$pid" 2>/dev/null; store_drop; rm -rf "$WORK"; }
 trap cleanup EXIT
 fill() {
-  python3 - "$1" "$WORK/history.json" <<'PY'
+  python3 - "$1" "$WORK/history.json" "${VIRAL:-0}" <<'PY'
 import json, sys
-n, path = int(sys.argv[1]), sys.argv[2]
+n, path, viral = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
 types = ["like-of", "in-reply-to", "repost-of", "bookmark-of", "mention-of"]
 words = ("A reply with words in it, as replies have, long enough to be a real one. " * 8)[:560]
 with open(path, "w") as f:
     f.write('{"type":"feed","children":[')
     for i in range(n):
-        target = f"https://blog.example/posts/{i % 2000}/"
+        target = f"https://blog.example/posts/{7 if viral and i % 3 == 0 else i % 2000}/"
         entry = {"type": "entry", "author": {"type": "card", "name": f"Author {i}", "url": f"https://site{i % 5000}.example/"},
                  "published": f"2023-{1 + i % 12:02d}-01T10:00:00Z", "wm-received": f"2023-{1 + i % 12:02d}-02T10:00:00Z",
                  "wm-source": f"https://site{i % 5000}.example/posts/{i}", "wm-target": target, "wm-property": types[i % 5],

@@ -136,6 +136,17 @@ fn feeds_support_conditional_get_and_filters() {
         .unwrap();
     assert_eq!(count["count"], 3);
     assert_eq!(count["type"]["mention"], 3);
+    // Counts are kept per published version: a new mention is counted at once.
+    let fourth = home.linking_page("/count/4", "Counted too");
+    home.ok(&["submit", &fourth, &home.post_url()]);
+    let count: serde_json::Value = c
+        .get(daemon.url("/api/count.json"))
+        .query(&[("target", home.post_url().as_str())])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(count["count"], 4, "{count}");
     assert_eq!(c.get(daemon.url("/healthz")).send().unwrap().status(), 200);
     let metrics = c
         .get(daemon.url("/metrics"))
@@ -149,7 +160,7 @@ fn feeds_support_conditional_get_and_filters() {
     );
     assert!(metrics.contains("backfeed_queue_depth 0"), "{metrics}");
     assert!(
-        metrics.contains("backfeed_mentions{status=\"verified\"} 4"),
+        metrics.contains("backfeed_mentions{status=\"verified\"} 5"),
         "{metrics}"
     );
 }

@@ -22,6 +22,8 @@ pub(crate) struct FeedQuery {
 pub(crate) struct Validators {
     etag: String,
     last_modified: Option<chrono::DateTime<chrono::Utc>>,
+    /// The store's published version these were made for.
+    version: i64,
 }
 
 /// What, besides the store's published version and the request, shapes a published body: the
@@ -49,6 +51,7 @@ impl Validators {
         let seed = etag_seed(&ctx.cfg);
         let digest = sha2::Sha256::digest(format!("{seed}\n{version}\n{request}").as_bytes());
         Ok(Validators {
+            version,
             etag: format!("\"{}\"", &hex::encode(digest)[..32]),
             last_modified: chrono::DateTime::parse_from_rfc3339(&changed_at)
                 .ok()
@@ -297,12 +300,51 @@ pub(crate) async fn api_count(
         Ok(v) => v,
         Err(answer) => return *answer,
     };
-    match state.ctx.store.count_by_type(&key) {
-        Ok(counts) => validators.respond(
-            "application/json; charset=utf-8",
-            publish::count_json(&counts),
-        ),
-        Err(e) => store_error(e),
+    let counts = match COUNTS.get(&key, validators.version) {
+        Some(counts) => counts,
+        None => match state.ctx.store.count_by_type(&key) {
+            Ok(counts) => {
+                COUNTS.put(key, validators.version, counts.clone());
+                counts
+            }
+            Err(e) => return store_error(e),
+        },
+    };
+    validators.respond(
+        "application/json; charset=utf-8",
+        publish::count_json(&counts),
+    )
+}
+
+/// `/api/count.json` answers by post, kept for the published version they were counted at.
+/// Counting grows with the post (a viral post's tens of thousands of likes), while what is
+/// published changes far less often than it is read: each post is counted once per change,
+/// not once per request. Any change of what is published (a new version) makes every entry
+/// stale; the map is emptied when it holds [`CountCache::MAX`] posts.
+struct CountCache(std::sync::Mutex<std::collections::HashMap<String, (i64, TypeCounts)>>);
+
+/// Published mentions of one post by type.
+type TypeCounts = Vec<(String, i64)>;
+
+static COUNTS: std::sync::LazyLock<CountCache> =
+    std::sync::LazyLock::new(|| CountCache(Default::default()));
+
+impl CountCache {
+    const MAX: usize = 10_000;
+
+    fn get(&self, key: &str, version: i64) -> Option<TypeCounts> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key)
+            .filter(|(at, _)| *at == version)
+            .map(|(_, counts)| counts.clone())
+    }
+
+    fn put(&self, key: String, version: i64, counts: TypeCounts) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert(key, (version, counts));
     }
 }
 
