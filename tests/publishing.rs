@@ -127,25 +127,21 @@ fn feeds_support_conditional_get_and_filters() {
         .unwrap();
     assert_eq!(bad.status(), 400);
 
-    let count: serde_json::Value = c
-        .get(daemon.url("/api/count.json"))
-        .query(&[("target", home.post_url().as_str())])
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let count_of_post = || -> serde_json::Value {
+        c.get(daemon.url("/api/count.json"))
+            .query(&[("target", home.post_url().as_str())])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let count = count_of_post();
     assert_eq!(count["count"], 3);
     assert_eq!(count["type"]["mention"], 3);
     // Counts are kept per published version: a new mention is counted at once.
     let fourth = home.linking_page("/count/4", "Counted too");
     home.ok(&["submit", &fourth, &home.post_url()]);
-    let count: serde_json::Value = c
-        .get(daemon.url("/api/count.json"))
-        .query(&[("target", home.post_url().as_str())])
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let count = count_of_post();
     assert_eq!(count["count"], 4, "{count}");
     assert_eq!(c.get(daemon.url("/healthz")).send().unwrap().status(), 200);
     let metrics = c
