@@ -230,6 +230,13 @@ fn fill_with_history(home: &Home) {
     let source = home.linking_page("/native/1", "A native mention");
     home.run(&["submit", &source, &home.post_url()]);
     home.ok(&["block", "spam.example"]);
+    // One published mention taken down: `/api/deleted.json` and `deleted.json` name it.
+    let published = home
+        .mentions()
+        .into_iter()
+        .find(|m| m["status"] == "verified")
+        .expect("the history has published mentions");
+    home.ok(&["reject", &published["id"].to_string()]);
 }
 
 /// `export --format jsonl` of `home`'s store, in its folder under `name`.
@@ -341,6 +348,12 @@ fn a_sqlite_store_moves_to_postgresql_and_readers_see_the_same() {
             .iter()
             .any(|(name, text)| name == "mentions.atom" && text.contains("<entry>")),
         "the feeds have entries to compare"
+    );
+    assert!(
+        on_sqlite
+            .iter()
+            .any(|(name, text)| name == "deleted.json" && text.contains("deleted_at")),
+        "a deletion to carry over"
     );
     let backup = backup(&home, "move.jsonl");
 

@@ -292,6 +292,10 @@ fn clean_backup_row(row: &mut serde_json::Map<String, serde_json::Value>) -> boo
             put(row, "final_url", final_url);
             true
         }
+        // What `/api/deleted.json` tells site builds names two web addresses.
+        Some("unpublished") => {
+            web(text(row, "source")).is_some() && web(text(row, "target")).is_some()
+        }
         _ => true,
     }
 }

@@ -126,7 +126,8 @@ impl Store {
         })?
     }
 
-    /// Writes every post, mention, block and decision as one JSON object a line (`"table"`
+    /// Writes every post, mention, unpublished record, block and decision as one JSON object a
+    /// line (`"table"`
     /// names the table; the other keys are its columns).
     pub fn export_jsonl(&self, out: &mut dyn std::io::Write) -> StoreResult<usize> {
         self.read(|c| {
@@ -172,8 +173,9 @@ fn commit_chunk(c: &Conn) -> Result<()> {
 }
 
 /// The tables a backup holds, in the order a restore needs them (posts before mentions); each
-/// line names its table in a `"table"` key.
-const BACKUP_TABLES: [&str; 4] = ["posts", "mentions", "blocks", "decisions"];
+/// line names its table in a `"table"` key. `unpublished` is what `/api/deleted.json` reads:
+/// without it a moved store would forget what a site build must still take down.
+const BACKUP_TABLES: [&str; 5] = ["posts", "mentions", "unpublished", "blocks", "decisions"];
 
 fn sql_to_json(v: SqlValue) -> Value {
     match v {
@@ -338,7 +340,7 @@ impl Importer<'_> {
             let table = row.get("table").and_then(Value::as_str);
             return Ok(matches!(
                 table,
-                Some("posts" | "mentions" | "blocks" | "decisions")
+                Some("posts" | "mentions" | "unpublished" | "blocks" | "decisions")
             ));
         }
         self.next_record()?;
@@ -419,6 +421,22 @@ impl Importer<'_> {
                     )?;
                 }
                 self.counts.imported += 1;
+                Ok(true)
+            }
+            Some("unpublished") => {
+                let id = row.get("mention_id").and_then(Value::as_i64);
+                let (Some(id), Some(source), Some(target), Some(at)) =
+                    (id, text("source"), text("target"), text("deleted_at"))
+                else {
+                    self.counts.skip("unpublished record without its fields");
+                    return Ok(true);
+                };
+                // Kept as it was; a record already there for that id stands.
+                self.tx.execute(
+                    "INSERT INTO unpublished (mention_id, source, target, deleted_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (mention_id) DO NOTHING",
+                    params![id, source, target, at],
+                )?;
                 Ok(true)
             }
             Some("blocks") => {
