@@ -720,14 +720,12 @@ async fn serve(ctx: Arc<Context>, roles: &[Role]) -> Result<(), Failure> {
     .into_iter()
     .filter_map(|(name, on)| on.then_some(name))
     .collect();
-    let role_names: Vec<&str> = [
-        (Role::Http, "http"),
-        (Role::Worker, "worker"),
-        (Role::Schedule, "schedule"),
-    ]
-    .into_iter()
-    .filter_map(|(role, name)| has(role).then_some(name))
-    .collect();
+    // The roles by their command-line names, in one order however they were given.
+    let role_names: Vec<String> = Role::value_variants()
+        .iter()
+        .filter(|role| has(**role))
+        .filter_map(|role| Some(role.to_possible_value()?.get_name().to_string()))
+        .collect();
     let instance = cfg.server.instance_name.clone();
     ctx.store
         .register_instance(&instance, &role_names.join(","), &crate::store::hostname())?;
@@ -1181,8 +1179,7 @@ pub fn parse_duration(text: &str) -> Option<i64> {
 fn log(ctx: &Context, since: &str, json: bool) -> Result<(), Failure> {
     let secs = parse_duration(since)
         .ok_or_else(|| Failure::usage(format!("--since {since:?}: use e.g. 30m, 2h, 7d")))?;
-    let from = (chrono::Utc::now() - chrono::Duration::seconds(secs))
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let from = crate::model::secs_ago_rfc3339(secs);
     let decisions = ctx.store.decisions_since(&from)?;
     if decisions.is_empty() && !json {
         println!("No decisions since {from} (try --since 7d).");

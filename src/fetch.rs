@@ -252,8 +252,10 @@ pub trait SharedLimits: Send + Sync {
     fn spend_minute(&self, host: &str, per_minute: u32) -> Result<bool, String>;
 }
 
-/// A host as the shared limits key it: lowercase, without a trailing dot, without the port.
-fn shared_key(url: &Url) -> String {
+/// A host as the per-minute budgets and the shared limits key it: however it was spelled
+/// (case, a trailing dot and the port do not make another host; IP forms are normalized by the
+/// URL parser).
+fn host_key(url: &Url) -> String {
     url.host_str()
         .unwrap_or("")
         .trim_end_matches('.')
@@ -318,7 +320,7 @@ impl Fetcher {
         let Some(shared) = self.shared.clone() else {
             return Ok(held);
         };
-        let host = shared_key(url);
+        let host = host_key(url);
         if trust == Trust::Outside && self.per_host_per_minute > 0 {
             let (limits, key, per_minute) =
                 (shared.clone(), host.clone(), self.per_host_per_minute);
@@ -387,18 +389,13 @@ impl Fetcher {
         Ok(())
     }
 
-    /// Counts one fetch against the host's budget. The key is the host however it was spelled
-    /// (case, a trailing dot and the port do not make another host; IP forms are normalized by
-    /// the URL parser), and it is the host of this hop: a redirect is counted where it leads.
+    /// Counts one fetch against the host's budget ([`host_key`]), the host of this hop: a
+    /// redirect is counted where it leads.
     fn spend_host_budget(&self, url: &Url) -> Result<(), FetchError> {
         let Some(budget) = &self.host_budget else {
             return Ok(());
         };
-        let host = url
-            .host_str()
-            .unwrap_or("")
-            .trim_end_matches('.')
-            .to_ascii_lowercase();
+        let host = host_key(url);
         check_key_bounded(budget, &host).map_err(|not_until| {
             use governor::clock::Clock;
             let wait = not_until.wait_time_from(budget.clock().now());

@@ -449,6 +449,12 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// `secs` before now, as [`now_rfc3339`] writes times (for "since" and "older than" bounds).
+pub fn secs_ago_rfc3339(secs: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::seconds(secs))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// For results whose failure must not stop the caller (bookkeeping writes): the failure is
 /// logged, never silently dropped.
 pub trait OrLog {

@@ -191,8 +191,9 @@ pub struct Ticks {
 }
 
 /// The schedule loop: sleep until the next tick, run (given the tick's due time), and skip
-/// (and log) the ticks that passed while running, so a run never overlaps itself. `now` is the wall clock; tests pass a clock
-/// driven by tokio's paused time, so hours of schedule pass in milliseconds without sleeps.
+/// (and log) the ticks that passed while running, so a run never overlaps itself. `now` is the
+/// wall clock; tests pass a clock driven by tokio's paused time, so hours of schedule pass in
+/// milliseconds without sleeps.
 pub async fn drive<R, F>(
     schedule: &cron::Schedule,
     name: &str,

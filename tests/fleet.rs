@@ -109,7 +109,7 @@ fn an_http_process_and_a_worker_process_share_the_work() {
     .unwrap();
     let back = home
         .command_with(&worker_config)
-        .args(["serve", "--roles", "worker,schedule"])
+        .args(["serve", "--roles", "worker"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

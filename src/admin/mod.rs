@@ -606,6 +606,11 @@ async fn sign_in(
             tracing::warn!(client = %peer.ip(), "operator sign-in: wrong password");
             sign_in_form(&state, StatusCode::UNAUTHORIZED, Some("Wrong password."))
         }
+        SignIn::Unavailable => sign_in_form(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("The store cannot keep a session just now (see the log). Please try again."),
+        ),
         SignIn::Wait(wait) => {
             let secs = wait.as_secs() + 1;
             tracing::warn!(client = %peer.ip(), wait_secs = secs, "operator sign-in: throttled after repeated wrong passwords");

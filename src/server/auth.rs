@@ -91,6 +91,8 @@ pub enum SignIn {
     WrongPassword,
     /// Too many wrong passwords lately: try again after this long.
     Wait(Duration),
+    /// The right password, but the store could not keep the session (it is down).
+    Unavailable,
 }
 
 /// The operator's page's gatekeeper.
@@ -168,7 +170,7 @@ impl Gate {
             drop(throttle);
             return match self.open_session() {
                 Some(token) => SignIn::Welcome(token),
-                None => SignIn::Wait(Duration::from_secs(1)),
+                None => SignIn::Unavailable,
             };
         }
         throttle.recent.push_back(now);

@@ -13,12 +13,12 @@
 //! - **schedule claims**: a schedule's due time is run by the process that claims it first;
 //!   the others see the claim and skip that tick.
 //!
-//! Slots and minutes are written on a pool connection, in autocommit, not on the writer: a
-//! fetch must not wait behind the process's own batch of writes.
+//! Slots and minutes are single statements in autocommit: on PostgreSQL each on a pool
+//! connection of its own, so a fetch never waits behind the process's batches of writes.
 
 use super::db::{OptionalExtension, params};
 use super::{Store, StoreResult};
-use crate::model::now_rfc3339;
+use crate::model::{now_rfc3339, secs_ago_rfc3339};
 
 /// How often a process heartbeats.
 pub const HEARTBEAT_SECS: i64 = 5;
@@ -83,21 +83,16 @@ impl Store {
     /// Says this process is alive, with what it did so far; prunes what the fleet no longer
     /// needs (expired slots, old minutes and claims, instances gone a day).
     pub fn heartbeat(&self, name: &str, work: WorkDone) -> StoreResult<()> {
-        let now = chrono::Utc::now();
-        let at = |secs: i64| {
-            (now - chrono::Duration::seconds(secs))
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        };
-        let stamp = at(0);
+        let stamp = now_rfc3339();
         self.write(|c| {
             c.run(
                 "UPDATE instances SET heartbeat_at = ?2, checked = ?3, requests = ?4 WHERE name = ?1",
                 params![name, stamp, work.checked as i64, work.requests as i64],
             )?;
             c.run("DELETE FROM host_slots WHERE until < ?1", [&stamp])?;
-            c.run("DELETE FROM host_minutes WHERE minute < ?1", [&at(600)])?;
-            c.run("DELETE FROM schedule_claims WHERE claimed_at < ?1", [&at(7 * 86_400)])?;
-            c.run("DELETE FROM instances WHERE heartbeat_at < ?1", [&at(86_400)])?;
+            c.run("DELETE FROM host_minutes WHERE minute < ?1", [secs_ago_rfc3339(600)])?;
+            c.run("DELETE FROM schedule_claims WHERE claimed_at < ?1", [secs_ago_rfc3339(7 * 86_400)])?;
+            c.run("DELETE FROM instances WHERE heartbeat_at < ?1", [secs_ago_rfc3339(86_400)])?;
             Ok(())
         })
     }
@@ -115,8 +110,7 @@ impl Store {
 
     /// The processes that heartbeat within [`LIVE_SECS`] and did not stop, by name.
     pub fn live_instances(&self) -> StoreResult<Vec<Instance>> {
-        let since = (chrono::Utc::now() - chrono::Duration::seconds(LIVE_SECS))
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let since = secs_ago_rfc3339(LIVE_SECS);
         self.read(|c| {
             c.prepare_cached(
                 "SELECT name, host, pid, roles, version, started_at, heartbeat_at, checked, requests
@@ -152,7 +146,7 @@ impl Store {
         let now = now_rfc3339();
         let until = super::jobs::in_secs(hold_secs);
         let holder = format!("{instance} {}", super::new_status_token());
-        self.pooled(|c| {
+        self.write(|c| {
             for slot in 0..per_host.max(1) as i64 {
                 let won = c
                     .prepare_cached(
@@ -177,7 +171,7 @@ impl Store {
 
     /// Gives a slot back (only if it is still this holder's).
     pub fn give_back_host_slot(&self, slot: &HostSlot) -> StoreResult<()> {
-        self.pooled(|c| {
+        self.write(|c| {
             c.prepare_cached(
                 "DELETE FROM host_slots WHERE host = ?1 AND slot = ?2 AND holder = ?3",
             )?
@@ -190,7 +184,7 @@ impl Store {
     /// `false` when the minute's budget is spent.
     pub fn spend_host_minute(&self, host: &str, per_minute: u32) -> StoreResult<bool> {
         let minute = chrono::Utc::now().format("%Y-%m-%dT%H:%M").to_string();
-        self.pooled(|c| {
+        self.write(|c| {
             Ok(c.prepare_cached(
                 "INSERT INTO host_minutes (host, minute, spent) VALUES (?1, ?2, 1)
                  ON CONFLICT (host, minute) DO UPDATE SET spent = host_minutes.spent + 1
@@ -239,48 +233,24 @@ mod tests {
     #[test]
     fn a_hosts_slots_are_shared_and_freed_by_their_holder_or_by_time() {
         for (store, _keep) in test_stores("fleet_slots") {
-            let first = store
-                .take_host_slot("test", "a.example", 2, 60)
-                .unwrap()
-                .expect("a free slot");
-            let second = store
-                .take_host_slot("test", "a.example", 2, 60)
-                .unwrap()
-                .expect("the second slot");
+            let take = |instance: &str, host: &str, per_host: usize, hold_secs: i64| {
+                store
+                    .take_host_slot(instance, host, per_host, hold_secs)
+                    .unwrap()
+            };
+            let first = take("test", "a.example", 2, 60).expect("a free slot");
+            let second = take("test", "a.example", 2, 60).expect("the second slot");
             assert_ne!(first.slot, second.slot);
-            assert!(
-                store
-                    .take_host_slot("test", "a.example", 2, 60)
-                    .unwrap()
-                    .is_none(),
-                "both held"
-            );
-            assert!(
-                store
-                    .take_host_slot("test", "b.example", 2, 60)
-                    .unwrap()
-                    .is_some(),
-                "hosts apart"
-            );
+            assert!(take("test", "a.example", 2, 60).is_none(), "both held");
+            assert!(take("test", "b.example", 2, 60).is_some(), "hosts apart");
             store.give_back_host_slot(&first).unwrap();
-            let again = store
-                .take_host_slot("test", "a.example", 2, 60)
-                .unwrap()
-                .expect("given back");
-            // A slot whose holder died (never given back) frees itself when its time is up.
+            let again = take("test", "a.example", 2, 60).expect("given back");
             store.give_back_host_slot(&again).unwrap();
             store.give_back_host_slot(&second).unwrap();
+            // A slot whose holder died (never given back) frees itself when its time is up.
+            assert!(take("test", "c.example", 1, 0).is_some());
             assert!(
-                store
-                    .take_host_slot("test", "c.example", 1, 0)
-                    .unwrap()
-                    .is_some()
-            );
-            assert!(
-                store
-                    .take_host_slot("test", "c.example", 1, 60)
-                    .unwrap()
-                    .is_some(),
+                take("test", "c.example", 1, 60).is_some(),
                 "expired: taken over"
             );
             // A stale holder's give-back does not free its successor's slot.
@@ -291,20 +261,10 @@ mod tests {
                     holder: "old".into(),
                 })
                 .unwrap();
-            assert!(
-                store
-                    .take_host_slot("test", "c.example", 1, 60)
-                    .unwrap()
-                    .is_none()
-            );
+            assert!(take("test", "c.example", 1, 60).is_none());
             // A process started again under its name frees what its killed predecessor held.
             store.register_instance("test", "worker", "box").unwrap();
-            assert!(
-                store
-                    .take_host_slot("other", "c.example", 1, 60)
-                    .unwrap()
-                    .is_some()
-            );
+            assert!(take("other", "c.example", 1, 60).is_some());
         }
     }
 

@@ -1,27 +1,33 @@
-//! The only SQL in backfeed: one SQLite file in WAL mode, migrated forward on open.
+//! The only SQL in backfeed: a SQLite file in WAL mode, or a PostgreSQL database
+//! ([`Location`]), migrated forward on open under a lock.
 //!
 //! Shape: every (source, target post) pair is one row of `mentions`, from the moment it is a
 //! candidate (`pending`) to verified, held, rejected or deleted. The durable queue is a second
 //! table, `jobs`, holding the work still to do (verify a mention, deliver a notification, send a
-//! post's pings) under fenced leases, so that a crash mid-job only delays the job. Keeping the pair in one row from the start means a webmention's
-//! status URL, `backfeed mentions --status pending` and the feeds all read the same truth, and
-//! "a second ping for the same pair updates it" is a unique index, not a merge.
+//! post's pings) under fenced leases, so that a crash mid-job only delays the job. Keeping the
+//! pair in one row from the start means a webmention's status URL, `backfeed mentions --status
+//! pending` and the feeds all read the same truth, and "a second ping for the same pair updates
+//! it" is a unique index, not a merge.
 //!
-//! One writer: a single connection behind a mutex does every write, so SQLite never sees two
-//! writers racing for its lock; reads use a small pool of their own connections (WAL lets them
-//! run beside the writer). No connection is ever held across a network await: every method here
-//! is synchronous and short.
+//! Connections: on SQLite one writer, a single connection behind a mutex, does every write, so
+//! SQLite never sees two writers racing for its lock; reads use a small pool of their own (WAL
+//! lets them run beside the writer). PostgreSQL takes writers side by side (a fleet's processes
+//! write at once anyway), so there reads and writes alike take a connection from one pool
+//! ([`db`] speaks both engines). No connection is ever held across a network await: every
+//! method here is synchronous and short.
 //!
 //! Files by area, each an `impl Store` block with its SQL: [`posts`], [`queue`] (the durable
 //! job queue and group commit), [`mentions`] (outcomes applied, listings, counts),
 //! [`conversations`] (one reaction seen through several channels kept as one mention),
 //! [`moderation`] (approve, reject, blocks), [`decisions`], [`fetch_state`] and [`state`] (what
-//! crawls and schedules remember). Nothing outside this folder writes SQL.
+//! crawls and schedules remember), [`fleet`] (the processes sharing a store, their host slots
+//! and schedule claims), [`sessions`] (the operator's). PostgreSQL's schema is [`postgres`].
+//! Nothing outside this folder writes SQL.
 //!
 //! The interface is narrow on purpose (methods named for what the pipeline means, plain values
 //! in and out), so that another backend could stand behind the same methods. Its one error is
 //! [`StoreError`]: no database crate's type crosses this folder's edge. Inside, functions speak
-//! rusqlite's `Result` (so that a closure's error rolls back what it wrote); [`Store::read`],
+//! the store's own `Result` (so that a closure's error rolls back what it wrote); [`Store::read`],
 //! [`Store::write`] and the group commit turn it into a `StoreError` on the way out — a write
 //! refused for a stale lease ([`jobs`]) becomes `StoreError::StaleLease`.
 
@@ -550,11 +556,12 @@ impl std::fmt::Debug for Location {
     }
 }
 
-/// The store: one writer, a few readers.
+/// The store: on SQLite one writer and a few readers; on PostgreSQL one pool for both.
 pub struct Store {
     location: Location,
-    writer: Mutex<Conn>,
-    readers: Mutex<Vec<Conn>>,
+    /// SQLite's one writer (`None` on PostgreSQL: writes take a pooled connection).
+    writer: Option<Mutex<Conn>>,
+    pool: Mutex<Vec<Conn>>,
 }
 
 /// A new mention's status token: the unguessable name of its status page (128 random bits).
@@ -627,11 +634,11 @@ impl Location {
         }
     }
 
-    /// Readers kept open at most (besides the writer).
-    fn readers(&self) -> usize {
+    /// Pooled connections kept open at most (SQLite: readers, besides the writer).
+    fn pooled(&self) -> usize {
         match self {
             Location::Sqlite(_) => 8,
-            Location::Postgres { pool_size, .. } => pool_size.saturating_sub(1).max(1),
+            Location::Postgres { pool_size, .. } => (*pool_size).max(1),
         }
     }
 }
@@ -715,10 +722,14 @@ impl Store {
         }
         let conn = location.connect()?;
         migrate(&conn)?;
+        let (writer, pool) = match location {
+            Location::Sqlite(_) => (Some(Mutex::new(conn)), Vec::new()),
+            Location::Postgres { .. } => (None, vec![conn]),
+        };
         Ok(Store {
             location: location.clone(),
-            writer: Mutex::new(conn),
-            readers: Mutex::new(Vec::new()),
+            writer,
+            pool: Mutex::new(pool),
         })
     }
 
@@ -767,16 +778,14 @@ impl Store {
         }
     }
 
-    /// Runs `f` on the writer connection; its database error becomes a [`StoreError`].
-    ///
-    /// SQLite has one writer, so a process's writes take turns on one connection. PostgreSQL
-    /// takes writers at once (a fleet's processes write side by side anyway), so there every
-    /// write runs on a pool connection of its own, in parallel with the others.
+    /// Runs `f` where this store writes; its database error becomes a [`StoreError`]. SQLite:
+    /// on the one writer, so a process's writes take turns. PostgreSQL: on a pool connection of
+    /// its own, in parallel with the others.
     pub(super) fn write<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T>) -> StoreResult<T> {
-        if let Location::Postgres { .. } = self.location {
+        let Some(writer) = &self.writer else {
             return self.on_pool(f);
-        }
-        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        };
+        let mut conn = writer.lock().unwrap_or_else(|p| p.into_inner());
         if conn.is_closed() {
             *conn = self.location.connect()?;
         }
@@ -791,37 +800,45 @@ impl Store {
     /// Runs `f` on a connection from the pool (a new one when none is free; kept afterwards
     /// while the pool has room).
     fn on_pool<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T>) -> StoreResult<T> {
-        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let pooled = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let mut conn = match pooled {
             Some(c) => self.alive(c)?,
             None => self.location.connect()?,
         };
         let result = f(&mut conn);
-        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < self.location.readers() {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < self.location.pooled() {
             pool.push(conn);
         }
         result
     }
 
-    /// How many threads commit writes in groups ([`GroupCommit`]), and how many writes one
-    /// group holds at most. SQLite: one writer, and big groups (one disk sync each). PostgreSQL:
-    /// a statement is a round trip, so a big group keeps its writes waiting long; several
-    /// committers with small groups answer sooner.
-    pub(super) fn committers(&self) -> (usize, usize) {
+    /// How [`GroupCommit`] commits on this engine. SQLite: one writer, and big groups (one disk
+    /// sync each). PostgreSQL: a statement is a round trip, so a big group keeps its writes
+    /// waiting long; several committers with small groups answer sooner, and what a receiver
+    /// waits for (its enqueue, its decision) has committers of its own, so an acknowledgement
+    /// never queues behind the worker's outcomes — four in groups of four, measured best of
+    /// 2×16, 4×8, 4×4 and 6×2 with `benches/webmention_accept.sh`.
+    fn commit_plan(&self) -> queue::CommitPlan {
+        use queue::{CommitPlan, Committers};
         match self.location {
-            Location::Sqlite(_) => (1, 256),
-            Location::Postgres { pool_size, .. } => ((pool_size / 4).clamp(1, 4), 16),
-        }
-    }
-
-    /// Runs `f` on a pool connection rather than the writer: a short write in autocommit that
-    /// must not wait behind this process's batches (the fleet's slots). SQLite has one writer,
-    /// so there it is the writer.
-    pub(super) fn pooled<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> StoreResult<T> {
-        match self.location {
-            Location::Sqlite(_) => self.write(|c| f(c)),
-            Location::Postgres { .. } => self.on_pool(|c| f(c)),
+            Location::Sqlite(_) => CommitPlan {
+                writes: Committers {
+                    count: 1,
+                    max_group: 256,
+                },
+                intake: None,
+            },
+            Location::Postgres { pool_size, .. } => CommitPlan {
+                writes: Committers {
+                    count: (pool_size / 4).clamp(1, 4),
+                    max_group: 16,
+                },
+                intake: Some(Committers {
+                    count: 4,
+                    max_group: 4,
+                }),
+            },
         }
     }
 }

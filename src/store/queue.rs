@@ -112,17 +112,6 @@ impl Store {
         })
     }
 
-    /// Leases one given job for a synchronous check (pingback, `submit`); `None` if another
-    /// worker holds it.
-    pub fn lease_one(
-        &self,
-        mention_id: i64,
-        lease_secs: i64,
-        owner: &str,
-    ) -> StoreResult<Option<Job>> {
-        self.write(|c| lease_one_in(c, mention_id, lease_secs, owner))
-    }
-
     /// Mentions waiting for verification, and how many of them are due now.
     pub fn queue_depth(&self) -> StoreResult<(i64, i64)> {
         self.jobs_waiting(super::JobKind::Verify)
@@ -142,7 +131,8 @@ impl Store {
     }
 }
 
-/// [`Store::lease_one`] on `c`.
+/// Leases the job of one given mention to `owner` (a check made now); `None` if another loop
+/// holds it.
 fn lease_one_in(c: &Conn, mention_id: i64, lease_secs: i64, owner: &str) -> Result<Option<Job>> {
     let until = super::jobs::in_secs(lease_secs);
     if super::jobs::take(c, super::JobKind::Verify, mention_id, &until, owner)?.is_none() {
@@ -354,9 +344,24 @@ impl<T: Send, F: FnOnce(&Conn) -> Result<T> + Send> Unit for Pending<T, F> {
     }
 }
 
+/// Committer threads, and the most writes one group holds.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Committers {
+    pub count: usize,
+    pub max_group: usize,
+}
+
+/// How a [`GroupCommit`] commits (see [`Store::commit_plan`]): committers for all writes, and
+/// on PostgreSQL committers of the receivers' own.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct CommitPlan {
+    pub writes: Committers,
+    pub intake: Option<Committers>,
+}
+
 /// Group commit for the writes of the hot paths — the receivers' enqueues and the worker's
 /// outcomes: concurrent writes are collected by a committer thread (one on SQLite; on PostgreSQL
-/// a few, each on its own connection, see [`Store::committers`]) and committed together, each
+/// a few, each on its own connection, see [`Store::commit_plan`]) and committed together, each
 /// in its own savepoint (one failing cannot sink the others), and each caller is answered only after
 /// the commit. Under load this turns N transactions into one, and async callers wait on a
 /// channel instead of blocking a runtime thread on the writer lock.
@@ -372,79 +377,42 @@ impl GroupCommit {
     const MAX_WAITING: usize = 1024;
 
     pub fn start(store: std::sync::Arc<Store>) -> GroupCommit {
-        let (committers, max_batch) = store.committers();
-        let sender = Self::committers(&store, committers, max_batch);
-        // On PostgreSQL, where a group takes a round trip per statement, what a receiver waits
-        // for (its enqueue, its decision) has committers of its own — four, in groups of four
-        // (measured best of 2×16, 4×8, 4×4, 6×2 with benches/webmention_accept.sh): an
-        // acknowledgement never queues behind the worker's outcomes.
-        let intake = (committers > 1).then(|| Self::committers(&store, 4, 4));
-        GroupCommit { sender, intake }
+        let plan = store.commit_plan();
+        GroupCommit {
+            sender: Self::committers(&store, plan.writes),
+            intake: plan.intake.map(|intake| Self::committers(&store, intake)),
+        }
     }
 
-    /// Starts `count` committer threads taking groups of at most `max_batch` from one queue.
+    /// Starts `count` committer threads taking groups of at most `max_group` from one queue.
     fn committers(
         store: &std::sync::Arc<Store>,
-        count: usize,
-        max_batch: usize,
+        Committers { count, max_group }: Committers,
     ) -> tokio::sync::mpsc::Sender<Box<dyn Unit>> {
+        type Queue = std::sync::Mutex<tokio::sync::mpsc::Receiver<Box<dyn Unit>>>;
         let (sender, receiver) = tokio::sync::mpsc::channel::<Box<dyn Unit>>(Self::MAX_WAITING);
-        let receiver = std::sync::Arc::new(std::sync::Mutex::new(receiver));
+        let receiver: std::sync::Arc<Queue> = std::sync::Arc::new(std::sync::Mutex::new(receiver));
+        // One committer gathers a group at a time; the others commit theirs meanwhile.
+        let next_group = move |receiver: &Queue| -> Option<Vec<Box<dyn Unit>>> {
+            let mut receiver = receiver.lock().unwrap_or_else(|p| p.into_inner());
+            let mut group = vec![receiver.blocking_recv()?];
+            while group.len() < max_group {
+                match receiver.try_recv() {
+                    Ok(unit) => group.push(unit),
+                    Err(_) => break,
+                }
+            }
+            Some(group)
+        };
         for _ in 0..count {
             let (store, receiver) = (store.clone(), receiver.clone());
             std::thread::Builder::new()
                 .name("backfeed-group-commit".into())
                 .spawn(move || {
                     let _exit_if_it_dies = ExitOnPanic("the group-commit thread");
-                    loop {
-                        // One committer gathers a batch at a time; the others commit theirs.
-                        let mut batch = {
-                            let mut receiver = receiver.lock().unwrap_or_else(|p| p.into_inner());
-                            let Some(first) = receiver.blocking_recv() else {
-                                break;
-                            };
-                            let mut batch = vec![first];
-                            while batch.len() < max_batch {
-                                match receiver.try_recv() {
-                                    Ok(unit) => batch.push(unit),
-                                    Err(_) => break,
-                                }
-                            }
-                            batch
-                        };
-                        let committed = store.write(|c| {
-                            let tx = c.transaction()?;
-                            for unit in batch.iter_mut() {
-                                let sp = tx.savepoint()?;
-                                // A unit that panics is a unit that failed: its savepoint is rolled
-                                // back and its caller answered; the thread goes on for the others.
-                                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-                                    || unit.run(&sp),
-                                ))
-                                .unwrap_or_else(|_| {
-                                    tracing::error!(
-                                        "a write panicked in the group commit; it is rolled back"
-                                    );
-                                    false
-                                });
-                                if ran {
-                                    sp.commit()?;
-                                } else {
-                                    drop(sp); // rolls the unit back
-                                    // After some errors (a full disk, an I/O error) SQLite rolls
-                                    // the whole transaction back by itself: then nothing of this
-                                    // batch is written, and no later savepoint may pretend it is.
-                                    if tx.is_autocommit() {
-                                        return Err(commit_failed(
-                                            "SQLite rolled the transaction back after an error",
-                                        ));
-                                    }
-                                }
-                            }
-                            tx.commit()
-                        });
-                        let commit = committed.map_err(|e| e.to_string());
-                        for unit in batch {
+                    while let Some(mut group) = next_group(&receiver) {
+                        let commit = commit_group(&store, &mut group).map_err(|e| e.to_string());
+                        for unit in group {
                             unit.answer(commit.clone());
                         }
                     }
@@ -561,18 +529,6 @@ impl GroupCommit {
         .await
     }
 
-    /// Leases one given job for a synchronous check (see [`Store::lease_one`]), off the async
-    /// threads.
-    pub async fn lease_one(
-        &self,
-        mention_id: i64,
-        lease_secs: i64,
-        owner: String,
-    ) -> StoreResult<Option<Job>> {
-        self.run(move |c| lease_one_in(c, mention_id, lease_secs, &owner))
-            .await
-    }
-
     /// Writes what a check came to (see [`super::mentions::Applied`]); resolves once it is
     /// committed, with the mention's status (`None` while it waits for a retry).
     pub async fn apply(
@@ -608,6 +564,36 @@ impl GroupCommit {
     pub fn is_running(&self) -> bool {
         !self.sender.is_closed()
     }
+}
+
+/// Commits a group in one transaction, each write in a savepoint of its own: one that fails
+/// (or panics) is rolled back alone and its caller answered; the others are written.
+fn commit_group(store: &Store, group: &mut [Box<dyn Unit>]) -> StoreResult<()> {
+    store.write(|c| {
+        let tx = c.transaction()?;
+        for unit in group.iter_mut() {
+            let sp = tx.savepoint()?;
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unit.run(&sp)))
+                .unwrap_or_else(|_| {
+                    tracing::error!("a write panicked in the group commit; it is rolled back");
+                    false
+                });
+            if ran {
+                sp.commit()?;
+            } else {
+                drop(sp); // rolls the unit back
+                // After some errors (a full disk, an I/O error) SQLite rolls the whole
+                // transaction back by itself: then nothing of this group is written, and no
+                // later savepoint may pretend it is.
+                if tx.is_autocommit() {
+                    return Err(commit_failed(
+                        "SQLite rolled the transaction back after an error",
+                    ));
+                }
+            }
+        }
+        tx.commit()
+    })
 }
 
 fn commit_failed(message: &str) -> super::StoreError {

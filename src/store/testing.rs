@@ -90,6 +90,11 @@ pub(crate) fn test_stores(test: &str) -> Vec<(super::Store, Keep)> {
     stores
 }
 
+/// A test's parameters, all text (the server converts them to each column's type).
+fn text_params(params: &[&str]) -> Vec<super::db::Value> {
+    params.iter().map(|p| super::db::Value::from(*p)).collect()
+}
+
 /// Plain SQL on a store, whatever its engine, for tests that reach past the interface (to age
 /// a job, poison a row, break a table). Parameters are text; PostgreSQL converts them to the
 /// column's type.
@@ -103,13 +108,7 @@ impl Sql {
     /// Runs one statement; how many rows it changed.
     pub fn execute(&self, sql: &str, params: &[&str]) -> usize {
         self.0
-            .execute(
-                sql,
-                params
-                    .iter()
-                    .map(|p| super::db::Value::from(*p))
-                    .collect::<Vec<_>>(),
-            )
+            .execute(sql, text_params(params))
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
@@ -123,14 +122,7 @@ impl Sql {
     /// The first column of the first row, as text (`None`: NULL, or no row).
     pub fn query_text(&self, sql: &str, params: &[&str]) -> Option<String> {
         self.0
-            .query_row(
-                sql,
-                params
-                    .iter()
-                    .map(|p| super::db::Value::from(*p))
-                    .collect::<Vec<_>>(),
-                |r| r.get::<_, Option<String>>(0),
-            )
+            .query_row(sql, text_params(params), |r| r.get::<_, Option<String>>(0))
             .ok()
             .flatten()
     }
