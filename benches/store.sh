@@ -2,6 +2,7 @@
 #   STORE=sqlite (default)  a SQLite file in $WORK
 #   STORE=postgres          a new database on $BENCH_DATABASE_URL (default
 #                           postgres://postgres@127.0.0.1:5432/test), dropped at exit
+#                           unless KEEP_DB=1 (to look at it afterwards)
 # store_section FILE: the [store] keys for the config; store_sql FILE SQL: plain SQL on the
 # store; store_reset FILE: an empty store again; store_drop: removes a PostgreSQL database.
 STORE=${STORE:-sqlite}
@@ -15,6 +16,7 @@ store_section() {
   fi
 }
 store_drop() {
+  [[ -n "${KEEP_DB:-}" && -n "$BENCH_DB" ]] && { echo "kept database $BENCH_DB" >&2; BENCH_DB=""; }
   [[ -n "$BENCH_DB" ]] && psql "$BENCH_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" >/dev/null
   BENCH_DB=""
 }

@@ -42,22 +42,26 @@ pub(super) fn record_and_merge(
     // Another live mention of the same post seen at one of these addresses: one indexed
     // lookup per address (a handful), so the cost does not grow with the post's mentions on
     // either engine (one query over the whole list left PostgreSQL's planner walking them all).
+    // The mention's status and post are checked in a subquery per address found, not joined,
+    // and the smallest id is taken here, not by MIN(): a join, or MIN() read off the primary
+    // key (mention_id, url_key) in order, let a plan made while the tables were small
+    // (PostgreSQL keeps a prepared statement's plan) walk every mention instead — 4 ms a
+    // lookup at 10,000 mentions.
     let target_key: String = c
         .prepare_cached("SELECT target_key FROM mentions WHERE id = ?1")?
         .query_row([id], |r| r.get(0))?;
     let mut other: Option<i64> = None;
     for key in &keys {
-        let found: Option<i64> = c
+        let found = c
             .prepare_cached(
-                "SELECT MIN(u.mention_id) FROM mention_urls u JOIN mentions m ON m.id = u.mention_id
+                "SELECT u.mention_id FROM mention_urls u
                  WHERE u.url_key = ?1 AND u.mention_id != ?2
-                   AND m.status IN ('verified', 'held') AND m.target_key = ?3",
+                   AND (SELECT m.status IN ('verified', 'held') AND m.target_key = ?3
+                        FROM mentions m WHERE m.id = u.mention_id)",
             )?
-            .query_row(params![key, id, target_key], |r| r.get(0))?;
-        other = match (other, found) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+            .query_map(params![key, id, target_key], |r| r.get::<_, i64>(0))?
+            .collect::<Result<Vec<i64>>>()?;
+        other = other.into_iter().chain(found).min();
     }
     let Some(other) = other else { return Ok(None) };
     if !same_author(c, id, other)? {

@@ -201,13 +201,8 @@ pub(crate) fn lease_due(
         }
     }
     for _ in 0..LEASE_SCAN_WINDOWS {
-        let select = if fleet {
-            concat!(due_jobs_sql!(), " FOR UPDATE OF q SKIP LOCKED")
-        } else {
-            due_jobs_sql!()
-        };
         let due: Vec<Job> = tx
-            .prepare_cached(select)?
+            .prepare_cached(due_jobs_sql!())?
             .query_map(params![now, window as i64, after.0, after.1], |r| {
                 Ok((job_from_row(r)?, r.get::<_, String>(9)?))
             })?
@@ -235,13 +230,24 @@ pub(crate) fn lease_due(
             break;
         }
     }
-    // Each was free when read, in this same transaction (and, on PostgreSQL, locked by it):
-    // one taken meanwhile all the same is left to its taker.
+    // Each was free when read; one taken meanwhile is left to its taker. On PostgreSQL the
+    // windows are read without locks (locking every row read, most of them passed over, cost
+    // more than the fetches: a host at its share fills whole windows) and only the chosen rows
+    // are locked, each skipped if another process is leasing it right now.
     let mut leased = Vec::with_capacity(jobs.len());
     for mut job in jobs {
-        if let Some(fence) =
+        let taken = if fleet {
+            super::jobs::take_unless_locked(
+                tx,
+                super::JobKind::Verify,
+                job.mention_id,
+                &until,
+                owner,
+            )?
+        } else {
             super::jobs::take(tx, super::JobKind::Verify, job.mention_id, &until, owner)?
-        {
+        };
+        if let Some(fence) = taken {
             job.fence = fence;
             leased.push(job);
         }
@@ -750,6 +756,34 @@ mod tests {
             );
             assert!(hosts.contains(&"single.example".to_string()), "{hosts:?}");
         });
+    }
+
+    #[test]
+    fn a_job_another_process_is_leasing_right_now_is_passed_over_not_waited_for() {
+        let Some(db) = crate::store::testing::TestDatabase::create("lease_skip") else {
+            return;
+        };
+        let store = Store::open_at(&db.location()).unwrap();
+        for n in 0..3 {
+            let c = test_candidate(&format!("https://h{n}.example/x"));
+            store.write(|c2| enqueue_one(c2, &c)).unwrap();
+        }
+        // Another process's lease call holds the oldest job's row in its open transaction.
+        let other = crate::store::testing::Sql::open(&db.location());
+        other.execute_batch(
+            "BEGIN; SELECT subject FROM jobs WHERE kind = 'verify' ORDER BY subject LIMIT 1 FOR UPDATE",
+        );
+        let none = std::collections::HashMap::new();
+        let leased = store
+            .write(|c| lease_due(c, 10, 60, "serve:w", &none, 2))
+            .expect("no wait for the other's lock (a wait would end in lock_timeout)");
+        let hosts: Vec<String> = leased.iter().map(Job::source_host).collect();
+        assert_eq!(
+            hosts,
+            ["h1.example", "h2.example"],
+            "the locked job is left to its taker"
+        );
+        other.execute_batch("COMMIT");
     }
 
     #[tokio::test]
