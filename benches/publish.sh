@@ -4,6 +4,9 @@
 # route for 5 s on 8 connections and prints p50 / p99, and a 304 for the feed.
 # STORE=postgres: on PostgreSQL (benches/store.sh). VIRAL=1: a third of the mentions are of one
 # post (the one the per-post routes ask for), as when a post goes viral.
+# MILLION=1 (issue 27): 1,000 then 1,000,000 mentions over 10,000 posts, a tenth of them (100,000)
+# of one post, 200 bytes of content; the import's wall time and peak RSS are printed, and the
+# routes are asked for that post and for the whole site, JF2 at its first page and page 500.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
@@ -13,16 +16,24 @@ PORT=${BACKFEED_PORT:-18091}
 source benches/store.sh
 cleanup() { [[ -n "${pid:-}" ]] && kill "$pid" 2>/dev/null; store_drop; rm -rf "$WORK"; }
 trap cleanup EXIT
+if [[ -n "${MILLION:-}" ]]; then
+  SIZES=${SIZES:-"1000 1000000"} POSTS=10000 VIRAL_EVERY=10 WORDS=200
+else
+  SIZES=${SIZES:-"1000 100000"} POSTS=2000 WORDS=560
+  VIRAL_EVERY=$([[ -n "${VIRAL:-}" ]] && echo 3 || echo 0)
+fi
+# fill N: a webmention.io JF2 file of N mentions over $POSTS posts; every $VIRAL_EVERY-th is of
+# post 7 (0: none).
 fill() {
-  python3 - "$1" "$WORK/history.json" "${VIRAL:-0}" <<'PY'
+  python3 - "$1" "$WORK/history.json" "$VIRAL_EVERY" "$POSTS" "$WORDS" <<'PY'
 import json, sys
-n, path, viral = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
+n, path, viral_every, posts, size = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 types = ["like-of", "in-reply-to", "repost-of", "bookmark-of", "mention-of"]
-words = ("A reply with words in it, as replies have, long enough to be a real one. " * 8)[:560]
-with open(path, "w") as f:
+words = ("A reply with words in it, as replies have, long enough to be a real one. " * 8)[:size]
+with open(path, "w", buffering=1 << 20) as f:
     f.write('{"type":"feed","children":[')
     for i in range(n):
-        target = f"https://blog.example/posts/{7 if viral and i % 3 == 0 else i % 2000}/"
+        target = f"https://blog.example/posts/{7 if viral_every and i % viral_every == 0 else i % posts}/"
         entry = {"type": "entry", "author": {"type": "card", "name": f"Author {i}", "url": f"https://site{i % 5000}.example/"},
                  "published": f"2023-{1 + i % 12:02d}-01T10:00:00Z", "wm-received": f"2023-{1 + i % 12:02d}-02T10:00:00Z",
                  "wm-source": f"https://site{i % 5000}.example/posts/{i}", "wm-target": target, "wm-property": types[i % 5],
@@ -48,19 +59,28 @@ max_connections_per_client = 0
 crawl = "0 0 0 1 1 *"
 TOML
   fill "$n"
-  ./target/release/backfeed --config "$WORK/b.toml" import "$WORK/history.json" --format webmention.io >/dev/null
+  /usr/bin/time -f "%e %M" -o "$WORK/time.txt" \
+    ./target/release/backfeed --config "$WORK/b.toml" import "$WORK/history.json" --format webmention.io >/dev/null
+  rm -f "$WORK/history.json"
+  read -r secs kb < "$WORK/time.txt"
   RUST_LOG=backfeed=warn ./target/release/backfeed --config "$WORK/b.toml" serve 2>"$WORK/serve.log" &
   pid=$!
   until curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null; do sleep 0.1; done
   local base="http://127.0.0.1:$PORT"
   local target="https%3A%2F%2Fblog.example%2Fposts%2F7%2F"
   local etag
-  etag=$(curl -sI "$base/mentions.atom" | tr -d '\r' | awk -F': ' 'tolower($1)=="etag"{print $2}')
-  echo "== $n published mentions"
-  for route in "/mentions.atom" "/mentions.atom?target=$target" "/api/mentions.jf2?target=$target&per-page=20" \
-               "/api/count.json?target=$target" "/mentions.atom (304)"; do
+  echo "== $n published mentions (imported in $secs s, peak RSS $((kb / 1024)) MB)"
+  local routes=("/mentions.atom" "/mentions.atom?target=$target" "/api/mentions.jf2?target=$target&per-page=20"
+                "/api/count.json?target=$target" "/mentions.atom (304)")
+  [[ -n "${MILLION:-}" ]] && routes+=("/mentions.atom?target=$target (304)" "/api/mentions.jf2?per-page=20"
+    "/api/mentions.jf2?per-page=20&page=500" "/api/mentions.jf2?target=$target&per-page=20&page=500"
+    "/mentions.jf2?target=$target" "/mentions.json?target=$target")
+  for route in "${routes[@]}"; do
     local url="$base${route% (304)}" header=()
-    [[ "$route" == *"(304)"* ]] && header=(-H "If-None-Match: $etag")
+    if [[ "$route" == *"(304)"* ]]; then
+      etag=$(curl -sI "$url" | tr -d '\r' | awk -F': ' 'tolower($1)=="etag"{print $2}')
+      header=(-H "If-None-Match: $etag")
+    fi
     wrk -t2 -c8 -d5s --latency "${header[@]}" "$url" > "$WORK/wrk.txt"
     printf "  %-48s %s  p50 %s  p99 %s\n" "$route" \
       "$(awk '/Requests\/sec/{print $2 " req/s"}' "$WORK/wrk.txt")" \
@@ -68,5 +88,4 @@ TOML
   done
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 }
-measure 1000
-measure 100000
+for n in $SIZES; do measure "$n"; done

@@ -137,9 +137,7 @@ fn bench_verify(c: &mut Criterion) {
 
 fn bench_render(c: &mut Criterion) {
     let mentions: Vec<Mention> = (0..10_000).map(mention).collect();
-    let posts = PostInfo {
-        titles: Default::default(),
-    };
+    let posts = PostInfo::default();
     let meta = FeedMeta {
         title: "Mentions".into(),
         self_url: "https://m.example/mentions.atom".into(),

@@ -692,3 +692,66 @@ fn deletions_a_static_site_can_follow() {
         serde_json::from_str(&read(&out.join("deleted.json"))).unwrap();
     assert_eq!(exported, deleted);
 }
+
+#[test]
+fn an_export_walks_every_mention_once_across_pages_of_the_store() {
+    // More mentions than one page the export reads at a time, most of them on one post, all
+    // received at the same second: the walk must neither skip nor repeat a tied mention.
+    let home = Home::new("");
+    let post = home.post_url();
+    let other = format!("{post}other/");
+    let children: Vec<serde_json::Value> = (0..1_203)
+        .map(|i| {
+            serde_json::json!({"type": "entry", "wm-received": "2024-05-01T10:00:00Z",
+                "wm-source": format!("https://fan{}.example/{i}", i % 7),
+                "wm-target": if i % 10 == 0 { &other } else { &post },
+                "wm-property": if i % 2 == 0 { "like-of" } else { "in-reply-to" },
+                "author": {"type": "card", "name": format!("Fan {i}")}})
+        })
+        .collect();
+    let history = home.dir.path().join("history.json");
+    std::fs::write(
+        &history,
+        serde_json::json!({"type": "feed", "children": children}).to_string(),
+    )
+    .unwrap();
+    home.ok(&[
+        "import",
+        history.to_str().unwrap(),
+        "--format",
+        "webmention.io",
+    ]);
+    let out = home.dir.path().join("site");
+    home.ok(&["export", "--out", out.to_str().unwrap()]);
+
+    let sources = |file: &str| -> Vec<String> {
+        let feed: serde_json::Value = serde_json::from_str(&read(&out.join(file))).unwrap();
+        feed["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["wm-source"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = sources("mentions.jf2.json");
+    assert_eq!(all.len(), 1_203);
+    let distinct: std::collections::HashSet<&String> = all.iter().collect();
+    assert_eq!(distinct.len(), 1_203, "no mention twice");
+    let index: serde_json::Value = serde_json::from_str(&read(&out.join("index.json"))).unwrap();
+    let mine = &index[post.as_str()];
+    let on_post = sources(&format!("posts/{}.json", mine["key"].as_str().unwrap()));
+    assert_eq!(on_post.len(), 1_082);
+    assert_eq!(mine["count"], 1_082);
+    assert_eq!(
+        mine["type"]["like"].as_i64().unwrap() + mine["type"]["reply"].as_i64().unwrap(),
+        1_082
+    );
+    let html = read(&out.join(format!("posts/{}.html", mine["key"].as_str().unwrap())));
+    assert!(html.contains("data-count=\"1082\""), "{}", &html[..200]);
+    assert_eq!(html.matches("<li").count(), 1_082);
+    let atom = feed_rs::parser::parse(
+        read(&out.join(format!("posts/{}.atom", mine["key"].as_str().unwrap()))).as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(atom.entries.len(), 1_082);
+}

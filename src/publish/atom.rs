@@ -4,45 +4,44 @@ use super::*;
 
 /// Atom 1.0, newest first.
 pub fn atom(meta: &FeedMeta, mentions: &[Mention], posts: &PostInfo) -> Vec<u8> {
-    let mut w = Writer::new_with_indent(Cursor::new(Vec::new()), b' ', 1);
-    let updated = mentions
-        .iter()
-        .map(|m| m.updated_at.as_str())
-        .max()
-        .unwrap_or("2026-01-01T00:00:00Z");
-    let write = |w: &mut Writer<Cursor<Vec<u8>>>| -> XmlResult {
-        w.write_event(Event::Decl(BytesDecl::new("1.0", Some("utf-8"), None)))?;
-        w.create_element("feed")
-            .with_attribute(("xmlns", "http://www.w3.org/2005/Atom"))
-            .with_attribute(("xmlns:thr", "http://purl.org/syndication/thread/1.0"))
-            .write_inner_content(|w| {
-                text_el(w, "id", &meta.feed_id())?;
-                text_el(w, "title", &meta.title)?;
-                text_el(w, "updated", updated)?;
-                w.create_element("link")
-                    .with_attribute(("rel", "self"))
-                    .with_attribute(("type", "application/atom+xml"))
-                    .with_attribute(("href", meta.self_url.as_str()))
-                    .write_empty()?;
-                w.create_element("link")
-                    .with_attribute(("rel", "alternate"))
-                    .with_attribute(("href", meta.home_url.as_str()))
-                    .write_empty()?;
-                w.create_element("generator")
-                    .write_text_content(BytesText::new("backfeed"))?;
-                for m in mentions {
-                    atom_entry(w, meta, m, posts)?;
-                }
-                Ok(())
-            })?;
-        Ok(())
-    };
-    write(&mut w).expect("writing to memory cannot fail");
-    w.into_inner().into_inner()
+    Format::Atom.render(meta, mentions, posts)
 }
 
-pub(crate) fn atom_entry(
-    w: &mut Writer<Cursor<Vec<u8>>>,
+/// Atom 1.0 of `each` to `out`; `updated`: the latest `updated_at` among them.
+pub(crate) fn write_atom(
+    out: &mut dyn std::io::Write,
+    meta: &FeedMeta,
+    updated: Option<&str>,
+    posts: &PostInfo,
+    each: &mut Each<'_>,
+) -> XmlResult {
+    let mut w = Writer::new_with_indent(out, b' ', 1);
+    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("utf-8"), None)))?;
+    w.create_element("feed")
+        .with_attribute(("xmlns", "http://www.w3.org/2005/Atom"))
+        .with_attribute(("xmlns:thr", "http://purl.org/syndication/thread/1.0"))
+        .write_inner_content(|w| {
+            text_el(w, "id", &meta.feed_id())?;
+            text_el(w, "title", &meta.title)?;
+            text_el(w, "updated", updated.unwrap_or("2026-01-01T00:00:00Z"))?;
+            w.create_element("link")
+                .with_attribute(("rel", "self"))
+                .with_attribute(("type", "application/atom+xml"))
+                .with_attribute(("href", meta.self_url.as_str()))
+                .write_empty()?;
+            w.create_element("link")
+                .with_attribute(("rel", "alternate"))
+                .with_attribute(("href", meta.home_url.as_str()))
+                .write_empty()?;
+            w.create_element("generator")
+                .write_text_content(BytesText::new("backfeed"))?;
+            each(&mut |m| atom_entry(w, meta, m, posts))
+        })?;
+    Ok(())
+}
+
+pub(crate) fn atom_entry<W: std::io::Write>(
+    w: &mut Writer<W>,
     meta: &FeedMeta,
     m: &Mention,
     posts: &PostInfo,

@@ -13,6 +13,8 @@ pub struct ExportSummary {
 /// Writes the site-wide feeds, per-post JF2 and Atom files, `index.json` and `deleted.json`
 /// (what was unpublished, and when) under `dir`.
 /// Files are written to a temporary name and renamed, so a site build never reads half a file.
+/// Mentions are read from the store a page at a time and written as they come, so memory
+/// does not grow with the store (nor with a post's mentions).
 pub fn export(
     store: &Store,
     site: Site<'_>,
@@ -20,76 +22,74 @@ pub fn export(
 ) -> Result<ExportSummary, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir.join("posts"))?;
     let mut summary = ExportSummary::default();
-    let mut write = |name: &str, bytes: &[u8]| -> std::io::Result<()> {
+    let mut write = |name: &str,
+                     render: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>|
+     -> std::io::Result<()> {
         let path = dir.join(name);
         let tmp = dir.join(format!("{name}.tmp"));
-        std::fs::write(&tmp, bytes)?;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        render(&mut out)?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_data()?;
         std::fs::rename(&tmp, &path)?;
         summary.files += 1;
         Ok(())
     };
-    let all = published(store, None, i64::MAX)?;
-    let posts = PostInfo::load(store, &all);
-    let site_meta = |format: &str| FeedMeta::new(site, &format!("mentions.{format}"), None);
-    write(
-        "mentions.atom",
-        &Format::Atom.render(&site_meta("atom"), &all, &posts),
-    )?;
-    write(
-        "mentions.rss",
-        &Format::Rss.render(&site_meta("rss"), &all, &posts),
-    )?;
-    write(
-        "mentions.json",
-        &Format::JsonFeed.render(&site_meta("json"), &all, &posts),
-    )?;
-    write(
-        "mentions.jf2.json",
-        &Format::Jf2.render(&site_meta("jf2"), &all, &posts),
-    )?;
+    let posts = PostInfo::every_post(store);
+    let updated = store.published_updated(None)?;
+    for (format, file, path) in [
+        (Format::Atom, "mentions.atom", "mentions.atom"),
+        (Format::Rss, "mentions.rss", "mentions.rss"),
+        (Format::JsonFeed, "mentions.json", "mentions.json"),
+        (Format::Jf2, "mentions.jf2.json", "mentions.jf2"),
+    ] {
+        let meta = FeedMeta::new(site, path, None);
+        write(file, &mut |out| {
+            format.write(
+                out,
+                &meta,
+                updated.as_deref(),
+                &posts,
+                &mut published_pages(store, None),
+            )
+        })?;
+    }
 
     let mut index = serde_json::Map::new();
     for post in store.list_posts()? {
-        let key_match = match_key(&post.url).unwrap_or_default();
-        let mine: Vec<Mention> = all
-            .iter()
-            .filter(|m| match_key(&m.target).as_deref() == Some(&key_match))
-            .cloned()
-            .collect();
+        let key = match_key(&post.url).unwrap_or_default();
+        let types = store.count_by_type(&key)?;
+        let count: i64 = types.iter().map(|(_, n)| n).sum();
+        let updated = store.published_updated(Some(&key))?;
         let meta = FeedMeta::new(
             site,
             "mentions.atom",
             Some((&post.url, post.title.as_deref())),
         );
-        write(
-            &format!("posts/{}.json", post.key),
-            &jf2_feed(&meta.title, &mine),
-        )?;
-        write(
-            &format!("posts/{}.atom", post.key),
-            &atom(&meta, &mine, &posts),
-        )?;
-        write(
-            &format!("posts/{}.html", post.key),
-            super::html::fragment(&mine).as_bytes(),
-        )?;
-        let mut types = serde_json::Map::new();
-        for m in &mine {
-            let n = types.entry(m.mention_type.as_str()).or_insert(json!(0));
-            *n = json!(n.as_i64().unwrap_or(0) + 1);
-        }
+        let mut mine = published_pages(store, Some(key));
+        write(&format!("posts/{}.json", post.key), &mut |out| {
+            jf2::write_jf2(out, &meta.title, &mut mine, &[])
+        })?;
+        write(&format!("posts/{}.atom", post.key), &mut |out| {
+            Format::Atom.write(out, &meta, updated.as_deref(), &posts, &mut mine)
+        })?;
+        write(&format!("posts/{}.html", post.key), &mut |out| {
+            super::html::write_fragment(out, count as usize, &mut mine)
+        })?;
+        let types: serde_json::Map<String, Value> =
+            types.into_iter().map(|(t, n)| (t, json!(n))).collect();
         index.insert(
             post.url.clone(),
             json!({"key": post.key, "title": post.title, "json": format!("posts/{}.json", post.key),
                    "atom": format!("posts/{}.atom", post.key), "html": format!("posts/{}.html", post.key),
-                   "count": mine.len(), "type": types}),
+                   "count": count, "type": types}),
         );
         summary.posts += 1;
     }
-    summary.mentions = all.len();
-    write("index.json", &json_bytes(&Value::Object(index)))?;
+    summary.mentions = usize::try_from(store.count_with_status(crate::model::Status::Verified)?)
+        .unwrap_or_default();
+    write("index.json", &mut |out| write_json(out, &index))?;
     // What left the published set, and when: a site build removes what it showed.
     let deleted = store.unpublished_since(None, usize::MAX)?;
-    write("deleted.json", &json_bytes(&json!(deleted)))?;
+    write("deleted.json", &mut |out| write_json(out, &json!(deleted)))?;
     Ok(summary)
 }

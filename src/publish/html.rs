@@ -17,97 +17,127 @@ use crate::text::html_escape;
 
 /// The fragment for one post's published mentions.
 pub fn fragment(mentions: &[Mention]) -> String {
-    let faces: Vec<&Mention> = mentions
-        .iter()
-        .filter(|m| matches!(m.mention_type, MentionType::Like | MentionType::Repost))
-        .collect();
-    let pings: Vec<&Mention> = mentions
-        .iter()
-        .filter(|m| matches!(m.kind, Kind::Pingback | Kind::Trackback))
-        .filter(|m| !faces.iter().any(|f| f.id == m.id))
-        .collect();
-    let entries: Vec<&Mention> = mentions
-        .iter()
-        .filter(|m| !faces.iter().any(|f| f.id == m.id) && !pings.iter().any(|p| p.id == m.id))
-        .collect();
-    let mut out = format!(
-        "<section class=\"backfeed-mentions\" data-count=\"{}\">\n",
-        mentions.len()
-    );
-    if !faces.is_empty() {
-        out.push_str("<ul class=\"backfeed-facepile\">\n");
-        for m in faces {
-            let who = m.who();
-            let verb = if m.mention_type == MentionType::Like {
-                "liked"
-            } else {
-                "reposted"
-            };
-            let face = match m.author.photo.as_deref().filter(|p| is_web_url(p)) {
-                Some(photo) => format!(
-                    "<img class=\"backfeed-avatar\" src=\"{}\" alt=\"{}\" loading=\"lazy\" width=\"32\" height=\"32\">",
-                    html_escape(photo),
-                    html_escape(&who)
-                ),
-                None => format!(
-                    "<span class=\"backfeed-initial\">{}</span>",
-                    html_escape(&initials(&who))
-                ),
-            };
-            out.push_str(&format!(
-                "<li class=\"backfeed-{}\"><a{} rel=\"nofollow ugc\" title=\"{} {verb} this\">{face}</a></li>\n",
-                m.mention_type.as_str(),
-                href(&m.source),
-                html_escape(&who)
-            ));
+    let mut out = Vec::new();
+    write_fragment(&mut out, mentions.len(), &mut super::in_memory(mentions))
+        .expect("writing to memory cannot fail");
+    String::from_utf8(out).expect("the fragment is UTF-8")
+}
+
+/// The fragment of `count` mentions handed over by `each`, to `out`: three passes (faces,
+/// entries, pings), so no list of them is held.
+pub fn write_fragment(
+    out: &mut dyn std::io::Write,
+    count: usize,
+    each: &mut super::Each<'_>,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "<section class=\"backfeed-mentions\" data-count=\"{count}\">"
+    )?;
+    let is_face = |m: &Mention| matches!(m.mention_type, MentionType::Like | MentionType::Repost);
+    let is_ping = |m: &Mention| !is_face(m) && matches!(m.kind, Kind::Pingback | Kind::Trackback);
+    let mut section = |wanted: &dyn Fn(&Mention) -> bool,
+                       (open, close): (&str, &str),
+                       item: fn(&Mention) -> String|
+     -> std::io::Result<()> {
+        let mut opened = false;
+        each(&mut |m| {
+            if wanted(m) {
+                if !opened {
+                    out.write_all(open.as_bytes())?;
+                    opened = true;
+                }
+                out.write_all(item(m).as_bytes())?;
+            }
+            Ok(())
+        })?;
+        if opened {
+            out.write_all(close.as_bytes())?;
         }
-        out.push_str("</ul>\n");
-    }
-    if !entries.is_empty() {
-        out.push_str("<ol class=\"backfeed-list\">\n");
-        for m in entries {
-            let clean_content = m
-                .content_html
-                .as_deref()
-                .zip(url::Url::parse(&m.source).ok());
-            let body = match (clean_content, &m.title, &m.excerpt) {
-                (Some((html, base)), _, _) => crate::verify::sanitize(html, &base),
-                (None, Some(title), _) => html_escape(title),
-                (None, None, Some(excerpt)) => html_escape(excerpt),
-                (None, None, None) => html_escape(&m.source),
-            };
-            out.push_str(&format!(
-                "<li class=\"backfeed-entry backfeed-{}\"><span class=\"backfeed-author\">{}</span> \
-                 <a class=\"backfeed-source\"{} rel=\"nofollow ugc\"><time datetime=\"{}\">{}</time></a>\
-                 <div class=\"backfeed-content\">{body}</div></li>\n",
-                m.mention_type.as_str(),
-                html_escape(&m.who()),
-                href(&m.source),
-                html_escape(date(m)),
-                html_escape(date(m).get(..10).unwrap_or(date(m)))
-            ));
-        }
-        out.push_str("</ol>\n");
-    }
-    if !pings.is_empty() {
-        out.push_str("<ul class=\"backfeed-pings\">\n");
-        for m in pings {
-            let word = if m.kind == Kind::Pingback {
-                "Pingback"
-            } else {
-                "Trackback"
-            };
-            let title = m.title.clone().unwrap_or_else(|| m.who());
-            out.push_str(&format!(
-                "<li class=\"backfeed-ping\">{word}: <a{} rel=\"nofollow ugc\">{}</a></li>\n",
-                href(&m.source),
-                html_escape(&title)
-            ));
-        }
-        out.push_str("</ul>\n");
-    }
-    out.push_str("</section>\n");
-    out
+        Ok(())
+    };
+    section(
+        &is_face,
+        ("<ul class=\"backfeed-facepile\">\n", "</ul>\n"),
+        face_item,
+    )?;
+    section(
+        &|m| !is_face(m) && !is_ping(m),
+        ("<ol class=\"backfeed-list\">\n", "</ol>\n"),
+        entry_item,
+    )?;
+    section(
+        &is_ping,
+        ("<ul class=\"backfeed-pings\">\n", "</ul>\n"),
+        ping_item,
+    )?;
+    out.write_all(b"</section>\n")
+}
+
+/// A like or repost: a face in the pile.
+fn face_item(m: &Mention) -> String {
+    let who = m.who();
+    let verb = if m.mention_type == MentionType::Like {
+        "liked"
+    } else {
+        "reposted"
+    };
+    let face = match m.author.photo.as_deref().filter(|p| is_web_url(p)) {
+        Some(photo) => format!(
+            "<img class=\"backfeed-avatar\" src=\"{}\" alt=\"{}\" loading=\"lazy\" width=\"32\" height=\"32\">",
+            html_escape(photo),
+            html_escape(&who)
+        ),
+        None => format!(
+            "<span class=\"backfeed-initial\">{}</span>",
+            html_escape(&initials(&who))
+        ),
+    };
+    format!(
+        "<li class=\"backfeed-{}\"><a{} rel=\"nofollow ugc\" title=\"{} {verb} this\">{face}</a></li>\n",
+        m.mention_type.as_str(),
+        href(&m.source),
+        html_escape(&who)
+    )
+}
+
+/// A reply or mention: an entry with its (cleaned again) content.
+fn entry_item(m: &Mention) -> String {
+    let clean_content = m
+        .content_html
+        .as_deref()
+        .zip(url::Url::parse(&m.source).ok());
+    let body = match (clean_content, &m.title, &m.excerpt) {
+        (Some((html, base)), _, _) => crate::verify::sanitize(html, &base),
+        (None, Some(title), _) => html_escape(title),
+        (None, None, Some(excerpt)) => html_escape(excerpt),
+        (None, None, None) => html_escape(&m.source),
+    };
+    format!(
+        "<li class=\"backfeed-entry backfeed-{}\"><span class=\"backfeed-author\">{}</span> \
+         <a class=\"backfeed-source\"{} rel=\"nofollow ugc\"><time datetime=\"{}\">{}</time></a>\
+         <div class=\"backfeed-content\">{body}</div></li>\n",
+        m.mention_type.as_str(),
+        html_escape(&m.who()),
+        href(&m.source),
+        html_escape(date(m)),
+        html_escape(date(m).get(..10).unwrap_or(date(m)))
+    )
+}
+
+/// A pingback or trackback: WordPress's "Pingback: <title>" line.
+fn ping_item(m: &Mention) -> String {
+    let word = if m.kind == Kind::Pingback {
+        "Pingback"
+    } else {
+        "Trackback"
+    };
+    let title = m.title.clone().unwrap_or_else(|| m.who());
+    format!(
+        "<li class=\"backfeed-ping\">{word}: <a{} rel=\"nofollow ugc\">{}</a></li>\n",
+        href(&m.source),
+        html_escape(&title)
+    )
 }
 
 /// Up to two initials of a name, as the web component shows them ("Grace Hopper" → "GH").

@@ -6,17 +6,39 @@ use super::*;
 /// any JSON parser, but JSON pasted into an HTML page can never open a tag. (Outside strings,
 /// JSON never contains these characters, so replacing them everywhere is exact.)
 pub fn json_bytes<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    let text = serde_json::to_vec_pretty(value).expect("JSON values serialize");
-    let mut out = Vec::with_capacity(text.len() + text.len() / 16);
-    for byte in text {
-        match byte {
-            b'<' => out.extend_from_slice(b"\\u003c"),
-            b'>' => out.extend_from_slice(b"\\u003e"),
-            b'&' => out.extend_from_slice(b"\\u0026"),
-            other => out.push(other),
+    let mut out = Vec::new();
+    write_json(&mut out, value).expect("JSON values serialize");
+    out
+}
+
+/// `value` as pretty JSON to `out`, with `<`, `>` and `&` escaped (`\u003c`…) so that the
+/// JSON is safe inside an HTML `<script>` as well.
+pub fn write_json<T: serde::Serialize + ?Sized>(
+    out: &mut dyn std::io::Write,
+    value: &T,
+) -> std::io::Result<()> {
+    /// Escapes those three bytes on their way to `out` (none is part of a UTF-8 sequence).
+    struct HtmlSafe<'w>(&'w mut dyn std::io::Write);
+    impl std::io::Write for HtmlSafe<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let mut rest = buf;
+            while let Some(at) = rest.iter().position(|b| matches!(b, b'<' | b'>' | b'&')) {
+                self.0.write_all(&rest[..at])?;
+                self.0.write_all(match rest[at] {
+                    b'<' => b"\\u003c",
+                    b'>' => b"\\u003e",
+                    _ => b"\\u0026",
+                })?;
+                rest = &rest[at + 1..];
+            }
+            self.0.write_all(rest)?;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.0.flush()
         }
     }
-    out
+    serde_json::to_writer_pretty(HtmlSafe(out), value).map_err(std::io::Error::other)
 }
 
 /// One mention as webmention.io's JF2 API shows it.
@@ -70,15 +92,56 @@ pub fn jf2_feed_with_deletions(
     mentions: &[Mention],
     deleted: &[&crate::store::Unpublished],
 ) -> Vec<u8> {
-    let children: Vec<Value> = mentions
-        .iter()
-        .map(jf2_entry)
-        .chain(deleted.iter().map(|d| {
-            json!({"type": "entry", "wm-source": d.source, "wm-target": d.target,
-                   "wm-received": d.deleted_at, "deleted": true})
-        }))
-        .collect();
-    json_bytes(&json!({"type": "feed", "name": name, "children": children}))
+    let mut out = Vec::new();
+    write_jf2(&mut out, name, &mut super::in_memory(mentions), deleted)
+        .expect("writing to memory cannot fail");
+    out
+}
+
+/// The JF2 feed of `each`, then of `deleted`, to `out`.
+pub(crate) fn write_jf2(
+    out: &mut dyn std::io::Write,
+    name: &str,
+    each: &mut super::Each<'_>,
+    deleted: &[&crate::store::Unpublished],
+) -> std::io::Result<()> {
+    /// Keys in the order a JSON object of them had (sorted).
+    #[derive(serde::Serialize)]
+    struct Feed<'a, 'e, 'x> {
+        children: Children<'a, 'e, 'x>,
+        name: &'a str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+    }
+    struct Children<'a, 'e, 'x> {
+        each: std::cell::RefCell<&'e mut super::Each<'x>>,
+        deleted: &'a [&'a crate::store::Unpublished],
+    }
+    impl serde::Serialize for Children<'_, '_, '_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeSeq;
+            let mut seq = s.serialize_seq(None)?;
+            super::serialize_each(&mut seq, &self.each, |m, seq| {
+                seq.serialize_element(&jf2_entry(m))
+            })?;
+            for d in self.deleted {
+                seq.serialize_element(&json!({"type": "entry", "wm-source": d.source,
+                    "wm-target": d.target, "wm-received": d.deleted_at, "deleted": true}))?;
+            }
+            seq.end()
+        }
+    }
+    write_json(
+        out,
+        &Feed {
+            children: Children {
+                each: std::cell::RefCell::new(each),
+                deleted,
+            },
+            name,
+            kind: "feed",
+        },
+    )
 }
 
 /// `{"count": N, "type": {"mention": n, ...}}` for `/api/count.json`.

@@ -4,13 +4,39 @@ use super::*;
 
 /// JSON Feed 1.1, newest first.
 pub fn json_feed(meta: &FeedMeta, mentions: &[Mention], posts: &PostInfo) -> Vec<u8> {
+    Format::JsonFeed.render(meta, mentions, posts)
+}
+
+/// JSON Feed 1.1 of `each` to `out`.
+pub(crate) fn write_json_feed(
+    out: &mut dyn std::io::Write,
+    meta: &FeedMeta,
+    posts: &PostInfo,
+    each: &mut Each<'_>,
+) -> std::io::Result<()> {
     #[derive(serde::Serialize)]
-    struct Feed<'a> {
+    struct Feed<'a, 'e, 'x> {
         version: &'static str,
         title: &'a str,
         home_page_url: &'a str,
         feed_url: &'a str,
-        items: Vec<Item<'a>>,
+        items: Items<'a, 'e, 'x>,
+    }
+    /// The items, serialized one by one as `each` hands their mentions over.
+    struct Items<'a, 'e, 'x> {
+        meta: &'a FeedMeta,
+        posts: &'a PostInfo,
+        each: std::cell::RefCell<&'e mut Each<'x>>,
+    }
+    impl serde::Serialize for Items<'_, '_, '_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeSeq;
+            let mut seq = s.serialize_seq(None)?;
+            serialize_each(&mut seq, &self.each, |m, seq| {
+                seq.serialize_element(&item(self.meta, self.posts, m))
+            })?;
+            seq.end()
+        }
     }
     #[derive(serde::Serialize)]
     struct Item<'a> {
@@ -47,9 +73,8 @@ pub fn json_feed(meta: &FeedMeta, mentions: &[Mention], posts: &PostInfo) -> Vec
         #[serde(skip_serializing_if = "<[String]>::is_empty")]
         syndication: &'a [String],
     }
-    let items = mentions
-        .iter()
-        .map(|m| Item {
+    fn item<'a>(meta: &'a FeedMeta, posts: &'a PostInfo, m: &'a Mention) -> Item<'a> {
+        Item {
             id: entry_id(&meta.id_host, m),
             url: &m.source,
             external_url: &m.target,
@@ -76,13 +101,20 @@ pub fn json_feed(meta: &FeedMeta, mentions: &[Mention], posts: &PostInfo) -> Vec
                 source: &m.source,
                 syndication: &m.syndication,
             },
-        })
-        .collect();
-    json_bytes(&Feed {
-        version: "https://jsonfeed.org/version/1.1",
-        title: &meta.title,
-        home_page_url: &meta.home_url,
-        feed_url: &meta.self_url,
-        items,
-    })
+        }
+    }
+    write_json(
+        out,
+        &Feed {
+            version: "https://jsonfeed.org/version/1.1",
+            title: &meta.title,
+            home_page_url: &meta.home_url,
+            feed_url: &meta.self_url,
+            items: Items {
+                meta,
+                posts,
+                each: std::cell::RefCell::new(each),
+            },
+        },
+    )
 }

@@ -19,7 +19,7 @@ pub mod rss;
 
 pub use atom::atom;
 pub use export::{ExportSummary, export};
-pub use jf2::{count_json, jf2_feed, json_bytes};
+pub use jf2::{count_json, jf2_feed, json_bytes, write_json};
 pub use json_feed::json_feed;
 pub use rss::rss;
 
@@ -30,7 +30,6 @@ use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::io::Cursor;
 
 /// What a feed is about and where it lives.
 #[derive(Clone, Debug)]
@@ -149,9 +148,13 @@ pub(crate) fn rfc2822(rfc3339: &str) -> String {
         .unwrap_or_else(|_| rfc3339.to_string())
 }
 
-/// Post titles and atom ids for the targets of a set of mentions.
+/// Post titles and atom ids for the targets of a set of mentions (by target URL), or of every
+/// post (by match key: an export's feeds name them all). `Default`: none known (entries name
+/// their target URL).
+#[derive(Default)]
 pub struct PostInfo {
     pub titles: std::collections::HashMap<String, (Option<String>, Option<String>)>,
+    by_key: std::collections::HashMap<String, (Option<String>, Option<String>)>,
 }
 
 impl PostInfo {
@@ -185,16 +188,41 @@ impl PostInfo {
                 )
             })
             .collect();
-        PostInfo { titles }
+        PostInfo {
+            titles,
+            by_key: Default::default(),
+        }
+    }
+
+    /// Every post's title and atom id. A store error leaves titles out, and is logged.
+    pub fn every_post(store: &Store) -> PostInfo {
+        let by_key = store
+            .post_refs()
+            .inspect_err(|e| tracing::warn!(error = %e, "post titles not read"))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(key, p)| (key, (p.title, p.atom_id)))
+            .collect();
+        PostInfo {
+            titles: Default::default(),
+            by_key,
+        }
+    }
+
+    fn post(&self, target: &str) -> Option<&(Option<String>, Option<String>)> {
+        match self.titles.get(target) {
+            Some(post) => Some(post),
+            None if self.by_key.is_empty() => None,
+            None => match_key(target).and_then(|key| self.by_key.get(&key)),
+        }
     }
 
     fn title(&self, target: &str) -> Option<&str> {
-        self.titles.get(target).and_then(|(t, _)| t.as_deref())
+        self.post(target).and_then(|(t, _)| t.as_deref())
     }
 
     fn atom_id<'a>(&'a self, target: &'a str) -> &'a str {
-        self.titles
-            .get(target)
+        self.post(target)
             .and_then(|(_, a)| a.as_deref())
             .unwrap_or(target)
     }
@@ -202,10 +230,80 @@ impl PostInfo {
 
 pub(crate) type XmlResult = std::io::Result<()>;
 
-pub(crate) fn text_el(w: &mut Writer<Cursor<Vec<u8>>>, name: &str, text: &str) -> XmlResult {
+/// The mentions a renderer writes, handed over one at a time, newest first: `each(f)` calls `f`
+/// on every one. It may be called more than once (the HTML fragment reads its mentions in
+/// three passes). A slice in memory for the HTTP routes ([`in_memory`]); pages read from the
+/// store one after another for the export ([`export`]), so a feed of a million mentions is
+/// written without holding them.
+pub type Each<'a> = dyn FnMut(&mut Visit<'_>) -> std::io::Result<()> + 'a;
+
+/// What [`Each`] calls on every mention.
+pub type Visit<'v> = dyn FnMut(&Mention) -> std::io::Result<()> + 'v;
+
+/// [`Each`] over mentions in memory.
+pub fn in_memory(mentions: &[Mention]) -> impl FnMut(&mut Visit<'_>) -> std::io::Result<()> + '_ {
+    move |f| mentions.iter().try_for_each(f)
+}
+
+/// The latest `updated_at` among `mentions` (a feed's own updated date).
+pub(crate) fn last_updated(mentions: &[Mention]) -> Option<&str> {
+    mentions.iter().map(|m| m.updated_at.as_str()).max()
+}
+
+/// Serializes the elements of a JSON array from `each`, one by one, never collected: `one`
+/// serializes a mention's element.
+pub(crate) fn serialize_each<Q: serde::ser::SerializeSeq>(
+    seq: &mut Q,
+    each: &std::cell::RefCell<&mut Each<'_>>,
+    mut one: impl FnMut(&Mention, &mut Q) -> Result<(), Q::Error>,
+) -> Result<(), Q::Error> {
+    use serde::ser::Error;
+    let mut failed: Option<Q::Error> = None;
+    let mut each = each.borrow_mut();
+    let walked = each(&mut |m| {
+        one(m, seq).map_err(|e| {
+            let message = e.to_string();
+            failed = Some(e);
+            std::io::Error::other(message)
+        })
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => walked.map_err(Q::Error::custom),
+    }
+}
+
+pub(crate) fn text_el<W: std::io::Write>(w: &mut Writer<W>, name: &str, text: &str) -> XmlResult {
     w.create_element(name)
         .write_text_content(BytesText::new(&xml_safe(text)))?;
     Ok(())
+}
+
+/// [`Each`] over every published mention (of one post: its match key), newest first, read
+/// from the store a page at a time.
+pub fn published_pages(
+    store: &Store,
+    target_key: Option<String>,
+) -> impl FnMut(&mut Visit<'_>) -> std::io::Result<()> + '_ {
+    const PAGE: i64 = 500;
+    move |f| {
+        let mut filter = MentionFilter {
+            status: Some(crate::model::Status::Verified),
+            target_keys: target_key.clone().into_iter().collect(),
+            limit: Some(PAGE),
+            ..Default::default()
+        };
+        loop {
+            let page = store.mentions(&filter).map_err(std::io::Error::other)?;
+            page.iter().try_for_each(&mut *f)?;
+            match page.last() {
+                Some(last) if page.len() as i64 == PAGE => {
+                    filter.before = Some((last.first_seen.clone(), last.id));
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
 }
 
 /// Published mentions, optionally for one target, newest first, at most `limit`.
@@ -275,11 +373,32 @@ impl Format {
     }
 
     pub fn render(self, meta: &FeedMeta, mentions: &[Mention], posts: &PostInfo) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write(
+            &mut out,
+            meta,
+            last_updated(mentions),
+            posts,
+            &mut in_memory(mentions),
+        )
+        .expect("writing to memory cannot fail");
+        out
+    }
+
+    /// Writes the feed of `each` to `out`; `updated` is the latest `updated_at` among them.
+    pub fn write(
+        self,
+        out: &mut dyn std::io::Write,
+        meta: &FeedMeta,
+        updated: Option<&str>,
+        posts: &PostInfo,
+        each: &mut Each<'_>,
+    ) -> std::io::Result<()> {
         match self {
-            Format::Atom => atom(meta, mentions, posts),
-            Format::Rss => rss(meta, mentions, posts),
-            Format::JsonFeed => json_feed(meta, mentions, posts),
-            Format::Jf2 => jf2_feed(&meta.title, mentions),
+            Format::Atom => atom::write_atom(out, meta, updated, posts, each),
+            Format::Rss => rss::write_rss(out, meta, updated, posts, each),
+            Format::JsonFeed => json_feed::write_json_feed(out, meta, posts, each),
+            Format::Jf2 => jf2::write_jf2(out, &meta.title, each, &[]),
         }
     }
 }

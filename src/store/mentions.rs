@@ -61,6 +61,9 @@ pub struct MentionFilter {
     pub ascending: bool,
     pub limit: Option<i64>,
     pub offset: i64,
+    /// Only mentions after this (first_seen, id) in the default order, newest first: the next
+    /// page of a walk over many (a cursor costs an index seek, an offset a walk).
+    pub before: Option<(String, i64)>,
 }
 
 /// Counts for `status` and `/metrics`.
@@ -395,6 +398,14 @@ impl Store {
         if let Some(since_id) = filter.since_id {
             arg(since_id.into(), &mut sql, " AND id > ?");
         }
+        if let Some((first_seen, id)) = &filter.before {
+            arg(
+                first_seen.clone().into(),
+                &mut sql,
+                " AND (first_seen, id) < (?",
+            );
+            arg((*id).into(), &mut sql, ", ?)");
+        }
         let dir = if filter.ascending { "ASC" } else { "DESC" };
         if filter.order_by_published {
             sql.push_str(&format!(
@@ -448,6 +459,22 @@ impl Store {
     }
 
     /// Published mention counts per type for one target.
+    /// The latest `updated_at` among published mentions, of one post (its match key) or all.
+    pub fn published_updated(&self, target_key: Option<&str>) -> StoreResult<Option<String>> {
+        self.read(|c| match target_key {
+            Some(key) => c.query_row(
+                "SELECT MAX(updated_at) FROM mentions WHERE target_key = ?1 AND status = 'verified'",
+                [key],
+                |r| r.get(0),
+            ),
+            None => c.query_row(
+                "SELECT MAX(updated_at) FROM mentions WHERE status = 'verified'",
+                [],
+                |r| r.get(0),
+            ),
+        })
+    }
+
     pub fn count_by_type(&self, target_key: &str) -> StoreResult<Vec<(String, i64)>> {
         self.read(|c| {
             let stmt = c.prepare(

@@ -105,6 +105,15 @@ impl Store {
     }
 
     /// The posts with these match keys, in one query (publishing asks for all targets at once).
+    /// Every post by its match key (an export's titles).
+    pub fn post_refs(&self) -> StoreResult<Vec<(String, PostRef)>> {
+        self.read(|c| {
+            c.prepare_cached("SELECT match_key, id, url, key, title, atom_id FROM posts")?
+                .query_map([], |r| Ok((r.get(0)?, post_ref_at(r, 1)?)))?
+                .collect()
+        })
+    }
+
     pub fn posts_by_match_keys(&self, keys: &[String]) -> StoreResult<Vec<(String, PostRef)>> {
         // The keys go in as one JSON array, so there is one statement to keep prepared however
         // many a feed page names, and no limit on how many (an export may name every post).
