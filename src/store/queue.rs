@@ -83,12 +83,14 @@ pub(super) fn job_from_row(r: &Row<'_>) -> Result<Job> {
 }
 
 impl Store {
-    /// Queues every published or held mention for a conditional re-check, spread over
-    /// `spread_secs` so a large store does not fetch everything at once. Returns how many.
+    /// Queues every published or held mention for a conditional re-check, spread over at
+    /// least `spread_secs` (0: all due now) so a large store does not fetch everything at once:
+    /// long enough that the run averages at most [`REVERIFY_PER_SECOND`] re-checks a second, up
+    /// to a day (1,000,000 mentions: one every 86 ms, over 24 hours). Queued in transactions of
+    /// [`REVERIFY_CHUNK`], so intake is not held up behind one long write. Returns how many.
     pub fn enqueue_reverify(&self, spread_secs: i64) -> StoreResult<usize> {
         self.write(|c| {
-            let tx = c.transaction()?;
-            let ids: Vec<i64> = tx
+            let ids: Vec<i64> = c
                 // Imported history is kept as it came unless imported with --verify: the page
                 // behind a ten-year-old pingback is often long gone.
                 .prepare(
@@ -98,16 +100,21 @@ impl Store {
                 .query_map([], |r| r.get(0))?
                 .collect::<Result<_>>()?;
             let n = ids.len().max(1) as i64;
+            let spread_secs = reverify_spread(spread_secs, n);
             let start = chrono::Utc::now();
-            for (i, id) in ids.iter().enumerate() {
-                let at = start + chrono::Duration::milliseconds(spread_secs * 1000 * i as i64 / n);
-                tx.run(
-                    "INSERT INTO jobs (kind, subject, next_try, attempts, conditional) VALUES ('verify', ?1, ?2, 0, 1)
-                     ON CONFLICT (kind, subject) DO NOTHING",
-                    params![id, at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)],
-                )?;
+            for (chunk, ids) in ids.chunks(REVERIFY_CHUNK).enumerate() {
+                let tx = c.transaction()?;
+                for (j, id) in ids.iter().enumerate() {
+                    let i = (chunk * REVERIFY_CHUNK + j) as i64;
+                    let at = start + chrono::Duration::milliseconds(spread_secs * 1000 * i / n);
+                    tx.run(
+                        "INSERT INTO jobs (kind, subject, next_try, attempts, conditional) VALUES ('verify', ?1, ?2, 0, 1)
+                         ON CONFLICT (kind, subject) DO NOTHING",
+                        params![id, at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)],
+                    )?;
+                }
+                tx.commit()?;
             }
-            tx.commit()?;
             Ok(ids.len())
         })
     }
@@ -158,6 +165,21 @@ macro_rules! due_jobs_sql {
            AND (q.next_try, q.subject) > (?3, ?4)
          ORDER BY q.next_try, q.subject LIMIT ?2"
     };
+}
+
+/// The average rate a scheduled re-verification run stays under (see
+/// [`Store::enqueue_reverify`]).
+pub const REVERIFY_PER_SECOND: i64 = 10;
+/// Jobs a re-verification run queues in one transaction.
+const REVERIFY_CHUNK: usize = 5_000;
+
+/// How long a re-verification of `n` mentions is spread over, asked for at least `asked`
+/// seconds (0: none).
+fn reverify_spread(asked: i64, n: i64) -> i64 {
+    if asked <= 0 {
+        return 0;
+    }
+    asked.max(n / REVERIFY_PER_SECOND).min(24 * 3600)
 }
 
 /// Windows of due jobs one lease call reads at most, looking past hosts whose slots are full.
@@ -731,6 +753,22 @@ mod tests {
             assert!(enqueued.new, "later writes still commit");
             assert_eq!(store.queue_depth().unwrap().0, 1);
         }
+    }
+
+    #[test]
+    fn a_large_reverification_is_spread_over_up_to_a_day() {
+        assert_eq!(reverify_spread(0, 1_000_000), 0, "asked for now");
+        assert_eq!(reverify_spread(3600, 100), 3600, "a small store: as asked");
+        assert_eq!(
+            reverify_spread(3600, 100_000),
+            10_000,
+            "10 a second on average"
+        );
+        assert_eq!(
+            reverify_spread(3600, 1_000_000),
+            86_400,
+            "never more than a day"
+        );
     }
 
     #[test]
