@@ -532,8 +532,12 @@ CREATE TABLE admin_sessions (
     expires_at   TEXT NOT NULL
 );
 "#,
+    r#"
+-- The operator's list of every mention, newest first, pages through an index instead of
+-- sorting the whole table for each page (0.9 s a page at 1,000,000 mentions).
+CREATE INDEX mentions_seen ON mentions (first_seen, id);
+"#,
 ];
-
 /// Where a store lives: a SQLite file, or a PostgreSQL database.
 #[derive(Clone, PartialEq)]
 pub enum Location {

@@ -365,4 +365,8 @@ CREATE TABLE admin_sessions (
     expires_at   TEXT COLLATE "C" NOT NULL
 );
 "#,
+    r#"
+-- The operator's list of every mention, as on SQLite.
+CREATE INDEX mentions_seen ON mentions (first_seen, id);
+"#,
 ];
