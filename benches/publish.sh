@@ -87,5 +87,15 @@ TOML
       "$(awk '$1=="50%"{print $2}' "$WORK/wrk.txt")" "$(awk '$1=="99%"{print $2}' "$WORK/wrk.txt")"
   done
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+  if [[ -n "${MILLION:-}" ]]; then
+    # The exports stream: their peak memory does not grow with the store.
+    for export in "--format jsonl --out $WORK/backup.jsonl" "--out $WORK/site"; do
+      # shellcheck disable=SC2086
+      /usr/bin/time -f "%e %M" -o "$WORK/time.txt" ./target/release/backfeed --config "$WORK/b.toml" export $export >/dev/null
+      read -r secs kb < "$WORK/time.txt"
+      printf "  export %-46s %s s, peak RSS %s MB\n" "${export%% $WORK*}" "$secs" "$((kb / 1024))"
+    done
+    rm -rf "$WORK/backup.jsonl" "$WORK/site"
+  fi
 }
 for n in $SIZES; do measure "$n"; done

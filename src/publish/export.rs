@@ -29,7 +29,7 @@ pub fn export(
         let tmp = dir.join(format!("{name}.tmp"));
         let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
         render(&mut out)?;
-        out.into_inner().map_err(|e| e.into_error())?.sync_data()?;
+        out.into_inner().map_err(|e| e.into_error())?;
         std::fs::rename(&tmp, &path)?;
         summary.files += 1;
         Ok(())
