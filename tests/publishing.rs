@@ -755,3 +755,38 @@ fn an_export_walks_every_mention_once_across_pages_of_the_store() {
     .unwrap();
     assert_eq!(atom.entries.len(), 1_082);
 }
+
+#[test]
+fn a_body_made_once_is_served_until_what_is_published_changes() {
+    let home = home_with_one_mention();
+    let daemon = home.serve();
+    let post = home.post_url();
+    let get = |path: &str| -> String {
+        client()
+            .get(daemon.url(path))
+            .query(&[("target", post.as_str())])
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    let entries = |atom: &str| {
+        feed_rs::parser::parse(atom.as_bytes())
+            .unwrap()
+            .entries
+            .len()
+    };
+    // Asked twice: the second answer is the body made for the first.
+    assert_eq!(entries(&get("/mentions.atom")), 1);
+    assert_eq!(get("/mentions.atom"), get("/mentions.atom"));
+    assert!(get("/api/count.json").contains("\"count\": 1"));
+    // A new mention moves the published version: no body made before it is served again.
+    let second = home.linking_page("/two/2", "Two");
+    home.ok(&["submit", &second, &post]);
+    assert_eq!(entries(&get("/mentions.atom")), 2);
+    assert!(
+        get("/api/count.json").contains("\"count\": 2"),
+        "{}",
+        get("/api/count.json")
+    );
+}

@@ -87,16 +87,22 @@ impl Validators {
         self.stamp(StatusCode::NOT_MODIFIED.into_response())
     }
 
-    /// 200 with `body` and the validators.
-    pub(crate) fn respond(&self, content_type: &str, body: Vec<u8>) -> Response {
-        self.stamp(
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, content_type.to_string())],
-                body,
-            )
-                .into_response(),
-        )
+    /// 200 with `body` and the validators; the body is kept for the next request of this
+    /// version (see [`Made`]).
+    pub(crate) fn respond(&self, content_type: &'static str, body: Vec<u8>) -> Response {
+        let body = axum::body::Bytes::from(body);
+        MADE.keep(self, content_type, body.clone());
+        self.ok(content_type, body)
+    }
+
+    /// The body made for this ETag already, if it is kept.
+    fn made(&self) -> Option<Response> {
+        let (content_type, body) = MADE.get(self)?;
+        Some(self.ok(content_type, body))
+    }
+
+    fn ok(&self, content_type: &'static str, body: axum::body::Bytes) -> Response {
+        self.stamp((StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response())
     }
 
     fn stamp(&self, mut r: Response) -> Response {
@@ -130,7 +136,58 @@ pub(crate) fn validators_or_answer(
     if v.unchanged_for(headers) {
         return Err(Box::new(v.not_modified()));
     }
+    if let Some(made) = v.made() {
+        return Err(Box::new(made));
+    }
     Ok(v)
+}
+
+/// Published bodies already made, by ETag, for the store's current published version: what is
+/// published changes far less often than it is read (a viral post's feed and counts are asked
+/// for thousands of times between two new likes), so each URL is rendered once per change, not
+/// once per request. The ETag names the version, the configuration's names and the request, so
+/// a body is only ever served for what it was made from; a new version empties the map. At
+/// [`Made::MAX_BYTES`] no more are kept until the version moves (no churn), and a body over a
+/// sixteenth of that is never kept.
+struct Made(std::sync::Mutex<MadeBodies>);
+
+#[derive(Default)]
+struct MadeBodies {
+    version: i64,
+    bytes: usize,
+    bodies: std::collections::HashMap<String, (&'static str, axum::body::Bytes)>,
+}
+
+static MADE: std::sync::LazyLock<Made> = std::sync::LazyLock::new(|| Made(Default::default()));
+
+impl Made {
+    const MAX_BYTES: usize = 64 * 1024 * 1024;
+
+    fn get(&self, v: &Validators) -> Option<(&'static str, axum::body::Bytes)> {
+        let made = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if made.version != v.version {
+            return None;
+        }
+        made.bodies.get(&v.etag).cloned()
+    }
+
+    fn keep(&self, v: &Validators, content_type: &'static str, body: axum::body::Bytes) {
+        let mut made = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if made.version != v.version {
+            if v.version < made.version {
+                return; // a request that read the version before another moved it
+            }
+            *made = MadeBodies {
+                version: v.version,
+                ..Default::default()
+            };
+        }
+        if body.len() > Self::MAX_BYTES / 16 || made.bytes + body.len() > Self::MAX_BYTES {
+            return;
+        }
+        made.bytes += body.len();
+        made.bodies.insert(v.etag.clone(), (content_type, body));
+    }
 }
 
 /// A 400 when a parameter carries control characters (they would end up in feed XML, where
@@ -300,51 +357,12 @@ pub(crate) async fn api_count(
         Ok(v) => v,
         Err(answer) => return *answer,
     };
-    let counts = match COUNTS.get(&key, validators.version) {
-        Some(counts) => counts,
-        None => match state.ctx.store.count_by_type(&key) {
-            Ok(counts) => {
-                COUNTS.put(key, validators.version, counts.clone());
-                counts
-            }
-            Err(e) => return store_error(e),
-        },
-    };
-    validators.respond(
-        "application/json; charset=utf-8",
-        publish::count_json(&counts),
-    )
-}
-
-/// `/api/count.json` answers by post, kept for the published version they were counted at.
-/// Counting grows with the post (a viral post's tens of thousands of likes), while what is
-/// published changes far less often than it is read: each post is counted once per change,
-/// not once per request. Any change of what is published (a new version) makes every entry
-/// stale; the map is emptied when it holds [`CountCache::MAX`] posts.
-struct CountCache(std::sync::Mutex<std::collections::HashMap<String, (i64, TypeCounts)>>);
-
-/// Published mentions of one post by type.
-type TypeCounts = Vec<(String, i64)>;
-
-static COUNTS: std::sync::LazyLock<CountCache> =
-    std::sync::LazyLock::new(|| CountCache(Default::default()));
-
-impl CountCache {
-    const MAX: usize = 10_000;
-
-    fn get(&self, key: &str, version: i64) -> Option<TypeCounts> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(key)
-            .filter(|(at, _)| *at == version)
-            .map(|(_, counts)| counts.clone())
-    }
-
-    fn put(&self, key: String, version: i64, counts: TypeCounts) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= Self::MAX {
-            map.clear();
-        }
-        map.insert(key, (version, counts));
+    match state.ctx.store.count_by_type(&key) {
+        Ok(counts) => validators.respond(
+            "application/json; charset=utf-8",
+            publish::count_json(&counts),
+        ),
+        Err(e) => store_error(e),
     }
 }
 
