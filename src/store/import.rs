@@ -109,6 +109,14 @@ impl Store {
             if writes && sqlite {
                 c.execute_batch("PRAGMA cache_size = -2000")?;
             }
+            if mode == ImportMode::Write && !sqlite {
+                // PostgreSQL plans by its statistics, which autovacuum refreshes only a while
+                // later: straight after a million rows came in, a table it still thinks small
+                // got a plan that reads all of it (page 500 of the API: 1.4 s instead of 5 ms).
+                // VACUUM too: it marks the new rows visible to all, so that index-only scans
+                // need not visit the table for each entry they pass.
+                c.execute_batch("VACUUM (ANALYZE) posts, mentions, mention_urls, decisions, jobs")?;
+            }
             imported
         })?
     }
