@@ -7,7 +7,7 @@
 //! entries in < 50 ms.
 
 use backfeed::model::{Author, Kind, Mention, MentionType, Status};
-use backfeed::publish::{self, FeedMeta, PostInfo};
+use backfeed::publish::{FeedMeta, Format, PostInfo};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use url::Url;
@@ -148,13 +148,13 @@ fn bench_render(c: &mut Criterion) {
     let mut group = c.benchmark_group("render");
     group.sample_size(20);
     group.bench_function("atom 10000 entries", |b| {
-        b.iter(|| publish::atom(&meta, black_box(&mentions), &posts))
+        b.iter(|| Format::Atom.render(&meta, black_box(&mentions), &posts))
     });
     group.bench_function("rss 10000 entries", |b| {
-        b.iter(|| publish::rss(&meta, black_box(&mentions), &posts))
+        b.iter(|| Format::Rss.render(&meta, black_box(&mentions), &posts))
     });
     group.bench_function("jsonfeed 10000 entries", |b| {
-        b.iter(|| publish::json_feed(&meta, black_box(&mentions), &posts))
+        b.iter(|| Format::JsonFeed.render(&meta, black_box(&mentions), &posts))
     });
     group.finish();
 }

@@ -757,7 +757,7 @@ fn an_export_walks_every_mention_once_across_pages_of_the_store() {
 }
 
 #[test]
-fn a_body_made_once_is_served_until_what_is_published_changes() {
+fn a_kept_body_is_never_served_after_what_is_published_changes() {
     let home = home_with_one_mention();
     let daemon = home.serve();
     let post = home.post_url();
@@ -776,7 +776,7 @@ fn a_body_made_once_is_served_until_what_is_published_changes() {
             .entries
             .len()
     };
-    // Asked twice: the second answer is the body made for the first.
+    // Asked twice: the second answer (the body kept from the first) is the same.
     assert_eq!(entries(&get("/mentions.atom")), 1);
     assert_eq!(get("/mentions.atom"), get("/mentions.atom"));
     assert!(get("/api/count.json").contains("\"count\": 1"));

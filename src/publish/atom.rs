@@ -2,11 +2,6 @@
 
 use super::*;
 
-/// Atom 1.0, newest first.
-pub fn atom(meta: &FeedMeta, mentions: &[Mention], posts: &PostInfo) -> Vec<u8> {
-    Format::Atom.render(meta, mentions, posts)
-}
-
 /// Atom 1.0 of `each` to `out`; `updated`: the latest `updated_at` among them.
 pub(crate) fn write_atom(
     out: &mut dyn std::io::Write,

@@ -501,3 +501,42 @@ pub(crate) async fn mentions_css() -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod made_tests {
+    use super::*;
+
+    fn validators(version: i64, etag: &str) -> Validators {
+        Validators {
+            etag: etag.into(),
+            last_modified: None,
+            version,
+        }
+    }
+
+    #[test]
+    fn a_body_is_kept_for_its_etag_until_the_version_moves_and_within_the_budget() {
+        let made = Made(Default::default());
+        let body = |s: &str| axum::body::Bytes::from(s.to_string());
+        made.keep(&validators(5, "a"), "text/plain", body("five"));
+        assert_eq!(made.get(&validators(5, "a")).unwrap().1, body("five"));
+        assert!(made.get(&validators(5, "b")).is_none(), "another request");
+        // A request that read an older version before another moved it keeps nothing.
+        made.keep(&validators(4, "c"), "text/plain", body("four"));
+        assert!(made.get(&validators(4, "c")).is_none());
+        // A new version: what was made for the old one is gone.
+        made.keep(&validators(6, "b"), "text/plain", body("six"));
+        assert!(made.get(&validators(6, "a")).is_none());
+        assert_eq!(made.get(&validators(6, "b")).unwrap().1, body("six"));
+        // A body over a sixteenth of the budget is never kept; at the budget, no more are.
+        let big = axum::body::Bytes::from(vec![b'x'; Made::MAX_BYTES / 16 + 1]);
+        made.keep(&validators(6, "big"), "text/plain", big);
+        assert!(made.get(&validators(6, "big")).is_none());
+        let part = axum::body::Bytes::from(vec![b'x'; Made::MAX_BYTES / 16]);
+        for n in 0..17 {
+            made.keep(&validators(6, &format!("p{n}")), "text/plain", part.clone());
+        }
+        assert!(made.get(&validators(6, "p14")).is_some());
+        assert!(made.get(&validators(6, "p16")).is_none(), "over the budget");
+    }
+}

@@ -80,11 +80,6 @@ pub fn jf2_entry(m: &Mention) -> Value {
     entry
 }
 
-/// A JF2 feed (`{"type": "feed", "children": [...]}`).
-pub fn jf2_feed(name: &str, mentions: &[Mention]) -> Vec<u8> {
-    jf2_feed_with_deletions(name, mentions, &[])
-}
-
 /// A JF2 feed of `mentions`, then of `deleted` as entries with `"deleted": true` (their
 /// `wm-received` is when they left the published set), for a client that follows changes.
 pub fn jf2_feed_with_deletions(

@@ -2,11 +2,6 @@
 
 use super::*;
 
-/// JSON Feed 1.1, newest first.
-pub fn json_feed(meta: &FeedMeta, mentions: &[Mention], posts: &PostInfo) -> Vec<u8> {
-    Format::JsonFeed.render(meta, mentions, posts)
-}
-
 /// JSON Feed 1.1 of `each` to `out`.
 pub(crate) fn write_json_feed(
     out: &mut dyn std::io::Write,

@@ -17,11 +17,8 @@ pub mod jf2;
 pub mod json_feed;
 pub mod rss;
 
-pub use atom::atom;
 pub use export::{ExportSummary, export};
-pub use jf2::{count_json, jf2_feed, json_bytes, write_json};
-pub use json_feed::json_feed;
-pub use rss::rss;
+pub use jf2::{count_json, json_bytes, write_json};
 
 use crate::model::{Mention, MentionType, match_key};
 use crate::store::{MentionFilter, PostRef, Store};

@@ -2,11 +2,6 @@
 
 use super::*;
 
-/// RSS 2.0, newest first.
-pub fn rss(meta: &FeedMeta, mentions: &[Mention], posts: &PostInfo) -> Vec<u8> {
-    Format::Rss.render(meta, mentions, posts)
-}
-
 /// RSS 2.0 of `each` to `out`; `updated`: the latest `updated_at` among them.
 pub(crate) fn write_rss(
     out: &mut dyn std::io::Write,

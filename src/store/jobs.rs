@@ -216,8 +216,9 @@ pub(super) fn take(
     take_where(c, take_sql!(""), kind, subject, until, owner)
 }
 
-/// [`take`] on PostgreSQL, passing over a row another transaction has locked (it is being
-/// leased or finished right now) instead of waiting for it: `None` as if it were held.
+/// [`take`], passing over a row another transaction has locked (on PostgreSQL: it is being
+/// leased or finished right now by another process) instead of waiting for it: `None` as if
+/// it were held. SQLite has one writer and no row locks: there it is [`take`].
 pub(super) fn take_unless_locked(
     c: &Conn,
     kind: JobKind,
@@ -225,16 +226,13 @@ pub(super) fn take_unless_locked(
     until: &str,
     owner: &str,
 ) -> Result<Option<i64>> {
-    take_where(
-        c,
-        take_sql!(
+    let sql = match c.engine() {
+        super::db::Engine::Postgres => take_sql!(
             " AND subject IN (SELECT subject FROM jobs WHERE kind = ?1 AND subject = ?2 FOR UPDATE SKIP LOCKED)"
         ),
-        kind,
-        subject,
-        until,
-        owner,
-    )
+        super::db::Engine::Sqlite => take_sql!(""),
+    };
+    take_where(c, sql, kind, subject, until, owner)
 }
 
 /// Runs one of [`take`]'s statements.

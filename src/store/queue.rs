@@ -258,17 +258,13 @@ pub(crate) fn lease_due(
     // are locked, each skipped if another process is leasing it right now.
     let mut leased = Vec::with_capacity(jobs.len());
     for mut job in jobs {
-        let taken = if fleet {
-            super::jobs::take_unless_locked(
-                tx,
-                super::JobKind::Verify,
-                job.mention_id,
-                &until,
-                owner,
-            )?
-        } else {
-            super::jobs::take(tx, super::JobKind::Verify, job.mention_id, &until, owner)?
-        };
+        let taken = super::jobs::take_unless_locked(
+            tx,
+            super::JobKind::Verify,
+            job.mention_id,
+            &until,
+            owner,
+        )?;
         if let Some(fence) = taken {
             job.fence = fence;
             leased.push(job);
