@@ -88,12 +88,18 @@ pub enum Command {
     },
     /// Your own posts, with published mention counts.
     Posts {
+        /// Only this site's (its name; see `status`). Every site's when left out.
+        #[arg(long)]
+        site: Option<String>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Stored mentions, newest first.
     Mentions {
+        /// Only this site's (its name; see `status`). Every site's when left out.
+        #[arg(long)]
+        site: Option<String>,
         /// Only mentions of this post.
         #[arg(long)]
         target: Option<String>,
@@ -128,6 +134,9 @@ pub enum Command {
     },
     /// The decision log: each candidate seen and why it was accepted, rejected, updated or deleted.
     Log {
+        /// Only this site's (its name; see `status`). Every site's when left out.
+        #[arg(long)]
+        site: Option<String>,
         /// How far back: 30s, 15m, 2h, 7d, 2w.
         #[arg(long, default_value = "24h")]
         since: String,
@@ -144,6 +153,9 @@ pub enum Command {
     /// Write the feeds as static files under DIR for a site build; or, with `--format jsonl`,
     /// a lossless backup of every mention, block and decision to FILE (`import` restores it).
     Export {
+        /// Only this site's (its name; see `status`). Every site's when left out.
+        #[arg(long)]
+        site: Option<String>,
         /// The directory (static files) or the file (jsonl) to write.
         #[arg(long)]
         out: PathBuf,
@@ -220,6 +232,9 @@ pub enum Command {
     },
     /// What was sent for your posts: per link, the protocol, endpoint and answer.
     Sent {
+        /// Only this site's (its name; see `status`). Every site's when left out.
+        #[arg(long)]
+        site: Option<String>,
         /// Only what was sent for this post.
         #[arg(long)]
         post: Option<String>,
@@ -232,6 +247,18 @@ pub enum Command {
     Snippet {
         /// A post URL, to include its Trackback block.
         post_url: Option<String>,
+        /// The site the tags are for: its feeds and API, by name.
+        #[arg(long)]
+        site: Option<String>,
+    },
+    /// Delete every post, mention and decision of a site removed from the configuration
+    /// (removing it stops its crawls and publishing; its data stays until this).
+    ForgetSite {
+        /// The site's name, as `status` lists it.
+        name: String,
+        /// Yes, delete it: there is no undo (a `backfeed export --format jsonl` first keeps a copy).
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -280,7 +307,7 @@ fn init(site: &str, out: &std::path::Path, force: bool) -> Result<(), Failure> {
     // while public_url is still a loopback address).
     let config = Config::parse(&text, out)
         .map_err(|e| Failure::runtime(format!("the written configuration does not load: {e}")))?;
-    snippet(&config, None)?;
+    snippet(&config, None, None)?;
     println!();
     println!("Next:");
     println!(
@@ -485,9 +512,10 @@ fn check_usage(command: &Command) -> Result<(), Failure> {
 
 async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
     check_usage(&command)?;
-    if let Command::Snippet { post_url } = &command {
-        return snippet(&config, post_url.as_deref());
+    if let Command::Snippet { post_url, site } = &command {
+        return snippet(&config, post_url.as_deref(), site.as_deref());
     }
+    check_site(&command, &config)?;
     if let Command::Migrate { check } = command {
         return migrate(&config, check);
     }
@@ -533,12 +561,13 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
             Ok(())
         }
         Command::Submit { source, target } => submit(&ctx, &source, &target).await,
-        Command::Posts { json } => posts(&ctx, json),
+        Command::Posts { json, site } => posts(&ctx, json, site.as_deref()),
         Command::Mentions {
             target,
             status,
             json,
-        } => mentions(&ctx, target, status, json),
+            site,
+        } => mentions(&ctx, target, status, json, site),
         Command::Approve { id } => moderate(&ctx, id, true),
         Command::Reject { id } => moderate(&ctx, id, false),
         Command::Block {
@@ -546,9 +575,16 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
             remove,
             list,
         } => block(&ctx, domain.as_deref(), remove, list),
-        Command::Log { since, json } => log(&ctx, &since, json),
+        Command::Log { since, json, site } => log(&ctx, &since, json, site.as_deref()),
         Command::Status { json } => status(&ctx, json),
-        Command::Export { out, format } if format == "jsonl" => {
+        Command::Export {
+            out, format, site, ..
+        } if format == "jsonl" => {
+            if site.is_some() {
+                return Err(Failure::usage(
+                    "--site: a jsonl backup holds the whole store (every site); --site works with the static export".to_string(),
+                ));
+            }
             let written = write_backup(&ctx, &out).map_err(|e| {
                 Failure::runtime(format!("backup to {} failed: {e}", out.display()))
             })?;
@@ -571,8 +607,12 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
             dry_run,
             json,
         ),
-        Command::Export { out, .. } => {
-            let summary = crate::publish::export(&ctx.store, ctx.site(), &out).map_err(|e| {
+        Command::Export { out, site, .. } => {
+            let sites = ctx.sites();
+            let named = site.as_deref().and_then(|name| sites.named(name));
+            let names = ctx.feed_names(named);
+            let summary = crate::publish::export(&ctx.store, names.site(), site.as_deref(), &out)
+                .map_err(|e| {
                 Failure::runtime(format!("export to {} failed: {e}", out.display()))
             })?;
             println!(
@@ -635,7 +675,7 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
                 }
                 println!(
                     "waiting: {} {} · next try {}{}",
-                    ctx.cfg.notify.channel_label(&waiting.channel),
+                    ctx.cfg.notify.channel_label(&waiting.channel, &ctx.sites()),
                     waiting.pending,
                     waiting.next_try.as_deref().unwrap_or("at the next run"),
                     waiting
@@ -647,14 +687,15 @@ async fn dispatch(command: Command, config: Config) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Sent { post, json } => {
-            let done = ctx.store.sends(post.as_deref(), -1, 0)?;
+        Command::Sent { post, json, site } => {
+            let done = ctx.store.sends(post.as_deref(), site.as_deref(), -1, 0)?;
             if json {
                 return print_json(&done);
             }
             print_sends(&done, false);
             Ok(())
         }
+        Command::ForgetSite { name, yes } => forget_site(&ctx, &name, yes),
         Command::Snippet { .. } | Command::Migrate { .. } | Command::Init { .. } => {
             unreachable!("handled before the store is opened")
         }
@@ -731,11 +772,14 @@ async fn serve(ctx: Arc<Context>, roles: &[Role]) -> Result<(), Failure> {
         .register_instance(&instance, &role_names.join(","), &crate::store::hostname())?;
     tracing::info!(
         %instance, roles = %role_names.join(","),
-        %listen, public_url = %cfg.server.public_url, site = %cfg.site.base_url,
-        store = %cfg.store.describe(), feeds = cfg.site.feeds.len(), sitemaps = cfg.site.sitemaps.len(),
+        %listen, public_url = %cfg.server.public_url, sites = cfg.sites.list.len(),
+        site = %cfg.sites.first().map_or(String::new(), |s| s.base_url.to_string()),
+        store = %cfg.store.describe(),
+        feeds = cfg.sites.list.iter().map(|s| s.feeds.len()).sum::<usize>(),
+        sitemaps = cfg.sites.list.iter().map(|s| s.sitemaps.len()).sum::<usize>(),
         watched = cfg.watch.len(), access_logs = cfg.refback.access_logs.len(), social = %sources.join(","),
         moderation = %cfg.moderation.mode, send = cfg.send.enabled,
-        notify = cfg.notify.channels().len(), queued = depth, resumed_leases = released,
+        notify = cfg.notify.channels(&cfg.sites).len(), queued = depth, resumed_leases = released,
         "serving"
     );
     if has(Role::Http) {
@@ -802,6 +846,7 @@ async fn serve(ctx: Arc<Context>, roles: &[Role]) -> Result<(), Failure> {
             }
         });
     }
+    tokio::spawn(reread_sites(ctx.clone(), shutdown.clone()));
     let signals = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -853,6 +898,27 @@ async fn heartbeat(ctx: Arc<Context>, shutdown: Shutdown) {
         if let Ok(Err(e)) = beaten {
             tracing::warn!(error = %e, "heartbeat not written; trying again at the next beat");
         }
+    }
+}
+
+/// Reads the configuration's sites again on SIGHUP and, with `[sites] dir`, every minute (a
+/// process of a fleet that does not crawl learns a new site file too); a file that does not
+/// parse is logged and changes nothing.
+async fn reread_sites(ctx: Arc<Context>, shutdown: Shutdown) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("SIGHUP cannot be caught here: sites are read at start only");
+        return;
+    };
+    let every = std::time::Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => {}
+            _ = tokio::time::sleep(every), if ctx.cfg.sites_dir().is_some() => {}
+            _ = shutdown.wait() => return,
+        }
+        let context = ctx.clone();
+        let _ = tokio::task::spawn_blocking(move || context.reload_sites_logged()).await;
     }
 }
 
@@ -954,7 +1020,7 @@ fn import(
         collect: ctx.cfg.moderation.collect.clone(),
     };
     let counts =
-        crate::import::import(&ctx.store, file, &opts, &ctx.cfg.site.base_url).map_err(|e| {
+        crate::import::import(&ctx.store, file, &opts, &ctx.store.site_routes()).map_err(|e| {
             Failure::runtime(format!(
                 "import of {} stopped, nothing was written: {e}",
                 file.display()
@@ -1021,8 +1087,57 @@ fn print_sends(done: &[crate::store::SendRecord], dry_run: bool) {
     }
 }
 
-fn posts(ctx: &Context, json: bool) -> Result<(), Failure> {
-    let posts = ctx.store.list_posts()?;
+/// `--site NAME` must name a configured site (`forget-site` one that is no longer).
+fn check_site(command: &Command, config: &Config) -> Result<(), Failure> {
+    let named = match command {
+        Command::Posts { site, .. }
+        | Command::Mentions { site, .. }
+        | Command::Log { site, .. }
+        | Command::Export { site, .. }
+        | Command::Sent { site, .. } => site.as_deref(),
+        Command::ForgetSite { name, .. } => {
+            if config.sites.named(name).is_some() {
+                return Err(Failure::usage(format!(
+                    "site {name:?} is still configured: remove it from the configuration (or [sites] dir) first, then forget it"
+                )));
+            }
+            return Ok(());
+        }
+        _ => None,
+    };
+    match named {
+        Some(name) if config.sites.named(name).is_none() => Err(Failure::usage(format!(
+            "--site {name:?}: no such site; configured: {}",
+            config
+                .sites
+                .list
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `backfeed forget-site NAME --yes`.
+fn forget_site(ctx: &Context, name: &str, yes: bool) -> Result<(), Failure> {
+    if !yes {
+        return Err(Failure::usage(format!(
+            "forget-site deletes every post, mention and decision of {name:?} for good: add --yes to do it"
+        )));
+    }
+    let gone = ctx.store.forget_site(name)?;
+    tracing::info!(site = %name, posts = gone.posts, mentions = gone.mentions, decisions = gone.decisions, "site forgotten");
+    println!(
+        "forgot site {name}: {} posts, {} mentions, {} decisions deleted",
+        gone.posts, gone.mentions, gone.decisions
+    );
+    Ok(())
+}
+
+fn posts(ctx: &Context, json: bool, site: Option<&str>) -> Result<(), Failure> {
+    let posts = ctx.store.list_posts_of(site)?;
     if json {
         return print_json(&posts);
     }
@@ -1057,6 +1172,7 @@ fn mentions(
     target: Option<String>,
     status: Option<String>,
     json: bool,
+    site: Option<String>,
 ) -> Result<(), Failure> {
     let status = match status.as_deref() {
         Some(s) => Some(Status::parse(s).ok_or_else(|| {
@@ -1076,6 +1192,7 @@ fn mentions(
     let list = ctx.store.mentions(&MentionFilter {
         status,
         target_keys,
+        site,
         ..Default::default()
     })?;
     if json {
@@ -1176,11 +1293,11 @@ pub fn parse_duration(text: &str) -> Option<i64> {
     n.checked_mul(mult)
 }
 
-fn log(ctx: &Context, since: &str, json: bool) -> Result<(), Failure> {
+fn log(ctx: &Context, since: &str, json: bool, site: Option<&str>) -> Result<(), Failure> {
     let secs = parse_duration(since)
         .ok_or_else(|| Failure::usage(format!("--since {since:?}: use e.g. 30m, 2h, 7d")))?;
     let from = crate::model::secs_ago_rfc3339(secs);
-    let decisions = ctx.store.decisions_since(&from)?;
+    let decisions = ctx.store.decisions_since(&from, site)?;
     if decisions.is_empty() && !json {
         println!("No decisions since {from} (try --since 7d).");
     }
@@ -1292,8 +1409,31 @@ fn unreachable_from_outside(url: &url::Url) -> bool {
     }
 }
 
-fn snippet(config: &Config, post_url: Option<&str>) -> Result<(), Failure> {
+fn snippet(config: &Config, post_url: Option<&str>, site: Option<&str>) -> Result<(), Failure> {
     let public = &config.server.public_url;
+    let site = match site {
+        None => None,
+        Some(name) => Some(config.sites.named(name).ok_or_else(|| {
+            Failure::usage(format!(
+                "--site {name:?}: no such site; configured: {}",
+                config
+                    .sites
+                    .list
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?),
+    };
+    if let (Some(site), Some(url)) = (site, post_url)
+        && !url::Url::parse(url).is_ok_and(|u| crate::sites::is_under(&u, &site.base_url))
+    {
+        return Err(Failure::usage(format!(
+            "{url} is not under site {} ({})",
+            site.name, site.base_url
+        )));
+    }
     if unreachable_from_outside(public) {
         eprintln!(
             "backfeed: warning: [server] public_url is {public}, which no one else can reach; \
@@ -1335,6 +1475,12 @@ fn snippet(config: &Config, post_url: Option<&str>) -> Result<(), Failure> {
             esc(&ping)
         );
         println!("<link rel=\"trackback\" href=\"{}\">", esc(&ping));
+    }
+    if let Some(site) = site {
+        println!();
+        println!("# {}'s mentions, for its site build:", site.title);
+        println!("{public}mentions.atom?site={}", site.name);
+        println!("{public}api/mentions.jf2?site={}", site.name);
     }
     Ok(())
 }

@@ -23,7 +23,10 @@ pub struct ConfigError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    site: Option<RawSite>,
+    /// `[site]` (one site) or `[[site]]` (many): read as a value, then as one or a list.
+    site: Option<toml::Value>,
+    #[serde(default)]
+    sites: RawSites,
     #[serde(default)]
     store: RawStore,
     #[serde(default)]
@@ -51,6 +54,7 @@ struct RawConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSite {
+    name: Option<String>,
     base_url: Option<String>,
     #[serde(default)]
     feeds: Vec<String>,
@@ -59,6 +63,28 @@ struct RawSite {
     title: Option<String>,
     #[serde(default)]
     own_profiles: Vec<String>,
+    moderation: Option<String>,
+    admin_password_env: Option<String>,
+    #[serde(default)]
+    webhook: Vec<WebhookConfig>,
+    email: Option<SiteEmail>,
+}
+
+/// `[sites]`: where more sites are kept, one file each.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSites {
+    dir: Option<PathBuf>,
+}
+
+/// `[site.email]`: this site's mail recipients (sent through `[notify.email]`'s server and
+/// sender, or this table's own).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteEmail {
+    pub to: Vec<String>,
+    pub from: Option<String>,
+    pub smtp_url_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -76,15 +102,107 @@ struct RawServer {
     instance_name: Option<String>,
 }
 
-/// `[site]`: whose posts we collect mentions for.
+/// One site (`[site]`, a `[[site]]`, or a file of `[sites] dir`): whose posts we collect
+/// mentions for.
 #[derive(Debug, Clone)]
 pub struct SiteConfig {
+    /// `[a-z0-9.-]`; by default the `base_url`'s host.
+    pub name: String,
     pub base_url: Url,
     pub feeds: Vec<Url>,
     pub sitemaps: Vec<Url>,
     pub title: String,
     /// The blogger's own accounts elsewhere (POSSE): their copies of a post are not mentions.
     pub own_profiles: Vec<Url>,
+    /// Whether this site's verified mentions wait for approval (`moderation = "queue"`), else
+    /// `[moderation] mode`.
+    pub holds: bool,
+    /// The variable holding this site's owner's password for `/admin/`.
+    pub admin_password_env: Option<String>,
+    /// `[[site.webhook]]`: told of this site's mentions only.
+    pub webhook: Vec<WebhookConfig>,
+    /// `[site.email]`: told of this site's mentions only.
+    pub email: Option<SiteEmail>,
+}
+
+impl SiteConfig {
+    /// The site owner's password, when one is set (and not empty).
+    pub fn admin_password(&self) -> Option<String> {
+        let name = self.admin_password_env.as_deref()?;
+        std::env::var(name).ok().filter(|p| !p.is_empty())
+    }
+
+    /// Feed metadata's names for this site.
+    pub fn route(&self) -> crate::sites::SiteRoute {
+        crate::sites::SiteRoute {
+            name: self.name.clone(),
+            base_url: self.base_url.clone(),
+        }
+    }
+}
+
+/// Every site of a configuration, in the order written (`[site]`/`[[site]]`, then `[sites]
+/// dir`'s files by name), and their routes.
+#[derive(Debug, Clone, Default)]
+pub struct Sites {
+    pub list: Vec<SiteConfig>,
+    pub routes: crate::sites::Routes,
+    /// A digest of every site's name, title and `base_url`: what published ETags carry, so a
+    /// renamed or retitled site gets new ones.
+    pub fingerprint: String,
+}
+
+impl Sites {
+    fn new(list: Vec<SiteConfig>) -> Sites {
+        use sha2::Digest;
+        let routes = crate::sites::Routes::new(list.iter().map(SiteConfig::route).collect());
+        let mut digest = sha2::Sha256::new();
+        for site in &list {
+            digest.update(format!(
+                "{}\n{}\n{}\n",
+                site.name, site.title, site.base_url
+            ));
+        }
+        let fingerprint = hex::encode(digest.finalize())[..16].to_string();
+        Sites {
+            list,
+            routes,
+            fingerprint,
+        }
+    }
+
+    /// The site `url` lives under (the longest `base_url` prefix).
+    pub fn for_url(&self, url: &Url) -> Option<&SiteConfig> {
+        let name = &self.routes.route(url)?.name;
+        self.named(name)
+    }
+
+    pub fn named(&self, name: &str) -> Option<&SiteConfig> {
+        self.list.iter().find(|s| s.name == name)
+    }
+
+    /// The site whose `base_url`'s host is `domain` (webmention.io's `domain` parameter).
+    pub fn for_domain(&self, domain: &str) -> Option<&SiteConfig> {
+        let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        self.list.iter().find(|s| {
+            s.base_url
+                .host_str()
+                .is_some_and(|h| h.eq_ignore_ascii_case(&domain))
+        })
+    }
+
+    /// The one site, when there is exactly one.
+    pub fn only(&self) -> Option<&SiteConfig> {
+        match self.list.as_slice() {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+
+    /// The first site configured: whose names a page about no site in particular carries.
+    pub fn first(&self) -> Option<&SiteConfig> {
+        self.list.first()
+    }
 }
 
 /// `[store]`.
@@ -266,33 +384,109 @@ pub struct NotifyConfig {
 pub const MAIL: &str = "mail";
 
 impl NotifyConfig {
-    /// Whether anyone is to be told: only then are notifications queued.
-    pub fn any(&self) -> bool {
-        !self.webhook.is_empty() || self.email.is_some()
+    /// The channels this configuration names, each with the site it is for (`""`: every
+    /// site): every global webhook by its URL and `mail`; each site's webhooks as
+    /// `site:NAME:URL`, its mail as `mail:NAME`.
+    pub fn channels(&self, sites: &Sites) -> Vec<(String, String)> {
+        let global = self
+            .webhook
+            .iter()
+            .map(|w| (w.url.to_string(), String::new()))
+            .chain(
+                self.email
+                    .as_ref()
+                    .map(|_| (MAIL.to_string(), String::new())),
+            );
+        let per_site = sites.list.iter().flat_map(|site| {
+            site.webhook
+                .iter()
+                .map(|w| (format!("site:{}:{}", site.name, w.url), site.name.clone()))
+                .chain(
+                    site.email
+                        .as_ref()
+                        .map(|_| (format!("{MAIL}:{}", site.name), site.name.clone())),
+                )
+        });
+        global.chain(per_site).collect()
     }
 
-    /// The channels this configuration names: every webhook's URL, and `mail`.
-    pub fn channels(&self) -> Vec<String> {
+    /// Where a channel delivers, as configured now (`None`: no longer configured).
+    pub fn resolve<'a>(&'a self, channel: &str, sites: &'a Sites) -> Option<Channel<'a>> {
+        let mail = |to: &[String], site: Option<&SiteEmail>| -> Option<Channel<'a>> {
+            let global = self.email.as_ref();
+            Some(Channel::Mail(MailTo {
+                to: to.to_vec(),
+                from: site
+                    .and_then(|s| s.from.clone())
+                    .or_else(|| global.map(|g| g.from.clone()))?,
+                smtp_url_env: site
+                    .and_then(|s| s.smtp_url_env.clone())
+                    .or_else(|| global.map(|g| g.smtp_url_env.clone()))
+                    .unwrap_or_else(default_smtp_url_env),
+            }))
+        };
+        if channel == MAIL {
+            return mail(&self.email.as_ref()?.to, None);
+        }
+        if let Some(name) = channel.strip_prefix("mail:") {
+            let email = sites.named(name)?.email.as_ref()?;
+            return mail(&email.to, Some(email));
+        }
+        if let Some(rest) = channel.strip_prefix("site:") {
+            let (name, url) = rest.split_once(':')?;
+            let hook = sites
+                .named(name)?
+                .webhook
+                .iter()
+                .find(|w| w.url.as_str() == url)?;
+            return Some(Channel::Webhook(hook));
+        }
         self.webhook
             .iter()
-            .map(|w| w.url.to_string())
-            .chain(self.email.as_ref().map(|_| MAIL.to_string()))
-            .collect()
+            .find(|w| w.url.as_str() == channel)
+            .map(Channel::Webhook)
     }
 
     /// How a channel is shown wherever a person or a program reads it (logs, the decision log,
     /// `status`, the operator's page, `/metrics`): `mail`, or a webhook's `name`, by default its
-    /// host. A build hook's URL is its secret (Netlify's and others' carry the token in the
-    /// path), so its path and query are shown nowhere.
-    pub fn channel_label(&self, channel: &str) -> String {
-        if channel == MAIL {
-            return MAIL.into();
+    /// host (a site's with the site's name before it). A build hook's URL is its secret
+    /// (Netlify's and others' carry the token in the path), so its path and query are shown
+    /// nowhere.
+    pub fn channel_label(&self, channel: &str, sites: &Sites) -> String {
+        if channel == MAIL || channel.starts_with("mail:") {
+            return channel.into();
         }
-        let hook = self.webhook.iter().find(|w| w.url.as_str() == channel);
-        hook.and_then(|w| w.name.clone())
-            .or_else(|| crate::model::host_of(channel))
-            .map_or_else(|| "webhook".into(), |host| format!("webhook {host}"))
+        let site = channel
+            .strip_prefix("site:")
+            .and_then(|rest| rest.split_once(':'))
+            .map(|(name, _)| format!("{name}: "))
+            .unwrap_or_default();
+        let url = channel
+            .strip_prefix("site:")
+            .and_then(|rest| rest.split_once(':'))
+            .map_or(channel, |(_, url)| url);
+        let name = match self.resolve(channel, sites) {
+            Some(Channel::Webhook(hook)) => hook.name.clone(),
+            _ => None,
+        };
+        name.or_else(|| crate::model::host_of(url)).map_or_else(
+            || format!("{site}webhook"),
+            |host| format!("{site}webhook {host}"),
+        )
     }
+}
+
+/// Where a delivery goes.
+pub enum Channel<'a> {
+    Webhook(&'a WebhookConfig),
+    Mail(MailTo),
+}
+
+/// One mail channel: the global `[notify.email]`, or a site's recipients through it.
+pub struct MailTo {
+    pub to: Vec<String>,
+    pub from: String,
+    pub smtp_url_env: String,
 }
 
 /// One `[[notify.webhook]]`.
@@ -401,7 +595,8 @@ impl ModerationConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub path: PathBuf,
-    pub site: SiteConfig,
+    pub sites: Sites,
+    sites_dir: Option<PathBuf>,
     pub store: StoreConfig,
     pub server: ServerConfig,
     pub schedule: ScheduleConfig,
@@ -460,28 +655,21 @@ impl Config {
             )
         })?;
 
-        let raw_site = raw
-            .site
-            .ok_or_else(|| err("site.base_url", "is required".into()))?;
-        let base = raw_site
-            .base_url
-            .ok_or_else(|| err("site.base_url", "is required (your blog's URL)".into()))?;
-        let base_url = parse_http_url(&base).map_err(|m| err("site.base_url", m))?;
-        let parse_list = |key: &str, list: &[String]| -> Result<Vec<Url>, ConfigError> {
-            list.iter()
-                .map(|u| parse_http_url(u).map_err(|m| err(key, format!("{u:?}: {m}"))))
-                .collect()
-        };
-        let site = SiteConfig {
-            feeds: parse_list("site.feeds", &raw_site.feeds)?,
-            sitemaps: parse_list("site.sitemaps", &raw_site.sitemaps)?,
-            own_profiles: parse_list("site.own_profiles", &raw_site.own_profiles)?,
-            title: raw_site
-                .title
-                .unwrap_or_else(|| base_url.host_str().unwrap_or("").to_string()),
-            base_url,
-        };
-
+        let sites = parse_sites(&raw, path)?;
+        if raw.notify.email.is_none()
+            && let Some(site) = sites
+                .list
+                .iter()
+                .find(|s| s.email.as_ref().is_some_and(|e| e.from.is_none()))
+        {
+            return Err(err(
+                "site.email.from",
+                format!(
+                    "site {:?} has mail recipients but no sender: set its email.from, or [notify.email]",
+                    site.name
+                ),
+            ));
+        }
         let listen_text = raw.server.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen = SocketAddr::from_str(&listen_text).map_err(|e| {
             err(
@@ -576,22 +764,13 @@ impl Config {
             .replace("VERSION", env!("CARGO_PKG_VERSION"))
             .replace("public_url", public_url.as_str());
 
-        for (i, hook) in raw.notify.webhook.iter().enumerate() {
-            if hook.format != "webmention.io" && hook.format != "jf2" {
-                return Err(err(
-                    &format!("notify.webhook[{i}].format"),
-                    format!("{:?} is not \"webmention.io\" or \"jf2\"", hook.format),
-                ));
-            }
-        }
+        check_webhooks(&raw.notify.webhook, "notify.webhook").map_err(|(k, m)| err(&k, m))?;
         if let Some(email) = &raw.notify.email {
-            for (key, addr) in std::iter::once(("notify.email.from", &email.from))
-                .chain(email.to.iter().map(|t| ("notify.email.to", t)))
-            {
-                if addr.parse::<lettre::Address>().is_err() {
-                    return Err(err(key, format!("{addr:?} is not a mail address")));
-                }
-            }
+            check_addresses(
+                std::iter::once(("notify.email.from", &email.from))
+                    .chain(email.to.iter().map(|t| ("notify.email.to", t))),
+            )
+            .map_err(|(k, m)| err(&k, m))?;
         }
 
         for (i, w) in raw.watch.iter().enumerate() {
@@ -656,7 +835,8 @@ impl Config {
         };
         Ok(Config {
             path: path.to_path_buf(),
-            site,
+            sites,
+            sites_dir: raw.sites.dir.clone(),
             store: StoreConfig {
                 location: match postgres_url {
                     Some(url) => crate::store::Location::Postgres {
@@ -720,18 +900,207 @@ impl Config {
         })
     }
 
-    /// Whether `url` names something under `[site] base_url` (http and https equal).
-    pub fn is_under_site(&self, url: &Url) -> bool {
-        let base = &self.site.base_url;
-        url.host_str().map(str::to_ascii_lowercase) == base.host_str().map(str::to_ascii_lowercase)
-            && url
-                .port_or_known_default()
-                .filter(|p| *p != 80 && *p != 443)
-                == base
-                    .port_or_known_default()
-                    .filter(|p| *p != 80 && *p != 443)
-            && url.path().starts_with(base.path())
+    /// `[sites] dir`, when sites are kept in files there.
+    pub fn sites_dir(&self) -> Option<&Path> {
+        self.sites_dir.as_deref()
     }
+
+    /// Re-reads this configuration's file (and `[sites] dir`) for its sites alone: what
+    /// SIGHUP and each crawl pick up without a restart.
+    pub fn reread_sites(&self) -> Result<Sites, ConfigError> {
+        Ok(Config::load(&self.path)?.sites)
+    }
+}
+
+/// A configuration key and what is wrong with it.
+type KeyError = (String, String);
+
+fn check_webhooks(hooks: &[WebhookConfig], key: &str) -> Result<(), KeyError> {
+    match hooks
+        .iter()
+        .position(|h| h.format != "webmention.io" && h.format != "jf2")
+    {
+        Some(i) => Err((
+            format!("{key}[{i}].format"),
+            format!("{:?} is not \"webmention.io\" or \"jf2\"", hooks[i].format),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn check_addresses<'a>(
+    mut addresses: impl Iterator<Item = (&'a str, &'a String)>,
+) -> Result<(), KeyError> {
+    match addresses.find(|(_, addr)| addr.parse::<lettre::Address>().is_err()) {
+        Some((key, addr)) => Err((key.to_string(), format!("{addr:?} is not a mail address"))),
+        None => Ok(()),
+    }
+}
+
+/// Every site: `[site]` or `[[site]]`, then each `*.toml` of `[sites] dir` by file name (a
+/// file holds one site's keys, at the top or under `[site]`). Names and `base_url`s are unique.
+fn parse_sites(raw: &RawConfig, path: &Path) -> Result<Sites, ConfigError> {
+    let err = |path: &Path, key: &str, message: String| ConfigError {
+        path: path.display().to_string(),
+        key: key.to_string(),
+        message,
+    };
+    let default_holds = raw.moderation.mode == "queue";
+    let mut list: Vec<(PathBuf, String, SiteConfig)> = Vec::new();
+    match &raw.site {
+        None => {}
+        Some(toml::Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let key = format!("site[{i}]");
+                let site = site_from_value(item, &key, default_holds)
+                    .map_err(|(k, m)| err(path, &k, m))?;
+                list.push((path.to_path_buf(), key, site));
+            }
+        }
+        Some(table @ toml::Value::Table(_)) => {
+            let site =
+                site_from_value(table, "site", default_holds).map_err(|(k, m)| err(path, &k, m))?;
+            list.push((path.to_path_buf(), "site".into(), site));
+        }
+        Some(_) => {
+            return Err(err(
+                path,
+                "site",
+                "must be a table ([site]) or a list of them ([[site]])".into(),
+            ));
+        }
+    }
+    if let Some(dir) = &raw.sites.dir {
+        let dir = if dir.is_relative() {
+            path.parent().unwrap_or(Path::new("")).join(dir)
+        } else {
+            dir.clone()
+        };
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| {
+                err(
+                    path,
+                    "sites.dir",
+                    format!("cannot read {}: {e}", dir.display()),
+                )
+            })?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
+            .collect();
+        files.sort();
+        for file in files {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| err(&file, "(file)", format!("cannot read: {e}")))?;
+            let value: toml::Table = toml::from_str(&text)
+                .map_err(|e| err(&file, "(syntax)", e.message().replace('\n', " ")))?;
+            let value = match value.get("site") {
+                Some(site @ toml::Value::Table(_)) => site.clone(),
+                _ => toml::Value::Table(value),
+            };
+            let site = site_from_value(&value, "site", default_holds)
+                .map_err(|(k, m)| err(&file, &k, m))?;
+            list.push((file, "site".into(), site));
+        }
+    }
+    if list.is_empty() && raw.sites.dir.is_none() {
+        return Err(err(
+            path,
+            "site.base_url",
+            "is required (your blog's URL)".into(),
+        ));
+    }
+    for (i, (file, key, site)) in list.iter().enumerate() {
+        let earlier = &list[..i];
+        if let Some((other, ..)) = earlier.iter().find(|(_, _, s)| s.name == site.name) {
+            return Err(err(
+                file,
+                &format!("{key}.name"),
+                format!(
+                    "{:?} names another site too (in {}): give each site its own name",
+                    site.name,
+                    other.display()
+                ),
+            ));
+        }
+        if let Some((_, _, s)) = earlier.iter().find(|(_, _, s)| s.base_url == site.base_url) {
+            return Err(err(
+                file,
+                &format!("{key}.base_url"),
+                format!("{} is site {:?}'s base_url too", site.base_url, s.name),
+            ));
+        }
+    }
+    Ok(Sites::new(list.into_iter().map(|(_, _, s)| s).collect()))
+}
+
+/// One site's table, checked; errors name the key under `key` (`site`, `site[2]`).
+fn site_from_value(
+    value: &toml::Value,
+    key: &str,
+    default_holds: bool,
+) -> Result<SiteConfig, KeyError> {
+    let raw: RawSite = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+        let at = e.path().to_string();
+        let inner = e.into_inner();
+        let at = if at == "." || at.is_empty() {
+            key.to_string()
+        } else {
+            format!("{key}.{at}")
+        };
+        (at, inner.message().replace('\n', " "))
+    })?;
+    let k = |name: &str| format!("{key}.{name}");
+    let base = raw
+        .base_url
+        .ok_or_else(|| (k("base_url"), "is required (your blog's URL)".to_string()))?;
+    let base_url = parse_http_url(&base).map_err(|m| (k("base_url"), m))?;
+    let parse_list = |name: &str, list: &[String]| -> Result<Vec<Url>, KeyError> {
+        list.iter()
+            .map(|u| parse_http_url(u).map_err(|m| (k(name), format!("{u:?}: {m}"))))
+            .collect()
+    };
+    let host = base_url.host_str().unwrap_or("").to_ascii_lowercase();
+    let name = raw.name.unwrap_or_else(|| host.clone());
+    if !crate::sites::valid_name(&name) {
+        return Err((
+            k("name"),
+            format!("{name:?} may hold only a-z, 0-9, '-' and '.' (at most 100)"),
+        ));
+    }
+    let holds = match raw.moderation.as_deref() {
+        None => default_holds,
+        Some("auto") => false,
+        Some("queue") => true,
+        Some(other) => {
+            return Err((
+                k("moderation"),
+                format!("{other:?} is not \"auto\" or \"queue\""),
+            ));
+        }
+    };
+    check_webhooks(&raw.webhook, &k("webhook"))?;
+    if let Some(email) = &raw.email {
+        let (to, from) = (k("email.to"), k("email.from"));
+        check_addresses(
+            email
+                .to
+                .iter()
+                .map(|t| (to.as_str(), t))
+                .chain(email.from.iter().map(|f| (from.as_str(), f))),
+        )?;
+    }
+    Ok(SiteConfig {
+        feeds: parse_list("feeds", &raw.feeds)?,
+        sitemaps: parse_list("sitemaps", &raw.sitemaps)?,
+        own_profiles: parse_list("own_profiles", &raw.own_profiles)?,
+        title: raw.title.unwrap_or(host),
+        name,
+        base_url,
+        holds,
+        admin_password_env: raw.admin_password_env,
+        webhook: raw.webhook,
+        email: raw.email,
+    })
 }
 
 fn parse_http_url(text: &str) -> Result<Url, String> {
@@ -791,5 +1160,33 @@ mod tests {
         let e = parse("[site]\nbase_url = \"https://b.example/\"\n[moderation]\nmode = \"x\"")
             .unwrap_err();
         assert_eq!(e.key, "moderation.mode");
+    }
+
+    #[test]
+    fn sites_are_one_table_or_many_named_and_unique() {
+        let one = parse("[site]\nbase_url = \"https://Blog.example/\"\n").unwrap();
+        assert_eq!(
+            one.sites.list[0].name, "blog.example",
+            "named after the host"
+        );
+        let two = "[[site]]\nname = \"anna\"\nbase_url = \"https://a.example/\"\nmoderation = \"queue\"\n\
+                   [[site]]\nbase_url = \"https://b.example/bob/\"\n";
+        let c = parse(two).unwrap();
+        let names: Vec<&str> = c.sites.list.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["anna", "b.example"]);
+        assert!(c.sites.named("anna").unwrap().holds);
+        assert!(!c.sites.named("b.example").unwrap().holds);
+        let same_base = "[[site]]\nname = \"a\"\nbase_url = \"https://a.example/\"\n\
+                         [[site]]\nname = \"b\"\nbase_url = \"https://a.example/\"\n";
+        assert_eq!(parse(same_base).unwrap_err().key, "site[1].base_url");
+        let same_name = "[[site]]\nname = \"a\"\nbase_url = \"https://a.example/\"\n\
+                         [[site]]\nname = \"a\"\nbase_url = \"https://b.example/\"\n";
+        assert_eq!(parse(same_name).unwrap_err().key, "site[1].name");
+        let bad = "[[site]]\nname = \"Anna!\"\nbase_url = \"https://a.example/\"\n";
+        assert_eq!(parse(bad).unwrap_err().key, "site[0].name");
+        let bad = "[[site]]\nbase_url = \"https://a.example/\"\nmoderation = \"x\"\n";
+        assert_eq!(parse(bad).unwrap_err().key, "site[0].moderation");
+        let unknown = "[[site]]\nbase_url = \"https://a.example/\"\ncolour = 1\n";
+        assert_eq!(parse(unknown).unwrap_err().key, "site[0].colour");
     }
 }

@@ -21,6 +21,7 @@
 //! | [`init`] | `backfeed init`: a first configuration from what the site's home page says |
 //! | [`lifecycle`] | a mention's status and every way it changes, as plain functions the store follows |
 //! | [`model`], [`text`] | plain data and small text helpers every layer shares |
+//! | [`sites`] | the sites served, and which one a URL is filed under (longest `base_url` prefix) |
 //!
 //! Beside these: [`send`] (pings for the blogger's own links), [`notify`] (webhooks and mail),
 //! [`import`] (moving in).
@@ -35,7 +36,7 @@
 //! 4. [`publish`] renders what is published for the HTTP routes and for `backfeed export`.
 //!
 //! Dependencies point one way, layer by layer (`tests/module_map.rs` holds the code to it):
-//! `model`, `text` and `shutdown` need nothing; `lifecycle` only `model`; `store` and `verify` only those; `config` the
+//! `model`, `text`, `sites` and `shutdown` need nothing; `lifecycle` only `model`; `store` and `verify` only those; `config` the
 //! store's location; `fetch` and `metrics` the configuration; `pipeline` (the context every
 //! role shares) all of these; `server` (limits, sessions, the shared state) the pipeline;
 //! `publish`, then `notify` and `receive`, then `send`, `sources`, `schedule`, `status` and
@@ -68,6 +69,7 @@ pub mod schedule;
 pub mod send;
 pub mod server;
 pub mod shutdown;
+pub mod sites;
 pub mod sources;
 pub mod status;
 pub mod store;

@@ -274,7 +274,13 @@ impl Metrics {
 
     /// The text a scrape answers, with the store's and the process's figures read now
     /// (`fetch_errors`: the fetcher's count so far; `notify` labels the delivery channels).
-    pub fn render(&self, store: &Store, notify: &NotifyConfig, fetch_errors: u64) -> String {
+    pub fn render(
+        &self,
+        store: &Store,
+        notify: &NotifyConfig,
+        sites: &crate::config::Sites,
+        fetch_errors: u64,
+    ) -> String {
         self.fetch_errors
             .inner()
             .store(fetch_errors, std::sync::atomic::Ordering::Relaxed);
@@ -297,7 +303,7 @@ impl Metrics {
             for p in pending {
                 self.notifications_pending
                     .get_or_create(&OneLabel {
-                        name: notify.channel_label(&p.channel),
+                        name: notify.channel_label(&p.channel, sites),
                     })
                     .set(p.pending);
             }

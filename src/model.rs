@@ -479,6 +479,24 @@ pub struct Site<'a> {
     pub public_url: &'a str,
 }
 
+/// [`Site`] owned: the names of one site (or of the server), looked up per request.
+#[derive(Clone, Debug)]
+pub struct SiteNames {
+    pub title: String,
+    pub home_url: String,
+    pub public_url: String,
+}
+
+impl SiteNames {
+    pub fn site(&self) -> Site<'_> {
+        Site {
+            title: &self.title,
+            home_url: &self.home_url,
+            public_url: &self.public_url,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

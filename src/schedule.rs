@@ -67,7 +67,11 @@ pub async fn run_once_with(
         .schedule_started(job.name(), &started)
         .or_log("schedule state not kept");
     let summary = match job {
-        Job::Crawl => crate::sources::crawl(ctx, progress).await,
+        Job::Crawl => {
+            // A site file added or removed since is crawled (or no longer) from this run on.
+            ctx.reload_sites_logged();
+            crate::sources::crawl(ctx, progress).await
+        }
         Job::Reverify => crate::sources::reverify(ctx, 3600, progress).await,
         Job::Digest => unreachable!("the digest runs without a crawl summary"),
     };
@@ -325,9 +329,12 @@ mod tests {
             .await;
         }
         assert_eq!(panics.load(Ordering::SeqCst), 2, "the second run still ran");
-        let metrics = ctx
-            .metrics
-            .render(&ctx.store, &ctx.cfg.notify, ctx.fetcher.error_count());
+        let metrics = ctx.metrics.render(
+            &ctx.store,
+            &ctx.cfg.notify,
+            &ctx.sites(),
+            ctx.fetcher.error_count(),
+        );
         assert!(
             metrics.contains("backfeed_task_panics_total{task=\"crawl\"} 2"),
             "{metrics}"

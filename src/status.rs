@@ -60,7 +60,7 @@ pub fn config_warnings(cfg: &crate::config::Config) -> Vec<String> {
         if let Some(var) = hook.secret_env.as_deref().filter(|v| unset(v)) {
             warnings.push(format!(
                 "[[notify.webhook]] {}: secret_env names ${var}, which is not set: its webhooks go unsigned",
-                cfg.notify.channel_label(hook.url.as_str())
+                cfg.notify.channel_label(hook.url.as_str(), &cfg.sites)
             ));
         }
     }
@@ -118,7 +118,7 @@ impl StatusReport {
                 .pending_deliveries()?
                 .into_iter()
                 .map(|mut p| {
-                    p.channel = ctx.cfg.notify.channel_label(&p.channel);
+                    p.channel = ctx.cfg.notify.channel_label(&p.channel, &ctx.sites());
                     p
                 })
                 .collect(),

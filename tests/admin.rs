@@ -20,93 +20,9 @@ fn admin_home() -> Home {
     home
 }
 
-/// Set-Cookie values of a response.
-fn set_cookies(r: &reqwest::blocking::Response) -> Vec<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .collect()
-}
-
-fn cookie_named(cookies: &[String], name: &str) -> Option<String> {
-    cookies
-        .iter()
-        .find(|c| c.starts_with(&format!("{name}=")))
-        .cloned()
-}
-
-/// The value of the hidden `csrf` field of a page.
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-    html[at..at + 64].to_string()
-}
-
-/// A signed-in operator: the session cookie and its CSRF token.
-struct Operator {
-    base: String,
-    cookie: String,
-    csrf: String,
-}
-
-/// Loads the sign-in form and posts `password` with its token; returns the response.
-fn try_password(base: &str, password: &str) -> reqwest::blocking::Response {
-    try_password_from(&client(), base, password)
-}
-
-/// A sign-in attempt through `client` (which may speak from another loopback address).
-fn try_password_from(
-    client: &reqwest::blocking::Client,
-    base: &str,
-    password: &str,
-) -> reqwest::blocking::Response {
-    let form = client.get(format!("{base}/admin/login")).send().unwrap();
-    let cookie = cookie_named(&set_cookies(&form), "backfeed_signin").unwrap();
-    let token = csrf_of(&form.text().unwrap());
-    client
-        .post(format!("{base}/admin/login"))
-        .header("cookie", cookie.split(';').next().unwrap())
-        .form(&[("csrf", token.as_str()), ("password", password)])
-        .send()
-        .unwrap()
-}
-
 impl Operator {
     fn sign_in(base: &str) -> Operator {
-        let r = try_password(base, PASSWORD.1);
-        assert_eq!(r.status(), 303, "signed in");
-        let session = cookie_named(&set_cookies(&r), "backfeed_session").unwrap();
-        let cookie = session.split(';').next().unwrap().to_string();
-        let mut op = Operator {
-            base: base.to_string(),
-            cookie,
-            csrf: String::new(),
-        };
-        op.csrf = csrf_of(&op.page("/admin/"));
-        op
-    }
-
-    fn get(&self, path: &str) -> reqwest::blocking::Response {
-        client()
-            .get(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .send()
-            .unwrap()
-    }
-
-    fn page(&self, path: &str) -> String {
-        let r = self.get(path);
-        assert_eq!(r.status(), 200, "{path}");
-        r.text().unwrap()
-    }
-
-    fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::blocking::Response {
-        client()
-            .post(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .form(fields)
-            .send()
-            .unwrap()
+        Operator::sign_in_with(base, PASSWORD.1)
     }
 }
 

@@ -10,6 +10,13 @@
 //! the server holds the gate without needing this module); what is shown is
 //! [`pages`]; what changes goes through the same store calls as the CLI, so the decision log,
 //! the feeds and the notifications follow every click exactly as they follow a command.
+//!
+//! Many sites: the host's operator (`[admin] password_env`) sees every site, with a site
+//! filter on every listing and per-site counts on the status page. A site's owner (its
+//! `admin_password_env`) gets a session bound to that site: every listing is narrowed to it
+//! whatever the URL asks, every id a form or a URL names is checked to be that site's (another
+//! site's mention is answered as if it did not exist), and what belongs to the whole host —
+//! domain blocks, the status of schedules and processes — is refused (403).
 
 pub mod pages;
 
@@ -96,10 +103,12 @@ impl IntoResponse for Stop {
 /// The answer of an admin handler.
 type Answer = Result<Response, Stop>;
 
-/// A request with a live session: its cookie token and its CSRF token.
+/// A request with a live session: its cookie token, its CSRF token, and the site it may see
+/// (`None`: the host's operator, every site).
 pub struct Signed {
     token: String,
     csrf: String,
+    site: Option<String>,
 }
 
 impl FromRequestParts<Shared> for Signed {
@@ -110,9 +119,9 @@ impl FromRequestParts<Shared> for Signed {
             return Err(Stop::Refused(StatusCode::NOT_FOUND, String::new()));
         };
         let session = cookie_value(&parts.headers, SESSION_COOKIE)
-            .and_then(|token| gate.session_csrf(&token).map(|csrf| (token, csrf)));
+            .and_then(|token| gate.session(&token).map(|(csrf, site)| (token, csrf, site)));
         match session {
-            Some((token, csrf)) => Ok(Signed { token, csrf }),
+            Some((token, csrf, site)) => Ok(Signed { token, csrf, site }),
             None if parts.method == Method::GET => Err(Stop::SignInFirst),
             None => Err(Stop::Refused(
                 StatusCode::FORBIDDEN,
@@ -124,6 +133,42 @@ impl FromRequestParts<Shared> for Signed {
 }
 
 impl Signed {
+    /// The site a listing shows: the session's own, whatever is asked; for the host's
+    /// operator the one asked for (a filter), or every site.
+    fn site_shown(&self, asked: &str) -> Option<String> {
+        self.site
+            .clone()
+            .or_else(|| Some(asked.trim().to_string()).filter(|s| !s.is_empty()))
+    }
+
+    /// Refuses what belongs to the whole host (blocks, the status page) to a site's owner.
+    fn host_only(&self) -> Result<(), Stop> {
+        match &self.site {
+            None => Ok(()),
+            Some(site) => Err(Stop::Refused(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "this page belongs to the host's operator; you are signed in for site {site}\n"
+                ),
+            )),
+        }
+    }
+
+    /// The mentions of `ids` this session may change: all for the host's operator, a site
+    /// owner's own for a site's (another site's are as if they did not exist).
+    fn own_mentions(&self, store: &crate::store::Store, ids: Vec<i64>) -> Result<Vec<i64>, Stop> {
+        let Some(site) = &self.site else {
+            return Ok(ids);
+        };
+        let mut own = Vec::new();
+        for id in ids {
+            if store.mention_site(id)?.as_deref() == Some(site.as_str()) {
+                own.push(id);
+            }
+        }
+        Ok(own)
+    }
+
     /// Refuses a form whose CSRF token is not this session's.
     fn check(&self, given: &str) -> Result<(), Stop> {
         if !given.is_empty() && same_secret(given, &self.csrf) {
@@ -188,11 +233,21 @@ fn back_to(back: &str, done: &str) -> Response {
 }
 
 fn frame<'a>(state: &'a Shared, signed: &'a Signed, done: &Done) -> Result<Frame<'a>, Stop> {
+    let sites = state.ctx.sites();
+    let own = signed.site.as_deref().and_then(|name| sites.named(name));
     Ok(Frame {
-        site_title: &state.ctx.cfg.site.title,
+        site_title: state.ctx.feed_names(own).title,
         csrf: &signed.csrf,
         notice: notice(done),
-        held: state.ctx.store.count_with_status(Status::Held)?,
+        held: state
+            .ctx
+            .store
+            .count_with_status_in(Status::Held, signed.site.as_deref())?,
+        sites: match signed.site {
+            Some(_) => Vec::new(),
+            None if sites.list.len() > 1 => sites.list.iter().map(|s| s.name.clone()).collect(),
+            None => Vec::new(),
+        },
     })
 }
 
@@ -216,9 +271,14 @@ async fn queue(State(state): State<Shared>, signed: Signed, Query(done): Query<D
         status: Some(Status::Held),
         ascending: true,
         limit: Some(200),
+        site: signed.site.clone(),
         ..Default::default()
     })?;
-    let moderated = state.ctx.cfg.moderation.holds();
+    let sites = state.ctx.sites();
+    let moderated = match signed.site.as_deref().and_then(|name| sites.named(name)) {
+        Some(site) => site.holds,
+        None => state.ctx.cfg.moderation.holds() || sites.list.iter().any(|s| s.holds),
+    };
     let posts = post_titles(&state, &held)?;
     html(pages::queue(
         &frame(&state, &signed, &done)?,
@@ -306,6 +366,7 @@ async fn mentions(
             .into_iter()
             .collect(),
         text: Some(f.q.clone()),
+        site: signed.site_shown(&f.site),
         limit: Some(limit),
         offset,
         ..Default::default()
@@ -338,6 +399,7 @@ async fn bulk(
     signed.check(&field("csrf"))?;
     let back = field("back");
     if let Some(domain) = crate::model::domain_name(&field("block_domain")) {
+        signed.host_only()?;
         let name = domain.clone();
         let hidden = write(&state, move |s| s.block(&name)).await?;
         tracing::info!(domain = %domain, hidden, "blocked on the operator's page");
@@ -351,7 +413,14 @@ async fn bulk(
     if ids.is_empty() {
         return Ok(back_to(&back, "none_selected"));
     }
+    let ids = signed.own_mentions(&state.ctx.store, ids)?;
+    if ids.is_empty() {
+        return Ok(back_to(&back, "gone"));
+    }
     let action = field("action");
+    if action == "block" {
+        signed.host_only()?;
+    }
     let done = match action.as_str() {
         "approve" | "reject" => {
             let approve = action == "approve";
@@ -411,6 +480,7 @@ async fn log(
         outcome: Some(f.outcome.clone()).filter(|o| !o.is_empty()),
         kind: Some(f.kind.clone()).filter(|k| !k.is_empty()),
         text: Some(f.q.clone()),
+        site: signed.site_shown(&f.site),
         limit,
         offset,
     })?;
@@ -423,6 +493,8 @@ async fn log(
 #[derive(serde::Deserialize, Default)]
 struct PageQuery {
     page: Option<u32>,
+    #[serde(default)]
+    site: String,
 }
 
 async fn sent(
@@ -432,7 +504,11 @@ async fn sent(
     Query(done): Query<Done>,
 ) -> Answer {
     let (page, limit, offset) = paging(q.page);
-    let mut shown = state.ctx.store.sends(None, limit, offset)?;
+    let site = signed.site_shown(&q.site);
+    let mut shown = state
+        .ctx
+        .store
+        .sends(None, site.as_deref(), limit, offset)?;
     let has_next = one_page(&mut shown);
     html(pages::sent(
         &frame(&state, &signed, &done)?,
@@ -443,6 +519,7 @@ async fn sent(
 }
 
 async fn blocks(State(state): State<Shared>, signed: Signed, Query(done): Query<Done>) -> Answer {
+    signed.host_only()?;
     let blocked = state.ctx.store.blocked_domains()?;
     let from_config = &state.ctx.cfg.moderation.blocked_domains;
     html(pages::blocks(
@@ -453,8 +530,14 @@ async fn blocks(State(state): State<Shared>, signed: Signed, Query(done): Query<
 }
 
 async fn status(State(state): State<Shared>, signed: Signed, Query(done): Query<Done>) -> Answer {
+    signed.host_only()?;
     let report = crate::status::StatusReport::gather(&state.ctx)?;
-    html(pages::status(&frame(&state, &signed, &done)?, &report))
+    let per_site = state.ctx.store.site_counts()?;
+    html(pages::status(
+        &frame(&state, &signed, &done)?,
+        &report,
+        &per_site,
+    ))
 }
 
 async fn moderate(
@@ -464,6 +547,9 @@ async fn moderate(
     Form(form): Form<ActionForm>,
 ) -> Answer {
     signed.check(&form.csrf)?;
+    if signed.own_mentions(&state.ctx.store, vec![id])?.is_empty() {
+        return Ok(back_to(&form.back, "gone"));
+    }
     let (result, done) = match action.as_str() {
         "approve" => (write(&state, move |s| s.approve(id)).await?, "approved"),
         "reject" => (write(&state, move |s| s.reject(id)).await?, "rejected"),
@@ -500,6 +586,7 @@ async fn unblock(
 /// Blocks the form's domain, or lifts its block.
 async fn change_block(state: &Shared, signed: &Signed, form: &ActionForm, lift: bool) -> Answer {
     signed.check(&form.csrf)?;
+    signed.host_only()?;
     let Some(domain) = crate::model::domain_name(&form.domain) else {
         return Ok(back_to(&form.back, "bad_domain"));
     };
@@ -549,7 +636,7 @@ fn sign_in_form(state: &Shared, status: StatusCode, problem: Option<&str>) -> Re
     let token = random_token();
     let mut response = (
         status,
-        Html(pages::sign_in(&state.ctx.cfg.site.title, &token, problem).into_string()),
+        Html(pages::sign_in(&state.ctx.feed_names(None).title, &token, problem).into_string()),
     )
         .into_response();
     if let Ok(cookie) = HeaderValue::from_str(&gate.cookie(SIGN_IN_COOKIE, Some(&token))) {
@@ -588,7 +675,14 @@ async fn sign_in(
     if let Some(hold) = gate.slowdown() {
         tokio::time::sleep(hold).await;
     }
-    match gate.sign_in(peer.ip(), &form.password) {
+    let owners: Vec<(String, String)> = state
+        .ctx
+        .sites()
+        .list
+        .iter()
+        .filter_map(|s| Some((s.name.clone(), s.admin_password()?)))
+        .collect();
+    match gate.sign_in_as(peer.ip(), &form.password, &owners) {
         SignIn::Welcome(token) => {
             tracing::info!(client = %peer.ip(), "operator signed in");
             let mut response = Redirect::to("/admin/").into_response();

@@ -31,12 +31,14 @@ const NAV: [(Nav, &str, &str); 6] = [
 
 /// What every signed-in page needs besides its body.
 pub struct Frame<'a> {
-    pub site_title: &'a str,
+    pub site_title: String,
     pub csrf: &'a str,
     /// A line saying what the last action did.
     pub notice: Option<String>,
     /// Mentions waiting for approval, shown beside "Queue".
     pub held: i64,
+    /// The sites the host's operator may filter by (empty: one site, or a site's owner).
+    pub sites: Vec<String>,
 }
 
 fn document(title: &str, body: Markup) -> Markup {
@@ -265,6 +267,8 @@ pub struct MentionFilters {
     #[serde(default)]
     pub q: String,
     #[serde(default)]
+    pub site: String,
+    #[serde(default)]
     pub page: Option<u32>,
 }
 
@@ -277,6 +281,8 @@ pub struct LogFilters {
     pub kind: String,
     #[serde(default)]
     pub q: String,
+    #[serde(default)]
+    pub site: String,
     #[serde(default)]
     pub page: Option<u32>,
 }
@@ -312,6 +318,19 @@ fn pager(path: &str, query: &[(&str, &str)], page: u32, has_next: bool) -> Marku
     }
 }
 
+/// The site filter, for the host's operator when there are several sites (nothing otherwise).
+fn site_select(frame: &Frame<'_>, chosen: &str) -> Markup {
+    if frame.sites.is_empty() {
+        return html! {};
+    }
+    select(
+        "site",
+        "Site",
+        chosen,
+        &frame.sites.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+}
+
 /// All mentions, filtered and paged.
 pub fn mentions(
     frame: &Frame<'_>,
@@ -332,11 +351,12 @@ pub fn mentions(
             (select("kind", "Kind", &f.kind, &kinds))
             (select("type", "Type", &f.mention_type, &types))
             label { "Text" input type="search" name="q" value=(f.q) placeholder="title, author, source"; }
+            (site_select(frame, &f.site))
             button type="submit" { "Filter" }
         }
         @if list.is_empty() { p.empty { "No mentions match." } }
         @if !list.is_empty() { (mention_table(list, frame.csrf, back, posts)) }
-        (pager("/admin/mentions", &[("post", &f.post), ("status", &f.status), ("kind", &f.kind), ("type", &f.mention_type), ("q", &f.q)], page_no, has_next))
+        (pager("/admin/mentions", &[("post", &f.post), ("status", &f.status), ("kind", &f.kind), ("type", &f.mention_type), ("q", &f.q), ("site", &f.site)], page_no, has_next))
     };
     page(frame, Nav::Mentions, "Mentions", body)
 }
@@ -356,6 +376,7 @@ pub fn log(
             (select("outcome", "Outcome", &f.outcome, &outcomes.iter().map(String::as_str).collect::<Vec<_>>()))
             (select("kind", "Kind", &f.kind, &kinds))
             label { "Text" input type="search" name="q" value=(f.q) placeholder="source, target, reason"; }
+            (site_select(frame, &f.site))
             button type="submit" { "Filter" }
         }
         @if lines.is_empty() { p.empty { "No decisions match." } }
@@ -372,7 +393,7 @@ pub fn log(
                 }
             }
         }
-        (pager("/admin/log", &[("outcome", &f.outcome), ("kind", &f.kind), ("q", &f.q)], page_no, has_next))
+        (pager("/admin/log", &[("outcome", &f.outcome), ("kind", &f.kind), ("q", &f.q), ("site", &f.site)], page_no, has_next))
     };
     page(frame, Nav::Log, "Decision log", body)
 }
@@ -430,8 +451,30 @@ pub fn blocks(frame: &Frame<'_>, blocked: &[String], from_config: &[String]) -> 
 
 /// The live processes, schedules, queue, failing watched URLs, social source errors,
 /// notifications.
-pub fn status(frame: &Frame<'_>, r: &StatusReport) -> Markup {
+/// `per_site`: each site's name, posts and mentions by status (shown when there are several).
+pub fn status(
+    frame: &Frame<'_>,
+    r: &StatusReport,
+    per_site: &[crate::store::SiteCounts],
+) -> Markup {
     let body = html! {
+        @if per_site.len() > 1 {
+            section {
+                h2 { "Sites" }
+                table {
+                    thead { tr { th { "Site" } th { "Posts" } th { "Mentions" } } }
+                    tbody {
+                        @for counts in per_site {
+                            tr {
+                                td { a href=(format!("/admin/mentions?site={}", counts.site)) { @if counts.site.is_empty() { "(none)" } @else { (counts.site) } } }
+                                td { (counts.posts) }
+                                td { (counts.by_status.iter().map(|(s, n)| format!("{n} {s}")).collect::<Vec<_>>().join(", ")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         section {
             h2 { "Store" }
             dl.grid {

@@ -114,7 +114,7 @@ pub fn import(
     store: &Store,
     path: &Path,
     opts: &ImportOptions,
-    base_url: &url::Url,
+    routes: &crate::sites::Routes,
 ) -> Result<ImportCounts, ImportError> {
     let pass = |mode: ImportMode| -> Result<ImportCounts, ImportError> {
         let file = std::io::BufReader::new(std::fs::File::open(path)?);
@@ -122,7 +122,7 @@ pub fn import(
             let mut sink = Sink {
                 importer,
                 opts,
-                base_url,
+                routes,
             };
             match opts.format {
                 Format::Wxr => wxr::read(file, &mut sink),
@@ -142,7 +142,8 @@ pub fn import(
 struct Sink<'a, 'b> {
     importer: &'a mut Importer<'b>,
     opts: &'a ImportOptions,
-    base_url: &'a url::Url,
+    /// The sites served: a post under none of them is skipped.
+    routes: &'a crate::sites::Routes,
 }
 
 impl Sink<'_, '_> {
@@ -153,12 +154,7 @@ impl Sink<'_, '_> {
         m.target = self.opts.rewrites.apply(&m.target);
         // The blog's own sources (self-pingbacks) moved with it.
         m.source = self.opts.rewrites.apply(&m.source);
-        let under_site = url::Url::parse(&m.target).is_ok_and(|t| {
-            crate::model::match_key(t.as_str()).is_some_and(|k| {
-                crate::model::match_key(self.base_url.as_str())
-                    .is_some_and(|base| k.starts_with(base.trim_end_matches('/')))
-            })
-        });
+        let under_site = url::Url::parse(&m.target).is_ok_and(|t| self.routes.route(&t).is_some());
         let kind_of = m
             .facts
             .mention_type
@@ -171,7 +167,7 @@ impl Sink<'_, '_> {
             self.importer.counts.read += 1;
             self.importer
                 .counts
-                .skip("post is not under [site] base_url (use --rewrite FROM=TO)");
+                .skip("post is not under any site's base_url (use --rewrite FROM=TO)");
             return Ok(());
         }
         // Every record is cleaned as the verifier cleans a page's facts: an import is as

@@ -6,6 +6,7 @@
 //! and encoded for their characters by lettre.
 
 use super::{Delivered, MAIL, record};
+use crate::config::MailTo;
 use crate::model::{Kind, Mention, MentionType, match_key};
 use crate::pipeline::{Context, LeaseRenewer, new_lease_owner};
 use crate::store::Delivery;
@@ -14,9 +15,10 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 /// Sends the mail for one delivery: a new mention, or one waiting for approval (with a link
 /// to the operator's page); a deletion sends none.
-pub(super) async fn one(ctx: &Context, d: &Delivery) -> Result<String, String> {
+pub(super) async fn one(ctx: &Context, to: &MailTo, d: &Delivery) -> Result<String, String> {
     let post = post_title(ctx, &d.mention);
-    let (what, site) = (what(&d.mention), &ctx.cfg.site.title);
+    let names = site_names(ctx, &d.mention.target);
+    let (what, site) = (what(&d.mention), &names.title);
     let (subject, body) = match d.event.as_str() {
         "published" => (
             format!("[{site}] New {what} on “{post}”"),
@@ -34,7 +36,14 @@ pub(super) async fn one(ctx: &Context, d: &Delivery) -> Result<String, String> {
         ),
         _ => return Ok("no mail for a deletion".into()),
     };
-    send(ctx, &subject, &body).await
+    send(ctx, to, &subject, &body).await
+}
+
+/// The names of the site `target` is under (of the first site, when under none).
+fn site_names(ctx: &Context, target: &str) -> crate::model::SiteNames {
+    let sites = ctx.sites();
+    let site = url::Url::parse(target).ok().and_then(|u| sites.for_url(&u));
+    ctx.feed_names(site)
 }
 
 /// Sends one mail listing every mention published since the last digest; returns how many it
@@ -62,7 +71,7 @@ pub async fn send_digest(ctx: &Context) -> Result<Delivered, String> {
     } else {
         let subject = format!(
             "[{}] {} new mention{}",
-            ctx.cfg.site.title,
+            ctx.feed_names(None).title,
             published.len(),
             if published.len() == 1 { "" } else { "s" }
         );
@@ -81,7 +90,10 @@ pub async fn send_digest(ctx: &Context) -> Result<Delivered, String> {
             })
             .collect::<Vec<_>>()
             .join("\n----\n\n");
-        send(ctx, &subject, &body).await
+        match ctx.cfg.notify.resolve(MAIL, &ctx.sites()) {
+            Some(crate::config::Channel::Mail(to)) => send(ctx, &to, &subject, &body).await,
+            _ => Err("no [notify.email] configured".into()),
+        }
     };
     let mut done = Delivered::default();
     for d in &due {
@@ -131,10 +143,7 @@ fn describe(ctx: &Context, m: &Mention, post: &str) -> String {
     text
 }
 
-async fn send(ctx: &Context, subject: &str, body: &str) -> Result<String, String> {
-    let Some(email) = &ctx.cfg.notify.email else {
-        return Err("no [notify.email] configured".into());
-    };
+async fn send(ctx: &Context, email: &MailTo, subject: &str, body: &str) -> Result<String, String> {
     let url = std::env::var(&email.smtp_url_env)
         .map_err(|_| format!("set ${} to the SMTP server's URL", email.smtp_url_env))?;
     // A Message-ID of our own domain (lettre makes it unique), and MIME-Version: mail that

@@ -11,7 +11,7 @@
 
 mod mail;
 
-use crate::config::WebhookConfig;
+use crate::config::{Channel, WebhookConfig};
 use crate::fetch::{Request, Trust};
 use crate::model::now_rfc3339;
 use crate::pipeline::{Context, LeaseRenewer, new_lease_owner, retry_delay_secs};
@@ -53,11 +53,13 @@ pub async fn deliver_due(ctx: &Context) -> Delivered {
         .email
         .as_ref()
         .is_some_and(|e| !e.digest.trim().is_empty());
+    let sites = ctx.sites();
     let channels: Vec<String> = ctx
         .cfg
         .notify
-        .channels()
+        .channels(&sites)
         .into_iter()
+        .map(|(channel, _)| channel)
         .filter(|c| !(digest && c == MAIL))
         .collect();
     let owner = new_lease_owner();
@@ -77,21 +79,12 @@ pub async fn deliver_due(ctx: &Context) -> Delivered {
             }
         };
         for d in due {
-            let result = if d.channel == MAIL {
-                mail::one(ctx, &d).await
-            } else {
-                match ctx
-                    .cfg
-                    .notify
-                    .webhook
-                    .iter()
-                    .find(|w| w.url.as_str() == d.channel)
-                {
-                    Some(hook) => webhook(ctx, hook, &d)
-                        .await
-                        .map_err(|e| redact(&e, hook, &ctx.cfg.notify.channel_label(&d.channel))),
-                    None => Err("no such webhook configured any more".into()),
-                }
+            let result = match ctx.cfg.notify.resolve(&d.channel, &sites) {
+                Some(Channel::Mail(to)) => mail::one(ctx, &to, &d).await,
+                Some(Channel::Webhook(hook)) => webhook(ctx, hook, &d).await.map_err(|e| {
+                    redact(&e, hook, &ctx.cfg.notify.channel_label(&d.channel, &sites))
+                }),
+                None => Err("no such channel configured any more".into()),
             };
             record(ctx, &d, result, &mut done);
         }
@@ -101,7 +94,8 @@ pub async fn deliver_due(ctx: &Context) -> Delivered {
 /// The notifier inside `serve`: delivers what is due whenever a job finishes, and every few
 /// seconds (retries, and what other processes — `approve`, `crawl` — published).
 pub async fn run(ctx: std::sync::Arc<Context>, shutdown: crate::shutdown::Shutdown) {
-    if ctx.cfg.notify.channels().is_empty() {
+    // Sites added later (SIGHUP) may bring channels: the loop runs while any could.
+    if ctx.cfg.notify.channels(&ctx.sites()).is_empty() && ctx.cfg.sites_dir().is_none() {
         return;
     }
     loop {
@@ -116,7 +110,7 @@ pub async fn run(ctx: std::sync::Arc<Context>, shutdown: crate::shutdown::Shutdo
 
 /// Marks a delivery delivered, or failed with its next try, with its decision-log line.
 fn record(ctx: &Context, d: &Delivery, result: Result<String, String>, done: &mut Delivered) {
-    let label = ctx.cfg.notify.channel_label(&d.channel);
+    let label = ctx.cfg.notify.channel_label(&d.channel, &ctx.sites());
     let decision = |outcome: &str, reason: &str| Decision {
         at: now_rfc3339(),
         source: d.mention.source.clone(),

@@ -63,9 +63,15 @@ impl Context {
     /// under one of their accounts, `[site] own_profiles` and the home page's rel=me, or signed
     /// by one; others' replies on that copy count), or a type `[moderation] collect` leaves out.
     fn not_kept(&self, job: &Job, x: &Extracted) -> Option<&'static str> {
-        let from_home_page = self.store.site_profiles().unwrap_or_default();
+        let sites = self.sites();
+        let site = Url::parse(&job.target).ok().and_then(|u| sites.for_url(&u));
+        let from_home_page = site
+            .map(|s| self.store.site_profiles(&s.name).unwrap_or_default())
+            .unwrap_or_default();
         let profiles = || {
-            let configured = self.cfg.site.own_profiles.iter().map(Url::as_str);
+            let configured = site
+                .into_iter()
+                .flat_map(|s| s.own_profiles.iter().map(Url::as_str));
             configured.chain(from_home_page.iter().map(String::as_str))
         };
         let is_own = |url: &str| crate::model::under_any_profile(url, profiles());
@@ -82,7 +88,7 @@ impl Context {
         match outcome {
             Outcome::Verified(x) => Applied::Verified {
                 extracted: x.clone(),
-                hold_new: self.cfg.moderation.holds(),
+                hold_new: self.holds_new(&job.target),
             },
             Outcome::Gone(_) | Outcome::NoLink(_) => Applied::Refused { delete: true },
             Outcome::Refused(_) => Applied::Refused { delete: false },

@@ -96,18 +96,30 @@ impl Context {
             .ok_or_else(|| {
                 Rejection::InvalidTarget(format!("target {target:?} is not an http(s) URL"))
             })?;
-        if !self.cfg.is_under_site(&url) {
-            return Err(Rejection::InvalidTarget(format!(
-                "target {target} is not under this site ({})",
-                self.cfg.site.base_url
-            )));
-        }
+        let sites = self.sites();
+        let Some(site) = sites.for_url(&url) else {
+            let bases: Vec<&str> = sites
+                .list
+                .iter()
+                .take(3)
+                .map(|s| s.base_url.as_str())
+                .collect();
+            return Err(Rejection::InvalidTarget(match sites.list.len() {
+                0 => format!("target {target} is not under any site served here"),
+                1 => format!("target {target} is not under this site ({})", bases[0]),
+                n => format!(
+                    "target {target} is not under any of the {n} sites served here ({}{})",
+                    bases.join(", "),
+                    if n > 3 { ", …" } else { "" }
+                ),
+            }));
+        };
         let key = match_key(target)
             .ok_or_else(|| Rejection::InvalidTarget("target has no host".into()))?;
         if let Some(post) = self.store.post_by_match_key(&key)? {
             return Ok(post);
         }
-        if match_key(self.cfg.site.base_url.as_str()).as_deref() == Some(key.as_str()) {
+        if match_key(site.base_url.as_str()).as_deref() == Some(key.as_str()) {
             return Err(Rejection::InvalidTarget(
                 "the site's home page is not a post".into(),
             ));
@@ -175,7 +187,7 @@ impl Context {
         }
         Ok(self
             .group_commit
-            .add_post_from_page(page_url.to_string(), key, about.title)
+            .add_post_from_page(page_url.to_string(), key, about.title, site.name.clone())
             .await?)
     }
 

@@ -24,7 +24,7 @@ pub use check::verify_body;
 pub use intake::{Hint, RecordEvidence, Rejection};
 pub use worker::{drain, run_worker};
 
-use crate::config::Config;
+use crate::config::{Config, SiteConfig, Sites};
 use crate::fetch::{FetchError, Fetcher, Request, Trust};
 use crate::model::OrLog;
 use crate::model::{
@@ -43,7 +43,10 @@ pub const MAX_ATTEMPTS: i64 = 6;
 
 /// Everything a running backfeed shares: config, store, fetcher, the worker's wake-up bell.
 pub struct Context {
+    /// The configuration read at start. Its sites may have changed since (SIGHUP, `[sites]
+    /// dir`): [`Context::sites`] has the current ones.
     pub cfg: Config,
+    sites: std::sync::RwLock<Arc<Sites>>,
     pub store: Arc<Store>,
     /// Receivers' enqueues, committed in groups.
     pub group_commit: GroupCommit,
@@ -120,7 +123,8 @@ pub struct Processed {
 impl Context {
     pub fn new(cfg: Config) -> Result<Context, crate::store::StoreError> {
         let store = Arc::new(Store::open_at(&cfg.store.location)?);
-        store.set_notify_channels(&cfg.notify.channels())?;
+        store.set_site_routes(cfg.sites.routes.clone())?;
+        store.set_notify_channels(&cfg.notify.channels(&cfg.sites))?;
         let group_commit = GroupCommit::start(store.clone());
         let mut fetcher = Fetcher::new(&cfg.fetch);
         // Many processes may share a PostgreSQL store: politeness is counted there, for all.
@@ -131,6 +135,7 @@ impl Context {
             }));
         }
         Ok(Context {
+            sites: std::sync::RwLock::new(Arc::new(cfg.sites.clone())),
             cfg,
             store,
             group_commit,
@@ -144,12 +149,81 @@ impl Context {
         })
     }
 
-    /// The site's names, for feed metadata.
-    pub fn site(&self) -> crate::model::Site<'_> {
-        crate::model::Site {
-            title: &self.cfg.site.title,
-            home_url: self.cfg.site.base_url.as_str(),
-            public_url: self.cfg.server.public_url.as_str(),
+    /// The sites served now.
+    pub fn sites(&self) -> Arc<Sites> {
+        self.sites.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Reads the sites of the configuration file (and `[sites] dir`) again and serves them
+    /// from now on: new sites are routed to, removed ones no longer (their data stays until
+    /// `backfeed forget-site`). A file that does not parse changes nothing. Returns the names
+    /// added and removed.
+    pub fn reload_sites(&self) -> Result<(Vec<String>, Vec<String>), String> {
+        let fresh = self.cfg.reread_sites().map_err(|e| e.to_string())?;
+        let old = self.sites();
+        let names = |s: &Sites| -> std::collections::BTreeSet<String> {
+            s.list.iter().map(|s| s.name.clone()).collect()
+        };
+        let (before, after) = (names(&old), names(&fresh));
+        self.store
+            .set_site_routes(fresh.routes.clone())
+            .map_err(|e| e.to_string())?;
+        self.store
+            .set_notify_channels(&self.cfg.notify.channels(&fresh))
+            .map_err(|e| e.to_string())?;
+        *self.sites.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
+        Ok((
+            after.difference(&before).cloned().collect(),
+            before.difference(&after).cloned().collect(),
+        ))
+    }
+
+    /// [`Context::reload_sites`], saying in the log what changed (or why nothing did).
+    pub fn reload_sites_logged(&self) {
+        match self.reload_sites() {
+            Ok((added, removed)) if added.is_empty() && removed.is_empty() => {
+                tracing::debug!(
+                    sites = self.sites().list.len(),
+                    "sites read again: no change"
+                );
+            }
+            Ok((added, removed)) => tracing::info!(
+                sites = self.sites().list.len(), added = %added.join(","), removed = %removed.join(","),
+                "sites changed: added ones are served now, removed ones no longer (their data stays until `backfeed forget-site`)"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "sites not read again: the configuration has a problem; serving the sites read before")
+            }
+        }
+    }
+
+    /// Whether `url` is under one of the sites served.
+    pub fn is_under_any_site(&self, url: &Url) -> bool {
+        self.store.site_routes().route(url).is_some()
+    }
+
+    /// Whether a new verified mention of `target` waits for approval: its site's moderation
+    /// mode (`[moderation] mode` when the site says nothing, or the target is under none).
+    pub fn holds_new(&self, target: &str) -> bool {
+        let sites = self.sites();
+        Url::parse(target)
+            .ok()
+            .and_then(|u| sites.for_url(&u).map(|s| s.holds))
+            .unwrap_or_else(|| self.cfg.moderation.holds())
+    }
+
+    /// Names for feed metadata: those of `site`, else of the first site (the only one, on a
+    /// single site), else of this server.
+    pub fn feed_names(&self, site: Option<&SiteConfig>) -> crate::model::SiteNames {
+        let sites = self.sites();
+        let site = site.or_else(|| sites.first());
+        crate::model::SiteNames {
+            title: site.map_or_else(|| "backfeed".into(), |s| s.title.clone()),
+            home_url: site.map_or_else(
+                || self.cfg.server.public_url.to_string(),
+                |s| s.base_url.to_string(),
+            ),
+            public_url: self.cfg.server.public_url.to_string(),
         }
     }
 

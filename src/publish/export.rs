@@ -15,9 +15,11 @@ pub struct ExportSummary {
 /// Files are written to a temporary name and renamed, so a site build never reads half a file.
 /// Mentions are read from the store a page at a time and written as they come, so memory
 /// does not grow with the store (nor with a post's mentions).
+/// `only_site` exports one site's posts and mentions (its name); `None` every site's.
 pub fn export(
     store: &Store,
     site: Site<'_>,
+    only_site: Option<&str>,
     dir: &std::path::Path,
 ) -> Result<ExportSummary, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir.join("posts"))?;
@@ -49,13 +51,13 @@ pub fn export(
                 &meta,
                 updated.as_deref(),
                 &posts,
-                &mut published_pages(store, None),
+                &mut published_pages(store, None, only_site),
             )
         })?;
     }
 
     let mut index = serde_json::Map::new();
-    for post in store.list_posts()? {
+    for post in store.list_posts_of(only_site)? {
         let key = match_key(&post.url).unwrap_or_default();
         let types = store.count_by_type(&key)?;
         let count: i64 = types.iter().map(|(_, n)| n).sum();
@@ -65,7 +67,7 @@ pub fn export(
             "mentions.atom",
             Some((&post.url, post.title.as_deref())),
         );
-        let mut mine = published_pages(store, Some(key));
+        let mut mine = published_pages(store, Some(key), None);
         write(&format!("posts/{}.json", post.key), &mut |out| {
             jf2::write_jf2(out, &meta.title, &mut mine, &[])
         })?;
@@ -84,12 +86,15 @@ pub fn export(
                    "count": count, "type": types}),
         );
         summary.posts += 1;
+        summary.mentions += usize::try_from(count).unwrap_or_default();
     }
-    summary.mentions = usize::try_from(store.count_with_status(crate::model::Status::Verified)?)
-        .unwrap_or_default();
     write("index.json", &mut |out| write_json(out, &index))?;
     // What left the published set, and when: a site build removes what it showed.
-    let deleted = store.unpublished_since(None, usize::MAX)?;
+    let mut deleted = store.unpublished_since(None, usize::MAX)?;
+    if let Some(name) = only_site {
+        let routes = store.site_routes();
+        deleted.retain(|d| routes.site_of(&d.target) == name);
+    }
     write("deleted.json", &mut |out| write_json(out, &json!(deleted)))?;
     Ok(summary)
 }

@@ -13,6 +13,34 @@ use axum::response::{IntoResponse, Response};
 pub(crate) struct FeedQuery {
     target: Option<String>,
     limit: Option<i64>,
+    /// One site's, by name (every site's when left out).
+    site: Option<String>,
+    /// webmention.io's name for the same: the site whose `base_url`'s host this is.
+    domain: Option<String>,
+}
+
+/// The site a publishing request names (`site=NAME`, or webmention.io's `domain=HOST` naming
+/// a site's host); `Ok(None)`: every site. A `site` no longer (or never) served is a 404.
+fn site_param(
+    ctx: &crate::pipeline::Context,
+    site: Option<&str>,
+    domain: Option<&str>,
+) -> Result<Option<crate::config::SiteConfig>, Box<Response>> {
+    let sites = ctx.sites();
+    match (site, domain) {
+        (Some(name), _) => match sites.named(name.trim()) {
+            Some(site) => Ok(Some(site.clone())),
+            None => Err(Box::new(plain(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "not_found: no site named {:?} is served here\n",
+                    name.trim()
+                ),
+            ))),
+        },
+        (None, Some(domain)) => Ok(sites.for_domain(domain).cloned()),
+        (None, None) => Ok(None),
+    }
 }
 
 /// A response's validators, known before anything is read or rendered: the ETag names the
@@ -30,13 +58,12 @@ pub(crate) struct Validators {
 /// program's version and the site's names from the configuration. Every process of a fleet with
 /// the same configuration gives the same ETag for the same content (a client behind a load
 /// balancer gets its 304 from any of them); a new version or a renamed site gives new ones.
-fn etag_seed(cfg: &crate::config::Config) -> String {
+fn etag_seed(ctx: &crate::pipeline::Context) -> String {
     format!(
-        "{}\n{}\n{}\n{}",
+        "{}\n{}\n{}",
         env!("CARGO_PKG_VERSION"),
-        cfg.site.title,
-        cfg.site.base_url,
-        cfg.server.public_url
+        ctx.sites().fingerprint,
+        ctx.cfg.server.public_url
     )
 }
 
@@ -48,7 +75,7 @@ impl Validators {
         use sha2::Digest;
         let (version, changed_at) = ctx.store.published_version()?;
         let request = uri.path_and_query().map_or("", |p| p.as_str());
-        let seed = etag_seed(&ctx.cfg);
+        let seed = etag_seed(ctx);
         let digest = sha2::Sha256::digest(format!("{seed}\n{version}\n{request}").as_bytes());
         Ok(Validators {
             version,
@@ -210,16 +237,22 @@ pub(crate) async fn feed(
     headers: HeaderMap,
     format: Format,
 ) -> Response {
-    if let Some(bad) = with_control_characters(q.target.iter().map(String::as_str)) {
+    let texts = [&q.target, &q.site, &q.domain];
+    if let Some(bad) = with_control_characters(texts.into_iter().flatten().map(String::as_str)) {
         return bad;
     }
     let ctx = &state.ctx;
+    let site = match site_param(ctx, q.site.as_deref(), q.domain.as_deref()) {
+        Ok(site) => site,
+        Err(answer) => return *answer,
+    };
     let validators = match validators_or_answer(ctx, &uri, &headers) {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
-    let mentions = match publish::published(&ctx.store, q.target.as_deref(), limit) {
+    let site_name = site.as_ref().map(|s| s.name.as_str());
+    let mentions = match publish::published(&ctx.store, q.target.as_deref(), site_name, limit) {
         Ok(m) => publish::within_response_budget(m),
         Err(e) => return store_error(e),
     };
@@ -243,7 +276,8 @@ pub(crate) async fn feed(
         (None, Some(target)) => Some((target, None)),
         (None, None) => None,
     };
-    let body = format.render(&FeedMeta::new(ctx.site(), path, about), &mentions, &posts);
+    let names = ctx.feed_names(site.as_ref());
+    let body = format.render(&FeedMeta::new(names.site(), path, about), &mentions, &posts);
     validators.respond(format.content_type(), body)
 }
 
@@ -258,10 +292,6 @@ pub(crate) async fn api_mentions(
     if let Some(bad) = with_control_characters(fields.iter().map(|(_, v)| v.as_str())) {
         return bad;
     }
-    let validators = match validators_or_answer(&state.ctx, &uri, &headers) {
-        Ok(v) => v,
-        Err(answer) => return *answer,
-    };
     let all = |name: &str| -> Vec<&str> {
         fields
             .iter()
@@ -270,8 +300,17 @@ pub(crate) async fn api_mentions(
             .collect()
     };
     let one = |name: &str| all(name).into_iter().next();
+    let site = match site_param(&state.ctx, one("site"), None) {
+        Ok(site) => site,
+        Err(answer) => return *answer,
+    };
+    let validators = match validators_or_answer(&state.ctx, &uri, &headers) {
+        Ok(v) => v,
+        Err(answer) => return *answer,
+    };
     let mut filter = MentionFilter {
         status: Some(Status::Verified),
+        site: site.as_ref().map(|s| s.name.clone()),
         ..Default::default()
     };
     filter.target_keys = all("target").into_iter().filter_map(match_key).collect();
@@ -328,12 +367,19 @@ pub(crate) async fn api_mentions(
     } else {
         Vec::new()
     };
-    // The same `target` and `domain` filters as the mentions beside them.
+    // The same `target`, `domain` and `site` filters as the mentions beside them.
     let keys = &filter.target_keys;
     let domain = filter.domain.as_deref().map(str::trim);
+    let routes = state.ctx.store.site_routes();
     let deletions: Vec<_> = deletions
         .iter()
         .filter(|d| keys.is_empty() || match_key(&d.target).is_some_and(|k| keys.contains(&k)))
+        .filter(|d| {
+            filter
+                .site
+                .as_deref()
+                .is_none_or(|s| routes.site_of(&d.target) == s)
+        })
         .filter(|d| {
             domain
                 .is_none_or(|domain| host_of(&d.target).is_some_and(|h| host_in_domain(&h, domain)))
@@ -349,15 +395,26 @@ pub(crate) async fn api_count(
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
-    let key = match required_target(&q) {
-        Ok((_, key)) => key,
+    let (target, key) = match required_target(&q) {
+        Ok(found) => found,
         Err(bad) => return *bad,
+    };
+    let site = match site_param(&state.ctx, q.site.as_deref(), q.domain.as_deref()) {
+        Ok(site) => site,
+        Err(answer) => return *answer,
     };
     let validators = match validators_or_answer(&state.ctx, &uri, &headers) {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
-    match state.ctx.store.count_by_type(&key) {
+    // A post of another site than the one named has no mentions here.
+    let elsewhere = site.is_some_and(|s| state.ctx.store.site_of(target) != s.name);
+    let counts = if elsewhere {
+        Ok(Vec::new())
+    } else {
+        state.ctx.store.count_by_type(&key)
+    };
+    match counts {
         Ok(counts) => validators.respond(
             "application/json; charset=utf-8",
             publish::count_json(&counts),
@@ -375,7 +432,7 @@ pub(crate) struct DeletedQuery {
 
 /// `/api/deleted.json?since=<RFC 3339>`: mentions deleted, rejected or blocked after being
 /// published — `[{"source", "target", "deleted_at"}]`, oldest first — so that a static site
-/// can drop what it showed. `site` names this site (its `base_url`'s host); another is empty.
+/// can drop what it showed. `site` keeps one site's (its name, or its `base_url`'s host).
 pub(crate) async fn api_deleted(
     State(state): State<Shared>,
     Query(q): Query<DeletedQuery>,
@@ -391,21 +448,38 @@ pub(crate) async fn api_deleted(
         Err(bad) => return *bad,
     };
     let ctx = &state.ctx;
-    let ours = ctx.cfg.site.base_url.host_str().unwrap_or("");
-    if q.site.as_deref().is_some_and(|site| site != ours) {
-        return (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-            "[]",
-        )
-            .into_response();
-    }
+    let sites = ctx.sites();
+    // Named by its name, or by its host (the name of a site before sites had names).
+    let site = match q.site.as_deref() {
+        None => None,
+        Some(named) => match sites.named(named).or_else(|| sites.for_domain(named)) {
+            Some(site) => Some(site.name.clone()),
+            None => {
+                return (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+                    "[]",
+                )
+                    .into_response();
+            }
+        },
+    };
     let validators = match validators_or_answer(ctx, &uri, &headers) {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
     let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
-    match ctx.store.unpublished_since(since.as_deref(), limit) {
+    let routes = ctx.store.site_routes();
+    let listed = ctx
+        .store
+        .unpublished_since(since.as_deref(), limit)
+        .map(|mut list| {
+            if let Some(site) = &site {
+                list.retain(|d| routes.site_of(&d.target) == site);
+            }
+            list
+        });
+    match listed {
         Ok(list) => validators.respond(
             "application/json; charset=utf-8",
             publish::json_bytes(&serde_json::json!(list)),
@@ -461,12 +535,17 @@ pub(crate) async fn mentions_html(
         Err(bad) => return *bad,
     };
     let ctx = &state.ctx;
+    let site = match site_param(ctx, q.site.as_deref(), q.domain.as_deref()) {
+        Ok(site) => site,
+        Err(answer) => return *answer,
+    };
     let validators = match validators_or_answer(ctx, &uri, &headers) {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
     let limit = q.limit.unwrap_or(1000).clamp(1, 1000);
-    match publish::published(&ctx.store, Some(target), limit) {
+    let site_name = site.as_ref().map(|s| s.name.as_str());
+    match publish::published(&ctx.store, Some(target), site_name, limit) {
         Ok(m) => validators.respond(
             "text/html; charset=utf-8",
             publish::html::fragment(&publish::within_response_budget(m)).into_bytes(),

@@ -278,15 +278,18 @@ pub(crate) fn text_el<W: std::io::Write>(w: &mut Writer<W>, name: &str, text: &s
 
 /// [`Each`] over every published mention (of one post: its match key), newest first, read
 /// from the store a page at a time.
-pub fn published_pages(
-    store: &Store,
+pub fn published_pages<'a>(
+    store: &'a Store,
     target_key: Option<String>,
-) -> impl FnMut(&mut Visit<'_>) -> std::io::Result<()> + '_ {
+    site: Option<&str>,
+) -> impl FnMut(&mut Visit<'_>) -> std::io::Result<()> + 'a {
     const PAGE: i64 = 500;
+    let site = site.map(str::to_string);
     move |f| {
         let mut filter = MentionFilter {
             status: Some(crate::model::Status::Verified),
             target_keys: target_key.clone().into_iter().collect(),
+            site: site.clone(),
             limit: Some(PAGE),
             ..Default::default()
         };
@@ -303,15 +306,17 @@ pub fn published_pages(
     }
 }
 
-/// Published mentions, optionally for one target, newest first, at most `limit`.
+/// Published mentions, optionally for one target or of one site, newest first, at most `limit`.
 pub fn published(
     store: &Store,
     target: Option<&str>,
+    site: Option<&str>,
     limit: i64,
 ) -> crate::store::StoreResult<Vec<Mention>> {
     let filter = MentionFilter {
         status: Some(crate::model::Status::Verified),
         target_keys: target.and_then(match_key).into_iter().collect(),
+        site: site.map(str::to_string),
         limit: Some(limit),
         ..Default::default()
     };

@@ -202,10 +202,13 @@ async fn send_post(
         Vec::new()
     };
     let mut out = Vec::new();
+    // A self-ping is one to the post's own site; another site served here is pinged like
+    // any other (its blogger is someone else).
+    let own_site = ctx.store.site_of(&post.url);
     for target in targets {
         if !ctx.cfg.send.self_pings
             && (match_key(&target) == match_key(&post.url)
-                || Url::parse(&target).is_ok_and(|u| ctx.cfg.is_under_site(&u)))
+                || (!own_site.is_empty() && ctx.store.site_of(&target) == own_site))
         {
             continue;
         }
@@ -502,6 +505,12 @@ async fn deliver(ctx: &Context, source: &str, target: &str, dry_run: bool) -> Se
             "dry run: nothing sent",
         );
     }
+    // A trackback names the blog it comes from: the title of the site the post is under.
+    let blog_name = {
+        let sites = ctx.sites();
+        let site = url::Url::parse(source).ok().and_then(|u| sites.for_url(&u));
+        ctx.feed_names(site).title
+    };
     let mut req = Request::get(endpoint.clone(), Trust::Outside);
     req.accept = "*/*";
     req.body = Some(match protocol {
@@ -522,7 +531,7 @@ async fn deliver(ctx: &Context, source: &str, target: &str, dry_run: bool) -> Se
             form(&[
                 ("url", source),
                 ("title", source),
-                ("blog_name", &ctx.cfg.site.title),
+                ("blog_name", &blog_name),
             ]),
         ),
     });

@@ -97,7 +97,9 @@ pub enum SignIn {
 
 /// The operator's page's gatekeeper.
 pub struct Gate {
-    password_digest: [u8; 32],
+    /// The host's operator's password (`[admin] password_env`), when set; sites' owners have
+    /// their own (`admin_password_env`), given at each sign-in (sites come and go).
+    password_digest: Option<[u8; 32]>,
     /// Where sessions live (by the SHA-256 of their cookie token): the store, so that every
     /// process serving it knows them.
     store: std::sync::Arc<crate::store::Store>,
@@ -136,7 +138,20 @@ impl Gate {
         store: std::sync::Arc<crate::store::Store>,
     ) -> Gate {
         Gate {
-            password_digest: Sha256::digest(password.as_bytes()).into(),
+            password_digest: Some(Sha256::digest(password.as_bytes()).into()),
+            store,
+            throttle: Mutex::new(Throttle::default()),
+            secure_cookies,
+        }
+    }
+
+    /// A gate for sites' owners only: no one signs in as the host's operator.
+    pub fn for_site_owners(
+        secure_cookies: bool,
+        store: std::sync::Arc<crate::store::Store>,
+    ) -> Gate {
+        Gate {
+            password_digest: None,
             store,
             throttle: Mutex::new(Throttle::default()),
             secure_cookies,
@@ -156,6 +171,13 @@ impl Gate {
     /// Checks `password` from `client`, unless that address must wait; a right one opens a
     /// session and forgives the address.
     pub fn sign_in(&self, client: IpAddr, password: &str) -> SignIn {
+        self.sign_in_as(client, password, &[])
+    }
+
+    /// [`Gate::sign_in`] where each site's owner may sign in too, with `(site, password)`:
+    /// the host's password opens a session for every site, a site's for that site alone.
+    /// Every password is compared, whichever matches, so the time taken says nothing.
+    pub fn sign_in_as(&self, client: IpAddr, password: &str, sites: &[(String, String)]) -> SignIn {
         let now = Instant::now();
         let mut throttle = lock(&self.throttle);
         throttle.forget_old(now);
@@ -165,10 +187,21 @@ impl Gate {
             return SignIn::Wait(until - now);
         }
         let given: [u8; 32] = Sha256::digest(password.as_bytes()).into();
-        if bool::from(given.ct_eq(&self.password_digest)) {
+        let host = self
+            .password_digest
+            .is_some_and(|digest| bool::from(given.ct_eq(&digest)));
+        let mut owner_of: Option<&str> = None;
+        for (site, site_password) in sites {
+            let digest: [u8; 32] = Sha256::digest(site_password.as_bytes()).into();
+            if bool::from(given.ct_eq(&digest)) && owner_of.is_none() {
+                owner_of = Some(site);
+            }
+        }
+        if host || owner_of.is_some() {
             throttle.clients.remove(&client);
             drop(throttle);
-            return match self.open_session() {
+            let site = if host { None } else { owner_of };
+            return match self.open_session(site) {
                 Some(token) => SignIn::Welcome(token),
                 None => SignIn::Unavailable,
             };
@@ -195,12 +228,13 @@ impl Gate {
     }
 
     /// A new session's cookie token; `None` when the store cannot keep it now.
-    fn open_session(&self) -> Option<String> {
+    fn open_session(&self, site: Option<&str>) -> Option<String> {
         let token = random_token();
         self.store
             .open_session(
                 &digest(&token),
                 &random_token(),
+                site,
                 SESSION_LIFETIME.as_secs() as i64,
                 MAX_SESSIONS,
             )
@@ -212,8 +246,14 @@ impl Gate {
     /// The CSRF token of the live session `token` names, if any (none when the store cannot
     /// answer: signed out is the safe side).
     pub fn session_csrf(&self, token: &str) -> Option<String> {
+        self.session(token).map(|(csrf, _)| csrf)
+    }
+
+    /// The live session `token` names: its CSRF token, and the site it is for (`None`: the
+    /// host's operator, every site).
+    pub fn session(&self, token: &str) -> Option<(String, Option<String>)> {
         self.store
-            .session_csrf(&digest(token))
+            .session(&digest(token))
             .inspect_err(|e| tracing::error!(error = %e, "sessions could not be read"))
             .ok()
             .flatten()

@@ -84,13 +84,22 @@ impl AppState {
         Arc::new(AppState {
             per_client: limiter(ctx.cfg.server.rate_limit_per_client),
             per_source_host: limiter(ctx.cfg.server.rate_limit_per_source_host),
-            admin: ctx.cfg.admin.password().map(|password| {
-                auth::Gate::new(
-                    &password,
-                    ctx.cfg.server.public_url.scheme() == "https",
-                    ctx.store.clone(),
-                )
-            }),
+            admin: {
+                let secure = ctx.cfg.server.public_url.scheme() == "https";
+                // Sites' owners may sign in without a host password; a site added later (with
+                // `[sites] dir`) may bring one.
+                let owners = ctx.cfg.sites_dir().is_some()
+                    || ctx
+                        .sites()
+                        .list
+                        .iter()
+                        .any(|s| s.admin_password().is_some());
+                match ctx.cfg.admin.password() {
+                    Some(password) => Some(auth::Gate::new(&password, secure, ctx.store.clone())),
+                    None if owners => Some(auth::Gate::for_site_owners(secure, ctx.store.clone())),
+                    None => None,
+                }
+            },
             ctx,
         })
     }
@@ -215,8 +224,12 @@ pub(crate) async fn metrics(State(state): State<Shared>) -> Response {
     let ctx = state.ctx.clone();
     // The scrape reads the store and /proc: off the async threads.
     let text = tokio::task::spawn_blocking(move || {
-        ctx.metrics
-            .render(&ctx.store, &ctx.cfg.notify, ctx.fetcher.error_count())
+        ctx.metrics.render(
+            &ctx.store,
+            &ctx.cfg.notify,
+            &ctx.sites(),
+            ctx.fetcher.error_count(),
+        )
     })
     .await
     .unwrap_or_default();

@@ -1,20 +1,32 @@
-//! The blogger's own posts, learned on every crawl from the site's feeds (RSS, Atom, JSON Feed)
-//! and sitemaps, with their titles and publication dates.
+//! The bloggers' own posts, learned on every crawl from each site's feeds (RSS, Atom, JSON
+//! Feed) and sitemaps, with their titles and publication dates.
 
+use crate::config::SiteConfig;
 use crate::model::{OrLog, match_key};
 use crate::pipeline::Context;
 use url::Url;
 
 use super::{Summary, entry_link, fetch_configured, parse_feed};
 
-/// Refreshes the site's own posts from `[site] feeds` and `sitemaps`. Returns how many posts
+/// Refreshes every site's own posts from its `feeds` and `sitemaps`. Returns how many posts
 /// the sources listed.
 pub async fn refresh_posts(ctx: &Context, summary: &mut Summary) -> usize {
+    let mut listed = 0;
+    for site in &ctx.sites().list {
+        listed += refresh_site(ctx, site, summary).await;
+    }
+    summary.posts = ctx.store.list_posts().map(|p| p.len()).unwrap_or(0);
+    listed
+}
+
+/// One site's posts, from its feeds and sitemaps (only URLs under it count).
+async fn refresh_site(ctx: &Context, site: &SiteConfig, summary: &mut Summary) -> usize {
     let started = crate::store::now_millis();
+    let under_site = |url: &Url| crate::sites::is_under(url, &site.base_url);
     // Whether every feed and sitemap was read whole now (not failing, not a 304).
     let mut read_all = true;
     let mut listed = 0;
-    for feed_url in &ctx.cfg.site.feeds {
+    for feed_url in &site.feeds {
         let Some(fetched) = fetch_configured(ctx, feed_url, summary).await else {
             read_all = false;
             continue;
@@ -35,7 +47,7 @@ pub async fn refresh_posts(ctx: &Context, summary: &mut Summary) -> usize {
             let Ok(url) = fetched.final_url.join(&link) else {
                 continue;
             };
-            if !ctx.cfg.is_under_site(&url) {
+            if !under_site(&url) {
                 continue;
             }
             let Some(key) = match_key(url.as_str()) else {
@@ -75,7 +87,7 @@ pub async fn refresh_posts(ctx: &Context, summary: &mut Summary) -> usize {
             }
         }
     }
-    let mut sitemaps: Vec<Url> = ctx.cfg.site.sitemaps.clone();
+    let mut sitemaps: Vec<Url> = site.sitemaps.clone();
     let mut seen = 0;
     while let Some(sitemap) = sitemaps.pop() {
         seen += 1;
@@ -91,9 +103,7 @@ pub async fn refresh_posts(ctx: &Context, summary: &mut Summary) -> usize {
         sitemaps.extend(nested.iter().filter_map(|u| Url::parse(u).ok()));
         for page in pages {
             let Ok(url) = Url::parse(&page) else { continue };
-            if !ctx.cfg.is_under_site(&url)
-                || match_key(url.as_str()) == match_key(ctx.cfg.site.base_url.as_str())
-            {
+            if !under_site(&url) || match_key(url.as_str()) == match_key(site.base_url.as_str()) {
                 continue;
             }
             if let Some(key) = match_key(url.as_str())
@@ -106,15 +116,14 @@ pub async fn refresh_posts(ctx: &Context, summary: &mut Summary) -> usize {
             }
         }
     }
-    read_own_profiles(ctx).await;
+    read_own_profiles(ctx, site).await;
     // Every feed and sitemap read: what they did not list is no longer listed (sending tells a
     // deleted post by that and its 404). A listing with a failure says nothing of that.
     if read_all && listed > 0 {
         ctx.store
-            .site_listing_complete(&started)
+            .site_listing_complete(&site.name, &started)
             .or_log("site listing not kept");
     }
-    summary.posts = ctx.store.list_posts().map(|p| p.len()).unwrap_or(0);
     listed
 }
 
@@ -156,8 +165,8 @@ pub fn sitemap_locs(body: &[u8]) -> (Vec<String>, Vec<String>) {
 /// that their own syndicated copies are not taken for mentions (with `[site] own_profiles`).
 /// A home page that cannot be read now keeps what was read before, and is no crawl error
 /// (it is not where posts are learned).
-async fn read_own_profiles(ctx: &Context) {
-    let home = ctx.cfg.site.base_url.clone();
+async fn read_own_profiles(ctx: &Context, site: &SiteConfig) {
+    let home = site.base_url.clone();
     let fetched = match ctx
         .fetcher
         .fetch(&crate::fetch::Request::get(
@@ -181,7 +190,7 @@ async fn read_own_profiles(ctx: &Context) {
     if let Ok(Some(rel_me)) = parsed {
         let urls: Vec<String> = rel_me.iter().map(Url::to_string).collect();
         ctx.store
-            .set_site_profiles(&urls)
+            .set_site_profiles(&site.name, &urls)
             .or_log("the site's rel=me accounts not kept");
     }
 }

@@ -57,13 +57,14 @@ pub async fn poll_refback(ctx: &Context, summary: &mut Summary) -> (usize, usize
         return (0, 0);
     }
     let posts = post_index(ctx);
-    let site_host = ctx
-        .cfg
-        .site
-        .base_url
-        .host_str()
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    // A combined log names the path, not the virtual host: a path is looked up under each
+    // site, and a referrer from any site served here is internal.
+    let sites = ctx.sites();
+    let site_hosts: Vec<String> = sites
+        .list
+        .iter()
+        .filter_map(|s| s.base_url.host_str().map(str::to_ascii_lowercase))
+        .collect();
     let (mut read, mut bad) = (0, 0);
     for path in &ctx.cfg.refback.access_logs {
         let lines = match read_new_lines(ctx, path) {
@@ -93,13 +94,13 @@ pub async fn poll_refback(ctx: &Context, summary: &mut Summary) -> (usize, usize
             let Some(host) = referer.host_str().map(str::to_ascii_lowercase) else {
                 continue;
             };
-            if host == site_host || SEARCH_ENGINES.iter().any(|s| host.contains(s)) {
+            if site_hosts.contains(&host) || SEARCH_ENGINES.iter().any(|s| host.contains(s)) {
                 continue;
             }
-            let Ok(requested) = ctx.cfg.site.base_url.join(&entry.path) else {
-                continue;
-            };
-            let Some(post) = match_key(requested.as_str()).and_then(|k| posts.get(&k)) else {
+            let Some(post) = sites.list.iter().find_map(|site| {
+                let requested = site.base_url.join(&entry.path).ok()?;
+                match_key(requested.as_str()).and_then(|k| posts.get(&k))
+            }) else {
                 continue;
             };
             let pair = (referer.to_string(), post.clone());

@@ -170,7 +170,7 @@ pub(crate) async fn poll_feed(
         // A summary-only feed (WordPress's "Summary" setting, most news sites) shows no links:
         // the article does. Its page is read once per new or changed item; an item whose feed
         // content already links to a post is not fetched.
-        if linked.is_empty() && !ctx.cfg.is_under_site(&item.permalink) {
+        if linked.is_empty() && !ctx.is_under_any_site(&item.permalink) {
             match linked_from_page(ctx, &item.permalink, posts).await {
                 Some(from_page) => linked = from_page,
                 None => continue, // not readable now: the next crawl tries again

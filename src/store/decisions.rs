@@ -2,6 +2,7 @@
 
 use super::db::{Conn, params};
 use super::{Result, Store, StoreResult};
+use crate::model::match_key;
 
 /// One line of the decision log.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -21,6 +22,8 @@ pub struct DecisionFilter {
     pub kind: Option<String>,
     /// Words found in the source, target or reason (case-insensitive).
     pub text: Option<String>,
+    /// Only this site's lines.
+    pub site: Option<String>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -43,12 +46,14 @@ impl Store {
     }
 
     /// Decisions at or after `since` (RFC 3339), oldest first.
-    pub fn decisions_since(&self, since: &str) -> StoreResult<Vec<Decision>> {
+    pub fn decisions_since(&self, since: &str, site: Option<&str>) -> StoreResult<Vec<Decision>> {
         self.read(|c| {
             let stmt = c.prepare(
-                "SELECT at, source, target, kind, outcome, reason FROM decisions WHERE at >= ?1 ORDER BY id",
+                "SELECT at, source, target, kind, outcome, reason FROM decisions
+                 WHERE at >= ?1 AND (CAST(?2 AS TEXT) IS NULL OR site = ?2) ORDER BY id",
             )?;
-            stmt.query_map([since], decision_from_row)?.collect()
+            stmt.query_map(params![since, site], decision_from_row)?
+                .collect()
         })
     }
 
@@ -74,6 +79,7 @@ impl Store {
                  WHERE (CAST(?1 AS TEXT) IS NULL OR outcome = ?1) AND (CAST(?2 AS TEXT) IS NULL OR kind = ?2)
                    AND (CAST(?3 AS TEXT) IS NULL OR source LIKE ?3 ESCAPE '\\' OR target LIKE ?3 ESCAPE '\\'
                         OR reason LIKE ?3 ESCAPE '\\')
+                   AND (CAST(?6 AS TEXT) IS NULL OR site = ?6)
                  ORDER BY id DESC LIMIT ?4 OFFSET ?5",
             )?;
             stmt.query_map(
@@ -82,7 +88,8 @@ impl Store {
                     filter.kind,
                     text,
                     filter.limit.max(0),
-                    filter.offset.max(0)
+                    filter.offset.max(0),
+                    filter.site
                 ],
                 decision_from_row,
             )?
@@ -91,10 +98,14 @@ impl Store {
     }
 }
 
+/// Files the decision under the site of the post it is about: its target's (a mention), else
+/// its source's (a send); a ping for no known post is the host's alone (site `''`).
 pub(super) fn insert_decision(c: &Conn, d: &Decision) -> Result<()> {
-    c.run(
-        "INSERT INTO decisions (at, source, target, kind, outcome, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![d.at, d.source, d.target, d.kind, d.outcome, d.reason],
-    )?;
+    let (target_key, source_key) = (match_key(&d.target), match_key(&d.source));
+    c.prepare_cached(
+        "INSERT INTO decisions (at, source, target, kind, outcome, reason, site) VALUES (?1, ?2, ?3, ?4, ?5, ?6,
+             COALESCE((SELECT site FROM posts WHERE match_key = ?7), (SELECT site FROM posts WHERE match_key = ?8), ''))",
+    )?
+    .execute(params![d.at, d.source, d.target, d.kind, d.outcome, d.reason, target_key, source_key])?;
     Ok(())
 }

@@ -73,6 +73,8 @@ const IMPORT_CACHE_KIB: usize = 65_536;
 /// Writes imported records (see [`ImportMode`]).
 pub struct Importer<'a> {
     tx: &'a Conn,
+    /// The sites' routes: what each post imported is filed under.
+    routes: std::sync::Arc<crate::sites::Routes>,
     /// The format, recorded on every mention imported.
     format: &'a str,
     verify: bool,
@@ -105,7 +107,8 @@ impl Store {
                 // memory instead of being read back from the file system for each record.
                 c.execute_batch(&format!("PRAGMA cache_size = -{}", IMPORT_CACHE_KIB))?;
             }
-            let imported = import_in(c, format, verify, mode, fill);
+            let routes = self.site_routes();
+            let imported = import_in(c, routes, format, verify, mode, fill);
             if writes && sqlite {
                 c.execute_batch("PRAGMA cache_size = -2000")?;
             }
@@ -236,6 +239,7 @@ impl Importer<'_> {
             m.post_title.as_deref(),
             m.post_published.as_deref(),
             None,
+            self.routes.site_of(&m.target),
         )?;
         let existing: Option<i64> = self
             .tx
@@ -308,9 +312,9 @@ impl Importer<'_> {
                 "INSERT INTO mentions (source, target, target_key, post_id, kind, type, status, title,
                         author_name, author_url, author_photo, published, excerpt, content_html,
                         first_seen, verified_at, updated_at, checked_at, reason, imported, imported_verify,
-                        status_token)
+                        status_token, site)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?15, ?15,
-                         'imported', ?17, ?18, ?19)",
+                         'imported', ?17, ?18, ?19, COALESCE((SELECT site FROM posts WHERE id = ?4), ''))",
                 values
                     .iter()
                     .copied()
@@ -369,6 +373,7 @@ impl Importer<'_> {
                         text("title"),
                         text("published"),
                         text("atom_id"),
+                        self.routes.site_of(url),
                     )?;
                 }
                 Ok(true)
@@ -529,6 +534,7 @@ impl Importer<'_> {
 /// [`Store::import`] on its connection.
 fn import_in<E: From<super::StoreError>>(
     c: &Conn,
+    routes: std::sync::Arc<crate::sites::Routes>,
     format: &str,
     verify: bool,
     mode: ImportMode,
@@ -540,6 +546,7 @@ fn import_in<E: From<super::StoreError>>(
     }
     let mut importer = Importer {
         tx: c,
+        routes,
         format,
         verify,
         mode,

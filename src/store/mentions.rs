@@ -64,6 +64,8 @@ pub struct MentionFilter {
     /// Only mentions after this (first_seen, id) in the default order, newest first: the next
     /// page of a walk over many (a cursor costs an index seek, an offset a walk).
     pub before: Option<(String, i64)>,
+    /// Only this site's mentions.
+    pub site: Option<String>,
 }
 
 /// Counts for `status` and `/metrics`.
@@ -373,6 +375,9 @@ impl Store {
         if let Some(kind) = filter.kind {
             arg(kind.as_str().to_string().into(), &mut sql, " AND kind = ?");
         }
+        if let Some(site) = &filter.site {
+            arg(site.clone().into(), &mut sql, " AND site = ?");
+        }
         if let Some(text) = filter.text.as_deref().filter(|t| !t.trim().is_empty()) {
             let pattern = super::like_containing(text);
             for (i, column) in ["title", "excerpt", "author_name", "source"]
@@ -449,12 +454,27 @@ impl Store {
 
     /// How many mentions have `status`.
     pub fn count_with_status(&self, status: Status) -> StoreResult<i64> {
+        self.count_with_status_in(status, None)
+    }
+
+    /// [`Store::count_with_status`] of one site (`None`: every site).
+    pub fn count_with_status_in(&self, status: Status, site: Option<&str>) -> StoreResult<i64> {
         self.read(|c| {
             c.query_row(
-                "SELECT COUNT(*) FROM mentions WHERE status = ?1",
-                [status.as_str()],
+                "SELECT COUNT(*) FROM mentions WHERE status = ?1 AND (CAST(?2 AS TEXT) IS NULL OR site = ?2)",
+                params![status.as_str(), site],
                 |r| r.get(0),
             )
+        })
+    }
+
+    /// The site a mention is filed under (`None`: no such mention).
+    pub fn mention_site(&self, id: i64) -> StoreResult<Option<String>> {
+        self.read(|c| {
+            c.query_row("SELECT site FROM mentions WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
         })
     }
 
@@ -542,7 +562,9 @@ mod tests {
     #[test]
     fn triggers_follow_the_lifecycle() {
         for (store, _keep) in crate::store::testing::test_stores("lifecycle") {
-            store.set_notify_channels(&["mail".to_string()]).unwrap();
+            store
+                .set_notify_channels(&[("mail".to_string(), String::new())])
+                .unwrap();
             let candidate = Candidate {
                 source: "https://a.example/x".into(),
                 target: "https://b.example/p".into(),

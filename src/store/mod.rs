@@ -55,6 +55,7 @@ pub use fleet::{HEARTBEAT_SECS, HostSlot, Instance, LIVE_SECS, WorkDone};
 pub use import::{ImportCounts, ImportMode, ImportedMention, Importer};
 mod serve_lock;
 mod sessions;
+mod sites;
 pub use jobs::{JobKind, Lease, hostname, new_owner, set_owner_role};
 pub use mentions::{Applied, Counts, MentionFilter, Unpublished};
 pub use notifications::{Delivery, PendingDeliveries};
@@ -62,6 +63,7 @@ pub use posts::{PostRef, PostSendState, now_millis};
 pub use queue::{Candidate, Enqueued, GroupCommit, Job};
 pub use sends::{SendRecord, SendResult};
 pub use serve_lock::ServeLock;
+pub use sites::{Forgotten, SiteCounts};
 pub use state::{ScheduleRun, SocialSourceState};
 
 use db::Conn;
@@ -537,6 +539,24 @@ CREATE TABLE admin_sessions (
 -- sorting the whole table for each page (0.9 s a page at 1,000,000 mentions).
 CREATE INDEX mentions_seen ON mentions (first_seen, id);
 "#,
+    r#"
+-- Many sites (see store/sites.rs): every post, mention and decision is filed under one site
+-- ('' until filed); a session and a notification channel may be one site's.
+ALTER TABLE posts ADD COLUMN site TEXT NOT NULL DEFAULT '';
+ALTER TABLE mentions ADD COLUMN site TEXT NOT NULL DEFAULT '';
+ALTER TABLE decisions ADD COLUMN site TEXT NOT NULL DEFAULT '';
+ALTER TABLE admin_sessions ADD COLUMN site TEXT;
+ALTER TABLE notify_channels ADD COLUMN site TEXT NOT NULL DEFAULT '';
+CREATE INDEX posts_site ON posts (site);
+CREATE INDEX mentions_site ON mentions (site, status, first_seen, id);
+CREATE INDEX decisions_site ON decisions (site, at);
+-- What a crawl of each site read: when its listing was last complete, and the accounts its
+-- home page names (rel=me); a store from before sites has them under ''.
+CREATE TABLE site_listings (site TEXT PRIMARY KEY, complete_at TEXT NOT NULL);
+INSERT INTO site_listings (site, complete_at) SELECT '', complete_at FROM site_listing;
+CREATE TABLE own_profiles (site TEXT NOT NULL, url TEXT NOT NULL, PRIMARY KEY (site, url));
+INSERT INTO own_profiles (site, url) SELECT '', url FROM site_profiles;
+"#,
 ];
 /// Where a store lives: a SQLite file, or a PostgreSQL database.
 #[derive(Clone, PartialEq)]
@@ -566,6 +586,8 @@ pub struct Store {
     /// SQLite's one writer (`None` on PostgreSQL: writes take a pooled connection).
     writer: Option<Mutex<Conn>>,
     pool: Mutex<Vec<Conn>>,
+    /// The sites served: what each post, mention and decision written is filed under.
+    routes: std::sync::RwLock<std::sync::Arc<crate::sites::Routes>>,
 }
 
 /// A new mention's status token: the unguessable name of its status page (128 random bits).
@@ -734,6 +756,7 @@ impl Store {
             location: location.clone(),
             writer,
             pool: Mutex::new(pool),
+            routes: Default::default(),
         })
     }
 

@@ -47,15 +47,15 @@ pub struct PendingDeliveries {
 }
 
 impl Store {
-    /// The channels configured now; from here on, publishing and deleting queue notifications
-    /// for them (none: nothing is queued).
-    pub fn set_notify_channels(&self, channels: &[String]) -> StoreResult<()> {
-        let mut wanted: Vec<String> = channels.to_vec();
+    /// The channels configured now, each with the site it is for (`""`: every site); from
+    /// here on, publishing and deleting queue notifications for them (none: nothing is queued).
+    pub fn set_notify_channels(&self, channels: &[(String, String)]) -> StoreResult<()> {
+        let mut wanted: Vec<(String, String)> = channels.to_vec();
         wanted.sort();
         wanted.dedup();
-        let current: Vec<String> = self.read(|c| {
-            c.prepare("SELECT channel FROM notify_channels ORDER BY channel")?
-                .query_map([], |r| r.get(0))?
+        let current: Vec<(String, String)> = self.read(|c| {
+            c.prepare("SELECT channel, site FROM notify_channels ORDER BY channel, site")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect()
         })?;
         if current == wanted {
@@ -64,17 +64,18 @@ impl Store {
         self.write(|c| {
             let tx = c.transaction()?;
             tx.run("DELETE FROM notify_channels", [])?;
-            for channel in channels {
+            for (channel, site) in channels {
                 tx.run(
-                    "INSERT INTO notify_channels (channel) VALUES (?1) ON CONFLICT DO NOTHING",
-                    [channel],
+                    "INSERT INTO notify_channels (channel, site) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    [channel, site],
                 )?;
             }
             tx.commit()
         })
     }
 
-    /// Gives every notification not yet fanned out one delivery per configured channel.
+    /// Gives every notification not yet fanned out one delivery per configured channel: the
+    /// channels of every site, and those of the mention's own site.
     ///
     /// The notifications are claimed first (`fanned_out = 2`, this transaction's own mark), and
     /// only those are given deliveries and marked done: with many processes on PostgreSQL, a
@@ -93,7 +94,9 @@ impl Store {
             }
             let made = tx.run(
                 "INSERT INTO deliveries (notification_id, channel)
-                 SELECT n.id, ch.channel FROM notifications n, notify_channels ch
+                 SELECT n.id, ch.channel FROM notifications n
+                 JOIN mentions m ON m.id = n.mention_id
+                 JOIN notify_channels ch ON ch.site = '' OR ch.site = m.site
                  WHERE n.fanned_out = 2 ON CONFLICT DO NOTHING",
                 [],
             )?;

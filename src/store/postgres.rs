@@ -369,4 +369,21 @@ CREATE TABLE admin_sessions (
 -- The operator's list of every mention, as on SQLite.
 CREATE INDEX mentions_seen ON mentions (first_seen, id);
 "#,
+    r#"
+-- Many sites, as on SQLite (see store/sites.rs).
+ALTER TABLE posts ADD COLUMN site TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE mentions ADD COLUMN site TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE decisions ADD COLUMN site TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE admin_sessions ADD COLUMN site TEXT COLLATE "C";
+ALTER TABLE notify_channels ADD COLUMN site TEXT COLLATE "C" NOT NULL DEFAULT '';
+CREATE INDEX posts_site ON posts (site);
+CREATE INDEX mentions_site ON mentions (site, status, first_seen, id);
+CREATE INDEX decisions_site ON decisions (site, at);
+-- What a crawl of each site read: when its listing was last complete, and the accounts its
+-- home page names (rel=me); a store from before sites has them under ''.
+CREATE TABLE site_listings (site TEXT COLLATE "C" PRIMARY KEY, complete_at TEXT COLLATE "C" NOT NULL);
+INSERT INTO site_listings (site, complete_at) SELECT '', complete_at FROM site_listing;
+CREATE TABLE own_profiles (site TEXT COLLATE "C" NOT NULL, url TEXT COLLATE "C" NOT NULL, PRIMARY KEY (site, url));
+INSERT INTO own_profiles (site, url) SELECT '', url FROM site_profiles;
+"#,
 ];

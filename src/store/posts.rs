@@ -40,7 +40,8 @@ impl Store {
     ) -> StoreResult<String> {
         self.write(|c| {
             let tx = c.transaction()?;
-            let (id, key) = upsert_post_in(&tx, url, match_key, title, published, atom_id)?;
+            let site = self.site_of(url);
+            let (id, key) = upsert_post_in(&tx, url, match_key, title, published, atom_id, &site)?;
             // Listed by the site's own feeds or sitemaps now: not deleted, whatever its page says.
             tx.run(
                 "UPDATE posts SET listed_at = ?2 WHERE id = ?1",
@@ -51,14 +52,14 @@ impl Store {
         })
     }
 
-    /// The site's feeds and sitemaps were all read, from `started_at` on: a post they did not
-    /// list (its `listed_at` older) is no longer listed.
-    pub fn site_listing_complete(&self, started_at: &str) -> StoreResult<()> {
+    /// `site`'s feeds and sitemaps were all read, from `started_at` on: a post of it they did
+    /// not list (its `listed_at` older) is no longer listed.
+    pub fn site_listing_complete(&self, site: &str, started_at: &str) -> StoreResult<()> {
         self.write(|c| {
             c.run(
-                "INSERT INTO site_listing (id, complete_at) VALUES (1, ?1)
-                 ON CONFLICT (id) DO UPDATE SET complete_at = excluded.complete_at",
-                [started_at],
+                "INSERT INTO site_listings (site, complete_at) VALUES (?1, ?2)
+                 ON CONFLICT (site) DO UPDATE SET complete_at = excluded.complete_at",
+                [site, started_at],
             )
             .map(|_| ())
         })
@@ -71,7 +72,7 @@ impl Store {
             c.query_row(
                 "SELECT p.sent_fingerprint,
                         (SELECT CASE WHEN p.listed_at >= s.complete_at THEN 1 ELSE 0 END
-                         FROM site_listing s WHERE s.id = 1),
+                         FROM site_listings s WHERE s.site = p.site),
                         p.not_found_count
                  FROM posts p WHERE p.id = ?1",
                 [post_id],
@@ -174,13 +175,19 @@ impl Store {
 
     /// Every post with its count of published mentions, newest first.
     pub fn list_posts(&self) -> StoreResult<Vec<Post>> {
+        self.list_posts_of(None)
+    }
+
+    /// [`Store::list_posts`] of one site (`None`: every site).
+    pub fn list_posts_of(&self, site: Option<&str>) -> StoreResult<Vec<Post>> {
         self.read(|c| {
             let stmt = c.prepare(
                 "SELECT p.url, p.title, p.key, p.published,
                         (SELECT COUNT(*) FROM mentions m WHERE m.post_id = p.id AND m.status = 'verified')
-                 FROM posts p ORDER BY COALESCE(p.published, p.first_seen) DESC, p.id DESC",
+                 FROM posts p WHERE CAST(?1 AS TEXT) IS NULL OR p.site = ?1
+                 ORDER BY COALESCE(p.published, p.first_seen) DESC, p.id DESC",
             )?;
-            stmt.query_map([], |r| {
+            stmt.query_map([site], |r| {
                 Ok(Post { url: r.get(0)?, title: r.get(1)?, key: r.get(2)?, published: r.get(3)?, mentions: r.get(4)? })
             })?
             .collect()
@@ -200,6 +207,8 @@ fn post_ref_at(r: &super::db::Row<'_>, at: usize) -> Result<PostRef> {
 }
 
 /// [`Store::upsert_post`] inside a transaction the caller holds; returns the post's id and key.
+/// `site` files a new post (and one not filed yet); a post stays under the site it was filed
+/// under.
 pub(super) fn upsert_post_in(
     tx: &Conn,
     url: &str,
@@ -207,6 +216,7 @@ pub(super) fn upsert_post_in(
     title: Option<&str>,
     published: Option<&str>,
     atom_id: Option<&str>,
+    site: &str,
 ) -> Result<(i64, String)> {
     let existing: Option<(i64, String)> = tx
         .query_row(
@@ -218,8 +228,9 @@ pub(super) fn upsert_post_in(
     if let Some((id, key)) = existing {
         tx.run(
             "UPDATE posts SET url = ?2, title = COALESCE(?3, title), published = COALESCE(?4, published),
-                    atom_id = COALESCE(?5, atom_id) WHERE match_key = ?1",
-            params![match_key, url, title, published, atom_id],
+                    atom_id = COALESCE(?5, atom_id), site = CASE WHEN site = '' THEN ?6 ELSE site END
+             WHERE match_key = ?1",
+            params![match_key, url, title, published, atom_id, site],
         )?;
         return Ok((id, key));
     }
@@ -235,8 +246,8 @@ pub(super) fn upsert_post_in(
         n += 1;
     }
     let id = tx.query_row(
-        "INSERT INTO posts (url, match_key, key, title, published, atom_id, first_seen)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+        "INSERT INTO posts (url, match_key, key, title, published, atom_id, first_seen, site)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
         params![
             url,
             match_key,
@@ -244,7 +255,8 @@ pub(super) fn upsert_post_in(
             title,
             published,
             atom_id,
-            now_rfc3339()
+            now_rfc3339(),
+            site
         ],
         |r| r.get(0),
     )?;

@@ -305,8 +305,8 @@ pub(super) fn enqueue_one(c: &Conn, cand: &Candidate) -> Result<Enqueued> {
             let token = super::new_status_token();
             let id: i64 = c
                 .prepare_cached(
-                    "INSERT INTO mentions (source, target, target_key, post_id, kind, hint, first_seen, updated_at, status_token)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8) RETURNING id",
+                    "INSERT INTO mentions (source, target, target_key, post_id, kind, hint, first_seen, updated_at, status_token, site)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, COALESCE((SELECT site FROM posts WHERE id = ?4), '')) RETURNING id",
                 )?
                 .query_row(
                     params![cand.source, cand.target, cand.target_key, cand.post_id, cand.kind.as_str(), cand.hint, now, token],
@@ -544,9 +544,10 @@ impl GroupCommit {
         url: String,
         match_key: String,
         title: Option<String>,
+        site: String,
     ) -> StoreResult<super::PostRef> {
         self.run(move |c| {
-            super::posts::upsert_post_in(c, &url, &match_key, title.as_deref(), None, None)?;
+            super::posts::upsert_post_in(c, &url, &match_key, title.as_deref(), None, None, &site)?;
             super::posts::post_where_in(c, "match_key = ?1", &match_key)?
                 .ok_or(super::StoreError::NotFound)
         })

@@ -78,19 +78,22 @@ impl Store {
 
     /// Everything sent, or for one post (by its URL), newest first; `limit` rows at most
     /// (negative: all) after skipping `offset`.
+    /// `site` keeps one site's (`None`: every site's).
     pub fn sends(
         &self,
         post_url: Option<&str>,
+        site: Option<&str>,
         limit: i64,
         offset: i64,
     ) -> StoreResult<Vec<SendRecord>> {
         self.read(|c| {
             c.prepare(format!(
                 "SELECT {COLUMNS} FROM sends s JOIN posts p ON p.id = s.post_id
-                 WHERE CAST(?1 AS TEXT) IS NULL OR p.url = ?1 ORDER BY s.sent_at DESC, s.id DESC LIMIT ?2 OFFSET ?3"
+                 WHERE (CAST(?1 AS TEXT) IS NULL OR p.url = ?1) AND (CAST(?4 AS TEXT) IS NULL OR p.site = ?4)
+                 ORDER BY s.sent_at DESC, s.id DESC LIMIT ?2 OFFSET ?3"
             ))?
             .query_map(
-                params![post_url, if limit < 0 { i64::MAX } else { limit }, offset],
+                params![post_url, if limit < 0 { i64::MAX } else { limit }, offset, site],
                 record_from_row,
             )?
             .collect()

@@ -13,6 +13,7 @@ impl Store {
         &self,
         token_digest: &str,
         csrf: &str,
+        site: Option<&str>,
         lifetime_secs: i64,
         max: usize,
     ) -> StoreResult<()> {
@@ -26,20 +27,23 @@ impl Store {
                 [max.saturating_sub(1) as i64],
             )?;
             tx.run(
-                "INSERT INTO admin_sessions (token_digest, csrf, expires_at) VALUES (?1, ?2, ?3)",
-                params![token_digest, csrf, expires],
+                "INSERT INTO admin_sessions (token_digest, csrf, expires_at, site) VALUES (?1, ?2, ?3, ?4)",
+                params![token_digest, csrf, expires, site],
             )?;
             tx.commit()
         })
     }
 
-    /// The CSRF token of the live session with this digest, if there is one.
-    pub fn session_csrf(&self, token_digest: &str) -> StoreResult<Option<String>> {
+    /// The CSRF token and the site (`None`: every site) of the live session with this digest,
+    /// if there is one.
+    pub fn session(&self, token_digest: &str) -> StoreResult<Option<(String, Option<String>)>> {
         self.read(|c| {
             c.prepare_cached(
-                "SELECT csrf FROM admin_sessions WHERE token_digest = ?1 AND expires_at > ?2",
+                "SELECT csrf, site FROM admin_sessions WHERE token_digest = ?1 AND expires_at > ?2",
             )?
-            .query_row(params![token_digest, now_rfc3339()], |r| r.get(0))
+            .query_row(params![token_digest, now_rfc3339()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()
         })
     }

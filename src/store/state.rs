@@ -227,24 +227,24 @@ impl Store {
         })
     }
 
-    /// The blogger's accounts the site's home page names (`rel="me"`), as last read.
-    pub fn site_profiles(&self) -> StoreResult<Vec<String>> {
+    /// The blogger's accounts `site`'s home page names (`rel="me"`), as last read.
+    pub fn site_profiles(&self, site: &str) -> StoreResult<Vec<String>> {
         self.read(|c| {
-            c.prepare_cached("SELECT url FROM site_profiles ORDER BY url")?
-                .query_map([], |r| r.get(0))?
+            c.prepare_cached("SELECT url FROM own_profiles WHERE site = ?1 ORDER BY url")?
+                .query_map([site], |r| r.get(0))?
                 .collect()
         })
     }
 
-    /// Replaces the accounts the site's home page names.
-    pub fn set_site_profiles(&self, urls: &[String]) -> StoreResult<()> {
+    /// Replaces the accounts `site`'s home page names.
+    pub fn set_site_profiles(&self, site: &str, urls: &[String]) -> StoreResult<()> {
         self.write(|c| {
             let tx = c.transaction()?;
-            tx.execute("DELETE FROM site_profiles", [])?;
+            tx.execute("DELETE FROM own_profiles WHERE site = ?1", [site])?;
             for url in urls {
                 tx.execute(
-                    "INSERT INTO site_profiles (url) VALUES (?1) ON CONFLICT DO NOTHING",
-                    [url],
+                    "INSERT INTO own_profiles (site, url) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    [site, url.as_str()],
                 )?;
             }
             tx.commit()

@@ -394,13 +394,7 @@ public_url = "http://127.0.0.1:{port}/"
 "#,
             base = self.web.url("/blog/"),
             feed = self.web.url("/blog/feed.xml"),
-            store = match self.postgres {
-                Some(_) => format!("url_env = \"{STORE_URL_ENV}\""),
-                None => format!(
-                    "path = \"{}\"",
-                    self.dir.path().join("backfeed.db").display()
-                ),
-            },
+            store = self.store_line(),
             port = self.port,
         );
         let config = if config.contains("[fetch]") {
@@ -411,6 +405,17 @@ public_url = "http://127.0.0.1:{port}/"
             )
         };
         std::fs::write(self.config_path(), config).unwrap();
+    }
+
+    /// The `[store]` line of this home's store (a SQLite file, or PostgreSQL's variable).
+    pub fn store_line(&self) -> String {
+        match self.postgres {
+            Some(_) => format!("url_env = \"{STORE_URL_ENV}\""),
+            None => format!(
+                "path = \"{}\"",
+                self.dir.path().join("backfeed.db").display()
+            ),
+        }
     }
 
     /// Adds `[server]` options (e.g. rate limits) to the current config; a key already there
@@ -812,4 +817,97 @@ pub fn carries_script(html: &str) -> bool {
     ]
     .iter()
     .any(|bad| lower.contains(bad))
+}
+
+// The operator's page, signed in over HTTP (tests/admin.rs, tests/sites.rs).
+
+/// Set-Cookie values of a response.
+pub fn set_cookies(r: &reqwest::blocking::Response) -> Vec<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+pub fn cookie_named(cookies: &[String], name: &str) -> Option<String> {
+    cookies
+        .iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .cloned()
+}
+
+/// The value of the hidden `csrf` field of a page.
+pub fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[at..at + 64].to_string()
+}
+
+/// A signed-in operator: the session cookie and its CSRF token.
+pub struct Operator {
+    pub base: String,
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// Loads the sign-in form and posts `password` with its token; returns the response.
+pub fn try_password(base: &str, password: &str) -> reqwest::blocking::Response {
+    try_password_from(&client(), base, password)
+}
+
+/// A sign-in attempt through `client` (which may speak from another loopback address).
+pub fn try_password_from(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    password: &str,
+) -> reqwest::blocking::Response {
+    let form = client.get(format!("{base}/admin/login")).send().unwrap();
+    let cookie = cookie_named(&set_cookies(&form), "backfeed_signin").unwrap();
+    let token = csrf_of(&form.text().unwrap());
+    client
+        .post(format!("{base}/admin/login"))
+        .header("cookie", cookie.split(';').next().unwrap())
+        .form(&[("csrf", token.as_str()), ("password", password)])
+        .send()
+        .unwrap()
+}
+
+impl Operator {
+    /// Signs in with `password` (the host's operator's, or a site owner's).
+    pub fn sign_in_with(base: &str, password: &str) -> Operator {
+        let r = try_password(base, password);
+        assert_eq!(r.status(), 303, "signed in");
+        let session = cookie_named(&set_cookies(&r), "backfeed_session").unwrap();
+        let cookie = session.split(';').next().unwrap().to_string();
+        let mut op = Operator {
+            base: base.to_string(),
+            cookie,
+            csrf: String::new(),
+        };
+        op.csrf = csrf_of(&op.page("/admin/"));
+        op
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::blocking::Response {
+        client()
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .unwrap()
+    }
+
+    pub fn page(&self, path: &str) -> String {
+        let r = self.get(path);
+        assert_eq!(r.status(), 200, "{path}");
+        r.text().unwrap()
+    }
+
+    pub fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::blocking::Response {
+        client()
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .form(fields)
+            .send()
+            .unwrap()
+    }
 }

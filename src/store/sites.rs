@@ -1,0 +1,227 @@
+//! Sites as data: which site each post, mention and decision is filed under, the routes that
+//! decide it (set from the configuration, and again on SIGHUP), filing rows written before
+//! there were sites, and forgetting a removed site's data.
+//!
+//! A row is filed when it is written (`site` column; `''` = under no site) and stays there: a
+//! site added later with a longer `base_url` does not take posts from another. A single-site
+//! store from before sites is filed at first start under its one site, named after its
+//! `base_url`'s host, and every id and URL it published stays as it was.
+
+use super::db::{Conn, params};
+use super::{Result, Store, StoreResult};
+use crate::sites::Routes;
+use std::sync::Arc;
+
+/// What `forget-site` deleted.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Forgotten {
+    pub posts: usize,
+    pub mentions: usize,
+    pub decisions: usize,
+}
+
+/// One site's rows, for the host's operator.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct SiteCounts {
+    /// The name rows are filed under (`""`: under no site).
+    pub site: String,
+    pub posts: i64,
+    pub by_status: Vec<(String, i64)>,
+}
+
+/// Rows filed a page at a time while routing what was written before sites.
+const FILE_PAGE: i64 = 5_000;
+
+impl Store {
+    /// The routes of the sites served from now on; rows not yet filed under a site (written
+    /// before sites, or while their site was not configured) are filed now.
+    pub fn set_site_routes(&self, routes: Routes) -> StoreResult<()> {
+        let routes = Arc::new(routes);
+        *self.routes.write().unwrap_or_else(|e| e.into_inner()) = routes.clone();
+        self.file_unfiled(&routes)
+    }
+
+    /// The routes in use.
+    pub fn site_routes(&self) -> Arc<Routes> {
+        self.routes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The name of the site `url` is filed under (`""`: none).
+    pub fn site_of(&self, url: &str) -> String {
+        self.site_routes().site_of(url).to_string()
+    }
+
+    /// Files posts, mentions and decisions not filed yet. With one site, everything is its own
+    /// (one statement a table); with several, each row by its URL, a page at a time.
+    fn file_unfiled(&self, routes: &Routes) -> StoreResult<()> {
+        let unfiled = self.read(|c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM posts WHERE site = '')
+                     OR EXISTS (SELECT 1 FROM mentions WHERE site = '')",
+                [],
+                |r| r.get::<_, bool>(0),
+            )
+        })?;
+        if !unfiled || routes.is_empty() {
+            return Ok(());
+        }
+        if routes.len() == 1 {
+            let only = routes
+                .iter()
+                .next()
+                .map(|r| r.name.clone())
+                .unwrap_or_default();
+            return self.write(|c| {
+                let tx = c.transaction()?;
+                tx.run("UPDATE posts SET site = ?1 WHERE site = ''", [&only])?;
+                tx.run("UPDATE mentions SET site = ?1 WHERE site = ''", [&only])?;
+                tx.run("UPDATE decisions SET site = ?1 WHERE site = ''", [&only])?;
+                for table in ["site_listings", "own_profiles"] {
+                    tx.run(
+                        &format!(
+                            "UPDATE {table} SET site = ?1 WHERE site = ''
+                             AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.site = ?1)"
+                        ),
+                        [&only],
+                    )?;
+                }
+                tx.commit()
+            });
+        }
+        for (table, url) in [
+            ("posts", "url"),
+            ("mentions", "target"),
+            ("decisions", "target"),
+        ] {
+            let mut after = 0i64;
+            loop {
+                let page: Vec<(i64, String)> = self.read(|c| {
+                    c.prepare(format!(
+                        "SELECT id, {url} FROM {table} WHERE site = '' AND id > ?1 ORDER BY id LIMIT ?2"
+                    ))?
+                    .query_map(params![after, FILE_PAGE], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+                })?;
+                let Some(&(last, _)) = page.last() else { break };
+                after = last;
+                self.write(|c| {
+                    let tx = c.transaction()?;
+                    for (id, url) in &page {
+                        let site = routes.site_of(url);
+                        if !site.is_empty() {
+                            tx.run(
+                                &format!("UPDATE {table} SET site = ?2 WHERE id = ?1"),
+                                params![id, site],
+                            )?;
+                        }
+                    }
+                    tx.commit()
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every site name rows are filed under, with its posts and mentions by status: what the
+    /// host's operator sees per site (removed sites included, until forgotten).
+    pub fn site_counts(&self) -> StoreResult<Vec<SiteCounts>> {
+        self.read(|c| {
+            let posts: Vec<(String, i64)> = c
+                .prepare("SELECT site, COUNT(*) FROM posts GROUP BY site ORDER BY site")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_>>()?;
+            let mentions: Vec<(String, String, i64)> = c
+                .prepare(
+                    "SELECT site, status, COUNT(*) FROM mentions GROUP BY site, status ORDER BY site, status",
+                )?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_>>()?;
+            let mut names: Vec<String> = posts
+                .iter()
+                .map(|(s, _)| s.clone())
+                .chain(mentions.iter().map(|(s, _, _)| s.clone()))
+                .collect();
+            names.sort();
+            names.dedup();
+            Ok(names
+                .into_iter()
+                .map(|name| {
+                    let post_count = posts.iter().find(|(s, _)| *s == name).map_or(0, |p| p.1);
+                    let by_status = mentions
+                        .iter()
+                        .filter(|(s, _, _)| *s == name)
+                        .map(|(_, status, n)| (status.clone(), *n))
+                        .collect();
+                    SiteCounts {
+                        site: name,
+                        posts: post_count,
+                        by_status,
+                    }
+                })
+                .collect())
+        })
+    }
+
+    /// Deletes every post, mention and decision filed under `site`, with what hangs on them
+    /// (jobs, notifications, deliveries, sends, syndication URLs). Nothing of it is announced
+    /// as deleted (`/api/deleted.json`): the site is gone, not its mentions.
+    pub fn forget_site(&self, site: &str) -> StoreResult<Forgotten> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let forgotten = forget_in(&tx, site)?;
+            tx.commit()?;
+            Ok(forgotten)
+        })
+    }
+}
+
+fn forget_in(tx: &Conn, site: &str) -> Result<Forgotten> {
+    let of_mentions = "SELECT id FROM mentions WHERE site = ?1";
+    let of_posts = "SELECT id FROM posts WHERE site = ?1";
+    let of_notifications =
+        format!("SELECT id FROM notifications WHERE mention_id IN ({of_mentions})");
+    for sql in [
+        format!(
+            "DELETE FROM jobs WHERE kind = 'deliver' AND subject IN
+                 (SELECT id FROM deliveries WHERE notification_id IN ({of_notifications}))"
+        ),
+        format!("DELETE FROM deliveries WHERE notification_id IN ({of_notifications})"),
+        format!("DELETE FROM notifications WHERE mention_id IN ({of_mentions})"),
+        format!("DELETE FROM jobs WHERE kind = 'verify' AND subject IN ({of_mentions})"),
+        format!("DELETE FROM jobs WHERE kind = 'send' AND subject IN ({of_posts})"),
+        format!("DELETE FROM mention_urls WHERE mention_id IN ({of_mentions})"),
+        format!("DELETE FROM sends WHERE post_id IN ({of_posts})"),
+    ] {
+        tx.run(&sql, [site])?;
+    }
+    let ids: Vec<i64> = tx
+        .prepare(of_mentions)?
+        .query_map([site], |r| r.get(0))?
+        .collect::<Result<_>>()?;
+    let mentions = tx.run("DELETE FROM mentions WHERE site = ?1", [site])?;
+    // The deletion trigger noted each published one for `/api/deleted.json`: not a deletion
+    // a site build should follow, the site itself is gone.
+    for chunk in ids.chunks(500) {
+        let list = chunk
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        tx.run(
+            &format!("DELETE FROM unpublished WHERE mention_id IN ({list})"),
+            [],
+        )?;
+    }
+    let posts = tx.run("DELETE FROM posts WHERE site = ?1", [site])?;
+    tx.run("DELETE FROM site_listings WHERE site = ?1", [site])?;
+    tx.run("DELETE FROM own_profiles WHERE site = ?1", [site])?;
+    let decisions = tx.run("DELETE FROM decisions WHERE site = ?1", [site])?;
+    Ok(Forgotten {
+        posts,
+        mentions,
+        decisions,
+    })
+}
