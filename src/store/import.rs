@@ -415,7 +415,8 @@ impl Importer<'_> {
                 // A candidate that was waiting for its check waits again: it gets its job.
                 if text("status") == Some("pending") {
                     self.tx.execute(
-                        "INSERT INTO jobs (kind, subject, next_try) VALUES ('verify', ?1, ?2)
+                        "INSERT INTO jobs (kind, subject, next_try, site)
+                         VALUES ('verify', ?1, ?2, (SELECT site FROM mentions WHERE id = ?1))
                          ON CONFLICT (kind, subject) DO NOTHING",
                         params![id, crate::model::now_rfc3339()],
                     )?;

@@ -550,6 +550,10 @@ ALTER TABLE notify_channels ADD COLUMN site TEXT NOT NULL DEFAULT '';
 CREATE INDEX posts_site ON posts (site);
 CREATE INDEX mentions_site ON mentions (site, status, first_seen, id);
 CREATE INDEX decisions_site ON decisions (site, at);
+-- Verification jobs carry their mention's site: leasing goes round the sites with work due,
+-- so one site's flood does not hold back another site's single ping.
+ALTER TABLE jobs ADD COLUMN site TEXT NOT NULL DEFAULT '';
+CREATE INDEX jobs_site_due ON jobs (kind, site, next_try, subject);
 -- What a crawl of each site read: when its listing was last complete, and the accounts its
 -- home page names (rel=me); a store from before sites has them under ''.
 CREATE TABLE site_listings (site TEXT PRIMARY KEY, complete_at TEXT NOT NULL);

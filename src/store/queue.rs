@@ -108,7 +108,8 @@ impl Store {
                     let i = (chunk * REVERIFY_CHUNK + j) as i64;
                     let at = start + chrono::Duration::milliseconds(spread_secs * 1000 * i / n);
                     tx.run(
-                        "INSERT INTO jobs (kind, subject, next_try, attempts, conditional) VALUES ('verify', ?1, ?2, 0, 1)
+                        "INSERT INTO jobs (kind, subject, next_try, attempts, conditional, site)
+                         VALUES ('verify', ?1, ?2, 0, 1, (SELECT site FROM mentions WHERE id = ?1))
                          ON CONFLICT (kind, subject) DO NOTHING",
                         params![id, at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)],
                     )?;
@@ -167,6 +168,28 @@ macro_rules! due_jobs_sql {
     };
 }
 
+/// [`due_jobs_sql`] of one site's jobs (`?2`), oldest first, at most `?3`.
+const SITE_DUE_JOBS_SQL: &str = "SELECT q.subject, m.source, m.target, COALESCE(q.arrival, m.kind), m.hint, q.attempts,
+        q.conditional, m.verified_at IS NOT NULL, q.fence, q.next_try
+ FROM jobs q JOIN mentions m ON m.id = q.subject
+ WHERE q.kind = 'verify' AND q.site = ?2 AND q.next_try <= ?1 AND (q.lease_until IS NULL OR q.lease_until <= ?1)
+ ORDER BY q.next_try, q.subject LIMIT ?3";
+
+/// The sites with verification jobs queued (due or not), by a walk of `jobs_site_due` that
+/// costs one index seek a site, however long each site's queue.
+const SITES_WITH_JOBS_SQL: &str = "WITH RECURSIVE s(site) AS (
+     SELECT MIN(site) FROM jobs WHERE kind = 'verify'
+     UNION ALL
+     SELECT (SELECT MIN(site) FROM jobs WHERE kind = 'verify' AND site > s.site) FROM s WHERE s.site IS NOT NULL
+ ) SELECT site FROM s WHERE site IS NOT NULL";
+
+/// Sites one lease call looks at most, when many have work due; the next call goes on from
+/// where this one stopped.
+const LEASE_SITES_PER_CALL: usize = 64;
+
+/// Where the next lease call starts going round the sites (each process goes round on its own).
+static NEXT_SITE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// The average rate a scheduled re-verification run stays under (see
 /// [`Store::enqueue_reverify`]).
 pub const REVERIFY_PER_SECOND: i64 = 10;
@@ -222,7 +245,48 @@ pub(crate) fn lease_due(
             *here = (*here).max(n as usize);
         }
     }
+    let sites: Vec<String> = tx
+        .prepare_cached(SITES_WITH_JOBS_SQL)?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_>>()?;
+    if sites.len() > 1 {
+        // Round the sites first, then the hosts: each site with work due gives one job a
+        // round (its oldest whose host has room), so a site's flood of 10,000 pings holds
+        // back another site's single ping by one round, not by 10,000 jobs.
+        let start = NEXT_SITE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let looked_at = sites.len().min(LEASE_SITES_PER_CALL);
+        let per_site = (limit.saturating_mul(2) + 8) as i64;
+        let mut queues: Vec<std::collections::VecDeque<Job>> = Vec::with_capacity(looked_at);
+        for i in 0..looked_at {
+            let site = &sites[(start + i) % sites.len()];
+            let due: std::collections::VecDeque<Job> = tx
+                .prepare_cached(SITE_DUE_JOBS_SQL)?
+                .query_map(params![now, site, per_site], job_from_row)?
+                .collect::<Result<_>>()?;
+            queues.push(due);
+        }
+        while jobs.len() < limit && queues.iter().any(|q| !q.is_empty()) {
+            for queue in queues.iter_mut() {
+                while let Some(job) = queue.pop_front() {
+                    let host = job.source_host();
+                    let busy = in_flight.get(&host).copied().unwrap_or(0);
+                    let taken = chosen.entry(host).or_default();
+                    if busy + *taken < per_host.max(1) {
+                        *taken += 1;
+                        jobs.push(job);
+                        break;
+                    }
+                }
+                if jobs.len() == limit {
+                    break;
+                }
+            }
+        }
+    }
     for _ in 0..LEASE_SCAN_WINDOWS {
+        if sites.len() > 1 {
+            break;
+        }
         let due: Vec<Job> = tx
             .prepare_cached(due_jobs_sql!())?
             .query_map(params![now, window as i64, after.0, after.1], |r| {
@@ -319,7 +383,8 @@ pub(super) fn enqueue_one(c: &Conn, cand: &Candidate) -> Result<Enqueued> {
         .prepare_cached("SELECT 1 FROM jobs WHERE kind = 'verify' AND subject = ?1")?
         .exists([id])?;
     c.run(
-        "INSERT INTO jobs (kind, subject, next_try, attempts, conditional, arrival) VALUES ('verify', ?1, ?2, 0, 0, ?3)
+        "INSERT INTO jobs (kind, subject, next_try, attempts, conditional, arrival, site)
+         VALUES ('verify', ?1, ?2, 0, 0, ?3, (SELECT site FROM mentions WHERE id = ?1))
          ON CONFLICT (kind, subject) DO UPDATE SET next_try = CASE WHEN excluded.next_try < jobs.next_try THEN excluded.next_try ELSE jobs.next_try END, conditional = 0,
              arrival = excluded.arrival, again = CASE WHEN jobs.lease_owner IS NOT NULL THEN 1 ELSE 0 END",
         params![id, now, cand.kind.as_str()],
@@ -790,6 +855,61 @@ mod tests {
                 "the flood's host gets its per-host share"
             );
             assert!(hosts.contains(&"single.example".to_string()), "{hosts:?}");
+        });
+    }
+
+    #[test]
+    fn one_sites_flood_does_not_hold_back_another_sites_single_ping() {
+        on_each_store("one_sites_flood_does", |store| {
+            let post_of = |site: &str| {
+                let url = format!("https://{site}.example/post");
+                let key = format!("{site}.example/post");
+                let (id, _) = store
+                    .write(|c| {
+                        super::super::posts::upsert_post_in(c, &url, &key, None, None, None, site)
+                    })
+                    .unwrap();
+                (url, key, id)
+            };
+            let (anna_url, anna_key, anna_post) = post_of("anna");
+            let (bob_url, bob_key, bob_post) = post_of("bob");
+            let candidate = |source: String, target: &str, key: &str, post: i64| Candidate {
+                source,
+                target: target.into(),
+                target_key: key.into(),
+                post_id: Some(post),
+                kind: Kind::Webmention,
+                hint: None,
+            };
+            // 10,000 pings for anna, each from a host of its own (no host limit holds them),
+            // all older than bob's one.
+            store
+                .write(|c| {
+                    let tx = c.transaction()?;
+                    for n in 0..10_000 {
+                        let from = format!("https://h{n}.example/x");
+                        enqueue_one(&tx, &candidate(from, &anna_url, &anna_key, anna_post))?;
+                    }
+                    tx.commit()
+                })
+                .unwrap();
+            let single = candidate(
+                "https://friend.example/y".into(),
+                &bob_url,
+                &bob_key,
+                bob_post,
+            );
+            store.write(|c| enqueue_one(c, &single)).unwrap();
+            let none = std::collections::HashMap::new();
+            let leased = store
+                .write(|c| lease_due(c, 8, 60, "serve:w", &none, 2))
+                .unwrap();
+            assert_eq!(leased.len(), 8);
+            assert!(
+                leased.iter().any(|j| j.target == bob_url),
+                "bob's ping waits behind anna's flood: {:?}",
+                leased.iter().map(|j| &j.source).collect::<Vec<_>>()
+            );
         });
     }
 

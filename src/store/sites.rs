@@ -68,6 +68,21 @@ impl Store {
         if !unfiled || routes.is_empty() {
             return Ok(());
         }
+        let filed = self.file_rows(routes);
+        // Verification jobs carry their mention's site (leasing goes round the sites).
+        self.write(|c| {
+            c.run(
+                "UPDATE jobs SET site = COALESCE((SELECT m.site FROM mentions m WHERE m.id = jobs.subject), '')
+                 WHERE kind = 'verify' AND site = ''",
+                [],
+            )
+            .map(|_| ())
+        })?;
+        filed
+    }
+
+    /// [`Store::file_unfiled`]'s posts, mentions and decisions.
+    fn file_rows(&self, routes: &Routes) -> StoreResult<()> {
         if routes.len() == 1 {
             let only = routes
                 .iter()
