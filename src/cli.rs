@@ -1106,18 +1106,23 @@ fn check_site(command: &Command, config: &Config) -> Result<(), Failure> {
         _ => None,
     };
     match named {
-        Some(name) if config.sites.named(name).is_none() => Err(Failure::usage(format!(
-            "--site {name:?}: no such site; configured: {}",
-            config
-                .sites
-                .list
-                .iter()
-                .map(|s| s.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-        _ => Ok(()),
+        Some(name) => configured_site(config, name).map(|_| ()),
+        None => Ok(()),
     }
+}
+
+/// The configured site `--site NAME` names, or the usage error that lists them.
+fn configured_site<'a>(
+    config: &'a Config,
+    name: &str,
+) -> Result<&'a crate::config::SiteConfig, Failure> {
+    config.sites.named(name).ok_or_else(|| {
+        let names: Vec<&str> = config.sites.list.iter().map(|s| s.name.as_str()).collect();
+        Failure::usage(format!(
+            "--site {name:?}: no such site; configured: {}",
+            names.join(", ")
+        ))
+    })
 }
 
 /// `backfeed forget-site NAME --yes`.
@@ -1413,18 +1418,7 @@ fn snippet(config: &Config, post_url: Option<&str>, site: Option<&str>) -> Resul
     let public = &config.server.public_url;
     let site = match site {
         None => None,
-        Some(name) => Some(config.sites.named(name).ok_or_else(|| {
-            Failure::usage(format!(
-                "--site {name:?}: no such site; configured: {}",
-                config
-                    .sites
-                    .list
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?),
+        Some(name) => Some(configured_site(config, name)?),
     };
     if let (Some(site), Some(url)) = (site, post_url)
         && !url::Url::parse(url).is_ok_and(|u| crate::sites::is_under(&u, &site.base_url))

@@ -37,6 +37,9 @@ pub struct StatusReport {
     pub warnings: Vec<String>,
     /// The processes serving the store now (heartbeat within the last 20 s).
     pub instances: Vec<crate::store::Instance>,
+    /// Each site's posts and mentions by status (every name rows are filed under, removed
+    /// sites included until forgotten).
+    pub sites: Vec<crate::store::SiteCounts>,
 }
 
 /// The counts of a summary line (`posts 3 · found 2 · errors 0`), by name; other words are
@@ -124,6 +127,7 @@ impl StatusReport {
                 .collect(),
             failing: ctx.store.failing_urls(1)?,
             instances: ctx.store.live_instances()?,
+            sites: ctx.store.site_counts()?,
         })
     }
 }

@@ -1,7 +1,7 @@
 //! Many sites in one daemon, through the binary and HTTP as their users see it: two sites on
 //! two fixture hosts (one named by IP, one by `localhost`, so webmention.io's `domain` tells
-//! them apart), each ping landing on its own site's feeds, API, export, CLI listings and
-//! webhooks and never on the other's; a site added to `[sites] dir` served after SIGHUP without
+//! them apart), each ping landing on its own site's feeds, API, export, CLI listings, webhooks
+//! and mail and never on the other's; a site added to `[sites] dir` served after SIGHUP without
 //! a restart; a site owner's session that cannot see or change the other site's mentions
 //! however the URL or the form is edited; an old single-site store filed under its one site with
 //! every id and URL it published kept; and `forget-site` deleting a removed site's data.
@@ -132,9 +132,9 @@ fn get(daemon: &Daemon, path: &str) -> (u16, String) {
 #[test]
 fn each_sites_ping_lands_on_its_own_feeds_api_export_cli_and_webhooks_only() {
     let sites = TwoSites::new(
-        "[[site.webhook]]\nurl = \"HOOK_A\"\nformat = \"jf2\"",
-        "[[site.webhook]]\nurl = \"HOOK_B\"\nformat = \"jf2\"",
-        "",
+        "[[site.webhook]]\nurl = \"HOOK_A\"\nformat = \"jf2\"\n[site.email]\nto = [\"anna@anna.example\"]",
+        "[[site.webhook]]\nurl = \"HOOK_B\"\nformat = \"jf2\"\n[site.email]\nto = [\"bob@bob.example\"]",
+        "[notify.email]\nsmtp_url_env = \"TEST_SMTP_URL\"\nfrom = \"backfeed@host.example\"\nto = [\"host@host.example\"]",
     );
     let home = &sites.home;
     let config = std::fs::read_to_string(home.config_path())
@@ -145,8 +145,9 @@ fn each_sites_ping_lands_on_its_own_feeds_api_export_cli_and_webhooks_only() {
     home.web.set("/hooks/anna", Fixture::status(200));
     sites.bob_web.set("/hooks/bob", Fixture::status(200));
     home.ok(&["crawl"]);
+    let smtp = Smtp::start(home).expect("aiosmtpd is installed (.ci/run installs it)");
 
-    let daemon = home.serve();
+    let daemon = home.serve_env(&[("TEST_SMTP_URL", &smtp.url())]);
     let to_anna = sites.source_linking("/src/for-anna", &home.post_url(), "Anna fan");
     let to_bob = sites.source_linking("/src/for-bob", &sites.bob_post(), "Bob fan");
     assert_eq!(webmention(&daemon, &to_anna, &home.post_url()), 201);
@@ -198,28 +199,18 @@ fn each_sites_ping_lands_on_its_own_feeds_api_export_cli_and_webhooks_only() {
     // Webhooks: each site's hook heard of its own mention only.
     assert!(eventually(20, || home.web.hits("/hooks/anna") >= 1
         && sites.bob_web.hits("/hooks/bob") >= 1));
-    let anna_hooks: Vec<String> = home
-        .web
-        .seen("/hooks/anna")
-        .iter()
-        .map(|s| String::from_utf8_lossy(&s.body).into_owned())
-        .collect();
-    assert!(
-        anna_hooks
+    let bodies = |web: &FixtureWeb, path: &str| -> Vec<String> {
+        web.seen(path)
             .iter()
-            .all(|b| b.contains(&to_anna) && !b.contains(&to_bob))
-    );
-    let bob_hooks: Vec<String> = sites
-        .bob_web
-        .seen("/hooks/bob")
-        .iter()
-        .map(|s| String::from_utf8_lossy(&s.body).into_owned())
-        .collect();
-    assert!(
-        bob_hooks
-            .iter()
-            .all(|b| b.contains(&to_bob) && !b.contains(&to_anna))
-    );
+            .map(|s| String::from_utf8_lossy(&s.body).into_owned())
+            .collect()
+    };
+    for body in bodies(&home.web, "/hooks/anna") {
+        assert!(body.contains(&to_anna) && !body.contains(&to_bob), "{body}");
+    }
+    for body in bodies(&sites.bob_web, "/hooks/bob") {
+        assert!(body.contains(&to_bob) && !body.contains(&to_anna), "{body}");
+    }
     drop(daemon);
 
     // The CLI's listings and the export, by site.
@@ -297,6 +288,11 @@ fn a_site_added_to_the_sites_dir_is_served_after_sighup_without_a_restart() {
         .status()
         .unwrap();
     assert!(eventually(10, || get(&daemon, "/mentions.atom?site=bob").0 == 404));
+    assert!(
+        !get(&daemon, "/mentions.atom").1.contains(&to_bob),
+        "a removed site is not published in the all-sites feed either"
+    );
+    assert!(!get(&daemon, "/api/mentions.jf2").1.contains(&to_bob));
     drop(daemon);
     assert!(home.ok(&["mentions", "--json"]).contains(&to_bob));
     let (code, _, err) = home.run(&["forget-site", "bob"]);

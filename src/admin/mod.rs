@@ -532,12 +532,7 @@ async fn blocks(State(state): State<Shared>, signed: Signed, Query(done): Query<
 async fn status(State(state): State<Shared>, signed: Signed, Query(done): Query<Done>) -> Answer {
     signed.host_only()?;
     let report = crate::status::StatusReport::gather(&state.ctx)?;
-    let per_site = state.ctx.store.site_counts()?;
-    html(pages::status(
-        &frame(&state, &signed, &done)?,
-        &report,
-        &per_site,
-    ))
+    html(pages::status(&frame(&state, &signed, &done)?, &report))
 }
 
 async fn moderate(

@@ -451,12 +451,9 @@ pub fn blocks(frame: &Frame<'_>, blocked: &[String], from_config: &[String]) -> 
 
 /// The live processes, schedules, queue, failing watched URLs, social source errors,
 /// notifications.
-/// `per_site`: each site's name, posts and mentions by status (shown when there are several).
-pub fn status(
-    frame: &Frame<'_>,
-    r: &StatusReport,
-    per_site: &[crate::store::SiteCounts],
-) -> Markup {
+/// With several sites, each one's posts and mentions by status first.
+pub fn status(frame: &Frame<'_>, r: &StatusReport) -> Markup {
+    let per_site = &r.sites;
     let body = html! {
         @if per_site.len() > 1 {
             section {

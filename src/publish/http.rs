@@ -311,6 +311,7 @@ pub(crate) async fn api_mentions(
     let mut filter = MentionFilter {
         status: Some(Status::Verified),
         site: site.as_ref().map(|s| s.name.clone()),
+        configured_sites_only: true,
         ..Default::default()
     };
     filter.target_keys = all("target").into_iter().filter_map(match_key).collect();

@@ -290,6 +290,7 @@ pub fn published_pages<'a>(
             status: Some(crate::model::Status::Verified),
             target_keys: target_key.clone().into_iter().collect(),
             site: site.clone(),
+            configured_sites_only: true,
             limit: Some(PAGE),
             ..Default::default()
         };
@@ -317,6 +318,7 @@ pub fn published(
         status: Some(crate::model::Status::Verified),
         target_keys: target.and_then(match_key).into_iter().collect(),
         site: site.map(str::to_string),
+        configured_sites_only: true,
         limit: Some(limit),
         ..Default::default()
     };

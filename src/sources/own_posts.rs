@@ -4,6 +4,7 @@
 use crate::config::SiteConfig;
 use crate::model::{OrLog, match_key};
 use crate::pipeline::Context;
+use crate::store::ListedPost;
 use url::Url;
 
 use super::{Summary, entry_link, fetch_configured, parse_feed};
@@ -11,12 +12,42 @@ use super::{Summary, entry_link, fetch_configured, parse_feed};
 /// Refreshes every site's own posts from its `feeds` and `sitemaps`. Returns how many posts
 /// the sources listed.
 pub async fn refresh_posts(ctx: &Context, summary: &mut Summary) -> usize {
+    let sites = ctx.sites();
+    // A few sites at a time: a host of a thousand sites waits on their feeds side by side
+    // (each fetch still within `[fetch]`'s limits), not one after another.
     let mut listed = 0;
-    for site in &ctx.sites().list {
-        listed += refresh_site(ctx, site, summary).await;
+    for group in sites.list.chunks(SITES_AT_ONCE) {
+        let runs: Vec<_> = group.iter().map(|site| refresh_alone(ctx, site)).collect();
+        for (n, own) in futures_util::future::join_all(runs).await {
+            listed += n;
+            summary.errors += own.errors;
+            summary.failing += own.failing;
+            summary.unchanged += own.unchanged;
+        }
     }
     summary.posts = ctx.store.list_posts().map(|p| p.len()).unwrap_or(0);
     listed
+}
+
+/// Sites whose feeds and sitemaps one crawl reads at once.
+const SITES_AT_ONCE: usize = 8;
+
+/// Keeps the posts one feed or sitemap listed; how many.
+fn keep_listed(ctx: &Context, batch: &[ListedPost]) -> usize {
+    match ctx.store.upsert_listed_posts(batch) {
+        Ok(keys) => keys.len(),
+        Err(e) => {
+            tracing::error!(error = %e, posts = batch.len(), "cannot store posts");
+            0
+        }
+    }
+}
+
+/// [`refresh_site`] with a summary of its own (sites run side by side).
+async fn refresh_alone(ctx: &Context, site: &SiteConfig) -> (usize, Summary) {
+    let mut own = Summary::default();
+    let listed = refresh_site(ctx, site, &mut own).await;
+    (listed, own)
 }
 
 /// One site's posts, from its feeds and sitemaps (only URLs under it count).
@@ -40,6 +71,7 @@ async fn refresh_site(ctx: &Context, site: &SiteConfig, summary: &mut Summary) -
                 continue;
             }
         };
+        let mut batch = Vec::with_capacity(feed.entries.len());
         for entry in &feed.entries {
             let Some(link) = entry_link(entry) else {
                 continue;
@@ -53,25 +85,6 @@ async fn refresh_site(ctx: &Context, site: &SiteConfig, summary: &mut Summary) -
             let Some(key) = match_key(url.as_str()) else {
                 continue;
             };
-            let title = entry
-                .title
-                .as_ref()
-                .map(|t| crate::text::collapse(&t.content));
-            let published = entry
-                .published
-                .or(entry.updated)
-                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-            let atom_id = (!entry.id.is_empty()).then_some(entry.id.as_str());
-            match ctx.store.upsert_post(
-                url.as_str(),
-                &key,
-                title.as_deref(),
-                published.as_deref(),
-                atom_id,
-            ) {
-                Ok(_) => listed += 1,
-                Err(e) => tracing::error!(error = %e, "cannot store post"),
-            }
             // What the feed says the post holds: the sender's fallback when the page has no
             // h-entry (the links of a post are those in its content, never its template).
             let content = entry
@@ -79,13 +92,24 @@ async fn refresh_site(ctx: &Context, site: &SiteConfig, summary: &mut Summary) -
                 .as_ref()
                 .and_then(|c| c.body.as_deref())
                 .or(entry.summary.as_ref().map(|s| s.content.as_str()));
-            if let Some(content) = content {
-                let content = crate::verify::cut_html(content, crate::verify::CONTENT_MAX * 2);
-                ctx.store
-                    .set_post_feed_content(&key, &content)
-                    .or_log("post content not kept");
-            }
+            batch.push(ListedPost {
+                url: url.to_string(),
+                match_key: key,
+                title: entry
+                    .title
+                    .as_ref()
+                    .map(|t| crate::text::collapse(&t.content)),
+                published: entry
+                    .published
+                    .or(entry.updated)
+                    .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                atom_id: Some(entry.id.clone()).filter(|id| !id.is_empty()),
+                feed_content: content.map(|c| {
+                    crate::verify::cut_html(c, crate::verify::CONTENT_MAX * 2).into_owned()
+                }),
+            });
         }
+        listed += keep_listed(ctx, &batch);
     }
     let mut sitemaps: Vec<Url> = site.sitemaps.clone();
     let mut seen = 0;
@@ -101,20 +125,21 @@ async fn refresh_site(ctx: &Context, site: &SiteConfig, summary: &mut Summary) -
         };
         let (pages, nested) = sitemap_locs(&fetched.body);
         sitemaps.extend(nested.iter().filter_map(|u| Url::parse(u).ok()));
-        for page in pages {
-            let Ok(url) = Url::parse(&page) else { continue };
-            if !under_site(&url) || match_key(url.as_str()) == match_key(site.base_url.as_str()) {
-                continue;
-            }
-            if let Some(key) = match_key(url.as_str())
-                && ctx
-                    .store
-                    .upsert_post(url.as_str(), &key, None, None, None)
-                    .is_ok()
-            {
-                listed += 1;
-            }
-        }
+        let home = match_key(site.base_url.as_str());
+        let batch: Vec<ListedPost> = pages
+            .iter()
+            .filter_map(|page| Url::parse(page).ok())
+            .filter(|url| under_site(url))
+            .filter_map(|url| {
+                let key = match_key(url.as_str()).filter(|k| Some(k) != home.as_ref())?;
+                Some(ListedPost {
+                    url: url.to_string(),
+                    match_key: key,
+                    ..Default::default()
+                })
+            })
+            .collect();
+        listed += keep_listed(ctx, &batch);
     }
     read_own_profiles(ctx, site).await;
     // Every feed and sitemap read: what they did not list is no longer listed (sending tells a

@@ -66,6 +66,9 @@ pub struct MentionFilter {
     pub before: Option<(String, i64)>,
     /// Only this site's mentions.
     pub site: Option<String>,
+    /// Leave out sites no longer configured (publishing: a removed site is not published,
+    /// though its rows stay until `forget-site`).
+    pub configured_sites_only: bool,
 }
 
 /// Counts for `status` and `/metrics`.
@@ -377,6 +380,11 @@ impl Store {
         }
         if let Some(site) = &filter.site {
             arg(site.clone().into(), &mut sql, " AND site = ?");
+        }
+        if filter.configured_sites_only {
+            for site in self.removed_sites() {
+                arg(site.into(), &mut sql, " AND site <> ?");
+            }
         }
         if let Some(text) = filter.text.as_deref().filter(|t| !t.trim().is_empty()) {
             let pattern = super::like_containing(text);

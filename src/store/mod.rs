@@ -59,7 +59,7 @@ mod sites;
 pub use jobs::{JobKind, Lease, hostname, new_owner, set_owner_role};
 pub use mentions::{Applied, Counts, MentionFilter, Unpublished};
 pub use notifications::{Delivery, PendingDeliveries};
-pub use posts::{PostRef, PostSendState, now_millis};
+pub use posts::{ListedPost, PostRef, PostSendState, now_millis};
 pub use queue::{Candidate, Enqueued, GroupCommit, Job};
 pub use sends::{SendRecord, SendResult};
 pub use serve_lock::ServeLock;
@@ -592,6 +592,8 @@ pub struct Store {
     pool: Mutex<Vec<Conn>>,
     /// The sites served: what each post, mention and decision written is filed under.
     routes: std::sync::RwLock<std::sync::Arc<crate::sites::Routes>>,
+    /// Sites with rows here that are no longer configured (see [`Store::removed_sites`]).
+    removed_sites: std::sync::RwLock<Vec<String>>,
 }
 
 /// A new mention's status token: the unguessable name of its status page (128 random bits).
@@ -761,6 +763,7 @@ impl Store {
             writer,
             pool: Mutex::new(pool),
             routes: Default::default(),
+            removed_sites: Default::default(),
         })
     }
 

@@ -27,6 +27,18 @@ pub struct PostRef {
     pub atom_id: Option<String>,
 }
 
+/// A post as a site's feed or sitemap lists it.
+#[derive(Clone, Debug, Default)]
+pub struct ListedPost {
+    pub url: String,
+    pub match_key: String,
+    pub title: Option<String>,
+    pub published: Option<String>,
+    pub atom_id: Option<String>,
+    /// What the feed says the post holds (the sender's fallback when its page has no h-entry).
+    pub feed_content: Option<String>,
+}
+
 impl Store {
     /// Adds or refreshes one of the site's posts; returns its key. The key, once given, never
     /// changes: it names files in exports and trackback URLs.
@@ -38,17 +50,48 @@ impl Store {
         published: Option<&str>,
         atom_id: Option<&str>,
     ) -> StoreResult<String> {
+        let post = ListedPost {
+            url: url.into(),
+            match_key: match_key.into(),
+            title: title.map(str::to_string),
+            published: published.map(str::to_string),
+            atom_id: atom_id.map(str::to_string),
+            feed_content: None,
+        };
+        let mut keys = self.upsert_listed_posts(std::slice::from_ref(&post))?;
+        Ok(keys.pop().unwrap_or_default())
+    }
+
+    /// Adds or refreshes the posts one feed or sitemap lists, in one transaction (a site's
+    /// feed of 20 posts is one commit, not 20); returns their keys.
+    pub fn upsert_listed_posts(&self, posts: &[ListedPost]) -> StoreResult<Vec<String>> {
+        if posts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let routes = self.site_routes();
         self.write(|c| {
             let tx = c.transaction()?;
-            let site = self.site_of(url);
-            let (id, key) = upsert_post_in(&tx, url, match_key, title, published, atom_id, &site)?;
-            // Listed by the site's own feeds or sitemaps now: not deleted, whatever its page says.
-            tx.run(
-                "UPDATE posts SET listed_at = ?2 WHERE id = ?1",
-                params![id, now_millis()],
-            )?;
+            let mut keys = Vec::with_capacity(posts.len());
+            for p in posts {
+                let (id, key) = upsert_post_in(
+                    &tx,
+                    &p.url,
+                    &p.match_key,
+                    p.title.as_deref(),
+                    p.published.as_deref(),
+                    p.atom_id.as_deref(),
+                    routes.site_of(&p.url),
+                )?;
+                // Listed by the site's own feeds or sitemaps now: not deleted, whatever its
+                // page says.
+                tx.run(
+                    "UPDATE posts SET listed_at = ?2, feed_content = COALESCE(?3, feed_content) WHERE id = ?1",
+                    params![id, now_millis(), p.feed_content],
+                )?;
+                keys.push(key);
+            }
             tx.commit()?;
-            Ok(key)
+            Ok(keys)
         })
     }
 
@@ -151,16 +194,6 @@ impl Store {
     }
 
     /// Keeps the content the site's own feed gives a post (capped by the caller).
-    pub fn set_post_feed_content(&self, match_key: &str, content: &str) -> StoreResult<()> {
-        self.write(|c| {
-            c.run(
-                "UPDATE posts SET feed_content = ?2 WHERE match_key = ?1",
-                params![match_key, content],
-            )?;
-            Ok(())
-        })
-    }
-
     pub fn post_feed_content(&self, post_id: i64) -> StoreResult<Option<String>> {
         self.read(|c| {
             c.query_row(
@@ -218,49 +251,69 @@ pub(super) fn upsert_post_in(
     atom_id: Option<&str>,
     site: &str,
 ) -> Result<(i64, String)> {
-    let existing: Option<(i64, String)> = tx
-        .query_row(
-            "SELECT id, key FROM posts WHERE match_key = ?1",
-            [match_key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    if let Some((id, key)) = existing {
-        tx.run(
-            "UPDATE posts SET url = ?2, title = COALESCE(?3, title), published = COALESCE(?4, published),
-                    atom_id = COALESCE(?5, atom_id), site = CASE WHEN site = '' THEN ?6 ELSE site END
-             WHERE match_key = ?1",
-            params![match_key, url, title, published, atom_id, site],
-        )?;
-        return Ok((id, key));
+    // Two processes of a fleet may learn one post at once (a crawl by hand beside `serve`'s):
+    // an insert that finds its post or its key taken meanwhile does nothing and looks again.
+    for _ in 0..8 {
+        let existing: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT id, key FROM posts WHERE match_key = ?1",
+                [match_key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((id, key)) = existing {
+            tx.run(
+                "UPDATE posts SET url = ?2, title = COALESCE(?3, title), published = COALESCE(?4, published),
+                        atom_id = COALESCE(?5, atom_id), site = CASE WHEN site = '' THEN ?6 ELSE site END
+                 WHERE match_key = ?1",
+                params![match_key, url, title, published, atom_id, site],
+            )?;
+            return Ok((id, key));
+        }
+        let key = free_post_key(tx, &post_key_base(url))?;
+        let inserted: Option<i64> = tx
+            .query_row(
+                "INSERT INTO posts (url, match_key, key, title, published, atom_id, first_seen, site)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING RETURNING id",
+                params![
+                    url,
+                    match_key,
+                    key,
+                    title,
+                    published,
+                    atom_id,
+                    now_rfc3339(),
+                    site
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(id) = inserted {
+            return Ok((id, key));
+        }
     }
-    let base = post_key_base(url);
-    let mut key = base.clone();
-    let mut n = 2;
-    while tx
-        .query_row("SELECT 1 FROM posts WHERE key = ?1", [&key], |_| Ok(()))
-        .optional()?
-        .is_some()
-    {
-        key = format!("{base}-{n}");
-        n += 1;
+    Err(super::StoreError::other(std::io::Error::other(format!(
+        "post {url}: its key kept being taken by others"
+    ))))
+}
+
+/// `base`, or the first of `base-2`, `base-3` … no post has: one read of the keys that start so
+/// (many sites each have a `hello-world`; probing one key at a time cost a query per taken key).
+fn free_post_key(tx: &Conn, base: &str) -> Result<String> {
+    // Every key `base-…` sorts between `base-` and `base.` ('-' and '.' are neighbours).
+    let taken: std::collections::HashSet<String> = tx
+        .prepare_cached("SELECT key FROM posts WHERE key = ?1 OR (key >= ?2 AND key < ?3)")?
+        .query_map(params![base, format!("{base}-"), format!("{base}.")], |r| {
+            r.get(0)
+        })?
+        .collect::<Result<_>>()?;
+    if !taken.contains(base) {
+        return Ok(base.to_string());
     }
-    let id = tx.query_row(
-        "INSERT INTO posts (url, match_key, key, title, published, atom_id, first_seen, site)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
-        params![
-            url,
-            match_key,
-            key,
-            title,
-            published,
-            atom_id,
-            now_rfc3339(),
-            site
-        ],
-        |r| r.get(0),
-    )?;
-    Ok((id, key))
+    Ok((2..)
+        .map(|n| format!("{base}-{n}"))
+        .find(|key| !taken.contains(key))
+        .expect("a free number exists"))
 }
 
 /// A short, readable key from a post URL's last path segment: `/2024/05/hello-world/` →

@@ -38,7 +38,37 @@ impl Store {
     pub fn set_site_routes(&self, routes: Routes) -> StoreResult<()> {
         let routes = Arc::new(routes);
         *self.routes.write().unwrap_or_else(|e| e.into_inner()) = routes.clone();
-        self.file_unfiled(&routes)
+        self.file_unfiled(&routes)?;
+        // Sites with rows here but no longer configured: not published until forgotten.
+        let filed: Vec<String> = self.read(|c| {
+            c.prepare(
+                "WITH RECURSIVE s(site) AS (
+                     SELECT MIN(site) FROM posts
+                     UNION ALL
+                     SELECT (SELECT MIN(site) FROM posts WHERE site > s.site) FROM s WHERE s.site IS NOT NULL
+                 ) SELECT site FROM s WHERE site IS NOT NULL",
+            )?
+            .query_map([], |r| r.get(0))?
+            .collect()
+        })?;
+        let removed = filed
+            .into_iter()
+            .filter(|site| !site.is_empty() && routes.named(site).is_none())
+            .collect();
+        *self
+            .removed_sites
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = removed;
+        Ok(())
+    }
+
+    /// Sites whose rows are still here though they are no longer configured (until
+    /// `forget-site`): what publishing leaves out.
+    pub fn removed_sites(&self) -> Vec<String> {
+        self.removed_sites
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The routes in use.
@@ -184,12 +214,17 @@ impl Store {
     /// (jobs, notifications, deliveries, sends, syndication URLs). Nothing of it is announced
     /// as deleted (`/api/deleted.json`): the site is gone, not its mentions.
     pub fn forget_site(&self, site: &str) -> StoreResult<Forgotten> {
-        self.write(|c| {
+        let forgotten = self.write(|c| {
             let tx = c.transaction()?;
             let forgotten = forget_in(&tx, site)?;
             tx.commit()?;
             Ok(forgotten)
-        })
+        })?;
+        self.removed_sites
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|s| s != site);
+        Ok(forgotten)
     }
 }
 

@@ -911,3 +911,55 @@ impl Operator {
             .unwrap()
     }
 }
+
+/// A real SMTP server on loopback (aiosmtpd) writing each mail it accepts into a Maildir.
+pub struct Smtp {
+    child: std::process::Child,
+    port: u16,
+    maildir: std::path::PathBuf,
+}
+
+impl Smtp {
+    pub fn start(home: &Home) -> Option<Smtp> {
+        let port = free_port();
+        let maildir = home.dir.path().join("maildir");
+        let child = std::process::Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox", maildir.to_str().unwrap()])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let smtp = Smtp {
+            child,
+            port,
+            maildir,
+        };
+        eventually(10, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })
+        .then_some(smtp)
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Each mail received, as raw text.
+    pub fn mails(&self) -> Vec<String> {
+        let mut files: Vec<_> = std::fs::read_dir(self.maildir.join("new"))
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
