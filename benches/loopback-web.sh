@@ -72,10 +72,17 @@ store_reset "$WORK/backfeed.db"
 trap 'nginx -c "$WORK/nginx.conf" -s stop 2>/dev/null || true; store_drop' EXIT
 # Writes a backfeed config for this web to $WORK/backfeed.toml; extra TOML from $1.
 write_backfeed_config() {
-  cat > "$WORK/backfeed.toml" <<TOML
+  { cat <<TOML
 [site]
 base_url = "http://127.0.0.1:$WEB_PORT/blog/"
 feeds = ["http://127.0.0.1:$WEB_PORT/blog/feed.xml"]
+TOML
+    server_config "${1:-}"; } > "$WORK/backfeed.toml"
+}
+# The config's parts besides its sites: the store, the server (no rate limits), the schedules
+# off (runs are started by hand); extra TOML from $1.
+server_config() {
+  cat <<TOML
 [store]
 $(store_section "$WORK/backfeed.db")
 [server]

@@ -20,28 +20,8 @@ source benches/loopback-web.sh
 bf() { ./target/release/backfeed --config "$WORK/backfeed.toml" "$@"; }
 metric() { curl -s http://127.0.0.1:18090/metrics | awk -v m="$1" 'index($0, m) == 1 { print $2 }'; }
 wait_healthy() { until curl -sf "http://127.0.0.1:18090/healthz" >/dev/null; do sleep 0.02; done; }
-# The site-less parts of the config, and the schedules off (runs are started by hand here).
-server_config() {
-  cat <<TOML
-[store]
-$(store_section "$WORK/backfeed.db")
-[server]
-listen = "127.0.0.1:18090"
-metrics_listen = ""
-public_url = "http://127.0.0.1:18090/"
-rate_limit_per_client = 0
-rate_limit_per_source_host = 0
-max_connections_per_client = 0
-[schedule]
-crawl = "0 0 0 1 1 *"
-reverify = "0 0 0 1 1 *"
-[fetch]
-allow_private_addresses = true
-concurrency = 32
-per_host = 2
-per_host_per_minute = 0
-TOML
-}
+# The sites' pages are all on one host: per-host limits as in e2e_verify.sh.
+FETCH=$'[fetch]\nallow_private_addresses = true\nconcurrency = 32\nper_host = 2\nper_host_per_minute = 0'
 
 if [[ "${PART:-1}" == 1 ]]; then
   echo "== fairness: $N webmentions queued for one site, then one for another (${STORE:-sqlite})"
@@ -60,7 +40,7 @@ name = "single"
 base_url = "http://127.0.0.1:$WEB_PORT/other/"
 feeds = ["http://127.0.0.1:$WEB_PORT/other/feed.xml"]
 TOML
-    server_config; } > "$WORK/backfeed.toml"
+    server_config "$FETCH"; } > "$WORK/backfeed.toml"
   bf crawl >/dev/null
   RUST_LOG=backfeed=warn ./target/release/backfeed --config "$WORK/backfeed.toml" serve 2>"$WORK/serve.log" &
   pid=$!
@@ -113,7 +93,7 @@ for s in range(sites):
     open(f"{work}/sites.d/site-{s:04}.toml", "w").write(
         f'name = "site-{s}"\nbase_url = "{base}"\nfeeds = ["{base}feed.xml"]\ntitle = "Site {s}"\n')
 PY
-  { printf '[sites]\ndir = "%s"\n' "$WORK/sites.d"; server_config; } > "$WORK/backfeed.toml"
+  { printf '[sites]\ndir = "%s"\n' "$WORK/sites.d"; server_config "$FETCH"; } > "$WORK/backfeed.toml"
   : > "$WORK/access.log"
   start=$(date +%s.%N)
   RUST_LOG=backfeed=info ./target/release/backfeed --config "$WORK/backfeed.toml" serve 2>"$WORK/serve.log" &

@@ -61,15 +61,7 @@ base_url = "{bob_base}"
 feeds = ["{bob_feed}"]
 title = "Bobs blog"
 {extra_bob}
-
-[store]
-{store}
-
-[server]
-listen = "127.0.0.1:{port}"
-metrics_listen = ""
-public_url = "http://127.0.0.1:{port}/"
-
+{server}
 [fetch]
 allow_private_addresses = true
 timeout_secs = 2
@@ -80,8 +72,7 @@ per_host_per_minute = 0
             anna_feed = web.url("/blog/feed.xml"),
             bob_base = self.bob_url("/b/"),
             bob_feed = self.bob_url("/b/feed.xml"),
-            store = self.home.store_line(),
-            port = self.home.port,
+            server = self.home.store_and_server(),
         );
         std::fs::write(self.home.config_path(), config).unwrap();
     }

@@ -275,3 +275,74 @@ fn forget_in(tx: &Conn, site: &str) -> Result<Forgotten> {
         decisions,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::sites::{Routes, SiteRoute};
+    use crate::store::{MIGRATIONS, Store};
+
+    /// A store written before sites (every migration but the ones since) opens with every
+    /// row filed under its one site, and every id as it was.
+    #[test]
+    fn a_store_from_before_sites_is_filed_under_its_one_site() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let before_sites = MIGRATIONS
+            .iter()
+            .position(|m| m.contains("Many sites (see store/sites.rs)"))
+            .unwrap();
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            for m in &MIGRATIONS[..before_sites] {
+                c.execute_batch(m).unwrap();
+            }
+            c.pragma_update(None, "user_version", before_sites as i64)
+                .unwrap();
+            c.execute_batch(
+                "INSERT INTO posts (id, url, match_key, key, first_seen)
+                     VALUES (7, 'https://blog.example/hello/', 'blog.example/hello', 'hello', '2026-01-01T00:00:00Z');
+                 INSERT INTO mentions (id, source, target, target_key, post_id, kind, status, first_seen, updated_at)
+                     VALUES (42, 'https://friend.example/a', 'https://blog.example/hello/', 'blog.example/hello', 7,
+                             'webmention', 'verified', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
+                 INSERT INTO decisions (at, source, target, kind, outcome, reason)
+                     VALUES ('2026-01-01T00:00:00Z', 'https://friend.example/a', 'https://blog.example/hello/', 'webmention', 'accepted', 'link found');
+                 INSERT INTO jobs (kind, subject, next_try) VALUES ('verify', 42, '2026-01-01T00:00:00Z');
+                 INSERT INTO site_listing (id, complete_at) VALUES (1, '2026-01-01T00:00:00Z');
+                 INSERT INTO site_profiles (url) VALUES ('https://social.example/@me');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        store
+            .set_site_routes(Routes::new(vec![SiteRoute {
+                name: "blog.example".into(),
+                base_url: url::Url::parse("https://blog.example/").unwrap(),
+            }]))
+            .unwrap();
+        let site_of =
+            |sql: &str| -> String { store.read(|c| c.query_row(sql, [], |r| r.get(0))).unwrap() };
+        assert_eq!(
+            site_of("SELECT site FROM posts WHERE id = 7"),
+            "blog.example"
+        );
+        assert_eq!(
+            site_of("SELECT site FROM mentions WHERE id = 42"),
+            "blog.example"
+        );
+        assert_eq!(site_of("SELECT site FROM decisions"), "blog.example");
+        assert_eq!(
+            site_of("SELECT site FROM jobs WHERE subject = 42"),
+            "blog.example"
+        );
+        assert_eq!(site_of("SELECT site FROM site_listings"), "blog.example");
+        assert_eq!(
+            store.site_profiles("blog.example").unwrap(),
+            ["https://social.example/@me"]
+        );
+        assert_eq!(
+            store.mention_site(42).unwrap().as_deref(),
+            Some("blog.example")
+        );
+        assert!(store.removed_sites().is_empty());
+    }
+}

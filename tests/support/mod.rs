@@ -382,20 +382,12 @@ impl Home {
 base_url = "{base}"
 feeds = ["{feed}"]
 title = "Fixture blog"
-
-[store]
-{store}
-
-[server]
-listen = "127.0.0.1:{port}"
-metrics_listen = ""
-public_url = "http://127.0.0.1:{port}/"
+{server}
 {extra}
 "#,
             base = self.web.url("/blog/"),
             feed = self.web.url("/blog/feed.xml"),
-            store = self.store_line(),
-            port = self.port,
+            server = self.store_and_server(),
         );
         let config = if config.contains("[fetch]") {
             config
@@ -405,6 +397,15 @@ public_url = "http://127.0.0.1:{port}/"
             )
         };
         std::fs::write(self.config_path(), config).unwrap();
+    }
+
+    /// The `[store]` and `[server]` tables of this home's config (its store, its port).
+    pub fn store_and_server(&self) -> String {
+        format!(
+            "\n[store]\n{store}\n\n[server]\nlisten = \"127.0.0.1:{port}\"\nmetrics_listen = \"\"\npublic_url = \"http://127.0.0.1:{port}/\"\n",
+            store = self.store_line(),
+            port = self.port
+        )
     }
 
     /// The `[store]` line of this home's store (a SQLite file, or PostgreSQL's variable).
