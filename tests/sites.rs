@@ -233,7 +233,7 @@ fn each_sites_ping_lands_on_its_own_feeds_api_export_cli_and_webhooks_only() {
 
 #[test]
 fn a_site_added_to_the_sites_dir_is_served_after_sighup_without_a_restart() {
-    let sites = TwoSites::new("", "", "");
+    let sites = TwoSites::new("", "admin_password_env = \"BOB_ADMIN_PASSWORD\"", "");
     let home = &sites.home;
     // Only anna in the main file; bob comes as a file of [sites] dir later.
     let config = std::fs::read_to_string(home.config_path()).unwrap();
@@ -253,7 +253,7 @@ fn a_site_added_to_the_sites_dir_is_served_after_sighup_without_a_restart() {
     )
     .unwrap();
     home.ok(&["crawl"]);
-    let daemon = home.serve();
+    let daemon = home.serve_env(&[("BOB_ADMIN_PASSWORD", "bob's secret")]);
     let to_bob = sites.source_linking("/src/for-bob", &sites.bob_post(), "Bob fan");
     assert_eq!(webmention(&daemon, &to_bob, &sites.bob_post()), 400);
 
@@ -271,6 +271,9 @@ fn a_site_added_to_the_sites_dir_is_served_after_sighup_without_a_restart() {
     assert!(eventually(20, || status_of(home, &to_bob) == "verified"));
     assert!(get(&daemon, "/mentions.atom?site=bob").1.contains(&to_bob));
     assert!(daemon.log_text().contains("sites changed"));
+    // The new site's owner signs in with the password the file names.
+    let bob = Operator::sign_in_with(&daemon.base, "bob's secret");
+    assert!(bob.page("/admin/mentions").contains(&to_bob));
 
     // Removed again: bob is no longer served, and his data stays until forgotten.
     std::fs::remove_file(dir.join("bob.toml")).unwrap();
@@ -279,6 +282,11 @@ fn a_site_added_to_the_sites_dir_is_served_after_sighup_without_a_restart() {
         .status()
         .unwrap();
     assert!(eventually(10, || get(&daemon, "/mentions.atom?site=bob").0 == 404));
+    assert_ne!(
+        bob.get("/admin/mentions").status(),
+        200,
+        "the owner of a removed site is signed out with it"
+    );
     assert!(
         !get(&daemon, "/mentions.atom").1.contains(&to_bob),
         "a removed site is not published in the all-sites feed either"

@@ -120,6 +120,11 @@ impl FromRequestParts<Shared> for Signed {
         };
         let session = cookie_value(&parts.headers, SESSION_COOKIE)
             .and_then(|token| gate.session(&token).map(|(csrf, site)| (token, csrf, site)));
+        // A site's owner whose site is no longer served is signed out with it.
+        let session = session.filter(|(_, _, site)| {
+            site.as_deref()
+                .is_none_or(|name| state.ctx.sites().named(name).is_some())
+        });
         match session {
             Some((token, csrf, site)) => Ok(Signed { token, csrf, site }),
             None if parts.method == Method::GET => Err(Stop::SignInFirst),
