@@ -145,7 +145,21 @@ fn each_sites_ping_lands_on_its_own_feeds_api_export_cli_and_webhooks_only() {
     assert_eq!(webmention(&daemon, &to_bob, &sites.bob_post()), 201);
     // A target under neither site is refused as before.
     let elsewhere = home.web.url("/not-a-site/post");
-    assert_eq!(webmention(&daemon, &to_anna, &elsewhere), 400);
+    let refused = client()
+        .post(daemon.url("/webmention"))
+        .form(&[("source", to_anna.as_str()), ("target", elsewhere.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let reason = refused.text().unwrap();
+    assert!(
+        reason.contains("not under any site served here"),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains(&sites.bob_url("/b/")),
+        "the other sites are not listed to a stranger"
+    );
     assert!(eventually(20, || status_of(home, &to_anna) == "verified"
         && status_of(home, &to_bob) == "verified"));
 
