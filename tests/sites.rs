@@ -216,6 +216,61 @@ fn each_sites_ping_lands_on_its_own_feeds_api_export_cli_and_webhooks_only() {
     for body in bodies(&sites.bob_web, "/hooks/bob") {
         assert!(body.contains(&to_bob) && !body.contains(&to_anna), "{body}");
     }
+    // Mail: each site's recipients hear of their own site's mention; the host's of both.
+    assert!(
+        eventually(20, || smtp.mails().len() >= 4),
+        "{:?}",
+        smtp.mails()
+    );
+    let mails = smtp.mails();
+    let to = |who: &str| -> Vec<&String> {
+        mails
+            .iter()
+            .filter(|m| m.lines().any(|l| l.starts_with("To:") && l.contains(who)))
+            .collect()
+    };
+    assert_eq!(to("anna@anna.example").len(), 1, "{mails:?}");
+    assert!(to("anna@anna.example")[0].contains("Anna fan"));
+    assert!(!to("anna@anna.example")[0].contains("Bob fan"));
+    assert_eq!(to("bob@bob.example").len(), 1, "{mails:?}");
+    assert!(to("bob@bob.example")[0].contains("Bob fan"));
+    assert!(
+        to("bob@bob.example")[0].contains("Bobs blog"),
+        "the site's own title"
+    );
+    assert_eq!(to("host@host.example").len(), 2);
+
+    // A site's feeds keep their ETag (a 304 for its build) while another site changes.
+    let etag = |path: &str| -> String {
+        let r = client().get(daemon.url(path)).send().unwrap();
+        r.headers()["etag"].to_str().unwrap().to_string()
+    };
+    let (anna_tag, bob_tag) = (
+        etag("/mentions.atom?site=anna"),
+        etag("/mentions.atom?site=bob"),
+    );
+    let all_tag = etag("/mentions.atom");
+    let again = sites.source_linking("/src/bob-again", &sites.bob_post(), "Bob again");
+    assert_eq!(webmention(&daemon, &again, &sites.bob_post()), 201);
+    assert!(eventually(20, || status_of(home, &again) == "verified"));
+    assert_eq!(
+        etag("/mentions.atom?site=anna"),
+        anna_tag,
+        "anna's feed did not change"
+    );
+    let revalidated = client()
+        .get(daemon.url("/mentions.atom?site=anna"))
+        .header("if-none-match", &anna_tag)
+        .send()
+        .unwrap();
+    assert_eq!(revalidated.status(), 304);
+    assert_ne!(etag("/mentions.atom?site=bob"), bob_tag, "bob's did");
+    assert_ne!(
+        etag("/mentions.atom"),
+        all_tag,
+        "and so did the all-sites feed"
+    );
+    assert!(get(&daemon, "/mentions.atom?site=bob").1.contains(&again));
     drop(daemon);
 
     // The CLI's listings and the export, by site.

@@ -50,7 +50,10 @@ fn site_param(
 pub(crate) struct Validators {
     etag: String,
     last_modified: Option<chrono::DateTime<chrono::Utc>>,
-    /// The store's published version these were made for.
+    /// Whose published version these were made for: a site's (`?site=`), or `""`, the whole
+    /// store's.
+    scope: String,
+    /// That published version.
     version: i64,
 }
 
@@ -68,16 +71,22 @@ fn etag_seed(ctx: &crate::pipeline::Context) -> String {
 }
 
 impl Validators {
+    /// For a request about `site` alone (its `?site=` routes: what they show is that site's
+    /// rows, so its version says when they change), else about the whole store.
     pub(crate) fn for_request(
         ctx: &crate::pipeline::Context,
         uri: &axum::http::Uri,
+        site: Option<&str>,
     ) -> crate::store::StoreResult<Validators> {
         use sha2::Digest;
-        let (version, changed_at) = ctx.store.published_version()?;
+        let (version, changed_at) = ctx.store.published_version_of(site)?;
         let request = uri.path_and_query().map_or("", |p| p.as_str());
         let seed = etag_seed(ctx);
-        let digest = sha2::Sha256::digest(format!("{seed}\n{version}\n{request}").as_bytes());
+        let scope = site.map_or_else(String::new, |s| format!("site {s}"));
+        let digest =
+            sha2::Sha256::digest(format!("{seed}\n{scope}\n{version}\n{request}").as_bytes());
         Ok(Validators {
+            scope,
             version,
             etag: format!("\"{}\"", &hex::encode(digest)[..32]),
             last_modified: chrono::DateTime::parse_from_rfc3339(&changed_at)
@@ -158,8 +167,10 @@ pub(crate) fn validators_or_answer(
     ctx: &crate::pipeline::Context,
     uri: &axum::http::Uri,
     headers: &HeaderMap,
+    site: Option<&crate::config::SiteConfig>,
 ) -> Result<Validators, Box<Response>> {
-    let v = Validators::for_request(ctx, uri).map_err(|e| Box::new(store_error(e)))?;
+    let site = site.map(|s| s.name.as_str());
+    let v = Validators::for_request(ctx, uri, site).map_err(|e| Box::new(store_error(e)))?;
     if v.unchanged_for(headers) {
         return Err(Box::new(v.not_modified()));
     }
@@ -169,17 +180,25 @@ pub(crate) fn validators_or_answer(
     Ok(v)
 }
 
-/// Published bodies already made, by ETag, for the store's current published version: what is
-/// published changes far less often than it is read (a viral post's feed and counts are asked
-/// for thousands of times between two new likes), so each URL is rendered once per change, not
-/// once per request. The ETag names the version, the configuration's names and the request, so
-/// a body is only ever served for what it was made from; a new version empties the map. At
-/// [`Made::MAX_BYTES`] no more are kept until the version moves (no churn), and a body over a
-/// sixteenth of that is never kept.
+/// Published bodies already made, by ETag, for the current published version of their scope
+/// (the whole store, or one site for its `?site=` routes): what is published changes far less
+/// often than it is read (a viral post's feed and counts are asked for thousands of times
+/// between two new likes), so each URL is rendered once per change, not once per request. The
+/// ETag names the version, the configuration's names and the request, so a body is only ever
+/// served for what it was made from; a scope's new version empties that scope's bodies. At
+/// [`Made::MAX_BYTES`] (all scopes together) no more are kept until a version moves (no
+/// churn), and a body over a sixteenth of that is never kept.
 struct Made(std::sync::Mutex<MadeBodies>);
 
 #[derive(Default)]
 struct MadeBodies {
+    bytes: usize,
+    scopes: std::collections::HashMap<String, ScopeBodies>,
+}
+
+/// One scope's bodies, made at its `version`.
+#[derive(Default)]
+struct ScopeBodies {
     version: i64,
     bytes: usize,
     bodies: std::collections::HashMap<String, (&'static str, axum::body::Bytes)>,
@@ -192,19 +211,23 @@ impl Made {
 
     fn get(&self, v: &Validators) -> Option<(&'static str, axum::body::Bytes)> {
         let made = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if made.version != v.version {
+        let scope = made.scopes.get(&v.scope)?;
+        if scope.version != v.version {
             return None;
         }
-        made.bodies.get(&v.etag).cloned()
+        scope.bodies.get(&v.etag).cloned()
     }
 
     fn keep(&self, v: &Validators, content_type: &'static str, body: axum::body::Bytes) {
         let mut made = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if made.version != v.version {
-            if v.version < made.version {
+        let made = &mut *made;
+        let scope = made.scopes.entry(v.scope.clone()).or_default();
+        if scope.version != v.version {
+            if v.version < scope.version {
                 return; // a request that read the version before another moved it
             }
-            *made = MadeBodies {
+            made.bytes -= scope.bytes;
+            *scope = ScopeBodies {
                 version: v.version,
                 ..Default::default()
             };
@@ -213,7 +236,8 @@ impl Made {
             return;
         }
         made.bytes += body.len();
-        made.bodies.insert(v.etag.clone(), (content_type, body));
+        scope.bytes += body.len();
+        scope.bodies.insert(v.etag.clone(), (content_type, body));
     }
 }
 
@@ -246,7 +270,7 @@ pub(crate) async fn feed(
         Ok(site) => site,
         Err(answer) => return *answer,
     };
-    let validators = match validators_or_answer(ctx, &uri, &headers) {
+    let validators = match validators_or_answer(ctx, &uri, &headers, site.as_ref()) {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
@@ -304,7 +328,7 @@ pub(crate) async fn api_mentions(
         Ok(site) => site,
         Err(answer) => return *answer,
     };
-    let validators = match validators_or_answer(&state.ctx, &uri, &headers) {
+    let validators = match validators_or_answer(&state.ctx, &uri, &headers, site.as_ref()) {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
@@ -404,7 +428,7 @@ pub(crate) async fn api_count(
         Ok(site) => site,
         Err(answer) => return *answer,
     };
-    let validators = match validators_or_answer(&state.ctx, &uri, &headers) {
+    let validators = match validators_or_answer(&state.ctx, &uri, &headers, site.as_ref()) {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
@@ -465,7 +489,8 @@ pub(crate) async fn api_deleted(
             }
         },
     };
-    let validators = match validators_or_answer(ctx, &uri, &headers) {
+    // The whole store's version: what is listed here is picked by URL, not by filed site.
+    let validators = match validators_or_answer(ctx, &uri, &headers, None) {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
@@ -540,7 +565,7 @@ pub(crate) async fn mentions_html(
         Ok(site) => site,
         Err(answer) => return *answer,
     };
-    let validators = match validators_or_answer(ctx, &uri, &headers) {
+    let validators = match validators_or_answer(ctx, &uri, &headers, site.as_ref()) {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
@@ -587,9 +612,14 @@ mod made_tests {
     use super::*;
 
     fn validators(version: i64, etag: &str) -> Validators {
+        scoped("", version, etag)
+    }
+
+    fn scoped(scope: &str, version: i64, etag: &str) -> Validators {
         Validators {
             etag: etag.into(),
             last_modified: None,
+            scope: scope.into(),
             version,
         }
     }
@@ -618,5 +648,31 @@ mod made_tests {
         }
         assert!(made.get(&validators(6, "p14")).is_some());
         assert!(made.get(&validators(6, "p16")).is_none(), "over the budget");
+    }
+
+    #[test]
+    fn a_sites_bodies_outlive_other_sites_changes() {
+        let made = Made(Default::default());
+        let body = |s: &str| axum::body::Bytes::from(s.to_string());
+        made.keep(&scoped("site anna", 3, "a"), "text/plain", body("anna"));
+        made.keep(&scoped("site bob", 1, "b"), "text/plain", body("bob"));
+        made.keep(&scoped("site bob", 2, "b2"), "text/plain", body("bob two"));
+        assert!(
+            made.get(&scoped("site bob", 1, "b")).is_none(),
+            "bob moved on"
+        );
+        assert_eq!(
+            made.get(&scoped("site anna", 3, "a")).unwrap().1,
+            body("anna")
+        );
+        assert_eq!(
+            made.get(&scoped("site bob", 2, "b2")).unwrap().1,
+            body("bob two")
+        );
+        assert_eq!(
+            made.0.lock().unwrap().bytes,
+            "anna".len() + "bob two".len(),
+            "what a moved scope held is given back to the budget"
+        );
     }
 }

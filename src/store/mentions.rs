@@ -451,12 +451,26 @@ impl Store {
     /// every change to a published mention or a post's title, so a feed's validators cost one
     /// row, not a render.
     pub fn published_version(&self) -> StoreResult<(i64, String)> {
-        self.read(|c| {
-            c.query_row(
+        self.published_version_of(None)
+    }
+
+    /// [`Store::published_version`] of one site (`None`: the whole store's): what it
+    /// publishes moves it, other sites' changes do not. A site that never published anything
+    /// is at 0, dated with the store's.
+    pub fn published_version_of(&self, site: Option<&str>) -> StoreResult<(i64, String)> {
+        self.read(|c| match site {
+            None => c.query_row(
                 "SELECT version, changed_at FROM publish_state WHERE id = 1",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            ),
+            Some(site) => c.query_row(
+                "SELECT COALESCE((SELECT version FROM site_versions WHERE site = ?1), 0),
+                        COALESCE((SELECT changed_at FROM site_versions WHERE site = ?1),
+                                 (SELECT changed_at FROM publish_state WHERE id = 1))",
+                [site],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            ),
         })
     }
 

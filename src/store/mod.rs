@@ -561,6 +561,46 @@ INSERT INTO site_listings (site, complete_at) SELECT '', complete_at FROM site_l
 CREATE TABLE own_profiles (site TEXT NOT NULL, url TEXT NOT NULL, PRIMARY KEY (site, url));
 INSERT INTO own_profiles (site, url) SELECT '', url FROM site_profiles;
 "#,
+    r#"
+-- Each site's published version beside the whole store's (see publish/http.rs): a site's feeds
+-- and API (`?site=`) keep their ETags while other sites change.
+CREATE TABLE site_versions (
+    site       TEXT PRIMARY KEY,
+    version    INTEGER NOT NULL,
+    changed_at TEXT NOT NULL
+);
+DROP TRIGGER published_update;
+DROP TRIGGER published_insert;
+DROP TRIGGER published_delete;
+DROP TRIGGER published_post_titles;
+CREATE TRIGGER published_update AFTER UPDATE ON mentions
+WHEN (OLD.status = 'verified') != (NEW.status = 'verified')
+  OR (NEW.status = 'verified' AND OLD.updated_at IS NOT NEW.updated_at)
+BEGIN
+    UPDATE publish_state SET version = version + 1, changed_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now');
+    INSERT OR IGNORE INTO site_versions (site, version, changed_at) VALUES (NEW.site, 0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+    UPDATE site_versions SET version = version + 1, changed_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE site = NEW.site;
+END;
+CREATE TRIGGER published_insert AFTER INSERT ON mentions WHEN NEW.status = 'verified'
+BEGIN
+    UPDATE publish_state SET version = version + 1, changed_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now');
+    INSERT OR IGNORE INTO site_versions (site, version, changed_at) VALUES (NEW.site, 0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+    UPDATE site_versions SET version = version + 1, changed_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE site = NEW.site;
+END;
+CREATE TRIGGER published_delete AFTER DELETE ON mentions WHEN OLD.status = 'verified'
+BEGIN
+    UPDATE publish_state SET version = version + 1, changed_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now');
+    INSERT OR IGNORE INTO site_versions (site, version, changed_at) VALUES (OLD.site, 0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+    UPDATE site_versions SET version = version + 1, changed_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE site = OLD.site;
+END;
+CREATE TRIGGER published_post_titles AFTER UPDATE OF title, url ON posts
+WHEN OLD.title IS NOT NEW.title OR OLD.url IS NOT NEW.url
+BEGIN
+    UPDATE publish_state SET version = version + 1, changed_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now');
+    INSERT OR IGNORE INTO site_versions (site, version, changed_at) VALUES (NEW.site, 0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+    UPDATE site_versions SET version = version + 1, changed_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE site = NEW.site;
+END;
+"#,
 ];
 /// Where a store lives: a SQLite file, or a PostgreSQL database.
 #[derive(Clone, PartialEq)]

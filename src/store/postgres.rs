@@ -390,4 +390,29 @@ INSERT INTO site_listings (site, complete_at) SELECT '', complete_at FROM site_l
 CREATE TABLE own_profiles (site TEXT COLLATE "C" NOT NULL, url TEXT COLLATE "C" NOT NULL, PRIMARY KEY (site, url));
 INSERT INTO own_profiles (site, url) SELECT '', url FROM site_profiles;
 "#,
+    r#"
+-- Each site's published version, as on SQLite: moved at commit, once per transaction and site
+-- (the sites moved so far are kept in a setting of the transaction).
+CREATE TABLE site_versions (
+    site       TEXT COLLATE "C" PRIMARY KEY,
+    version    BIGINT NOT NULL,
+    changed_at TEXT COLLATE "C" NOT NULL
+);
+CREATE OR REPLACE FUNCTION publish_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    changed_site TEXT := CASE TG_OP WHEN 'DELETE' THEN OLD.site ELSE NEW.site END;
+    moved TEXT := COALESCE(current_setting('backfeed.sites_moved', true), '');
+BEGIN
+    IF current_setting('backfeed.published_moved', true) IS DISTINCT FROM '1' THEN
+        UPDATE publish_state SET version = version + 1, changed_at = backfeed_now();
+        PERFORM set_config('backfeed.published_moved', '1', true);
+    END IF;
+    IF position('|' || changed_site || '|' IN moved) = 0 THEN
+        INSERT INTO site_versions (site, version, changed_at) VALUES (changed_site, 1, backfeed_now())
+        ON CONFLICT (site) DO UPDATE SET version = site_versions.version + 1, changed_at = EXCLUDED.changed_at;
+        PERFORM set_config('backfeed.sites_moved', moved || '|' || changed_site || '|', true);
+    END IF;
+    RETURN NULL;
+END $$;
+"#,
 ];
