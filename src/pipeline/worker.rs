@@ -65,7 +65,14 @@ async fn work(
         if (free >= refill || in_flight.is_empty()) && !stopping() {
             let leased = ctx
                 .group_commit
-                .lease_due(free, lease_secs, owner.clone(), hosts.clone(), per_host)
+                .lease_due(
+                    free,
+                    lease_secs,
+                    owner.clone(),
+                    hosts.clone(),
+                    per_host,
+                    ctx.sites().list.len() > 1,
+                )
                 .await;
             match leased {
                 Ok(jobs) => {

@@ -213,6 +213,9 @@ const LEASE_SCAN_WINDOWS: usize = 16;
 /// `in_flight` (or chosen in this call) is passed over for now, so that one host's slow or
 /// hanging pages cannot take every slot from the others. Jobs are looked for oldest first, a
 /// window a few times `limit` long at a time, up to [`LEASE_SCAN_WINDOWS`] windows.
+///
+/// `many_sites`: more than one site is served, so leasing goes round the sites first (a single
+/// site's store is spared the look at which sites have work).
 pub(crate) fn lease_due(
     tx: &Conn,
     limit: usize,
@@ -220,6 +223,7 @@ pub(crate) fn lease_due(
     owner: &str,
     in_flight: &std::collections::HashMap<String, usize>,
     per_host: usize,
+    many_sites: bool,
 ) -> Result<Vec<Job>> {
     let window = limit.saturating_mul(8).saturating_add(64);
     let now = now_rfc3339();
@@ -245,10 +249,13 @@ pub(crate) fn lease_due(
             *here = (*here).max(n as usize);
         }
     }
-    let sites: Vec<String> = tx
-        .prepare_cached(SITES_WITH_JOBS_SQL)?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_>>()?;
+    let sites: Vec<String> = if many_sites {
+        tx.prepare_cached(SITES_WITH_JOBS_SQL)?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_>>()?
+    } else {
+        Vec::new()
+    };
     if sites.len() > 1 {
         // Round the sites first, then the hosts: each site with work due gives one job a
         // round (its oldest whose host has room), so a site's flood of 10,000 pings holds
@@ -579,9 +586,14 @@ impl GroupCommit {
         owner: String,
         in_flight: std::collections::HashMap<String, usize>,
         per_host: usize,
+        many_sites: bool,
     ) -> StoreResult<Vec<Job>> {
-        self.run(move |c| lease_due(c, limit, lease_secs, &owner, &in_flight, per_host))
-            .await
+        self.run(move |c| {
+            lease_due(
+                c, limit, lease_secs, &owner, &in_flight, per_host, many_sites,
+            )
+        })
+        .await
     }
 
     /// Renews every lease `owner` holds (see [`Store::renew_leases`]), off the async threads.
@@ -728,7 +740,7 @@ mod tests {
             let none = std::collections::HashMap::new();
             let lease = |owner: &str| {
                 store
-                    .write(|c| lease_due(c, 10, 60, owner, &none, 2))
+                    .write(|c| lease_due(c, 10, 60, owner, &none, 2, false))
                     .unwrap()
             };
             let leased = lease("a");
@@ -756,7 +768,7 @@ mod tests {
             let none = std::collections::HashMap::new();
             let lease = || {
                 store
-                    .write(|c| lease_due(c, 10, 60, "serve:w", &none, 2))
+                    .write(|c| lease_due(c, 10, 60, "serve:w", &none, 2, false))
                     .unwrap()
             };
             let first = lease().pop().expect("leased");
@@ -845,7 +857,7 @@ mod tests {
             // Everything is due; the flood is older (same second, lower ids first).
             let none = std::collections::HashMap::new();
             let leased = store
-                .write(|c| lease_due(c, 4, 60, "serve:w", &none, 2))
+                .write(|c| lease_due(c, 4, 60, "serve:w", &none, 2, false))
                 .unwrap();
             let hosts: Vec<String> = leased.iter().map(Job::source_host).collect();
             assert_eq!(hosts.len(), 3, "{hosts:?}");
@@ -902,7 +914,7 @@ mod tests {
             store.write(|c| enqueue_one(c, &single)).unwrap();
             let none = std::collections::HashMap::new();
             let leased = store
-                .write(|c| lease_due(c, 8, 60, "serve:w", &none, 2))
+                .write(|c| lease_due(c, 8, 60, "serve:w", &none, 2, true))
                 .unwrap();
             assert_eq!(leased.len(), 8);
             assert!(
@@ -930,7 +942,7 @@ mod tests {
         );
         let none = std::collections::HashMap::new();
         let leased = store
-            .write(|c| lease_due(c, 10, 60, "serve:w", &none, 2))
+            .write(|c| lease_due(c, 10, 60, "serve:w", &none, 2, false))
             .expect("no wait for the other's lock (a wait would end in lock_timeout)");
         let hosts: Vec<String> = leased.iter().map(Job::source_host).collect();
         assert_eq!(
