@@ -1105,15 +1105,24 @@ fn the_bloggers_own_syndicated_copies_are_not_mentions() {
         .filter(|d| d["reason"] == "own syndicated copy")
         .collect();
     assert_eq!(own.len(), 2, "{own:?}");
-    // Accounts the home page names (rel="me") count too, read at each crawl.
+    // Accounts the home page names (rel="me") count too, read at each crawl — conditionally:
+    // a home page that answers 304 keeps what was read before.
     home.web.set(
         "/blog/",
         Fixture::html(&format!(
             r#"<link rel="me" href="{}">"#,
             home.web.url("/@me-too")
-        )),
+        ))
+        .etag("\"home-1\""),
     );
     home.ok(&["crawl"]);
+    home.ok(&["crawl"]);
+    let home_reads = home.web.seen("/blog/");
+    assert_eq!(
+        home_reads.last().map(|s| s.status),
+        Some(304),
+        "the second read is conditional"
+    );
     let other_copy = home.source(
         "/@me-too/9",
         &entry(&home.web.url("/@me-too"), "Cross-posted:"),
