@@ -132,7 +132,7 @@ impl SiteConfig {
         std::env::var(name).ok().filter(|p| !p.is_empty())
     }
 
-    /// Feed metadata's names for this site.
+    /// What routing needs of this site: its name and prefix.
     pub fn route(&self) -> crate::sites::SiteRoute {
         crate::sites::SiteRoute {
             name: self.name.clone(),
@@ -175,6 +175,11 @@ impl Sites {
     pub fn for_url(&self, url: &Url) -> Option<&SiteConfig> {
         let name = &self.routes.route(url)?.name;
         self.named(name)
+    }
+
+    /// [`Sites::for_url`] of a URL as text (a mention's target, a post's URL).
+    pub fn for_target(&self, target: &str) -> Option<&SiteConfig> {
+        self.for_url(&Url::parse(target.trim()).ok()?)
     }
 
     pub fn named(&self, name: &str) -> Option<&SiteConfig> {
@@ -384,6 +389,16 @@ pub struct NotifyConfig {
 pub const MAIL: &str = "mail";
 
 impl NotifyConfig {
+    /// Whether anyone is to be told, globally or by one of `sites`.
+    pub fn any(&self, sites: &Sites) -> bool {
+        !self.webhook.is_empty()
+            || self.email.is_some()
+            || sites
+                .list
+                .iter()
+                .any(|s| !s.webhook.is_empty() || s.email.is_some())
+    }
+
     /// The channels this configuration names, each with the site it is for (`""`: every
     /// site): every global webhook by its URL and `mail`; each site's webhooks as
     /// `site:NAME:URL`, its mail as `mail:NAME`.

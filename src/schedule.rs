@@ -67,11 +67,7 @@ pub async fn run_once_with(
         .schedule_started(job.name(), &started)
         .or_log("schedule state not kept");
     let summary = match job {
-        Job::Crawl => {
-            // A site file added or removed since is crawled (or no longer) from this run on.
-            ctx.reload_sites_logged();
-            crate::sources::crawl(ctx, progress).await
-        }
+        Job::Crawl => crate::sources::crawl(ctx, progress).await,
         Job::Reverify => crate::sources::reverify(ctx, 3600, progress).await,
         Job::Digest => unreachable!("the digest runs without a crawl summary"),
     };
@@ -113,6 +109,13 @@ pub async fn run(ctx: Arc<Context>, job: Job, shutdown: Shutdown) {
                         tracing::error!(error = %e, "digest not sent");
                     }
                 } else {
+                    if job == Job::Crawl {
+                        // A site file added or removed since is crawled (or no longer) from
+                        // this run on; the files are read off the async threads.
+                        let context = ctx.clone();
+                        let _ = tokio::task::spawn_blocking(move || context.reload_sites_logged())
+                            .await;
+                    }
                     run_once(&ctx, job).await;
                 }
             })

@@ -37,7 +37,11 @@ impl TwoSites {
         );
         sites.bob_web.set(
             "/b/post/",
-            Fixture::html("<title>Bob's post</title><article><p>Bob writes.</p></article>"),
+            Fixture::html(&format!(
+                "<title>Bob's post</title><article class=\"h-entry\"><div class=\"e-content\">Bob writes, \
+                 and links to <a href=\"{}\">a page</a>.</div></article>",
+                sites.bob_web.url("/bob-links-here")
+            )),
         );
         sites.write_config(extra_anna, extra_bob, extra);
         sites.home.without_rate_limits();
@@ -395,6 +399,13 @@ fn a_site_owner_sees_and_changes_only_their_own_site_whatever_the_url_says() {
             .to_string()
     };
     let (anna_id, bob_id) = (id_of(&to_anna), id_of(&to_bob));
+    // Bob's post pinged what it links to: a send of bob's site, on the sent page.
+    sites
+        .bob_web
+        .set("/bob-links-here", Fixture::html("<p>No endpoint here.</p>"));
+    home.ok(&["send", &sites.bob_post()]);
+    let bobs_send = sites.bob_web.url("/bob-links-here");
+    assert!(home.ok(&["sent", "--json"]).contains(&bobs_send));
     let daemon = home.serve_env(&[ANNA_PASSWORD, HOST_PASSWORD]);
     let anna = Operator::sign_in_with(&daemon.base, ANNA_PASSWORD.1);
 
@@ -412,6 +423,10 @@ fn a_site_owner_sees_and_changes_only_their_own_site_whatever_the_url_says() {
         assert!(
             !page.contains(&to_bob),
             "{path} shows bob's mention to anna"
+        );
+        assert!(
+            !page.contains(&bobs_send),
+            "{path} shows bob's send to anna"
         );
         if !path.starts_with("/admin/sent") {
             assert!(page.contains(&to_anna), "{path} hides anna's own");
@@ -476,6 +491,8 @@ fn a_site_owner_sees_and_changes_only_their_own_site_whatever_the_url_says() {
     let host = Operator::sign_in_with(&daemon.base, HOST_PASSWORD.1);
     let all = host.page("/admin/mentions");
     assert!(all.contains(&to_anna) && all.contains(&to_bob));
+    assert!(host.page("/admin/sent").contains(&bobs_send));
+    assert!(!host.page("/admin/sent?site=anna").contains(&bobs_send));
     let only_bob = host.page("/admin/mentions?site=bob");
     assert!(only_bob.contains(&to_bob) && !only_bob.contains(&to_anna));
     let status = host.page("/admin/status");

@@ -248,10 +248,11 @@ fn frame<'a>(state: &'a Shared, signed: &'a Signed, done: &Done) -> Result<Frame
             .ctx
             .store
             .count_with_status_in(Status::Held, signed.site.as_deref())?,
-        sites: match signed.site {
-            Some(_) => Vec::new(),
-            None if sites.list.len() > 1 => sites.list.iter().map(|s| s.name.clone()).collect(),
-            None => Vec::new(),
+        // The filter is the host's operator's, and only worth a choice among several.
+        sites: if signed.site.is_none() && sites.list.len() > 1 {
+            sites.list.iter().map(|s| s.name.clone()).collect()
+        } else {
+            Vec::new()
         },
     })
 }

@@ -42,8 +42,7 @@ pub(super) async fn one(ctx: &Context, to: &MailTo, d: &Delivery) -> Result<Stri
 /// The names of the site `target` is under (of the first site, when under none).
 fn site_names(ctx: &Context, target: &str) -> crate::model::SiteNames {
     let sites = ctx.sites();
-    let site = url::Url::parse(target).ok().and_then(|u| sites.for_url(&u));
-    ctx.feed_names(site)
+    ctx.feed_names(sites.for_target(target))
 }
 
 /// Sends one mail listing every mention published since the last digest; returns how many it

@@ -94,12 +94,12 @@ pub async fn deliver_due(ctx: &Context) -> Delivered {
 /// The notifier inside `serve`: delivers what is due whenever a job finishes, and every few
 /// seconds (retries, and what other processes — `approve`, `crawl` — published).
 pub async fn run(ctx: std::sync::Arc<Context>, shutdown: crate::shutdown::Shutdown) {
-    // Sites added later (SIGHUP) may bring channels: the loop runs while any could.
-    if ctx.cfg.notify.channels(&ctx.sites()).is_empty() && ctx.cfg.sites_dir().is_none() {
-        return;
-    }
     loop {
-        deliver_due(&ctx).await;
+        // Sites read again (SIGHUP, `[sites] dir`) may bring channels or take the last away:
+        // the configuration of now says whether there is anyone to tell.
+        if ctx.cfg.notify.any(&ctx.sites()) {
+            deliver_due(&ctx).await;
+        }
         tokio::select! {
             _ = ctx.job_finished.notified() => {}
             _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}

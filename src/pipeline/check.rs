@@ -64,7 +64,7 @@ impl Context {
     /// by one; others' replies on that copy count), or a type `[moderation] collect` leaves out.
     fn not_kept(&self, job: &Job, x: &Extracted) -> Option<&'static str> {
         let sites = self.sites();
-        let site = Url::parse(&job.target).ok().and_then(|u| sites.for_url(&u));
+        let site = sites.for_target(&job.target);
         let from_home_page = site
             .map(|s| self.store.site_profiles(&s.name).unwrap_or_default())
             .unwrap_or_default();

@@ -206,10 +206,9 @@ impl Context {
     /// mode (`[moderation] mode` when the site says nothing, or the target is under none).
     pub fn holds_new(&self, target: &str) -> bool {
         let sites = self.sites();
-        Url::parse(target)
-            .ok()
-            .and_then(|u| sites.for_url(&u).map(|s| s.holds))
-            .unwrap_or_else(|| self.cfg.moderation.holds())
+        sites
+            .for_target(target)
+            .map_or_else(|| self.cfg.moderation.holds(), |s| s.holds)
     }
 
     /// Names for feed metadata: those of `site`, else of the first site (the only one, on a

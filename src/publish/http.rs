@@ -21,15 +21,14 @@ pub(crate) struct FeedQuery {
 
 /// The site a publishing request names (`site=NAME`, or webmention.io's `domain=HOST` naming
 /// a site's host); `Ok(None)`: every site. A `site` no longer (or never) served is a 404.
-fn site_param(
-    ctx: &crate::pipeline::Context,
+fn site_param<'a>(
+    sites: &'a crate::config::Sites,
     site: Option<&str>,
     domain: Option<&str>,
-) -> Result<Option<crate::config::SiteConfig>, Box<Response>> {
-    let sites = ctx.sites();
+) -> Result<Option<&'a crate::config::SiteConfig>, Box<Response>> {
     match (site, domain) {
         (Some(name), _) => match sites.named(name.trim()) {
-            Some(site) => Ok(Some(site.clone())),
+            Some(site) => Ok(Some(site)),
             None => Err(Box::new(plain(
                 StatusCode::NOT_FOUND,
                 format!(
@@ -38,7 +37,7 @@ fn site_param(
                 ),
             ))),
         },
-        (None, Some(domain)) => Ok(sites.for_domain(domain).cloned()),
+        (None, Some(domain)) => Ok(sites.for_domain(domain)),
         (None, None) => Ok(None),
     }
 }
@@ -266,16 +265,17 @@ pub(crate) async fn feed(
         return bad;
     }
     let ctx = &state.ctx;
-    let site = match site_param(ctx, q.site.as_deref(), q.domain.as_deref()) {
+    let sites = ctx.sites();
+    let site = match site_param(&sites, q.site.as_deref(), q.domain.as_deref()) {
         Ok(site) => site,
         Err(answer) => return *answer,
     };
-    let validators = match validators_or_answer(ctx, &uri, &headers, site.as_ref()) {
+    let validators = match validators_or_answer(ctx, &uri, &headers, site) {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
-    let site_name = site.as_ref().map(|s| s.name.as_str());
+    let site_name = site.map(|s| s.name.as_str());
     let mentions = match publish::published(&ctx.store, q.target.as_deref(), site_name, limit) {
         Ok(m) => publish::within_response_budget(m),
         Err(e) => return store_error(e),
@@ -300,7 +300,7 @@ pub(crate) async fn feed(
         (None, Some(target)) => Some((target, None)),
         (None, None) => None,
     };
-    let names = ctx.feed_names(site.as_ref());
+    let names = ctx.feed_names(site);
     let body = format.render(&FeedMeta::new(names.site(), path, about), &mentions, &posts);
     validators.respond(format.content_type(), body)
 }
@@ -324,17 +324,18 @@ pub(crate) async fn api_mentions(
             .collect()
     };
     let one = |name: &str| all(name).into_iter().next();
-    let site = match site_param(&state.ctx, one("site"), None) {
+    let sites = state.ctx.sites();
+    let site = match site_param(&sites, one("site"), None) {
         Ok(site) => site,
         Err(answer) => return *answer,
     };
-    let validators = match validators_or_answer(&state.ctx, &uri, &headers, site.as_ref()) {
+    let validators = match validators_or_answer(&state.ctx, &uri, &headers, site) {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
     let mut filter = MentionFilter {
         status: Some(Status::Verified),
-        site: site.as_ref().map(|s| s.name.clone()),
+        site: site.map(|s| s.name.clone()),
         configured_sites_only: true,
         ..Default::default()
     };
@@ -424,11 +425,12 @@ pub(crate) async fn api_count(
         Ok(found) => found,
         Err(bad) => return *bad,
     };
-    let site = match site_param(&state.ctx, q.site.as_deref(), q.domain.as_deref()) {
+    let sites = state.ctx.sites();
+    let site = match site_param(&sites, q.site.as_deref(), q.domain.as_deref()) {
         Ok(site) => site,
         Err(answer) => return *answer,
     };
-    let validators = match validators_or_answer(&state.ctx, &uri, &headers, site.as_ref()) {
+    let validators = match validators_or_answer(&state.ctx, &uri, &headers, site) {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
@@ -561,16 +563,17 @@ pub(crate) async fn mentions_html(
         Err(bad) => return *bad,
     };
     let ctx = &state.ctx;
-    let site = match site_param(ctx, q.site.as_deref(), q.domain.as_deref()) {
+    let sites = ctx.sites();
+    let site = match site_param(&sites, q.site.as_deref(), q.domain.as_deref()) {
         Ok(site) => site,
         Err(answer) => return *answer,
     };
-    let validators = match validators_or_answer(ctx, &uri, &headers, site.as_ref()) {
+    let validators = match validators_or_answer(ctx, &uri, &headers, site) {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
     let limit = q.limit.unwrap_or(1000).clamp(1, 1000);
-    let site_name = site.as_ref().map(|s| s.name.as_str());
+    let site_name = site.map(|s| s.name.as_str());
     match publish::published(&ctx.store, Some(target), site_name, limit) {
         Ok(m) => validators.respond(
             "text/html; charset=utf-8",

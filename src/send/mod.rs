@@ -508,8 +508,7 @@ async fn deliver(ctx: &Context, source: &str, target: &str, dry_run: bool) -> Se
     // A trackback names the blog it comes from: the title of the site the post is under.
     let blog_name = {
         let sites = ctx.sites();
-        let site = url::Url::parse(source).ok().and_then(|u| sites.for_url(&u));
-        ctx.feed_names(site).title
+        ctx.feed_names(sites.for_target(source)).title
     };
     let mut req = Request::get(endpoint.clone(), Trust::Outside);
     req.accept = "*/*";

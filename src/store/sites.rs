@@ -175,38 +175,28 @@ impl Store {
     pub fn site_counts(&self) -> StoreResult<Vec<SiteCounts>> {
         self.read(|c| {
             let posts: Vec<(String, i64)> = c
-                .prepare("SELECT site, COUNT(*) FROM posts GROUP BY site ORDER BY site")?
+                .prepare("SELECT site, COUNT(*) FROM posts GROUP BY site")?
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_>>()?;
             let mentions: Vec<(String, String, i64)> = c
-                .prepare(
-                    "SELECT site, status, COUNT(*) FROM mentions GROUP BY site, status ORDER BY site, status",
-                )?
+                .prepare("SELECT site, status, COUNT(*) FROM mentions GROUP BY site, status ORDER BY status")?
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<Result<_>>()?;
-            let mut names: Vec<String> = posts
-                .iter()
-                .map(|(s, _)| s.clone())
-                .chain(mentions.iter().map(|(s, _, _)| s.clone()))
-                .collect();
-            names.sort();
-            names.dedup();
-            Ok(names
-                .into_iter()
-                .map(|name| {
-                    let post_count = posts.iter().find(|(s, _)| *s == name).map_or(0, |p| p.1);
-                    let by_status = mentions
-                        .iter()
-                        .filter(|(s, _, _)| *s == name)
-                        .map(|(_, status, n)| (status.clone(), *n))
-                        .collect();
-                    SiteCounts {
-                        site: name,
-                        posts: post_count,
-                        by_status,
-                    }
+            // One entry a name, in order, whichever table names it.
+            let mut sites = std::collections::BTreeMap::<String, SiteCounts>::new();
+            fn of(sites: &mut std::collections::BTreeMap<String, SiteCounts>, site: String) -> &mut SiteCounts {
+                sites.entry(site.clone()).or_insert_with(|| SiteCounts {
+                    site,
+                    ..Default::default()
                 })
-                .collect())
+            }
+            for (site, n) in posts {
+                of(&mut sites, site).posts = n;
+            }
+            for (site, status, n) in mentions {
+                of(&mut sites, site).by_status.push((status, n));
+            }
+            Ok(sites.into_values().collect())
         })
     }
 
