@@ -7,8 +7,10 @@
 //! `RETURNING`, `IS DISTINCT FROM`, row values, partial indexes), so one behaviour is one
 //! piece of code and the store suite proves it twice. What differs stays here: placeholders
 //! (`?1` becomes `$1` for PostgreSQL), values (PostgreSQL's types are strict: a parameter is
-//! encoded as the type the server inferred for it, and a column is read by its type), the
-//! statement cache and transactions. The schemas (`migrations`) are the engines' own.
+//! encoded as the type the server inferred for it, and a column is read by its type; the
+//! store's times are RFC 3339 text here and `timestamptz` there: a time parameter whose type
+//! the server cannot infer — one branch of a `CASE` of parameters — is written
+//! `CAST(?N AS time_text)`, text to SQLite, `timestamptz` to PostgreSQL), the statement cache and transactions. The schemas (`migrations`) are the engines' own.
 //!
 //! Every call is synchronous, as rusqlite's are: PostgreSQL's client runs its connections on a
 //! runtime of its own (one thread), and a call waits for its answer with a plain
@@ -878,7 +880,9 @@ impl PgConn {
 /// `LIKE` (SQLite's LIKE ignores ASCII case), and a JSON array's elements
 /// (`json_array_elements_text`) for SQLite's `json_each` — outside quotes.
 fn pg_dialect(sql: &str) -> String {
-    let sql = sql.replace("json_each(?", "json_array_elements_text(CAST(?");
+    let sql = sql
+        .replace("json_each(?", "json_array_elements_text(CAST(?")
+        .replace(" AS time_text)", " AS timestamptz)");
     let mut out = String::with_capacity(sql.len() + 16);
     let mut rest = sql.as_str();
     // Each json_each(?N) became json_array_elements_text(CAST(?N: close the cast.
@@ -966,6 +970,7 @@ impl tokio_postgres::types::ToSql for PgArg<'_> {
             ValueRef::Text(t) => match *ty {
                 Type::INT8 => t.parse::<i64>()?.to_sql(ty, out),
                 Type::INT4 => t.parse::<i32>()?.to_sql(ty, out),
+                Type::TIMESTAMPTZ => pg_micros(t)?.to_sql(&Type::INT8, out),
                 _ => t.to_sql(&Type::TEXT, out),
             },
         }
@@ -976,6 +981,56 @@ impl tokio_postgres::types::ToSql for PgArg<'_> {
     }
 
     tokio_postgres::types::to_sql_checked!();
+}
+
+/// PostgreSQL's `timestamptz` on the wire: microseconds since 2000-01-01 00:00:00 UTC.
+fn pg_epoch() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(946_684_800, 0).unwrap_or_default()
+}
+
+/// A time the store passes as text (RFC 3339, as `now_rfc3339` writes them; a bare date or a
+/// time without an offset is taken as UTC) as `timestamptz`'s microseconds.
+fn pg_micros(text: &str) -> Result<i64, String> {
+    use chrono::{NaiveDate, NaiveDateTime};
+    match text {
+        "-infinity" => return Ok(i64::MIN),
+        "infinity" => return Ok(i64::MAX),
+        _ => {}
+    }
+    let utc = chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.to_utc())
+        .or_else(|_| {
+            [
+                "%Y-%m-%dT%H:%M:%S%.f",
+                "%Y-%m-%d %H:%M:%S%.f",
+                "%Y-%m-%dT%H:%M",
+            ]
+            .iter()
+            .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+            .or_else(|| {
+                NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+            })
+            .map(|t| t.and_utc())
+            .ok_or_else(|| format!("{text:?} is not a time (RFC 3339 expected)"))
+        })?;
+    (utc - pg_epoch())
+        .num_microseconds()
+        .ok_or_else(|| format!("{text:?} is out of range"))
+}
+
+/// `timestamptz`'s microseconds as the store's text: RFC 3339 in UTC with a `Z`, in seconds
+/// unless the time has a fraction (as `now_rfc3339` writes them).
+fn pg_time_text(micros: i64) -> String {
+    match micros {
+        i64::MAX => "infinity".into(),
+        i64::MIN => "-infinity".into(),
+        _ => {
+            let t = pg_epoch() + chrono::Duration::microseconds(micros);
+            t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        }
+    }
 }
 
 /// A column read whatever its type.
@@ -994,6 +1049,7 @@ impl<'a> tokio_postgres::types::FromSql<'a> for PgValue {
             Type::BOOL => Value::Int(i64::from(bool::from_sql(ty, raw)?)),
             Type::FLOAT8 => Value::Real(f64::from_sql(ty, raw)?),
             Type::FLOAT4 => Value::Real(f64::from(f32::from_sql(ty, raw)?)),
+            Type::TIMESTAMPTZ => Value::Text(pg_time_text(i64::from_sql(&Type::INT8, raw)?)),
             _ => Value::Text(String::from_utf8_lossy(raw).into_owned()),
         }))
     }
@@ -1016,6 +1072,10 @@ mod tests {
     #[test]
     fn json_arrays_and_like_in_postgres_words() {
         assert_eq!(
+            pg_dialect("SELECT CAST(?1 AS time_text)"),
+            "SELECT CAST($1 AS timestamptz)"
+        );
+        assert_eq!(
             pg_dialect("SELECT value FROM json_each(?1) WHERE a LIKE ?2"),
             "SELECT value FROM json_array_elements_text(CAST($1 AS json)) WHERE a ILIKE $2"
         );
@@ -1023,6 +1083,29 @@ mod tests {
             pg_dialect("SELECT 'a LIKE b' WHERE c LIKE 'd''s LIKE'"),
             "SELECT 'a LIKE b' WHERE c ILIKE 'd''s LIKE'"
         );
+    }
+
+    /// Times pass as the store's text both ways: what goes in as RFC 3339 (any offset) comes
+    /// back in UTC with a `Z`, to the second unless it had a fraction.
+    #[test]
+    fn times_in_and_out_of_timestamptz() {
+        use super::{pg_micros, pg_time_text};
+        let back = |t: &str| pg_time_text(pg_micros(t).unwrap());
+        assert_eq!(pg_micros("2000-01-01T00:00:00Z"), Ok(0));
+        assert_eq!(pg_micros("2000-01-01T00:00:01+00:00"), Ok(1_000_000));
+        assert_eq!(back("2026-12-03T11:50:15Z"), "2026-12-03T11:50:15Z");
+        assert_eq!(back("2026-12-03T12:50:15+01:00"), "2026-12-03T11:50:15Z");
+        assert_eq!(back("2026-12-03T11:50:15.25Z"), "2026-12-03T11:50:15.250Z");
+        assert_eq!(back("1999-12-31T23:59:59Z"), "1999-12-31T23:59:59Z");
+        assert_eq!(back("2026-12-03"), "2026-12-03T00:00:00Z");
+        assert_eq!(back("2026-12-03T11:50"), "2026-12-03T11:50:00Z");
+        assert!(pg_micros("yesterday").unwrap_err().contains("not a time"));
+        assert_eq!(back("-infinity"), "-infinity");
+        assert_eq!(
+            back(crate::store::BEFORE_ANY_TIME),
+            crate::store::BEFORE_ANY_TIME
+        );
+        assert_eq!(pg_time_text(i64::MAX), "infinity");
     }
 
     #[test]

@@ -145,7 +145,7 @@ pub(super) fn put_back(c: &Conn, lease: &Lease, next_try: &str) -> Result<()> {
 /// [`retry`] (`tried`: one more attempt) or [`put_back`]; refused for a stale lease.
 fn give_back(c: &Conn, lease: &Lease, next_try: &str, tried: bool) -> Result<()> {
     let changed = c.run(
-        "UPDATE jobs SET next_try = CASE WHEN again = 1 THEN ?4 ELSE ?3 END,
+        "UPDATE jobs SET next_try = CASE WHEN again = 1 THEN CAST(?4 AS time_text) ELSE CAST(?3 AS time_text) END,
                 attempts = CASE WHEN again = 1 THEN 0 ELSE attempts + ?6 END,
                 again = 0, lease_until = NULL, lease_owner = NULL
          WHERE kind = ?1 AND subject = ?2 AND fence = ?5",

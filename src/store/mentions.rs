@@ -288,15 +288,18 @@ impl Store {
         self.read(|c| {
             c.prepare_cached(
                 "SELECT source, target, deleted_at FROM unpublished
-                 WHERE deleted_at > COALESCE(?1, '') ORDER BY deleted_at, mention_id LIMIT ?2",
+                 WHERE deleted_at > ?1 ORDER BY deleted_at, mention_id LIMIT ?2",
             )?
-            .query_map(params![since, limit], |r| {
-                Ok(Unpublished {
-                    source: r.get(0)?,
-                    target: r.get(1)?,
-                    deleted_at: r.get(2)?,
-                })
-            })?
+            .query_map(
+                params![since.unwrap_or(super::BEFORE_ANY_TIME), limit],
+                |r| {
+                    Ok(Unpublished {
+                        source: r.get(0)?,
+                        target: r.get(1)?,
+                        deleted_at: r.get(2)?,
+                    })
+                },
+            )?
             .collect()
         })
     }
@@ -422,7 +425,7 @@ impl Store {
         let dir = if filter.ascending { "ASC" } else { "DESC" };
         if filter.order_by_published {
             sql.push_str(&format!(
-                " ORDER BY COALESCE(published, first_seen) {dir}, id {dir}"
+                " ORDER BY COALESCE(published, rfc3339_text(first_seen)) {dir}, id {dir}"
             ));
         } else {
             sql.push_str(&format!(" ORDER BY first_seen {dir}, id {dir}"));

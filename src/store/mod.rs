@@ -104,6 +104,10 @@ pub type StoreResult<T> = std::result::Result<T, StoreError>;
 /// Inside the store, the same (a closure's error rolls back what it wrote).
 pub(crate) type Result<T> = StoreResult<T>;
 
+/// A time before every time the store keeps, as a lower bound on both engines: PostgreSQL's
+/// `-infinity`, and on SQLite a text that sorts before every RFC 3339 time.
+pub(crate) const BEFORE_ANY_TIME: &str = "-infinity";
+
 pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE posts (
@@ -670,6 +674,16 @@ fn configure(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     // memory: by default they spill to a temporary file past 64 KiB, and a verified mention's
     // pages cross that, so each commit wrote them to disk once more for nothing.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // `rfc3339_text(t)`: a time of the store as RFC 3339 text, for SQL that orders a time
+    // beside a text a source gave (a post's `published`, else when it was first seen). Times
+    // are that text here already; PostgreSQL's function formats its `timestamptz`.
+    conn.create_scalar_function(
+        "rfc3339_text",
+        1,
+        rusqlite::functions::FunctionFlags::SQLITE_UTF8
+            | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| ctx.get::<rusqlite::types::Value>(0),
+    )?;
     Ok(())
 }
 

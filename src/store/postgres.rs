@@ -3,8 +3,10 @@
 //! later changes are appended to both lists.
 //!
 //! Choices: every integer is `BIGINT` (the store reads and writes `i64`); ids are identity
-//! columns that a restore may still set; times stay RFC 3339 text in UTC, as on SQLite, so that
-//! every query compares them the same way on both engines and a JSONL backup moves between them
+//! columns that a restore may still set; the store's own times are `timestamptz` (since the
+//! migration that made them so; before it they were RFC 3339 text, as on SQLite), while the
+//! store's SQL still passes and reads them as RFC 3339 text in UTC (the connection converts,
+//! see `db.rs`), so one query serves both engines and a JSONL backup moves between them
 //! unchanged; every text compares byte by byte (`COLLATE "C"`), as SQLite's does, whatever the
 //! database's own collation. What SQLite's triggers keep (notifications queued, the published
 //! version, deletions a static site follows) PostgreSQL's triggers keep the same way, in the
@@ -415,4 +417,155 @@ BEGIN
     RETURN NULL;
 END $$;
 "#,
+    r#"
+-- The store's own times as timestamptz (the instants it writes: when a mention was first seen,
+-- verified, changed; when a job is due and its lease ends; decisions, sends, deliveries, the
+-- fleet's heartbeats and claims). What a source says about itself (a post's or mention's
+-- `published`) stays the text it gave, and keys made of times (a host's minute) stay keys.
+-- The store's SQL is the same on both engines: the connection (db.rs) encodes a text time as
+-- timestamptz where the server expects one, and reads a timestamptz back as RFC 3339 in UTC.
+DROP TRIGGER published_update ON mentions;
+DROP FUNCTION backfeed_now();
+CREATE FUNCTION backfeed_now() RETURNS timestamptz LANGUAGE sql STABLE AS
+$$ SELECT date_trunc('second', now()) $$;
+-- A time as the store's text, for SQL that orders it beside a text a source gave (a post's
+-- `published`, else when it was first seen); SQLite's connection has the same function.
+CREATE FUNCTION rfc3339_text(t timestamptz) RETURNS text LANGUAGE sql IMMUTABLE AS
+$$ SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') || CASE
+       WHEN date_trunc('second', t) = t THEN ''
+       WHEN date_trunc('milliseconds', t) = t THEN to_char(t, '.MS')
+       ELSE to_char(t, '.US') END || 'Z' $$;
+ALTER TABLE posts
+    ALTER COLUMN first_seen TYPE timestamptz USING first_seen::timestamptz,
+    ALTER COLUMN listed_at TYPE timestamptz USING listed_at::timestamptz;
+ALTER TABLE mentions
+    ALTER COLUMN first_seen TYPE timestamptz USING first_seen::timestamptz,
+    ALTER COLUMN verified_at TYPE timestamptz USING verified_at::timestamptz,
+    ALTER COLUMN updated_at TYPE timestamptz USING updated_at::timestamptz,
+    ALTER COLUMN checked_at TYPE timestamptz USING checked_at::timestamptz;
+ALTER TABLE decisions
+    ALTER COLUMN at TYPE timestamptz USING at::timestamptz;
+ALTER TABLE fetch_state
+    ALTER COLUMN last_ok TYPE timestamptz USING last_ok::timestamptz,
+    ALTER COLUMN next_try TYPE timestamptz USING next_try::timestamptz,
+    ALTER COLUMN updated_at TYPE timestamptz USING updated_at::timestamptz;
+ALTER TABLE blocks
+    ALTER COLUMN created_at TYPE timestamptz USING created_at::timestamptz;
+ALTER TABLE schedule_runs
+    ALTER COLUMN last_start TYPE timestamptz USING last_start::timestamptz,
+    ALTER COLUMN last_end TYPE timestamptz USING last_end::timestamptz;
+ALTER TABLE social_sources
+    ALTER COLUMN skip_until TYPE timestamptz USING skip_until::timestamptz;
+ALTER TABLE social_posts
+    ALTER COLUMN polled_at TYPE timestamptz USING polled_at::timestamptz;
+ALTER TABLE health
+    ALTER COLUMN checked_at TYPE timestamptz USING checked_at::timestamptz;
+ALTER TABLE sends
+    ALTER COLUMN sent_at TYPE timestamptz USING sent_at::timestamptz,
+    ALTER COLUMN next_try TYPE timestamptz USING next_try::timestamptz;
+ALTER TABLE notifications
+    ALTER COLUMN created_at TYPE timestamptz USING created_at::timestamptz;
+ALTER TABLE deliveries
+    ALTER COLUMN delivered_at TYPE timestamptz USING delivered_at::timestamptz;
+ALTER TABLE publish_state
+    ALTER COLUMN changed_at TYPE timestamptz USING changed_at::timestamptz;
+ALTER TABLE jobs
+    ALTER COLUMN next_try TYPE timestamptz USING next_try::timestamptz,
+    ALTER COLUMN lease_until TYPE timestamptz USING lease_until::timestamptz;
+ALTER TABLE site_listing
+    ALTER COLUMN complete_at TYPE timestamptz USING complete_at::timestamptz;
+ALTER TABLE unpublished
+    ALTER COLUMN deleted_at TYPE timestamptz USING deleted_at::timestamptz;
+ALTER TABLE instances
+    ALTER COLUMN started_at TYPE timestamptz USING started_at::timestamptz,
+    ALTER COLUMN heartbeat_at TYPE timestamptz USING heartbeat_at::timestamptz,
+    ALTER COLUMN stopped_at TYPE timestamptz USING stopped_at::timestamptz;
+ALTER TABLE host_slots
+    ALTER COLUMN until TYPE timestamptz USING until::timestamptz;
+ALTER TABLE schedule_claims
+    ALTER COLUMN due_at TYPE timestamptz USING due_at::timestamptz,
+    ALTER COLUMN claimed_at TYPE timestamptz USING claimed_at::timestamptz;
+ALTER TABLE admin_sessions
+    ALTER COLUMN expires_at TYPE timestamptz USING expires_at::timestamptz;
+ALTER TABLE site_listings
+    ALTER COLUMN complete_at TYPE timestamptz USING complete_at::timestamptz;
+ALTER TABLE site_versions
+    ALTER COLUMN changed_at TYPE timestamptz USING changed_at::timestamptz;
+CREATE CONSTRAINT TRIGGER published_update AFTER UPDATE ON mentions
+DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+WHEN ((OLD.status = 'verified') <> (NEW.status = 'verified')
+      OR (NEW.status = 'verified' AND OLD.updated_at IS DISTINCT FROM NEW.updated_at))
+EXECUTE FUNCTION publish_changed();
+"#,
 ];
+
+#[cfg(test)]
+mod tests {
+    use crate::store::Store;
+    use crate::store::testing::{Sql, TestDatabase};
+
+    /// A PostgreSQL store from before its times were `timestamptz` moves over keeping every
+    /// time to the second, and the store reads and writes them as before (RFC 3339 in UTC).
+    #[test]
+    fn a_store_with_text_times_moves_to_timestamptz_keeping_every_time() {
+        let Some(db) = TestDatabase::create("pg_text_times") else {
+            return;
+        };
+        let before = super::MIGRATIONS
+            .iter()
+            .position(|m| m.contains("The store's own times as timestamptz"))
+            .expect("the migration to timestamptz");
+        let sql = Sql::open(&db.location());
+        for migration in &super::MIGRATIONS[..before] {
+            sql.execute_batch(migration);
+        }
+        sql.execute_batch(&format!(
+            "CREATE TABLE schema_version (version BIGINT NOT NULL);
+             INSERT INTO schema_version VALUES ({before});
+             INSERT INTO mentions (source, target, target_key, kind, status, first_seen,
+                                   verified_at, updated_at)
+             VALUES ('https://a.example/1', 'https://blog.example/p', 'blog.example/p',
+                     'webmention', 'verified', '2026-01-02T03:04:05Z', '2026-01-02T03:04:06Z',
+                     '2026-01-02T03:04:07Z');"
+        ));
+        drop(sql);
+
+        let store = Store::open_at(&db.location()).unwrap();
+        let kept = store.mention(1).unwrap().expect("the mention is kept");
+        assert_eq!(kept.first_seen, "2026-01-02T03:04:05Z");
+        assert_eq!(kept.verified_at.as_deref(), Some("2026-01-02T03:04:06Z"));
+        assert_eq!(kept.updated_at, "2026-01-02T03:04:07Z");
+        let sql = Sql::open(&db.location());
+        let type_of = |table: &str, column: &str| {
+            sql.query_text(
+                "SELECT data_type FROM information_schema.columns
+                 WHERE table_name = ?1 AND column_name = ?2",
+                &[table, column],
+            )
+        };
+        for (table, column) in [
+            ("mentions", "first_seen"),
+            ("decisions", "at"),
+            ("jobs", "next_try"),
+            ("jobs", "lease_until"),
+            ("instances", "heartbeat_at"),
+        ] {
+            assert_eq!(
+                type_of(table, column).as_deref(),
+                Some("timestamp with time zone"),
+                "{table}.{column}"
+            );
+        }
+        // What a source says of itself stays its text.
+        assert_eq!(type_of("mentions", "published").as_deref(), Some("text"));
+        // Times the database writes itself (a trigger's) read back as the store's text.
+        store.reject(1).unwrap().expect("the mention is there");
+        let deleted = store.unpublished_since(None, 10).unwrap();
+        assert_eq!(deleted.len(), 1);
+        let at = &deleted[0].deleted_at;
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(at).is_ok() && at.ends_with('Z') && at.len() == 20,
+            "{at}"
+        );
+    }
+}

@@ -186,7 +186,7 @@ impl Store {
         self.read(|c| {
             c.prepare(
                 "SELECT id, url, key, title, atom_id FROM posts
-                 ORDER BY COALESCE(published, first_seen) DESC, id DESC",
+                 ORDER BY COALESCE(published, rfc3339_text(first_seen)) DESC, id DESC",
             )?
             .query_map([], |r| post_ref_at(r, 0))?
             .collect()
@@ -218,7 +218,7 @@ impl Store {
                 "SELECT p.url, p.title, p.key, p.published,
                         (SELECT COUNT(*) FROM mentions m WHERE m.post_id = p.id AND m.status = 'verified')
                  FROM posts p WHERE CAST(?1 AS TEXT) IS NULL OR p.site = ?1
-                 ORDER BY COALESCE(p.published, p.first_seen) DESC, p.id DESC",
+                 ORDER BY COALESCE(p.published, rfc3339_text(p.first_seen)) DESC, p.id DESC",
             )?;
             stmt.query_map([site], |r| {
                 Ok(Post { url: r.get(0)?, title: r.get(1)?, key: r.get(2)?, published: r.get(3)?, mentions: r.get(4)? })

@@ -233,7 +233,7 @@ pub(crate) fn lease_due(
     // Oldest first, a window at a time: when one host's backlog fills a window (its jobs all
     // passed over, its slots taken), the next window is read, so other hosts' jobs behind it
     // are found — up to LEASE_SCAN_WINDOWS windows a call, which bounds the work.
-    let mut after: (String, i64) = (String::new(), i64::MIN);
+    let mut after: (String, i64) = (super::BEFORE_ANY_TIME.to_string(), i64::MIN);
     // Many processes lease from one PostgreSQL store: rows another process is leasing right
     // now are skipped, not waited for (it holds them until its lease call commits), and a
     // host's fetches in flight anywhere in the fleet count against its share here.
