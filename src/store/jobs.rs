@@ -216,23 +216,49 @@ pub(super) fn take(
     take_where(c, take_sql!(""), kind, subject, until, owner)
 }
 
-/// [`take`], passing over a row another transaction has locked (on PostgreSQL: it is being
-/// leased or finished right now by another process) instead of waiting for it: `None` as if
-/// it were held. SQLite has one writer and no row locks: there it is [`take`].
-pub(super) fn take_unless_locked(
+/// [`take`] of many jobs of `kind` in one statement, passing over a row another transaction
+/// has locked (on PostgreSQL: it is being leased or finished right now by another process)
+/// instead of waiting for it, as if it were held; SQLite has one writer and no row locks.
+/// The fence of each job leased, by subject.
+pub(super) fn take_many_unless_locked(
     c: &Conn,
     kind: JobKind,
-    subject: i64,
+    subjects: &[i64],
     until: &str,
     owner: &str,
-) -> Result<Option<i64>> {
-    let sql = match c.engine() {
-        super::db::Engine::Postgres => take_sql!(
-            " AND subject IN (SELECT subject FROM jobs WHERE kind = ?1 AND subject = ?2 FOR UPDATE SKIP LOCKED)"
+) -> Result<std::collections::HashMap<i64, i64>> {
+    let listed = subjects
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    // The rows to lease are found by their keys on both engines (PostgreSQL plans an array
+    // of keys as index probes; a JSON list it scanned the table for, on a small queue).
+    let (sql, subjects) = match c.engine() {
+        super::db::Engine::Postgres => (
+            "UPDATE jobs SET lease_until = ?3, lease_owner = ?4, fence = jobs.fence + 1, again = 0
+             FROM (SELECT subject FROM jobs
+                   WHERE kind = ?1 AND subject = ANY(CAST(CAST(?2 AS TEXT) AS BIGINT[]))
+                     AND (lease_until IS NULL OR lease_until <= ?5)
+                   FOR UPDATE SKIP LOCKED) AS free
+             WHERE jobs.kind = ?1 AND jobs.subject = free.subject
+             RETURNING jobs.subject, jobs.fence",
+            format!("{{{listed}}}"),
         ),
-        super::db::Engine::Sqlite => take_sql!(""),
+        super::db::Engine::Sqlite => (
+            "UPDATE jobs SET lease_until = ?3, lease_owner = ?4, fence = fence + 1, again = 0
+             WHERE kind = ?1 AND subject IN (SELECT value FROM json_each(?2))
+               AND (lease_until IS NULL OR lease_until <= ?5)
+             RETURNING subject, fence",
+            format!("[{listed}]"),
+        ),
     };
-    take_where(c, sql, kind, subject, until, owner)
+    c.prepare_cached(sql)?
+        .query_map(
+            params![kind.as_str(), subjects, until, owner, now_rfc3339()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .collect()
 }
 
 /// Runs one of [`take`]'s statements.

@@ -497,6 +497,18 @@ WHEN ((OLD.status = 'verified') <> (NEW.status = 'verified')
       OR (NEW.status = 'verified' AND OLD.updated_at IS DISTINCT FROM NEW.updated_at))
 EXECUTE FUNCTION publish_changed();
 "#,
+    r#"
+-- A mention's content and excerpt are compressed with lz4 where the server has it (PostgreSQL
+-- 14 and later, built with lz4, as Debian's is): each verification writes them, and compares
+-- them with what it replaces, so pglz's compression cost more than the rest of the write.
+DO $$
+BEGIN
+    ALTER TABLE mentions ALTER COLUMN content_html SET COMPRESSION lz4,
+                         ALTER COLUMN excerpt SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
+    RAISE NOTICE 'lz4 is not available: mentions keep pglz compression';
+END $$;
+"#,
 ];
 
 #[cfg(test)]

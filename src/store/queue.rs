@@ -212,7 +212,10 @@ const LEASE_SCAN_WINDOWS: usize = 16;
 /// due again. Fair between source hosts: a host that already has `per_host` jobs in
 /// `in_flight` (or chosen in this call) is passed over for now, so that one host's slow or
 /// hanging pages cannot take every slot from the others. Jobs are looked for oldest first, a
-/// window a few times `limit` long at a time, up to [`LEASE_SCAN_WINDOWS`] windows.
+/// window at a time, up to [`LEASE_SCAN_WINDOWS`] windows: the first a little over `limit`
+/// (usually enough: the oldest jobs of hosts with room), each next one twice as long, up to
+/// eight times `limit`. A window is read with its mentions (a join row by row), so reading a
+/// long one for a few free slots cost more than the verifications it fed on PostgreSQL.
 ///
 /// `many_sites`: more than one site is served, so leasing goes round the sites first (a single
 /// site's store is spared the look at which sites have work).
@@ -225,7 +228,11 @@ pub(crate) fn lease_due(
     per_host: usize,
     many_sites: bool,
 ) -> Result<Vec<Job>> {
-    let window = limit.saturating_mul(8).saturating_add(64);
+    let longest_window = limit.saturating_mul(8).saturating_add(64);
+    let mut window = limit
+        .saturating_mul(2)
+        .saturating_add(8)
+        .min(longest_window);
     let now = now_rfc3339();
     let until = super::jobs::in_secs(lease_secs);
     let mut chosen: std::collections::HashMap<String, usize> = Default::default();
@@ -322,26 +329,26 @@ pub(crate) fn lease_due(
         if exhausted || jobs.len() == limit {
             break;
         }
+        window = window.saturating_mul(2).min(longest_window);
     }
     // Each was free when read; one taken meanwhile is left to its taker. On PostgreSQL the
     // windows are read without locks (locking every row read, most of them passed over, cost
     // more than the fetches: a host at its share fills whole windows) and only the chosen rows
     // are locked, each skipped if another process is leasing it right now.
-    let mut leased = Vec::with_capacity(jobs.len());
-    for mut job in jobs {
-        let taken = super::jobs::take_unless_locked(
-            tx,
-            super::JobKind::Verify,
-            job.mention_id,
-            &until,
-            owner,
-        )?;
-        if let Some(fence) = taken {
-            job.fence = fence;
-            leased.push(job);
-        }
+    // All in one statement: a round trip per job cost as much as the rest of the call.
+    if jobs.is_empty() {
+        return Ok(jobs);
     }
-    Ok(leased)
+    let subjects: Vec<i64> = jobs.iter().map(|job| job.mention_id).collect();
+    let fences =
+        super::jobs::take_many_unless_locked(tx, super::JobKind::Verify, &subjects, &until, owner)?;
+    Ok(jobs
+        .into_iter()
+        .filter_map(|mut job| {
+            job.fence = *fences.get(&job.mention_id)?;
+            Some(job)
+        })
+        .collect())
 }
 
 /// Makes (source, target post) a candidate and queues it for verification now. A pair seen
