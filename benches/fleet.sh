@@ -57,6 +57,6 @@ store_reset ""
 store_sql "" "INSERT INTO mentions (source, target, target_key, kind, first_seen, updated_at)
   SELECT 'http://h' || (i % 5000) || '.example/p/' || i, 'https://blog.example/p/', 'blog.example/p/', 'webmention',
          '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z' FROM generate_series(1, 1000000) i;
-  INSERT INTO jobs (kind, subject, next_try) SELECT 'verify', id, '2026-01-01T00:00:' || lpad((id % 60)::text, 2, '0') || 'Z' FROM mentions;
+  INSERT INTO jobs (kind, subject, next_try) SELECT 'verify', id, timestamptz '2026-01-01T00:00:00Z' + (id % 60) * interval '1 second' FROM mentions;
   ANALYZE;" >/dev/null
 ./target/release/examples/lease_batch 32 100
