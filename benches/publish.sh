@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `bash benches/publish.sh`: the publishing routes at 1,000 and at 100,000 published mentions
 # (600 bytes of content each, over 2,000 posts), filled through `backfeed import`; wrk runs each
-# route for 5 s on 8 connections and prints p50 / p99, and a 304 for the feed.
+# route for 5 s on 8 connections and prints p50 / p99, and a 304 for the feed, beside a static
+# route's (the machine's floor).
 # STORE=postgres: on PostgreSQL (benches/store.sh). VIRAL=1: a third of the mentions are of one
 # post (the one the per-post routes ask for), as when a post goes viral.
 # MILLION=1 (issue 27): 1,000 then 1,000,000 mentions over 10,000 posts, a tenth of them (100,000)
@@ -71,13 +72,15 @@ TOML
   local target="https%3A%2F%2Fblog.example%2Fposts%2F7%2F"
   local etag
   echo "== $n published mentions (imported in $secs s, peak RSS $((kb / 1024)) MB)"
-  local routes=("/mentions.atom" "/mentions.atom?target=$target" "/api/mentions.jf2?target=$target&per-page=20"
+  # /mentions.css first: a static answer through the same server and layers, no store — the
+  # floor a 304 is measured against on the same machine in the same run.
+  local routes=("/mentions.css (floor)" "/mentions.atom" "/mentions.atom?target=$target" "/api/mentions.jf2?target=$target&per-page=20"
                 "/api/count.json?target=$target" "/mentions.atom (304)")
   [[ -n "${MILLION:-}" ]] && routes+=("/mentions.atom?target=$target (304)" "/api/mentions.jf2?per-page=20"
     "/api/mentions.jf2?per-page=20&page=500" "/api/mentions.jf2?target=$target&per-page=20&page=500"
     "/mentions.jf2?target=$target" "/mentions.json?target=$target")
   for route in "${routes[@]}"; do
-    local url="$base${route% (304)}" header=()
+    local url="$base${route% (*)}" header=()
     if [[ "$route" == *"(304)"* ]]; then
       etag=$(curl -sI "$url" | tr -d '\r' | awk -F': ' 'tolower($1)=="etag"{print $2}')
       header=(-H "If-None-Match: $etag")
