@@ -307,6 +307,16 @@ mod tests {
                 store.claim_schedule_run("reverify", due, "two").unwrap(),
                 Ok(())
             );
+            // The start-of-serve crawl's tick is a key, not a time (schedule.rs).
+            let start = "start 2026-12-03T04:00Z";
+            assert_eq!(
+                store.claim_schedule_run("crawl", start, "two").unwrap(),
+                Ok(())
+            );
+            assert_eq!(
+                store.claim_schedule_run("crawl", start, "one").unwrap(),
+                Err("two".into())
+            );
 
             store
                 .register_instance("one", "http,worker", "box-a")

@@ -421,7 +421,8 @@ END $$;
 -- The store's own times as timestamptz (the instants it writes: when a mention was first seen,
 -- verified, changed; when a job is due and its lease ends; decisions, sends, deliveries, the
 -- fleet's heartbeats and claims). What a source says about itself (a post's or mention's
--- `published`) stays the text it gave, and keys made of times (a host's minute) stay keys.
+-- `published`) stays the text it gave, and keys made of times stay keys (a host's minute, a
+-- schedule's claimed tick: "start 2026-12-03T13:47Z" is the start-of-serve crawl's).
 -- The store's SQL is the same on both engines: the connection (db.rs) encodes a text time as
 -- timestamptz where the server expects one, and reads a timestamptz back as RFC 3339 in UTC.
 DROP TRIGGER published_update ON mentions;
@@ -483,7 +484,6 @@ ALTER TABLE instances
 ALTER TABLE host_slots
     ALTER COLUMN until TYPE timestamptz USING until::timestamptz;
 ALTER TABLE schedule_claims
-    ALTER COLUMN due_at TYPE timestamptz USING due_at::timestamptz,
     ALTER COLUMN claimed_at TYPE timestamptz USING claimed_at::timestamptz;
 ALTER TABLE admin_sessions
     ALTER COLUMN expires_at TYPE timestamptz USING expires_at::timestamptz;
