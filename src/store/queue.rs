@@ -214,8 +214,9 @@ const LEASE_SCAN_WINDOWS: usize = 16;
 /// hanging pages cannot take every slot from the others. Jobs are looked for oldest first, a
 /// window at a time, up to [`LEASE_SCAN_WINDOWS`] windows: the first a little over `limit`
 /// (usually enough: the oldest jobs of hosts with room), each next one twice as long, up to
-/// eight times `limit`. A window is read with its mentions (a join row by row), so reading a
-/// long one for a few free slots cost more than the verifications it fed on PostgreSQL.
+/// eight times `limit`. A window is read with its mentions (a join row by row): eight times
+/// `limit` from the start was a quarter of PostgreSQL's time in a drain of 10,000 jobs
+/// (`pg_stat_statements`), most of it rows read for slots that were not free.
 ///
 /// `many_sites`: more than one site is served, so leasing goes round the sites first (a single
 /// site's store is spared the look at which sites have work).
@@ -335,7 +336,7 @@ pub(crate) fn lease_due(
     // windows are read without locks (locking every row read, most of them passed over, cost
     // more than the fetches: a host at its share fills whole windows) and only the chosen rows
     // are locked, each skipped if another process is leasing it right now.
-    // All in one statement: a round trip per job cost as much as the rest of the call.
+    // All in one statement, not a round trip per job.
     if jobs.is_empty() {
         return Ok(jobs);
     }
