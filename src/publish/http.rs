@@ -8,6 +8,7 @@ use crate::store::MentionFilter;
 use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 
 #[derive(serde::Deserialize, Default)]
 pub(crate) struct FeedQuery {
@@ -54,6 +55,8 @@ pub(crate) struct Validators {
     scope: String,
     /// That published version.
     version: i64,
+    /// This request's turn to make the body, held until it is kept (see [`Rendering`]).
+    _rendering: Option<RenderTurn>,
 }
 
 /// What, besides the store's published version and the request, shapes a published body: the
@@ -85,6 +88,7 @@ impl Validators {
         let digest =
             sha2::Sha256::digest(format!("{seed}\n{scope}\n{version}\n{request}").as_bytes());
         Ok(Validators {
+            _rendering: None,
             scope,
             version,
             etag: format!("\"{}\"", &hex::encode(digest)[..32]),
@@ -162,21 +166,79 @@ impl Validators {
 
 /// The validators of a publishing request, or the answer that ends it: a 304 when the client
 /// is current, a 503 when the store cannot say.
-pub(crate) fn validators_or_answer(
+pub(crate) async fn validators_or_answer(
     ctx: &crate::pipeline::Context,
     uri: &axum::http::Uri,
     headers: &HeaderMap,
     site: Option<&crate::config::SiteConfig>,
 ) -> Result<Validators, Box<Response>> {
     let site = site.map(|s| s.name.as_str());
-    let v = Validators::for_request(ctx, uri, site).map_err(|e| Box::new(store_error(e)))?;
+    let mut v = Validators::for_request(ctx, uri, site).map_err(|e| Box::new(store_error(e)))?;
     if v.unchanged_for(headers) {
         return Err(Box::new(v.not_modified()));
     }
     if let Some(made) = v.made() {
         return Err(Box::new(made));
     }
+    // Not made yet: one request makes it, the others asking for it meanwhile wait for it.
+    let (turn, waited) = RENDERING.turn(&v.etag).await;
+    if let Some(made) = v.made() {
+        return Err(Box::new(made));
+    }
+    // After a wait with nothing kept (a body too big to keep, or the cache full), each makes
+    // its own, as before: waiting in turn would only queue them.
+    if !waited {
+        v._rendering = Some(turn);
+    }
     Ok(v)
+}
+
+/// Bodies being made, by ETag: when many ask for one body that is not kept (a feed reader's
+/// burst after a new mention, a post shared widely), one request makes it and the others wait
+/// for it and are answered with what it kept — instead of each making it, together, on the
+/// same few threads (on PostgreSQL a page deep in a viral post's mentions took the p99 of
+/// every route to tens of milliseconds that way).
+struct Rendering(std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+static RENDERING: std::sync::LazyLock<Rendering> =
+    std::sync::LazyLock::new(|| Rendering(Default::default()));
+
+/// One request's turn to make a body; its end lets the next waiter look again.
+pub(crate) struct RenderTurn {
+    etag: String,
+    held: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Rendering {
+    /// Waits for the turn to make the body of `etag`: at once when no one else is making it
+    /// (`false`), else once they are done (`true`).
+    async fn turn(&self, etag: &str) -> (RenderTurn, bool) {
+        let turn = {
+            let mut turns = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            turns.entry(etag.to_string()).or_default().clone()
+        };
+        let (held, waited) = match turn.clone().try_lock_owned() {
+            Ok(held) => (held, false),
+            Err(_) => (turn.lock_owned().await, true),
+        };
+        let etag = etag.to_string();
+        (RenderTurn { etag, held }, waited)
+    }
+}
+
+impl Drop for RenderTurn {
+    /// The last one to hold this body's turn takes its entry away.
+    fn drop(&mut self) {
+        let mut turns = RENDERING.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mine = tokio::sync::OwnedMutexGuard::mutex(&self.held);
+        // Ours, and no one waits for it: the map's reference and our guard's are the only ones.
+        if turns
+            .get(&self.etag)
+            .is_some_and(|t| Arc::ptr_eq(t, mine) && Arc::strong_count(t) == 2)
+        {
+            turns.remove(&self.etag);
+        }
+    }
 }
 
 /// Published bodies already made, by ETag, for the current published version of their scope
@@ -270,7 +332,7 @@ pub(crate) async fn feed(
         Ok(site) => site,
         Err(answer) => return *answer,
     };
-    let validators = match validators_or_answer(ctx, &uri, &headers, site) {
+    let validators = match validators_or_answer(ctx, &uri, &headers, site).await {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
@@ -329,7 +391,7 @@ pub(crate) async fn api_mentions(
         Ok(site) => site,
         Err(answer) => return *answer,
     };
-    let validators = match validators_or_answer(&state.ctx, &uri, &headers, site) {
+    let validators = match validators_or_answer(&state.ctx, &uri, &headers, site).await {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
@@ -430,7 +492,7 @@ pub(crate) async fn api_count(
         Ok(site) => site,
         Err(answer) => return *answer,
     };
-    let validators = match validators_or_answer(&state.ctx, &uri, &headers, site) {
+    let validators = match validators_or_answer(&state.ctx, &uri, &headers, site).await {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
@@ -492,7 +554,7 @@ pub(crate) async fn api_deleted(
         },
     };
     // The whole store's version: what is listed here is picked by URL, not by filed site.
-    let validators = match validators_or_answer(ctx, &uri, &headers, None) {
+    let validators = match validators_or_answer(ctx, &uri, &headers, None).await {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
@@ -568,7 +630,7 @@ pub(crate) async fn mentions_html(
         Ok(site) => site,
         Err(answer) => return *answer,
     };
-    let validators = match validators_or_answer(ctx, &uri, &headers, site) {
+    let validators = match validators_or_answer(ctx, &uri, &headers, site).await {
         Ok(v) => v,
         Err(answer) => return *answer,
     };
@@ -624,7 +686,28 @@ mod made_tests {
             last_modified: None,
             scope: scope.into(),
             version,
+            _rendering: None,
         }
+    }
+
+    /// Of requests for one body not made yet, the first makes it at once and the others wait
+    /// for it to be done; a body of another request does not wait; the turns leave nothing
+    /// behind.
+    #[tokio::test]
+    async fn one_request_makes_a_body_while_the_others_wait_for_it() {
+        let (first, waited) = RENDERING.turn("\"one-body\"").await;
+        assert!(!waited);
+        let second = tokio::spawn(async { RENDERING.turn("\"one-body\"").await.1 });
+        let other = RENDERING.turn("\"another-body\"").await;
+        assert!(!other.1, "another body is made beside it");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!second.is_finished(), "the second waits for the first");
+        drop(first);
+        assert!(second.await.unwrap(), "it waited, then had its turn");
+        drop(other);
+        let turns = RENDERING.0.lock().unwrap();
+        assert!(!turns.contains_key("\"one-body\""), "{:?}", turns.keys());
+        assert!(!turns.contains_key("\"another-body\""));
     }
 
     #[test]
