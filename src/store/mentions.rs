@@ -434,7 +434,9 @@ impl Store {
             arg(limit.max(0).into(), &mut sql, " LIMIT ?");
             arg(filter.offset.max(0).into(), &mut sql, " OFFSET ?");
         }
-        // Every feed and API request runs one of a few shapes of this query: keep them prepared.
+        // Planned for its values: how many mentions the post has decides the plan (see
+        // PLANNED_PER_CALL); a request that runs it is a body not yet made (publish's cache).
+        let sql = format!("{}{sql}", super::db::PLANNED_PER_CALL);
         let mut list: Vec<Mention> = self.read(|c| {
             let stmt = c.prepare_cached(&sql)?;
             stmt.query_map(args.as_slice(), mention_from_row)?.collect()
