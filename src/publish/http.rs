@@ -215,6 +215,9 @@ impl Rendering {
     async fn turn(&self, etag: &str) -> (RenderTurn, bool) {
         let turn = {
             let mut turns = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            // A request that went away while it waited (its client closed the connection)
+            // leaves an entry no one holds: forgotten here.
+            turns.retain(|_, t| Arc::strong_count(t) > 1);
             turns.entry(etag.to_string()).or_default().clone()
         };
         let (held, waited) = match turn.clone().try_lock_owned() {

@@ -10,7 +10,8 @@
 //! encoded as the type the server inferred for it, and a column is read by its type; the
 //! store's times are RFC 3339 text here and `timestamptz` there: a time parameter whose type
 //! the server cannot infer — one branch of a `CASE` of parameters — is written
-//! `CAST(?N AS time_text)`, text to SQLite, `timestamptz` to PostgreSQL), the statement cache and transactions. The schemas (`migrations`) are the engines' own.
+//! `CAST(?N AS time_text)`, text to SQLite, `timestamptz` to PostgreSQL), the statement
+//! cache and transactions. The schemas (`migrations`) are the engines' own.
 //!
 //! Every call is synchronous, as rusqlite's are: PostgreSQL's client runs its connections on a
 //! runtime of its own (one thread), and a call waits for its answer with a plain

@@ -192,18 +192,6 @@ pub(super) fn finish(c: &Conn, lease: &Lease) -> Result<()> {
     Ok(())
 }
 
-/// The statement of [`take`], with a further condition.
-macro_rules! take_sql {
-    ($also:literal) => {
-        concat!(
-            "UPDATE jobs SET lease_until = ?3, lease_owner = ?4, fence = fence + 1, again = 0
-             WHERE kind = ?1 AND subject = ?2 AND (lease_until IS NULL OR lease_until <= ?5)",
-            $also,
-            " RETURNING fence"
-        )
-    };
-}
-
 /// Leases the queued job (kind, subject) to `owner` until `until` when no one holds it (or
 /// its lease expired): a new fence, and a clean `again`. `None` when another loop holds it.
 pub(super) fn take(
@@ -213,7 +201,16 @@ pub(super) fn take(
     until: &str,
     owner: &str,
 ) -> Result<Option<i64>> {
-    take_where(c, take_sql!(""), kind, subject, until, owner)
+    c.prepare_cached(
+        "UPDATE jobs SET lease_until = ?3, lease_owner = ?4, fence = fence + 1, again = 0
+         WHERE kind = ?1 AND subject = ?2 AND (lease_until IS NULL OR lease_until <= ?5)
+         RETURNING fence",
+    )?
+    .query_row(
+        params![kind.as_str(), subject, until, owner, now_rfc3339()],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 /// [`take`] of many jobs of `kind` in one statement, passing over a row another transaction
@@ -259,23 +256,6 @@ pub(super) fn take_many_unless_locked(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?
         .collect()
-}
-
-/// Runs one of [`take`]'s statements.
-fn take_where(
-    c: &Conn,
-    sql: &str,
-    kind: JobKind,
-    subject: i64,
-    until: &str,
-    owner: &str,
-) -> Result<Option<i64>> {
-    c.prepare_cached(sql)?
-        .query_row(
-            params![kind.as_str(), subject, until, owner, now_rfc3339()],
-            |r| r.get(0),
-        )
-        .optional()
 }
 
 /// Leases the job (kind, subject) to `owner` when no one holds it (or its lease expired),
