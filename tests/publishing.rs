@@ -790,3 +790,73 @@ fn a_kept_body_is_never_served_after_what_is_published_changes() {
         get("/api/count.json")
     );
 }
+
+#[test]
+fn the_apis_pages_walk_every_mention_once_in_order_however_deep() {
+    // Mentions of two posts, many received at the same second and some with a date of their
+    // own: page after page, in either order and either sort, each comes once, in order.
+    let home = Home::new("");
+    let post = home.post_url();
+    let other = format!("{post}other/");
+    let children: Vec<serde_json::Value> = (0..260)
+        .map(|i| {
+            let mut entry = serde_json::json!({"type": "entry",
+                "wm-received": format!("2024-05-0{}T10:00:00Z", 1 + i % 3),
+                "wm-source": format!("https://fan{}.example/{i}", i % 7),
+                "wm-target": if i % 4 == 0 { &other } else { &post },
+                "wm-property": "like-of"});
+            if i % 5 == 0 {
+                entry["published"] = format!("2023-0{}-01T00:00:00Z", 1 + i % 9).into();
+            }
+            entry
+        })
+        .collect();
+    let history = home.dir.path().join("history.json");
+    std::fs::write(
+        &history,
+        serde_json::json!({"type": "feed", "children": children}).to_string(),
+    )
+    .unwrap();
+    home.ok(&[
+        "import",
+        history.to_str().unwrap(),
+        "--format",
+        "webmention.io",
+    ]);
+    let daemon = home.serve();
+    let target = serde_urlencoded::to_string([("target", &post)]).unwrap();
+    for (query, expected) in [(String::new(), 260), (format!("&{target}"), 195)] {
+        for order in [
+            "",
+            "&sort-dir=up",
+            "&sort-by=published",
+            "&sort-by=published&sort-dir=up",
+        ] {
+            let one_page = daemon.text(&format!("/api/mentions.jf2?per-page=1000{query}{order}"));
+            let one_page: serde_json::Value = serde_json::from_str(&one_page).unwrap();
+            let whole: Vec<i64> = one_page["children"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["wm-id"].as_i64().unwrap())
+                .collect();
+            assert_eq!(whole.len(), expected, "{query}{order}");
+            let mut walked = Vec::new();
+            for page in 0.. {
+                let body = daemon.text(&format!(
+                    "/api/mentions.jf2?per-page=7&page={page}{query}{order}"
+                ));
+                let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let ids = body["children"].as_array().unwrap();
+                if ids.is_empty() {
+                    break;
+                }
+                walked.extend(ids.iter().map(|c| c["wm-id"].as_i64().unwrap()));
+            }
+            assert_eq!(
+                walked, whole,
+                "{query}{order}: pages of 7 are the list in order"
+            );
+        }
+    }
+}

@@ -329,7 +329,8 @@ impl Store {
 
     /// Mentions matching `filter`, newest first unless asked otherwise.
     pub fn mentions(&self, filter: &MentionFilter) -> StoreResult<Vec<Mention>> {
-        let mut sql = format!("SELECT {MENTION_COLUMNS} FROM mentions WHERE 1 = 1");
+        // The conditions and the order; what is read comes around them below.
+        let mut sql = String::from(" FROM mentions WHERE 1 = 1");
         let mut args: Vec<super::db::Value> = Vec::new();
         let mut arg = |v: super::db::Value, sql: &mut String, clause: &str| {
             args.push(v);
@@ -423,17 +424,26 @@ impl Store {
             arg((*id).into(), &mut sql, ", ?)");
         }
         let dir = if filter.ascending { "ASC" } else { "DESC" };
-        if filter.order_by_published {
-            sql.push_str(&format!(
-                " ORDER BY COALESCE(published, rfc3339_text(first_seen)) {dir}, id {dir}"
-            ));
+        let order = if filter.order_by_published {
+            format!(" ORDER BY COALESCE(published, rfc3339_text(first_seen)) {dir}, id {dir}")
         } else {
-            sql.push_str(&format!(" ORDER BY first_seen {dir}, id {dir}"));
-        }
-        if let Some(limit) = filter.limit {
-            arg(limit.max(0).into(), &mut sql, " LIMIT ?");
-            arg(filter.offset.max(0).into(), &mut sql, " OFFSET ?");
-        }
+            format!(" ORDER BY first_seen {dir}, id {dir}")
+        };
+        sql.push_str(&order);
+        let sql = match filter.limit {
+            // A page is picked by id first, then only its rows are read: the rows an `OFFSET`
+            // skips are then index entries, not whole mentions (page 500 of a listing skips
+            // 10,000; read whole, on PostgreSQL at a million mentions that was 10,000 table
+            // pages: 275 ms warm, over a second cold, against 2 ms).
+            Some(limit) => {
+                arg(limit.max(0).into(), &mut sql, " LIMIT ?");
+                arg(filter.offset.max(0).into(), &mut sql, " OFFSET ?");
+                format!(
+                    "SELECT {MENTION_COLUMNS} FROM mentions WHERE id IN (SELECT id{sql}){order}"
+                )
+            }
+            None => format!("SELECT {MENTION_COLUMNS}{sql}"),
+        };
         // Planned for its values: how many mentions the post has decides the plan (see
         // PLANNED_PER_CALL); a request that runs it is a body not yet made (publish's cache).
         let sql = format!("{}{sql}", super::db::PLANNED_PER_CALL);
