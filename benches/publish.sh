@@ -9,6 +9,8 @@
 # of one post, 200 bytes of content; the import's wall time and peak RSS are printed, and the
 # routes are asked for that post and for the whole site, JF2 at its first page and page 500;
 # then both exports are timed (EXPORTS=0: not).
+# STORE=postgres KEEP_DB=1 keeps the filled database; REUSE_DB=NAME measures the routes again on
+# such a kept database (of SIZES' one size), without filling it again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
@@ -44,9 +46,33 @@ with open(path, "w", buffering=1 << 20) as f:
     f.write("]}")
 PY
 }
+export BENCH_ADMIN_PASSWORD="bench-operator-password"
+# operators_pages BASE TARGET: signs in to /admin/ and times its mentions listing (first page and
+# page 500, of the whole store and of the one post), five requests each, one at a time: the
+# slowest and the median (an operator's page is asked for by one person, not by wrk).
+operators_pages() {
+  local base=$1 target=$2 jar="$WORK/cookies" csrf
+  csrf=$(curl -s -c "$jar" "$base/admin/login" | grep -o 'name="csrf" value="[^"]*"' | head -1 | cut -d'"' -f4)
+  curl -s -b "$jar" -c "$jar" -o /dev/null --data-urlencode "csrf=$csrf" \
+    --data-urlencode "password=$BENCH_ADMIN_PASSWORD" "$base/admin/login"
+  for page in "/admin/mentions" "/admin/mentions?page=500" "/admin/mentions?post=$target" \
+              "/admin/mentions?post=$target&page=500"; do
+    local times
+    times=$(for _ in 1 2 3 4 5; do
+      curl -s -b "$jar" -o /dev/null -w '%{http_code} %{time_total}\n' "$base$page"
+    done | sort -k2 -n)
+    grep -qv '^200 ' <<<"$times" && { echo "  $page: not 200: $times" >&2; return 1; }
+    printf "  %-48s median %s ms, slowest %s ms\n" "$page" \
+      "$(awk 'NR==3{printf "%.1f", $2*1000}' <<<"$times")" "$(awk 'NR==5{printf "%.1f", $2*1000}' <<<"$times")"
+  done
+}
 measure() {
   local n=$1
-  store_reset "$WORK/b.db"
+  if [[ -n "${REUSE_DB:-}" ]]; then
+    export BACKFEED_DATABASE_URL="${BENCH_DATABASE_URL%/*}/$REUSE_DB"
+  else
+    store_reset "$WORK/b.db"
+  fi
   cat > "$WORK/b.toml" <<TOML
 [site]
 base_url = "https://blog.example/"
@@ -59,11 +85,17 @@ rate_limit_per_client = 0
 max_connections_per_client = 0
 [schedule]
 crawl = "0 0 0 1 1 *"
+[admin]
+password_env = "BENCH_ADMIN_PASSWORD"
 TOML
-  fill "$n"
-  /usr/bin/time -f "%e %M" -o "$WORK/time.txt" \
-    ./target/release/backfeed --config "$WORK/b.toml" import "$WORK/history.json" --format webmention.io >/dev/null
-  rm -f "$WORK/history.json"
+  if [[ -n "${REUSE_DB:-}" ]]; then
+    echo "0 0" > "$WORK/time.txt"
+  else
+    fill "$n"
+    /usr/bin/time -f "%e %M" -o "$WORK/time.txt" \
+      ./target/release/backfeed --config "$WORK/b.toml" import "$WORK/history.json" --format webmention.io >/dev/null
+    rm -f "$WORK/history.json"
+  fi
   read -r secs kb < "$WORK/time.txt"
   RUST_LOG=backfeed=warn ./target/release/backfeed --config "$WORK/b.toml" serve 2>"$WORK/serve.log" &
   pid=$!
@@ -90,6 +122,7 @@ TOML
       "$(awk '/Requests\/sec/{print $2 " req/s"}' "$WORK/wrk.txt")" \
       "$(awk '$1=="50%"{print $2}' "$WORK/wrk.txt")" "$(awk '$1=="99%"{print $2}' "$WORK/wrk.txt")"
   done
+  [[ -n "${MILLION:-}" ]] && operators_pages "$base" "$target"
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
   if [[ -n "${MILLION:-}" && "${EXPORTS:-1}" != 0 ]]; then
     # The exports stream: their peak memory does not grow with the store.

@@ -605,6 +605,15 @@ BEGIN
     UPDATE site_versions SET version = version + 1, changed_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE site = NEW.site;
 END;
 "#,
+    r#"
+-- A post's mentions in the order they came, whatever their status, with the status in the index:
+-- the publishing listing of a post (its verified ones) and the operator's listing of a post (all
+-- of them) both walk it in order. The index it replaces held verified mentions only, so the
+-- operator's listing of a post with 100,000 mentions walked the whole store by date, looking
+-- for them (PostgreSQL, a million mentions: 0.6 s to 19 s a page).
+DROP INDEX mentions_target_published;
+CREATE INDEX mentions_target_seen ON mentions (target_key, first_seen, id, status);
+"#,
 ];
 /// Where a store lives: a SQLite file, or a PostgreSQL database.
 #[derive(Clone, PartialEq)]
