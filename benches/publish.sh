@@ -47,16 +47,17 @@ with open(path, "w", buffering=1 << 20) as f:
 PY
 }
 export BENCH_ADMIN_PASSWORD="bench-operator-password"
-# operators_pages BASE TARGET: signs in to /admin/ and times its mentions listing (first page and
-# page 500, of the whole store and of the one post), five requests each, one at a time: the
+# operators_pages BASE TARGET: signs in to /admin/ and times its pages — the moderation queue, the
+# status page, the decision log and the mentions listing (first page and page 500, of the whole
+# store and of the one post) — five requests each, one at a time: the
 # slowest and the median (an operator's page is asked for by one person, not by wrk).
 operators_pages() {
   local base=$1 target=$2 jar="$WORK/cookies" csrf
   csrf=$(curl -s -c "$jar" "$base/admin/login" | grep -o 'name="csrf" value="[^"]*"' | head -1 | cut -d'"' -f4)
   curl -s -b "$jar" -c "$jar" -o /dev/null --data-urlencode "csrf=$csrf" \
     --data-urlencode "password=$BENCH_ADMIN_PASSWORD" "$base/admin/login"
-  for page in "/admin/mentions" "/admin/mentions?page=500" "/admin/mentions?post=$target" \
-              "/admin/mentions?post=$target&page=500"; do
+  for page in "/admin/" "/admin/status" "/admin/log" "/admin/mentions" "/admin/mentions?page=500" \
+              "/admin/mentions?post=$target" "/admin/mentions?post=$target&page=500"; do
     local times
     times=$(for _ in 1 2 3 4 5; do
       curl -s -b "$jar" -o /dev/null -w '%{http_code} %{time_total}\n' "$base$page"
