@@ -343,6 +343,11 @@ impl Store {
             sql.push_str(&format!(" AND status = '{}'", status.as_str()));
         }
         if !filter.target_keys.is_empty() {
+            // Always true, and what lets a post's listing walk the index of its mentions in
+            // order (`mentions_target_seen`, partial on it: see its migration).
+            if filter.status.is_none() {
+                sql.push_str(" AND status IS NOT NULL");
+            }
             sql.push_str(" AND target_key IN (");
             for (i, key) in filter.target_keys.iter().enumerate() {
                 arg(

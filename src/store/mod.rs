@@ -610,7 +610,9 @@ END;
 -- the publishing listing of a post (its verified ones) and the operator's listing of a post (all
 -- of them) both walk it in order. The index it replaces held verified mentions only, so the
 -- operator's listing of a post with 100,000 mentions walked the whole store by date, looking
--- for them (PostgreSQL, a million mentions: 0.6 s to 19 s a page).
+-- for them (PostgreSQL, a million mentions: 0.6 s to 19 s a page). (PostgreSQL's is partial,
+-- see there; SQLite, which plans each statement from the indexes alone, would then pass it over
+-- for the publishing listing.)
 DROP INDEX mentions_target_published;
 CREATE INDEX mentions_target_seen ON mentions (target_key, first_seen, id, status);
 "#,

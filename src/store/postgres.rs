@@ -514,9 +514,14 @@ END $$;
 -- the publishing listing of a post (its verified ones) and the operator's listing of a post (all
 -- of them) both walk it in order. The index it replaces held verified mentions only, so the
 -- operator's listing of a post with 100,000 mentions walked the whole store by date, looking
--- for them (PostgreSQL, a million mentions: 0.6 s to 19 s a page).
+-- for them (PostgreSQL, a million mentions: 0.6 s to 19 s a page). Partial on a condition
+-- every listing states (`status IS NOT NULL`, implied by any `status = …`) and the lookup of a
+-- (source, target) pair at each ping does not: PostgreSQL's kept plan for that lookup, made
+-- while the table was small, could otherwise pick this index and read all of a post's mentions
+-- at every ping (intake while verifying: 30 % fewer accepts).
 DROP INDEX mentions_target_published;
-CREATE INDEX mentions_target_seen ON mentions (target_key, first_seen, id, status);
+CREATE INDEX mentions_target_seen ON mentions (target_key, first_seen, id, status)
+    WHERE status IS NOT NULL;
 "#,
 ];
 
