@@ -111,8 +111,9 @@ impl StatusReport {
                 source_problems.push(SourceProblem { name, error });
             }
         }
+        let (counts, sites) = ctx.store.counts_with_sites()?;
         Ok(StatusReport {
-            counts: ctx.store.counts()?,
+            counts,
             schedules,
             source_problems,
             warnings: config_warnings(&ctx.cfg),
@@ -127,7 +128,7 @@ impl StatusReport {
                 .collect(),
             failing: ctx.store.failing_urls(1)?,
             instances: ctx.store.live_instances()?,
-            sites: ctx.store.site_counts()?,
+            sites,
         })
     }
 }

@@ -335,4 +335,41 @@ mod tests {
         );
         assert!(store.removed_sites().is_empty());
     }
+    /// The status page counts every mention once, for the store and for each site: the
+    /// store-wide figures summed from the sites' are the ones counted for the store on its own.
+    #[test]
+    fn the_stores_counts_are_the_sum_of_its_sites() {
+        for (store, _keep) in crate::store::testing::test_stores("site_counts") {
+            let sql = crate::store::testing::Sql::open(&store.location);
+            sql.execute_batch(
+                "INSERT INTO posts (id, url, match_key, key, first_seen, site) VALUES
+                     (1, 'https://a.example/p/', 'a.example/p', 'p', '2026-01-01T00:00:00Z', 'a'),
+                     (2, 'https://b.example/q/', 'b.example/q', 'q', '2026-01-01T00:00:00Z', 'b'),
+                     (3, 'https://b.example/r/', 'b.example/r', 'r', '2026-01-01T00:00:00Z', 'b');
+                 INSERT INTO mentions (source, target, target_key, post_id, kind, status, first_seen, updated_at, site) VALUES
+                     ('https://x.example/1', 'https://a.example/p/', 'a.example/p', 1, 'webmention', 'verified', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'a'),
+                     ('https://x.example/2', 'https://a.example/p/', 'a.example/p', 1, 'webmention', 'pending', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'a'),
+                     ('https://x.example/3', 'https://b.example/q/', 'b.example/q', 2, 'webmention', 'verified', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'b'),
+                     ('https://x.example/4', 'https://b.example/r/', 'b.example/r', 3, 'pingback', 'rejected', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'b');",
+            );
+            let alone = store.counts().unwrap();
+            let (summed, sites) = store.counts_with_sites().unwrap();
+            assert_eq!(summed.posts, 3);
+            assert_eq!(summed.posts, alone.posts);
+            assert_eq!(summed.by_status, alone.by_status);
+            assert_eq!(
+                summed.by_status,
+                [("pending", 1), ("rejected", 1), ("verified", 2)]
+                    .map(|(s, n)| (s.to_string(), n))
+                    .to_vec()
+            );
+            assert_eq!(
+                (summed.queue_depth, summed.decisions),
+                (alone.queue_depth, alone.decisions)
+            );
+            let b = sites.iter().find(|s| s.site == "b").unwrap();
+            assert_eq!(b.posts, 2);
+            assert_eq!(b.by_status.iter().map(|(_, n)| n).sum::<i64>(), 2);
+        }
+    }
 }
