@@ -709,18 +709,7 @@ fn an_export_walks_every_mention_once_across_pages_of_the_store() {
                 "author": {"type": "card", "name": format!("Fan {i}")}})
         })
         .collect();
-    let history = home.dir.path().join("history.json");
-    std::fs::write(
-        &history,
-        serde_json::json!({"type": "feed", "children": children}).to_string(),
-    )
-    .unwrap();
-    home.ok(&[
-        "import",
-        history.to_str().unwrap(),
-        "--format",
-        "webmention.io",
-    ]);
+    import_webmention_io(&home, children);
     let out = home.dir.path().join("site");
     home.ok(&["export", "--out", out.to_str().unwrap()]);
 
@@ -811,18 +800,7 @@ fn the_apis_pages_walk_every_mention_once_in_order_however_deep() {
             entry
         })
         .collect();
-    let history = home.dir.path().join("history.json");
-    std::fs::write(
-        &history,
-        serde_json::json!({"type": "feed", "children": children}).to_string(),
-    )
-    .unwrap();
-    home.ok(&[
-        "import",
-        history.to_str().unwrap(),
-        "--format",
-        "webmention.io",
-    ]);
+    import_webmention_io(&home, children);
     let daemon = home.serve();
     let target = serde_urlencoded::to_string([("target", &post)]).unwrap();
     for (query, expected) in [(String::new(), 260), (format!("&{target}"), 195)] {
@@ -859,4 +837,17 @@ fn the_apis_pages_walk_every_mention_once_in_order_however_deep() {
             );
         }
     }
+}
+
+/// Imports `children` as a webmention.io JF2 file, through the binary.
+fn import_webmention_io(home: &Home, children: Vec<serde_json::Value>) {
+    let history = home.dir.path().join("history.json");
+    let feed = serde_json::json!({"type": "feed", "children": children});
+    std::fs::write(&history, feed.to_string()).unwrap();
+    home.ok(&[
+        "import",
+        history.to_str().unwrap(),
+        "--format",
+        "webmention.io",
+    ]);
 }
