@@ -49,8 +49,8 @@ PY
 export BENCH_ADMIN_PASSWORD="bench-operator-password"
 # operators_pages BASE TARGET: signs in to /admin/ and times its pages — the moderation queue, the
 # status page, the decision log and the mentions listing (first page and page 500, of the whole
-# store and of the one post) — five requests each, one at a time: the
-# slowest and the median (an operator's page is asked for by one person, not by wrk).
+# store and of the one post) — five requests each, one at a time, printing the median and the
+# slowest (an operator's page is asked for by one person, not by wrk).
 operators_pages() {
   local base=$1 target=$2 jar="$WORK/cookies" csrf
   csrf=$(curl -s -c "$jar" "$base/admin/login" | grep -o 'name="csrf" value="[^"]*"' | head -1 | cut -d'"' -f4)

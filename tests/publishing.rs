@@ -812,13 +812,30 @@ fn the_apis_pages_walk_every_mention_once_in_order_however_deep() {
         ] {
             let one_page = daemon.text(&format!("/api/mentions.jf2?per-page=1000{query}{order}"));
             let one_page: serde_json::Value = serde_json::from_str(&one_page).unwrap();
-            let whole: Vec<i64> = one_page["children"]
-                .as_array()
-                .unwrap()
+            let entries = one_page["children"].as_array().unwrap();
+            assert_eq!(entries.len(), expected, "{query}{order}");
+            // The list itself is in the order asked for: by when each came (or its own date,
+            // sorted by published), then by id.
+            let keys: Vec<(String, i64)> = entries
                 .iter()
-                .map(|c| c["wm-id"].as_i64().unwrap())
+                .map(|c| {
+                    let received = c["wm-received"].as_str().unwrap();
+                    let own = c["published"]
+                        .as_str()
+                        .filter(|_| order.contains("published"));
+                    (
+                        own.unwrap_or(received).to_string(),
+                        c["wm-id"].as_i64().unwrap(),
+                    )
+                })
                 .collect();
-            assert_eq!(whole.len(), expected, "{query}{order}");
+            let mut in_order = keys.clone();
+            in_order.sort();
+            if !order.contains("sort-dir=up") {
+                in_order.reverse();
+            }
+            assert_eq!(keys, in_order, "{query}{order}: the list is in order");
+            let whole: Vec<i64> = keys.iter().map(|(_, id)| *id).collect();
             let mut walked = Vec::new();
             for page in 0.. {
                 let body = daemon.text(&format!(

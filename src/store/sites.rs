@@ -335,6 +335,7 @@ mod tests {
         );
         assert!(store.removed_sites().is_empty());
     }
+
     /// The status page counts every mention once, for the store and for each site: the
     /// store-wide figures summed from the sites' are the ones counted for the store on its own.
     #[test]
