@@ -737,7 +737,7 @@ async fn serve(ctx: Arc<Context>, roles: &[Role]) -> Result<(), Failure> {
     // process that stopped are taken over as they expire.
     let serve_lock = match &ctx.cfg.store.location {
         crate::store::Location::Sqlite(path) => {
-            Some(crate::store::ServeLock::acquire(path).map_err(Failure::runtime)?)
+            Some(crate::store::ServeLock::acquire(path, "serve").map_err(Failure::runtime)?)
         }
         crate::store::Location::Postgres { .. } => None,
     };

@@ -299,7 +299,7 @@ fn a_second_serve_on_one_sqlite_store_refuses_to_start_and_names_the_first() {
     let (code, _, err) = home.run(&["serve"]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("another backfeed serve") && err.contains("held by pid"),
+        err.contains("another backfeed process") && err.contains("(backfeed serve)"),
         "{err}"
     );
     // Commands beside a running serve keep working.

@@ -571,3 +571,100 @@ fn an_import_keeps_only_the_types_collected() {
         .collect();
     assert_eq!(sources, ["https://b.example/reply"]);
 }
+
+/// A webmention.io file in `home`'s folder: `n` likes of its post, each from a source of its own.
+fn many_likes(home: &Home, n: usize) -> String {
+    let children: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "type": "entry",
+                "author": {"type": "card", "name": format!("Fan {i}"), "url": format!("https://fan{i}.example/")},
+                "wm-source": format!("https://fan{i}.example/likes/{i}"),
+                "wm-target": home.post_url(),
+                "wm-property": "like-of",
+                "wm-received": "2024-05-01T10:00:00Z",
+            })
+        })
+        .collect();
+    let path = home.dir.path().join(format!("likes-{n}.json"));
+    std::fs::write(
+        &path,
+        serde_json::json!({"type": "feed", "children": children}).to_string(),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// The names of the indexes on the mentions table, whatever the store's engine.
+fn mention_indexes(home: &Home) -> Vec<String> {
+    let sql = if home.postgres.is_some() {
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'mentions' ORDER BY 1"
+    } else {
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'mentions' ORDER BY 1"
+    };
+    home.sql()
+        .rows(sql)
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect()
+}
+
+#[test]
+fn a_large_import_alone_is_written_in_bulk_and_the_store_keeps_its_indexes() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    let indexes = mention_indexes(&home);
+    assert!(indexes.len() > 3, "{indexes:?}");
+    let likes = many_likes(&home, 10_000);
+    let out = home.ok(&["import", &likes]);
+    assert!(out.contains("read 10000 · imported 10000"), "{out}");
+    if home.postgres.is_none() {
+        // No serve used the store: the import took it alone, in one transaction, with the
+        // mentions' indexes built again at the end.
+        let lock = std::fs::read_to_string(home.dir.path().join("backfeed.db.serve-lock")).unwrap();
+        assert!(lock.contains("(backfeed import)"), "{lock}");
+    }
+    assert_eq!(mention_indexes(&home), indexes);
+    let counted = home.sql().query_i64(
+        "SELECT COUNT(*) FROM mentions WHERE status = 'verified' AND type = 'like'",
+        &[],
+    );
+    assert_eq!(counted, 10_000);
+    // Merging still finds every pair: the same file again changes nothing.
+    let out = home.ok(&["import", &likes]);
+    assert!(
+        out.contains("imported 0 · merged 0 · unchanged 10000"),
+        "{out}"
+    );
+    // A serve then starts, and publishes them all.
+    let daemon = home.serve();
+    let count: serde_json::Value = client()
+        .get(daemon.url("/api/count.json"))
+        .query(&[("target", home.post_url())])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(count["count"], 10_000, "{count}");
+}
+
+#[test]
+fn a_large_import_beside_a_running_serve_writes_in_chunks_and_the_serve_keeps_its_store() {
+    let home = Home::new("");
+    home.ok(&["crawl"]);
+    let daemon = home.serve();
+    let out = home.ok(&["import", &many_likes(&home, 10_000)]);
+    assert!(out.contains("read 10000 · imported 10000"), "{out}");
+    if home.postgres.is_none() {
+        let lock = std::fs::read_to_string(home.dir.path().join("backfeed.db.serve-lock")).unwrap();
+        assert!(lock.contains("(backfeed serve)"), "{lock}");
+    }
+    // The serve still writes: a ping is accepted.
+    let source = home.linking_page("/after-import", "A mention after the import");
+    let answer = client()
+        .post(daemon.url("/webmention"))
+        .form(&[("source", source), ("target", home.post_url())])
+        .send()
+        .unwrap();
+    assert!(answer.status().is_success(), "{}", answer.status());
+}

@@ -107,9 +107,10 @@ pub enum ImportError {
 }
 
 /// Imports `path` into `store`; returns what it counted. The file is read twice: once to
-/// check it whole (a malformed file stops here, and nothing is written), then to write it in
-/// chunks, so the store's write lock is never held for a whole file. `--dry-run` reads it once,
-/// in one transaction rolled back.
+/// check it whole (a malformed file stops here, and nothing is written), then to write it: in
+/// chunks beside a daemon, so that the store's write lock is never held for a whole file, or in
+/// bulk when alone with a SQLite store (see `store::import`). `--dry-run` reads it once, in one
+/// transaction rolled back.
 pub fn import(
     store: &Store,
     path: &Path,
@@ -134,8 +135,10 @@ pub fn import(
     if opts.dry_run {
         return pass(ImportMode::DryRun);
     }
-    pass(ImportMode::Check)?;
-    pass(ImportMode::Write)
+    let checked = pass(ImportMode::Check)?;
+    pass(ImportMode::Write {
+        records: checked.read,
+    })
 }
 
 /// Where parsers hand their records: rewrites applied, posts outside the site skipped.
@@ -149,7 +152,9 @@ struct Sink<'a, 'b> {
 impl Sink<'_, '_> {
     fn mention(&mut self, mut m: ImportedMention) -> Result<(), ImportError> {
         if self.importer.checking() {
-            return Ok(()); // the file's form is what the first reading checks
+            // The file's form is what the first reading checks; it counts the records.
+            self.importer.mention(&m)?;
+            return Ok(());
         }
         m.target = self.opts.rewrites.apply(&m.target);
         // The blog's own sources (self-pingbacks) moved with it.

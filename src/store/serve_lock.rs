@@ -4,7 +4,8 @@
 //! the store, held for the life of the process: the kernel lets go of it when the process
 //! ends, however it ends, so a `serve` that holds it knows every other `serve` of this store
 //! is gone (and may give back their leases at once). Commands run by hand beside a `serve`
-//! do not take it.
+//! do not take it, except an import that writes the store in bulk (see `store::import`): it
+//! holds the store alone for a while, and a `serve` started meanwhile is told so.
 
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -16,8 +17,9 @@ pub struct ServeLock {
 }
 
 impl ServeLock {
-    /// Takes the lock of the store at `store_path`; the error names the process that holds it.
-    pub fn acquire(store_path: &Path) -> Result<ServeLock, String> {
+    /// Takes the lock of the store at `store_path` for `command` (`serve`, `import`); the error
+    /// names the process that holds it.
+    pub fn acquire(store_path: &Path, command: &str) -> Result<ServeLock, String> {
         let path = lock_path(store_path);
         let mut file = std::fs::OpenOptions::new()
             .read(true)
@@ -31,7 +33,7 @@ impl ServeLock {
         if !locked {
             let holder = std::fs::read_to_string(&path).unwrap_or_default();
             return Err(format!(
-                "another backfeed serve uses the store {} ({}); stop it first, or give this one its own [store] path",
+                "another backfeed process uses the store {} ({}); stop it first, or give this one its own [store] path",
                 store_path.display(),
                 holder.trim()
             ));
@@ -39,7 +41,7 @@ impl ServeLock {
         let _ = file.set_len(0);
         let _ = writeln!(
             file,
-            "held by pid {} on {} since {}",
+            "held by pid {} (backfeed {command}) on {} since {}",
             std::process::id(),
             super::hostname(),
             crate::model::now_rfc3339()
@@ -63,13 +65,13 @@ mod tests {
     fn a_second_lock_on_one_store_is_refused_until_the_first_is_gone() {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("s.db");
-        let first = ServeLock::acquire(&store).unwrap();
-        let refused = ServeLock::acquire(&store).err().unwrap();
+        let first = ServeLock::acquire(&store, "import").unwrap();
+        let refused = ServeLock::acquire(&store, "serve").err().unwrap();
         assert!(
-            refused.contains(&format!("pid {}", std::process::id())),
+            refused.contains(&format!("pid {} (backfeed import)", std::process::id())),
             "{refused}"
         );
         drop(first);
-        assert!(ServeLock::acquire(&store).is_ok());
+        assert!(ServeLock::acquire(&store, "serve").is_ok());
     }
 }
