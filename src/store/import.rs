@@ -8,8 +8,8 @@
 //!
 //! How a real import writes depends on who else uses the store. Beside a running daemon it
 //! commits a chunk at a time, letting go of the write lock between chunks. Alone with a SQLite
-//! store (no `serve` holds it, and this import takes its lock meanwhile) and bringing at least as
-//! many mentions as the store has held, it writes in bulk: one transaction, with the mentions'
+//! store (no `serve` holds it, and this import takes its lock meanwhile) and bringing more
+//! records than the store has ever held mentions, it writes in bulk: one transaction, with the mentions'
 //! secondary indexes dropped first and built again at the end, from their own definitions in
 //! the schema. Why: each of those indexes takes its keys in an order of its own (a post, a
 //! random status token…), so a record written row by row dirties a page of each, and SQLite
@@ -160,7 +160,8 @@ impl Store {
 
     /// The store's lock, taken for an import that writes in bulk (see the module's comment): a
     /// real import of at least [`BULK_MIN_RECORDS`] records, into a SQLite store that has held
-    /// no more mentions than that and that no `serve` uses. `None`: write in chunks.
+    /// fewer mentions than that (the same file again merges in chunks: nothing to rebuild) and
+    /// that no `serve` uses. `None`: write in chunks.
     fn alone_for_bulk(&self, c: &Conn, mode: ImportMode) -> Result<Option<super::ServeLock>> {
         let (super::Location::Sqlite(path), ImportMode::Write { records }) = (&self.location, mode)
         else {
@@ -172,7 +173,7 @@ impl Store {
         let held: i64 = c.query_row("SELECT COALESCE(MAX(id), 0) FROM mentions", [], |r| {
             r.get(0)
         })?;
-        if usize::try_from(held).unwrap_or(usize::MAX) > records {
+        if usize::try_from(held).unwrap_or(usize::MAX) >= records {
             return Ok(None);
         }
         Ok(super::ServeLock::acquire(path, "import").ok())
