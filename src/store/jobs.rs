@@ -280,12 +280,23 @@ pub(super) fn lease_subject(
     }))
 }
 
-/// [`Store::renew_leases`] on `c` (the group commit's connection, for the worker).
+/// [`Store::renew_leases`] on `c` (the group commit's connection, for the worker). On
+/// PostgreSQL a row another transaction has locked is passed over, not waited for: it is being
+/// finished or put back right now (by another group of this process's committers), and needs
+/// no renewal — if that transaction fails, the next renewal, a third of a lease later, takes
+/// it. Waiting deadlocked: the renewal locks the owner's rows in the table's order while a
+/// group commit finishes several of them in its own, each holding one the other wants
+/// (PostgreSQL broke each cycle after a second, and a group stalled a second per unit).
 pub(super) fn renew_leases_in(c: &Conn, owner: &str, lease_secs: i64) -> Result<usize> {
-    c.run(
-        "UPDATE jobs SET lease_until = ?2 WHERE lease_owner = ?1",
-        params![owner, in_secs(lease_secs)],
-    )
+    let sql = match c.engine() {
+        super::db::Engine::Postgres => {
+            "UPDATE jobs SET lease_until = ?2
+             FROM (SELECT kind, subject FROM jobs WHERE lease_owner = ?1 FOR UPDATE SKIP LOCKED) AS mine
+             WHERE jobs.kind = mine.kind AND jobs.subject = mine.subject"
+        }
+        super::db::Engine::Sqlite => "UPDATE jobs SET lease_until = ?2 WHERE lease_owner = ?1",
+    };
+    c.run(sql, params![owner, in_secs(lease_secs)])
 }
 
 impl Store {

@@ -961,6 +961,35 @@ mod tests {
         other.execute_batch("COMMIT");
     }
 
+    #[test]
+    fn a_renewal_passes_over_a_job_being_finished_right_now_instead_of_waiting_for_it() {
+        let Some(db) = crate::store::testing::TestDatabase::create("renew_skip") else {
+            return;
+        };
+        let store = Store::open_at(&db.location()).unwrap();
+        for n in 0..2 {
+            let c = test_candidate(&format!("https://h{n}.example/x"));
+            store.write(|c2| enqueue_one(c2, &c)).unwrap();
+        }
+        let none = std::collections::HashMap::new();
+        let leased = store
+            .write(|c| lease_due(c, 10, 60, "serve:w", &none, 2, false))
+            .unwrap();
+        assert_eq!(leased.len(), 2);
+        // A group commit finishing the first job holds its row in its open transaction (and
+        // would next want the second's, which a waiting renewal would hold: a deadlock).
+        let finishing = crate::store::testing::Sql::open(&db.location());
+        finishing.execute_batch(&format!(
+            "BEGIN; DELETE FROM jobs WHERE kind = 'verify' AND subject = {}",
+            leased[0].mention_id
+        ));
+        let renewed = store
+            .write(|c| super::super::jobs::renew_leases_in(c, "serve:w", 120))
+            .expect("no wait for the finishing transaction (a wait would end in lock_timeout)");
+        assert_eq!(renewed, 1, "the job being finished is passed over");
+        finishing.execute_batch("COMMIT");
+    }
+
     #[tokio::test]
     async fn when_sqlite_rolls_the_transaction_back_nothing_of_the_batch_claims_to_be_written() {
         let dir = tempfile::tempdir().unwrap();
