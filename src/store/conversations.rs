@@ -16,13 +16,14 @@ use super::Result;
 use super::db::{Conn, params};
 use crate::model::{Extracted, match_key};
 
-/// Records where mention `id` (from `source`) was seen, then merges it with another mention of
-/// the same post that shares an address, if there is one. Returns the id of the mention that
+/// Records where mention `id` (from `source`, of the post `target_key`) was seen, then merges it
+/// with another mention of the same post that shares an address, if there is one. Returns the id of the mention that
 /// was deleted as a duplicate, if any (possibly `id` itself).
 pub(super) fn record_and_merge(
     c: &Conn,
     id: i64,
     source: &str,
+    target_key: &str,
     x: &Extracted,
 ) -> Result<Option<i64>> {
     let seen: Vec<(&str, &str)> = std::iter::once((source, "source"))
@@ -47,9 +48,6 @@ pub(super) fn record_and_merge(
     // key (mention_id, url_key) in order, let a plan made while the tables were small
     // (PostgreSQL keeps a prepared statement's plan) walk every mention instead — 4 ms a
     // lookup at 10,000 mentions.
-    let target_key: String = c
-        .prepare_cached("SELECT target_key FROM mentions WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))?;
     let mut other: Option<i64> = None;
     for key in &keys {
         let found = c

@@ -91,9 +91,9 @@ fn verified(
     hold_new: bool,
     decision: &Decision,
 ) -> Result<Status> {
-    let (status, moderation): (String, Option<String>) = tx
-        .prepare_cached("SELECT status, moderation FROM mentions WHERE id = ?1")?
-        .query_row([job.mention_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (status, moderation, target_key): (String, Option<String>, String) = tx
+        .prepare_cached("SELECT status, moderation, target_key FROM mentions WHERE id = ?1")?
+        .query_row([job.mention_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     let next = lifecycle::after_verification(
         Status::parse(&status).unwrap_or(Status::Pending),
         Moderation::parse(moderation.as_deref()),
@@ -139,7 +139,7 @@ fn verified(
     if !matches!(next, Status::Verified | Status::Held) {
         return Ok(next);
     }
-    match super::conversations::record_and_merge(tx, job.mention_id, &job.source, x)? {
+    match super::conversations::record_and_merge(tx, job.mention_id, &job.source, &target_key, x)? {
         Some(dropped) if dropped == job.mention_id => Ok(Status::Deleted),
         _ => Ok(next),
     }
