@@ -609,6 +609,11 @@ fn mention_indexes(home: &Home) -> Vec<String> {
         .collect()
 }
 
+/// What the SQLite store's lock file says of the process that last held it.
+fn serve_lock_holder(home: &Home) -> String {
+    std::fs::read_to_string(home.dir.path().join("backfeed.db.serve-lock")).unwrap()
+}
+
 #[test]
 fn a_large_import_alone_is_written_in_bulk_and_the_store_keeps_its_indexes() {
     let home = Home::new("");
@@ -621,7 +626,7 @@ fn a_large_import_alone_is_written_in_bulk_and_the_store_keeps_its_indexes() {
     if home.postgres.is_none() {
         // No serve used the store: the import took it alone, in one transaction, with the
         // mentions' indexes built again at the end.
-        let lock = std::fs::read_to_string(home.dir.path().join("backfeed.db.serve-lock")).unwrap();
+        let lock = serve_lock_holder(&home);
         assert!(lock.contains("(backfeed import)"), "{lock}");
     }
     assert_eq!(mention_indexes(&home), indexes);
@@ -656,7 +661,7 @@ fn a_large_import_beside_a_running_serve_writes_in_chunks_and_the_serve_keeps_it
     let out = home.ok(&["import", &many_likes(&home, 10_000)]);
     assert!(out.contains("read 10000 · imported 10000"), "{out}");
     if home.postgres.is_none() {
-        let lock = std::fs::read_to_string(home.dir.path().join("backfeed.db.serve-lock")).unwrap();
+        let lock = serve_lock_holder(&home);
         assert!(lock.contains("(backfeed serve)"), "{lock}");
     }
     // The serve still writes: a ping is accepted.

@@ -994,16 +994,26 @@ mod tests {
         });
     }
 
-    #[test]
-    fn a_job_another_process_is_leasing_right_now_is_passed_over_not_waited_for() {
-        let Some(db) = crate::store::testing::TestDatabase::create("lease_skip") else {
-            return;
-        };
+    /// A PostgreSQL store (`None` where there is no server) with `jobs` verifications queued,
+    /// each from a host of its own (`h0.example`, …).
+    fn postgres_store_with_jobs(
+        test: &str,
+        jobs: usize,
+    ) -> Option<(crate::store::testing::TestDatabase, Store)> {
+        let db = crate::store::testing::TestDatabase::create(test)?;
         let store = Store::open_at(&db.location()).unwrap();
-        for n in 0..3 {
+        for n in 0..jobs {
             let c = test_candidate(&format!("https://h{n}.example/x"));
             store.write(|c2| enqueue_one(c2, &c)).unwrap();
         }
+        Some((db, store))
+    }
+
+    #[test]
+    fn a_job_another_process_is_leasing_right_now_is_passed_over_not_waited_for() {
+        let Some((db, store)) = postgres_store_with_jobs("lease_skip", 3) else {
+            return;
+        };
         // Another process's lease call holds the oldest job's row in its open transaction.
         let other = crate::store::testing::Sql::open(&db.location());
         other.execute_batch(
@@ -1024,14 +1034,9 @@ mod tests {
 
     #[test]
     fn a_renewal_passes_over_a_job_being_finished_right_now_instead_of_waiting_for_it() {
-        let Some(db) = crate::store::testing::TestDatabase::create("renew_skip") else {
+        let Some((db, store)) = postgres_store_with_jobs("renew_skip", 2) else {
             return;
         };
-        let store = Store::open_at(&db.location()).unwrap();
-        for n in 0..2 {
-            let c = test_candidate(&format!("https://h{n}.example/x"));
-            store.write(|c2| enqueue_one(c2, &c)).unwrap();
-        }
         let none = std::collections::HashMap::new();
         let leased = store
             .write(|c| lease_due(c, 10, 60, "serve:w", &none, 2, false))
