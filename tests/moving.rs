@@ -654,7 +654,7 @@ fn a_large_import_alone_is_written_in_bulk_and_the_store_keeps_its_indexes() {
 }
 
 #[test]
-fn a_large_import_beside_a_running_serve_writes_in_chunks_and_the_serve_keeps_its_store() {
+fn a_large_import_beside_a_running_serve_completes_and_the_serve_keeps_its_lock_and_its_store() {
     let home = Home::new("");
     home.ok(&["crawl"]);
     let daemon = home.serve();

@@ -17,8 +17,8 @@ use super::db::{Conn, params};
 use crate::model::{Extracted, match_key};
 
 /// Records where mention `id` (from `source`, of the post `target_key`) was seen, then merges it
-/// with another mention of the same post that shares an address, if there is one. Returns the id of the mention that
-/// was deleted as a duplicate, if any (possibly `id` itself).
+/// with another mention of the same post that shares an address, if there is one. Returns the
+/// id of the mention that was deleted as a duplicate, if any (possibly `id` itself).
 pub(super) fn record_and_merge(
     c: &Conn,
     id: i64,

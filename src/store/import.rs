@@ -8,14 +8,14 @@
 //!
 //! How a real import writes depends on who else uses the store. Beside a running daemon it
 //! commits a chunk at a time, letting go of the write lock between chunks. Alone with a SQLite
-//! store (no `serve` holds it, and this import takes its lock meanwhile) and bringing more
-//! records than the store has ever held mentions, it writes in bulk: one transaction, with the mentions'
-//! secondary indexes dropped first and built again at the end, from their own definitions in
-//! the schema. Why: each of those indexes takes its keys in an order of its own (a post, a
-//! random status token…), so a record written row by row dirties a page of each, and SQLite
-//! writes every dirty page whole at each commit and again at each checkpoint — gigabytes for a
-//! million records. Building an index sorts its keys once. (At 1,000,000 records, on the
-//! development machine: 314–372 s row by row, 170 s in bulk.)
+//! store (no `serve` holds it, and this import takes its lock meanwhile) and bringing
+//! [`BULK_MIN_RECORDS`] records or more, more than the store has ever held mentions, it writes
+//! in bulk: one transaction, with the mentions' secondary indexes dropped first and built again
+//! at the end, from their own definitions in the schema. Why: each of those indexes takes its
+//! keys in an order of its own (a post, a random status token…), so a record written row by row
+//! dirties a page of each, and SQLite writes every dirty page whole at each commit and again at
+//! each checkpoint — gigabytes for a million records. Building an index sorts its keys once. (At 1,000,000 records, on the
+//! development machine: 314–372 s row by row, 104–128 s in bulk.)
 
 use super::db::Value as SqlValue;
 use super::db::{Conn, OptionalExtension, params};

@@ -868,9 +868,10 @@ mod tests {
                     write: move |c: &Conn| -> Result<Enqueued> {
                         let enqueued =
                             enqueue_one(c, &test_candidate(&format!("https://a.example/{n}")))?;
-                        match fails {
-                            true => Err(crate::store::StoreError::NotFound),
-                            false => Ok(enqueued),
+                        if fails {
+                            Err(crate::store::StoreError::NotFound)
+                        } else {
+                            Ok(enqueued)
                         }
                     },
                     result: None,
