@@ -299,6 +299,52 @@ pub(super) fn renew_leases_in(c: &Conn, owner: &str, lease_secs: i64) -> Result<
     c.run(sql, params![owner, in_secs(lease_secs)])
 }
 
+/// How often a leaser looks at whether the queue's statistics are stale (see
+/// [`refresh_queue_statistics`]).
+const STATISTICS_LOOK_EVERY_MS: i64 = 1_000;
+
+/// On PostgreSQL, analyzes `jobs` when its statistics no longer describe it: more rows changed
+/// since the last ANALYZE than it then held (plus 500), so it may have doubled or emptied.
+/// Looks at most once a second (`looked_at_ms`: when it last looked, in milliseconds since the
+/// epoch); SQLite plans without statistics, and is left alone.
+///
+/// Why: PostgreSQL plans every statement on the queue from those statistics, and a queue's
+/// size swings faster than autovacuum refreshes them (a minute apart at best). Analyzed while
+/// nearly empty, then given 10,000 jobs in seconds, the table was taken for a handful of rows:
+/// each lease read every due job and sorted them (a bitmap scan) instead of reading the oldest
+/// through `jobs_due`, and each lease's update scanned the whole queue — 3.4 ms a window, and
+/// 12 of PostgreSQL's 15 s of work in a run of 10,000 verifications (`pg_stat_statements`,
+/// `auto_explain`). A plan made from fresh statistics reads a window in 0.1 ms.
+pub(super) fn refresh_queue_statistics(
+    c: &Conn,
+    looked_at_ms: &std::sync::atomic::AtomicI64,
+) -> Result<()> {
+    use std::sync::atomic::Ordering;
+    if c.engine() != super::db::Engine::Postgres {
+        return Ok(());
+    }
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let looked_at = looked_at_ms.load(Ordering::Relaxed);
+    if now_ms - looked_at < STATISTICS_LOOK_EVERY_MS
+        || looked_at_ms
+            .compare_exchange(looked_at, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return Ok(());
+    }
+    let stale: bool = c.query_row(
+        "SELECT s.n_mod_since_analyze > 500 + GREATEST(t.reltuples, 0)
+         FROM pg_stat_user_tables s JOIN pg_class t ON t.oid = s.relid
+         WHERE s.relid = CAST('jobs' AS regclass)",
+        [],
+        |r| r.get(0),
+    )?;
+    if stale {
+        c.execute_batch("ANALYZE jobs")?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Gives back the leases `owner` still holds, of every kind (a loop that stops): those jobs
     /// are due again at once. Leases of other loops, in this process or another, are left alone.

@@ -474,6 +474,9 @@ pub struct GroupCommit {
     sender: tokio::sync::mpsc::Sender<Box<dyn Unit>>,
     /// The receivers' own queue, on PostgreSQL.
     intake: Option<tokio::sync::mpsc::Sender<Box<dyn Unit>>>,
+    /// When a lease last looked at the queue's statistics (see
+    /// [`super::jobs::refresh_queue_statistics`]).
+    statistics_looked_at_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl GroupCommit {
@@ -486,6 +489,7 @@ impl GroupCommit {
         GroupCommit {
             sender: Self::committers(&store, plan.writes),
             intake: plan.intake.map(|intake| Self::committers(&store, intake)),
+            statistics_looked_at_ms: Default::default(),
         }
     }
 
@@ -587,7 +591,8 @@ impl GroupCommit {
         .await
     }
 
-    /// Leases due jobs (see [`lease_due`]) in the next group commit, off the async threads.
+    /// Leases due jobs (see [`lease_due`]) in the next group commit, off the async threads;
+    /// on PostgreSQL, the queue's statistics are refreshed first when they are stale.
     pub async fn lease_due(
         &self,
         limit: usize,
@@ -597,7 +602,9 @@ impl GroupCommit {
         per_host: usize,
         many_sites: bool,
     ) -> StoreResult<Vec<Job>> {
+        let looked_at_ms = self.statistics_looked_at_ms.clone();
         self.run(move |c| {
+            super::jobs::refresh_queue_statistics(c, &looked_at_ms)?;
             lease_due(
                 c, limit, lease_secs, &owner, &in_flight, per_host, many_sites,
             )
@@ -1055,6 +1062,51 @@ mod tests {
             .expect("no wait for the finishing transaction (a wait would end in lock_timeout)");
         assert_eq!(renewed, 1, "the job being finished is passed over");
         finishing.execute_batch("COMMIT");
+    }
+
+    #[test]
+    fn a_queue_that_outgrew_its_statistics_is_analyzed_before_a_lease_plans_from_them() {
+        let Some((db, store)) = postgres_store_with_jobs("queue_statistics", 0) else {
+            return;
+        };
+        let sql = crate::store::testing::Sql::open(&db.location());
+        // Analyzed while empty (autovacuum kept out of it), then 2,000 jobs queued at once.
+        sql.execute_batch(
+            "ALTER TABLE jobs SET (autovacuum_enabled = false); ANALYZE jobs;
+             INSERT INTO jobs (kind, subject, next_try)
+             SELECT 'verify', n, '2000-01-01T00:00:00Z' FROM generate_series(1, 2000) AS n",
+        );
+        let analyzed_rows = || {
+            sql.query_i64(
+                "SELECT CAST(reltuples AS BIGINT) FROM pg_class WHERE oid = CAST('jobs' AS regclass)",
+                &[],
+            )
+        };
+        assert_eq!(analyzed_rows(), 0);
+        // The server counts the changes within a second or so of their commit.
+        let looked_at_ms = std::sync::atomic::AtomicI64::new(0);
+        for _ in 0..40 {
+            looked_at_ms.store(0, std::sync::atomic::Ordering::Relaxed);
+            store
+                .write(|c| super::super::jobs::refresh_queue_statistics(c, &looked_at_ms))
+                .unwrap();
+            if analyzed_rows() > 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        assert_eq!(analyzed_rows(), 2000, "jobs was analyzed again");
+        // Looked at a moment ago: not again within the second, whatever changed meanwhile.
+        sql.execute_batch("DELETE FROM jobs");
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        looked_at_ms.store(
+            chrono::Utc::now().timestamp_millis(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        store
+            .write(|c| super::super::jobs::refresh_queue_statistics(c, &looked_at_ms))
+            .unwrap();
+        assert_eq!(analyzed_rows(), 2000);
     }
 
     #[tokio::test]
