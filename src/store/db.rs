@@ -13,13 +13,15 @@
 //! `CAST(?N AS time_text)`, text to SQLite, `timestamptz` to PostgreSQL), the statement
 //! cache and transactions. The schemas (`migrations`) are the engines' own.
 //!
-//! Every call is synchronous, as rusqlite's are: PostgreSQL's client runs its connections on a
-//! runtime of its own (one thread), and a call waits for its answer with a plain
-//! `block_on`, so that the store is called the same way from async tasks and from threads.
+//! Every call is synchronous, as rusqlite's are: the thread that calls waits for its answer,
+//! driving the PostgreSQL connection itself and sleeping on its socket (`pg_socket`), so that
+//! the store is called the same way from async tasks and from threads.
 
+use super::pg_socket::{self, WaitedSocket};
 use super::{StoreError, StoreResult};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::Future;
 
 /// A value going into or coming out of a statement.
 #[derive(Clone, Debug, PartialEq)]
@@ -652,25 +654,6 @@ impl std::error::Error for PgError {}
 
 // ---- PostgreSQL ----------------------------------------------------------------------------
 
-/// The runtime PostgreSQL's connections run on (two threads, shared by every store of the
-/// process): the store's callers only wait for answers.
-fn pg_runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("backfeed-postgres")
-            .enable_all()
-            .build()
-            .expect("the PostgreSQL runtime starts")
-    })
-}
-
-/// Waits for `f` on this thread.
-fn wait<T>(f: impl std::future::Future<Output = T>) -> T {
-    futures_executor::block_on(f)
-}
-
 /// A connection's I/O (tokio-postgres's `Connection`), driven by whoever waits on it.
 type ConnectionIo = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
@@ -683,19 +666,47 @@ pub const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60)
 pub const IDLE_IN_TRANSACTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// A connection's I/O, ready to be driven by [`PgConn::wait`]; its end is logged.
-fn connection_io<S, T>(connection: tokio_postgres::Connection<S, T>) -> ConnectionIo
+fn connection_io<T>(connection: tokio_postgres::Connection<WaitedSocket, T>) -> ConnectionIo
 where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    // Unconstrained: a thread of a tokio runtime that waits here (the store is called from
-    // async tasks too) must not have its socket's wake-up deferred until its task yields —
-    // it never yields while it waits.
-    Box::pin(tokio::task::unconstrained(async move {
+    Box::pin(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %PgError(e), "a PostgreSQL connection ended");
         }
-    }))
+    })
+}
+
+/// The startup of a connection on `socket` (TLS when `tls` says so, authentication, the
+/// session's settings), within `timeout`.
+fn start_session<T>(
+    config: &tokio_postgres::Config,
+    socket: WaitedSocket,
+    tls: T,
+    timeout: std::time::Duration,
+) -> StoreResult<(tokio_postgres::Client, ConnectionIo)>
+where
+    T: tokio_postgres::tls::TlsConnect<WaitedSocket>,
+    T::Stream: Send + 'static,
+{
+    let readiness = socket.readiness();
+    let deadline = std::time::Instant::now() + timeout;
+    let mut starting = std::pin::pin!(config.connect_raw(socket, tls));
+    let started = pg_socket::wait_on(&readiness, |cx| {
+        if std::time::Instant::now() > deadline {
+            return std::task::Poll::Ready(Err(format!(
+                "no answer within {} s",
+                timeout.as_secs()
+            )));
+        }
+        starting
+            .as_mut()
+            .poll(cx)
+            .map_err(|e| PgError(e).to_string())
+    });
+    let (client, connection) = started
+        .map_err(|e| StoreError::Database(format!("connecting to PostgreSQL: {e}").into()))?;
+    Ok((client, connection_io(connection)))
 }
 
 /// TLS for `sslmode=require` and stricter: rustls with the platform's certificate verifier.
@@ -717,11 +728,14 @@ pub const PLANNED_PER_CALL: &str = "/* planned per call */ ";
 /// One PostgreSQL connection with its prepared statements.
 ///
 /// The connection's I/O is not a task of its own: the thread that waits for an answer drives
-/// it (writes the request, reads the answer) and sleeps only until the socket is ready. A task
-/// on another thread cost three thread wake-ups a statement, and at ~15 statements a
-/// verification the store spent more time switching threads than in PostgreSQL.
+/// it (writes the request, reads the answer) and sleeps in `poll(2)` on the socket until it is
+/// ready ([`pg_socket`]). A task on another thread cost three thread wake-ups a statement, and
+/// at ~15 statements a verification the store spent more time switching threads than in
+/// PostgreSQL; a runtime's reactor waking the waiting thread still cost two.
 pub struct PgConn {
     client: tokio_postgres::Client,
+    /// The socket the waiting thread sleeps on.
+    readiness: pg_socket::Readiness,
     /// `None` once the connection ended (the server went away).
     io: RefCell<Option<ConnectionIo>>,
     statements: RefCell<HashMap<String, tokio_postgres::Statement>>,
@@ -760,56 +774,55 @@ impl PgConn {
             None => caps,
         };
         config.options(options);
-        let tls = match config.get_ssl_mode() {
-            tokio_postgres::config::SslMode::Require => Some(tls_connector()?),
+        let (socket, host) = WaitedSocket::connect(&config, timeout)?;
+        let readiness = socket.readiness();
+        let (client, io) = match config.get_ssl_mode() {
+            tokio_postgres::config::SslMode::Require => {
+                use tokio_postgres::tls::MakeTlsConnect;
+                let tls =
+                    MakeTlsConnect::<WaitedSocket>::make_tls_connect(&mut tls_connector()?, &host)
+                        .map_err(|e| {
+                            StoreError::Database(format!("TLS for PostgreSQL: {e}").into())
+                        })?;
+                start_session(&config, socket, tls, timeout)?
+            }
             _ => {
                 config.ssl_mode(tokio_postgres::config::SslMode::Disable);
-                None
+                start_session(&config, socket, tokio_postgres::NoTls, timeout)?
             }
         };
-        // Connected on the runtime (its sockets belong to that runtime's reactor, which
-        // wakes a waiting thread when its socket is ready).
-        let connecting = pg_runtime().spawn(async move {
-            Ok::<_, tokio_postgres::Error>(match tls {
-                Some(tls) => {
-                    let (client, connection) = config.connect(tls).await?;
-                    (client, connection_io(connection))
-                }
-                None => {
-                    let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-                    (client, connection_io(connection))
-                }
-            })
-        });
-        let (client, io) = wait(connecting)
-            .map_err(|e| StoreError::Database(format!("connecting to PostgreSQL: {e}").into()))?
-            .map_err(|e| {
-                StoreError::Database(format!("connecting to PostgreSQL: {}", PgError(e)).into())
-            })?;
         Ok(PgConn {
             client,
+            readiness,
             io: RefCell::new(Some(io)),
             statements: RefCell::new(HashMap::new()),
         })
     }
 
-    /// Waits for `f`, driving the connection's I/O meanwhile.
+    /// Waits for `f`, driving the connection's I/O meanwhile (see `pg_socket`).
     fn wait<T>(&self, f: impl std::future::Future<Output = T>) -> T {
         use std::task::Poll;
         let mut io = self.io.borrow_mut();
         let mut f = std::pin::pin!(f);
-        wait(std::future::poll_fn(|cx| {
+        pg_socket::wait_on(&self.readiness, |cx| {
             loop {
                 if let Poll::Ready(out) = f.as_mut().poll(cx) {
                     return Poll::Ready(out);
                 }
-                match io.as_mut().map(|io| io.as_mut().poll(cx)) {
-                    // Ended: dropping it fails what waits on it, which the next turn returns.
-                    Some(Poll::Ready(_)) => *io = None,
-                    _ => return Poll::Pending,
+                let Some(driven) = io.as_mut() else {
+                    // Ended: what waited on it fails at its next poll (never a socket's sleep:
+                    // the descriptor is closed).
+                    std::thread::yield_now();
+                    continue;
+                };
+                if driven.as_mut().poll(cx).is_ready() {
+                    *io = None;
+                    continue;
                 }
+                // The I/O may have brought the answer.
+                return f.as_mut().poll(cx);
             }
-        }))
+        })
     }
 
     /// Whether the connection is gone (the server restarted): such a connection is dropped.
@@ -1157,6 +1170,35 @@ mod tests {
     /// The session's caps are on every connection, and a URL asking for TLS never falls back
     /// to the clear: against a server without TLS, or with a certificate no root vouches for
     /// (the test server's, at best self-signed), it fails, saying why.
+    #[test]
+    fn answers_and_statements_larger_than_a_socket_buffer_go_through_and_a_refused_host_is_named() {
+        let Ok(url) = std::env::var("BACKFEED_TEST_DATABASE_URL") else {
+            eprintln!("PostgreSQL skipped (BACKFEED_TEST_DATABASE_URL is unset)");
+            return;
+        };
+        let timeout = std::time::Duration::from_secs(10);
+        let conn = super::Conn::Pg(super::PgConn::connect(&url, timeout).unwrap());
+        // 8 MB each way: the waiting thread sleeps on the socket for room to write and for
+        // more to read, many times over.
+        let big = "x".repeat(8 << 20);
+        let length: i64 = conn
+            .query_row("SELECT CAST(length(?1) AS BIGINT)", [&big], |r| r.get(0))
+            .unwrap();
+        assert_eq!(length, 8 << 20);
+        let echoed: String = conn
+            .query_row("SELECT repeat('y', 8388608)", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(echoed.len(), 8 << 20);
+        let refused = super::PgConn::connect("postgres://postgres@127.0.0.1:9/test", timeout)
+            .err()
+            .expect("nothing listens on port 9")
+            .to_string();
+        assert!(
+            refused.contains("connecting to PostgreSQL: 127.0.0.1:9"),
+            "{refused}"
+        );
+    }
+
     #[test]
     fn sessions_carry_their_caps_and_tls_is_verified_or_refused() {
         let Ok(url) = std::env::var("BACKFEED_TEST_DATABASE_URL") else {

@@ -21,7 +21,8 @@
 //! [`conversations`] (one reaction seen through several channels kept as one mention),
 //! [`moderation`] (approve, reject, blocks), [`decisions`], [`fetch_state`] and [`state`] (what
 //! crawls and schedules remember), [`fleet`] (the processes sharing a store, their host slots
-//! and schedule claims), [`sessions`] (the operator's). PostgreSQL's schema is [`postgres`].
+//! and schedule claims), [`sessions`] (the operator's). PostgreSQL's schema is [`postgres`];
+//! [`pg_socket`] is its connections' socket, driven by the thread that waits.
 //! Nothing outside this folder writes SQL.
 //!
 //! The interface is narrow on purpose (methods named for what the pipeline means, plain values
@@ -41,6 +42,7 @@ mod jobs;
 mod mentions;
 mod moderation;
 mod notifications;
+mod pg_socket;
 mod postgres;
 mod posts;
 mod queue;
