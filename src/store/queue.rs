@@ -394,9 +394,11 @@ pub(super) fn enqueue_one(c: &Conn, cand: &Candidate) -> Result<Enqueued> {
             (id, true, Status::Pending, token)
         }
     };
-    let already_queued = c
-        .prepare_cached("SELECT 1 FROM jobs WHERE kind = 'verify' AND subject = ?1")?
-        .exists([id])?;
+    // A mention made just now has no job yet (a job leaves with its mention): one statement
+    // less for every new ping.
+    let already_queued = !new
+        && c.prepare_cached("SELECT 1 FROM jobs WHERE kind = 'verify' AND subject = ?1")?
+            .exists([id])?;
     c.run(
         "INSERT INTO jobs (kind, subject, next_try, attempts, conditional, arrival, site)
          VALUES ('verify', ?1, ?2, 0, 0, ?3, (SELECT site FROM mentions WHERE id = ?1))
