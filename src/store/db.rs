@@ -1167,17 +1167,23 @@ mod tests {
         assert!(statements.contains_key("SELECT 2"));
     }
 
-    /// The session's caps are on every connection, and a URL asking for TLS never falls back
-    /// to the clear: against a server without TLS, or with a certificate no root vouches for
-    /// (the test server's, at best self-signed), it fails, saying why.
-    #[test]
-    fn answers_and_statements_larger_than_a_socket_buffer_go_through_and_a_refused_host_is_named() {
+    /// The test server's URL and a connection to it; `None` (said) where there is none.
+    fn test_server() -> Option<(String, super::Conn)> {
         let Ok(url) = std::env::var("BACKFEED_TEST_DATABASE_URL") else {
             eprintln!("PostgreSQL skipped (BACKFEED_TEST_DATABASE_URL is unset)");
-            return;
+            return None;
         };
         let timeout = std::time::Duration::from_secs(10);
         let conn = super::Conn::Pg(super::PgConn::connect(&url, timeout).unwrap());
+        Some((url, conn))
+    }
+
+    #[test]
+    fn answers_and_statements_larger_than_a_socket_buffer_go_through_and_a_refused_host_is_named() {
+        let Some((_, conn)) = test_server() else {
+            return;
+        };
+        let timeout = std::time::Duration::from_secs(10);
         // 8 MB each way: the waiting thread sleeps on the socket for room to write and for
         // more to read, many times over.
         let big = "x".repeat(8 << 20);
@@ -1199,14 +1205,15 @@ mod tests {
         );
     }
 
+    /// The session's caps are on every connection, and a URL asking for TLS never falls back
+    /// to the clear: against a server without TLS, or with a certificate no root vouches for
+    /// (the test server's, at best self-signed), it fails, saying why.
     #[test]
     fn sessions_carry_their_caps_and_tls_is_verified_or_refused() {
-        let Ok(url) = std::env::var("BACKFEED_TEST_DATABASE_URL") else {
-            eprintln!("PostgreSQL skipped (BACKFEED_TEST_DATABASE_URL is unset)");
+        let Some((url, conn)) = test_server() else {
             return;
         };
         let timeout = std::time::Duration::from_secs(10);
-        let conn = super::Conn::Pg(super::PgConn::connect(&url, timeout).unwrap());
         let setting = |name: &str| -> String {
             conn.query_row(&format!("SHOW {name}"), [], |r| r.get(0))
                 .unwrap()

@@ -1067,7 +1067,7 @@ mod tests {
     }
 
     #[test]
-    fn a_queue_that_outgrew_its_statistics_is_analyzed_before_a_lease_plans_from_them() {
+    fn a_queue_that_outgrew_its_statistics_is_analyzed_again_at_most_once_a_second() {
         let Some((db, store)) = postgres_store_with_jobs("queue_statistics", 0) else {
             return;
         };
