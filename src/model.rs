@@ -171,10 +171,13 @@ pub fn host_of(raw: &str) -> Option<String> {
         .map(str::to_ascii_lowercase)
 }
 
-/// Whether `host` is `domain` or one of its subdomains.
+/// Whether `host` is `domain` or one of its subdomains. A fully qualified name's final dot
+/// (`spam.example.`, which DNS resolves as `spam.example`) names the same host: a block is not
+/// passed by adding one.
 pub fn host_in_domain(host: &str, domain: &str) -> bool {
-    let domain = domain.trim_start_matches('.').to_ascii_lowercase();
-    host == domain || host.ends_with(&format!(".{domain}"))
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let domain = domain.trim_matches('.').to_ascii_lowercase();
+    !domain.is_empty() && (host == domain || host.ends_with(&format!(".{domain}")))
 }
 
 /// A domain to block, as a person typed it: trimmed, lower-cased, without a scheme, path or
@@ -551,5 +554,9 @@ mod tests {
         assert!(host_in_domain("spam.example", "spam.example"));
         assert!(host_in_domain("a.b.spam.example", "spam.example"));
         assert!(!host_in_domain("notspam.example", "spam.example"));
+        assert!(host_in_domain("www.spam.example.", "spam.example"));
+        assert!(host_in_domain("Spam.Example", "spam.example."));
+        assert!(!host_in_domain("spam.example", ""));
+        assert!(!host_in_domain("spam.example.", "."));
     }
 }

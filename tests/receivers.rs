@@ -118,6 +118,11 @@ fn webmention_bad_requests_get_400_with_a_reason() {
             "blocked",
         ),
         (
+            // The same host, fully qualified: still blocked.
+            vec![("source", "https://www.spam.example./x"), ("target", &post)],
+            "blocked",
+        ),
+        (
             vec![
                 ("source", "https://a.example/x\r\nSet-Cookie: y"),
                 ("target", &post),
