@@ -59,6 +59,7 @@ impl WaitedSocket {
                 Host::Tcp(name) => {
                     let by_address = addresses.get(i).map(|ip| (*ip, port).into());
                     tcp_connect(name, port, by_address, timeout)
+                        .and_then(|s| keep_alive(&s, config).map(|_| s))
                         .map(|s| (Stream::Tcp(s), name.clone()))
                 }
                 Host::Unix(dir) => {
@@ -145,6 +146,31 @@ fn tcp_connect(
     Err(last_error)
 }
 
+/// The URL's TCP keepalive and user timeout, as tokio-postgres's own sockets take them
+/// (keepalives on, first probe after two hours idle, unless the URL says otherwise): a server
+/// gone without a word is noticed on an idle connection too.
+fn keep_alive(stream: &std::net::TcpStream, config: &tokio_postgres::Config) -> Result<(), String> {
+    let socket = socket2::SockRef::from(stream);
+    let set = || -> std::io::Result<()> {
+        if config.get_keepalives() {
+            let mut keepalive =
+                socket2::TcpKeepalive::new().with_time(config.get_keepalives_idle());
+            if let Some(interval) = config.get_keepalives_interval() {
+                keepalive = keepalive.with_interval(interval);
+            }
+            if let Some(retries) = config.get_keepalives_retries() {
+                keepalive = keepalive.with_retries(retries);
+            }
+            socket.set_tcp_keepalive(&keepalive)?;
+        }
+        if let Some(timeout) = config.get_tcp_user_timeout() {
+            socket.set_tcp_user_timeout(Some(*timeout))?;
+        }
+        Ok(())
+    };
+    set().map_err(|e| format!("keepalive: {e}"))
+}
+
 trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
 
@@ -218,5 +244,28 @@ pub(super) fn wait_on<T>(
             return out;
         }
         readiness.sleep();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn a_tcp_connection_keeps_alive_as_its_url_says() {
+        let Ok(url) = std::env::var("BACKFEED_TEST_DATABASE_URL") else {
+            eprintln!("PostgreSQL skipped (BACKFEED_TEST_DATABASE_URL is unset)");
+            return;
+        };
+        let joiner = if url.contains('?') { '&' } else { '?' };
+        let config: tokio_postgres::Config =
+            format!("{url}{joiner}keepalives_idle=77").parse().unwrap();
+        let (socket, _) = super::WaitedSocket::connect(&config, Duration::from_secs(10)).unwrap();
+        let super::Stream::Tcp(tcp) = &socket.stream else {
+            panic!("a postgres:// URL with a host name connects over TCP");
+        };
+        let tcp = socket2::SockRef::from(tcp);
+        assert!(tcp.keepalive().unwrap());
+        assert_eq!(tcp.tcp_keepalive_time().unwrap(), Duration::from_secs(77));
     }
 }
