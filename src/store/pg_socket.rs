@@ -104,6 +104,8 @@ impl WaitedSocket {
         self.readiness.clone()
     }
 
+    /// One read or write on the stream, again when a signal interrupted it; `Pending` when it
+    /// would block (nothing is arranged to wake anyone: see the module).
     fn io<T>(
         &mut self,
         mut op: impl FnMut(&mut dyn ReadWrite) -> std::io::Result<T>,
