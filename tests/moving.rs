@@ -615,7 +615,7 @@ fn serve_lock_holder(home: &Home) -> String {
 }
 
 #[test]
-fn a_large_import_alone_is_written_in_bulk_and_the_store_keeps_its_indexes() {
+fn a_large_import_alone_keeps_the_stores_indexes_and_on_sqlite_is_written_in_bulk() {
     let home = Home::new("");
     home.ok(&["crawl"]);
     let indexes = mention_indexes(&home);

@@ -14,8 +14,8 @@
 //! at the end, from their own definitions in the schema. Why: each of those indexes takes its
 //! keys in an order of its own (a post, a random status token…), so a record written row by row
 //! dirties a page of each, and SQLite writes every dirty page whole at each commit and again at
-//! each checkpoint — gigabytes for a million records. Building an index sorts its keys once. (At 1,000,000 records, on the
-//! development machine: 314–372 s row by row, 104–128 s in bulk.)
+//! each checkpoint — gigabytes for a million records. Building an index sorts its keys once.
+//! (At 1,000,000 records, on the development machine: 314–372 s row by row, 104–128 s in bulk.)
 
 use super::db::Value as SqlValue;
 use super::db::{Conn, OptionalExtension, params};
@@ -160,8 +160,8 @@ impl Store {
 
     /// The store's lock, taken for an import that writes in bulk (see the module's comment): a
     /// real import of at least [`BULK_MIN_RECORDS`] records, into a SQLite store that has held
-    /// fewer mentions than that (the same file again merges in chunks: nothing to rebuild) and
-    /// that no `serve` uses. `None`: write in chunks.
+    /// fewer mentions than the file brings (the same file again merges in chunks: nothing to
+    /// rebuild) and that no `serve` uses. `None`: write in chunks.
     fn alone_for_bulk(&self, c: &Conn, mode: ImportMode) -> Result<Option<super::ServeLock>> {
         let (super::Location::Sqlite(path), ImportMode::Write { records }) = (&self.location, mode)
         else {

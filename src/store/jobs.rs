@@ -306,7 +306,8 @@ const STATISTICS_LOOK_EVERY_MS: i64 = 1_000;
 /// On PostgreSQL, analyzes `jobs` when its statistics no longer describe it: more rows changed
 /// since the last ANALYZE than it then held (plus 500), so it may have doubled or emptied.
 /// Looks at most once a second (`looked_at_ms`: when it last looked, in milliseconds since the
-/// epoch); SQLite plans without statistics, and is left alone.
+/// epoch); SQLite plans without statistics, and is left alone. Runs in the lease's group commit:
+/// an ANALYZE rolled back with its group is made at the next look, a second later.
 ///
 /// Why: PostgreSQL plans every statement on the queue from those statistics, and a queue's
 /// size swings faster than autovacuum refreshes them (a minute apart at best). Analyzed while
