@@ -7,6 +7,13 @@ use super::*;
 impl Context {
     /// Fetches, verifies and applies one job. Never panics on input; store errors are logged.
     pub async fn process(&self, job: &Job) -> Processed {
+        self.process_then(job, || {}).await
+    }
+
+    /// [`Context::process`], calling `checked` once the source is fetched and read, before
+    /// its outcome is written: the job loop counts a job against its concurrency and its
+    /// host's share only while it fetches (see `worker`).
+    pub async fn process_then(&self, job: &Job, checked: impl FnOnce()) -> Processed {
         let hint: Hint = match job.hint.as_deref().map(serde_json::from_str) {
             None => Hint::default(),
             Some(Ok(hint)) => hint,
@@ -33,6 +40,7 @@ impl Context {
             reason: reason.clone(),
         };
         let applied = self.applied(job, &outcome, &mut decision);
+        checked();
         // Written with other jobs' outcomes in one transaction (each in its own savepoint).
         let stored = self
             .group_commit

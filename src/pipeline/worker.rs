@@ -1,8 +1,18 @@
 //! The job loop behind `serve`'s worker and every drain: leases due jobs fair between source
 //! hosts, runs each as its own task, renews the leases of those in flight, and gives back what
 //! it could not finish.
+//!
+//! A job counts against `[fetch] concurrency` and its host's share while it is checked (fetch
+//! and read), not while its outcome waits for the group commit: the concurrency is requests in
+//! flight, and a slot held through a commit's wait (tens of milliseconds on a busy
+//! PostgreSQL) would leave the network idle. Outcomes waiting to be written are bounded too
+//! ([`WRITES_WAITING_PER_SLOT`] per slot), so a store that falls behind slows the leasing.
 
 use super::*;
+
+/// Jobs whose outcomes wait to be written, per `[fetch] concurrency` slot, before the loop
+/// leases no more.
+const WRITES_WAITING_PER_SLOT: usize = 2;
 
 /// Processes every due job now, `concurrency` at a time, calling `progress` after each, and
 /// returns when nothing is due or in flight. Jobs waiting for a later retry are left for later.
@@ -48,8 +58,11 @@ async fn work(
     ));
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut in_flight = tokio::task::JoinSet::new();
-    // The source host of each task in flight, to give its slot back when it ends.
+    // The source host of each task still being checked, to give its share back when the
+    // check is done (the task says so) or the task ends.
     let mut task_hosts: std::collections::HashMap<tokio::task::Id, String> = Default::default();
+    let (checked_tx, mut checked_rx) = tokio::sync::mpsc::unbounded_channel::<tokio::task::Id>();
+    let most_in_flight = limit.saturating_mul(1 + WRITES_WAITING_PER_SLOT);
     // Jobs in flight per source host, so leasing stays fair between hosts.
     let mut hosts: std::collections::HashMap<String, usize> = Default::default();
     let finished_host = |hosts: &mut std::collections::HashMap<String, usize>, host: &str| {
@@ -61,7 +74,9 @@ async fn work(
         }
     };
     loop {
-        let free = limit.saturating_sub(in_flight.len());
+        let free = limit
+            .saturating_sub(task_hosts.len())
+            .min(most_in_flight.saturating_sub(in_flight.len()));
         if (free >= refill || in_flight.is_empty()) && !stopping() {
             let leased = ctx
                 .group_commit
@@ -80,7 +95,14 @@ async fn work(
                         let ctx = ctx.clone();
                         let host = job.source_host();
                         *hosts.entry(host.clone()).or_default() += 1;
-                        let task = in_flight.spawn(async move { ctx.process(&job).await });
+                        let checked = checked_tx.clone();
+                        let task = in_flight.spawn(async move {
+                            let id = tokio::task::id();
+                            ctx.process_then(&job, move || {
+                                let _ = checked.send(id);
+                            })
+                            .await
+                        });
                         task_hosts.insert(task.id(), host);
                     }
                 }
@@ -92,6 +114,11 @@ async fn work(
         }
         let idle_wait = std::time::Duration::from_secs(1);
         tokio::select! {
+            Some(id) = checked_rx.recv() => {
+                if let Some(host) = task_hosts.remove(&id) {
+                    finished_host(&mut hosts, &host);
+                }
+            }
             finished = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
                 // A job's host slot is given back however its task ended: a panic (logged
                 // here; its lease expires and the job is tried again) must not keep it.
