@@ -73,11 +73,19 @@ async fn work(
             }
         }
     };
+    // A lease that came back short (what was due had no room: its hosts' shares were taken)
+    // is not asked again at every check that ends — each ask reads windows of the queue, and
+    // with few hosts behind many jobs that was most of the store's work — but once `refill`
+    // checks have ended since, or none is left, or the loop was woken or idle a second.
+    let mut came_back_short = false;
+    let mut checks_ended_since = 0usize;
     loop {
         let free = limit
             .saturating_sub(task_hosts.len())
             .min(most_in_flight.saturating_sub(in_flight.len()));
-        if (free >= refill || in_flight.is_empty()) && !stopping() {
+        let room_made = !came_back_short || checks_ended_since >= refill || task_hosts.is_empty();
+        if (in_flight.is_empty() || (free >= refill && room_made)) && !stopping() {
+            checks_ended_since = 0;
             let leased = ctx
                 .group_commit
                 .lease_due(
@@ -91,6 +99,7 @@ async fn work(
                 .await;
             match leased {
                 Ok(jobs) => {
+                    came_back_short = jobs.len() < free;
                     for job in jobs {
                         let ctx = ctx.clone();
                         let host = job.source_host();
@@ -117,6 +126,7 @@ async fn work(
             Some(id) = checked_rx.recv() => {
                 if let Some(host) = task_hosts.remove(&id) {
                     finished_host(&mut hosts, &host);
+                    checks_ended_since += 1;
                 }
             }
             finished = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
@@ -132,6 +142,7 @@ async fn work(
                 };
                 if let Some(host) = task_hosts.remove(&id) {
                     finished_host(&mut hosts, &host);
+                    checks_ended_since += 1;
                 }
                 if let Some(processed) = processed {
                     done(processed);
@@ -144,8 +155,8 @@ async fn work(
                     tracing::error!(error = %e, "cannot renew leases");
                 }
             }
-            _ = ctx.wake.notified(), if shutdown.is_some() => {}
-            _ = tokio::time::sleep(idle_wait), if shutdown.is_some() => {}
+            _ = ctx.wake.notified(), if shutdown.is_some() => came_back_short = false,
+            _ = tokio::time::sleep(idle_wait), if shutdown.is_some() => came_back_short = false,
             _ = async { if let Some(s) = &shutdown { s.wait().await } }, if shutdown.is_some() => {}
         }
     }
