@@ -30,7 +30,16 @@ async fn main() {
     for _ in 0..rounds {
         let started = std::time::Instant::now();
         let jobs = commit
-            .lease_due(batch, 600, owner.clone(), Default::default(), 2, false)
+            .lease_due(
+                batch,
+                600,
+                owner.clone(),
+                backfeed::store::HostRoom {
+                    per_host: 2,
+                    ..Default::default()
+                },
+                false,
+            )
             .await
             .expect("a lease");
         times.push(started.elapsed().as_secs_f64() * 1000.0);

@@ -14,9 +14,11 @@
 //! The folder by role: this file holds the shared [`Context`] and the retry policy;
 //! [`intake`] what a producer hands in (hints, social records) and the checks a candidate
 //! passes before it is queued (target lookup, refusals); [`check`] one job's fetch, verdict and
-//! write; [`worker`] the loop that leases due jobs, fair between hosts, and renews their leases.
+//! write; [`worker`] the loop that leases due jobs, fair between hosts, and renews their leases;
+//! [`fleet_slots`] the fetcher's politeness kept with the other processes of a fleet.
 
 mod check;
+mod fleet_slots;
 mod intake;
 mod worker;
 
@@ -65,54 +67,6 @@ pub struct Context {
     pub parse_pool: verify::pool::ParsePool,
 }
 
-/// [`crate::fetch::SharedLimits`] kept in the store, for every process serving it.
-struct FleetLimits {
-    store: Arc<Store>,
-    /// This process's name: its slots carry it, so a restart under the name frees them.
-    instance: String,
-}
-
-/// A fleet slot held by one fetch; given back when the fetch ends.
-struct FleetSlot {
-    store: Arc<Store>,
-    slot: crate::store::HostSlot,
-}
-
-impl Drop for FleetSlot {
-    /// Blocks on the store: the fetcher drops it off the async threads.
-    fn drop(&mut self) {
-        self.store
-            .give_back_host_slot(&self.slot)
-            .or_log("a fleet slot not given back (it frees itself when it expires)")
-    }
-}
-
-impl crate::fetch::SharedLimits for FleetLimits {
-    fn take_slot(
-        &self,
-        host: &str,
-        per_host: usize,
-        hold_secs: i64,
-    ) -> Result<Option<Box<dyn Send + Sync>>, String> {
-        let slot = self
-            .store
-            .take_host_slot(&self.instance, host, per_host, hold_secs)
-            .map_err(|e| e.to_string())?;
-        Ok(slot.map(|slot| {
-            Box::new(FleetSlot {
-                store: self.store.clone(),
-                slot,
-            }) as Box<dyn Send + Sync>
-        }))
-    }
-
-    fn spend_minute(&self, host: &str, per_minute: u32) -> Result<bool, String> {
-        self.store
-            .spend_host_minute(host, per_minute)
-            .map_err(|e| e.to_string())
-    }
-}
-
 /// The result of processing one job.
 #[derive(Clone, Debug)]
 pub struct Processed {
@@ -129,10 +83,10 @@ impl Context {
         let mut fetcher = Fetcher::new(&cfg.fetch);
         // Many processes may share a PostgreSQL store: politeness is counted there, for all.
         if store.engine() == crate::store::db::Engine::Postgres {
-            fetcher = fetcher.with_shared_limits(Arc::new(FleetLimits {
-                store: store.clone(),
-                instance: cfg.server.instance_name.clone(),
-            }));
+            fetcher = fetcher.with_shared_limits(fleet_slots::FleetLimits::new(
+                store.clone(),
+                cfg.server.instance_name.clone(),
+            ));
         }
         Ok(Context {
             sites: std::sync::RwLock::new(Arc::new(cfg.sites.clone())),

@@ -92,8 +92,11 @@ async fn work(
                     free,
                     lease_secs,
                     owner.clone(),
-                    hosts.clone(),
-                    per_host,
+                    crate::store::HostRoom {
+                        in_flight: hosts.clone(),
+                        per_host,
+                        instance: ctx.cfg.server.instance_name.clone(),
+                    },
                     ctx.sites().list.len() > 1,
                 )
                 .await;

@@ -7,7 +7,8 @@
 //!   live; its leases expire and are taken over (see [`super::jobs`]).
 //! - **host slots**: each fetch holds one of its host's `per_host` slots for as long as it runs
 //!   (at most until the slot's `until`, so a killed process's slots free themselves), so adding
-//!   processes never adds requests in flight to one third-party host.
+//!   processes never adds requests in flight to one third-party host. A process keeps a slot a
+//!   moment for its next fetch to the host (`pipeline::fleet_slots`).
 //! - **host minutes**: requests to one host in one wall-clock minute, counted for the fleet
 //!   (a fixed window: at a minute's edge two minutes' budgets may meet).
 //! - **schedule claims**: a schedule's due time is run by the process that claims it first;

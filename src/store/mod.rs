@@ -62,7 +62,7 @@ pub use jobs::{JobKind, Lease, hostname, new_owner, set_owner_role};
 pub use mentions::{Applied, Counts, MentionFilter, Unpublished};
 pub use notifications::{Delivery, PendingDeliveries};
 pub use posts::{ListedPost, PostRef, PostSendState, now_millis};
-pub use queue::{Candidate, Enqueued, GroupCommit, Job};
+pub use queue::{Candidate, Enqueued, GroupCommit, HostRoom, Job};
 pub use sends::{SendRecord, SendResult};
 pub use serve_lock::ServeLock;
 pub use sites::{Forgotten, SiteCounts};

@@ -205,6 +205,17 @@ fn reverify_spread(asked: i64, n: i64) -> i64 {
     asked.max(n / REVERIFY_PER_SECOND).min(24 * 3600)
 }
 
+/// What leasing knows of the source hosts' room: the calling loop's jobs in flight per host,
+/// each host's share (`[fetch] per_host`), and the name this process's fleet slots carry (see
+/// `store::fleet`): on PostgreSQL the other processes' slots count against a host's share too,
+/// and this process's own are its jobs in flight already (or kept for its next fetch there).
+#[derive(Clone, Debug, Default)]
+pub struct HostRoom {
+    pub in_flight: std::collections::HashMap<String, usize>,
+    pub per_host: usize,
+    pub instance: String,
+}
+
 /// Windows of due jobs one lease call reads at most, looking past hosts whose slots are full.
 const LEASE_SCAN_WINDOWS: usize = 16;
 
@@ -225,10 +236,10 @@ pub(crate) fn lease_due(
     limit: usize,
     lease_secs: i64,
     owner: &str,
-    in_flight: &std::collections::HashMap<String, usize>,
-    per_host: usize,
+    room: &HostRoom,
     many_sites: bool,
 ) -> Result<Vec<Job>> {
+    let per_host = room.per_host;
     let longest_window = limit.saturating_mul(8).saturating_add(64);
     let mut window = limit
         .saturating_mul(2)
@@ -246,15 +257,17 @@ pub(crate) fn lease_due(
     // now are skipped, not waited for (it holds them until its lease call commits), and a
     // host's fetches in flight anywhere in the fleet count against its share here.
     let fleet = tx.engine() == super::db::Engine::Postgres;
-    let mut in_flight = in_flight.clone();
+    let mut in_flight = room.in_flight.clone();
     if fleet {
-        let busy: Vec<(String, i64)> = tx
-            .prepare_cached("SELECT host, COUNT(*) FROM host_slots WHERE until > ?1 GROUP BY host")?
-            .query_map([&now], |r| Ok((r.get(0)?, r.get(1)?)))?
+        let elsewhere: Vec<(String, i64)> = tx
+            .prepare_cached(
+                "SELECT host, COUNT(*) FROM host_slots
+                 WHERE until > ?1 AND substr(holder, 1, length(?2) + 1) <> ?2 || ' ' GROUP BY host",
+            )?
+            .query_map(params![now, room.instance], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_>>()?;
-        for (host, n) in busy {
-            let here = in_flight.entry(host).or_default();
-            *here = (*here).max(n as usize);
+        for (host, n) in elsewhere {
+            *in_flight.entry(host).or_default() += n as usize;
         }
     }
     let sites: Vec<String> = if many_sites {
@@ -600,16 +613,13 @@ impl GroupCommit {
         limit: usize,
         lease_secs: i64,
         owner: String,
-        in_flight: std::collections::HashMap<String, usize>,
-        per_host: usize,
+        room: HostRoom,
         many_sites: bool,
     ) -> StoreResult<Vec<Job>> {
         let looked_at_ms = self.statistics_looked_at_ms.clone();
         self.run(move |c| {
             super::jobs::refresh_queue_statistics(c, &looked_at_ms)?;
-            lease_due(
-                c, limit, lease_secs, &owner, &in_flight, per_host, many_sites,
-            )
+            lease_due(c, limit, lease_secs, &owner, &room, many_sites)
         })
         .await
     }
@@ -772,10 +782,13 @@ mod tests {
             assert_eq!(second.id, first.id);
             assert!(!second.new && second.already_queued);
             assert_eq!(store.queue_depth().unwrap().0, 1);
-            let none = std::collections::HashMap::new();
+            let room_of_two = HostRoom {
+                per_host: 2,
+                ..HostRoom::default()
+            };
             let lease = |owner: &str| {
                 store
-                    .write(|c| lease_due(c, 10, 60, owner, &none, 2, false))
+                    .write(|c| lease_due(c, 10, 60, owner, &room_of_two, false))
                     .unwrap()
             };
             let leased = lease("a");
@@ -800,10 +813,13 @@ mod tests {
         on_each_store("a_ping_while_its_job", |store| {
             let candidate = test_candidate("https://a.example/x");
             store.write(|c| enqueue_one(c, &candidate)).unwrap();
-            let none = std::collections::HashMap::new();
+            let room_of_two = HostRoom {
+                per_host: 2,
+                ..HostRoom::default()
+            };
             let lease = || {
                 store
-                    .write(|c| lease_due(c, 10, 60, "serve:w", &none, 2, false))
+                    .write(|c| lease_due(c, 10, 60, "serve:w", &room_of_two, false))
                     .unwrap()
             };
             let first = lease().pop().expect("leased");
@@ -934,9 +950,12 @@ mod tests {
             let single = test_candidate("https://single.example/1");
             store.write(|c| enqueue_one(c, &single)).unwrap();
             // Everything is due; the flood is older (same second, lower ids first).
-            let none = std::collections::HashMap::new();
+            let room_of_two = HostRoom {
+                per_host: 2,
+                ..HostRoom::default()
+            };
             let leased = store
-                .write(|c| lease_due(c, 4, 60, "serve:w", &none, 2, false))
+                .write(|c| lease_due(c, 4, 60, "serve:w", &room_of_two, false))
                 .unwrap();
             let hosts: Vec<String> = leased.iter().map(Job::source_host).collect();
             assert_eq!(hosts.len(), 3, "{hosts:?}");
@@ -991,9 +1010,12 @@ mod tests {
                 bob_post,
             );
             store.write(|c| enqueue_one(c, &single)).unwrap();
-            let none = std::collections::HashMap::new();
+            let room_of_two = HostRoom {
+                per_host: 2,
+                ..HostRoom::default()
+            };
             let leased = store
-                .write(|c| lease_due(c, 8, 60, "serve:w", &none, 2, true))
+                .write(|c| lease_due(c, 8, 60, "serve:w", &room_of_two, true))
                 .unwrap();
             assert_eq!(leased.len(), 8);
             assert!(
@@ -1019,6 +1041,33 @@ mod tests {
         Some((db, store))
     }
 
+    /// On PostgreSQL another process's fetches take a host's share; this process's own slots
+    /// (one kept for its next fetch there) are its jobs in flight, counted by the caller.
+    #[test]
+    fn a_host_slot_of_another_process_takes_its_share_and_one_of_this_process_does_not() {
+        let Some((_db, store)) = postgres_store_with_jobs("lease_slots", 2) else {
+            return;
+        };
+        store
+            .take_host_slot("elsewhere", "h0.example", 1, 60)
+            .unwrap()
+            .expect("a free slot");
+        store
+            .take_host_slot("here", "h1.example", 1, 60)
+            .unwrap()
+            .expect("a free slot");
+        let room = HostRoom {
+            per_host: 1,
+            instance: "here".into(),
+            ..HostRoom::default()
+        };
+        let leased = store
+            .write(|c| lease_due(c, 10, 60, "serve:w", &room, false))
+            .unwrap();
+        let hosts: Vec<String> = leased.iter().map(Job::source_host).collect();
+        assert_eq!(hosts, ["h1.example"], "h0's one slot is taken elsewhere");
+    }
+
     #[test]
     fn a_job_another_process_is_leasing_right_now_is_passed_over_not_waited_for() {
         let Some((db, store)) = postgres_store_with_jobs("lease_skip", 3) else {
@@ -1029,9 +1078,12 @@ mod tests {
         other.execute_batch(
             "BEGIN; SELECT subject FROM jobs WHERE kind = 'verify' ORDER BY subject LIMIT 1 FOR UPDATE",
         );
-        let none = std::collections::HashMap::new();
+        let room_of_two = HostRoom {
+            per_host: 2,
+            ..HostRoom::default()
+        };
         let leased = store
-            .write(|c| lease_due(c, 10, 60, "serve:w", &none, 2, false))
+            .write(|c| lease_due(c, 10, 60, "serve:w", &room_of_two, false))
             .expect("no wait for the other's lock (a wait would end in lock_timeout)");
         let hosts: Vec<String> = leased.iter().map(Job::source_host).collect();
         assert_eq!(
@@ -1047,9 +1099,12 @@ mod tests {
         let Some((db, store)) = postgres_store_with_jobs("renew_skip", 2) else {
             return;
         };
-        let none = std::collections::HashMap::new();
+        let room_of_two = HostRoom {
+            per_host: 2,
+            ..HostRoom::default()
+        };
         let leased = store
-            .write(|c| lease_due(c, 10, 60, "serve:w", &none, 2, false))
+            .write(|c| lease_due(c, 10, 60, "serve:w", &room_of_two, false))
             .unwrap();
         assert_eq!(leased.len(), 2);
         // A group commit finishing the first job holds its row in its open transaction (and
