@@ -131,41 +131,40 @@ impl crate::fetch::SharedLimits for FleetLimits {
     ) -> Result<Option<Box<dyn Send + Sync>>, String> {
         let now = Instant::now();
         let hold = Duration::from_secs(hold_secs.max(0) as u64);
-        let near_their_end = {
+        let (reused, near_their_end) = {
             let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-            let slots = kept.get_mut(host).map(std::mem::take).unwrap_or_default();
-            let (mut lasting, near_their_end): (Vec<KeptSlot>, Vec<KeptSlot>) =
-                slots.into_iter().partition(|k| k.until >= now + hold);
-            if let Some(k) = lasting.pop() {
-                if !lasting.is_empty() {
-                    kept.insert(host.to_string(), lasting);
-                }
-                drop(kept);
-                give_back(&self.store, near_their_end);
-                return Ok(Some(Box::new(FleetSlot {
-                    kept: self.kept.clone(),
-                    slot: k.slot,
-                    until: k.until,
-                })));
+            let (mut lasting, near_their_end): (Vec<KeptSlot>, Vec<KeptSlot>) = kept
+                .remove(host)
+                .unwrap_or_default()
+                .into_iter()
+                .partition(|k| k.until >= now + hold);
+            let reused = lasting.pop();
+            if !lasting.is_empty() {
+                kept.insert(host.to_string(), lasting);
             }
-            kept.remove(host);
-            near_their_end
+            (reused, near_their_end)
         };
         // Given back before one is taken anew: a slot near its end may be the only one.
         give_back(&self.store, near_their_end);
-        let held_secs = hold_secs + SLOT_HELD_LONGER_SECS;
-        let until = now + Duration::from_secs(held_secs.max(0) as u64);
-        let slot = self
-            .store
-            .take_host_slot(&self.instance, host, per_host, held_secs)
-            .map_err(|e| e.to_string())?;
-        Ok(slot.map(|slot| {
-            Box::new(FleetSlot {
-                kept: self.kept.clone(),
-                slot,
-                until,
-            }) as Box<dyn Send + Sync>
-        }))
+        let (slot, until) = match reused {
+            Some(k) => (k.slot, k.until),
+            None => {
+                let held_secs = hold_secs + SLOT_HELD_LONGER_SECS;
+                let taken = self
+                    .store
+                    .take_host_slot(&self.instance, host, per_host, held_secs)
+                    .map_err(|e| e.to_string())?;
+                let Some(slot) = taken else {
+                    return Ok(None);
+                };
+                (slot, now + Duration::from_secs(held_secs.max(0) as u64))
+            }
+        };
+        Ok(Some(Box::new(FleetSlot {
+            kept: self.kept.clone(),
+            slot,
+            until,
+        })))
     }
 
     fn spend_minute(&self, host: &str, per_minute: u32) -> Result<bool, String> {
@@ -209,8 +208,12 @@ mod tests {
             "a kept slot is still held for the fleet"
         );
 
-        std::thread::sleep(SLOT_KEPT_FOR * 3);
-        assert_eq!(holders(&db), Vec::<Vec<String>>::new(), "given back unused");
+        // Given back by the thread a moment later (waited for up to 5 s, for a loaded machine).
+        let given_back = (0..50).any(|_| {
+            std::thread::sleep(SLOT_KEPT_FOR / 2);
+            holders(&db).is_empty()
+        });
+        assert!(given_back, "given back unused: {:?}", holders(&db));
         let theirs = elsewhere.take_slot("a.example", 1, 20).unwrap();
         assert!(theirs.is_some(), "free for another process now");
     }

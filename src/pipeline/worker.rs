@@ -32,7 +32,9 @@ pub async fn run_worker(ctx: Arc<Context>, shutdown: crate::shutdown::Shutdown) 
 }
 
 /// The one job loop behind [`drain`] and [`run_worker`]: each job is its own task (so parsing
-/// uses every core), refilled as soon as one finishes, `concurrency` at most. With a shutdown
+/// uses every core), `concurrency` at most being checked at once (and up to
+/// [`WRITES_WAITING_PER_SLOT`] times that waiting for their writes), refilled in batches as
+/// checks end. With a shutdown
 /// signal it runs until the signal, waiting for work; without one it stops when idle. On the
 /// way out, jobs still in flight get their fetch deadline to finish; leases of any that could
 /// not are given back, so they are due again at once on the next start. Each loop leases under

@@ -782,10 +782,7 @@ mod tests {
             assert_eq!(second.id, first.id);
             assert!(!second.new && second.already_queued);
             assert_eq!(store.queue_depth().unwrap().0, 1);
-            let room_of_two = HostRoom {
-                per_host: 2,
-                ..HostRoom::default()
-            };
+            let room_of_two = room_of_two();
             let lease = |owner: &str| {
                 store
                     .write(|c| lease_due(c, 10, 60, owner, &room_of_two, false))
@@ -813,10 +810,7 @@ mod tests {
         on_each_store("a_ping_while_its_job", |store| {
             let candidate = test_candidate("https://a.example/x");
             store.write(|c| enqueue_one(c, &candidate)).unwrap();
-            let room_of_two = HostRoom {
-                per_host: 2,
-                ..HostRoom::default()
-            };
+            let room_of_two = room_of_two();
             let lease = || {
                 store
                     .write(|c| lease_due(c, 10, 60, "serve:w", &room_of_two, false))
@@ -950,12 +944,8 @@ mod tests {
             let single = test_candidate("https://single.example/1");
             store.write(|c| enqueue_one(c, &single)).unwrap();
             // Everything is due; the flood is older (same second, lower ids first).
-            let room_of_two = HostRoom {
-                per_host: 2,
-                ..HostRoom::default()
-            };
             let leased = store
-                .write(|c| lease_due(c, 4, 60, "serve:w", &room_of_two, false))
+                .write(|c| lease_due(c, 4, 60, "serve:w", &room_of_two(), false))
                 .unwrap();
             let hosts: Vec<String> = leased.iter().map(Job::source_host).collect();
             assert_eq!(hosts.len(), 3, "{hosts:?}");
@@ -1010,12 +1000,8 @@ mod tests {
                 bob_post,
             );
             store.write(|c| enqueue_one(c, &single)).unwrap();
-            let room_of_two = HostRoom {
-                per_host: 2,
-                ..HostRoom::default()
-            };
             let leased = store
-                .write(|c| lease_due(c, 8, 60, "serve:w", &room_of_two, true))
+                .write(|c| lease_due(c, 8, 60, "serve:w", &room_of_two(), true))
                 .unwrap();
             assert_eq!(leased.len(), 8);
             assert!(
@@ -1024,6 +1010,14 @@ mod tests {
                 leased.iter().map(|j| &j.source).collect::<Vec<_>>()
             );
         });
+    }
+
+    /// Room for two jobs a host, none in flight.
+    fn room_of_two() -> HostRoom {
+        HostRoom {
+            per_host: 2,
+            ..HostRoom::default()
+        }
     }
 
     /// A PostgreSQL store (`None` where there is no server) with `jobs` verifications queued,
@@ -1078,12 +1072,8 @@ mod tests {
         other.execute_batch(
             "BEGIN; SELECT subject FROM jobs WHERE kind = 'verify' ORDER BY subject LIMIT 1 FOR UPDATE",
         );
-        let room_of_two = HostRoom {
-            per_host: 2,
-            ..HostRoom::default()
-        };
         let leased = store
-            .write(|c| lease_due(c, 10, 60, "serve:w", &room_of_two, false))
+            .write(|c| lease_due(c, 10, 60, "serve:w", &room_of_two(), false))
             .expect("no wait for the other's lock (a wait would end in lock_timeout)");
         let hosts: Vec<String> = leased.iter().map(Job::source_host).collect();
         assert_eq!(
@@ -1099,12 +1089,8 @@ mod tests {
         let Some((db, store)) = postgres_store_with_jobs("renew_skip", 2) else {
             return;
         };
-        let room_of_two = HostRoom {
-            per_host: 2,
-            ..HostRoom::default()
-        };
         let leased = store
-            .write(|c| lease_due(c, 10, 60, "serve:w", &room_of_two, false))
+            .write(|c| lease_due(c, 10, 60, "serve:w", &room_of_two(), false))
             .unwrap();
         assert_eq!(leased.len(), 2);
         // A group commit finishing the first job holds its row in its open transaction (and
