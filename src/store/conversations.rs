@@ -16,6 +16,30 @@ use super::Result;
 use super::db::{Conn, params};
 use crate::model::{Extracted, match_key};
 
+/// An address a mention was seen at, as `mention_urls` keeps it.
+pub(super) struct SeenAt<'a> {
+    pub url: &'a str,
+    pub key: String,
+    /// "source" (the source, or where it redirected), "original" or "copy".
+    pub role: &'static str,
+}
+
+/// The addresses a mention from `source` that says `x` was seen at (those with a match key).
+pub(super) fn seen_at<'a>(source: &'a str, x: &'a Extracted) -> Vec<SeenAt<'a>> {
+    std::iter::once((source, "source"))
+        .chain(x.final_url.as_deref().map(|u| (u, "source")))
+        .chain(x.originals.iter().map(|u| (u.as_str(), "original")))
+        .chain(x.copies.iter().map(|u| (u.as_str(), "copy")))
+        .filter_map(|(url, role)| {
+            Some(SeenAt {
+                url,
+                key: match_key(url)?,
+                role,
+            })
+        })
+        .collect()
+}
+
 /// Records where mention `id` (from `source`, of the post `target_key`) was seen, then merges it
 /// with another mention of the same post that shares an address, if there is one. Returns the
 /// id of the mention that was deleted as a duplicate, if any (possibly `id` itself).
@@ -26,14 +50,8 @@ pub(super) fn record_and_merge(
     target_key: &str,
     x: &Extracted,
 ) -> Result<Option<i64>> {
-    let seen: Vec<(&str, &str)> = std::iter::once((source, "source"))
-        .chain(x.final_url.as_deref().map(|u| (u, "source")))
-        .chain(x.originals.iter().map(|u| (u.as_str(), "original")))
-        .chain(x.copies.iter().map(|u| (u.as_str(), "copy")))
-        .collect();
     let mut keys = Vec::new();
-    for (url, role) in &seen {
-        let Some(key) = match_key(url) else { continue };
+    for SeenAt { url, key, role } in seen_at(source, x) {
         c.prepare_cached(
             "INSERT INTO mention_urls (mention_id, url, url_key, role) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
         )?

@@ -176,6 +176,12 @@ impl Params for &[Value] {
     }
 }
 
+impl Params for &[ValueRef<'_>] {
+    fn values(&self) -> Vec<ValueRef<'_>> {
+        self.to_vec()
+    }
+}
+
 impl Params for Vec<Value> {
     fn values(&self) -> Vec<ValueRef<'_>> {
         self.iter().map(Param::value).collect()

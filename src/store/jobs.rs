@@ -299,24 +299,33 @@ pub(super) fn renew_leases_in(c: &Conn, owner: &str, lease_secs: i64) -> Result<
     c.run(sql, params![owner, in_secs(lease_secs)])
 }
 
-/// How often a leaser looks at whether the queue's statistics are stale (see
-/// [`refresh_queue_statistics`]).
+/// How often a leaser looks at whether the hot tables' statistics are stale (see
+/// [`refresh_statistics`]).
 const STATISTICS_LOOK_EVERY_MS: i64 = 1_000;
 
-/// On PostgreSQL, analyzes `jobs` when its statistics no longer describe it: more rows changed
-/// since the last ANALYZE than it then held (plus 500), so it may have doubled or emptied.
-/// Looks at most once a second (`looked_at_ms`: when it last looked, in milliseconds since the
-/// epoch); SQLite plans without statistics, and is left alone. Runs in the lease's group commit:
-/// an ANALYZE rolled back with its group is made at the next look, a second later.
+/// The tables whose size swings faster than autovacuum follows: the queue, and the mentions
+/// and addresses that the group commit writes many at a time (see `together`).
+const TABLES_THAT_SWING: &str =
+    "CAST('jobs' AS regclass), CAST('mentions' AS regclass), CAST('mention_urls' AS regclass)";
+
+/// On PostgreSQL, analyzes each of [`TABLES_THAT_SWING`] whose statistics no longer describe
+/// it: more rows changed since the last ANALYZE than it then held (plus 500), so it may have
+/// doubled or emptied. Looks at most once a second (`looked_at_ms`: when it last looked, in
+/// milliseconds since the epoch); SQLite plans without statistics, and is left alone. Runs in
+/// the lease's group commit: an ANALYZE rolled back with its group is made at the next look, a
+/// second later.
 ///
-/// Why: PostgreSQL plans every statement on the queue from those statistics, and a queue's
-/// size swings faster than autovacuum refreshes them (a minute apart at best). Analyzed while
-/// nearly empty, then given 10,000 jobs in seconds, the table was taken for a handful of rows:
-/// each lease read every due job and sorted them (a bitmap scan) instead of reading the oldest
-/// through `jobs_due`, and each lease's update scanned the whole queue — 3.4 ms a window, and
-/// 12 of PostgreSQL's 15 s of work in a run of 10,000 verifications (`pg_stat_statements`,
-/// `auto_explain`). A plan made from fresh statistics reads a window in 0.1 ms.
-pub(super) fn refresh_queue_statistics(
+/// Why: PostgreSQL plans every statement from those statistics and keeps the plan of a
+/// prepared statement until they change, and these tables grow faster than autovacuum
+/// refreshes them (a minute apart at best). Analyzed while nearly empty, then given 10,000
+/// jobs in seconds, the queue was taken for a handful of rows: each lease read every due job
+/// and sorted them (a bitmap scan) instead of reading the oldest through `jobs_due`, and each
+/// lease's update scanned the whole queue — 3.4 ms a window, and 12 of PostgreSQL's 15 s of
+/// work in a run of 10,000 verifications (`pg_stat_statements`, `auto_explain`). A plan made
+/// from fresh statistics reads a window in 0.1 ms. The same holds for the outcomes written
+/// together (`mentions.id IN (…)`, `VALUES` joined to `mentions`): planned while `mentions`
+/// was empty, each read or updated every mention.
+pub(super) fn refresh_statistics(
     c: &Conn,
     looked_at_ms: &std::sync::atomic::AtomicI64,
 ) -> Result<()> {
@@ -333,15 +342,16 @@ pub(super) fn refresh_queue_statistics(
     {
         return Ok(());
     }
-    let stale: bool = c.query_row(
-        "SELECT s.n_mod_since_analyze > 500 + GREATEST(t.reltuples, 0)
-         FROM pg_stat_user_tables s JOIN pg_class t ON t.oid = s.relid
-         WHERE s.relid = CAST('jobs' AS regclass)",
-        [],
-        |r| r.get(0),
-    )?;
-    if stale {
-        c.execute_batch("ANALYZE jobs")?;
+    let stale: Vec<String> = c
+        .prepare_cached(format!(
+            "SELECT CAST(t.relname AS TEXT) FROM pg_stat_user_tables s JOIN pg_class t ON t.oid = s.relid
+             WHERE s.relid IN ({TABLES_THAT_SWING})
+               AND s.n_mod_since_analyze > 500 + GREATEST(t.reltuples, 0)"
+        ))?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_>>()?;
+    for table in stale {
+        c.execute_batch(&format!("ANALYZE {table}"))?;
     }
     Ok(())
 }

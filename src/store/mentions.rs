@@ -1,7 +1,7 @@
 //! Mentions: outcomes applied to them (each state change with its decision, in one savepoint of
 //! the group commit's transaction — see [`Applied`]), and what listings, feeds and counts read.
 
-use super::db::{Conn, OptionalExtension, Row, params};
+use super::db::{Conn, OptionalExtension, Param, Row, ValueRef, params};
 use super::decisions::{Decision, insert_decision};
 use super::queue::Job;
 use super::{Result, Store, StoreResult};
@@ -84,6 +84,51 @@ pub struct Counts {
 /// A verified source: fills the mention (its page's final URL included) and publishes it (or
 /// holds it for moderation), keeping a moderator's earlier decision. Ends the job and logs the
 /// decision, in the caller's transaction.
+/// What a verification writes to its mention (`?1` its id, `?2`…`?13` the rest of
+/// [`verified_values`]). SET reads the row as it was: the stamps move only when what is
+/// published does (a nightly reverify of unchanged pages must not make feed readers show old
+/// entries as new); `checked_at` always says when it was last looked at.
+pub(super) const VERIFIED_SET: &str = "verified_at = CASE WHEN verified_at IS NULL OR status IS DISTINCT FROM ?2 OR type IS DISTINCT FROM ?3
+        OR title IS DISTINCT FROM ?4 OR author_name IS DISTINCT FROM ?5 OR author_url IS DISTINCT FROM ?6
+        OR author_photo IS DISTINCT FROM ?7 OR published IS DISTINCT FROM ?8 OR excerpt IS DISTINCT FROM ?9
+        OR content_html IS DISTINCT FROM ?10 OR final_url IS DISTINCT FROM ?11 THEN ?13 ELSE verified_at END,
+    updated_at = CASE WHEN verified_at IS NULL OR status IS DISTINCT FROM ?2 OR type IS DISTINCT FROM ?3
+        OR title IS DISTINCT FROM ?4 OR author_name IS DISTINCT FROM ?5 OR author_url IS DISTINCT FROM ?6
+        OR author_photo IS DISTINCT FROM ?7 OR published IS DISTINCT FROM ?8 OR excerpt IS DISTINCT FROM ?9
+        OR content_html IS DISTINCT FROM ?10 OR final_url IS DISTINCT FROM ?11 THEN ?13 ELSE updated_at END,
+    status = ?2, type = ?3, title = ?4, author_name = ?5, author_url = ?6,
+    author_photo = ?7, published = ?8, excerpt = ?9, content_html = ?10, final_url = ?11,
+    reason = ?12, not_found_count = 0, checked_at = ?13";
+
+static VERIFIED_UPDATE: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("UPDATE mentions SET {VERIFIED_SET} WHERE id = ?1"));
+
+/// The values of [`VERIFIED_SET`] for one verification: the mention's id, its next status,
+/// what the page says, the decision's reason and the time.
+pub(super) fn verified_values<'a>(
+    job: &'a Job,
+    next: &'a str,
+    x: &'a Extracted,
+    decision: &'a Decision,
+    now: &'a String,
+) -> [ValueRef<'a>; 13] {
+    [
+        ValueRef::Int(job.mention_id),
+        ValueRef::Text(next),
+        ValueRef::Text(x.mention_type.unwrap_or(MentionType::Mention).as_str()),
+        x.title.value(),
+        x.author.name.value(),
+        x.author.url.value(),
+        x.author.photo.value(),
+        x.published.value(),
+        x.excerpt.value(),
+        x.content_html.value(),
+        x.final_url.value(),
+        decision.reason.value(),
+        now.value(),
+    ]
+}
+
 fn verified(
     tx: &Conn,
     job: &Job,
@@ -101,37 +146,8 @@ fn verified(
     );
     let now = now_rfc3339();
     tx.run(
-        // SET reads the row as it was: the stamps move only when what is published does
-        // (a nightly reverify of unchanged pages must not make feed readers show old
-        // entries as new); `checked_at` always says when it was last looked at.
-        "UPDATE mentions SET
-                verified_at = CASE WHEN verified_at IS NULL OR status IS DISTINCT FROM ?2 OR type IS DISTINCT FROM ?3
-                    OR title IS DISTINCT FROM ?4 OR author_name IS DISTINCT FROM ?5 OR author_url IS DISTINCT FROM ?6
-                    OR author_photo IS DISTINCT FROM ?7 OR published IS DISTINCT FROM ?8 OR excerpt IS DISTINCT FROM ?9
-                    OR content_html IS DISTINCT FROM ?10 OR final_url IS DISTINCT FROM ?11 THEN ?13 ELSE verified_at END,
-                updated_at = CASE WHEN verified_at IS NULL OR status IS DISTINCT FROM ?2 OR type IS DISTINCT FROM ?3
-                    OR title IS DISTINCT FROM ?4 OR author_name IS DISTINCT FROM ?5 OR author_url IS DISTINCT FROM ?6
-                    OR author_photo IS DISTINCT FROM ?7 OR published IS DISTINCT FROM ?8 OR excerpt IS DISTINCT FROM ?9
-                    OR content_html IS DISTINCT FROM ?10 OR final_url IS DISTINCT FROM ?11 THEN ?13 ELSE updated_at END,
-                status = ?2, type = ?3, title = ?4, author_name = ?5, author_url = ?6,
-                author_photo = ?7, published = ?8, excerpt = ?9, content_html = ?10, final_url = ?11,
-                reason = ?12, not_found_count = 0, checked_at = ?13
-         WHERE id = ?1",
-        params![
-            job.mention_id,
-            next.as_str(),
-            x.mention_type.unwrap_or(MentionType::Mention).as_str(),
-            x.title,
-            x.author.name,
-            x.author.url,
-            x.author.photo,
-            x.published,
-            x.excerpt,
-            x.content_html,
-            x.final_url,
-            decision.reason,
-            now
-        ],
+        &VERIFIED_UPDATE,
+        &verified_values(job, next.as_str(), x, decision, &now)[..],
     )?;
     finish(tx, job, decision)?;
     // The same reaction seen through another channel: one of the two is kept (only among

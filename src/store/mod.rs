@@ -50,6 +50,7 @@ mod sends;
 mod state;
 #[doc(hidden)]
 pub mod testing;
+mod together;
 
 pub use decisions::{Decision, DecisionFilter};
 pub use fetch_state::{FailingUrl, FetchState};
@@ -923,7 +924,9 @@ impl Store {
     /// p99 28 against 39 ms; 811 against 739 pages/s end to end) — more committers made smaller
     /// groups, each a transaction of its own (a BEGIN, a COMMIT and a disk sync more), and
     /// competed for the same two cores. (Four and four were best while every statement cost two
-    /// thread switches; see `pg_socket`.)
+    /// thread switches; see `pg_socket`.) On PostgreSQL a group's verified outcomes are written
+    /// together (see `together`: a statement is a round trip there); on SQLite a statement is
+    /// a call within the process, and each is written alone.
     fn commit_plan(&self) -> queue::CommitPlan {
         use queue::{CommitPlan, Committers};
         match self.location {
@@ -931,6 +934,7 @@ impl Store {
                 writes: Committers {
                     count: 1,
                     max_group: 256,
+                    together: false,
                 },
                 intake: None,
             },
@@ -938,10 +942,12 @@ impl Store {
                 writes: Committers {
                     count: 1,
                     max_group: 64,
+                    together: true,
                 },
                 intake: Some(Committers {
                     count: 2,
                     max_group: 16,
+                    together: false,
                 }),
             },
         }

@@ -3,6 +3,9 @@
 //! turns the receivers' concurrent enqueues into one transaction.
 
 use super::db::{Conn, OptionalExtension, Row, params};
+use super::decisions::Decision;
+use super::mentions::Applied;
+use super::together::VerifiedWrite;
 use super::{Result, Store, StoreResult};
 use crate::model::{Kind, Status, now_rfc3339};
 
@@ -141,7 +144,12 @@ impl Store {
 
 /// Leases the job of one given mention to `owner` (a check made now); `None` if another loop
 /// holds it.
-fn lease_one_in(c: &Conn, mention_id: i64, lease_secs: i64, owner: &str) -> Result<Option<Job>> {
+pub(super) fn lease_one_in(
+    c: &Conn,
+    mention_id: i64,
+    lease_secs: i64,
+    owner: &str,
+) -> Result<Option<Job>> {
     let until = super::jobs::in_secs(lease_secs);
     if super::jobs::take(c, super::JobKind::Verify, mention_id, &until, owner)?.is_none() {
         return Ok(None);
@@ -437,6 +445,28 @@ trait Unit: Send {
     fn run(&mut self, c: &Conn) -> bool;
     /// Answers the caller: the write's result, or why the commit failed.
     fn answer(self: Box<Self>, commit: std::result::Result<(), String>);
+    /// The verified outcome this write is, to be written with its group's others (see
+    /// [`super::together`]) instead of run alone.
+    fn verified(&self) -> Option<VerifiedWrite<'_>> {
+        None
+    }
+    /// This write was written with its group's others: its mention's status is `status`.
+    fn written_together(&mut self, _status: Status) {}
+}
+
+/// Answers a write's caller: its result, or why the commit failed.
+fn reply_with<T>(
+    result: Option<Result<T>>,
+    commit: std::result::Result<(), String>,
+    reply: tokio::sync::oneshot::Sender<Result<T>>,
+) {
+    let answer = match (result, commit) {
+        (Some(Err(e)), _) => Err(e),
+        (_, Err(message)) => Err(commit_failed(&message)),
+        (Some(Ok(value)), Ok(())) => Ok(value),
+        (None, Ok(())) => Err(commit_failed("the write never ran")),
+    };
+    let _ = reply.send(answer);
 }
 
 struct Pending<T, F> {
@@ -454,13 +484,48 @@ impl<T: Send, F: Fn(&Conn) -> Result<T> + Send> Unit for Pending<T, F> {
     }
 
     fn answer(self: Box<Self>, commit: std::result::Result<(), String>) {
-        let answer = match (self.result, commit) {
-            (Some(Err(e)), _) => Err(e),
-            (_, Err(message)) => Err(commit_failed(&message)),
-            (Some(Ok(value)), Ok(())) => Ok(value),
-            (None, Ok(())) => Err(commit_failed("the write never ran")),
-        };
-        let _ = self.reply.send(answer);
+        reply_with(self.result, commit, self.reply);
+    }
+}
+
+/// A check's outcome waiting for a group commit ([`GroupCommit::apply`]).
+struct PendingOutcome {
+    job: Job,
+    applied: Applied,
+    decision: Decision,
+    result: Option<Result<Option<Status>>>,
+    reply: tokio::sync::oneshot::Sender<Result<Option<Status>>>,
+}
+
+impl Unit for PendingOutcome {
+    fn run(&mut self, c: &Conn) -> bool {
+        let result = super::mentions::apply(c, &self.job, &self.applied, &self.decision);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn answer(self: Box<Self>, commit: std::result::Result<(), String>) {
+        reply_with(self.result, commit, self.reply);
+    }
+
+    fn verified(&self) -> Option<VerifiedWrite<'_>> {
+        match &self.applied {
+            Applied::Verified {
+                extracted,
+                hold_new,
+            } => Some(VerifiedWrite {
+                job: &self.job,
+                extracted,
+                hold_new: *hold_new,
+                decision: &self.decision,
+            }),
+            _ => None,
+        }
+    }
+
+    fn written_together(&mut self, status: Status) {
+        self.result = Some(Ok(Some(status)));
     }
 }
 
@@ -469,6 +534,8 @@ impl<T: Send, F: Fn(&Conn) -> Result<T> + Send> Unit for Pending<T, F> {
 pub(super) struct Committers {
     pub count: usize,
     pub max_group: usize,
+    /// Whether a group's verified outcomes are written together (see [`super::together`]).
+    pub together: bool,
 }
 
 /// How a [`GroupCommit`] commits (see [`Store::commit_plan`]): committers for all writes, and
@@ -489,8 +556,8 @@ pub struct GroupCommit {
     sender: tokio::sync::mpsc::Sender<Box<dyn Unit>>,
     /// The receivers' own queue, on PostgreSQL.
     intake: Option<tokio::sync::mpsc::Sender<Box<dyn Unit>>>,
-    /// When a lease last looked at the queue's statistics (see
-    /// [`super::jobs::refresh_queue_statistics`]).
+    /// When a lease last looked at the hot tables' statistics (see
+    /// [`super::jobs::refresh_statistics`]).
     statistics_looked_at_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
@@ -511,7 +578,11 @@ impl GroupCommit {
     /// Starts `count` committer threads taking groups of at most `max_group` from one queue.
     fn committers(
         store: &std::sync::Arc<Store>,
-        Committers { count, max_group }: Committers,
+        Committers {
+            count,
+            max_group,
+            together,
+        }: Committers,
     ) -> tokio::sync::mpsc::Sender<Box<dyn Unit>> {
         type Queue = std::sync::Mutex<tokio::sync::mpsc::Receiver<Box<dyn Unit>>>;
         let (sender, receiver) = tokio::sync::mpsc::channel::<Box<dyn Unit>>(Self::MAX_WAITING);
@@ -535,7 +606,8 @@ impl GroupCommit {
                 .spawn(move || {
                     let _exit_if_it_dies = ExitOnPanic("the group-commit thread");
                     while let Some(mut group) = next_group(&receiver) {
-                        let commit = commit_group(&store, &mut group).map_err(|e| e.to_string());
+                        let commit =
+                            commit_group(&store, &mut group, together).map_err(|e| e.to_string());
                         for unit in group {
                             unit.answer(commit.clone());
                         }
@@ -574,6 +646,15 @@ impl GroupCommit {
             result: None,
             reply,
         });
+        Self::queue(queue, unit, answer).await
+    }
+
+    /// Puts `unit` in the next group commit of `queue`; resolves with its `answer`.
+    async fn queue<T>(
+        queue: &tokio::sync::mpsc::Sender<Box<dyn Unit>>,
+        unit: Box<dyn Unit>,
+        answer: tokio::sync::oneshot::Receiver<Result<T>>,
+    ) -> StoreResult<T> {
         queue
             .send(unit)
             .await
@@ -607,7 +688,7 @@ impl GroupCommit {
     }
 
     /// Leases due jobs (see [`lease_due`]) in the next group commit, off the async threads;
-    /// on PostgreSQL, the queue's statistics are refreshed first when they are stale.
+    /// on PostgreSQL, the hot tables' statistics are refreshed first when they are stale.
     pub async fn lease_due(
         &self,
         limit: usize,
@@ -618,7 +699,7 @@ impl GroupCommit {
     ) -> StoreResult<Vec<Job>> {
         let looked_at_ms = self.statistics_looked_at_ms.clone();
         self.run(move |c| {
-            super::jobs::refresh_queue_statistics(c, &looked_at_ms)?;
+            super::jobs::refresh_statistics(c, &looked_at_ms)?;
             lease_due(c, limit, lease_secs, &owner, &room, many_sites)
         })
         .await
@@ -664,11 +745,18 @@ impl GroupCommit {
     pub async fn apply(
         &self,
         job: Job,
-        applied: super::mentions::Applied,
-        decision: super::Decision,
+        applied: Applied,
+        decision: Decision,
     ) -> StoreResult<Option<Status>> {
-        self.run(move |c| super::mentions::apply(c, &job, &applied, &decision))
-            .await
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let unit = Box::new(PendingOutcome {
+            job,
+            applied,
+            decision,
+            result: None,
+            reply,
+        });
+        Self::queue(&self.sender, unit, answer).await
     }
 }
 
@@ -704,8 +792,11 @@ impl GroupCommit {
 /// taken over, a constraint). When one does, that transaction is rolled back and the group run
 /// again, a savepoint per write. (A write is a function of the store alone, so running it again
 /// after a rollback is running it once.)
-fn commit_group(store: &Store, group: &mut [Box<dyn Unit>]) -> StoreResult<()> {
+fn commit_group(store: &Store, group: &mut [Box<dyn Unit>], together: bool) -> StoreResult<()> {
     store.write(|c| {
+        if together && commit_verified_together(c, group)? {
+            return Ok(());
+        }
         let tx = c.transaction()?;
         if group.iter_mut().all(|unit| run_caught(unit.as_mut(), &tx)) {
             return tx.commit();
@@ -733,6 +824,47 @@ fn commit_group(store: &Store, group: &mut [Box<dyn Unit>]) -> StoreResult<()> {
         }
         tx.commit()
     })
+}
+
+/// Commits `group` with its verified outcomes written together (see [`super::together`]);
+/// `false`, with nothing written, when it is to be written one write at a time instead: fewer
+/// than two verified outcomes, or one that the writing together hands back, or another write
+/// of the group that fails.
+fn commit_verified_together(c: &Conn, group: &mut [Box<dyn Unit>]) -> StoreResult<bool> {
+    let (verified, others): (Vec<_>, Vec<_>) =
+        group.iter_mut().partition(|unit| unit.verified().is_some());
+    if verified.len() < 2 {
+        return Ok(false);
+    }
+    let tx = c.transaction()?;
+    let writes: Vec<VerifiedWrite<'_>> = verified.iter().filter_map(|u| u.verified()).collect();
+    let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        super::together::write_verified(&tx, &writes)
+    }));
+    drop(writes);
+    let statuses = match written {
+        Ok(Ok(Some(statuses))) => statuses,
+        Ok(Ok(None)) => return Ok(false), // rolled back with `tx`
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "verified outcomes not written together; one by one");
+            return Ok(false);
+        }
+        Err(_) => {
+            tracing::error!("writing verified outcomes together panicked; one by one");
+            return Ok(false);
+        }
+    };
+    for (unit, status) in verified.into_iter().zip(statuses) {
+        unit.written_together(status);
+    }
+    if !others
+        .into_iter()
+        .all(|unit| run_caught(unit.as_mut(), &tx))
+    {
+        return Ok(false);
+    }
+    tx.commit()?;
+    Ok(true)
 }
 
 /// Runs `unit` on `c`; a panic is a failure (logged), not the committer's end.
@@ -897,7 +1029,7 @@ mod tests {
                     reply,
                 }));
             }
-            let commit = commit_group(&store, &mut group).map_err(|e| e.to_string());
+            let commit = commit_group(&store, &mut group, false).map_err(|e| e.to_string());
             for unit in group {
                 unit.answer(commit.clone());
             }
@@ -1108,7 +1240,7 @@ mod tests {
     }
 
     #[test]
-    fn a_queue_that_outgrew_its_statistics_is_analyzed_again_at_most_once_a_second() {
+    fn a_table_that_outgrew_its_statistics_is_analyzed_again_at_most_once_a_second() {
         let Some((db, store)) = postgres_store_with_jobs("queue_statistics", 0) else {
             return;
         };
@@ -1131,7 +1263,7 @@ mod tests {
         for _ in 0..40 {
             looked_at_ms.store(0, std::sync::atomic::Ordering::Relaxed);
             store
-                .write(|c| super::super::jobs::refresh_queue_statistics(c, &looked_at_ms))
+                .write(|c| super::super::jobs::refresh_statistics(c, &looked_at_ms))
                 .unwrap();
             if analyzed_rows() > 0 {
                 break;
@@ -1147,9 +1279,87 @@ mod tests {
             std::sync::atomic::Ordering::Relaxed,
         );
         store
-            .write(|c| super::super::jobs::refresh_queue_statistics(c, &looked_at_ms))
+            .write(|c| super::super::jobs::refresh_statistics(c, &looked_at_ms))
             .unwrap();
         assert_eq!(analyzed_rows(), 2000);
+    }
+
+    /// Commits the verified outcomes of `leased` in one group, an enqueue beside them (written
+    /// together or not); their answers.
+    fn commit_verified(
+        store: &Store,
+        leased: &[(Job, crate::model::Extracted, bool)],
+        together: bool,
+    ) -> Vec<Result<Option<Status>>> {
+        use crate::store::together::tests::decision;
+        let mut group: Vec<Box<dyn Unit>> = Vec::new();
+        let mut answers = Vec::new();
+        for (job, x, hold_new) in leased {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            answers.push(answer);
+            group.push(Box::new(PendingOutcome {
+                job: job.clone(),
+                applied: Applied::Verified {
+                    extracted: Box::new(x.clone()),
+                    hold_new: *hold_new,
+                },
+                decision: decision(&job.source),
+                result: None,
+                reply,
+            }));
+        }
+        let (reply, enqueued) = tokio::sync::oneshot::channel();
+        let source = format!("{}/new", leased[0].0.source);
+        group.push(Box::new(Pending {
+            write: move |c: &Conn| enqueue_one(c, &test_candidate(&source)),
+            result: None,
+            reply,
+        }));
+        let commit = commit_group(store, &mut group, together).map_err(|e| e.to_string());
+        for unit in group {
+            unit.answer(commit.clone());
+        }
+        assert!(enqueued.blocking_recv().unwrap().unwrap().new);
+        answers
+            .into_iter()
+            .map(|answer| answer.blocking_recv().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_group_commit_writes_verified_outcomes_together_as_it_would_one_by_one() {
+        use crate::store::together::tests::{candidate, leased_side, written};
+        for (store, _keep) in crate::store::testing::test_stores("group_together") {
+            let statuses = |answers: Vec<Result<Option<Status>>>| -> Vec<Option<Status>> {
+                answers.into_iter().map(|a| a.unwrap()).collect()
+            };
+            let one_by_one = statuses(commit_verified(&store, &leased_side(&store, "a"), false));
+            let together = statuses(commit_verified(&store, &leased_side(&store, "b"), true));
+            assert_eq!(together, one_by_one);
+            assert_eq!(together[2], Some(Status::Held));
+            assert_eq!(written(&store, "b"), written(&store, "a"));
+            // One of the group pinged again while it was checked: the group is written one by
+            // one, and that job is queued again.
+            let (alone, handed_back) = (leased_side(&store, "c"), leased_side(&store, "d"));
+            for leased in [&alone, &handed_back] {
+                let pinged = &leased[1].0;
+                store
+                    .write(|c| enqueue_one(c, &candidate(&pinged.source)))
+                    .unwrap();
+            }
+            let one_by_one = statuses(commit_verified(&store, &alone, false));
+            assert_eq!(
+                statuses(commit_verified(&store, &handed_back, true)),
+                one_by_one
+            );
+            assert_eq!(written(&store, "d"), written(&store, "c"));
+            let queued = store.queue_depth().unwrap().0;
+            assert_eq!(
+                queued,
+                4 + 2,
+                "each group's new ping, and the two pinged again"
+            );
+        }
     }
 
     #[tokio::test]

@@ -1,0 +1,537 @@
+//! A group's verifications written together. On PostgreSQL every statement is a round trip
+//! and a start of the executor, and one verification alone takes six (its mention read and
+//! updated, its job ended, its decision logged, its addresses recorded and looked up): the
+//! group commit writes its verified outcomes instead with one statement of each kind for the
+//! whole group (the rows in `VALUES` lists), in the group's transaction.
+//!
+//! Only the common case is written this way. A group with anything else in it — a job leased
+//! again or pinged again while it was checked, a mention twice, an address shared with another
+//! mention of the same post (a conversation to merge) — is handed back, rolled back, and
+//! written one outcome at a time by `mentions::apply`, whose result this must equal: a test
+//! holds the two to the same rows on both engines.
+//!
+//! Lists go in runs of 1, 2, 4 … 32 rows, so that each statement is one of a handful of texts
+//! that the connection keeps prepared.
+
+use super::Result;
+use super::conversations::seen_at;
+use super::db::{Conn, Row, ValueRef};
+use super::decisions::Decision;
+use super::mentions::{VERIFIED_SET, verified_values};
+use super::queue::Job;
+use crate::lifecycle::{self, Moderation};
+use crate::model::{Extracted, Status, match_key, now_rfc3339};
+use std::collections::{HashMap, HashSet};
+
+/// One verified outcome of a group: what [`super::mentions::apply`] writes for
+/// `Applied::Verified`.
+#[derive(Clone, Copy)]
+pub(super) struct VerifiedWrite<'a> {
+    pub job: &'a Job,
+    pub extracted: &'a Extracted,
+    pub hold_new: bool,
+    pub decision: &'a Decision,
+}
+
+/// The longest run of rows in one statement.
+const LONGEST_RUN: usize = 32;
+
+/// Writes `writes` together and returns their statuses, in order; `None` when they must be
+/// written one by one instead (the caller rolls back what this wrote).
+pub(super) fn write_verified(
+    c: &Conn,
+    writes: &[VerifiedWrite<'_>],
+) -> Result<Option<Vec<Status>>> {
+    let ids: HashSet<i64> = writes.iter().map(|w| w.job.mention_id).collect();
+    if ids.len() != writes.len() || !end_jobs(c, writes)? {
+        return Ok(None);
+    }
+    let Some(nexts) = next_statuses(c, writes)? else {
+        return Ok(None);
+    };
+    let now = now_rfc3339();
+    let statuses: Vec<&str> = nexts.iter().map(|(next, _)| next.as_str()).collect();
+    let update = format!(
+        "UPDATE mentions SET {} FROM (VALUES {{rows}}) AS v WHERE mentions.id = v.column1",
+        (2..=13).rev().fold(VERIFIED_SET.to_string(), |set, n| set
+            .replace(&format!("?{n}"), &format!("v.column{n}")))
+    );
+    in_runs(
+        c,
+        &(0..writes.len()).collect::<Vec<_>>(),
+        "(CAST(? AS BIGINT), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS time_text))",
+        |rows| update.replace("{rows}", rows),
+        |&i| {
+            let w = &writes[i];
+            verified_values(w.job, statuses[i], w.extracted, w.decision, &now).to_vec()
+        },
+        |_| Ok(()),
+    )?;
+    log_decisions(c, writes)?;
+    // The same reaction seen through another channel is merged one by one (see
+    // `conversations`): only mentions that are, or wait to be, published are compared.
+    let published: Vec<(&VerifiedWrite<'_>, &str)> = writes
+        .iter()
+        .zip(&nexts)
+        .filter(|(_, (next, _))| matches!(next, Status::Verified | Status::Held))
+        .map(|(w, (_, target_key))| (w, target_key.as_str()))
+        .collect();
+    if shares_an_address(c, &published)? {
+        return Ok(None);
+    }
+    Ok(Some(nexts.into_iter().map(|(next, _)| next).collect()))
+}
+
+/// Ends the writes' jobs; `false` when one is no longer theirs as leased (leased again, or
+/// pinged again while it was checked: `jobs::finish` knows what to do then).
+fn end_jobs(c: &Conn, writes: &[VerifiedWrite<'_>]) -> Result<bool> {
+    let mut ended = 0;
+    in_runs(
+        c,
+        writes,
+        "(?, CAST(? AS BIGINT), CAST(? AS BIGINT))",
+        |rows| {
+            format!(
+                "DELETE FROM jobs WHERE again = 0 AND (kind, subject, fence) IN (VALUES {rows})
+                 RETURNING subject"
+            )
+        },
+        |w| {
+            let lease = w.job.lease();
+            vec![
+                ValueRef::Text(lease.kind.as_str()),
+                ValueRef::Int(lease.subject),
+                ValueRef::Int(lease.fence),
+            ]
+        },
+        |_| {
+            ended += 1;
+            Ok(())
+        },
+    )?;
+    Ok(ended == writes.len())
+}
+
+/// Each write's next status (by [`lifecycle::after_verification`]) and its mention's post;
+/// `None` when a mention is gone.
+fn next_statuses(c: &Conn, writes: &[VerifiedWrite<'_>]) -> Result<Option<Vec<(Status, String)>>> {
+    let mut now: HashMap<i64, (String, Option<String>, String)> = HashMap::new();
+    in_runs(
+        c,
+        writes,
+        "?",
+        |rows| {
+            format!("SELECT id, status, moderation, target_key FROM mentions WHERE id IN ({rows})")
+        },
+        |w| vec![ValueRef::Int(w.job.mention_id)],
+        |r| {
+            now.insert(r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?));
+            Ok(())
+        },
+    )?;
+    Ok(writes
+        .iter()
+        .map(|w| {
+            let (status, moderation, target_key) = now.remove(&w.job.mention_id)?;
+            let next = lifecycle::after_verification(
+                Status::parse(&status).unwrap_or(Status::Pending),
+                Moderation::parse(moderation.as_deref()),
+                w.hold_new,
+            );
+            Some((next, target_key))
+        })
+        .collect())
+}
+
+/// Logs the writes' decisions (`decisions::insert_decision`, a row each).
+fn log_decisions(c: &Conn, writes: &[VerifiedWrite<'_>]) -> Result<()> {
+    let keys: Vec<(Option<String>, Option<String>)> = writes
+        .iter()
+        .map(|w| (match_key(&w.decision.target), match_key(&w.decision.source)))
+        .collect();
+    in_runs(
+        c,
+        &(0..writes.len()).collect::<Vec<_>>(),
+        "(CAST(? AS time_text), ?, ?, ?, ?, ?,
+          COALESCE((SELECT site FROM posts WHERE match_key = ?), (SELECT site FROM posts WHERE match_key = ?), ''))",
+        |rows| {
+            format!(
+                "INSERT INTO decisions (at, source, target, kind, outcome, reason, site) VALUES {rows}"
+            )
+        },
+        |&i| {
+            let (d, (target_key, source_key)) = (writes[i].decision, &keys[i]);
+            fn text(t: &Option<String>) -> ValueRef<'_> {
+                t.as_deref().map_or(ValueRef::Null, ValueRef::Text)
+            }
+            vec![
+                ValueRef::Text(&d.at),
+                ValueRef::Text(&d.source),
+                ValueRef::Text(&d.target),
+                ValueRef::Text(&d.kind),
+                ValueRef::Text(&d.outcome),
+                ValueRef::Text(&d.reason),
+                text(target_key),
+                text(source_key),
+            ]
+        },
+        |_| Ok(()),
+    )
+}
+
+/// Records where each mention was seen (`mention_urls`); whether one of them shares an address
+/// with another published or held mention of its post.
+fn shares_an_address(c: &Conn, published: &[(&VerifiedWrite<'_>, &str)]) -> Result<bool> {
+    let seen: Vec<(i64, super::conversations::SeenAt<'_>)> = published
+        .iter()
+        .flat_map(|(w, _)| {
+            seen_at(&w.job.source, w.extracted)
+                .into_iter()
+                .map(|at| (w.job.mention_id, at))
+        })
+        .collect();
+    in_runs(
+        c,
+        &seen,
+        "(CAST(? AS BIGINT), ?, ?, ?)",
+        |rows| {
+            format!(
+                "INSERT INTO mention_urls (mention_id, url, url_key, role) VALUES {rows}
+                 ON CONFLICT DO NOTHING"
+            )
+        },
+        |(id, at)| {
+            vec![
+                ValueRef::Int(*id),
+                ValueRef::Text(at.url),
+                ValueRef::Text(&at.key),
+                ValueRef::Text(at.role),
+            ]
+        },
+        |_| Ok(()),
+    )?;
+    // Who is at each address: (mention, its post while published or held).
+    let post_of: HashMap<i64, &str> = published
+        .iter()
+        .map(|(w, target_key)| (w.job.mention_id, *target_key))
+        .collect();
+    let keys: Vec<&str> = seen
+        .iter()
+        .map(|(_, at)| at.key.as_str())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut at_key: HashMap<String, Vec<(i64, String)>> = HashMap::new();
+    in_runs(
+        c,
+        &keys,
+        "?",
+        |rows| {
+            format!(
+                "SELECT u.url_key, u.mention_id,
+                        (SELECT m.target_key FROM mentions m
+                         WHERE m.id = u.mention_id AND m.status IN ('verified', 'held'))
+                 FROM mention_urls u WHERE u.url_key IN ({rows})"
+            )
+        },
+        |key| vec![ValueRef::Text(key)],
+        |r| {
+            if let Some(target_key) = r.get::<_, Option<String>>(2)? {
+                at_key
+                    .entry(r.get(0)?)
+                    .or_default()
+                    .push((r.get(1)?, target_key));
+            }
+            Ok(())
+        },
+    )?;
+    Ok(seen.iter().any(|(id, at)| {
+        at_key.get(&at.key).is_some_and(|there| {
+            there.iter().any(|(other, target_key)| {
+                other != id && Some(&target_key.as_str()) == post_of.get(id)
+            })
+        })
+    }))
+}
+
+/// Runs `statement` over `items` in runs of 1, 2, 4 … [`LONGEST_RUN`]: `statement(rows)` is
+/// the text for a run, `rows` being `row` once per item of the run, its `?` numbered on
+/// (`(?1, ?2), (?3, ?4)`); `values` gives an item's values; `each` sees every row of every
+/// answer.
+fn in_runs<'v, T>(
+    c: &Conn,
+    items: &'v [T],
+    row: &str,
+    statement: impl Fn(&str) -> String,
+    values: impl Fn(&'v T) -> Vec<ValueRef<'v>>,
+    mut each: impl FnMut(&Row<'_>) -> Result<()>,
+) -> Result<()> {
+    let mut rest = items;
+    while !rest.is_empty() {
+        let run = LONGEST_RUN.min(1 << rest.len().ilog2());
+        let (these, after) = rest.split_at(run);
+        let mut next = 0;
+        let rows: Vec<String> = (0..run)
+            .map(|_| {
+                row.split('?')
+                    .enumerate()
+                    .map(|(i, part)| match i {
+                        0 => part.to_string(),
+                        _ => {
+                            next += 1;
+                            format!("?{next}{part}")
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let args: Vec<ValueRef<'v>> = these.iter().flat_map(&values).collect();
+        c.for_each_row(&statement(&rows.join(", ")), &args[..], &mut each)?;
+        rest = after;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::model::{Author, Kind, MentionType};
+    use crate::store::Store;
+    use crate::store::mentions::{Applied, apply};
+    use crate::store::queue::{Candidate, enqueue_one, lease_one_in};
+    use crate::store::testing::{Sql, test_stores};
+
+    const POST: &str = "https://blog.example/2024/post/";
+
+    /// The page at `i` of a side's host (`a.example` or `b.example`: the same pages twice).
+    fn page(side: &str, i: usize) -> (String, Extracted, bool) {
+        let source = format!("https://{side}.example/{i}");
+        let mut x = Extracted {
+            mention_type: Some(MentionType::Reply),
+            title: Some(format!("Reply {i}")),
+            content_html: Some(format!("<p>Reply {i} to the post</p>")),
+            ..Default::default()
+        };
+        match i {
+            0 => x.mention_type = None,
+            1 => {
+                x.author = Author {
+                    name: Some("Ann".into()),
+                    url: Some(format!("https://{side}.example/ann")),
+                    photo: Some(format!("https://{side}.example/ann.jpg")),
+                };
+                x.published = Some("2024-05-01T10:00:00Z".into());
+                x.final_url = Some(format!("https://{side}.example/{i}/moved"));
+                x.copies = vec![format!("https://{side}.social/@ann/{i}")];
+            }
+            _ => {}
+        }
+        (source, x, i == 2)
+    }
+
+    /// A webmention from `source` to the post.
+    pub(in crate::store) fn candidate(source: &str) -> Candidate {
+        Candidate {
+            source: source.into(),
+            target: POST.into(),
+            target_key: match_key(POST).unwrap(),
+            post_id: None,
+            kind: Kind::Webmention,
+            hint: None,
+        }
+    }
+
+    pub(in crate::store) fn decision(source: &str) -> Decision {
+        Decision {
+            at: now_rfc3339(),
+            source: source.into(),
+            target: POST.into(),
+            kind: "webmention".into(),
+            outcome: "verified".into(),
+            reason: "links to the post".into(),
+        }
+    }
+
+    /// Queues the side's five pages and leases their jobs: 0 and 1 plain, 2 held on arrival, 3
+    /// rejected by a moderator before, 4 verified before and checked again.
+    pub(in crate::store) fn leased_side(store: &Store, side: &str) -> Vec<(Job, Extracted, bool)> {
+        let sql = Sql::open(&store.location);
+        (0..5)
+            .map(|i| {
+                let (source, x, hold_new) = page(side, i);
+                let candidate = candidate(&source);
+                let lease = |c: &mut Conn| {
+                    let id = enqueue_one(c, &candidate)?.id;
+                    Ok(lease_one_in(c, id, 60, "test")?.expect("its job is free"))
+                };
+                let mut job = store.write(lease).unwrap();
+                if i == 3 {
+                    sql.execute(
+                        "UPDATE mentions SET moderation = 'rejected' WHERE source = ?1",
+                        &[&source],
+                    );
+                }
+                if i == 4 {
+                    let verified = Applied::Verified {
+                        extracted: Box::new(x.clone()),
+                        hold_new,
+                    };
+                    store
+                        .write(|c| apply(c, &job, &verified, &decision(&source)))
+                        .unwrap();
+                    job = store.write(lease).unwrap();
+                }
+                (job, x, hold_new)
+            })
+            .collect()
+    }
+
+    /// A group of verified outcomes for `leased`, with their `decisions`.
+    fn group<'a>(
+        leased: &'a [(Job, Extracted, bool)],
+        decisions: &'a [Decision],
+    ) -> Vec<VerifiedWrite<'a>> {
+        leased
+            .iter()
+            .zip(decisions)
+            .map(|((job, x, hold_new), decision)| VerifiedWrite {
+                job,
+                extracted: x,
+                hold_new: *hold_new,
+                decision,
+            })
+            .collect()
+    }
+
+    fn decisions_for(leased: &[(Job, Extracted, bool)]) -> Vec<Decision> {
+        leased
+            .iter()
+            .map(|(job, ..)| decision(&job.source))
+            .collect()
+    }
+
+    /// What a side's writes left, its host's name taken out: the mentions, their addresses,
+    /// the decisions logged and the jobs left.
+    pub(in crate::store) fn written(store: &Store, side: &str) -> Vec<Vec<String>> {
+        let sql = Sql::open(&store.location);
+        let like = format!("https://{side}.%");
+        let rows = |query: &str| -> Vec<Vec<String>> {
+            sql.rows(&query.replace("{like}", &like))
+                .into_iter()
+                .map(|row| {
+                    row.into_iter()
+                        .map(|v| v.replace(&format!("{side}."), "HOST."))
+                        .collect()
+                })
+                .collect()
+        };
+        [
+            rows(
+                "SELECT source, status, type, title, author_name, author_url, author_photo, published,
+                        excerpt, content_html, final_url, reason, not_found_count,
+                        verified_at IS NULL, verified_at = checked_at, updated_at = checked_at
+                 FROM mentions WHERE source LIKE '{like}' ORDER BY source",
+            ),
+            rows(
+                "SELECT m.source, u.url, u.url_key, u.role FROM mention_urls u
+                 JOIN mentions m ON m.id = u.mention_id
+                 WHERE m.source LIKE '{like}' ORDER BY m.source, u.url_key",
+            ),
+            rows(
+                "SELECT source, target, kind, outcome, reason, site FROM decisions
+                 WHERE source LIKE '{like}' ORDER BY source, id",
+            ),
+            rows(
+                "SELECT m.source FROM jobs q JOIN mentions m ON m.id = q.subject
+                 WHERE m.source LIKE '{like}' ORDER BY m.source",
+            ),
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn a_group_with_a_mention_twice_a_shared_address_or_a_job_pinged_again_is_handed_back() {
+        for (store, _keep) in test_stores("together_handed_back") {
+            let leased = leased_side(&store, "a");
+            let decisions = decisions_for(&leased);
+            let all = group(&leased, &decisions);
+            let handed_back = |writes: &[VerifiedWrite<'_>]| -> bool {
+                store
+                    .write(|c| {
+                        let tx = c.transaction()?;
+                        Ok(write_verified(&tx, writes)?.is_none()) // rolled back with `tx`
+                    })
+                    .unwrap()
+            };
+            assert!(!handed_back(&all[..2]), "two plain outcomes are written");
+            assert!(handed_back(&[all[0], all[1], all[0]]), "a mention twice");
+            // Another published mention of the post, from the address page 1 names as its copy.
+            let copy = candidate("https://a.social/@ann/1");
+            store
+                .write(|c| {
+                    let id = enqueue_one(c, &copy)?.id;
+                    let job = lease_one_in(c, id, 60, "test")?.unwrap();
+                    let verified = Applied::Verified {
+                        extracted: Box::default(),
+                        hold_new: false,
+                    };
+                    apply(c, &job, &verified, &decision(&copy.source))
+                })
+                .unwrap();
+            assert!(handed_back(&all[..2]), "page 1 shares an address with it");
+            assert!(!handed_back(&[all[0], all[2]]));
+            // Pinged again while its job was leased: `jobs::finish` queues it again.
+            store
+                .write(|c| enqueue_one(c, &candidate(&leased[2].0.source)))
+                .unwrap();
+            assert!(handed_back(&[all[0], all[2]]), "a job pinged again");
+            let sql = Sql::open(&store.location);
+            let jobs_left = sql.query_i64(
+                "SELECT COUNT(*) FROM jobs q JOIN mentions m ON m.id = q.subject
+                 WHERE m.source LIKE 'https://a.example/%'",
+                &[],
+            );
+            assert_eq!(jobs_left, 5, "what was handed back was rolled back");
+        }
+    }
+
+    #[test]
+    fn verified_outcomes_written_together_leave_what_they_leave_written_one_by_one() {
+        for (store, _keep) in test_stores("together") {
+            let one_by_one = leased_side(&store, "a");
+            let together = leased_side(&store, "b");
+            let statuses_alone: Vec<Status> = store
+                .write(|c| {
+                    one_by_one
+                        .iter()
+                        .map(|(job, x, hold_new)| {
+                            let verified = Applied::Verified {
+                                extracted: Box::new(x.clone()),
+                                hold_new: *hold_new,
+                            };
+                            Ok(apply(c, job, &verified, &decision(&job.source))?.unwrap())
+                        })
+                        .collect::<Result<_>>()
+                })
+                .unwrap();
+            let decisions = decisions_for(&together);
+            let statuses_together = store
+                .write(|c| write_verified(c, &group(&together, &decisions)))
+                .unwrap();
+            assert_eq!(
+                statuses_alone,
+                [
+                    Status::Verified,
+                    Status::Verified,
+                    Status::Held,
+                    Status::Rejected,
+                    Status::Verified
+                ]
+            );
+            assert_eq!(statuses_together, Some(statuses_alone));
+            let (alone, together) = (written(&store, "a"), written(&store, "b"));
+            assert!(alone.len() > 15, "{alone:?}");
+            assert_eq!(together, alone);
+        }
+    }
+}
