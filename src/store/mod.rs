@@ -924,9 +924,9 @@ impl Store {
     /// p99 28 against 39 ms; 811 against 739 pages/s end to end) — more committers made smaller
     /// groups, each a transaction of its own (a BEGIN, a COMMIT and a disk sync more), and
     /// competed for the same two cores. (Four and four were best while every statement cost two
-    /// thread switches; see `pg_socket`.) On PostgreSQL a group's verified outcomes are written
-    /// together (see `together`: a statement is a round trip there); on SQLite a statement is
-    /// a call within the process, and each is written alone.
+    /// thread switches; see `pg_socket`.) On PostgreSQL a group's verified outcomes and its
+    /// candidates to queue are written together (see `together`: a statement is a round trip
+    /// there); on SQLite a statement is a call within the process, and each is written alone.
     fn commit_plan(&self) -> queue::CommitPlan {
         use queue::{CommitPlan, Committers};
         match self.location {
@@ -947,7 +947,7 @@ impl Store {
                 intake: Some(Committers {
                     count: 2,
                     max_group: 16,
-                    together: false,
+                    together: true,
                 }),
             },
         }

@@ -445,13 +445,91 @@ trait Unit: Send {
     fn run(&mut self, c: &Conn) -> bool;
     /// Answers the caller: the write's result, or why the commit failed.
     fn answer(self: Box<Self>, commit: std::result::Result<(), String>);
-    /// The verified outcome this write is, to be written with its group's others (see
+    /// What this write is, when it can be written with its group's others of its kind (see
     /// [`super::together`]) instead of run alone.
-    fn verified(&self) -> Option<VerifiedWrite<'_>> {
+    fn together(&self) -> Option<Together<'_>> {
         None
     }
-    /// This write was written with its group's others: its mention's status is `status`.
-    fn written_together(&mut self, _status: Status) {}
+    /// This write was written with its group's others: what that gave it.
+    fn written_together(&mut self, _written: WrittenTogether) {}
+}
+
+/// A write that [`super::together`] can write with others of its kind.
+enum Together<'a> {
+    /// A check's verified outcome.
+    Verified(VerifiedWrite<'a>),
+    /// A candidate to queue.
+    Enqueue(&'a Candidate),
+}
+
+/// What writing together gave a write.
+enum WrittenTogether {
+    Verified(Status),
+    Enqueued(Enqueued),
+}
+
+/// A write of a kind that can be written together: how it is written alone, and what it is.
+trait WriteTogether: Send + 'static {
+    type Answer: Send + 'static;
+    fn alone(&self, c: &Conn) -> Result<Self::Answer>;
+    fn together(&self) -> Option<Together<'_>>;
+    fn answer(written: WrittenTogether) -> Option<Self::Answer>;
+}
+
+/// A check's outcome ([`GroupCommit::apply`]).
+struct Outcome {
+    job: Job,
+    applied: Applied,
+    decision: Decision,
+}
+
+impl WriteTogether for Outcome {
+    type Answer = Option<Status>;
+
+    fn alone(&self, c: &Conn) -> Result<Option<Status>> {
+        super::mentions::apply(c, &self.job, &self.applied, &self.decision)
+    }
+
+    fn together(&self) -> Option<Together<'_>> {
+        match &self.applied {
+            Applied::Verified {
+                extracted,
+                hold_new,
+            } => Some(Together::Verified(VerifiedWrite {
+                job: &self.job,
+                extracted,
+                hold_new: *hold_new,
+                decision: &self.decision,
+            })),
+            _ => None,
+        }
+    }
+
+    fn answer(written: WrittenTogether) -> Option<Option<Status>> {
+        match written {
+            WrittenTogether::Verified(status) => Some(Some(status)),
+            WrittenTogether::Enqueued(_) => None,
+        }
+    }
+}
+
+impl WriteTogether for Candidate {
+    type Answer = Enqueued;
+
+    fn alone(&self, c: &Conn) -> Result<Enqueued> {
+        enqueue_one(c, self)
+    }
+
+    fn together(&self) -> Option<Together<'_>> {
+        Some(Together::Enqueue(self))
+    }
+
+    fn answer(written: WrittenTogether) -> Option<Enqueued> {
+        match written {
+            WrittenTogether::Enqueued(enqueued) => Some(enqueued),
+            WrittenTogether::Verified(_) => None,
+        }
+    }
 }
 
 /// Answers a write's caller: its result, or why the commit failed.
@@ -488,18 +566,32 @@ impl<T: Send, F: Fn(&Conn) -> Result<T> + Send> Unit for Pending<T, F> {
     }
 }
 
-/// A check's outcome waiting for a group commit ([`GroupCommit::apply`]).
-struct PendingOutcome {
-    job: Job,
-    applied: Applied,
-    decision: Decision,
-    result: Option<Result<Option<Status>>>,
-    reply: tokio::sync::oneshot::Sender<Result<Option<Status>>>,
+/// A write that can be written together, waiting for a group commit.
+struct PendingTogether<W: WriteTogether> {
+    write: W,
+    result: Option<Result<W::Answer>>,
+    reply: tokio::sync::oneshot::Sender<Result<W::Answer>>,
 }
 
-impl Unit for PendingOutcome {
+/// `write` waiting for a group commit, and where its answer comes.
+fn pending_together<W: WriteTogether>(
+    write: W,
+) -> (
+    Box<dyn Unit>,
+    tokio::sync::oneshot::Receiver<Result<W::Answer>>,
+) {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let unit = Box::new(PendingTogether {
+        write,
+        result: None,
+        reply,
+    });
+    (unit, answer)
+}
+
+impl<W: WriteTogether> Unit for PendingTogether<W> {
     fn run(&mut self, c: &Conn) -> bool {
-        let result = super::mentions::apply(c, &self.job, &self.applied, &self.decision);
+        let result = self.write.alone(c);
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -509,23 +601,14 @@ impl Unit for PendingOutcome {
         reply_with(self.result, commit, self.reply);
     }
 
-    fn verified(&self) -> Option<VerifiedWrite<'_>> {
-        match &self.applied {
-            Applied::Verified {
-                extracted,
-                hold_new,
-            } => Some(VerifiedWrite {
-                job: &self.job,
-                extracted,
-                hold_new: *hold_new,
-                decision: &self.decision,
-            }),
-            _ => None,
-        }
+    fn together(&self) -> Option<Together<'_>> {
+        self.write.together()
     }
 
-    fn written_together(&mut self, status: Status) {
-        self.result = Some(Ok(Some(status)));
+    fn written_together(&mut self, written: WrittenTogether) {
+        if let Some(answer) = W::answer(written) {
+            self.result = Some(Ok(answer));
+        }
     }
 }
 
@@ -534,7 +617,8 @@ impl Unit for PendingOutcome {
 pub(super) struct Committers {
     pub count: usize,
     pub max_group: usize,
-    /// Whether a group's verified outcomes are written together (see [`super::together`]).
+    /// Whether a group's verified outcomes and candidates are written together (see
+    /// [`super::together`]).
     pub together: bool,
 }
 
@@ -668,7 +752,8 @@ impl GroupCommit {
     /// and its moderation, only its job is (re)queued. Resolves once it is committed: what a
     /// receiver acknowledges is durable.
     pub async fn enqueue(&self, candidate: Candidate) -> StoreResult<Enqueued> {
-        self.run_intake(move |c| enqueue_one(c, &candidate)).await
+        let (unit, answer) = pending_together(candidate);
+        Self::queue(self.intake.as_ref().unwrap_or(&self.sender), unit, answer).await
     }
 
     /// Enqueues one candidate and leases its job to `owner` in the same commit (a check the
@@ -748,13 +833,10 @@ impl GroupCommit {
         applied: Applied,
         decision: Decision,
     ) -> StoreResult<Option<Status>> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let unit = Box::new(PendingOutcome {
+        let (unit, answer) = pending_together(Outcome {
             job,
             applied,
             decision,
-            result: None,
-            reply,
         });
         Self::queue(&self.sender, unit, answer).await
     }
@@ -794,7 +876,7 @@ impl GroupCommit {
 /// after a rollback is running it once.)
 fn commit_group(store: &Store, group: &mut [Box<dyn Unit>], together: bool) -> StoreResult<()> {
     store.write(|c| {
-        if together && commit_verified_together(c, group)? {
+        if together && commit_together(c, group)? {
             return Ok(());
         }
         let tx = c.transaction()?;
@@ -826,45 +908,86 @@ fn commit_group(store: &Store, group: &mut [Box<dyn Unit>], together: bool) -> S
     })
 }
 
-/// Commits `group` with its verified outcomes written together (see [`super::together`]);
-/// `false`, with nothing written, when it is to be written one write at a time instead: fewer
-/// than two verified outcomes, or one that the writing together hands back, or another write
-/// of the group that fails.
-fn commit_verified_together(c: &Conn, group: &mut [Box<dyn Unit>]) -> StoreResult<bool> {
-    let (verified, others): (Vec<_>, Vec<_>) =
-        group.iter_mut().partition(|unit| unit.verified().is_some());
-    if verified.len() < 2 {
+/// Commits `group` with its verified outcomes, and its candidates to queue, written together
+/// (see [`super::together`]); `false`, with nothing written, when it is to be written one
+/// write at a time instead: fewer than two of either kind, or verified outcomes that the
+/// writing together hands back, or a write of the group that fails.
+fn commit_together(c: &Conn, group: &mut [Box<dyn Unit>]) -> StoreResult<bool> {
+    let (mut verified, mut enqueues, mut alone) = (Vec::new(), Vec::new(), Vec::new());
+    for unit in group.iter_mut() {
+        match unit.together().map(|t| matches!(t, Together::Verified(_))) {
+            Some(true) => verified.push(unit),
+            Some(false) => enqueues.push(unit),
+            None => alone.push(unit),
+        }
+    }
+    for few in [&mut verified, &mut enqueues] {
+        if few.len() < 2 {
+            alone.append(few);
+        }
+    }
+    if verified.is_empty() && enqueues.is_empty() {
         return Ok(false);
     }
     let tx = c.transaction()?;
-    let writes: Vec<VerifiedWrite<'_>> = verified.iter().filter_map(|u| u.verified()).collect();
     let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        super::together::write_verified(&tx, &writes)
+        write_together(&tx, &verified, &enqueues)
     }));
-    drop(writes);
-    let statuses = match written {
-        Ok(Ok(Some(statuses))) => statuses,
+    let (statuses, enqueued) = match written {
+        Ok(Ok(Some(written))) => written,
         Ok(Ok(None)) => return Ok(false), // rolled back with `tx`
         Ok(Err(e)) => {
-            tracing::debug!(error = %e, "verified outcomes not written together; one by one");
+            tracing::debug!(error = %e, "a group not written together; one write at a time");
             return Ok(false);
         }
         Err(_) => {
-            tracing::error!("writing verified outcomes together panicked; one by one");
+            tracing::error!("writing a group together panicked; one write at a time");
             return Ok(false);
         }
     };
-    for (unit, status) in verified.into_iter().zip(statuses) {
-        unit.written_together(status);
-    }
-    if !others
+    let statuses = statuses.into_iter().map(WrittenTogether::Verified);
+    let enqueued = enqueued.into_iter().map(WrittenTogether::Enqueued);
+    for (unit, written) in verified
         .into_iter()
-        .all(|unit| run_caught(unit.as_mut(), &tx))
+        .chain(enqueues)
+        .zip(statuses.chain(enqueued))
     {
+        unit.written_together(written);
+    }
+    if !alone.into_iter().all(|unit| run_caught(unit.as_mut(), &tx)) {
         return Ok(false);
     }
     tx.commit()?;
     Ok(true)
+}
+
+/// Writes `verified` outcomes and `enqueues` together: the statuses and the enqueues' answers,
+/// in order; `None` when the verified outcomes are handed back.
+fn write_together(
+    tx: &Conn,
+    verified: &[&mut Box<dyn Unit>],
+    enqueues: &[&mut Box<dyn Unit>],
+) -> Result<Option<(Vec<Status>, Vec<Enqueued>)>> {
+    let (mut writes, mut candidates) = (Vec::new(), Vec::new());
+    for unit in verified.iter().chain(enqueues) {
+        match unit.together() {
+            Some(Together::Verified(write)) => writes.push(write),
+            Some(Together::Enqueue(candidate)) => candidates.push(candidate),
+            None => {}
+        }
+    }
+    let statuses = match writes.is_empty() {
+        true => Vec::new(),
+        false => match super::together::write_verified(tx, &writes)? {
+            Some(statuses) => statuses,
+            None => return Ok(None),
+        },
+    };
+    let enqueued = match candidates.is_empty() {
+        true => Vec::new(),
+        false => super::together::enqueue(tx, &candidates)?,
+    };
+    Ok(Some((statuses, enqueued)))
 }
 
 /// Runs `unit` on `c`; a panic is a failure (logged), not the committer's end.
@@ -1295,18 +1418,16 @@ mod tests {
         let mut group: Vec<Box<dyn Unit>> = Vec::new();
         let mut answers = Vec::new();
         for (job, x, hold_new) in leased {
-            let (reply, answer) = tokio::sync::oneshot::channel();
-            answers.push(answer);
-            group.push(Box::new(PendingOutcome {
+            let (unit, answer) = pending_together(Outcome {
                 job: job.clone(),
                 applied: Applied::Verified {
                     extracted: Box::new(x.clone()),
                     hold_new: *hold_new,
                 },
                 decision: decision(&job.source),
-                result: None,
-                reply,
-            }));
+            });
+            answers.push(answer);
+            group.push(unit);
         }
         let (reply, enqueued) = tokio::sync::oneshot::channel();
         let source = format!("{}/new", leased[0].0.source);

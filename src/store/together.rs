@@ -1,24 +1,26 @@
-//! A group's verifications written together. On PostgreSQL every statement is a round trip
-//! and a start of the executor, and one verification alone takes six (its mention read and
-//! updated, its job ended, its decision logged, its addresses recorded and looked up): the
-//! group commit writes its verified outcomes instead with one statement of each kind for the
-//! whole group (the rows in `VALUES` lists), in the group's transaction.
+//! A group's verifications, and its candidates to queue, written together. On PostgreSQL
+//! every statement is a round trip and a start of the executor, and one verification alone
+//! takes six (its mention read and updated, its job ended, its decision logged, its addresses
+//! recorded and looked up), one new ping three: the group commit writes them instead with one
+//! statement of each kind for the whole group (the rows in `VALUES` lists), in the group's
+//! transaction.
 //!
-//! Only the common case is written this way. A group with anything else in it — a job leased
-//! again or pinged again while it was checked, a mention twice, an address shared with another
-//! mention of the same post (a conversation to merge) — is handed back, rolled back, and
-//! written one outcome at a time by `mentions::apply`, whose result this must equal: a test
-//! holds the two to the same rows on both engines.
+//! Only the common case is written this way. Verified outcomes with anything else among them —
+//! a job leased again or pinged again while it was checked, a mention twice, an address shared
+//! with another mention of the same post (a conversation to merge) — are handed back, rolled
+//! back, and written one outcome at a time by `mentions::apply`; a candidate whose pair was
+//! seen before is queued by `enqueue_one`. Tests hold each way to the rows of the other, on
+//! both engines.
 //!
 //! Lists go in runs of 1, 2, 4 … 32 rows, so that each statement is one of a handful of texts
 //! that the connection keeps prepared.
 
 use super::Result;
 use super::conversations::seen_at;
-use super::db::{Conn, Row, ValueRef};
+use super::db::{Conn, Param, Row, ValueRef};
 use super::decisions::Decision;
 use super::mentions::{VERIFIED_SET, verified_values};
-use super::queue::Job;
+use super::queue::{Candidate, Enqueued, Job, enqueue_one};
 use crate::lifecycle::{self, Moderation};
 use crate::model::{Extracted, Status, match_key, now_rfc3339};
 use std::collections::{HashMap, HashSet};
@@ -252,6 +254,90 @@ fn shares_an_address(c: &Conn, published: &[(&VerifiedWrite<'_>, &str)]) -> Resu
             })
         })
     }))
+}
+
+/// Queues `candidates` together: the pairs not seen before get their mentions in one statement
+/// and their jobs in another; a pair seen before (or twice in the group) is then queued by
+/// [`enqueue_one`], as alone. Their answers, in order.
+pub(super) fn enqueue(c: &Conn, candidates: &[&Candidate]) -> Result<Vec<Enqueued>> {
+    let now = now_rfc3339();
+    let tokens: Vec<String> = candidates
+        .iter()
+        .map(|_| super::new_status_token())
+        .collect();
+    let mut made: HashMap<String, i64> = HashMap::new();
+    in_runs(
+        c,
+        &(0..candidates.len()).collect::<Vec<_>>(),
+        "(?, ?, ?, CAST(? AS BIGINT), ?, ?, CAST(? AS time_text), CAST(? AS time_text), ?,
+          COALESCE((SELECT site FROM posts WHERE id = CAST(? AS BIGINT)), ''))",
+        |rows| {
+            format!(
+                "INSERT INTO mentions (source, target, target_key, post_id, kind, hint, first_seen,
+                                       updated_at, status_token, site)
+                 VALUES {rows} ON CONFLICT (source, target_key) DO NOTHING RETURNING status_token, id"
+            )
+        },
+        |&i| {
+            let cand = candidates[i];
+            let post_id = cand.post_id.map_or(ValueRef::Null, ValueRef::Int);
+            vec![
+                ValueRef::Text(&cand.source),
+                ValueRef::Text(&cand.target),
+                ValueRef::Text(&cand.target_key),
+                post_id,
+                ValueRef::Text(cand.kind.as_str()),
+                cand.hint.value(),
+                ValueRef::Text(&now),
+                ValueRef::Text(&now),
+                ValueRef::Text(&tokens[i]),
+                post_id,
+            ]
+        },
+        |r| {
+            made.insert(r.get(0)?, r.get(1)?);
+            Ok(())
+        },
+    )?;
+    let new: Vec<(usize, i64)> = (0..candidates.len())
+        .filter_map(|i| Some((i, *made.get(&tokens[i])?)))
+        .collect();
+    // A mention made just now has no job yet (a job leaves with its mention).
+    in_runs(
+        c,
+        &new,
+        "('verify', CAST(? AS BIGINT), ?, 0, 0, ?, (SELECT site FROM mentions WHERE id = CAST(? AS BIGINT)))",
+        |rows| {
+            format!(
+                "INSERT INTO jobs (kind, subject, next_try, attempts, conditional, arrival, site)
+                 VALUES {rows}"
+            )
+        },
+        |&(i, id)| {
+            vec![
+                ValueRef::Int(id),
+                ValueRef::Text(&now),
+                ValueRef::Text(candidates[i].kind.as_str()),
+                ValueRef::Int(id),
+            ]
+        },
+        |_| Ok(()),
+    )?;
+    candidates
+        .iter()
+        .zip(tokens)
+        .map(|(cand, status_token)| match made.get(&status_token) {
+            Some(&id) => Ok(Enqueued {
+                id,
+                status_token,
+                moderation: None,
+                new: true,
+                already_queued: false,
+                status: Status::Pending,
+            }),
+            None => enqueue_one(c, cand),
+        })
+        .collect()
 }
 
 /// Runs `statement` over `items` in runs of 1, 2, 4 … [`LONGEST_RUN`]: `statement(rows)` is
@@ -492,6 +578,75 @@ pub(super) mod tests {
                 &[],
             );
             assert_eq!(jobs_left, 5, "what was handed back was rolled back");
+        }
+    }
+
+    #[test]
+    fn candidates_queued_together_are_answered_and_written_as_one_by_one() {
+        for (store, _keep) in test_stores("together_enqueue") {
+            // Pages 0 and 1 new, page 2 seen before (its job leased), page 0 twice.
+            let sides: Vec<(Vec<Candidate>, Vec<Enqueued>)> = ["a", "b"]
+                .into_iter()
+                .map(|side| {
+                    let seen = candidate(&format!("https://{side}.example/2"));
+                    store
+                        .write(|c| {
+                            let id = enqueue_one(c, &seen)?.id;
+                            lease_one_in(c, id, 60, "test")
+                        })
+                        .unwrap();
+                    let candidates: Vec<Candidate> = [0, 1, 2, 0]
+                        .into_iter()
+                        .map(|i| {
+                            let mut candidate = candidate(&format!("https://{side}.example/{i}"));
+                            candidate.hint = (i == 1).then(|| r#"{"via":"test"}"#.to_string());
+                            candidate
+                        })
+                        .collect();
+                    (candidates, Vec::new())
+                })
+                .collect();
+            let alone: Vec<Enqueued> = store
+                .write(|c| sides[0].0.iter().map(|cand| enqueue_one(c, cand)).collect())
+                .unwrap();
+            let together: Vec<Enqueued> = store
+                .write(|c| enqueue(c, &sides[1].0.iter().collect::<Vec<_>>()))
+                .unwrap();
+            let answer = |e: &Enqueued| (e.new, e.already_queued, e.status, e.moderation.clone());
+            let answers = |all: &[Enqueued]| all.iter().map(answer).collect::<Vec<_>>();
+            assert_eq!(answers(&together), answers(&alone));
+            assert_eq!(
+                answers(&alone)
+                    .iter()
+                    .map(|a| (a.0, a.1))
+                    .collect::<Vec<_>>(),
+                [(true, false), (true, false), (false, true), (false, true)]
+            );
+            assert_eq!(
+                together[3].id, together[0].id,
+                "the same pair, the same mention"
+            );
+            let sql = Sql::open(&store.location);
+            let rows = |side: &str| -> Vec<Vec<String>> {
+                sql.rows(&format!(
+                    "SELECT m.source, m.target, m.target_key, m.kind, m.hint, m.status, m.site,
+                            q.attempts, q.again, q.arrival, q.site, q.lease_owner IS NULL,
+                            m.first_seen = m.updated_at, q.next_try = m.first_seen
+                     FROM mentions m JOIN jobs q ON q.subject = m.id
+                     WHERE m.source LIKE 'https://{side}.%' ORDER BY m.source"
+                ))
+                .into_iter()
+                .map(|row| {
+                    let host = format!("https://{side}.");
+                    row.into_iter()
+                        .map(|v| v.replace(&host, "https://HOST."))
+                        .collect()
+                })
+                .collect()
+            };
+            let rows_alone = rows("a");
+            assert_eq!(rows_alone.len(), 3);
+            assert_eq!(rows("b"), rows_alone);
         }
     }
 
