@@ -671,16 +671,41 @@ pub const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60)
 /// The longest a transaction may sit idle before the server ends it.
 pub const IDLE_IN_TRANSACTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// A connection's I/O, ready to be driven by [`PgConn::wait`]; its end is logged.
-fn connection_io<T>(connection: tokio_postgres::Connection<WaitedSocket, T>) -> ConnectionIo
+/// What a connection that listens does with a notification's payload (see [`PgConn::hear`]).
+pub type Hearing = Box<dyn FnMut(&str) + Send>;
+
+/// A connection's I/O, ready to be driven by [`PgConn::wait`]; its end is logged, and each
+/// notification it brings is given to `hearing`.
+fn connection_io<T>(
+    mut connection: tokio_postgres::Connection<WaitedSocket, T>,
+    mut hearing: Option<Hearing>,
+) -> ConnectionIo
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    Box::pin(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %PgError(e), "a PostgreSQL connection ended");
+    use std::task::Poll;
+    use tokio_postgres::AsyncMessage;
+    Box::pin(std::future::poll_fn(move |cx| {
+        loop {
+            match connection.poll_message(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(()),
+                Poll::Ready(Some(Err(e))) => {
+                    tracing::warn!(error = %PgError(e), "a PostgreSQL connection ended");
+                    return Poll::Ready(());
+                }
+                Poll::Ready(Some(Ok(AsyncMessage::Notification(n)))) => {
+                    if let Some(hear) = hearing.as_mut() {
+                        hear(n.payload());
+                    }
+                }
+                Poll::Ready(Some(Ok(AsyncMessage::Notice(notice)))) => {
+                    tracing::info!(severity = %notice.severity(), "PostgreSQL: {}", notice.message());
+                }
+                Poll::Ready(Some(Ok(_))) => {}
+            }
         }
-    })
+    }))
 }
 
 /// The startup of a connection on `socket` (TLS when `tls` says so, authentication, the
@@ -690,6 +715,7 @@ fn start_session<T>(
     socket: WaitedSocket,
     tls: T,
     timeout: std::time::Duration,
+    hearing: Option<Hearing>,
 ) -> StoreResult<(tokio_postgres::Client, ConnectionIo)>
 where
     T: tokio_postgres::tls::TlsConnect<WaitedSocket>,
@@ -712,7 +738,7 @@ where
     });
     let (client, connection) = started
         .map_err(|e| StoreError::Database(format!("connecting to PostgreSQL: {e}").into()))?;
-    Ok((client, connection_io(connection)))
+    Ok((client, connection_io(connection, hearing)))
 }
 
 /// TLS for `sslmode=require` and stricter: rustls with the platform's certificate verifier.
@@ -759,6 +785,16 @@ impl PgConn {
     /// lock at most [`LOCK_TIMEOUT`], and a transaction left idle (its process stalled) is ended
     /// by the server after [`IDLE_IN_TRANSACTION_TIMEOUT`], releasing its row locks.
     pub fn connect(url: &str, timeout: std::time::Duration) -> StoreResult<PgConn> {
+        PgConn::connect_hearing(url, timeout, None)
+    }
+
+    /// [`PgConn::connect`], each notification the connection brings given to `hearing` (see
+    /// [`PgConn::hear`]).
+    pub fn connect_hearing(
+        url: &str,
+        timeout: std::time::Duration,
+        hearing: Option<Hearing>,
+    ) -> StoreResult<PgConn> {
         let strict = url
             .replace("sslmode=verify-full", "sslmode=require")
             .replace("sslmode=verify-ca", "sslmode=require");
@@ -790,11 +826,11 @@ impl PgConn {
                         .map_err(|e| {
                             StoreError::Database(format!("TLS for PostgreSQL: {e}").into())
                         })?;
-                start_session(&config, socket, tls, timeout)?
+                start_session(&config, socket, tls, timeout, hearing)?
             }
             _ => {
                 config.ssl_mode(tokio_postgres::config::SslMode::Disable);
-                start_session(&config, socket, tokio_postgres::NoTls, timeout)?
+                start_session(&config, socket, tokio_postgres::NoTls, timeout, hearing)?
             }
         };
         Ok(PgConn {
@@ -829,6 +865,32 @@ impl PgConn {
                 return f.as_mut().poll(cx);
             }
         })
+    }
+
+    /// Listens on `channel` and drives the connection, its notifications given to the
+    /// `hearing` it was opened with, until it ends (an error, the server gone) or `stop` says
+    /// so (asked at least once a second); `listening` is called once the server listens.
+    pub fn hear(
+        &self,
+        channel: &str,
+        listening: impl FnOnce(),
+        stop: impl Fn() -> bool,
+    ) -> StoreResult<()> {
+        use std::task::Poll;
+        self.batch(&format!("LISTEN {channel}"))?;
+        listening();
+        let mut io = self.io.borrow_mut();
+        pg_socket::wait_on(&self.readiness, |cx| {
+            let Some(driven) = io.as_mut() else {
+                return Poll::Ready(());
+            };
+            if stop() || driven.as_mut().poll(cx).is_ready() {
+                *io = None;
+                return Poll::Ready(());
+            }
+            Poll::Pending
+        });
+        Ok(())
     }
 
     /// Whether the connection is gone (the server restarted): such a connection is dropped.

@@ -18,10 +18,13 @@
 //!
 //! Files by area, each an `impl Store` block with its SQL: [`posts`], [`queue`] (the durable
 //! job queue and group commit), [`mentions`] (outcomes applied, listings, counts),
-//! [`conversations`] (one reaction seen through several channels kept as one mention),
+//! [`together`] (on PostgreSQL, a group commit's verified outcomes and new pings written with one
+//! statement of each kind for the group), [`conversations`] (one reaction seen through several
+//! channels kept as one mention),
 //! [`moderation`] (approve, reject, blocks), [`decisions`], [`fetch_state`] and [`state`] (what
 //! crawls and schedules remember), [`fleet`] (the processes sharing a store, their host slots
-//! and schedule claims), [`sessions`] (the operator's). PostgreSQL's schema is [`postgres`];
+//! and schedule claims), [`sessions`] (the operator's), [`changes`] (the blocks and profiles kept
+//! in memory on PostgreSQL until a change is heard). PostgreSQL's schema is [`postgres`];
 //! [`pg_socket`] is its connections' socket, driven by the thread that waits.
 //! Nothing outside this folder writes SQL.
 //!
@@ -32,6 +35,7 @@
 //! [`Store::write`] and the group commit turn it into a `StoreError` on the way out — a write
 //! refused for a stale lease ([`jobs`]) becomes `StoreError::StaleLease`.
 
+mod changes;
 mod conversations;
 pub(crate) mod db;
 mod decisions;
@@ -652,6 +656,8 @@ pub struct Store {
     routes: std::sync::RwLock<std::sync::Arc<crate::sites::Routes>>,
     /// Sites with rows here that are no longer configured (see [`Store::removed_sites`]).
     removed_sites: std::sync::RwLock<Vec<String>>,
+    /// The blocks and profiles kept in memory on PostgreSQL (see `changes`).
+    kept: changes::Kept,
 }
 
 /// A new mention's status token: the unguessable name of its status page (128 random bits).
@@ -832,6 +838,7 @@ impl Store {
             pool: Mutex::new(pool),
             routes: Default::default(),
             removed_sites: Default::default(),
+            kept: Default::default(),
         })
     }
 

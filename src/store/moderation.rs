@@ -73,6 +73,7 @@ impl Store {
                 )?;
             }
             tx.commit()?;
+            self.kept.heard.changed();
             Ok(ids.len())
         })
     }
@@ -101,16 +102,19 @@ impl Store {
                 )?;
             }
             tx.commit()?;
+            self.kept.heard.changed();
             Ok(Some(ids.len()))
         })
     }
 
     /// Blocked domains: the store's list (the config's list is added by the caller).
     pub fn blocked_domains(&self) -> StoreResult<Vec<String>> {
-        self.read(|c| {
-            c.prepare_cached("SELECT domain FROM blocks ORDER BY domain")?
-                .query_map([], |r| r.get(0))?
-                .collect()
+        self.kept_or_read(&self.kept.blocks, (), || {
+            self.read(|c| {
+                c.prepare_cached("SELECT domain FROM blocks ORDER BY domain")?
+                    .query_map([], |r| r.get(0))?
+                    .collect()
+            })
         })
     }
 }

@@ -523,6 +523,19 @@ DROP INDEX mentions_target_published;
 CREATE INDEX mentions_target_seen ON mentions (target_key, first_seen, id, status)
     WHERE status IS NOT NULL;
 "#,
+    r#"
+-- Every process keeps the domain blocks and the sites' profiles in memory, read once (see
+-- store/changes.rs): a change to either is announced to all of them (NOTIFY, at commit).
+CREATE FUNCTION announce_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('backfeed_changed', TG_TABLE_NAME);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER blocks_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON blocks
+FOR EACH STATEMENT EXECUTE FUNCTION announce_change();
+CREATE TRIGGER own_profiles_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON own_profiles
+FOR EACH STATEMENT EXECUTE FUNCTION announce_change();
+"#,
 ];
 
 #[cfg(test)]

@@ -229,10 +229,12 @@ impl Store {
 
     /// The blogger's accounts `site`'s home page names (`rel="me"`), as last read.
     pub fn site_profiles(&self, site: &str) -> StoreResult<Vec<String>> {
-        self.read(|c| {
-            c.prepare_cached("SELECT url FROM own_profiles WHERE site = ?1 ORDER BY url")?
-                .query_map([site], |r| r.get(0))?
-                .collect()
+        self.kept_or_read(&self.kept.profiles, site.to_string(), || {
+            self.read(|c| {
+                c.prepare_cached("SELECT url FROM own_profiles WHERE site = ?1 ORDER BY url")?
+                    .query_map([site], |r| r.get(0))?
+                    .collect()
+            })
         })
     }
 
@@ -247,7 +249,9 @@ impl Store {
                     [site, url.as_str()],
                 )?;
             }
-            tx.commit()
+            tx.commit()?;
+            self.kept.heard.changed();
+            Ok(())
         })
     }
 }
