@@ -566,11 +566,15 @@ impl Conn {
     }
 
     /// Begins a transaction by hand (`COMMIT` or `ROLLBACK` ends it); see [`Conn::transaction`].
+    /// On PostgreSQL the `BEGIN` goes with the transaction's first statement, in its round trip.
     pub fn begin(&self) -> StoreResult<()> {
-        self.execute_batch(match self {
-            Conn::Lite(_) => "BEGIN IMMEDIATE",
-            Conn::Pg(_) => "BEGIN",
-        })
+        match self {
+            Conn::Lite(_) => self.execute_batch("BEGIN IMMEDIATE"),
+            Conn::Pg(c) => {
+                c.begin_pending.set(true);
+                Ok(())
+            }
+        }
     }
 
     /// Whether the connection is gone (PostgreSQL's, after the server restarted).
@@ -771,6 +775,8 @@ pub struct PgConn {
     /// `None` once the connection ended (the server went away).
     io: RefCell<Option<ConnectionIo>>,
     statements: RefCell<HashMap<String, tokio_postgres::Statement>>,
+    /// A transaction begun and not yet told the server (see [`PgConn::request`]).
+    begin_pending: std::cell::Cell<bool>,
 }
 
 impl PgConn {
@@ -838,7 +844,27 @@ impl PgConn {
             readiness,
             io: RefCell::new(Some(io)),
             statements: RefCell::new(HashMap::new()),
+            begin_pending: std::cell::Cell::new(false),
         })
+    }
+
+    /// Waits for `f`, a request to the server. A transaction begun since the last request
+    /// ([`Conn::begin`]) is begun first, in the same round trip: the `BEGIN` is written with
+    /// the request and answered before it (a round trip fewer a transaction: a group commit
+    /// was BEGIN, its statements, COMMIT).
+    fn request<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, tokio_postgres::Error> {
+        if !self.begin_pending.replace(false) {
+            return self.wait(f);
+        }
+        let (began, answer) = self.wait(futures_util::future::join(
+            self.client.batch_execute("BEGIN"),
+            f,
+        ));
+        began?;
+        answer
     }
 
     /// Waits for `f`, driving the connection's I/O meanwhile (see `pg_socket`).
@@ -914,7 +940,7 @@ impl PgConn {
         if let Some(s) = self.statements.borrow().get(sql) {
             return Ok(s.clone());
         }
-        let statement = self.wait(self.client.prepare(&pg_dialect(sql)))?;
+        let statement = self.request(self.client.prepare(&pg_dialect(sql)))?;
         if sql.starts_with(PLANNED_PER_CALL) {
             return Ok(statement);
         }
@@ -929,7 +955,7 @@ impl PgConn {
     fn execute(&self, sql: &str, values: &[ValueRef<'_>]) -> StoreResult<usize> {
         let statement = self.statement(sql)?;
         let args: Vec<PgArg<'_>> = values.iter().map(|v| PgArg(*v)).collect();
-        let n = self.wait(self.client.execute_raw(&statement, args.iter()))?;
+        let n = self.request(self.client.execute_raw(&statement, args.iter()))?;
         Ok(n as usize)
     }
 
@@ -956,7 +982,7 @@ impl PgConn {
         use futures_util::StreamExt;
         let statement = self.statement(sql)?;
         let args: Vec<PgArg<'_>> = values.iter().map(|v| PgArg(*v)).collect();
-        let rows = self.wait(self.client.query_raw(&statement, args.iter()))?;
+        let rows = self.request(self.client.query_raw(&statement, args.iter()))?;
         let mut rows = std::pin::pin!(rows);
         while let Some(row) = self.wait(rows.next()) {
             f(&row?)?;
@@ -965,7 +991,7 @@ impl PgConn {
     }
 
     fn batch(&self, sql: &str) -> StoreResult<()> {
-        Ok(self.wait(self.client.batch_execute(sql))?)
+        Ok(self.request(self.client.batch_execute(sql))?)
     }
 }
 
