@@ -1,9 +1,10 @@
-//! Tables read at every ping and seldom written — the domain blocks, each site's profiles —
-//! kept in memory on PostgreSQL, for as long as no process is heard changing them.
+//! Tables read at every ping and seldom written — the domain blocks, each site's profiles, the
+//! posts by address — kept in memory on PostgreSQL, for as long as no process is heard changing
+//! them.
 //!
-//! Why: every receiver checks the blocks and every verification reads its site's profiles; on
-//! PostgreSQL each read is a statement, and a statement a round trip — three of the nine a
-//! webmention cost end to end. Why not for a while (a TTL): a block made by `backfeed block`
+//! Why: every receiver checks the blocks and looks its target up, and every verification reads
+//! its site's profiles; on PostgreSQL each read is a statement, and a statement a round trip —
+//! four of the nine a webmention cost end to end. Why not for a while (a TTL): a block made by `backfeed block`
 //! in another process must refuse the next ping, not one a few seconds later.
 //!
 //! How: a trigger announces every change to those tables at commit (`NOTIFY backfeed_changed`,
@@ -20,6 +21,9 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+
+/// Answers one map keeps at most (a post's lookup, a site's profiles); more empty it.
+const KEPT_AT_MOST: usize = 10_000;
 
 /// The channel the triggers announce on.
 const CHANNEL: &str = "backfeed_changed";
@@ -63,6 +67,8 @@ pub(super) struct Kept {
     pub heard: Arc<Heard>,
     pub blocks: Mutex<HashMap<(), (u64, Vec<String>)>>,
     pub profiles: Mutex<HashMap<String, (u64, Vec<String>)>>,
+    /// Posts by match key (`None`: no such post).
+    pub posts: Mutex<HashMap<String, (u64, Option<super::PostRef>)>>,
 }
 
 impl Store {
@@ -95,7 +101,7 @@ impl Store {
         }
         let value = read()?;
         let mut kept = lock(kept);
-        if kept.len() >= 1_000 {
+        if kept.len() >= KEPT_AT_MOST {
             kept.clear();
         }
         kept.insert(key, (generation, value.clone()));
@@ -132,7 +138,7 @@ fn listen(url: &str, heard: &Weak<Heard>) {
                 });
         with(heard, |h| h.set_listening(false));
         if let Err(e) = listened {
-            tracing::warn!(error = %e, "not listening for changes to blocks and profiles; reading them every time");
+            tracing::warn!(error = %e, "not listening for changes to blocks, profiles and posts; reading them every time");
         }
         std::thread::sleep(std::time::Duration::from_secs(1));
     }
@@ -205,5 +211,32 @@ mod tests {
         assert_eq!(blocks().len(), 3, "read again, not kept");
         soon("listening again", || here.listens());
         assert_eq!(blocks().len(), 3);
+        // A post looked up and not found is kept as not found, until another process adds it.
+        let post = |key: &str| here.post_by_match_key(key).unwrap();
+        assert!(post("blog.example/new").is_none());
+        assert!(post("blog.example/new").is_none());
+        there
+            .upsert_post(
+                "https://blog.example/new",
+                "blog.example/new",
+                Some("New"),
+                None,
+                None,
+            )
+            .unwrap();
+        soon("the post heard", || post("blog.example/new").is_some());
+        // Its title changed by another process is heard too.
+        there
+            .upsert_post(
+                "https://blog.example/new",
+                "blog.example/new",
+                Some("Newer"),
+                None,
+                None,
+            )
+            .unwrap();
+        soon("the title heard", || {
+            post("blog.example/new").is_some_and(|p| p.title.as_deref() == Some("Newer"))
+        });
     }
 }

@@ -23,7 +23,7 @@
 //! channels kept as one mention),
 //! [`moderation`] (approve, reject, blocks), [`decisions`], [`fetch_state`] and [`state`] (what
 //! crawls and schedules remember), [`fleet`] (the processes sharing a store, their host slots
-//! and schedule claims), [`sessions`] (the operator's), [`changes`] (the blocks and profiles kept
+//! and schedule claims), [`sessions`] (the operator's), [`changes`] (the blocks, profiles and posts kept
 //! in memory on PostgreSQL until a change is heard). PostgreSQL's schema is [`postgres`];
 //! [`pg_socket`] is its connections' socket, driven by the thread that waits.
 //! Nothing outside this folder writes SQL.
@@ -656,7 +656,7 @@ pub struct Store {
     routes: std::sync::RwLock<std::sync::Arc<crate::sites::Routes>>,
     /// Sites with rows here that are no longer configured (see [`Store::removed_sites`]).
     removed_sites: std::sync::RwLock<Vec<String>>,
-    /// The blocks and profiles kept in memory on PostgreSQL (see `changes`).
+    /// The blocks, profiles and posts kept in memory on PostgreSQL (see `changes`).
     kept: changes::Kept,
 }
 

@@ -536,6 +536,20 @@ FOR EACH STATEMENT EXECUTE FUNCTION announce_change();
 CREATE TRIGGER own_profiles_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON own_profiles
 FOR EACH STATEMENT EXECUTE FUNCTION announce_change();
 "#,
+    r#"
+-- The posts found by their address are kept in memory too (each ping looks its target up): a
+-- post added, removed, or given another address or title is announced. Row by row, so that a
+-- crawl's upsert that changes nothing a lookup returns announces nothing.
+CREATE TRIGGER posts_added AFTER INSERT OR DELETE ON posts
+FOR EACH ROW EXECUTE FUNCTION announce_change();
+CREATE TRIGGER posts_changed AFTER UPDATE ON posts FOR EACH ROW
+WHEN (OLD.url IS DISTINCT FROM NEW.url OR OLD.key IS DISTINCT FROM NEW.key
+      OR OLD.match_key IS DISTINCT FROM NEW.match_key OR OLD.title IS DISTINCT FROM NEW.title
+      OR OLD.atom_id IS DISTINCT FROM NEW.atom_id OR OLD.site IS DISTINCT FROM NEW.site)
+EXECUTE FUNCTION announce_change();
+CREATE TRIGGER posts_emptied AFTER TRUNCATE ON posts
+FOR EACH STATEMENT EXECUTE FUNCTION announce_change();
+"#,
 ];
 
 #[cfg(test)]

@@ -145,7 +145,9 @@ impl Store {
 
     /// The post whose URL has this match key.
     pub fn post_by_match_key(&self, match_key: &str) -> StoreResult<Option<PostRef>> {
-        self.post_where("match_key = ?1", match_key)
+        self.kept_or_read(&self.kept.posts, match_key.to_string(), || {
+            self.post_where("match_key = ?1", match_key)
+        })
     }
 
     /// The posts with these match keys, in one query (publishing asks for all targets at once).
