@@ -13,7 +13,7 @@
 //! mentions whose authors are both known and differ (two people quoting one URL are two).
 
 use super::Result;
-use super::db::{Conn, params};
+use super::db::{Conn, ValueRef, in_runs, params};
 use crate::model::{Extracted, match_key};
 
 /// An address a mention was seen at, as `mention_urls` keeps it.
@@ -40,6 +40,31 @@ pub(super) fn seen_at<'a>(source: &'a str, x: &'a Extracted) -> Vec<SeenAt<'a>> 
         .collect()
 }
 
+/// Records the addresses mentions were seen at (`mention_urls`), many to a statement (see
+/// [`in_runs`]); one already recorded is left as it is.
+pub(super) fn record_addresses(c: &Conn, seen: &[(i64, SeenAt<'_>)]) -> Result<()> {
+    in_runs(
+        c,
+        seen,
+        "(CAST(? AS BIGINT), ?, ?, ?)",
+        |rows| {
+            format!(
+                "INSERT INTO mention_urls (mention_id, url, url_key, role) VALUES {rows}
+                 ON CONFLICT DO NOTHING"
+            )
+        },
+        |(id, at)| {
+            vec![
+                ValueRef::Int(*id),
+                ValueRef::Text(at.url),
+                ValueRef::Text(&at.key),
+                ValueRef::Text(at.role),
+            ]
+        },
+        |_| Ok(()),
+    )
+}
+
 /// Records where mention `id` (from `source`, of the post `target_key`) was seen, then merges it
 /// with another mention of the same post that shares an address, if there is one. Returns the
 /// id of the mention that was deleted as a duplicate, if any (possibly `id` itself).
@@ -50,14 +75,9 @@ pub(super) fn record_and_merge(
     target_key: &str,
     x: &Extracted,
 ) -> Result<Option<i64>> {
-    let mut keys = Vec::new();
-    for SeenAt { url, key, role } in seen_at(source, x) {
-        c.prepare_cached(
-            "INSERT INTO mention_urls (mention_id, url, url_key, role) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![id, url, key, role])?;
-        keys.push(key);
-    }
+    let seen: Vec<(i64, SeenAt<'_>)> = seen_at(source, x).into_iter().map(|at| (id, at)).collect();
+    record_addresses(c, &seen)?;
+    let keys: Vec<String> = seen.into_iter().map(|(_, at)| at.key).collect();
     // Another live mention of the same post seen at one of these addresses: one indexed
     // lookup per address (a handful), so the cost does not grow with the post's mentions on
     // either engine (one query over the whole list left PostgreSQL's planner walking them all).

@@ -662,6 +662,47 @@ impl std::fmt::Display for PgError {
 
 impl std::error::Error for PgError {}
 
+/// The longest run of rows [`in_runs`] puts in one statement.
+const LONGEST_RUN: usize = 32;
+
+/// Runs `statement` over `items` in runs of 1, 2, 4 … [`LONGEST_RUN`]: `statement(rows)` is
+/// the text for a run, `rows` being `row` once per item of the run, its `?` numbered on
+/// (`(?1, ?2), (?3, ?4)`); `values` gives an item's values; `each` sees every row of every
+/// answer.
+pub(super) fn in_runs<'v, T>(
+    c: &Conn,
+    items: &'v [T],
+    row: &str,
+    statement: impl Fn(&str) -> String,
+    values: impl Fn(&'v T) -> Vec<ValueRef<'v>>,
+    mut each: impl FnMut(&Row<'_>) -> StoreResult<()>,
+) -> StoreResult<()> {
+    let mut rest = items;
+    while !rest.is_empty() {
+        let run = LONGEST_RUN.min(1 << rest.len().ilog2());
+        let (these, after) = rest.split_at(run);
+        let mut next = 0;
+        let rows: Vec<String> = (0..run)
+            .map(|_| {
+                row.split('?')
+                    .enumerate()
+                    .map(|(i, part)| match i {
+                        0 => part.to_string(),
+                        _ => {
+                            next += 1;
+                            format!("?{next}{part}")
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let args: Vec<ValueRef<'v>> = these.iter().flat_map(&values).collect();
+        c.for_each_row(&statement(&rows.join(", ")), &args[..], &mut each)?;
+        rest = after;
+    }
+    Ok(())
+}
+
 // ---- PostgreSQL ----------------------------------------------------------------------------
 
 /// A connection's I/O (tokio-postgres's `Connection`), driven by whoever waits on it.

@@ -1,6 +1,6 @@
 //! The decision log: why each candidate was accepted, refused, updated or deleted.
 
-use super::db::{Conn, params};
+use super::db::{Conn, Param, ValueRef, in_runs, params};
 use super::{Result, Store, StoreResult};
 use crate::model::match_key;
 
@@ -101,11 +101,39 @@ impl Store {
 /// Files the decision under the site of the post it is about: its target's (a mention), else
 /// its source's (a send); a ping for no known post is the host's alone (site `''`).
 pub(super) fn insert_decision(c: &Conn, d: &Decision) -> Result<()> {
-    let (target_key, source_key) = (match_key(&d.target), match_key(&d.source));
-    c.prepare_cached(
-        "INSERT INTO decisions (at, source, target, kind, outcome, reason, site) VALUES (?1, ?2, ?3, ?4, ?5, ?6,
-             COALESCE((SELECT site FROM posts WHERE match_key = ?7), (SELECT site FROM posts WHERE match_key = ?8), ''))",
-    )?
-    .execute(params![d.at, d.source, d.target, d.kind, d.outcome, d.reason, target_key, source_key])?;
-    Ok(())
+    insert_decisions(c, &[d])
+}
+
+/// Writes decision-log lines, many to a statement (see [`in_runs`]); each is filed under the
+/// site of its target's post, or else of its source's.
+pub(super) fn insert_decisions(c: &Conn, decisions: &[&Decision]) -> Result<()> {
+    let keys: Vec<(Option<String>, Option<String>)> = decisions
+        .iter()
+        .map(|d| (match_key(&d.target), match_key(&d.source)))
+        .collect();
+    in_runs(
+        c,
+        &(0..decisions.len()).collect::<Vec<_>>(),
+        "(CAST(? AS time_text), ?, ?, ?, ?, ?,
+          COALESCE((SELECT site FROM posts WHERE match_key = ?), (SELECT site FROM posts WHERE match_key = ?), ''))",
+        |rows| {
+            format!(
+                "INSERT INTO decisions (at, source, target, kind, outcome, reason, site) VALUES {rows}"
+            )
+        },
+        |&i| {
+            let (d, (target_key, source_key)) = (decisions[i], &keys[i]);
+            vec![
+                ValueRef::Text(&d.at),
+                ValueRef::Text(&d.source),
+                ValueRef::Text(&d.target),
+                ValueRef::Text(&d.kind),
+                ValueRef::Text(&d.outcome),
+                ValueRef::Text(&d.reason),
+                target_key.value(),
+                source_key.value(),
+            ]
+        },
+        |_| Ok(()),
+    )
 }

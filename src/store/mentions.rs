@@ -81,14 +81,11 @@ pub struct Counts {
     pub decisions: i64,
 }
 
-/// A verified source: fills the mention (its page's final URL included) and publishes it (or
-/// holds it for moderation), keeping a moderator's earlier decision. Ends the job and logs the
-/// decision, in the caller's transaction.
 /// What a verification writes to its mention (`?1` its id, `?2`…`?13` the rest of
 /// [`verified_values`]). SET reads the row as it was: the stamps move only when what is
 /// published does (a nightly reverify of unchanged pages must not make feed readers show old
 /// entries as new); `checked_at` always says when it was last looked at.
-pub(super) const VERIFIED_SET: &str = "verified_at = CASE WHEN verified_at IS NULL OR status IS DISTINCT FROM ?2 OR type IS DISTINCT FROM ?3
+const VERIFIED_SET: &str = "verified_at = CASE WHEN verified_at IS NULL OR status IS DISTINCT FROM ?2 OR type IS DISTINCT FROM ?3
         OR title IS DISTINCT FROM ?4 OR author_name IS DISTINCT FROM ?5 OR author_url IS DISTINCT FROM ?6
         OR author_photo IS DISTINCT FROM ?7 OR published IS DISTINCT FROM ?8 OR excerpt IS DISTINCT FROM ?9
         OR content_html IS DISTINCT FROM ?10 OR final_url IS DISTINCT FROM ?11 THEN ?13 ELSE verified_at END,
@@ -102,6 +99,18 @@ pub(super) const VERIFIED_SET: &str = "verified_at = CASE WHEN verified_at IS NU
 
 static VERIFIED_UPDATE: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("UPDATE mentions SET {VERIFIED_SET} WHERE id = ?1"));
+
+/// [`VERIFIED_SET`] for many mentions at once: each row of `{rows}` (a `VALUES` list) holds
+/// one mention's [`verified_values`], read as `v.column1` … `v.column13`.
+pub(super) static VERIFIED_UPDATE_FROM_ROWS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        let set = (2..=13).rev().fold(VERIFIED_SET.to_string(), |set, n| {
+            set.replace(&format!("?{n}"), &format!("v.column{n}"))
+        });
+        format!(
+            "UPDATE mentions SET {set} FROM (VALUES {{rows}}) AS v WHERE mentions.id = v.column1"
+        )
+    });
 
 /// The values of [`VERIFIED_SET`] for one verification: the mention's id, its next status,
 /// what the page says, the decision's reason and the time.
@@ -129,6 +138,9 @@ pub(super) fn verified_values<'a>(
     ]
 }
 
+/// A verified source: fills the mention (its page's final URL included) and publishes it (or
+/// holds it for moderation), keeping a moderator's earlier decision. Ends the job and logs the
+/// decision, in the caller's transaction.
 fn verified(
     tx: &Conn,
     job: &Job,

@@ -976,16 +976,18 @@ fn write_together(
             None => {}
         }
     }
-    let statuses = match writes.is_empty() {
-        true => Vec::new(),
-        false => match super::together::write_verified(tx, &writes)? {
+    let statuses = if writes.is_empty() {
+        Vec::new()
+    } else {
+        match super::together::write_verified(tx, &writes)? {
             Some(statuses) => statuses,
             None => return Ok(None),
-        },
+        }
     };
-    let enqueued = match candidates.is_empty() {
-        true => Vec::new(),
-        false => super::together::enqueue(tx, &candidates)?,
+    let enqueued = if candidates.is_empty() {
+        Vec::new()
+    } else {
+        super::together::enqueue(tx, &candidates)?
     };
     Ok(Some((statuses, enqueued)))
 }
@@ -1407,13 +1409,14 @@ mod tests {
         assert_eq!(analyzed_rows(), 2000);
     }
 
-    /// Commits the verified outcomes of `leased` in one group, an enqueue beside them (written
-    /// together or not); their answers.
+    /// Commits the verified outcomes of `leased` in one group, an enqueue beside them, as
+    /// [`commit_group`] does (written together when `together`, unless handed back); their
+    /// answers, and whether they were written together.
     fn commit_verified(
         store: &Store,
         leased: &[(Job, crate::model::Extracted, bool)],
         together: bool,
-    ) -> Vec<Result<Option<Status>>> {
+    ) -> (Vec<Result<Option<Status>>>, bool) {
         use crate::store::together::tests::decision;
         let mut group: Vec<Box<dyn Unit>> = Vec::new();
         let mut answers = Vec::new();
@@ -1436,26 +1439,38 @@ mod tests {
             result: None,
             reply,
         }));
-        let commit = commit_group(store, &mut group, together).map_err(|e| e.to_string());
+        let written_together = together && store.write(|c| commit_together(c, &mut group)).unwrap();
+        let commit = if written_together {
+            Ok(())
+        } else {
+            commit_group(store, &mut group, false).map_err(|e| e.to_string())
+        };
         for unit in group {
             unit.answer(commit.clone());
         }
         assert!(enqueued.blocking_recv().unwrap().unwrap().new);
-        answers
+        let answers = answers
             .into_iter()
             .map(|answer| answer.blocking_recv().unwrap())
-            .collect()
+            .collect();
+        (answers, written_together)
     }
 
     #[test]
     fn a_group_commit_writes_verified_outcomes_together_as_it_would_one_by_one() {
         use crate::store::together::tests::{candidate, leased_side, written};
         for (store, _keep) in crate::store::testing::test_stores("group_together") {
-            let statuses = |answers: Vec<Result<Option<Status>>>| -> Vec<Option<Status>> {
-                answers.into_iter().map(|a| a.unwrap()).collect()
+            let statuses = |(answers, _): (Vec<Result<Option<Status>>>, bool)| {
+                answers
+                    .into_iter()
+                    .map(|a| a.unwrap())
+                    .collect::<Vec<Option<Status>>>()
             };
             let one_by_one = statuses(commit_verified(&store, &leased_side(&store, "a"), false));
-            let together = statuses(commit_verified(&store, &leased_side(&store, "b"), true));
+            let (answers, written_together) =
+                commit_verified(&store, &leased_side(&store, "b"), true);
+            assert!(written_together, "the group is written together");
+            let together = statuses((answers, written_together));
             assert_eq!(together, one_by_one);
             assert_eq!(together[2], Some(Status::Held));
             assert_eq!(written(&store, "b"), written(&store, "a"));
@@ -1469,10 +1484,9 @@ mod tests {
                     .unwrap();
             }
             let one_by_one = statuses(commit_verified(&store, &alone, false));
-            assert_eq!(
-                statuses(commit_verified(&store, &handed_back, true)),
-                one_by_one
-            );
+            let (answers, written_together) = commit_verified(&store, &handed_back, true);
+            assert!(!written_together, "the group is handed back");
+            assert_eq!(statuses((answers, written_together)), one_by_one);
             assert_eq!(written(&store, "d"), written(&store, "c"));
             let queued = store.queue_depth().unwrap().0;
             assert_eq!(

@@ -12,17 +12,17 @@
 //! seen before is queued by `enqueue_one`. Tests hold each way to the rows of the other, on
 //! both engines.
 //!
-//! Lists go in runs of 1, 2, 4 … 32 rows, so that each statement is one of a handful of texts
-//! that the connection keeps prepared.
+//! Lists go in runs of 1, 2, 4 … 32 rows ([`super::db::in_runs`]), so that each statement is
+//! one of a handful of texts that the connection keeps prepared.
 
 use super::Result;
-use super::conversations::seen_at;
-use super::db::{Conn, Param, Row, ValueRef};
-use super::decisions::Decision;
-use super::mentions::{VERIFIED_SET, verified_values};
+use super::conversations::{SeenAt, record_addresses, seen_at};
+use super::db::{Conn, Param, ValueRef, in_runs};
+use super::decisions::{Decision, insert_decisions};
+use super::mentions::{VERIFIED_UPDATE_FROM_ROWS, verified_values};
 use super::queue::{Candidate, Enqueued, Job, enqueue_one};
 use crate::lifecycle::{self, Moderation};
-use crate::model::{Extracted, Status, match_key, now_rfc3339};
+use crate::model::{Extracted, Status, now_rfc3339};
 use std::collections::{HashMap, HashSet};
 
 /// One verified outcome of a group: what [`super::mentions::apply`] writes for
@@ -34,9 +34,6 @@ pub(super) struct VerifiedWrite<'a> {
     pub hold_new: bool,
     pub decision: &'a Decision,
 }
-
-/// The longest run of rows in one statement.
-const LONGEST_RUN: usize = 32;
 
 /// Writes `writes` together and returns their statuses, in order; `None` when they must be
 /// written one by one instead (the caller rolls back what this wrote).
@@ -53,23 +50,19 @@ pub(super) fn write_verified(
     };
     let now = now_rfc3339();
     let statuses: Vec<&str> = nexts.iter().map(|(next, _)| next.as_str()).collect();
-    let update = format!(
-        "UPDATE mentions SET {} FROM (VALUES {{rows}}) AS v WHERE mentions.id = v.column1",
-        (2..=13).rev().fold(VERIFIED_SET.to_string(), |set, n| set
-            .replace(&format!("?{n}"), &format!("v.column{n}")))
-    );
     in_runs(
         c,
         &(0..writes.len()).collect::<Vec<_>>(),
         "(CAST(? AS BIGINT), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS time_text))",
-        |rows| update.replace("{rows}", rows),
+        |rows| VERIFIED_UPDATE_FROM_ROWS.replace("{rows}", rows),
         |&i| {
             let w = &writes[i];
             verified_values(w.job, statuses[i], w.extracted, w.decision, &now).to_vec()
         },
         |_| Ok(()),
     )?;
-    log_decisions(c, writes)?;
+    let decisions: Vec<&Decision> = writes.iter().map(|w| w.decision).collect();
+    insert_decisions(c, &decisions)?;
     // The same reaction seen through another channel is merged one by one (see
     // `conversations`): only mentions that are, or wait to be, published are compared.
     let published: Vec<(&VerifiedWrite<'_>, &str)> = writes
@@ -145,46 +138,10 @@ fn next_statuses(c: &Conn, writes: &[VerifiedWrite<'_>]) -> Result<Option<Vec<(S
         .collect())
 }
 
-/// Logs the writes' decisions (`decisions::insert_decision`, a row each).
-fn log_decisions(c: &Conn, writes: &[VerifiedWrite<'_>]) -> Result<()> {
-    let keys: Vec<(Option<String>, Option<String>)> = writes
-        .iter()
-        .map(|w| (match_key(&w.decision.target), match_key(&w.decision.source)))
-        .collect();
-    in_runs(
-        c,
-        &(0..writes.len()).collect::<Vec<_>>(),
-        "(CAST(? AS time_text), ?, ?, ?, ?, ?,
-          COALESCE((SELECT site FROM posts WHERE match_key = ?), (SELECT site FROM posts WHERE match_key = ?), ''))",
-        |rows| {
-            format!(
-                "INSERT INTO decisions (at, source, target, kind, outcome, reason, site) VALUES {rows}"
-            )
-        },
-        |&i| {
-            let (d, (target_key, source_key)) = (writes[i].decision, &keys[i]);
-            fn text(t: &Option<String>) -> ValueRef<'_> {
-                t.as_deref().map_or(ValueRef::Null, ValueRef::Text)
-            }
-            vec![
-                ValueRef::Text(&d.at),
-                ValueRef::Text(&d.source),
-                ValueRef::Text(&d.target),
-                ValueRef::Text(&d.kind),
-                ValueRef::Text(&d.outcome),
-                ValueRef::Text(&d.reason),
-                text(target_key),
-                text(source_key),
-            ]
-        },
-        |_| Ok(()),
-    )
-}
-
 /// Records where each mention was seen (`mention_urls`); whether one of them shares an address
 /// with another published or held mention of its post.
 fn shares_an_address(c: &Conn, published: &[(&VerifiedWrite<'_>, &str)]) -> Result<bool> {
-    let seen: Vec<(i64, super::conversations::SeenAt<'_>)> = published
+    let seen: Vec<(i64, SeenAt<'_>)> = published
         .iter()
         .flat_map(|(w, _)| {
             seen_at(&w.job.source, w.extracted)
@@ -192,26 +149,7 @@ fn shares_an_address(c: &Conn, published: &[(&VerifiedWrite<'_>, &str)]) -> Resu
                 .map(|at| (w.job.mention_id, at))
         })
         .collect();
-    in_runs(
-        c,
-        &seen,
-        "(CAST(? AS BIGINT), ?, ?, ?)",
-        |rows| {
-            format!(
-                "INSERT INTO mention_urls (mention_id, url, url_key, role) VALUES {rows}
-                 ON CONFLICT DO NOTHING"
-            )
-        },
-        |(id, at)| {
-            vec![
-                ValueRef::Int(*id),
-                ValueRef::Text(at.url),
-                ValueRef::Text(&at.key),
-                ValueRef::Text(at.role),
-            ]
-        },
-        |_| Ok(()),
-    )?;
+    record_addresses(c, &seen)?;
     // Who is at each address: (mention, its post while published or held).
     let post_of: HashMap<i64, &str> = published
         .iter()
@@ -340,48 +278,10 @@ pub(super) fn enqueue(c: &Conn, candidates: &[&Candidate]) -> Result<Vec<Enqueue
         .collect()
 }
 
-/// Runs `statement` over `items` in runs of 1, 2, 4 … [`LONGEST_RUN`]: `statement(rows)` is
-/// the text for a run, `rows` being `row` once per item of the run, its `?` numbered on
-/// (`(?1, ?2), (?3, ?4)`); `values` gives an item's values; `each` sees every row of every
-/// answer.
-fn in_runs<'v, T>(
-    c: &Conn,
-    items: &'v [T],
-    row: &str,
-    statement: impl Fn(&str) -> String,
-    values: impl Fn(&'v T) -> Vec<ValueRef<'v>>,
-    mut each: impl FnMut(&Row<'_>) -> Result<()>,
-) -> Result<()> {
-    let mut rest = items;
-    while !rest.is_empty() {
-        let run = LONGEST_RUN.min(1 << rest.len().ilog2());
-        let (these, after) = rest.split_at(run);
-        let mut next = 0;
-        let rows: Vec<String> = (0..run)
-            .map(|_| {
-                row.split('?')
-                    .enumerate()
-                    .map(|(i, part)| match i {
-                        0 => part.to_string(),
-                        _ => {
-                            next += 1;
-                            format!("?{next}{part}")
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        let args: Vec<ValueRef<'v>> = these.iter().flat_map(&values).collect();
-        c.for_each_row(&statement(&rows.join(", ")), &args[..], &mut each)?;
-        rest = after;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::model::{Author, Kind, MentionType};
+    use crate::model::{Author, Kind, MentionType, match_key};
     use crate::store::Store;
     use crate::store::mentions::{Applied, apply};
     use crate::store::queue::{Candidate, enqueue_one, lease_one_in};
