@@ -208,9 +208,8 @@ pub struct Fetcher {
 }
 
 /// What one fetch holds on its host: this process's permit and, in a fleet, the shared slot.
-/// Given back together, the shared slot first (off the async threads: it asks the store), so
-/// the next fetch of this process that gets the permit finds the slot free; then the bell
-/// rings for this process's waiters.
+/// Given back together, the shared slot first, so the next fetch of this process that gets the
+/// permit finds the slot free; then the bell rings for this process's waiters.
 struct HostHeld {
     local: Option<tokio::sync::OwnedSemaphorePermit>,
     shared: Option<Box<dyn Send + Sync>>,
@@ -219,29 +218,28 @@ struct HostHeld {
 
 impl Drop for HostHeld {
     fn drop(&mut self) {
-        let (local, freed) = (self.local.take(), self.freed.clone());
-        let Some(shared) = self.shared.take() else {
-            return drop(local);
-        };
-        let give_back = move || {
-            drop(shared);
-            drop(local);
-            freed.notify_waiters();
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn_blocking(give_back)),
-            Err(_) => give_back(),
+        let shared = self.shared.take();
+        let freed = shared.is_some();
+        drop(shared);
+        drop(self.local.take());
+        if freed {
+            self.freed.notify_waiters();
         }
     }
 }
 
 /// `[fetch] per_host` and `per_host_per_minute` kept together with other processes (a fleet on
-/// one PostgreSQL store; `store::fleet` counts them). Calls block (they ask the store): the
+/// one PostgreSQL store; `store::fleet` counts them). Calls that ask the store block: the
 /// fetcher makes them off the async threads. When the store cannot answer, no request is made
 /// (the fetch waits, then fails as a timeout, and is retried): politeness over progress.
 pub trait SharedLimits: Send + Sync {
+    /// A slot on `host` that this process holds already, lasting at least `hold_secs`, if it
+    /// has one: taken without asking the store (this never blocks; a fetch asks it on the
+    /// async thread before it asks [`SharedLimits::take_slot`] off it).
+    fn take_held_slot(&self, host: &str, hold_secs: i64) -> Option<Box<dyn Send + Sync>>;
     /// Takes one of `host`'s `per_host` slots for at most `hold_secs`, if one is free; the
-    /// returned guard gives it back when dropped.
+    /// returned guard gives it back when dropped (a drop that never blocks: it is dropped on
+    /// the async threads).
     fn take_slot(
         &self,
         host: &str,
@@ -339,6 +337,10 @@ impl Fetcher {
             let freed = self.shared_freed.notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
+            if let Some(slot) = shared.take_held_slot(&host, hold_secs) {
+                held.shared = Some(slot);
+                return Ok(held);
+            }
             let (limits, key, per_host) = (shared.clone(), host.clone(), self.per_host);
             let taken =
                 tokio::task::spawn_blocking(move || limits.take_slot(&key, per_host, hold_secs))

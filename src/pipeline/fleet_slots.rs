@@ -5,7 +5,7 @@
 //! Why keep them: a fleet slot taken and given back per fetch was two statements a page — a
 //! sixth of what PostgreSQL ran while verifying. A slot a fetch gives back is kept here for
 //! [`SLOT_KEPT_FOR`], and this process's next fetch to that host takes it without asking the
-//! store; one not taken again is given back then, so another process waits at most that much
+//! store (on its async thread: no hop to a blocking one, see `take_held_slot`); one not taken again is given back then, so another process waits at most that much
 //! longer for a host this one has stopped fetching from. A slot is taken for the fetch's hold
 //! plus [`SLOT_HELD_LONGER_SECS`] and used again only while that covers a whole fetch's hold,
 //! so a row never outlives what its holder is allowed. Leasing does not count this process's
@@ -123,6 +123,21 @@ impl Drop for FleetSlot {
 }
 
 impl crate::fetch::SharedLimits for FleetLimits {
+    fn take_held_slot(&self, host: &str, hold_secs: i64) -> Option<Box<dyn Send + Sync>> {
+        let lasting = Instant::now() + Duration::from_secs(hold_secs.max(0) as u64);
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let slots = kept.get_mut(host)?;
+        let k = slots.swap_remove(slots.iter().position(|k| k.until >= lasting)?);
+        if slots.is_empty() {
+            kept.remove(host);
+        }
+        Some(Box::new(FleetSlot {
+            kept: self.kept.clone(),
+            slot: k.slot,
+            until: k.until,
+        }))
+    }
+
     fn take_slot(
         &self,
         host: &str,
@@ -202,7 +217,18 @@ mod tests {
         drop(first);
         let second = here.take_slot("a.example", 1, 20).unwrap().expect("kept");
         assert_eq!(holders(&db), rows, "the same slot, no new row");
+        assert!(
+            here.take_held_slot("a.example", 20).is_none(),
+            "the one slot is in use"
+        );
         drop(second);
+        // Without asking the store: only a slot held already, lasting the whole fetch.
+        assert!(here.take_held_slot("b.example", 20).is_none());
+        let held_longer = 20 + SLOT_HELD_LONGER_SECS + 1;
+        assert!(here.take_held_slot("a.example", held_longer).is_none());
+        let third = here.take_held_slot("a.example", 20).expect("held");
+        assert_eq!(holders(&db), rows, "the same slot again");
+        drop(third);
         assert!(
             elsewhere.take_slot("a.example", 1, 20).unwrap().is_none(),
             "a kept slot is still held for the fleet"

@@ -13,7 +13,7 @@
 //! mentions whose authors are both known and differ (two people quoting one URL are two).
 
 use super::Result;
-use super::db::{Conn, ValueRef, in_runs, params};
+use super::db::{Conn, Piped, ValueRef, params};
 use crate::model::{Extracted, match_key};
 
 /// An address a mention was seen at, as `mention_urls` keeps it.
@@ -40,11 +40,15 @@ pub(super) fn seen_at<'a>(source: &'a str, x: &'a Extracted) -> Vec<SeenAt<'a>> 
         .collect()
 }
 
-/// Records the addresses mentions were seen at (`mention_urls`), many to a statement (see
-/// [`in_runs`]); one already recorded is left as it is.
+/// Records the addresses mentions were seen at (`mention_urls`); see [`addresses_recorded`].
 pub(super) fn record_addresses(c: &Conn, seen: &[(i64, SeenAt<'_>)]) -> Result<()> {
-    in_runs(
-        c,
+    c.pipeline(vec![addresses_recorded(seen)])
+}
+
+/// The INSERT that records the addresses mentions were seen at, many to a statement (see
+/// [`Piped::in_runs`]); one already recorded is left as it is.
+pub(super) fn addresses_recorded<'a>(seen: &'a [(i64, SeenAt<'a>)]) -> Piped<'a> {
+    Piped::in_runs(
         seen,
         "(CAST(? AS BIGINT), ?, ?, ?)",
         |rows| {
@@ -61,7 +65,6 @@ pub(super) fn record_addresses(c: &Conn, seen: &[(i64, SeenAt<'_>)]) -> Result<(
                 ValueRef::Text(at.role),
             ]
         },
-        |_| Ok(()),
     )
 }
 

@@ -554,6 +554,28 @@ impl Conn {
         Ok(out.into_iter())
     }
 
+    /// Runs the statements of `piped`, in order; each answer's rows go to its `each`.
+    ///
+    /// On PostgreSQL they are sent together and answered together: one round trip, however
+    /// many statements (the server still runs them one after the other, so a statement sees
+    /// what those before it wrote). Meant for a transaction, where a failing statement fails
+    /// the rest with it; outside one each commits alone, and those after a failing one still
+    /// run. The first error is returned; a statement that depends on an earlier one's answer
+    /// belongs in a later pipeline.
+    pub(super) fn pipeline(&self, mut piped: Vec<Piped<'_>>) -> StoreResult<()> {
+        match self {
+            Conn::Lite(_) => {
+                for Piped { statements, each } in &mut piped {
+                    for (sql, values) in statements.iter() {
+                        self.for_each_row(sql, &values[..], &mut *each)?;
+                    }
+                }
+                Ok(())
+            }
+            Conn::Pg(c) => c.pipeline(&mut piped),
+        }
+    }
+
     /// Begins a transaction (SQLite: taking the write lock at once, so that a transaction
     /// that reads then writes waits its turn instead of failing).
     pub fn transaction(&self) -> StoreResult<Tx<'_>> {
@@ -662,45 +684,67 @@ impl std::fmt::Display for PgError {
 
 impl std::error::Error for PgError {}
 
-/// The longest run of rows [`in_runs`] puts in one statement.
+/// The longest run of rows [`Piped::in_runs`] puts in one statement.
 const LONGEST_RUN: usize = 32;
 
-/// Runs `statement` over `items` in runs of 1, 2, 4 … [`LONGEST_RUN`]: `statement(rows)` is
-/// the text for a run, `rows` being `row` once per item of the run, its `?` numbered on
-/// (`(?1, ?2), (?3, ?4)`); `values` gives an item's values; `each` sees every row of every
-/// answer.
-pub(super) fn in_runs<'v, T>(
-    c: &Conn,
-    items: &'v [T],
-    row: &str,
-    statement: impl Fn(&str) -> String,
-    values: impl Fn(&'v T) -> Vec<ValueRef<'v>>,
-    mut each: impl FnMut(&Row<'_>) -> StoreResult<()>,
-) -> StoreResult<()> {
-    let mut rest = items;
-    while !rest.is_empty() {
-        let run = LONGEST_RUN.min(1 << rest.len().ilog2());
-        let (these, after) = rest.split_at(run);
-        let mut next = 0;
-        let rows: Vec<String> = (0..run)
-            .map(|_| {
-                row.split('?')
-                    .enumerate()
-                    .map(|(i, part)| match i {
-                        0 => part.to_string(),
-                        _ => {
-                            next += 1;
-                            format!("?{next}{part}")
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        let args: Vec<ValueRef<'v>> = these.iter().flat_map(&values).collect();
-        c.for_each_row(&statement(&rows.join(", ")), &args[..], &mut each)?;
-        rest = after;
+/// What is done with each row of an answer.
+type EachRow<'a> = Box<dyn FnMut(&Row<'_>) -> StoreResult<()> + 'a>;
+
+/// Statements of one kind for [`Conn::pipeline`], and what is done with each row of their
+/// answers.
+pub(super) struct Piped<'a> {
+    statements: Vec<(String, Vec<ValueRef<'a>>)>,
+    each: EachRow<'a>,
+}
+
+impl<'a> Piped<'a> {
+    /// `statement` over `items` in runs of 1, 2, 4 … [`LONGEST_RUN`]: `statement(rows)` is the
+    /// text for a run, `rows` being `row` once per item of the run, its `?` numbered on
+    /// (`(?1, ?2), (?3, ?4)`); `values` gives an item's values. A handful of texts serve any
+    /// number of items, each kept prepared by the connection.
+    pub fn in_runs<T>(
+        items: &'a [T],
+        row: &str,
+        statement: impl Fn(&str) -> String,
+        values: impl Fn(&'a T) -> Vec<ValueRef<'a>>,
+    ) -> Piped<'a> {
+        let mut statements = Vec::new();
+        let mut rest = items;
+        while !rest.is_empty() {
+            let run = LONGEST_RUN.min(1 << rest.len().ilog2());
+            let (these, after) = rest.split_at(run);
+            let mut next = 0;
+            let rows: Vec<String> = (0..run)
+                .map(|_| {
+                    row.split('?')
+                        .enumerate()
+                        .map(|(i, part)| match i {
+                            0 => part.to_string(),
+                            _ => {
+                                next += 1;
+                                format!("?{next}{part}")
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            let args: Vec<ValueRef<'a>> = these.iter().flat_map(&values).collect();
+            statements.push((statement(&rows.join(", ")), args));
+            rest = after;
+        }
+        Piped {
+            statements,
+            each: Box::new(|_| Ok(())),
+        }
     }
-    Ok(())
+
+    /// `f` sees every row of every answer (nothing does, unless said).
+    pub fn each(self, f: impl FnMut(&Row<'_>) -> StoreResult<()> + 'a) -> Piped<'a> {
+        Piped {
+            each: Box::new(f),
+            ..self
+        }
+    }
 }
 
 // ---- PostgreSQL ----------------------------------------------------------------------------
@@ -1034,6 +1078,62 @@ impl PgConn {
     fn batch(&self, sql: &str) -> StoreResult<()> {
         Ok(self.request(self.client.batch_execute(sql))?)
     }
+
+    /// See [`Conn::pipeline`]: every statement is written before the first answer is read.
+    fn pipeline(&self, piped: &mut [Piped<'_>]) -> StoreResult<()> {
+        use futures_util::TryStreamExt;
+        let mut requests = Vec::new();
+        for (sql, values) in piped.iter().flat_map(|p| &p.statements) {
+            let args: Vec<PgArg<'_>> = values.iter().map(|v| PgArg(*v)).collect();
+            requests.push((self.statement(sql)?, args));
+        }
+        let answers = self.request(async {
+            Ok(
+                all_in_order(requests.iter().map(|(statement, args)| async move {
+                    let rows = self.client.query_raw(statement, args.iter()).await?;
+                    rows.try_collect::<Vec<_>>().await
+                }))
+                .await,
+            )
+        })?;
+        let mut answers = answers.into_iter();
+        for Piped { statements, each } in piped {
+            for _ in statements.iter() {
+                let rows = answers.next().expect("an answer for every statement")?;
+                for row in &rows {
+                    each(&Row::Pg(row))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Waits for all of `futures`, polling them in the order given (each of tokio-postgres's
+/// requests is sent at its future's first poll, so they reach the server in that order, all
+/// before the first answer is awaited). `join_all` promises no order once it has many.
+async fn all_in_order<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    use std::task::Poll;
+    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut waiting = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(done) => *output = Some(done),
+                    Poll::Pending => waiting = true,
+                }
+            }
+        }
+        if waiting {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
 
 /// The store's SQL as PostgreSQL says it: placeholders `$1` for `?1` (or `?`), `ILIKE` for
@@ -1311,6 +1411,90 @@ mod tests {
         let timeout = std::time::Duration::from_secs(10);
         let conn = super::Conn::Pg(super::PgConn::connect(&url, timeout).unwrap());
         Some((url, conn))
+    }
+
+    #[test]
+    fn a_pipeline_runs_its_statements_in_order_and_gives_each_its_own_rows() {
+        use super::{Conn, Piped, ValueRef};
+        let mut conns = vec![Conn::Lite(rusqlite::Connection::open_in_memory().unwrap())];
+        conns.extend(test_server().map(|(_, conn)| conn));
+        for c in conns {
+            c.execute_batch("CREATE TEMP TABLE piped (n BIGINT, big TEXT)")
+                .unwrap();
+            let tx = c.transaction().unwrap();
+            // Seven rows: runs of 4, 2 and 1, three statements; then a read of what they
+            // wrote, 7 MB (more than the socket holds while the statement after it waits), and
+            // a count.
+            let ns: Vec<i64> = (1..=7).collect();
+            let big = "z".repeat(1 << 20);
+            let (mut inserted, mut read, mut counted) = (Vec::new(), Vec::new(), Vec::new());
+            tx.pipeline(vec![
+                Piped::in_runs(
+                    &ns,
+                    "(CAST(? AS BIGINT), ?)",
+                    |rows| format!("INSERT INTO piped (n, big) VALUES {rows} RETURNING n"),
+                    |n| vec![ValueRef::Int(*n), ValueRef::Text(&big)],
+                )
+                .each(|r| {
+                    inserted.push(r.get::<_, i64>(0)?);
+                    Ok(())
+                }),
+                Piped::in_runs(
+                    &[1],
+                    "CAST(? AS BIGINT)",
+                    |n| format!("SELECT n, big FROM piped WHERE n >= {n} ORDER BY n"),
+                    |n| vec![ValueRef::Int(*n)],
+                )
+                .each(|r| {
+                    read.push((r.get::<_, i64>(0)?, r.get::<_, String>(1)?.len()));
+                    Ok(())
+                }),
+                Piped::in_runs(
+                    &[3],
+                    "CAST(? AS BIGINT)",
+                    |n| format!("SELECT CAST(COUNT(*) AS BIGINT) FROM piped WHERE n > {n}"),
+                    |n| vec![ValueRef::Int(*n)],
+                )
+                .each(|r| {
+                    counted.push(r.get::<_, i64>(0)?);
+                    Ok(())
+                }),
+            ])
+            .unwrap();
+            assert_eq!(inserted, ns);
+            assert_eq!(read, ns.iter().map(|&n| (n, 1 << 20)).collect::<Vec<_>>());
+            assert_eq!(counted, [4]);
+            // The first failure is the one told; in a transaction it undoes the rest.
+            let failed = tx
+                .pipeline(vec![
+                    Piped::in_runs(
+                        &[100],
+                        "CAST(? AS BIGINT)",
+                        |n| format!("INSERT INTO piped (n) VALUES ({n})"),
+                        |n| vec![ValueRef::Int(*n)],
+                    ),
+                    Piped::in_runs(
+                        &[1],
+                        "CAST(? AS BIGINT)",
+                        |n| format!("SELECT n FROM no_such_table WHERE n = {n}"),
+                        |n| vec![ValueRef::Int(*n)],
+                    ),
+                ])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                failed.contains("no_such_table"),
+                "{:?}: {failed}",
+                c.engine()
+            );
+            drop(tx);
+            let left: i64 = c
+                .query_row("SELECT CAST(COUNT(*) AS BIGINT) FROM piped", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert_eq!(left, 0, "rolled back");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The decision log: why each candidate was accepted, refused, updated or deleted.
 
-use super::db::{Conn, Param, ValueRef, in_runs, params};
+use super::db::{Conn, Param, Piped, ValueRef, params};
 use super::{Result, Store, StoreResult};
 use crate::model::match_key;
 
@@ -104,36 +104,49 @@ pub(super) fn insert_decision(c: &Conn, d: &Decision) -> Result<()> {
     insert_decisions(c, &[d])
 }
 
-/// Writes decision-log lines, many to a statement (see [`in_runs`]); each is filed under the
-/// site of its target's post, or else of its source's.
+/// Writes decision-log lines, many to a statement (see [`DecisionLines`]).
 pub(super) fn insert_decisions(c: &Conn, decisions: &[&Decision]) -> Result<()> {
-    let keys: Vec<(Option<String>, Option<String>)> = decisions
-        .iter()
-        .map(|d| (match_key(&d.target), match_key(&d.source)))
-        .collect();
-    in_runs(
-        c,
-        &(0..decisions.len()).collect::<Vec<_>>(),
-        "(CAST(? AS time_text), ?, ?, ?, ?, ?,
-          COALESCE((SELECT site FROM posts WHERE match_key = ?), (SELECT site FROM posts WHERE match_key = ?), ''))",
-        |rows| {
-            format!(
-                "INSERT INTO decisions (at, source, target, kind, outcome, reason, site) VALUES {rows}"
-            )
-        },
-        |&i| {
-            let (d, (target_key, source_key)) = (decisions[i], &keys[i]);
-            vec![
-                ValueRef::Text(&d.at),
-                ValueRef::Text(&d.source),
-                ValueRef::Text(&d.target),
-                ValueRef::Text(&d.kind),
-                ValueRef::Text(&d.outcome),
-                ValueRef::Text(&d.reason),
-                target_key.value(),
-                source_key.value(),
-            ]
-        },
-        |_| Ok(()),
-    )
+    c.pipeline(vec![DecisionLines::new(decisions).insert()])
+}
+
+/// Decision-log lines to write, each filed under the site of its target's post, or else of its
+/// source's (with their posts' keys, worked out here).
+pub(super) struct DecisionLines<'d> {
+    lines: Vec<(&'d Decision, Option<String>, Option<String>)>,
+}
+
+impl<'d> DecisionLines<'d> {
+    pub fn new(decisions: &[&'d Decision]) -> DecisionLines<'d> {
+        let lines = decisions
+            .iter()
+            .map(|&d| (d, match_key(&d.target), match_key(&d.source)))
+            .collect();
+        DecisionLines { lines }
+    }
+
+    /// Their INSERT, many lines to a statement (see [`Piped::in_runs`]).
+    pub fn insert(&self) -> Piped<'_> {
+        Piped::in_runs(
+            &self.lines,
+            "(CAST(? AS time_text), ?, ?, ?, ?, ?,
+              COALESCE((SELECT site FROM posts WHERE match_key = ?), (SELECT site FROM posts WHERE match_key = ?), ''))",
+            |rows| {
+                format!(
+                    "INSERT INTO decisions (at, source, target, kind, outcome, reason, site) VALUES {rows}"
+                )
+            },
+            |(d, target_key, source_key)| {
+                vec![
+                    ValueRef::Text(&d.at),
+                    ValueRef::Text(&d.source),
+                    ValueRef::Text(&d.target),
+                    ValueRef::Text(&d.kind),
+                    ValueRef::Text(&d.outcome),
+                    ValueRef::Text(&d.reason),
+                    target_key.value(),
+                    source_key.value(),
+                ]
+            },
+        )
+    }
 }

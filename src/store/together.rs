@@ -12,13 +12,15 @@
 //! seen before is queued by `enqueue_one`. Tests hold each way to the rows of the other, on
 //! both engines.
 //!
-//! Lists go in runs of 1, 2, 4 … 32 rows ([`super::db::in_runs`]), so that each statement is
-//! one of a handful of texts that the connection keeps prepared.
+//! Lists go in runs of 1, 2, 4 … 32 rows ([`Piped::in_runs`]), so that each statement is one
+//! of a handful of texts that the connection keeps prepared; and the statements that do not
+//! wait for another's answer go to PostgreSQL together ([`Conn::pipeline`]): a group's
+//! verifications are two round trips, its new pings one.
 
 use super::Result;
-use super::conversations::{SeenAt, record_addresses, seen_at};
-use super::db::{Conn, Param, ValueRef, in_runs};
-use super::decisions::{Decision, insert_decisions};
+use super::conversations::{SeenAt, addresses_recorded, seen_at};
+use super::db::{Conn, Engine, Param, Piped, ValueRef};
+use super::decisions::{Decision, DecisionLines};
 use super::mentions::{VERIFIED_UPDATE_FROM_ROWS, verified_values};
 use super::queue::{Candidate, Enqueued, Job, enqueue_one};
 use crate::lifecycle::{self, Moderation};
@@ -36,53 +38,105 @@ pub(super) struct VerifiedWrite<'a> {
 }
 
 /// Writes `writes` together and returns their statuses, in order; `None` when they must be
-/// written one by one instead (the caller rolls back what this wrote).
+/// written one by one instead (the caller rolls back what this wrote). Two round trips on
+/// PostgreSQL (see [`Conn::pipeline`]): the jobs ended and the statuses read, then everything
+/// else.
 pub(super) fn write_verified(
     c: &Conn,
     writes: &[VerifiedWrite<'_>],
 ) -> Result<Option<Vec<Status>>> {
     let ids: HashSet<i64> = writes.iter().map(|w| w.job.mention_id).collect();
-    if ids.len() != writes.len() || !end_jobs(c, writes)? {
+    if ids.len() != writes.len() {
         return Ok(None);
     }
-    let Some(nexts) = next_statuses(c, writes)? else {
+    let mut ended = 0;
+    let mut now_at: HashMap<i64, (String, Option<String>, String)> = HashMap::new();
+    c.pipeline(vec![
+        end_jobs(writes).each(|_| {
+            ended += 1;
+            Ok(())
+        }),
+        statuses(writes).each(|r| {
+            now_at.insert(r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?));
+            Ok(())
+        }),
+    ])?;
+    if ended != writes.len() {
+        return Ok(None);
+    }
+    let Some(nexts) = next_statuses(writes, now_at) else {
         return Ok(None);
     };
+
     let now = now_rfc3339();
-    let statuses: Vec<&str> = nexts.iter().map(|(next, _)| next.as_str()).collect();
-    in_runs(
-        c,
-        &(0..writes.len()).collect::<Vec<_>>(),
+    let order: Vec<usize> = (0..writes.len()).collect();
+    let update = Piped::in_runs(
+        &order,
         "(CAST(? AS BIGINT), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS time_text))",
         |rows| VERIFIED_UPDATE_FROM_ROWS.replace("{rows}", rows),
         |&i| {
             let w = &writes[i];
-            verified_values(w.job, statuses[i], w.extracted, w.decision, &now).to_vec()
+            verified_values(w.job, nexts[i].0.as_str(), w.extracted, w.decision, &now).to_vec()
         },
-        |_| Ok(()),
-    )?;
+    );
     let decisions: Vec<&Decision> = writes.iter().map(|w| w.decision).collect();
-    insert_decisions(c, &decisions)?;
+    let decisions = DecisionLines::new(&decisions);
     // The same reaction seen through another channel is merged one by one (see
     // `conversations`): only mentions that are, or wait to be, published are compared.
-    let published: Vec<(&VerifiedWrite<'_>, &str)> = writes
+    let published: HashMap<i64, &str> = writes
         .iter()
         .zip(&nexts)
         .filter(|(_, (next, _))| matches!(next, Status::Verified | Status::Held))
-        .map(|(w, (_, target_key))| (w, target_key.as_str()))
+        .map(|(w, (_, target_key))| (w.job.mention_id, target_key.as_str()))
         .collect();
-    if shares_an_address(c, &published)? {
+    let seen: Vec<(i64, SeenAt<'_>)> = writes
+        .iter()
+        .filter(|w| published.contains_key(&w.job.mention_id))
+        .flat_map(|w| {
+            seen_at(&w.job.source, w.extracted)
+                .into_iter()
+                .map(|at| (w.job.mention_id, at))
+        })
+        .collect();
+    let keys: Vec<&str> = seen
+        .iter()
+        .map(|(_, at)| at.key.as_str())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    // Who is at each address: (mention, its post while published or held).
+    let mut at_key: HashMap<String, Vec<(i64, String)>> = HashMap::new();
+    c.pipeline(vec![
+        update,
+        decisions.insert(),
+        addresses_recorded(&seen),
+        who_is_at(&keys).each(|r| {
+            if let Some(target_key) = r.get::<_, Option<String>>(2)? {
+                at_key
+                    .entry(r.get(0)?)
+                    .or_default()
+                    .push((r.get(1)?, target_key));
+            }
+            Ok(())
+        }),
+    ])?;
+    let shares_an_address = seen.iter().any(|(id, at)| {
+        at_key.get(&at.key).is_some_and(|there| {
+            there.iter().any(|(other, target_key)| {
+                other != id && Some(&target_key.as_str()) == published.get(id)
+            })
+        })
+    });
+    if shares_an_address {
         return Ok(None);
     }
     Ok(Some(nexts.into_iter().map(|(next, _)| next).collect()))
 }
 
-/// Ends the writes' jobs; `false` when one is no longer theirs as leased (leased again, or
-/// pinged again while it was checked: `jobs::finish` knows what to do then).
-fn end_jobs(c: &Conn, writes: &[VerifiedWrite<'_>]) -> Result<bool> {
-    let mut ended = 0;
-    in_runs(
-        c,
+/// Ends the writes' jobs, a row back for each; fewer when one is no longer theirs as leased
+/// (leased again, or pinged again while it was checked: `jobs::finish` knows what to do then).
+fn end_jobs<'a>(writes: &'a [VerifiedWrite<'a>]) -> Piped<'a> {
+    Piped::in_runs(
         writes,
         "(?, CAST(? AS BIGINT), CAST(? AS BIGINT))",
         |rows| {
@@ -99,35 +153,31 @@ fn end_jobs(c: &Conn, writes: &[VerifiedWrite<'_>]) -> Result<bool> {
                 ValueRef::Int(lease.fence),
             ]
         },
-        |_| {
-            ended += 1;
-            Ok(())
-        },
-    )?;
-    Ok(ended == writes.len())
+    )
 }
 
-/// Each write's next status (by [`lifecycle::after_verification`]) and its mention's post;
-/// `None` when a mention is gone.
-fn next_statuses(c: &Conn, writes: &[VerifiedWrite<'_>]) -> Result<Option<Vec<(Status, String)>>> {
-    let mut now: HashMap<i64, (String, Option<String>, String)> = HashMap::new();
-    in_runs(
-        c,
+/// The writes' mentions as they are: id, status, moderation, post.
+fn statuses<'a>(writes: &'a [VerifiedWrite<'a>]) -> Piped<'a> {
+    Piped::in_runs(
         writes,
         "?",
         |rows| {
             format!("SELECT id, status, moderation, target_key FROM mentions WHERE id IN ({rows})")
         },
         |w| vec![ValueRef::Int(w.job.mention_id)],
-        |r| {
-            now.insert(r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?));
-            Ok(())
-        },
-    )?;
-    Ok(writes
+    )
+}
+
+/// Each write's next status (by [`lifecycle::after_verification`]) and its mention's post,
+/// from its mention as it is (`now_at`, by id); `None` when a mention is gone.
+fn next_statuses(
+    writes: &[VerifiedWrite<'_>],
+    mut now_at: HashMap<i64, (String, Option<String>, String)>,
+) -> Option<Vec<(Status, String)>> {
+    writes
         .iter()
         .map(|w| {
-            let (status, moderation, target_key) = now.remove(&w.job.mention_id)?;
+            let (status, moderation, target_key) = now_at.remove(&w.job.mention_id)?;
             let next = lifecycle::after_verification(
                 Status::parse(&status).unwrap_or(Status::Pending),
                 Moderation::parse(moderation.as_deref()),
@@ -135,36 +185,14 @@ fn next_statuses(c: &Conn, writes: &[VerifiedWrite<'_>]) -> Result<Option<Vec<(S
             );
             Some((next, target_key))
         })
-        .collect())
+        .collect()
 }
 
-/// Records where each mention was seen (`mention_urls`); whether one of them shares an address
-/// with another published or held mention of its post.
-fn shares_an_address(c: &Conn, published: &[(&VerifiedWrite<'_>, &str)]) -> Result<bool> {
-    let seen: Vec<(i64, SeenAt<'_>)> = published
-        .iter()
-        .flat_map(|(w, _)| {
-            seen_at(&w.job.source, w.extracted)
-                .into_iter()
-                .map(|at| (w.job.mention_id, at))
-        })
-        .collect();
-    record_addresses(c, &seen)?;
-    // Who is at each address: (mention, its post while published or held).
-    let post_of: HashMap<i64, &str> = published
-        .iter()
-        .map(|(w, target_key)| (w.job.mention_id, *target_key))
-        .collect();
-    let keys: Vec<&str> = seen
-        .iter()
-        .map(|(_, at)| at.key.as_str())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut at_key: HashMap<String, Vec<(i64, String)>> = HashMap::new();
-    in_runs(
-        c,
-        &keys,
+/// Who was seen at each of `keys`: (address, mention, the mention's post while it is
+/// published or held).
+fn who_is_at<'a>(keys: &'a [&'a str]) -> Piped<'a> {
+    Piped::in_runs(
+        keys,
         "?",
         |rows| {
             format!(
@@ -175,27 +203,12 @@ fn shares_an_address(c: &Conn, published: &[(&VerifiedWrite<'_>, &str)]) -> Resu
             )
         },
         |key| vec![ValueRef::Text(key)],
-        |r| {
-            if let Some(target_key) = r.get::<_, Option<String>>(2)? {
-                at_key
-                    .entry(r.get(0)?)
-                    .or_default()
-                    .push((r.get(1)?, target_key));
-            }
-            Ok(())
-        },
-    )?;
-    Ok(seen.iter().any(|(id, at)| {
-        at_key.get(&at.key).is_some_and(|there| {
-            there.iter().any(|(other, target_key)| {
-                other != id && Some(&target_key.as_str()) == post_of.get(id)
-            })
-        })
-    }))
+    )
 }
 
-/// Queues `candidates` together: the pairs not seen before get their mentions in one statement
-/// and their jobs in another; a pair seen before (or twice in the group) is then queued by
+/// Queues `candidates` together: the pairs not seen before get their mentions and their jobs
+/// (on PostgreSQL in one statement, a data-modifying `WITH`, which SQLite lacks: there the
+/// jobs follow in another); a pair seen before (or twice in the group) is then queued by
 /// [`enqueue_one`], as alone. Their answers, in order.
 pub(super) fn enqueue(c: &Conn, candidates: &[&Candidate]) -> Result<Vec<Enqueued>> {
     let now = now_rfc3339();
@@ -203,18 +216,30 @@ pub(super) fn enqueue(c: &Conn, candidates: &[&Candidate]) -> Result<Vec<Enqueue
         .iter()
         .map(|_| super::new_status_token())
         .collect();
-    let mut made: HashMap<String, i64> = HashMap::new();
-    in_runs(
-        c,
-        &(0..candidates.len()).collect::<Vec<_>>(),
+    let order: Vec<usize> = (0..candidates.len()).collect();
+    let insert = |rows: &str| {
+        format!(
+            "INSERT INTO mentions (source, target, target_key, post_id, kind, hint, first_seen,
+                                   updated_at, status_token, site)
+             VALUES {rows} ON CONFLICT (source, target_key) DO NOTHING"
+        )
+    };
+    // A mention made just now has no job yet (a job leaves with its mention).
+    const JOBS: &str =
+        "INSERT INTO jobs (kind, subject, next_try, attempts, conditional, arrival, site)
+                        SELECT 'verify', id, first_seen, 0, 0, kind, site FROM";
+    let mentions = Piped::in_runs(
+        &order,
         "(?, ?, ?, CAST(? AS BIGINT), ?, ?, CAST(? AS time_text), CAST(? AS time_text), ?,
           COALESCE((SELECT site FROM posts WHERE id = CAST(? AS BIGINT)), ''))",
-        |rows| {
-            format!(
-                "INSERT INTO mentions (source, target, target_key, post_id, kind, hint, first_seen,
-                                       updated_at, status_token, site)
-                 VALUES {rows} ON CONFLICT (source, target_key) DO NOTHING RETURNING status_token, id"
-            )
+        |rows| match c.engine() {
+            Engine::Postgres => format!(
+                "WITH made AS ({} RETURNING status_token, id, first_seen, kind, site),
+                      queued AS ({JOBS} made)
+                 SELECT status_token, id FROM made",
+                insert(rows)
+            ),
+            Engine::Sqlite => format!("{} RETURNING status_token, id", insert(rows)),
         },
         |&i| {
             let cand = candidates[i];
@@ -232,35 +257,21 @@ pub(super) fn enqueue(c: &Conn, candidates: &[&Candidate]) -> Result<Vec<Enqueue
                 post_id,
             ]
         },
-        |r| {
-            made.insert(r.get(0)?, r.get(1)?);
-            Ok(())
-        },
-    )?;
-    let new: Vec<(usize, i64)> = (0..candidates.len())
-        .filter_map(|i| Some((i, *made.get(&tokens[i])?)))
-        .collect();
-    // A mention made just now has no job yet (a job leaves with its mention).
-    in_runs(
-        c,
-        &new,
-        "('verify', CAST(? AS BIGINT), ?, 0, 0, ?, (SELECT site FROM mentions WHERE id = CAST(? AS BIGINT)))",
-        |rows| {
-            format!(
-                "INSERT INTO jobs (kind, subject, next_try, attempts, conditional, arrival, site)
-                 VALUES {rows}"
-            )
-        },
-        |&(i, id)| {
-            vec![
-                ValueRef::Int(id),
-                ValueRef::Text(&now),
-                ValueRef::Text(candidates[i].kind.as_str()),
-                ValueRef::Int(id),
-            ]
-        },
-        |_| Ok(()),
-    )?;
+    );
+    let mut made: HashMap<String, i64> = HashMap::new();
+    c.pipeline(vec![mentions.each(|r| {
+        made.insert(r.get(0)?, r.get(1)?);
+        Ok(())
+    })])?;
+    if c.engine() == Engine::Sqlite {
+        let ids: Vec<i64> = made.values().copied().collect();
+        c.pipeline(vec![Piped::in_runs(
+            &ids,
+            "CAST(? AS BIGINT)",
+            |rows| format!("{JOBS} mentions WHERE id IN ({rows})"),
+            |&id| vec![ValueRef::Int(id)],
+        )])?;
+    }
     candidates
         .iter()
         .zip(tokens)
