@@ -925,8 +925,8 @@ impl Store {
     /// How [`GroupCommit`] commits on this engine. SQLite: one writer, and big groups (one disk
     /// sync each). PostgreSQL: what a receiver waits for (its enqueue, its decision) has
     /// committers of its own, so an acknowledgement never queues behind the worker's outcomes:
-    /// two, in groups of up to sixteen; the worker's outcomes and leases one, in groups of up to
-    /// 64. Measured (`benches/webmention_accept.sh`, intake while verifying, and
+    /// two, in groups of up to sixteen; the worker's leases one (a lease waits for no group of
+    /// outcomes: see `GroupCommit`); its outcomes one, in groups of up to 64. Measured (`benches/webmention_accept.sh`, intake while verifying, and
     /// `benches/e2e_verify.sh`): against four and four committers (2,723 against 1,884 accepts/s,
     /// p99 28 against 39 ms; 811 against 739 pages/s end to end) — more committers made smaller
     /// groups, each a transaction of its own (a BEGIN, a COMMIT and a disk sync more), and
@@ -944,6 +944,7 @@ impl Store {
                     together: false,
                 },
                 intake: None,
+                leasing: None,
             },
             Location::Postgres { .. } => CommitPlan {
                 writes: Committers {
@@ -955,6 +956,11 @@ impl Store {
                     count: 2,
                     max_group: 16,
                     together: true,
+                }),
+                leasing: Some(Committers {
+                    count: 1,
+                    max_group: 8,
+                    together: false,
                 }),
             },
         }

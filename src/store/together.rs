@@ -376,6 +376,14 @@ pub(super) mod tests {
                     store
                         .write(|c| apply(c, &job, &verified, &decision(&source)))
                         .unwrap();
+                    // Verified a while ago, so that whether checking it again moves its
+                    // times does not depend on the clock's second.
+                    sql.execute(
+                        "UPDATE mentions SET verified_at = '2020-01-01T00:00:00Z',
+                                             updated_at = '2020-01-01T00:00:00Z'
+                         WHERE source = ?1",
+                        &[&source],
+                    );
                     job = store.write(lease).unwrap();
                 }
                 (job, x, hold_new)
