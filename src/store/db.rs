@@ -15,7 +15,9 @@
 //!
 //! Every call is synchronous, as rusqlite's are: the thread that calls waits for its answer,
 //! driving the PostgreSQL connection itself and sleeping on its socket (`pg_socket`), so that
-//! the store is called the same way from async tasks and from threads.
+//! the store is called the same way from async tasks and from threads. Statements that do not
+//! wait for each other's answers can go together ([`Conn::pipeline`]): one round trip to
+//! PostgreSQL for all of them, in order.
 
 use super::pg_socket::{self, WaitedSocket};
 use super::{StoreError, StoreResult};
