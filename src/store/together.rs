@@ -67,7 +67,28 @@ pub(super) fn write_verified(
     let Some(nexts) = next_statuses(writes, now_at) else {
         return Ok(None);
     };
+    if write_outcomes(c, writes, &nexts)? == Merge::Needed {
+        return Ok(None);
+    }
+    Ok(Some(nexts.into_iter().map(|(next, _)| next).collect()))
+}
 
+/// Whether a group written together holds a reaction also seen through another channel.
+#[derive(PartialEq)]
+enum Merge {
+    Needed,
+    NotNeeded,
+}
+
+/// Writes the verifications' mentions (with their `nexts`: status and post), decisions and the
+/// addresses they were seen at, in one round trip; whether one of them shares an address with
+/// another published or held mention of its post (to be merged, one by one: see
+/// `conversations`).
+fn write_outcomes(
+    c: &Conn,
+    writes: &[VerifiedWrite<'_>],
+    nexts: &[(Status, String)],
+) -> Result<Merge> {
     let now = now_rfc3339();
     let order: Vec<usize> = (0..writes.len()).collect();
     let update = Piped::in_runs(
@@ -81,11 +102,10 @@ pub(super) fn write_verified(
     );
     let decisions: Vec<&Decision> = writes.iter().map(|w| w.decision).collect();
     let decisions = DecisionLines::new(&decisions);
-    // The same reaction seen through another channel is merged one by one (see
-    // `conversations`): only mentions that are, or wait to be, published are compared.
+    // Only mentions that are, or wait to be, published are compared.
     let published: HashMap<i64, &str> = writes
         .iter()
-        .zip(&nexts)
+        .zip(nexts)
         .filter(|(_, (next, _))| matches!(next, Status::Verified | Status::Held))
         .map(|(w, (_, target_key))| (w.job.mention_id, target_key.as_str()))
         .collect();
@@ -127,10 +147,11 @@ pub(super) fn write_verified(
             })
         })
     });
-    if shares_an_address {
-        return Ok(None);
-    }
-    Ok(Some(nexts.into_iter().map(|(next, _)| next).collect()))
+    Ok(if shares_an_address {
+        Merge::Needed
+    } else {
+        Merge::NotNeeded
+    })
 }
 
 /// Ends the writes' jobs, a row back for each; fewer when one is no longer theirs as leased
