@@ -116,8 +116,10 @@ impl Store {
 }
 
 /// Listens for changes on a connection of its own until the store is dropped; a connection
-/// that ends (the server restarted) is opened again a second later.
+/// that ends (the server restarted) is opened again a second later. An outage is told once,
+/// and its end once.
 fn listen(url: &str, heard: &Weak<Heard>) {
+    let outage = std::cell::Cell::new(false);
     while heard.strong_count() > 0 {
         let hearing = {
             let heard = heard.clone();
@@ -132,13 +134,28 @@ fn listen(url: &str, heard: &Weak<Heard>) {
                 .and_then(|conn| {
                     conn.hear(
                         CHANNEL,
-                        || with(heard, |h| h.set_listening(true)),
+                        || {
+                            if outage.replace(false) {
+                                tracing::info!(
+                                    "listening again for changes to blocks, profiles and posts"
+                                );
+                            }
+                            with(heard, |h| h.set_listening(true))
+                        },
                         || heard.strong_count() == 0,
                     )
                 });
         with(heard, |h| h.set_listening(false));
-        if let Err(e) = listened {
-            tracing::warn!(error = %e, "not listening for changes to blocks, profiles and posts; reading them every time");
+        match listened {
+            Err(e) if outage.replace(true) => {
+                tracing::debug!(error = %e, "still not listening for changes");
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                "not listening for changes to blocks, profiles and posts; reading them every \
+                 time, and trying again every second (told once until it listens again)"
+            ),
+            Ok(()) => {}
         }
         std::thread::sleep(std::time::Duration::from_secs(1));
     }
