@@ -376,7 +376,6 @@ pub(crate) fn lease_due(
 /// Makes (source, target post) a candidate and queues it for verification now. A pair seen
 /// before keeps its row, its status and its moderation; only the job is (re)queued.
 pub(super) fn enqueue_one(c: &Conn, cand: &Candidate) -> Result<Enqueued> {
-    let now = now_rfc3339();
     let existing: Option<(i64, String, String, Option<String>)> = c
         .prepare_cached(
             "SELECT id, status, status_token, moderation FROM mentions WHERE source = ?1 AND target_key = ?2",
@@ -385,55 +384,37 @@ pub(super) fn enqueue_one(c: &Conn, cand: &Candidate) -> Result<Enqueued> {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .optional()?;
-    let moderation = existing.as_ref().and_then(|e| e.3.clone());
-    let (id, new, status, status_token) = match existing {
-        Some((id, status, token, _)) => {
-            c.run(
-                "UPDATE mentions SET hint = COALESCE(?2, hint), post_id = COALESCE(?3, post_id),
-                        target = CASE WHEN ?3 IS NOT NULL THEN ?4 ELSE target END
-                 WHERE id = ?1",
-                params![id, cand.hint, cand.post_id, cand.target],
-            )?;
-            (
-                id,
-                false,
-                Status::parse(&status).unwrap_or(Status::Pending),
-                token,
-            )
-        }
-        None => {
-            let token = super::new_status_token();
-            let id: i64 = c
-                .prepare_cached(
-                    "INSERT INTO mentions (source, target, target_key, post_id, kind, hint, first_seen, updated_at, status_token, site)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, COALESCE((SELECT site FROM posts WHERE id = ?4), '')) RETURNING id",
-                )?
-                .query_row(
-                    params![cand.source, cand.target, cand.target_key, cand.post_id, cand.kind.as_str(), cand.hint, now, token],
-                    |r| r.get(0),
-                )?;
-            (id, true, Status::Pending, token)
-        }
+    let Some((id, status, status_token, moderation)) = existing else {
+        // A new pair: its mention and its job, written as a group's new pings are.
+        let enqueued = super::together::enqueue(c, &[cand])?;
+        return Ok(enqueued
+            .into_iter()
+            .next()
+            .expect("an answer for each candidate"));
     };
-    // A mention made just now has no job yet (a job leaves with its mention): one statement
-    // less for every new ping.
-    let already_queued = !new
-        && c.prepare_cached("SELECT 1 FROM jobs WHERE kind = 'verify' AND subject = ?1")?
-            .exists([id])?;
+    c.run(
+        "UPDATE mentions SET hint = COALESCE(?2, hint), post_id = COALESCE(?3, post_id),
+                target = CASE WHEN ?3 IS NOT NULL THEN ?4 ELSE target END
+         WHERE id = ?1",
+        params![id, cand.hint, cand.post_id, cand.target],
+    )?;
+    let already_queued = c
+        .prepare_cached("SELECT 1 FROM jobs WHERE kind = 'verify' AND subject = ?1")?
+        .exists([id])?;
     c.run(
         "INSERT INTO jobs (kind, subject, next_try, attempts, conditional, arrival, site)
          VALUES ('verify', ?1, ?2, 0, 0, ?3, (SELECT site FROM mentions WHERE id = ?1))
          ON CONFLICT (kind, subject) DO UPDATE SET next_try = CASE WHEN excluded.next_try < jobs.next_try THEN excluded.next_try ELSE jobs.next_try END, conditional = 0,
              arrival = excluded.arrival, again = CASE WHEN jobs.lease_owner IS NOT NULL THEN 1 ELSE 0 END",
-        params![id, now, cand.kind.as_str()],
+        params![id, now_rfc3339(), cand.kind.as_str()],
     )?;
     Ok(Enqueued {
         id,
         status_token,
         moderation,
-        new,
+        new: false,
         already_queued,
-        status,
+        status: Status::parse(&status).unwrap_or(Status::Pending),
     })
 }
 
