@@ -634,21 +634,27 @@ title = "Fixture blog"
             .stderr(log)
             .spawn()
             .unwrap();
-        let daemon = Daemon {
+        let mut daemon = Daemon {
             child,
             base: format!("http://127.0.0.1:{}", self.port),
             log: self.dir.path().join("serve.log"),
         };
+        // Its own "serving" line, logged once it has bound the port: something else accepting
+        // connections there (another test's server on a port `free_port` let go) is not it.
+        let log = |daemon: &Daemon| std::fs::read_to_string(&daemon.log).unwrap_or_default();
         for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            let text = log(&daemon);
+            if (text.contains(" serving ") || text.contains(r#""message":"serving""#))
+                && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            {
                 return daemon;
+            }
+            if let Ok(Some(status)) = daemon.child.try_wait() {
+                panic!("serve exited ({status}) before serving: {}", log(&daemon));
             }
             std::thread::sleep(Duration::from_millis(25));
         }
-        panic!(
-            "daemon did not start: {}",
-            std::fs::read_to_string(&daemon.log).unwrap_or_default()
-        );
+        panic!("daemon did not start: {}", log(&daemon));
     }
 }
 
