@@ -5,10 +5,11 @@
 //! Why keep them: a fleet slot taken and given back per fetch was two statements a page — a
 //! sixth of what PostgreSQL ran while verifying. A slot a fetch gives back is kept here for
 //! [`SLOT_KEPT_FOR`], and this process's next fetch to that host takes it without asking the
-//! store (on its async thread: no hop to a blocking one, see `take_held_slot`); one not taken again is given back then, so another process waits at most that much
-//! longer for a host this one has stopped fetching from. A slot is taken for the fetch's hold
-//! plus [`SLOT_HELD_LONGER_SECS`] and used again only while that covers a whole fetch's hold,
-//! so a row never outlives what its holder is allowed. Leasing does not count this process's
+//! store (on its async thread: no hop to a blocking one, see `take_held_slot`); one not taken
+//! again is given back then, so another process waits at most that much longer for a host
+//! this one has stopped fetching from. A slot is taken for the fetch's hold plus
+//! [`SLOT_HELD_LONGER_SECS`] and used again only while that covers a whole fetch's hold, so a
+//! row never outlives what its holder is allowed. Leasing does not count this process's
 //! own slots against its jobs (`store::HostRoom`): a kept slot is its next job's.
 
 use crate::model::OrLog;
@@ -144,42 +145,32 @@ impl crate::fetch::SharedLimits for FleetLimits {
         per_host: usize,
         hold_secs: i64,
     ) -> Result<Option<Box<dyn Send + Sync>>, String> {
-        let now = Instant::now();
-        let hold = Duration::from_secs(hold_secs.max(0) as u64);
-        let (reused, near_their_end) = {
-            let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-            let (mut lasting, near_their_end): (Vec<KeptSlot>, Vec<KeptSlot>) = kept
-                .remove(host)
-                .unwrap_or_default()
-                .into_iter()
-                .partition(|k| k.until >= now + hold);
-            let reused = lasting.pop();
-            if !lasting.is_empty() {
-                kept.insert(host.to_string(), lasting);
-            }
-            (reused, near_their_end)
-        };
-        // Given back before one is taken anew: a slot near its end may be the only one.
+        if let Some(slot) = self.take_held_slot(host, hold_secs) {
+            return Ok(Some(slot));
+        }
+        // None of the host's kept slots lasts a whole fetch: given back before one is taken
+        // anew (a slot near its end may be the only one).
+        let near_their_end = self
+            .kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(host)
+            .unwrap_or_default();
         give_back(&self.store, near_their_end);
-        let (slot, until) = match reused {
-            Some(k) => (k.slot, k.until),
-            None => {
-                let held_secs = hold_secs + SLOT_HELD_LONGER_SECS;
-                let taken = self
-                    .store
-                    .take_host_slot(&self.instance, host, per_host, held_secs)
-                    .map_err(|e| e.to_string())?;
-                let Some(slot) = taken else {
-                    return Ok(None);
-                };
-                (slot, now + Duration::from_secs(held_secs.max(0) as u64))
-            }
-        };
-        Ok(Some(Box::new(FleetSlot {
-            kept: self.kept.clone(),
-            slot,
-            until,
-        })))
+        let held_secs = hold_secs + SLOT_HELD_LONGER_SECS;
+        // Before the store's clock starts the row's: the slot is never used past its row.
+        let until = Instant::now() + Duration::from_secs(held_secs.max(0) as u64);
+        let taken = self
+            .store
+            .take_host_slot(&self.instance, host, per_host, held_secs)
+            .map_err(|e| e.to_string())?;
+        Ok(taken.map(|slot| {
+            Box::new(FleetSlot {
+                kept: self.kept.clone(),
+                slot,
+                until,
+            }) as Box<dyn Send + Sync>
+        }))
     }
 
     fn spend_minute(&self, host: &str, per_minute: u32) -> Result<bool, String> {

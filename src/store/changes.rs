@@ -4,8 +4,8 @@
 //!
 //! Why: every receiver checks the blocks and looks its target up, and every verification reads
 //! its site's profiles; on PostgreSQL each read is a statement, and a statement a round trip —
-//! four of the nine a webmention cost end to end. Why not for a while (a TTL): a block made by `backfeed block`
-//! in another process must refuse the next ping, not one a few seconds later.
+//! four of the nine a webmention cost end to end. Why not for a while (a TTL): a block made by
+//! `backfeed block` in another process must refuse the next ping, not one a few seconds later.
 //!
 //! How: a trigger announces every change to those tables at commit (`NOTIFY backfeed_changed`,
 //! see the migrations), and each store that keeps them listens on a connection of its own
@@ -86,10 +86,13 @@ impl Store {
         let heard = &self.kept.heard;
         if !heard.started.swap(true, Ordering::SeqCst) {
             let (url, heard) = (url.clone(), Arc::downgrade(heard));
-            std::thread::Builder::new()
+            let spawned = std::thread::Builder::new()
                 .name("backfeed-listen".into())
-                .spawn(move || listen(&url, &heard))
-                .expect("the listening thread starts");
+                .spawn(move || listen(&url, &heard));
+            if let Err(e) = spawned {
+                // Nothing is kept then: every read goes to the database.
+                tracing::error!(error = %e, "the thread listening for changes did not start");
+            }
         }
         let Some(generation) = heard.now() else {
             return read();

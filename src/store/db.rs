@@ -766,7 +766,9 @@ pub const IDLE_IN_TRANSACTION_TIMEOUT: std::time::Duration = std::time::Duration
 pub type Hearing = Box<dyn FnMut(&str) + Send>;
 
 /// A connection's I/O, ready to be driven by [`PgConn::wait`]; its end is logged, and each
-/// notification it brings is given to `hearing`.
+/// notification it brings is given to `hearing`. The server's warnings are logged as
+/// warnings; its other notices (`CREATE TABLE IF NOT EXISTS` at every start says "already
+/// exists, skipping") only at debug level.
 fn connection_io<T>(
     mut connection: tokio_postgres::Connection<WaitedSocket, T>,
     mut hearing: Option<Hearing>,
@@ -791,7 +793,11 @@ where
                     }
                 }
                 Poll::Ready(Some(Ok(AsyncMessage::Notice(notice)))) => {
-                    tracing::info!(severity = %notice.severity(), "PostgreSQL: {}", notice.message());
+                    if notice.severity() == "WARNING" {
+                        tracing::warn!("PostgreSQL: {}", notice.message());
+                    } else {
+                        tracing::debug!(severity = %notice.severity(), "PostgreSQL: {}", notice.message());
+                    }
                 }
                 Poll::Ready(Some(Ok(_))) => {}
             }
@@ -1415,6 +1421,16 @@ mod tests {
         Some((url, conn))
     }
 
+    /// One statement of one number, which `sql` names `{n}`.
+    fn with_number<'a>(sql: &'a str, n: &'a i64) -> super::Piped<'a> {
+        super::Piped::in_runs(
+            std::slice::from_ref(n),
+            "CAST(? AS BIGINT)",
+            |n| sql.replace("{n}", n),
+            |n| vec![super::ValueRef::Int(*n)],
+        )
+    }
+
     #[test]
     fn a_pipeline_runs_its_statements_in_order_and_gives_each_its_own_rows() {
         use super::{Conn, Piped, ValueRef};
@@ -1441,21 +1457,13 @@ mod tests {
                     inserted.push(r.get::<_, i64>(0)?);
                     Ok(())
                 }),
-                Piped::in_runs(
-                    &[1],
-                    "CAST(? AS BIGINT)",
-                    |n| format!("SELECT n, big FROM piped WHERE n >= {n} ORDER BY n"),
-                    |n| vec![ValueRef::Int(*n)],
-                )
-                .each(|r| {
+                with_number("SELECT n, big FROM piped WHERE n >= {n} ORDER BY n", &1).each(|r| {
                     read.push((r.get::<_, i64>(0)?, r.get::<_, String>(1)?.len()));
                     Ok(())
                 }),
-                Piped::in_runs(
-                    &[3],
-                    "CAST(? AS BIGINT)",
-                    |n| format!("SELECT CAST(COUNT(*) AS BIGINT) FROM piped WHERE n > {n}"),
-                    |n| vec![ValueRef::Int(*n)],
+                with_number(
+                    "SELECT CAST(COUNT(*) AS BIGINT) FROM piped WHERE n > {n}",
+                    &3,
                 )
                 .each(|r| {
                     counted.push(r.get::<_, i64>(0)?);
@@ -1469,18 +1477,8 @@ mod tests {
             // The first failure is the one told; in a transaction it undoes the rest.
             let failed = tx
                 .pipeline(vec![
-                    Piped::in_runs(
-                        &[100],
-                        "CAST(? AS BIGINT)",
-                        |n| format!("INSERT INTO piped (n) VALUES ({n})"),
-                        |n| vec![ValueRef::Int(*n)],
-                    ),
-                    Piped::in_runs(
-                        &[1],
-                        "CAST(? AS BIGINT)",
-                        |n| format!("SELECT n FROM no_such_table WHERE n = {n}"),
-                        |n| vec![ValueRef::Int(*n)],
-                    ),
+                    with_number("INSERT INTO piped (n) VALUES ({n})", &100),
+                    with_number("SELECT n FROM no_such_table WHERE n = {n}", &1),
                 ])
                 .unwrap_err()
                 .to_string();

@@ -18,13 +18,13 @@
 //!
 //! Files by area, each an `impl Store` block with its SQL: [`posts`], [`queue`] (the durable
 //! job queue and group commit), [`mentions`] (outcomes applied, listings, counts),
-//! [`together`] (on PostgreSQL, a group commit's verified outcomes and new pings written with one
-//! statement of each kind for the group), [`conversations`] (one reaction seen through several
-//! channels kept as one mention),
-//! [`moderation`] (approve, reject, blocks), [`decisions`], [`fetch_state`] and [`state`] (what
-//! crawls and schedules remember), [`fleet`] (the processes sharing a store, their host slots
-//! and schedule claims), [`sessions`] (the operator's), [`changes`] (the blocks, profiles and posts kept
-//! in memory on PostgreSQL until a change is heard). PostgreSQL's schema is [`postgres`];
+//! [`together`] (on PostgreSQL, a group commit's verified outcomes and new pings written with
+//! one statement of each kind for the group), [`conversations`] (one reaction seen through
+//! several channels kept as one mention), [`moderation`] (approve, reject, blocks),
+//! [`decisions`], [`fetch_state`] and [`state`] (what crawls and schedules remember), [`fleet`]
+//! (the processes sharing a store, their host slots and schedule claims), [`sessions`] (the
+//! operator's), [`changes`] (the blocks, profiles and posts kept in memory on PostgreSQL until
+//! a change is heard). PostgreSQL's schema is [`postgres`];
 //! [`pg_socket`] is its connections' socket, driven by the thread that waits.
 //! Nothing outside this folder writes SQL.
 //!
@@ -926,9 +926,10 @@ impl Store {
     /// sync each). PostgreSQL: what a receiver waits for (its enqueue, its decision) has
     /// committers of its own, so an acknowledgement never queues behind the worker's outcomes:
     /// two, in groups of up to sixteen; the worker's leases one (a lease waits for no group of
-    /// outcomes: see `GroupCommit`); its outcomes one, in groups of up to 64. Measured (`benches/webmention_accept.sh`, intake while verifying, and
-    /// `benches/e2e_verify.sh`): against four and four committers (2,723 against 1,884 accepts/s,
-    /// p99 28 against 39 ms; 811 against 739 pages/s end to end) — more committers made smaller
+    /// outcomes: see `GroupCommit`); its outcomes one, in groups of up to 64. Measured
+    /// (`benches/webmention_accept.sh`, intake while verifying, and `benches/e2e_verify.sh`):
+    /// against four and four committers (2,723 against 1,884 accepts/s, p99 28 against 39 ms;
+    /// 811 against 739 pages/s end to end) — more committers made smaller
     /// groups, each a transaction of its own (a BEGIN, a COMMIT and a disk sync more), and
     /// competed for the same two cores. (Four and four were best while every statement cost two
     /// thread switches; see `pg_socket`.) On PostgreSQL a group's verified outcomes and its

@@ -672,7 +672,7 @@ impl GroupCommit {
             .received_at_ms
             .load(std::sync::atomic::Ordering::Relaxed);
         let now = self.started.elapsed().as_millis() as u64 + 1;
-        at != 0 && now - at.min(now) < Self::RECEIVING_FOR.as_millis() as u64
+        at != 0 && now.saturating_sub(at) < Self::RECEIVING_FOR.as_millis() as u64
     }
 
     /// Starts `count` committer threads taking groups of at most `max_group` from one queue.
